@@ -1,0 +1,637 @@
+//! Reads and validates `feeds.toml`.
+//!
+//! Two phases, as in ripgrep: [`RawConfig`] is what the user wrote (deserialised with spans so
+//! every error can point at `file:line:col`), [`Config`] is what the daemon runs, with every
+//! value checked, defaulted and resolved (relative store paths against the config's folder).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use url::Url;
+
+/// Default poll interval for sources that do not set one.
+pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
+/// The shortest interval accepted in `feeds.toml`.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file this configuration was read from.
+    pub path: PathBuf,
+    pub server: ServerConfig,
+    pub store: StoreConfig,
+    pub publish: PublishConfig,
+    pub fetch: FetchConfig,
+    pub sources: Vec<SourceConfig>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// The public URL of this instance, without a trailing slash.
+    pub base_url: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Absolute, or relative to the current directory when the config's folder is.
+    pub path: PathBuf,
+    /// sled's page cache size.
+    pub cache_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct PublishConfig {
+    pub title: String,
+    pub description: String,
+    /// The author named on published feeds (needed for entries that name none).
+    pub author: String,
+    pub max_items: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct FetchConfig {
+    /// Sources polled at the same time, at most.
+    pub concurrency: usize,
+    pub timeout: Duration,
+    pub connect_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub user_agent: String,
+    pub default_interval: Duration,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceConfig {
+    pub name: String,
+    pub url: Url,
+    pub title: Option<String>,
+    pub tags: Vec<String>,
+    pub interval: Duration,
+}
+
+/// One problem in a config file, with its position.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// Everything wrong with a config file (all problems, not just the first).
+#[derive(Debug)]
+pub enum ConfigError {
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Read { path, error } => {
+                write!(
+                    f,
+                    "{}: cannot read the config file: {error}",
+                    path.display()
+                )
+            }
+            ConfigError::Invalid { path, problems } => {
+                for (i, p) in problems.iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    write!(
+                        f,
+                        "{}:{}:{}: {}",
+                        path.display(),
+                        p.line,
+                        p.column,
+                        p.message
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: Option<RawServer>,
+    #[serde(default)]
+    store: Option<RawStore>,
+    #[serde(default)]
+    publish: Option<RawPublish>,
+    #[serde(default)]
+    fetch: Option<RawFetch>,
+    #[serde(default, rename = "source")]
+    sources: Vec<Spanned<RawSource>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<String>,
+    cache_mb: Option<Spanned<u64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPublish {
+    title: Option<String>,
+    description: Option<String>,
+    author: Option<String>,
+    max_items: Option<Spanned<i64>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFetch {
+    concurrency: Option<Spanned<i64>>,
+    timeout: Option<Spanned<String>>,
+    connect_timeout: Option<Spanned<String>>,
+    max_body_mb: Option<Spanned<i64>>,
+    user_agent: Option<String>,
+    interval: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: Spanned<String>,
+    url: Spanned<String>,
+    title: Option<String>,
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
+    interval: Option<Spanned<String>>,
+}
+
+/// Where to find the config: `--config`, else `TRIBUTARY_CONFIG`, else `./feeds.toml`.
+/// (clap reads the environment variable into the flag.)
+pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
+    flag.unwrap_or_else(|| PathBuf::from("feeds.toml"))
+}
+
+/// Reads and validates the config file at `path`.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse(&text, path)
+}
+
+/// Validates config text; `path` names the file in messages and anchors relative paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let mut v = Validator {
+        text,
+        problems: Vec::new(),
+    };
+    let raw: RawConfig = match toml::from_str(text) {
+        Ok(raw) => raw,
+        Err(e) => {
+            let message = e.message().trim().to_string();
+            v.problem(e.span(), friendly_toml_message(&message));
+            return Err(v.into_error(path));
+        }
+    };
+    let config = v.build(raw, path);
+    match config {
+        Some(c) if v.problems.is_empty() => Ok(c),
+        _ => Err(v.into_error(path)),
+    }
+}
+
+fn friendly_toml_message(message: &str) -> String {
+    // serde's "unknown field `x`, expected one of ..." is already clear; keep it, but say
+    // which section the user is in when serde does not.
+    message.replace("\n", " ")
+}
+
+struct Validator<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Validator<'_> {
+    fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
+        let (line, column) = span.map(|s| line_col(self.text, s.start)).unwrap_or((1, 1));
+        self.problems.push(Problem {
+            line,
+            column,
+            message: message.into(),
+        });
+    }
+
+    fn into_error(self, path: &Path) -> ConfigError {
+        let mut problems = self.problems;
+        problems.sort_by_key(|p| (p.line, p.column));
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problems,
+        }
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, what: &str) -> Option<Duration> {
+        match humantime::parse_duration(value.get_ref().trim()) {
+            Ok(d) if d < MIN_INTERVAL => {
+                self.problem(
+                    Some(value.span()),
+                    format!("{what} \"{}\" is shorter than one second", value.get_ref()),
+                );
+                None
+            }
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.problem(
+                    Some(value.span()),
+                    format!(
+                        "{what} \"{}\" is not a duration ({e}); write e.g. \"90s\", \"30m\", \"2h\" or \"1h 30m\"",
+                        value.get_ref()
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn positive(&mut self, value: &Spanned<i64>, what: &str, max: i64) -> Option<u64> {
+        let n = *value.get_ref();
+        if n < 1 || n > max {
+            self.problem(
+                Some(value.span()),
+                format!("{what} must be between 1 and {max}, not {n}"),
+            );
+            None
+        } else {
+            Some(n as u64)
+        }
+    }
+
+    fn build(&mut self, raw: RawConfig, path: &Path) -> Option<Config> {
+        let server = raw.server.unwrap_or(RawServer {
+            listen: None,
+            base_url: None,
+        });
+        let listen = match &server.listen {
+            None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
+            Some(l) => match l.get_ref().parse::<SocketAddr>() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    self.problem(
+                        Some(l.span()),
+                        format!(
+                            "listen \"{}\" is not an address and port like \"127.0.0.1:8080\" or \"[::]:8080\"",
+                            l.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let base_url = match &server.base_url {
+            None => listen.map(|a| format!("http://{a}")),
+            Some(b) => match Url::parse(b.get_ref()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    Some(b.get_ref().trim_end_matches('/').to_string())
+                }
+                _ => {
+                    self.problem(
+                        Some(b.span()),
+                        format!(
+                            "base_url \"{}\" must be an absolute http(s) URL like \"https://news.example.org\"",
+                            b.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+
+        let config_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let store_raw = raw.store.unwrap_or(RawStore {
+            path: None,
+            cache_mb: None,
+        });
+        let store_path = config_dir.join(store_raw.path.unwrap_or_else(|| "store".into()));
+        let cache_mb = match &store_raw.cache_mb {
+            None => 64,
+            Some(c) => {
+                let n = *c.get_ref();
+                if n == 0 || n > 65_536 {
+                    self.problem(
+                        Some(c.span()),
+                        format!("cache_mb must be between 1 and 65536, not {n}"),
+                    );
+                }
+                n
+            }
+        };
+
+        let publish = raw.publish.unwrap_or(RawPublish {
+            title: None,
+            description: None,
+            author: None,
+            max_items: None,
+        });
+        let max_items = match &publish.max_items {
+            None => Some(50),
+            Some(m) => self.positive(m, "max_items", 10_000),
+        };
+        let title = publish
+            .title
+            .unwrap_or_else(|| "tributary".to_string())
+            .trim()
+            .to_string();
+
+        let fetch_raw = raw.fetch.unwrap_or(RawFetch {
+            concurrency: None,
+            timeout: None,
+            connect_timeout: None,
+            max_body_mb: None,
+            user_agent: None,
+            interval: None,
+        });
+        let concurrency = match &fetch_raw.concurrency {
+            None => Some(8),
+            Some(c) => self.positive(c, "concurrency", 1024),
+        };
+        let timeout = match &fetch_raw.timeout {
+            None => Some(Duration::from_secs(30)),
+            Some(t) => self.duration(t, "timeout"),
+        };
+        let connect_timeout = match &fetch_raw.connect_timeout {
+            None => Some(Duration::from_secs(10)),
+            Some(t) => self.duration(t, "connect_timeout"),
+        };
+        let max_body_mb = match &fetch_raw.max_body_mb {
+            None => Some(16),
+            Some(m) => self.positive(m, "max_body_mb", 1024),
+        };
+        let default_interval = match &fetch_raw.interval {
+            None => Some(DEFAULT_INTERVAL),
+            Some(i) => self.duration(i, "interval"),
+        };
+        let user_agent = fetch_raw.user_agent.unwrap_or_else(|| match &base_url {
+            Some(b) => format!("tributary/{} (+{b})", crate::VERSION),
+            None => format!("tributary/{}", crate::VERSION),
+        });
+
+        let mut sources = Vec::new();
+        let mut names: HashMap<String, usize> = HashMap::new();
+        let mut urls: HashMap<String, usize> = HashMap::new();
+        for raw_source in &raw.sources {
+            let s = raw_source.get_ref();
+            let name = s.name.get_ref().trim();
+            let name_line = line_col(self.text, s.name.span().start).0;
+            let mut ok = true;
+            if !is_slug(name) {
+                self.problem(
+                    Some(s.name.span()),
+                    format!(
+                        "source name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit (it is used in URLs)"
+                    ),
+                );
+                ok = false;
+            } else if let Some(first) = names.get(name) {
+                self.problem(
+                    Some(s.name.span()),
+                    format!("duplicate source name \"{name}\" (first used on line {first})"),
+                );
+                ok = false;
+            } else {
+                names.insert(name.to_string(), name_line);
+            }
+
+            let url = match Url::parse(s.url.get_ref().trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+                Ok(u) if u.scheme() == "file" => Some(u),
+                Ok(u) => {
+                    self.problem(
+                        Some(s.url.span()),
+                        format!(
+                            "url \"{}\" has scheme \"{}\"; sources must be http://, https:// or file://",
+                            s.url.get_ref(),
+                            u.scheme()
+                        ),
+                    );
+                    None
+                }
+                Err(e) => {
+                    self.problem(
+                        Some(s.url.span()),
+                        format!(
+                            "url \"{}\" is not an absolute URL ({e}); write e.g. \"https://example.org/feed.xml\" or \"file:///home/me/feed.xml\"",
+                            s.url.get_ref()
+                        ),
+                    );
+                    None
+                }
+            };
+            if let Some(u) = &url {
+                let key = u.as_str().to_string();
+                if let Some(first) = urls.get(&key) {
+                    self.problem(
+                        Some(s.url.span()),
+                        format!("duplicate source url \"{key}\" (first used on line {first})"),
+                    );
+                    ok = false;
+                } else {
+                    urls.insert(key, line_col(self.text, s.url.span().start).0);
+                }
+            }
+
+            let mut tags = Vec::new();
+            for t in &s.tags {
+                let tag = t.get_ref().trim();
+                if is_slug(tag) {
+                    if !tags.iter().any(|x| x == tag) {
+                        tags.push(tag.to_string());
+                    }
+                } else {
+                    self.problem(
+                        Some(t.span()),
+                        format!(
+                            "tag \"{tag}\" must be a slug: lowercase letters, digits, '-' and '_'"
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            let interval = match &s.interval {
+                None => default_interval,
+                Some(i) => self.duration(i, "interval"),
+            };
+            if let (true, Some(url), Some(interval)) = (ok, url, interval) {
+                sources.push(SourceConfig {
+                    name: name.to_string(),
+                    url,
+                    title: s.title.clone().map(|t| t.trim().to_string()),
+                    tags,
+                    interval,
+                });
+            }
+        }
+
+        Some(Config {
+            path: path.to_path_buf(),
+            server: ServerConfig {
+                listen: listen?,
+                base_url: base_url?,
+            },
+            store: StoreConfig {
+                path: store_path,
+                cache_bytes: cache_mb.saturating_mul(1024 * 1024),
+            },
+            publish: PublishConfig {
+                description: publish
+                    .description
+                    .unwrap_or_else(|| format!("{title}: combined by tributary")),
+                author: publish.author.unwrap_or_else(|| title.clone()),
+                title,
+                max_items: max_items? as usize,
+            },
+            fetch: FetchConfig {
+                concurrency: concurrency? as usize,
+                timeout: timeout?,
+                connect_timeout: connect_timeout?,
+                max_body_bytes: max_body_mb? * 1024 * 1024,
+                user_agent,
+                default_interval: default_interval?,
+            },
+            sources,
+        })
+    }
+}
+
+/// Slugs name sources and tags in URLs: `[a-z0-9][a-z0-9_-]*`, at most 64 bytes.
+pub fn is_slug(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes().enumerate().all(|(i, b)| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || (i > 0 && (b == b'-' || b == b'_'))
+        })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(text: &str) -> Vec<String> {
+        match parse(text, Path::new("feeds.toml")) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.to_string().lines().map(str::to_string).collect(),
+        }
+    }
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n",
+            Path::new("/etc/tributary/feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.base_url, "http://127.0.0.1:8080");
+        assert_eq!(c.store.path, PathBuf::from("/etc/tributary/store"));
+        assert_eq!(c.publish.max_items, 50);
+        assert_eq!(c.sources[0].interval, DEFAULT_INTERVAL);
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_position() {
+        let p = problems("[server]\nlisten = \"127.0.0.1:1\"\nlisen = \"x\"\n");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("feeds.toml:3:1: "), "{p:?}");
+        assert!(p[0].contains("unknown field `lisen`"), "{p:?}");
+    }
+
+    #[test]
+    fn duplicate_names_and_urls_bad_durations_are_all_reported() {
+        let text = r#"
+[[source]]
+name = "a"
+url = "https://example.org/feed"
+
+[[source]]
+name = "a"
+url = "https://example.org/feed"
+interval = "soon"
+"#;
+        let p = problems(text);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].starts_with("feeds.toml:7:8: duplicate source name \"a\" (first used on line 3)"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("feeds.toml:8:7: duplicate source url"),
+            "{p:?}"
+        );
+        assert!(
+            p[2].starts_with("feeds.toml:9:12: interval \"soon\" is not a duration"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn bad_scheme_and_bad_slug() {
+        let p = problems("[[source]]\nname = \"Rust Blog\"\nurl = \"ftp://x/y\"\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("must be a slug"));
+        assert!(p[1].contains("sources must be http://, https:// or file://"));
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let p = problems("[server]\nlisten = \n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].starts_with("feeds.toml:2:"), "{p:?}");
+    }
+
+    #[test]
+    fn short_intervals_are_honoured() {
+        let c = parse(
+            "[[source]]\nname = \"a\"\nurl = \"file:///tmp/a.xml\"\ninterval = \"2s\"\n",
+            Path::new("feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.sources[0].interval, Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,41 @@
+//! tributary gathers many RSS, Atom and JSON feeds into one store and publishes them again as
+//! combined feeds.
+//!
+//! # Layout
+//!
+//! Data flows one way, one module per stage:
+//!
+//! ```text
+//! config -> scheduler -> fetch -> parse -> normalise/dedup -> store -> render -> http
+//! ```
+//!
+//! - [`config`]: reads and validates `feeds.toml` (what the user wrote, then what we run).
+//! - [`scheduler`]: one task per source, each on its own interval with jitter, under a global
+//!   concurrency limit.
+//! - [`fetch`]: HTTP(S) and `file://` retrieval with conditional GET, timeouts and a body cap.
+//! - [`parse`]: raw bytes to a parsed feed (every common format); no I/O.
+//! - [`normalise`]: parsed feed to our own [`model::Entry`], with stable identities, plain-text
+//!   titles and sanitised HTML; also decides whether a polled entry is new, updated or
+//!   unchanged. No I/O.
+//! - [`store`]: the only module that touches sled.
+//! - [`render`]: entries to Atom 1.0 and RSS 2.0 documents with the writer crates; no I/O.
+//! - [`http`]: the axum server; it reads the store and never triggers a fetch.
+//! - [`poll`]: one poll of one source through fetch, parse, normalise and store.
+//! - [`app`]: wires the stages together into the daemon and the `once` command.
+//! - [`shutdown`]: turns SIGTERM and SIGINT into a cancellation every task observes.
+
+pub mod app;
+pub mod config;
+pub mod fetch;
+pub mod http;
+pub mod model;
+pub mod normalise;
+pub mod parse;
+pub mod poll;
+pub mod render;
+pub mod scheduler;
+pub mod shutdown;
+pub mod store;
+
+/// The version string used in the User-Agent and the generator element of output feeds.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,118 @@
+//! The `tributary` command: parses flags, sets up logging, and hands over to the library.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use tributary::{app, config};
+
+/// tributary gathers RSS, Atom and JSON feeds into one place and publishes them again as
+/// combined feeds you can subscribe to.
+///
+/// Sources are listed in feeds.toml (see README.md for every key). Start with
+/// `tributary check` to validate it, `tributary once` to poll every source once, then
+/// `tributary run` to keep polling and serve the combined feeds over HTTP.
+#[derive(Parser)]
+#[command(name = "tributary", version, about, long_about)]
+struct Cli {
+    /// The config file [default: ./feeds.toml]
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "TRIBUTARY_CONFIG",
+        value_name = "PATH"
+    )]
+    config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: poll every source on its interval and serve the feeds over HTTP.
+    ///
+    /// Stops cleanly on SIGTERM or Ctrl-C. Log verbosity follows RUST_LOG (e.g.
+    /// RUST_LOG=debug or RUST_LOG=tributary=debug); the default is info.
+    Run,
+    /// Poll every source once, store what is new, print one line per source, and exit.
+    ///
+    /// Exits 0 even when some sources fail (their lines say why); exits 1 only when the
+    /// config or the store cannot be used.
+    Once,
+    /// Check the config file and report every problem as file:line:col: message.
+    ///
+    /// Exits 0 when the config is valid, 1 otherwise.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let path = config::resolve_path(cli.config);
+    let config = match config::load(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Command::Check = cli.command {
+        println!(
+            "{}: ok ({} sources, store at {}, listening on {})",
+            path.display(),
+            config.sources.len(),
+            config.store.path.display(),
+            config.server.listen
+        );
+        return ExitCode::SUCCESS;
+    }
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("tributary: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Run => app::run(config).await,
+            Command::Once => {
+                let reports = app::once(config).await?;
+                for r in &reports {
+                    println!("{r}");
+                }
+                let failed = reports.iter().filter(|r| r.is_failure()).count();
+                println!("{} sources polled, {} failed", reports.len(), failed);
+                Ok(())
+            }
+            Command::Check => Ok(()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tributary: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal, so the
+/// journal gets plain text.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}

@@ -1,0 +1,138 @@
+//! tributary's own entry model: what normalise produces, the store keeps and render reads.
+//!
+//! Parser types never reach the store, so a parser upgrade cannot change what is on disk.
+//! Fields added later must be `#[serde(default)]` so older stores keep reading.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The stable identity of an entry: 16 bytes of a keyed BLAKE3 hash over the source name and
+/// the entry's guid, link or content (see [`crate::normalise::entry_key`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EntryKey(pub [u8; 16]);
+
+impl EntryKey {
+    /// The id published in output feeds: a `urn:uuid:` (RFC 9562 version 8, "custom") made
+    /// from the key, so it is stable across polls and restarts and valid as an Atom id.
+    pub fn urn(&self) -> String {
+        let mut b = self.0;
+        b[6] = (b[6] & 0x0f) | 0x80; // version 8
+        b[8] = (b[8] & 0x3f) | 0x80; // RFC 9562 variant
+        let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        format!(
+            "urn:uuid:{}-{}-{}-{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..32]
+        )
+    }
+
+    pub fn hex(&self) -> String {
+        self.0.iter().map(|x| format!("{x:02x}")).collect()
+    }
+}
+
+/// A person named by a feed (author or contributor).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub name: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub uri: Option<String>,
+}
+
+/// A media file attached to an entry (podcast episodes, images).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Enclosure {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub length: Option<u64>,
+}
+
+/// One entry as tributary stores and publishes it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub key: EntryKey,
+    /// The name of the source (from `feeds.toml`) this entry came from.
+    pub source: String,
+    /// The feed's own guid / id, when it gave one.
+    #[serde(default)]
+    pub guid: Option<String>,
+    /// Plain text: entities decoded, tags stripped.
+    pub title: String,
+    /// Absolute URL of the article.
+    #[serde(default)]
+    pub link: Option<String>,
+    /// Sanitised HTML.
+    #[serde(default)]
+    pub summary: Option<String>,
+    /// Sanitised HTML.
+    #[serde(default)]
+    pub content: Option<String>,
+    #[serde(default)]
+    pub authors: Vec<Person>,
+    #[serde(default)]
+    pub categories: Vec<String>,
+    #[serde(default)]
+    pub enclosures: Vec<Enclosure>,
+    /// When the publisher says the entry was first published (never in the future).
+    #[serde(default)]
+    pub published: Option<DateTime<Utc>>,
+    /// When the entry last changed: the feed's own date, or the poll that saw the change.
+    pub updated: DateTime<Utc>,
+    /// When tributary first stored the entry.
+    pub first_seen: DateTime<Utc>,
+    /// BLAKE3 over everything a reader sees; a change means "updated".
+    pub fingerprint: [u8; 16],
+}
+
+impl Entry {
+    /// The time the entry is ordered by, newest first: its publication date, else its first
+    /// update, else when we first saw it.
+    pub fn sort_time(&self) -> DateTime<Utc> {
+        self.published.unwrap_or(self.first_seen)
+    }
+}
+
+/// What the store keeps about each source between polls.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SourceState {
+    /// Validators for the next conditional GET.
+    #[serde(default)]
+    pub etag: Option<String>,
+    #[serde(default)]
+    pub last_modified: Option<String>,
+    #[serde(default)]
+    pub last_attempt: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_success: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_error: Option<String>,
+    #[serde(default)]
+    pub last_error_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub consecutive_failures: u32,
+    #[serde(default)]
+    pub last_status: Option<u16>,
+    /// The feed's own title and home page, used for attribution in combined feeds.
+    #[serde(default)]
+    pub feed_title: Option<String>,
+    #[serde(default)]
+    pub feed_link: Option<String>,
+    /// How many entries of this source are stored.
+    #[serde(default)]
+    pub entry_count: u64,
+}
+
+/// Counts from one poll of one source.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollCounts {
+    pub new: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}

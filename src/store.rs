@@ -1,0 +1,373 @@
+//! The store: the only module that touches sled. Everything else sees [`Store`]'s own API, so
+//! the engine can be swapped.
+//!
+//! # Layout (one sled tree, prefixed keys)
+//! - `meta/schema` → schema version (ASCII decimal).
+//! - `e/{key:16}` → an [`Entry`] as JSON.
+//! - `t/{time:8}{key:16}` → empty: every entry, ordered by [`Entry::sort_time`], so the
+//!   newest N are read from the end without scanning.
+//! - `s/{source}\0{time:8}{key:16}` → empty: the same, per source.
+//! - `st/{source}` → a [`SourceState`] as JSON.
+//!
+//! One poll's writes go in one `apply_batch`, which sled applies atomically, followed by a
+//! flush: what a poll reports as stored is on disk. Writers hold a mutex across read and
+//! batch, so two writers cannot interleave a read-modify-write.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{Entry, EntryKey, PollCounts, SourceState};
+use crate::normalise::Merge;
+
+/// The on-disk layout version this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA_KEY: &[u8] = b"meta/schema";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the store at {path} is in use by another process (is another tributary running on it?)"
+    )]
+    Locked { path: PathBuf },
+    #[error("cannot open the store at {path}: {error}")]
+    Open { path: PathBuf, error: String },
+    #[error(
+        "the store at {path} has schema version {found}, newer than this tributary understands ({SCHEMA_VERSION}); upgrade tributary"
+    )]
+    NewerSchema { path: PathBuf, found: String },
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("store record {key} is unreadable: {error}")]
+    Corrupt { key: String, error: String },
+}
+
+/// A cheap-to-clone handle to the store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    // A std Mutex is right here: it is never held across an .await (store calls are
+    // synchronous, run on blocking threads).
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `path`, checking its schema version.
+    pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        if let Err(e) = std::fs::create_dir_all(path) {
+            return Err(StoreError::Open {
+                path: path.to_path_buf(),
+                error: e.to_string(),
+            });
+        }
+        let db = sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: path.to_path_buf(),
+                    }
+                }
+                other => StoreError::Open {
+                    path: path.to_path_buf(),
+                    error: other.to_string(),
+                },
+            })?;
+        match db.get(SCHEMA_KEY)? {
+            None => {
+                db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                db.flush()?;
+            }
+            Some(v) => {
+                let found = String::from_utf8_lossy(&v).to_string();
+                match found.parse::<u32>() {
+                    Ok(n) if n <= SCHEMA_VERSION => {}
+                    _ => {
+                        return Err(StoreError::NewerSchema {
+                            path: path.to_path_buf(),
+                            found,
+                        });
+                    }
+                }
+            }
+        }
+        Ok(Store {
+            db,
+            write_lock: Arc::new(Mutex::new(())),
+        })
+    }
+
+    /// The saved state of a source, if it was ever polled.
+    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        let key = state_key(source);
+        match self.db.get(&key)? {
+            None => Ok(None),
+            Some(v) => decode(&key, &v).map(Some),
+        }
+    }
+
+    /// Every source with saved state, by name.
+    pub fn source_states(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.scan_prefix(b"st/") {
+            let (k, v) = item?;
+            let name = String::from_utf8_lossy(&k[3..]).to_string();
+            out.push((name, decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Records a poll that produced no entries to merge (a failure or a 304).
+    pub fn save_state(&self, source: &str, state: &SourceState) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        self.db.insert(state_key(source), encode(state))?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Merges one poll's entries and the source's new state, atomically, then flushes.
+    ///
+    /// `merge` decides, for each incoming entry and the stored one with the same key, whether
+    /// it is new, updated or unchanged ([`crate::normalise::merge`]).
+    pub fn apply_poll(
+        &self,
+        source: &str,
+        incoming: Vec<Entry>,
+        mut state: SourceState,
+        merge: impl Fn(Option<&Entry>, Entry) -> Merge,
+    ) -> Result<PollCounts, StoreError> {
+        let _guard = self.lock();
+        let mut counts = PollCounts::default();
+        let mut batch = sled::Batch::default();
+        for entry in incoming {
+            let ekey = entry_key(&entry.key);
+            let existing = match self.db.get(&ekey)? {
+                Some(v) => Some(decode::<Entry>(&ekey, &v)?),
+                None => None,
+            };
+            match merge(existing.as_ref(), entry) {
+                Merge::Unchanged => counts.unchanged += 1,
+                Merge::New(e) => {
+                    counts.new += 1;
+                    batch.insert(time_key(&e), &[]);
+                    batch.insert(source_time_key(&e), &[]);
+                    batch.insert(ekey, encode(&e));
+                }
+                Merge::Updated(e) => {
+                    counts.updated += 1;
+                    if let Some(old) = &existing
+                        && old.sort_time() != e.sort_time()
+                    {
+                        batch.remove(time_key(old));
+                        batch.remove(source_time_key(old));
+                        batch.insert(time_key(&e), &[]);
+                        batch.insert(source_time_key(&e), &[]);
+                    }
+                    batch.insert(ekey, encode(&e));
+                }
+            }
+        }
+        state.entry_count += counts.new as u64;
+        batch.insert(state_key(source), encode(&state));
+        self.db.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(counts)
+    }
+
+    /// The newest `limit` entries of all sources for which `accept(source)` holds, newest
+    /// first. An unreadable record is logged and skipped, never fatal for serving.
+    pub fn latest(
+        &self,
+        limit: usize,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.collect_newest(self.db.scan_prefix(b"t/"), limit, accept)
+    }
+
+    /// The newest `limit` entries of one source, newest first.
+    pub fn latest_for_source(&self, source: &str, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let mut prefix = b"s/".to_vec();
+        prefix.extend_from_slice(source.as_bytes());
+        prefix.push(0);
+        self.collect_newest(self.db.scan_prefix(prefix), limit, |_| true)
+    }
+
+    fn collect_newest(
+        &self,
+        iter: sled::Iter,
+        limit: usize,
+        accept: impl Fn(&str) -> bool,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::with_capacity(limit.min(1024));
+        for item in iter.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (k, _) = item?;
+            let Some(key) = k.len().checked_sub(16).map(|at| &k[at..]) else {
+                continue;
+            };
+            let mut ekey = b"e/".to_vec();
+            ekey.extend_from_slice(key);
+            let Some(v) = self.db.get(&ekey)? else {
+                tracing::warn!(key = %hex(key), "index points at a missing entry; skipped");
+                continue;
+            };
+            match decode::<Entry>(&ekey, &v) {
+                Ok(e) if accept(&e.source) => out.push(e),
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "skipped an unreadable entry"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// How many entries are stored (all sources).
+    pub fn entry_count(&self) -> usize {
+        self.db.scan_prefix(b"e/").count()
+    }
+
+    /// Writes everything to disk.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock cannot leave sled half-written (batches are
+        // atomic), so a poisoned lock is safe to take over.
+        self.write_lock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+fn entry_key(key: &EntryKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(18);
+    k.extend_from_slice(b"e/");
+    k.extend_from_slice(&key.0);
+    k
+}
+
+fn state_key(source: &str) -> Vec<u8> {
+    let mut k = b"st/".to_vec();
+    k.extend_from_slice(source.as_bytes());
+    k
+}
+
+/// Milliseconds since the epoch, as big-endian bytes that sort in time order (sign bit
+/// flipped so dates before 1970 sort first).
+fn time_bytes(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn time_key(e: &Entry) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + 8 + 16);
+    k.extend_from_slice(b"t/");
+    k.extend_from_slice(&time_bytes(e.sort_time()));
+    k.extend_from_slice(&e.key.0);
+    k
+}
+
+fn source_time_key(e: &Entry) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + e.source.len() + 1 + 8 + 16);
+    k.extend_from_slice(b"s/");
+    k.extend_from_slice(e.source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&time_bytes(e.sort_time()));
+    k.extend_from_slice(&e.key.0);
+    k
+}
+
+fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Our model types serialise infallibly (no maps with non-string keys, no custom impls).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+fn decode<T: serde::de::DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).to_string(),
+        error: e.to_string(),
+    })
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalise::{entry_key as make_key, merge};
+
+    fn entry(guid: &str, minute: u32, title: &str) -> Entry {
+        let t = DateTime::parse_from_rfc3339(&format!("2025-01-01T00:{minute:02}:00Z"))
+            .expect("static date")
+            .with_timezone(&Utc);
+        let mut e = Entry {
+            key: make_key("s", "guid", guid),
+            source: "s".into(),
+            guid: Some(guid.into()),
+            title: title.into(),
+            link: None,
+            summary: None,
+            content: None,
+            authors: vec![],
+            categories: vec![],
+            enclosures: vec![],
+            published: Some(t),
+            updated: t,
+            first_seen: t,
+            fingerprint: [0; 16],
+        };
+        e.fingerprint = crate::normalise::fingerprint(&e);
+        e
+    }
+
+    #[test]
+    fn newest_first_and_no_duplicates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let now = Utc::now();
+        let polled = vec![entry("a", 1, "A"), entry("b", 3, "B"), entry("c", 2, "C")];
+        let c = store
+            .apply_poll("s", polled.clone(), SourceState::default(), |o, n| {
+                merge(o, n, now)
+            })
+            .expect("applies");
+        assert_eq!(c.new, 3);
+        let c = store
+            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .expect("applies");
+        assert_eq!((c.new, c.unchanged), (0, 3));
+        let titles: Vec<_> = store
+            .latest(10, |_| true)
+            .expect("reads")
+            .into_iter()
+            .map(|e| e.title)
+            .collect();
+        assert_eq!(titles, ["B", "C", "A"]);
+        assert_eq!(store.latest_for_source("s", 2).expect("reads").len(), 2);
+        assert_eq!(store.entry_count(), 3);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), 1 << 20).expect("opens");
+            store.db.insert(SCHEMA_KEY, b"999").expect("writes");
+            store.flush().expect("flushes");
+        }
+        let err = Store::open(dir.path(), 1 << 20).err().expect("refused");
+        assert!(err.to_string().contains("schema version 999"), "{err}");
+    }
+}
