@@ -213,8 +213,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
     let raw: RawConfig = match toml::from_str(text) {
         Ok(raw) => raw,
         Err(e) => {
-            let message = e.message().trim().to_string();
-            v.problem(e.span(), friendly_toml_message(&message));
+            let mut message = e.message().trim().replace('\n', " ");
+            // toml says "duplicate key" without naming it; the span does.
+            if message == "duplicate key"
+                && let Some(key) = e.span().and_then(|s| text.get(s))
+            {
+                message = format!("duplicate key `{}`", key.trim());
+            }
+            v.problem(e.span(), message);
             return Err(v.into_error(path));
         }
     };
@@ -223,12 +229,6 @@ pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         Some(c) if v.problems.is_empty() => Ok(c),
         _ => Err(v.into_error(path)),
     }
-}
-
-fn friendly_toml_message(message: &str) -> String {
-    // serde's "unknown field `x`, expected one of ..." is already clear; keep it, but say
-    // which section the user is in when serde does not.
-    message.replace("\n", " ")
 }
 
 struct Validator<'a> {
@@ -616,6 +616,12 @@ interval = "soon"
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains("must be a slug"));
         assert!(p[1].contains("sources must be http://, https:// or file://"));
+    }
+
+    #[test]
+    fn duplicate_key_is_named() {
+        let p = problems("[fetch]\ntimeout = \"1s\"\ntimeout = \"2s\"\n");
+        assert_eq!(p, ["feeds.toml:3:1: duplicate key `timeout`"]);
     }
 
     #[test]

@@ -23,6 +23,33 @@ pub fn parse(
     content_type: Option<&str>,
     base: &Url,
 ) -> Result<ParsedFeed, ParseError> {
+    let feed = parse_with_feed_rs(bytes, content_type, base)?;
+    // RSS 0.90 is RDF with Netscape's namespace, which feed-rs does not know: it finds the
+    // channel but no items. Its elements are RSS 1.0's, so read it as RSS 1.0.
+    if feed.entries.is_empty()
+        && let Some(at) = find(bytes, RSS_090_NS)
+    {
+        let mut rewritten = Vec::with_capacity(bytes.len());
+        rewritten.extend_from_slice(&bytes[..at]);
+        rewritten.extend_from_slice(RSS_10_NS);
+        rewritten.extend_from_slice(&bytes[at + RSS_090_NS.len()..]);
+        return parse_with_feed_rs(&rewritten, content_type, base);
+    }
+    Ok(feed)
+}
+
+const RSS_090_NS: &[u8] = b"http://my.netscape.com/rdf/simple/0.9/";
+const RSS_10_NS: &[u8] = b"http://purl.org/rss/1.0/";
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_with_feed_rs(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+) -> Result<ParsedFeed, ParseError> {
     let parser = feed_rs::parser::Builder::new()
         .base_uri(Some(base.as_str()))
         // An empty id tells normalise the feed gave none: feed-rs would otherwise invent a
@@ -91,6 +118,14 @@ mod tests {
             e.to_string()
                 .starts_with("not a feed: the server sent an HTML page (text/html")
         );
+    }
+
+    #[test]
+    fn rss_090_items_are_read() {
+        let xml = br#"<?xml version="1.0"?><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://my.netscape.com/rdf/simple/0.9/"><channel><title>t</title><link>http://example.org/</link></channel><item><title>one</title><link>http://example.org/1</link></item></rdf:RDF>"#;
+        let feed = parse(xml, None, &base()).expect("parses");
+        assert_eq!(feed.entries.len(), 1);
+        assert_eq!(feed.entries[0].links[0].href, "http://example.org/1");
     }
 
     #[test]

@@ -1,0 +1,438 @@
+//! The whole daemon against real local origins: fetch, parse, dedup, store, serve.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use support::{Origin, Route, assert_valid_atom, assert_valid_rss, config, get};
+use tokio::net::TcpListener;
+use tributary::app;
+use tributary::poll::{PollOutcome, PollReport};
+
+/// Waits (on the daemon's own poll reports, not on a clock) until `pred` holds for a report.
+async fn wait_for(
+    reports: &mut tokio::sync::broadcast::Receiver<PollReport>,
+    mut pred: impl FnMut(&PollReport) -> bool,
+) -> PollReport {
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            match reports.recv().await {
+                Ok(r) if pred(&r) => return r,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(e) => panic!("report channel closed: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("the expected poll happened")
+}
+
+fn stored(r: &PollReport) -> (usize, usize, usize) {
+    match &r.outcome {
+        PollOutcome::Stored { counts, .. } => (counts.new, counts.updated, counts.unchanged),
+        other => panic!("{}: expected stored, got {other:?}", r.source),
+    }
+}
+
+async fn start(config: tributary::config::Config) -> app::Daemon {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    app::start(config, listener).await.expect("daemon starts")
+}
+
+fn rss_feed(items: &[(&str, &str, &str)]) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Little blog</title><link>https://little.example/</link><description>d</description>"#,
+    );
+    for (guid, title, date) in items {
+        s.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><link>https://little.example/{guid}</link><description>&lt;p&gt;About {title}&lt;/p&gt;</description><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// Every input format, stored once and published in valid Atom and RSS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_combined_atom_and_rss_from_every_input_format() {
+    let origin = Origin::start().await;
+    let fixtures = [
+        ("rss2", "large_rss.xml", 25),
+        ("atom", "small_atom.xml", 20),
+        ("rdf", "rdf_UTF8.xml", 60),
+        ("latin1", "encoding_ISO-8859-1.xml", 40),
+        ("json", "jsonfeed_example_1.json", 2),
+        ("podcast", "itunes.xml", 3),
+    ];
+    let urls: Vec<String> = fixtures
+        .iter()
+        .map(|(_, f, _)| {
+            origin.set(&format!("/{f}"), Route::fixture(f));
+            origin.url(&format!("/{f}"))
+        })
+        .collect();
+    let sources: Vec<(&str, &str, &str)> = fixtures
+        .iter()
+        .zip(&urls)
+        .map(|((name, _, _), url)| (*name, url.as_str(), "1h"))
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &sources, "");
+
+    let reports = app::once(cfg.clone()).await.expect("once runs");
+    let mut total = 0;
+    for ((name, _, expected), report) in fixtures.iter().zip(&reports) {
+        assert_eq!(report.source, *name);
+        let (new, updated, unchanged) = stored(report);
+        assert_eq!((new, updated, unchanged), (*expected, 0, 0), "{name}");
+        total += expected;
+    }
+
+    let daemon = start(cfg).await;
+    let base = format!("http://{}", daemon.local_addr());
+
+    let (status, ct, body) = get(&format!("{base}/feed.atom")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, "application/atom+xml; charset=utf-8");
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    assert_eq!(atom.entries.len(), total);
+    // Newest first.
+    let dates: Vec<_> = atom
+        .entries
+        .iter()
+        .map(|e| e.published.unwrap_or(e.updated))
+        .collect();
+    assert!(dates.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    // Latin-1 decoded right: no replacement characters anywhere.
+    assert!(!body.contains('\u{fffd}'));
+    // Each entry names its source.
+    assert!(atom.entries.iter().all(|e| e.source.is_some()));
+
+    let (status, ct, body) = get(&format!("{base}/feed.rss?x=1")).await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, "application/rss+xml; charset=utf-8");
+    let channel = assert_valid_rss(&body, "http://feeds.test/feed.rss?x=1");
+    assert_eq!(channel.items.len(), total);
+    // Podcast enclosures survive.
+    let enclosures = channel
+        .items
+        .iter()
+        .filter(|i| i.enclosure.is_some())
+        .count();
+    assert!(enclosures >= 3, "podcast enclosures kept: {enclosures}");
+    // The same ids in both formats.
+    let atom_ids: HashSet<_> = atom.entries.iter().map(|e| e.id.clone()).collect();
+    let rss_ids: HashSet<_> = channel
+        .items
+        .iter()
+        .filter_map(|i| i.guid.as_ref().map(|g| g.value.clone()))
+        .collect();
+    assert_eq!(atom_ids, rss_ids);
+
+    let (status, _, health) = get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+    assert_eq!(health["entries"], total);
+    assert_eq!(health["sources"].as_array().map(Vec::len), Some(6));
+
+    let (status, _, _) = get(&format!("{base}/nope")).await;
+    assert_eq!(status, 404);
+    daemon.shutdown().await.expect("clean shutdown");
+}
+
+/// A second poll adds nothing; with an ETag it is a conditional request answered 304.
+#[tokio::test]
+async fn repeated_polls_add_nothing_and_send_validators() {
+    let origin = Origin::start().await;
+    let feed = rss_feed(&[
+        ("a", "Alpha", "Mon, 01 Jan 2024 10:00:00 GMT"),
+        ("b", "Beta", "Tue, 02 Jan 2024 10:00:00 GMT"),
+    ]);
+    origin.set(
+        "/etag.xml",
+        Route::feed(feed.clone(), "application/rss+xml").with_etag("\"v1\""),
+    );
+    origin.set(
+        "/lm.xml",
+        Route::feed(feed.clone(), "application/rss+xml")
+            .with_last_modified("Tue, 02 Jan 2024 10:00:00 GMT"),
+    );
+    origin.set("/plain.xml", Route::feed(feed, "application/rss+xml"));
+    let (etag_url, lm_url, plain_url) = (
+        origin.url("/etag.xml"),
+        origin.url("/lm.xml"),
+        origin.url("/plain.xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(
+        dir.path(),
+        &[
+            ("etag", &etag_url, "1h"),
+            ("lm", &lm_url, "1h"),
+            ("plain", &plain_url, "1h"),
+        ],
+        "",
+    );
+
+    let first = app::once(cfg.clone()).await.expect("once");
+    assert!(first.iter().all(|r| stored(r) == (2, 0, 0)), "{first:?}");
+    let second = app::once(cfg.clone()).await.expect("once");
+    assert_eq!(second[0].outcome, PollOutcome::NotModified { status: 304 });
+    assert_eq!(stored(&second[1]), (0, 0, 2));
+    assert_eq!(stored(&second[2]), (0, 0, 2));
+
+    let etag_requests = origin.requests("/etag.xml");
+    assert_eq!(etag_requests.len(), 2);
+    assert!(etag_requests[0].headers.get("if-none-match").is_none());
+    assert_eq!(etag_requests[1].headers["if-none-match"], "\"v1\"");
+    let lm_requests = origin.requests("/lm.xml");
+    assert_eq!(
+        lm_requests[1].headers["if-modified-since"],
+        "Tue, 02 Jan 2024 10:00:00 GMT"
+    );
+    let ua = etag_requests[0].headers["user-agent"]
+        .to_str()
+        .expect("ascii");
+    assert!(
+        ua.starts_with("tributary/") && ua.contains("(+http://feeds.test)"),
+        "{ua}"
+    );
+
+    // Six entries published, each once.
+    let daemon = start(cfg).await;
+    let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    assert_eq!(atom.entries.len(), 6);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A changed title updates the stored entry in place: same id, new `updated`, no new item.
+#[tokio::test]
+async fn changed_entry_is_updated_in_place() {
+    let origin = Origin::start().await;
+    let v1 = rss_feed(&[
+        ("a", "Alpha", "Mon, 01 Jan 2024 10:00:00 GMT"),
+        ("b", "Beta", "Tue, 02 Jan 2024 10:00:00 GMT"),
+    ]);
+    origin.set("/f.xml", Route::feed(v1, "application/rss+xml"));
+    let url = origin.url("/f.xml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &[("little", &url, "1h")], "");
+    app::once(cfg.clone()).await.expect("once");
+
+    let v2 = rss_feed(&[
+        ("a", "Alpha, corrected", "Mon, 01 Jan 2024 10:00:00 GMT"),
+        ("b", "Beta", "Tue, 02 Jan 2024 10:00:00 GMT"),
+    ]);
+    origin.set("/f.xml", Route::feed(v2, "application/rss+xml"));
+    let reports = app::once(cfg.clone()).await.expect("once");
+    assert_eq!(stored(&reports[0]), (0, 1, 1));
+
+    let daemon = start(cfg).await;
+    let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    assert_eq!(atom.entries.len(), 2);
+    let alpha = atom
+        .entries
+        .iter()
+        .find(|e| e.title.value.starts_with("Alpha"))
+        .expect("alpha");
+    assert_eq!(alpha.title.value, "Alpha, corrected");
+    let published = alpha.published.expect("published");
+    assert!(alpha.updated > published, "updated moved forward");
+    let beta = atom
+        .entries
+        .iter()
+        .find(|e| e.title.value == "Beta")
+        .expect("beta");
+    assert_eq!(
+        Some(beta.updated),
+        beta.published,
+        "an unchanged entry keeps its date"
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// Broken, hostile and unreachable sources are recorded; healthy ones still update.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_sources_do_not_stop_the_others() {
+    let origin = Origin::start().await;
+    origin.set("/good.xml", Route::fixture("large_rss.xml"));
+    origin.set("/500", Route::status(500, "oops"));
+    origin.set(
+        "/garbage",
+        Route::feed("this is not xml at all", "application/xml"),
+    );
+    origin.set(
+        "/html",
+        Route::feed(
+            "<!DOCTYPE html><html><head><title>Blog</title></head><body>hi</body></html>",
+            "text/html; charset=utf-8",
+        ),
+    );
+    origin.set(
+        "/truncated",
+        Route::feed(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>x</title><item><title>a"#,
+            "application/rss+xml",
+        ),
+    );
+    origin.set("/empty", Route::feed("", "application/rss+xml"));
+    origin.set(
+        "/slow",
+        Route::fixture("large_rss.xml").with_delay(Duration::from_secs(30)),
+    );
+    // A port that was just free: connection refused.
+    let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let closed_url = format!("http://{}/feed", closed.local_addr().expect("addr"));
+    drop(closed);
+
+    let urls: Vec<(String, String)> = [
+        "good.xml",
+        "missing",
+        "500",
+        "garbage",
+        "html",
+        "truncated",
+        "empty",
+        "slow",
+    ]
+    .iter()
+    .map(|p| (p.replace(".xml", ""), origin.url(&format!("/{p}"))))
+    .collect();
+    let mut sources: Vec<(&str, &str, &str)> = urls
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.as_str(), "1h"))
+        .collect();
+    sources.push(("refused", &closed_url, "1h"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &sources, "timeout = \"2s\"");
+
+    let reports = app::once(cfg.clone()).await.expect("once still succeeds");
+    let error = |name: &str| match &reports
+        .iter()
+        .find(|r| r.source == name)
+        .expect("report")
+        .outcome
+    {
+        PollOutcome::Failed { error } => error.clone(),
+        other => panic!("{name}: expected a failure, got {other:?}"),
+    };
+    assert_eq!(stored(&reports[0]), (25, 0, 0));
+    assert_eq!(error("missing"), "HTTP 404 Not Found");
+    assert_eq!(error("500"), "HTTP 500 Internal Server Error");
+    assert!(
+        error("garbage").starts_with("not a feed"),
+        "{}",
+        error("garbage")
+    );
+    assert!(error("html").starts_with("not a feed: the server sent an HTML page (text/html"));
+    assert!(
+        error("truncated").starts_with("cannot parse the feed"),
+        "{}",
+        error("truncated")
+    );
+    assert_eq!(error("empty"), "empty response");
+    assert!(error("slow").starts_with("timed out"), "{}", error("slow"));
+    assert!(
+        error("refused").starts_with("cannot connect"),
+        "{}",
+        error("refused")
+    );
+
+    // The failures are visible in /healthz, and the good source is served.
+    let daemon = start(cfg).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let (_, _, health) = get(&format!("{base}/healthz")).await;
+    let health: serde_json::Value = serde_json::from_str(&health).expect("json");
+    let missing = health["sources"]
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|s| s["name"] == "missing")
+        .expect("listed");
+    assert_eq!(missing["last_error"], "HTTP 404 Not Found");
+    assert_eq!(missing["consecutive_failures"], 1);
+    assert_eq!(missing["last_status"], 404);
+    let (_, _, body) = get(&format!("{base}/feed.atom")).await;
+    assert_eq!(
+        assert_valid_atom(&body, "http://feeds.test/feed.atom")
+            .entries
+            .len(),
+        25
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// The running daemon polls on its own schedule, new entries appear, and everything survives
+/// a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/f.xml",
+        Route::feed(
+            rss_feed(&[("a", "Alpha", "Mon, 01 Jan 2024 10:00:00 GMT")]),
+            "application/rss+xml",
+        ),
+    );
+    let url = origin.url("/f.xml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &[("little", &url, "1s")], "");
+
+    let mut daemon = start(cfg.clone()).await;
+    let first = wait_for(&mut daemon.reports, |r| r.source == "little").await;
+    assert_eq!(stored(&first), (1, 0, 0));
+
+    origin.set(
+        "/f.xml",
+        Route::feed(
+            rss_feed(&[
+                ("a", "Alpha", "Mon, 01 Jan 2024 10:00:00 GMT"),
+                ("b", "Beta", "Tue, 02 Jan 2024 10:00:00 GMT"),
+            ]),
+            "application/rss+xml",
+        ),
+    );
+    wait_for(
+        &mut daemon.reports,
+        |r| matches!(r.outcome, PollOutcome::Stored { counts, .. } if counts.new == 1),
+    )
+    .await;
+    let base = format!("http://{}", daemon.local_addr());
+    let (_, _, before) = get(&format!("{base}/feed.atom")).await;
+    let before = assert_valid_atom(&before, "http://feeds.test/feed.atom");
+    assert_eq!(before.entries.len(), 2);
+    assert_eq!(before.entries[0].title.value, "Beta");
+    daemon.shutdown().await.expect("shutdown");
+
+    // Restart with a long interval: what is served comes from the store alone.
+    let cfg = config(dir.path(), &[("little", &url, "1h")], "");
+    let daemon = start(cfg).await;
+    let (_, _, after) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let after = assert_valid_atom(&after, "http://feeds.test/feed.atom");
+    let ids =
+        |f: &atom_syndication::Feed| f.entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        ids(&before),
+        ids(&after),
+        "same entries, same ids after a restart"
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A local file works as a source, and an unchanged file counts as not modified.
+#[tokio::test]
+async fn file_sources_work_offline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let feed_path = dir.path().join("local feed.xml");
+    std::fs::write(&feed_path, support::fixture("small_atom.xml")).expect("write");
+    let url = url::Url::from_file_path(&feed_path).expect("file url");
+    let cfg = config(dir.path(), &[("local", url.as_str(), "1h")], "");
+    let first = app::once(cfg.clone()).await.expect("once");
+    assert_eq!(stored(&first[0]), (20, 0, 0));
+    let second = app::once(cfg).await.expect("once");
+    assert_eq!(second[0].outcome, PollOutcome::NotModified { status: 304 });
+}
