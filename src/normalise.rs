@@ -60,7 +60,7 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     let feed_title = feed
         .title
         .as_ref()
-        .map(|t| plain_text(&t.content, is_html(&t.content_type.to_string())))
+        .map(|t| plain_text(&t.content, is_html(t.content_type.as_ref())))
         .filter(|t| !t.is_empty());
     let feed_link = pick_link(&feed.links, feed_url).filter(|l| l.as_str() != feed_url.as_str());
 
@@ -94,7 +94,7 @@ fn normalise_entry(
         .map(|t| {
             to_html(
                 &t.content,
-                is_html(&t.content_type.to_string()),
+                is_html(t.content_type.as_ref()),
                 &content_base,
             )
         })
@@ -105,14 +105,14 @@ fn normalise_entry(
         .and_then(|c| {
             c.body
                 .as_ref()
-                .map(|body| to_html(body, is_html(&c.content_type.to_string()), &content_base))
+                .map(|body| to_html(body, is_html(c.content_type.as_ref()), &content_base))
         })
         .filter(|s| !s.trim().is_empty());
 
     let mut title = e
         .title
         .as_ref()
-        .map(|t| plain_text(&t.content, is_html(&t.content_type.to_string())))
+        .map(|t| plain_text(&t.content, is_html(t.content_type.as_ref())))
         .unwrap_or_default();
     if title.is_empty() {
         title = fallback_title(summary.as_deref().or(content.as_deref()), link.as_ref());

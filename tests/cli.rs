@@ -1,0 +1,205 @@
+//! The real `tributary` binary as a user runs it: check, once, run, signals.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use support::{Origin, Route, get};
+
+fn tributary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    c.env_remove("TRIBUTARY_CONFIG").env("RUST_LOG", "info");
+    c
+}
+
+async fn run(mut cmd: Command) -> Output {
+    tokio::task::spawn_blocking(move || cmd.output().expect("runs"))
+        .await
+        .expect("joined")
+}
+
+fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, body).expect("write config");
+    path
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn check_reports_problems_with_positions_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        dir.path(),
+        "[server]\nlisten = \"127.0.0.1:8080\"\n\n[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\ninterval = \"often\"\nfrequency = 3\n",
+    );
+    let mut cmd = tributary();
+    cmd.arg("check").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.starts_with(&format!("{}:8:1: unknown field `frequency`", path.display())),
+        "{err}"
+    );
+
+    // Fixed: valid, and found through TRIBUTARY_CONFIG.
+    write_config(
+        dir.path(),
+        "[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\ninterval = \"2h\"\n",
+    );
+    let mut cmd = tributary();
+    cmd.arg("check").env("TRIBUTARY_CONFIG", &path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("ok (1 sources"));
+}
+
+#[tokio::test]
+async fn shipped_config_is_valid() {
+    let mut cmd = tributary();
+    cmd.arg("check")
+        .arg("--config")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds.toml"));
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_prints_a_line_per_source_and_exits_0_despite_failures() {
+    let origin = Origin::start().await;
+    origin.set("/good.xml", Route::fixture("small_atom.xml").with_etag("\"e1\""));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[[source]]\nname = \"good\"\nurl = \"{}\"\n\n[[source]]\nname = \"gone\"\nurl = \"{}\"\n",
+            origin.url("/good.xml"),
+            origin.url("/gone.xml")
+        ),
+    );
+    let mut cmd = tributary();
+    cmd.arg("once").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("good") && lines[0].contains("ok      200  new   20"), "{stdout}");
+    assert!(lines[1].starts_with("gone") && lines[1].contains("FAILED  HTTP 404 Not Found"), "{stdout}");
+    assert_eq!(lines[2], "2 sources polled, 1 failed");
+    // The store went where the config said: next to the config file.
+    assert!(dir.path().join("store").is_dir());
+
+    // Again: a conditional GET, nothing new.
+    let mut cmd = tributary();
+    cmd.arg("once").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.lines().next().is_some_and(|l| l.contains("304  not modified")), "{stdout}");
+
+    // An unusable store is an error.
+    std::fs::write(dir.path().join("file-not-dir"), "x").expect("write");
+    let bad = write_config(
+        dir.path(),
+        "[store]\npath = \"file-not-dir\"\n\n[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n",
+    );
+    let mut cmd = tributary();
+    cmd.arg("once").arg("--config").arg(&bad);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("cannot open the store"), "{}", text(&out.stderr));
+}
+
+/// `run` serves, refuses a second process on its store, and exits 0 on SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_serves_and_stops_cleanly_on_sigterm() {
+    let origin = Origin::start().await;
+    origin.set("/f.xml", Route::fixture("large_rss.xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[source]]\nname = \"big\"\nurl = \"{}\"\ninterval = \"1s\"\n",
+            origin.url("/f.xml")
+        ),
+    );
+    let mut child = tributary()
+        .arg("run")
+        .arg("--config")
+        .arg(&path)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    // Read the log as it comes: the start line gives the address, poll lines follow.
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_line = |pred: &dyn Fn(&str) -> bool| -> String {
+        loop {
+            let line = rx
+                .recv_timeout(Duration::from_secs(60))
+                .expect("the daemon logs the expected line");
+            assert!(!line.contains('\u{1b}'), "no colour codes when not on a terminal: {line}");
+            if pred(&line) {
+                return line;
+            }
+        }
+    };
+    let started = wait_line(&|l| l.contains("tributary started"));
+    let addr = started
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
+        .expect("address logged")
+        .to_string();
+    let polled = wait_line(&|l| l.contains("polled"));
+    assert!(polled.contains("source=big") && polled.contains("new=25"), "{polled}");
+
+    let (status, _, body) = get(&format!("http://{addr}/feed.rss")).await;
+    assert_eq!(status, 200);
+    assert_eq!(rss::Channel::read_from(body.as_bytes()).expect("rss").items.len(), 25);
+
+    // A second process on the same store gets a clear message, not a sled lock error.
+    let mut cmd = tributary();
+    cmd.arg("once").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("is in use by another process"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let pid = child.id().to_string();
+    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    assert!(killed.success());
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    let status = done_rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("exits within 10 s of SIGTERM")
+        .expect("wait");
+    assert_eq!(status.code(), Some(0));
+    wait_line(&|l| l.contains("store flushed"));
+
+    // Nothing lost: a fresh `once` finds everything already stored.
+    let mut cmd = tributary();
+    cmd.arg("once").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("new    0  updated    0  unchanged   25"), "{stdout}");
+}
