@@ -265,11 +265,11 @@ impl Validator<'_> {
                 None
             }
             Ok(d) => Some(d),
-            Err(e) => {
+            Err(_) => {
                 self.problem(
                     Some(value.span()),
                     format!(
-                        "{what} \"{}\" is not a duration ({e}); write e.g. \"90s\", \"30m\", \"2h\" or \"1h 30m\"",
+                        "{what} \"{}\" is not a duration; write e.g. \"90s\", \"30m\", \"2h\" or \"1h 30m\"",
                         value.get_ref()
                     ),
                 );

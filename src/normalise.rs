@@ -91,13 +91,7 @@ fn normalise_entry(
     let summary = e
         .summary
         .as_ref()
-        .map(|t| {
-            to_html(
-                &t.content,
-                is_html(t.content_type.as_ref()),
-                &content_base,
-            )
-        })
+        .map(|t| to_html(&t.content, is_html(t.content_type.as_ref()), &content_base))
         .filter(|s| !s.trim().is_empty());
     let content = e
         .content

@@ -45,7 +45,10 @@ async fn check_reports_problems_with_positions_and_exits_1() {
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
     assert!(
-        err.starts_with(&format!("{}:8:1: unknown field `frequency`", path.display())),
+        err.starts_with(&format!(
+            "{}:8:1: unknown field `frequency`",
+            path.display()
+        )),
         "{err}"
     );
 
@@ -74,7 +77,10 @@ async fn shipped_config_is_valid() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_prints_a_line_per_source_and_exits_0_despite_failures() {
     let origin = Origin::start().await;
-    origin.set("/good.xml", Route::fixture("small_atom.xml").with_etag("\"e1\""));
+    origin.set(
+        "/good.xml",
+        Route::fixture("small_atom.xml").with_etag("\"e1\""),
+    );
     let dir = tempfile::tempdir().expect("tempdir");
     let path = write_config(
         dir.path(),
@@ -90,8 +96,14 @@ async fn once_prints_a_line_per_source_and_exits_0_despite_failures() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
-    assert!(lines[0].starts_with("good") && lines[0].contains("ok      200  new   20"), "{stdout}");
-    assert!(lines[1].starts_with("gone") && lines[1].contains("FAILED  HTTP 404 Not Found"), "{stdout}");
+    assert!(
+        lines[0].starts_with("good") && lines[0].contains("ok      200  new   20"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].starts_with("gone") && lines[1].contains("FAILED  HTTP 404 Not Found"),
+        "{stdout}"
+    );
     assert_eq!(lines[2], "2 sources polled, 1 failed");
     // The store went where the config said: next to the config file.
     assert!(dir.path().join("store").is_dir());
@@ -101,7 +113,13 @@ async fn once_prints_a_line_per_source_and_exits_0_despite_failures() {
     cmd.arg("once").arg("--config").arg(&path);
     let out = run(cmd).await;
     let stdout = text(&out.stdout);
-    assert!(stdout.lines().next().is_some_and(|l| l.contains("304  not modified")), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains("304  not modified")),
+        "{stdout}"
+    );
 
     // An unusable store is an error.
     std::fs::write(dir.path().join("file-not-dir"), "x").expect("write");
@@ -113,7 +131,11 @@ async fn once_prints_a_line_per_source_and_exits_0_despite_failures() {
     cmd.arg("once").arg("--config").arg(&bad);
     let out = run(cmd).await;
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("cannot open the store"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("cannot open the store"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// `run` serves, refuses a second process on its store, and exits 0 on SIGTERM.
@@ -152,7 +174,10 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
             let line = rx
                 .recv_timeout(Duration::from_secs(60))
                 .expect("the daemon logs the expected line");
-            assert!(!line.contains('\u{1b}'), "no colour codes when not on a terminal: {line}");
+            assert!(
+                !line.contains('\u{1b}'),
+                "no colour codes when not on a terminal: {line}"
+            );
             if pred(&line) {
                 return line;
             }
@@ -165,11 +190,20 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
         .expect("address logged")
         .to_string();
     let polled = wait_line(&|l| l.contains("polled"));
-    assert!(polled.contains("source=big") && polled.contains("new=25"), "{polled}");
+    assert!(
+        polled.contains("source=big") && polled.contains("new=25"),
+        "{polled}"
+    );
 
     let (status, _, body) = get(&format!("http://{addr}/feed.rss")).await;
     assert_eq!(status, 200);
-    assert_eq!(rss::Channel::read_from(body.as_bytes()).expect("rss").items.len(), 25);
+    assert_eq!(
+        rss::Channel::read_from(body.as_bytes())
+            .expect("rss")
+            .items
+            .len(),
+        25
+    );
 
     // A second process on the same store gets a clear message, not a sled lock error.
     let mut cmd = tributary();
@@ -183,7 +217,10 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
     );
 
     let pid = child.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill");
     assert!(killed.success());
     let (done_tx, done_rx) = mpsc::channel();
     std::thread::spawn(move || {
@@ -201,5 +238,8 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
     cmd.arg("once").arg("--config").arg(&path);
     let out = run(cmd).await;
     let stdout = text(&out.stdout);
-    assert!(stdout.contains("new    0  updated    0  unchanged   25"), "{stdout}");
+    assert!(
+        stdout.contains("new    0  updated    0  unchanged   25"),
+        "{stdout}"
+    );
 }

@@ -139,6 +139,28 @@ async fn serves_combined_atom_and_rss_from_every_input_format() {
 
     let (status, _, _) = get(&format!("{base}/nope")).await;
     assert_eq!(status, 404);
+
+    // HEAD: headers, no body.
+    let head = reqwest::Client::new()
+        .head(format!("{base}/feed.atom"))
+        .send()
+        .await
+        .expect("HEAD");
+    assert_eq!(head.status(), 200);
+    assert_eq!(
+        head.headers()["content-type"],
+        "application/atom+xml; charset=utf-8"
+    );
+    assert!(head.bytes().await.expect("body").is_empty());
+
+    // The home page lets a reader discover both feeds.
+    let (status, ct, page) = get(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/html"));
+    assert!(page.contains(
+        r#"<link rel="alternate" type="application/atom+xml" title="Test river (Atom)" href="http://feeds.test/feed.atom">"#
+    ));
+    assert!(page.contains(r#"type="application/rss+xml""#));
     daemon.shutdown().await.expect("clean shutdown");
 }
 

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# Checks that real feed readers read tributary's combined feeds correctly: tributary polls
+# every fixture in tests/fixtures (served over local HTTP, as real sources would be), then
+# Python feedparser, xmllint and newsboat read /feed.atom and /feed.rss from `tributary run`.
+# Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
+# Last line: "readers: N passed, M failed"; exit status 1 if anything failed.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PASSED=0 FAILED=0
+pass() { PASSED=$((PASSED + 1)); echo "  ok    $*"; }
+fail() { FAILED=$((FAILED + 1)); echo "  FAIL  $*"; }
+summary() { echo "readers: $PASSED passed, $FAILED failed"; }
+# A failure that stops the run (nothing after it could be checked).
+die() { fail "$*"; echo "check-readers: giving up: $*" >&2; summary; exit 1; }
+# `check DESCRIPTION COMMAND...`: one check that passes when the command does.
+check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+
+echo "== installing readers (only what is missing)"
+if ! python3 -c 'import feedparser' 2>/dev/null; then
+  # Debian's own python3 refuses plain `pip install` (PEP 668); CI is a throwaway root
+  # machine, so retry with --break-system-packages rather than fail.
+  export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
+  python3 -m pip install --quiet feedparser==6.0.14 ||
+    python3 -m pip install --quiet --break-system-packages feedparser==6.0.14 ||
+    die "cannot install feedparser==6.0.14 with pip"
+  python3 -c 'import feedparser' || die "feedparser installed but cannot be imported"
+fi
+if ! command -v newsboat >/dev/null || ! command -v sqlite3 >/dev/null || ! command -v xmllint >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq newsboat sqlite3 libxml2-utils >/dev/null; } ||
+    die "cannot install newsboat sqlite3 libxml2-utils with apt-get"
+fi
+
+echo "== building tributary"
+cargo build --locked --quiet || die "cargo build failed"
+BIN="$PWD/${CARGO_TARGET_DIR:-target}/debug/tributary"
+[[ -x $BIN ]] || die "no binary at $BIN"
+
+TMP=$(mktemp -d)
+PIDS=()
+cleanup() {
+  # Always stop both servers, even when a check or `set -e` ends the script early.
+  local pid
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $FAILED -eq 0 ]]; then rm -rf "$TMP"; else echo "(files kept in $TMP)" >&2; fi
+}
+trap cleanup EXIT
+
+# A free port: bind port 0 and let the kernel pick (a tiny race before reuse is harmless).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Waits up to ~10s for URL to answer; fails early if the server process PID died.
+wait_for() {
+  local url=$1 pid=$2 i
+  for i in $(seq 50); do
+    curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || return 1
+    sleep 0.2
+  done
+  return 1
+}
+
+echo "== serving tests/fixtures"
+FIX_PORT=$(free_port)
+python3 -m http.server --bind 127.0.0.1 --directory tests/fixtures "$FIX_PORT" >"$TMP/fixtures.log" 2>&1 &
+PIDS+=($!)
+wait_for "http://127.0.0.1:$FIX_PORT/" "${PIDS[-1]}" || die "fixture server did not answer on port $FIX_PORT"
+
+# One source per fixture; the name is the file name without extension, as a slug.
+PORT=$(free_port)
+BASE="http://127.0.0.1:$PORT"
+CONFIG="$TMP/feeds.toml"
+cat >"$CONFIG" <<EOF
+[server]
+listen = "127.0.0.1:$PORT"
+base_url = "$BASE"
+[store]
+path = "store"
+[publish]
+max_items = 500
+EOF
+for f in tests/fixtures/*; do
+  [[ -f $f ]] || continue
+  file=$(basename "$f")
+  slug=$(tr 'A-Z' 'a-z' <<<"${file%.*}" | tr -c 'a-z0-9_\n-' '-')
+  printf '\n[[source]]\nname = "%s"\nurl = "http://127.0.0.1:%s/%s"\n' "$slug" "$FIX_PORT" "$file" >>"$CONFIG"
+done
+
+echo "== tributary once"
+if "$BIN" once --config "$CONFIG" >"$TMP/once.log" 2>&1; then pass "tributary once exits 0"; else fail "tributary once exits 0"; fi
+sed 's/^/    /' "$TMP/once.log"
+check "tributary once reports no FAILED source" bash -c "! grep -q FAILED '$TMP/once.log'"
+
+echo "== tributary run"
+"$BIN" run --config "$CONFIG" >"$TMP/run.log" 2>&1 &
+PIDS+=($!)
+wait_for "$BASE/healthz" "${PIDS[-1]}" || { sed 's/^/    /' "$TMP/run.log"; die "tributary run did not answer /healthz"; }
+TOTAL=$(curl -fsS "$BASE/healthz" | python3 -c 'import json, sys; print(json.load(sys.stdin)["entries"])')
+echo "    /healthz: $TOTAL entries stored"
+check "store holds entries" test "$TOTAL" -gt 0
+
+echo "== feedparser $(python3 -c 'import feedparser; print(feedparser.__version__)')"
+# The Python side prints one "ok ..." or "FAIL ..." line per check; tallied below.
+python3 - "$BASE" "$TOTAL" >"$TMP/feedparser.out" 2>&1 <<'PY' || echo "FAIL feedparser script crashed" >>"$TMP/feedparser.out"
+import sys, feedparser
+base, total = sys.argv[1], int(sys.argv[2])
+def check(ok, what, detail=""):
+    print(("ok   " if ok else "FAIL ") + what + ("" if ok or not detail else f": {detail}"))
+for path, version, ctype in [("/feed.atom", "atom10", "application/atom+xml"),
+                             ("/feed.rss", "rss20", "application/rss+xml")]:
+    url = base + path
+    d = feedparser.parse(url)
+    n = len(d.entries)
+    check(d.get("status") == 200, f"{path}: HTTP 200", d.get("status"))
+    check(d.bozo == 0, f"{path}: bozo == 0", repr(d.get("bozo_exception")))
+    check(d.version == version, f"{path}: version {version}", d.version)
+    check(d.headers.get("content-type", "").startswith(ctype), f"{path}: Content-Type {ctype}",
+          d.headers.get("content-type"))
+    check(n == total, f"{path}: {n} entries == {total} stored")
+    ids = [e.get("id", "") for e in d.entries]
+    check(all(ids) and len(set(ids)) == n, f"{path}: ids non-empty and unique",
+          f"{ids.count('')} empty, {n - len(set(ids))} duplicates")
+    bad = lambda f: [e.get("id") for e in d.entries if not f(e)][:3]
+    check(not bad(lambda e: e.get("title")), f"{path}: every entry has a title", bad(lambda e: e.get("title")))
+    has_link = lambda e: e.get("link", "").startswith("http")
+    check(not bad(has_link), f"{path}: every entry has an http(s) link", bad(has_link))
+    dated = lambda e: e.get("published_parsed") or e.get("updated_parsed")
+    check(not bad(dated), f"{path}: every entry has a parsed date", bad(dated))
+    if version == "atom10":
+        selfs = [l.get("href") for l in d.feed.get("links", []) if l.get("rel") == "self"]
+        check(selfs == [url], f"{path}: self link == {url}", selfs)
+PY
+while read -r status what; do
+  if [[ $status == ok ]]; then pass "$what"; else fail "$what"; fi
+done <"$TMP/feedparser.out"
+
+echo "== xmllint"
+for path in /feed.atom /feed.rss; do
+  body="$TMP/body${path//\//_}"
+  curl -fsS -o "$body" "$BASE$path" || { fail "$path: fetch for xmllint"; continue; }
+  check "$path: xmllint --noout (well-formed)" xmllint --noout "$body"
+done
+
+echo "== newsboat $(newsboat -v 2>/dev/null | head -1 | cut -d' ' -f2 || true)"
+# A throwaway HOME and config, so nothing of the machine's own newsboat setup leaks in;
+# TERM=dumb because newsboat insists on a terminal type even with -x.
+NB="$TMP/newsboat"
+mkdir -p "$NB/home/.newsboat"
+printf '%s\n' "$BASE/feed.atom" "$BASE/feed.rss" >"$NB/urls"
+echo "error-log \"$NB/errors.log\"" >"$NB/config"
+if HOME="$NB/home" TERM=dumb newsboat -u "$NB/urls" -c "$NB/cache.db" -C "$NB/config" -x reload \
+  >"$NB/out.log" 2>&1; then pass "newsboat -x reload exits 0"; else fail "newsboat -x reload exits 0"; fi
+sed 's/^/    /' "$NB/out.log" "$NB/errors.log" 2>/dev/null || true
+check "newsboat logged no errors" test ! -s "$NB/errors.log"
+for path in /feed.atom /feed.rss; do
+  n=$(sqlite3 "$NB/cache.db" "select count(*) from rss_item where feedurl = '$BASE$path'" 2>&1) || true
+  check "newsboat stored $n items of $path, == $TOTAL stored" test "$n" = "$TOTAL"
+done
+untitled=$(sqlite3 "$NB/cache.db" "select count(*) from rss_item where title is null or title = ''" 2>&1) || true
+check "newsboat: no item without a title ($untitled)" test "$untitled" = 0
+
+echo "== summary"
+echo "    sources: $(grep -c '^\[\[source\]\]' "$CONFIG"), entries stored: $TOTAL"
+[[ $FAILED -eq 0 ]] || echo "    some checks failed: see the FAIL lines above"
+summary
+[[ $FAILED -eq 0 ]]
