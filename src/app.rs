@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher};
 use crate::http::{self, AppState};
 use crate::poll::{PollReport, poll_source};
-use crate::scheduler::Scheduler;
+use crate::scheduler::{Bounds, Scheduler};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +86,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let scheduler = Scheduler {
         fetcher,
         store: store.clone(),
+        bounds: Bounds::from(&config.fetch),
         permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
         events: events.clone(),
         shutdown: shutdown.clone(),
@@ -145,6 +146,7 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     let fetcher = Fetcher::new(&config.fetch)?;
     let permits = Arc::new(Semaphore::new(config.fetch.concurrency));
     let cancel = CancellationToken::new();
+    let bounds = Bounds::from(&config.fetch);
     let mut set = JoinSet::new();
     for (i, source) in config.sources.iter().cloned().enumerate() {
         let (store, fetcher, permits, cancel) = (
@@ -155,7 +157,10 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
         );
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (i, poll_source(&fetcher, &store, &source, &cancel).await)
+            (
+                i,
+                poll_source(&fetcher, &store, &source, bounds, &cancel).await,
+            )
         });
     }
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];

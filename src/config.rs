@@ -65,6 +65,12 @@ pub struct FetchConfig {
     pub max_body_bytes: u64,
     pub user_agent: String,
     pub default_interval: Duration,
+    /// Requests to one host at the same time, at most.
+    pub per_host: usize,
+    /// Bounds on intervals derived from server hints (Cache-Control, Expires, `<ttl>`,
+    /// Retry-After) and on backoff; intervals written in the config are honoured as written.
+    pub min_interval: Duration,
+    pub max_interval: Duration,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -74,6 +80,10 @@ pub struct SourceConfig {
     pub title: Option<String>,
     pub tags: Vec<String>,
     pub interval: Duration,
+    /// Replaces `[fetch] user_agent` for this source.
+    pub user_agent: Option<String>,
+    /// Extra request headers (e.g. `Authorization`), validated as HTTP header names/values.
+    pub headers: Vec<(String, String)>,
 }
 
 /// One problem in a config file, with its position.
@@ -176,6 +186,9 @@ struct RawFetch {
     max_body_mb: Option<Spanned<i64>>,
     user_agent: Option<String>,
     interval: Option<Spanned<String>>,
+    per_host: Option<Spanned<i64>>,
+    min_interval: Option<Spanned<String>>,
+    max_interval: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -187,6 +200,8 @@ struct RawSource {
     #[serde(default)]
     tags: Vec<Spanned<String>>,
     interval: Option<Spanned<String>>,
+    user_agent: Option<Spanned<String>>,
+    headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
 }
 
 /// Where to find the config: `--config`, else `TRIBUTARY_CONFIG`, else `./feeds.toml`.
@@ -377,6 +392,9 @@ impl Validator<'_> {
             max_body_mb: None,
             user_agent: None,
             interval: None,
+            per_host: None,
+            min_interval: None,
+            max_interval: None,
         });
         let concurrency = match &fetch_raw.concurrency {
             None => Some(8),
@@ -398,6 +416,27 @@ impl Validator<'_> {
             None => Some(DEFAULT_INTERVAL),
             Some(i) => self.duration(i, "interval"),
         };
+        let per_host = match &fetch_raw.per_host {
+            None => Some(2),
+            Some(p) => self.positive(p, "per_host", 64),
+        };
+        let min_interval = match &fetch_raw.min_interval {
+            None => Some(Duration::from_secs(60)),
+            Some(i) => self.duration(i, "min_interval"),
+        };
+        let max_interval = match &fetch_raw.max_interval {
+            None => Some(Duration::from_secs(24 * 3600)),
+            Some(i) => self.duration(i, "max_interval"),
+        };
+        if let (Some(min), Some(max), Some(span)) =
+            (min_interval, max_interval, fetch_raw.max_interval.as_ref())
+            && max < min
+        {
+            self.problem(
+                Some(span.span()),
+                "max_interval must not be shorter than min_interval",
+            );
+        }
         let user_agent = fetch_raw.user_agent.unwrap_or_else(|| match &base_url {
             Some(b) => format!("tributary/{} (+{b})", crate::VERSION),
             None => format!("tributary/{}", crate::VERSION),
@@ -488,6 +527,41 @@ impl Validator<'_> {
                 None => default_interval,
                 Some(i) => self.duration(i, "interval"),
             };
+            let user_agent = match &s.user_agent {
+                Some(ua) if reqwest::header::HeaderValue::from_str(ua.get_ref()).is_err() => {
+                    self.problem(
+                        Some(ua.span()),
+                        "user_agent must be printable ASCII on one line",
+                    );
+                    ok = false;
+                    None
+                }
+                other => other.as_ref().map(|ua| ua.get_ref().clone()),
+            };
+            let mut headers = Vec::new();
+            let raw_headers = s.headers.iter().flat_map(|h| {
+                let span = h.span();
+                h.get_ref().iter().map(move |(k, v)| (span.clone(), k, v))
+            });
+            for (span, key, value) in raw_headers {
+                if reqwest::header::HeaderName::from_bytes(key.as_bytes()).is_err() {
+                    self.problem(
+                        Some(span),
+                        format!("header name \"{key}\" is not a valid HTTP header name"),
+                    );
+                    ok = false;
+                } else if reqwest::header::HeaderValue::from_str(value.get_ref()).is_err() {
+                    self.problem(
+                        Some(value.span()),
+                        format!(
+                            "the value of header \"{key}\" must be printable ASCII on one line"
+                        ),
+                    );
+                    ok = false;
+                } else {
+                    headers.push((key.clone(), value.get_ref().clone()));
+                }
+            }
             if let (true, Some(url), Some(interval)) = (ok, url, interval) {
                 sources.push(SourceConfig {
                     name: name.to_string(),
@@ -495,6 +569,8 @@ impl Validator<'_> {
                     title: s.title.clone().map(|t| t.trim().to_string()),
                     tags,
                     interval,
+                    user_agent,
+                    headers,
                 });
             }
         }
@@ -524,6 +600,9 @@ impl Validator<'_> {
                 max_body_bytes: max_body_mb? * 1024 * 1024,
                 user_agent,
                 default_interval: default_interval?,
+                per_host: per_host? as usize,
+                min_interval: min_interval?,
+                max_interval: max_interval?,
             },
             sources,
         })
@@ -629,6 +708,25 @@ interval = "soon"
         let p = problems("[server]\nlisten = \n");
         assert_eq!(p.len(), 1);
         assert!(p[0].starts_with("feeds.toml:2:"), "{p:?}");
+    }
+
+    #[test]
+    fn per_source_identity_and_headers() {
+        let c = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://example.org/f\"\nuser_agent = \"special/1\"\nheaders = { Authorization = \"Bearer abc\" }\n",
+            Path::new("feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.sources[0].user_agent.as_deref(), Some("special/1"));
+        assert_eq!(
+            c.sources[0].headers,
+            [("Authorization".to_string(), "Bearer abc".to_string())]
+        );
+        let p = problems(
+            "[[source]]\nname = \"a\"\nurl = \"https://example.org/f\"\nheaders = { \"Bad Name\" = \"x\" }\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("header name \"Bad Name\""), "{p:?}");
     }
 
     #[test]

@@ -1,16 +1,31 @@
 //! Retrieves a source's bytes: HTTP(S) with conditional GET, or a local `file://`.
 //!
-//! Every limit is enforced here so later stages can trust their input's size: a connect and a
-//! total timeout, at most five redirects, and a cap on the (decompressed) body, checked while
-//! streaming so an endless or bomb-like body is cut off without being held in memory.
+//! Every limit is enforced here so later stages can trust their input's size and every
+//! failure comes back as a [`FetchError`] a person can act on:
+//! - a connect timeout, and a total timeout over the whole exchange (redirects and body
+//!   included), so a server that trickles its body is cut off;
+//! - at most [`MAX_REDIRECTS`] redirects, followed here rather than by reqwest so loops are
+//!   named and a permanent move (301/308) is reported for the source to remember;
+//! - a cap on the decompressed body, checked while it streams, so an endless body or a
+//!   compression bomb is cut off without being held in memory;
+//! - at most `per_host` requests at a time to any one host.
+//!
+//! Servers' caching hints (`Cache-Control`, `Expires`, judged by `http-cache-semantics` as a
+//! private cache) and `Retry-After` are returned for the scheduler to honour.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
-use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::FetchConfig;
+use crate::config::{FetchConfig, SourceConfig};
+
+/// Redirects followed at most, per fetch.
+pub const MAX_REDIRECTS: usize = 5;
 
 /// The validators of the previous successful response, sent back as a conditional GET.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -19,18 +34,21 @@ pub struct Validators {
     pub last_modified: Option<String>,
 }
 
-/// A successful fetch.
+/// A completed exchange: 200 with a body, or 304.
 #[derive(Debug)]
-pub enum Fetched {
-    /// 304 Not Modified (or an unchanged local file).
-    NotModified { status: u16 },
-    /// A full body to parse.
-    Body(Body),
+pub struct Fetched {
+    pub status: u16,
+    /// `None` for 304 Not Modified (or an unchanged local file).
+    pub body: Option<Body>,
+    /// How long the server says the response stays fresh (`Cache-Control: max-age`,
+    /// `Expires`), if it says so usefully.
+    pub fresh_for: Option<Duration>,
+    /// Where a leading chain of permanent redirects (301/308) ended, if there was one.
+    pub moved_to: Option<Url>,
 }
 
 #[derive(Debug)]
 pub struct Body {
-    pub status: u16,
     pub bytes: Vec<u8>,
     pub content_type: Option<String>,
     /// The URL after redirects: the base for relative links.
@@ -41,19 +59,32 @@ pub struct Body {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("timed out after {0:?}")]
-    Timeout(Duration),
+    #[error("DNS lookup failed: {0}")]
+    Dns(String),
+    #[error("TLS failed: {0}")]
+    Tls(String),
     #[error("cannot connect: {0}")]
     Connect(String),
-    #[error("HTTP {status}{}", reason.map(|r| format!(" {r}")).unwrap_or_default())]
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("HTTP {status}{}{}", reason.map(|r| format!(" {r}")).unwrap_or_default(),
+        retry_after.map(|d| format!(" (Retry-After: {}s)", d.as_secs())).unwrap_or_default())]
     Status {
         status: u16,
         reason: Option<&'static str>,
+        /// For 429 and 503: how long the server asked us to wait.
+        retry_after: Option<Duration>,
     },
-    #[error("too many redirects (more than 5) or a redirect loop")]
-    Redirects,
+    #[error("more than {MAX_REDIRECTS} redirects")]
+    TooManyRedirects,
+    #[error("redirect loop: {0} was reached twice")]
+    RedirectLoop(String),
+    #[error("bad redirect: {0}")]
+    BadRedirect(String),
     #[error("response too large: more than {limit} bytes")]
     TooLarge { limit: u64 },
+    #[error("connection broken while reading the body: {0}")]
+    Body(String),
     #[error("empty response")]
     Empty,
     #[error("cannot read {path}: {error}")]
@@ -62,12 +93,25 @@ pub enum FetchError {
     Other(String),
 }
 
+impl FetchError {
+    /// The HTTP status, when the failure was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            FetchError::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
 /// The HTTP client and limits shared by every poll.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    user_agent: String,
     timeout: Duration,
     max_body: u64,
+    per_host: usize,
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 impl Fetcher {
@@ -80,11 +124,10 @@ impl Fetcher {
             ),
         );
         let client = reqwest::Client::builder()
-            .user_agent(config.user_agent.clone())
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::limited(5))
+            .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
             .deflate(true)
@@ -92,34 +135,164 @@ impl Fetcher {
             .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
         Ok(Fetcher {
             client,
+            user_agent: config.user_agent.clone(),
             timeout: config.timeout,
             max_body: config.max_body_bytes,
+            per_host: config.per_host,
+            hosts: Arc::default(),
         })
     }
 
-    /// Fetches `url`, sending `validators` as If-None-Match / If-Modified-Since.
-    pub async fn fetch(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
+    /// Fetches `url` for `source` (whose User-Agent and extra headers apply), sending
+    /// `validators` as If-None-Match / If-Modified-Since.
+    pub async fn fetch(
+        &self,
+        source: &SourceConfig,
+        url: &Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
         if url.scheme() == "file" {
             return self.fetch_file(url, validators).await;
         }
-        let mut request = self.client.get(url.clone());
-        if let Some(etag) = &validators.etag {
-            request = request.header(header::IF_NONE_MATCH, etag);
+        let _permit = self.host_permit(url).await;
+        match tokio::time::timeout(self.timeout, self.fetch_http(source, url, validators)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
-        if let Some(lm) = &validators.last_modified {
-            request = request.header(header::IF_MODIFIED_SINCE, lm);
+    }
+
+    /// Waits for one of the `per_host` places of `url`'s host.
+    async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+        let semaphore = {
+            let mut hosts = self
+                .hosts
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            hosts
+                .entry(host)
+                .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+                .clone()
+        };
+        semaphore.acquire_owned().await.ok()
+    }
+
+    fn headers_for(&self, source: &SourceConfig, validators: &Validators) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
+        if let Ok(v) = HeaderValue::from_str(ua) {
+            h.insert(header::USER_AGENT, v);
         }
-        let mut response = request.send().await.map_err(|e| self.classify(e))?;
+        // Names and values were validated with the config.
+        for (name, value) in &source.headers {
+            if let (Ok(n), Ok(v)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(value),
+            ) {
+                h.insert(n, v);
+            }
+        }
+        if let Some(v) = validators
+            .etag
+            .as_deref()
+            .and_then(|e| HeaderValue::from_str(e).ok())
+        {
+            h.insert(header::IF_NONE_MATCH, v);
+        }
+        if let Some(v) = validators
+            .last_modified
+            .as_deref()
+            .and_then(|e| HeaderValue::from_str(e).ok())
+        {
+            h.insert(header::IF_MODIFIED_SINCE, v);
+        }
+        h
+    }
+
+    async fn fetch_http(
+        &self,
+        source: &SourceConfig,
+        start: &Url,
+        validators: &Validators,
+    ) -> Result<Fetched, FetchError> {
+        let headers = self.headers_for(source, validators);
+        let mut url = start.clone();
+        let mut visited = vec![start.clone()];
+        let mut moved_to = None;
+        let mut still_permanent = true;
+        let mut response = loop {
+            let response = self
+                .client
+                .get(url.clone())
+                .headers(headers.clone())
+                .send()
+                .await
+                .map_err(classify)?;
+            let status = response.status();
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                break response;
+            }
+            let location = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .ok_or_else(|| {
+                    FetchError::BadRedirect(format!("HTTP {} without a Location", status.as_u16()))
+                })?;
+            let next = url.join(location).map_err(|e| {
+                FetchError::BadRedirect(format!("Location \"{location}\" is not a URL ({e})"))
+            })?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::BadRedirect(format!(
+                    "redirect to a {} URL",
+                    next.scheme()
+                )));
+            }
+            if visited.contains(&next) {
+                return Err(FetchError::RedirectLoop(next.to_string()));
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(FetchError::TooManyRedirects);
+            }
+            let permanent = matches!(
+                status,
+                StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
+            );
+            still_permanent &= permanent;
+            if still_permanent {
+                moved_to = Some(next.clone());
+            }
+            visited.push(next.clone());
+            url = next;
+        };
+
         let status = response.status();
+        let fresh_for = freshness(&url, &headers, status, response.headers());
         if status == StatusCode::NOT_MODIFIED {
-            return Ok(Fetched::NotModified {
+            return Ok(Fetched {
                 status: status.as_u16(),
+                body: None,
+                fresh_for,
+                moved_to,
             });
         }
         if !status.is_success() {
+            let retry_after = if matches!(
+                status,
+                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+            ) {
+                response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
+            } else {
+                None
+            };
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 reason: status.canonical_reason(),
+                retry_after,
             });
         }
         let header_str = |name: header::HeaderName| {
@@ -132,18 +305,27 @@ impl Fetcher {
         let content_type = header_str(header::CONTENT_TYPE);
         let new_validators = Validators {
             etag: header_str(header::ETAG),
-            last_modified: header_str(header::LAST_MODIFIED),
+            // A Last-Modified that is not a date is useless as a validator.
+            last_modified: header_str(header::LAST_MODIFIED)
+                .filter(|lm| httpdate::parse_http_date(lm).is_ok()),
         };
-        let final_url = response.url().clone();
-        if let Some(len) = response.content_length()
-            && len > self.max_body
+        // The Content-Length (of the possibly compressed body) can refuse early; the
+        // decompressed bytes are counted below either way.
+        if response
+            .content_length()
+            .is_some_and(|len| len > self.max_body)
         {
             return Err(FetchError::TooLarge {
                 limit: self.max_body,
             });
         }
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+        let mut bytes = Vec::with_capacity(
+            response
+                .content_length()
+                .unwrap_or(64 * 1024)
+                .min(self.max_body) as usize,
+        );
+        while let Some(chunk) = response.chunk().await.map_err(classify)? {
             if bytes.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(FetchError::TooLarge {
                     limit: self.max_body,
@@ -154,13 +336,17 @@ impl Fetcher {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(FetchError::Empty);
         }
-        Ok(Fetched::Body(Body {
+        Ok(Fetched {
             status: status.as_u16(),
-            bytes,
-            content_type,
-            final_url,
-            validators: new_validators,
-        }))
+            body: Some(Body {
+                bytes,
+                content_type,
+                final_url: url,
+                validators: new_validators,
+            }),
+            fresh_for,
+            moved_to,
+        })
     }
 
     /// A local file: its size and modification time stand in for an ETag, so an unchanged
@@ -186,8 +372,14 @@ impl Fetcher {
             .map(|d| d.as_nanos())
             .unwrap_or(0);
         let etag = format!("\"file-{}-{}\"", meta.len(), modified);
+        let unchanged = |body: Option<Body>| Fetched {
+            status: if body.is_some() { 200 } else { 304 },
+            body,
+            fresh_for: None,
+            moved_to: None,
+        };
         if validators.etag.as_deref() == Some(etag.as_str()) {
-            return Ok(Fetched::NotModified { status: 304 });
+            return Ok(unchanged(None));
         }
         let bytes = tokio::fs::read(&path).await.map_err(file_err)?;
         if bytes.len() as u64 > self.max_body {
@@ -198,8 +390,7 @@ impl Fetcher {
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(FetchError::Empty);
         }
-        Ok(Fetched::Body(Body {
-            status: 200,
+        Ok(unchanged(Some(Body {
             bytes,
             content_type: None,
             final_url: url.clone(),
@@ -207,23 +398,74 @@ impl Fetcher {
                 etag: Some(etag),
                 last_modified: None,
             },
-        }))
-    }
-
-    fn classify(&self, e: reqwest::Error) -> FetchError {
-        if e.is_timeout() {
-            FetchError::Timeout(self.timeout)
-        } else if e.is_redirect() {
-            FetchError::Redirects
-        } else if e.is_connect() {
-            FetchError::Connect(error_chain(&e))
-        } else {
-            FetchError::Other(error_chain(&e))
-        }
+        })))
     }
 }
 
-/// reqwest's top-level message is vague ("error sending request"); the cause says what failed.
+/// How long the server says this response stays fresh, judged as a private cache would
+/// (RFC 9111 via `http-cache-semantics`). No heuristics from Last-Modified: only what the
+/// server said. `Expires: 0`, `no-store`, `max-age=0` and the like give nothing.
+fn freshness(
+    url: &Url,
+    request_headers: &HeaderMap,
+    status: StatusCode,
+    response_headers: &HeaderMap,
+) -> Option<Duration> {
+    let mut request = http::Request::get(url.as_str()).body(()).ok()?;
+    *request.headers_mut() = request_headers.clone();
+    let mut response = http::Response::builder().status(status).body(()).ok()?;
+    *response.headers_mut() = response_headers.clone();
+    let options = http_cache_semantics::CacheOptions {
+        shared: false,
+        cache_heuristic: 0.0,
+        ..Default::default()
+    };
+    let policy = http_cache_semantics::CachePolicy::new_options(
+        &request,
+        &response,
+        SystemTime::now(),
+        options,
+    );
+    if !policy.is_storable() {
+        return None;
+    }
+    // Whole seconds: the policy's own clock reading makes the rest noise.
+    let ttl = policy.time_to_live(SystemTime::now()).as_secs_f64().round();
+    Some(Duration::from_secs(ttl as u64)).filter(|d| !d.is_zero())
+}
+
+/// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
+/// Names what failed, from reqwest's error and its causes (its own message is vague).
+fn classify(e: reqwest::Error) -> FetchError {
+    let chain = error_chain(&e);
+    let lower = chain.to_ascii_lowercase();
+    if e.is_timeout() {
+        // The total timeout is applied around the whole fetch; this is reqwest's own.
+        FetchError::Other(format!("timed out: {chain}"))
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        FetchError::Dns(chain)
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        FetchError::Tls(chain)
+    } else if e.is_connect() {
+        FetchError::Connect(chain)
+    } else if e.is_body() || e.is_decode() {
+        FetchError::Body(chain)
+    } else {
+        FetchError::Other(chain)
+    }
+}
+
+/// reqwest's top-level message is vague ("error sending request"); the causes say what failed.
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut parts = vec![e.to_string()];
     let mut source = e.source();
@@ -235,4 +477,67 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_seconds_and_dates() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21 07:28:00
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:38:00 GMT", now),
+            Some(Duration::from_secs(600))
+        );
+        // A date in the past: retry now.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+
+    fn fresh(headers: &[(&str, &str)]) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                HeaderValue::from_str(v).expect("value"),
+            );
+        }
+        let url = Url::parse("http://example.org/feed").expect("url");
+        freshness(&url, &HeaderMap::new(), StatusCode::OK, &h)
+    }
+
+    #[test]
+    fn freshness_from_max_age_and_expires_but_not_from_useless_hints() {
+        assert_eq!(
+            fresh(&[("cache-control", "max-age=3600")]),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            fresh(&[("cache-control", "max-age=3600"), ("age", "600")]),
+            Some(Duration::from_secs(3000))
+        );
+        let date = httpdate::fmt_http_date(SystemTime::now());
+        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(7200));
+        let got = fresh(&[("date", &date), ("expires", &later)]).expect("fresh");
+        assert!(
+            got > Duration::from_secs(7100) && got <= Duration::from_secs(7200),
+            "{got:?}"
+        );
+        assert_eq!(fresh(&[("expires", "0")]), None);
+        assert_eq!(fresh(&[("cache-control", "no-store, max-age=3600")]), None);
+        assert_eq!(fresh(&[("cache-control", "max-age=0")]), None);
+        // Last-Modified alone is no promise.
+        assert_eq!(
+            fresh(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]),
+            None
+        );
+    }
 }

@@ -127,6 +127,37 @@ pub struct SourceState {
     /// How many entries of this source are stored.
     #[serde(default)]
     pub entry_count: u64,
+    /// When the next poll is due: from the interval, the server's hints and backoff.
+    #[serde(default)]
+    pub next_poll: Option<DateTime<Utc>>,
+    /// Where permanent redirects (301/308) moved the source, and the configured URL that
+    /// applies to: a new URL in `feeds.toml` starts afresh.
+    #[serde(default)]
+    pub moved_to: Option<String>,
+    #[serde(default)]
+    pub moved_from: Option<String>,
+    /// The configured URL that answered 410 Gone: not polled again until `feeds.toml`
+    /// gives the source another URL.
+    #[serde(default)]
+    pub gone_url: Option<String>,
+}
+
+impl SourceState {
+    /// The URL to poll for a source configured with `configured`: where it moved
+    /// permanently, if it did.
+    pub fn current_url(&self, configured: &url::Url) -> url::Url {
+        match (&self.moved_from, &self.moved_to) {
+            (Some(from), Some(to)) if from == configured.as_str() => {
+                url::Url::parse(to).unwrap_or_else(|_| configured.clone())
+            }
+            _ => configured.clone(),
+        }
+    }
+
+    /// Whether the source at `configured` answered 410 Gone.
+    pub fn is_gone(&self, configured: &url::Url) -> bool {
+        self.gone_url.as_deref() == Some(configured.as_str())
+    }
 }
 
 /// Counts from one poll of one source.

@@ -30,6 +30,8 @@ const FINGERPRINT_CONTEXT: &str = "tributary 2026-11 entry fingerprint v1";
 pub struct Normalised {
     pub feed_title: Option<String>,
     pub feed_link: Option<String>,
+    /// RSS `<ttl>`: how long the publisher says the feed may be cached.
+    pub ttl: Option<std::time::Duration>,
     /// Entries in feed order; an entry whose identity repeats within the feed is kept once
     /// (the first occurrence).
     pub entries: Vec<Entry>,
@@ -64,6 +66,7 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         .filter(|t| !t.is_empty());
     let feed_link = pick_link(&feed.links, feed_url).filter(|l| l.as_str() != feed_url.as_str());
 
+    let ttl = feed.ttl;
     let mut seen = HashSet::new();
     let mut entries = Vec::with_capacity(feed.entries.len());
     for e in feed.entries {
@@ -75,6 +78,9 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     Normalised {
         feed_title,
         feed_link: feed_link.map(String::from),
+        ttl: ttl
+            .filter(|m| *m > 0)
+            .map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
         entries,
     }
 }
@@ -85,7 +91,14 @@ fn normalise_entry(
     feed_url: &Url,
     now: DateTime<Utc>,
 ) -> Entry {
-    let link = pick_link(&e.links, feed_url);
+    let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
+    // An RSS guid is a permalink unless marked otherwise (feed-rs does not keep the mark):
+    // with no <link>, an absolute http(s) guid is where the entry lives.
+    let link = pick_link(&e.links, feed_url).or_else(|| {
+        guid.as_deref()
+            .and_then(|g| Url::parse(g).ok())
+            .filter(|u| matches!(u.scheme(), "http" | "https"))
+    });
     let content_base = link.clone().unwrap_or_else(|| feed_url.clone());
 
     let summary = e
@@ -112,7 +125,6 @@ fn normalise_entry(
         title = fallback_title(summary.as_deref().or(content.as_deref()), link.as_ref());
     }
 
-    let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
     let key = match (&guid, &link) {
         (Some(g), _) => entry_key(source, "guid", g),
         (None, Some(l)) => entry_key(source, "link", l.as_str()),
@@ -354,6 +366,19 @@ mod tests {
         );
         // Same guid in another source: another key.
         assert_ne!(entry_key("other", "guid", "g1"), n.entries[0].key);
+    }
+
+    #[test]
+    fn permalink_guid_is_the_link_when_there_is_none() {
+        let n = run(r#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>http://example.com/ep1.m4a</guid><title>A</title></item>
+            <item><guid>urn:x:1</guid><title>B</title></item>
+            </channel></rss>"#);
+        assert_eq!(
+            n.entries[0].link.as_deref(),
+            Some("http://example.com/ep1.m4a")
+        );
+        assert_eq!(n.entries[1].link, None);
     }
 
     #[test]

@@ -10,10 +10,11 @@ use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
-use crate::fetch::{Fetched, Fetcher, Validators};
+use crate::fetch::{FetchError, Fetcher, Validators};
 use crate::model::{PollCounts, SourceState};
 use crate::normalise;
 use crate::parse;
+use crate::scheduler::{Bounds, Signals, jittered, next_delay};
 use crate::store::Store;
 
 /// What one poll did.
@@ -23,6 +24,8 @@ pub struct PollReport {
     pub outcome: PollOutcome,
     pub started: DateTime<Utc>,
     pub duration: Duration,
+    /// When the source is due again; `None` once it is gone (410) or after a cancellation.
+    pub next_poll: Option<DateTime<Utc>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -66,24 +69,29 @@ impl fmt::Display for PollReport {
     }
 }
 
-/// Polls `source` once and records the result in the store.
+/// Polls `source` once, records the result in the store (with the time of the next poll)
+/// and logs one line.
 #[tracing::instrument(skip_all, fields(source = %source.name))]
 pub async fn poll_source(
     fetcher: &Fetcher,
     store: &Store,
     source: &SourceConfig,
+    bounds: Bounds,
     cancel: &CancellationToken,
 ) -> PollReport {
     let started = Utc::now();
     let clock = Instant::now();
-    let outcome = run(fetcher, store, source, cancel, started).await;
+    let (outcome, next_poll) = run(fetcher, store, source, bounds, cancel, started).await;
     let report = PollReport {
         source: source.name.clone(),
         outcome,
         started,
         duration: clock.elapsed(),
+        next_poll,
     };
     let ms = report.duration.as_millis() as u64;
+    let next = next_poll.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let next = next.as_deref().unwrap_or("never");
     match &report.outcome {
         PollOutcome::Stored { status, counts } => tracing::info!(
             status,
@@ -91,12 +99,20 @@ pub async fn poll_source(
             updated = counts.updated,
             unchanged = counts.unchanged,
             ms,
+            next,
             "polled"
         ),
         PollOutcome::NotModified { status } => {
-            tracing::info!(status, new = 0, updated = 0, ms, "polled: not modified")
+            tracing::info!(
+                status,
+                new = 0,
+                updated = 0,
+                ms,
+                next,
+                "polled: not modified"
+            )
         }
-        PollOutcome::Failed { error } => tracing::warn!(%error, ms, "poll failed"),
+        PollOutcome::Failed { error } => tracing::warn!(%error, ms, next, "poll failed"),
         PollOutcome::Cancelled => tracing::debug!("poll cancelled by shutdown"),
     }
     report
@@ -106,9 +122,10 @@ async fn run(
     fetcher: &Fetcher,
     store: &Store,
     source: &SourceConfig,
+    bounds: Bounds,
     cancel: &CancellationToken,
     now: DateTime<Utc>,
-) -> PollOutcome {
+) -> (PollOutcome, Option<DateTime<Utc>>) {
     let mut state = match blocking({
         let store = store.clone();
         let name = source.name.clone();
@@ -117,39 +134,93 @@ async fn run(
     .await
     {
         Ok(s) => s.unwrap_or_default(),
-        Err(e) => return PollOutcome::Failed { error: e },
+        Err(error) => {
+            let at = due(now, source.interval, Signals::default(), bounds);
+            return (PollOutcome::Failed { error }, Some(at));
+        }
     };
+    if state.is_gone(&source.url) {
+        let error = "HTTP 410 Gone earlier: no longer polled (remove the source or change its url)";
+        return (
+            PollOutcome::Failed {
+                error: error.into(),
+            },
+            None,
+        );
+    }
     state.last_attempt = Some(now);
+    let url = state.current_url(&source.url);
     let validators = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),
     };
 
     let fetched = tokio::select! {
-        r = fetcher.fetch(&source.url, &validators) => r,
-        () = cancel.cancelled() => return PollOutcome::Cancelled,
+        r = fetcher.fetch(source, &url, &validators) => r,
+        () = cancel.cancelled() => return (PollOutcome::Cancelled, None),
     };
-
-    let body = match fetched {
-        Ok(Fetched::NotModified { status }) => {
-            state.last_success = Some(now);
-            state.last_status = Some(status);
-            state.consecutive_failures = 0;
-            return match save(store, &source.name, state).await {
-                Ok(()) => PollOutcome::NotModified { status },
-                Err(error) => PollOutcome::Failed { error },
-            };
-        }
-        Ok(Fetched::Body(body)) => body,
+    let fetched = match fetched {
+        Ok(f) => f,
         Err(e) => {
-            if let crate::fetch::FetchError::Status { status, .. } = &e {
-                state.last_status = Some(*status);
+            state.last_status = e.status();
+            if e.status() == Some(410) {
+                // Gone for good: stop polling this URL (until feeds.toml names another).
+                state.gone_url = Some(source.url.to_string());
+                state.next_poll = None;
+                tracing::warn!(
+                    url = %url,
+                    "the source answered 410 Gone: it will not be polled again; remove it from feeds.toml or give it a new url"
+                );
+                let error = format!("{e}: gone, no longer polled");
+                return (fail(store, &source.name, state, error, now).await, None);
             }
-            return fail(store, &source.name, state, e.to_string(), now).await;
+            let retry_after = match &e {
+                FetchError::Status { retry_after, .. } => *retry_after,
+                _ => None,
+            };
+            let signals = Signals {
+                failures: state.consecutive_failures.saturating_add(1),
+                fresh_for: None,
+                retry_after,
+            };
+            let at = due(now, source.interval, signals, bounds);
+            state.next_poll = Some(at);
+            return (
+                fail(store, &source.name, state, e.to_string(), now).await,
+                Some(at),
+            );
         }
     };
 
-    let status = body.status;
+    if let Some(moved) = &fetched.moved_to
+        && state.moved_to.as_deref() != Some(moved.as_str())
+    {
+        tracing::warn!(
+            from = %source.url,
+            to = %moved,
+            "the source has moved permanently; polling the new url from now on; update its url in feeds.toml"
+        );
+        state.moved_to = Some(moved.to_string());
+        state.moved_from = Some(source.url.to_string());
+    }
+    let status = fetched.status;
+    let fresh_for = fetched.fresh_for;
+    let Some(body) = fetched.body else {
+        state.last_success = Some(now);
+        state.last_status = Some(status);
+        state.consecutive_failures = 0;
+        let signals = Signals {
+            fresh_for,
+            ..Signals::default()
+        };
+        let at = due(now, source.interval, signals, bounds);
+        state.next_poll = Some(at);
+        return match save(store, &source.name, state).await {
+            Ok(()) => (PollOutcome::NotModified { status }, Some(at)),
+            Err(error) => (PollOutcome::Failed { error }, Some(at)),
+        };
+    };
+
     let name = source.name.clone();
     let parsed = blocking(move || {
         let feed = parse::parse(&body.bytes, body.content_type.as_deref(), &body.final_url)
@@ -164,10 +235,22 @@ async fn run(
         Ok(p) => p,
         Err(error) => {
             state.last_status = Some(status);
-            return fail(store, &source.name, state, error, now).await;
+            let signals = Signals {
+                failures: state.consecutive_failures.saturating_add(1),
+                ..Signals::default()
+            };
+            let at = due(now, source.interval, signals, bounds);
+            state.next_poll = Some(at);
+            return (fail(store, &source.name, state, error, now).await, Some(at));
         }
     };
 
+    let signals = Signals {
+        fresh_for: fresh_for.max(normalised.ttl),
+        ..Signals::default()
+    };
+    let at = due(now, source.interval, signals, bounds);
+    state.next_poll = Some(at);
     state.etag = new_validators.etag;
     state.last_modified = new_validators.last_modified;
     state.last_success = Some(now);
@@ -184,9 +267,15 @@ async fn run(
     })
     .await;
     match applied {
-        Ok(counts) => PollOutcome::Stored { status, counts },
-        Err(error) => PollOutcome::Failed { error },
+        Ok(counts) => (PollOutcome::Stored { status, counts }, Some(at)),
+        Err(error) => (PollOutcome::Failed { error }, Some(at)),
     }
+}
+
+/// When the next poll is due, jitter included.
+fn due(now: DateTime<Utc>, interval: Duration, signals: Signals, bounds: Bounds) -> DateTime<Utc> {
+    let delay = jittered(next_delay(interval, signals, bounds));
+    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
 }
 
 async fn fail(

@@ -1,9 +1,17 @@
 //! Decides when each source is polled: one task per source, each on its own interval with
-//! jitter, all under a global concurrency limit.
+//! jitter, all under a global concurrency limit (and the fetcher's per-host limit).
 //!
-//! At start, a source whose next poll fell due while the daemon was stopped (or that was
-//! never polled) is polled soon, at a random point within the first few seconds, so a
-//! restart does not fetch everything at once.
+//! [`next_delay`] is the whole policy, a pure function:
+//! - after a success, the source's interval as written in `feeds.toml`; a longer freshness
+//!   promised by the server (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`) is honoured,
+//!   clamped to `[fetch] min_interval` and `max_interval`;
+//! - after failures, exponential backoff from the interval, doubling with each consecutive
+//!   failure, capped at `max_interval` (never below the interval), reset by a success;
+//! - a 429/503 `Retry-After` is a floor (up to [`MAX_RETRY_AFTER`]);
+//! - then ±10% jitter (at most 5 minutes) so sources do not poll in lockstep.
+//!
+//! Each poll stores its next due time; at start, a source resumes from it, and those that
+//! fell due while the daemon was stopped are spread over the first few seconds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,19 +21,76 @@ use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::SourceConfig;
+use crate::config::{FetchConfig, SourceConfig};
 use crate::fetch::Fetcher;
 use crate::poll::{PollOutcome, PollReport, poll_source};
 use crate::store::Store;
 
 /// How widely overdue sources are spread after a start.
 const STARTUP_SPREAD: Duration = Duration::from_secs(10);
+/// The longest Retry-After honoured: a server cannot switch a source off for good.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What the last poll tells the policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Signals {
+    /// Consecutive failures, this poll included (0 after a success).
+    pub failures: u32,
+    /// How long the server said the feed stays fresh (the longer of Cache-Control/Expires
+    /// and `<ttl>`).
+    pub fresh_for: Option<Duration>,
+    /// Retry-After of a 429 or 503.
+    pub retry_after: Option<Duration>,
+}
+
+/// The bounds that apply to derived intervals.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub min: Duration,
+    pub max: Duration,
+}
+
+impl From<&FetchConfig> for Bounds {
+    fn from(c: &FetchConfig) -> Bounds {
+        Bounds {
+            min: c.min_interval,
+            max: c.max_interval,
+        }
+    }
+}
+
+/// The delay before the next poll, before jitter. See the module docs.
+pub fn next_delay(interval: Duration, signals: Signals, bounds: Bounds) -> Duration {
+    let mut delay = interval;
+    if signals.failures > 0 {
+        let factor = 2u32.saturating_pow(signals.failures.saturating_sub(1).min(30));
+        let backoff = interval.saturating_mul(factor);
+        delay = backoff.min(bounds.max.max(interval));
+    } else if let Some(fresh) = signals.fresh_for.filter(|f| *f > interval) {
+        delay = delay.max(fresh.clamp(bounds.min, bounds.max.max(bounds.min)));
+    }
+    if let Some(retry) = signals.retry_after {
+        delay = delay.max(retry.min(MAX_RETRY_AFTER));
+    }
+    delay
+}
+
+/// The delay plus or minus up to 10% (at most 5 minutes), so sources drift apart.
+pub fn jittered(delay: Duration) -> Duration {
+    let span = (delay / 10).min(Duration::from_secs(300));
+    delay - span + random_fraction(span * 2)
+}
+
+fn random_fraction(d: Duration) -> Duration {
+    d.mul_f64(fastrand::f64())
+}
 
 /// Everything a source's task needs.
 #[derive(Clone)]
 pub struct Scheduler {
     pub fetcher: Fetcher,
     pub store: Store,
+    pub bounds: Bounds,
     pub permits: Arc<Semaphore>,
     pub events: broadcast::Sender<PollReport>,
     pub shutdown: CancellationToken,
@@ -41,7 +106,16 @@ impl Scheduler {
     }
 
     async fn source_loop(self, source: SourceConfig) {
-        let mut delay = self.first_delay(&source);
+        let state = self.store.source_state(&source.name).ok().flatten();
+        if state.as_ref().is_some_and(|s| s.is_gone(&source.url)) {
+            tracing::warn!(
+                source = %source.name,
+                url = %source.url,
+                "not polled: the source answered 410 Gone; remove it from feeds.toml or give it a new url"
+            );
+            return;
+        }
+        let mut delay = first_delay(&source, state.and_then(|s| s.next_poll));
         loop {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
@@ -51,52 +125,109 @@ impl Scheduler {
                 p = self.permits.clone().acquire_owned() => p,
                 () = self.shutdown.cancelled() => return,
             };
-            let Ok(_permit) = permit else { return };
-            let report = poll_source(&self.fetcher, &self.store, &source, &self.shutdown).await;
+            let Ok(permit) = permit else { return };
+            let report = poll_source(
+                &self.fetcher,
+                &self.store,
+                &source,
+                self.bounds,
+                &self.shutdown,
+            )
+            .await;
+            drop(permit);
+            let next = report.next_poll;
             let cancelled = report.outcome == PollOutcome::Cancelled;
-            // No receiver is fine: events are for tests and future status consumers.
+            // No receiver is fine: reports are for tests and status consumers.
             let _ = self.events.send(report);
-            if cancelled {
-                return;
-            }
-            delay = jittered(source.interval);
-        }
-    }
-
-    fn first_delay(&self, source: &SourceConfig) -> Duration {
-        let last = self
-            .store
-            .source_state(&source.name)
-            .ok()
-            .flatten()
-            .and_then(|s| s.last_attempt);
-        let spread = random_fraction(source.interval.min(STARTUP_SPREAD));
-        match last {
-            None => spread,
-            Some(last) => {
-                let due = last + chrono::Duration::from_std(source.interval).unwrap_or_default();
-                match (due - Utc::now()).to_std() {
-                    Ok(wait) if wait > spread => wait,
-                    _ => spread,
-                }
+            match next {
+                _ if cancelled => return,
+                None => return, // gone
+                Some(at) => delay = (at - Utc::now()).to_std().unwrap_or_default(),
             }
         }
     }
 }
 
-/// The interval plus or minus up to 10% (at most 5 minutes), so sources drift apart.
-pub fn jittered(interval: Duration) -> Duration {
-    let span = (interval / 10).min(Duration::from_secs(300));
-    interval - span + random_fraction(span * 2)
-}
-
-fn random_fraction(d: Duration) -> Duration {
-    d.mul_f64(fastrand::f64())
+/// Resume from the stored due time; overdue (or never polled) sources are spread over the
+/// first seconds after a start.
+fn first_delay(source: &SourceConfig, next_poll: Option<chrono::DateTime<Utc>>) -> Duration {
+    let spread = random_fraction(source.interval.min(STARTUP_SPREAD));
+    match next_poll.and_then(|at| (at - Utc::now()).to_std().ok()) {
+        // A stored due time longer than the interval (backoff, hints) still stands.
+        Some(wait) if wait > spread => wait,
+        _ => spread,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+    const HOUR: Duration = Duration::from_secs(3600);
+
+    fn bounds() -> Bounds {
+        Bounds {
+            min: Duration::from_secs(300),
+            max: 24 * HOUR,
+        }
+    }
+
+    #[test]
+    fn success_uses_the_interval_as_written() {
+        let d = next_delay(Duration::from_secs(2), Signals::default(), bounds());
+        assert_eq!(d, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn longer_server_freshness_is_a_floor_clamped_to_bounds() {
+        let s = |fresh| Signals {
+            fresh_for: Some(fresh),
+            ..Default::default()
+        };
+        assert_eq!(next_delay(30 * MIN, s(2 * HOUR), bounds()), 2 * HOUR);
+        // Shorter than the interval: the interval wins.
+        assert_eq!(next_delay(30 * MIN, s(10 * MIN), bounds()), 30 * MIN);
+        // Absurdly long: clamped to max_interval.
+        assert_eq!(next_delay(30 * MIN, s(1000 * HOUR), bounds()), 24 * HOUR);
+        // A hint longer than a tiny interval counts for at least min_interval.
+        assert_eq!(
+            next_delay(Duration::from_secs(2), s(Duration::from_secs(10)), bounds()),
+            Duration::from_secs(300)
+        );
+        // A hint shorter than the interval changes nothing.
+        assert_eq!(
+            next_delay(Duration::from_secs(2), s(Duration::from_secs(1)), bounds()),
+            Duration::from_secs(2)
+        );
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_and_cap() {
+        let f = |n| Signals {
+            failures: n,
+            ..Default::default()
+        };
+        assert_eq!(next_delay(30 * MIN, f(1), bounds()), 30 * MIN);
+        assert_eq!(next_delay(30 * MIN, f(2), bounds()), HOUR);
+        assert_eq!(next_delay(30 * MIN, f(3), bounds()), 2 * HOUR);
+        assert_eq!(next_delay(30 * MIN, f(10), bounds()), 24 * HOUR);
+        assert_eq!(next_delay(30 * MIN, f(u32::MAX), bounds()), 24 * HOUR);
+        // An interval longer than the cap is still honoured.
+        assert_eq!(next_delay(48 * HOUR, f(5), bounds()), 48 * HOUR);
+    }
+
+    #[test]
+    fn retry_after_is_a_floor_with_a_limit() {
+        let r = |d| Signals {
+            failures: 1,
+            retry_after: Some(d),
+            ..Default::default()
+        };
+        assert_eq!(next_delay(MIN, r(2 * HOUR), bounds()), 2 * HOUR);
+        assert_eq!(next_delay(MIN, r(Duration::from_secs(10)), bounds()), MIN);
+        assert_eq!(next_delay(MIN, r(10_000 * HOUR), bounds()), MAX_RETRY_AFTER);
+    }
 
     #[test]
     fn jitter_stays_within_ten_percent() {
@@ -107,7 +238,7 @@ mod tests {
                 "{d:?}"
             );
         }
-        let long = jittered(Duration::from_secs(24 * 3600));
-        assert!(long >= Duration::from_secs(24 * 3600 - 300));
+        let long = jittered(24 * HOUR);
+        assert!(long >= 24 * HOUR - Duration::from_secs(300));
     }
 }
