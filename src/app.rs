@@ -32,6 +32,10 @@ pub enum Error {
     Serve(std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
+    #[error(
+        "the store is in use by a running tributary, but its /healthz at {url} did not answer: {error}"
+    )]
+    Daemon { url: String, error: String },
 }
 
 /// A running daemon: scheduler and HTTP server.
@@ -181,4 +185,45 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::Store)
+}
+
+/// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
+/// one holds the store, else read from the store directly.
+pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
+    match open_store(&config).await {
+        Ok(store) => {
+            let config = Arc::new(config);
+            tokio::task::spawn_blocking(move || crate::status::collect(&config, &store))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))?
+                .map_err(Error::Store)
+        }
+        Err(Error::Store(StoreError::Locked { .. })) => {
+            let mut addr = config.server.listen;
+            if addr.ip().is_unspecified() {
+                addr.set_ip(if addr.is_ipv4() {
+                    std::net::Ipv4Addr::LOCALHOST.into()
+                } else {
+                    std::net::Ipv6Addr::LOCALHOST.into()
+                });
+            }
+            let url = format!("http://{addr}/healthz");
+            let daemon_error = |error: String| Error::Daemon {
+                url: url.clone(),
+                error,
+            };
+            let response = reqwest::Client::new()
+                .get(&url)
+                .timeout(std::time::Duration::from_secs(10))
+                .send()
+                .await
+                .map_err(|e| daemon_error(e.to_string()))?;
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| daemon_error(e.to_string()))?;
+            serde_json::from_slice(&body).map_err(|e| daemon_error(e.to_string()))
+        }
+        Err(e) => Err(e),
+    }
 }

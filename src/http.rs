@@ -11,7 +11,6 @@ use axum::http::{StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::config::Config;
 use crate::model::SourceState;
@@ -114,58 +113,11 @@ fn source_infos(state: &AppState) -> Result<HashMap<String, SourceInfo>, crate::
         .collect())
 }
 
-#[derive(Serialize)]
-struct Health {
-    status: &'static str,
-    version: &'static str,
-    entries: usize,
-    sources: Vec<SourceHealth>,
-}
-
-#[derive(Serialize)]
-struct SourceHealth {
-    name: String,
-    url: String,
-    last_attempt: Option<DateTime<Utc>>,
-    last_success: Option<DateTime<Utc>>,
-    last_status: Option<u16>,
-    last_error: Option<String>,
-    last_error_at: Option<DateTime<Utc>>,
-    consecutive_failures: u32,
-    entries: u64,
-}
-
 async fn healthz(State(state): State<AppState>) -> Response {
-    let states: HashMap<String, SourceState> = match state.store.source_states() {
-        Ok(s) => s.into_iter().collect(),
-        Err(e) => return internal_error(e),
-    };
-    let sources = state
-        .config
-        .sources
-        .iter()
-        .map(|s| {
-            let st = states.get(&s.name).cloned().unwrap_or_default();
-            SourceHealth {
-                name: s.name.clone(),
-                url: s.url.to_string(),
-                last_attempt: st.last_attempt,
-                last_success: st.last_success,
-                last_status: st.last_status,
-                last_error: st.last_error,
-                last_error_at: st.last_error_at,
-                consecutive_failures: st.consecutive_failures,
-                entries: st.entry_count,
-            }
-        })
-        .collect();
-    axum::Json(Health {
-        status: "ok",
-        version: crate::VERSION,
-        entries: state.store.entry_count(),
-        sources,
-    })
-    .into_response()
+    match crate::status::collect(&state.config, &state.store) {
+        Ok(health) => axum::Json(health).into_response(),
+        Err(e) => internal_error(e),
+    }
 }
 
 /// A plain page listing the feeds, with autodiscovery links for readers.

@@ -23,6 +23,7 @@
 //! - [`poll`]: one poll of one source through fetch, parse, normalise and store.
 //! - [`app`]: wires the stages together into the daemon and the `once` command.
 //! - [`shutdown`]: turns SIGTERM and SIGINT into a cancellation every task observes.
+//! - [`status`]: each source's health, for `/healthz` and `tributary status`.
 
 pub mod app;
 pub mod config;
@@ -35,6 +36,7 @@ pub mod poll;
 pub mod render;
 pub mod scheduler;
 pub mod shutdown;
+pub mod status;
 pub mod store;
 
 /// The version string used in the User-Agent and the generator element of output feeds.

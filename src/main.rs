@@ -44,6 +44,16 @@ enum Command {
     /// Exits 0 even when some sources fail (their lines say why); exits 1 only when the
     /// config or the store cannot be used.
     Once,
+    /// Show each source's status: last success, last error, failures in a row, next poll,
+    /// current URL and entry count.
+    ///
+    /// Asks the running daemon when there is one (over HTTP, at [server] listen), else reads
+    /// the store. `--json` prints the same JSON as /healthz.
+    Status {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the config file and report every problem as file:line:col: message.
     ///
     /// Exits 0 when the config is valid, 1 otherwise.
@@ -92,6 +102,22 @@ fn main() -> ExitCode {
                 }
                 let failed = reports.iter().filter(|r| r.is_failure()).count();
                 println!("{} sources polled, {} failed", reports.len(), failed);
+                Ok(())
+            }
+            Command::Status { json } => {
+                let health = app::status(config).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&health)
+                            .map_err(|e| app::Error::Internal(e.to_string()))?
+                    );
+                } else {
+                    println!(
+                        "{}",
+                        tributary::status::render_text(&health, chrono::Utc::now())
+                    );
+                }
                 Ok(())
             }
             Command::Check => Ok(()),

@@ -61,10 +61,19 @@ fn parse_with_feed_rs(
     match parser.parse(bytes) {
         Ok(feed) => Ok(feed),
         Err(e) => Err(if looks_like_html(bytes, content_type) {
+            let advertised = advertised_feeds(bytes, base);
             ParseError::NotAFeed {
                 what: format!(
-                    "an HTML page ({})",
-                    content_type.unwrap_or("no content type")
+                    "an HTML page ({}){}",
+                    content_type.unwrap_or("no content type"),
+                    if advertised.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; the page advertises these feeds, use one as the url: {}",
+                            advertised.join(", ")
+                        )
+                    }
                 ),
             }
         } else {
@@ -79,10 +88,117 @@ fn parse_with_feed_rs(
                         None => "a document with no RSS, Atom or JSON Feed root".to_string(),
                     },
                 },
+                feed_rs::parser::ParseFeedError::XmlReader(xml) => match xml_error_at(bytes) {
+                    Some((line, col, what)) => ParseError::Invalid(format!(
+                        "XML error at line {line}, column {col}: {what}"
+                    )),
+                    None => ParseError::Invalid(xml.to_string()),
+                },
                 other => ParseError::Invalid(other.to_string()),
             }
         }),
     }
+}
+
+/// Finds where a document stops being well-formed XML: (line, column, what), 1-based.
+/// feed-rs's errors carry no position; quick-xml's reader does.
+fn xml_error_at(bytes: &[u8]) -> Option<(usize, usize, String)> {
+    let mut reader = quick_xml::Reader::from_reader(bytes);
+    let mut buf = Vec::new();
+    let mut depth = 0usize;
+    loop {
+        match reader.read_event_into(&mut buf) {
+            Ok(quick_xml::events::Event::Start(_)) => depth += 1,
+            Ok(quick_xml::events::Event::End(_)) => depth = depth.saturating_sub(1),
+            Ok(quick_xml::events::Event::Eof) => {
+                return (depth > 0).then(|| {
+                    let (l, c) = line_col(bytes, bytes.len());
+                    (
+                        l,
+                        c,
+                        "the document ends before its elements are closed (truncated?)".into(),
+                    )
+                });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let at = usize::try_from(reader.error_position()).unwrap_or(usize::MAX);
+                let (l, c) = line_col(bytes, at.min(bytes.len()));
+                return Some((l, c, e.to_string()));
+            }
+        }
+        buf.clear();
+    }
+}
+
+fn line_col(bytes: &[u8], at: usize) -> (usize, usize) {
+    let before = &bytes[..at];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&before[start..]).chars().count() + 1;
+    (line, col)
+}
+
+/// The feeds an HTML page advertises with `<link rel="alternate" type="application/rss+xml"
+/// href="...">` (or Atom, JSON Feed), as absolute URLs, read with html5ever's tokenizer.
+pub fn advertised_feeds(html: &[u8], base: &Url) -> Vec<String> {
+    use html5ever::tokenizer::{
+        BufferQueue, Tag, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
+    };
+    use std::cell::RefCell;
+
+    struct Links(RefCell<Vec<Tag>>);
+    impl TokenSink for Links {
+        type Handle = ();
+        fn process_token(&self, token: Token, _line: u64) -> TokenSinkResult<()> {
+            if let Token::TagToken(tag) = token
+                && tag.kind == TagKind::StartTag
+                && (&*tag.name == "link" || &*tag.name == "a")
+            {
+                self.0.borrow_mut().push(tag);
+            }
+            TokenSinkResult::Continue
+        }
+    }
+
+    let text = String::from_utf8_lossy(html);
+    let tokenizer = Tokenizer::new(Links(RefCell::new(Vec::new())), TokenizerOpts::default());
+    let queue = BufferQueue::default();
+    queue.push_back(text.as_ref().into());
+    let _ = tokenizer.feed(&queue);
+    tokenizer.end();
+    let mut found = Vec::new();
+    for tag in tokenizer.sink.0.borrow().iter() {
+        let attr = |name: &str| {
+            tag.attrs
+                .iter()
+                .find(|a| &*a.name.local == name)
+                .map(|a| a.value.to_string())
+        };
+        let rel = attr("rel").unwrap_or_default().to_ascii_lowercase();
+        let kind = attr("type").unwrap_or_default().to_ascii_lowercase();
+        let is_feed_type = [
+            "application/rss+xml",
+            "application/atom+xml",
+            "application/feed+json",
+            "application/rdf+xml",
+        ]
+        .iter()
+        .any(|t| kind.starts_with(t));
+        if !rel.split_whitespace().any(|r| r == "alternate") || !is_feed_type {
+            continue;
+        }
+        if let Some(url) = attr("href").and_then(|h| base.join(h.trim()).ok())
+            && matches!(url.scheme(), "http" | "https")
+            && !found.contains(&url.to_string())
+        {
+            found.push(url.to_string());
+        }
+    }
+    found
 }
 
 fn looks_like_html(bytes: &[u8], content_type: Option<&str>) -> bool {
@@ -126,6 +242,34 @@ mod tests {
         let feed = parse(xml, None, &base()).expect("parses");
         assert_eq!(feed.entries.len(), 1);
         assert_eq!(feed.entries[0].links[0].href, "http://example.org/1");
+    }
+
+    #[test]
+    fn html_page_names_the_feeds_it_advertises() {
+        let html = br#"<!DOCTYPE html><html><head>
+            <link rel="alternate" type="application/rss+xml" title="Main" href="/feed.xml">
+            <link rel="alternate" type="application/atom+xml" href="https://other.example/atom">
+            <link rel="stylesheet" href="/style.css">
+            </head><body><a href="/x">x</a></body></html>"#;
+        let e = parse(html, Some("text/html"), &base()).expect_err("not a feed");
+        assert_eq!(
+            e.to_string(),
+            "not a feed: the server sent an HTML page (text/html); the page advertises these feeds, use one as the url: http://example.org/feed.xml, https://other.example/atom"
+        );
+    }
+
+    #[test]
+    fn xml_errors_have_a_position() {
+        let xml = b"<?xml version=\"1.0\"?>\n<rss version=\"2.0\"><channel>\n<title>x</title>\n<item><title>a</titel></item></channel></rss>";
+        let e = parse(xml, None, &base()).expect_err("malformed");
+        assert!(
+            e.to_string()
+                .starts_with("cannot parse the feed: XML error at line 4, column"),
+            "{e}"
+        );
+        let truncated = b"<rss version=\"2.0\"><channel><title>x</title>\n<item><title>a";
+        let e = parse(truncated, None, &base()).expect_err("truncated");
+        assert!(e.to_string().contains("line 2"), "{e}");
     }
 
     #[test]

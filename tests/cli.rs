@@ -10,6 +10,18 @@ use std::time::Duration;
 
 use support::{Origin, Route, get};
 
+/// A daemon child process that is killed if the test fails before it stops it.
+struct KillOnDrop(Option<std::process::Child>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 fn tributary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
     c.env_remove("TRIBUTARY_CONFIG").env("RUST_LOG", "info");
@@ -144,23 +156,32 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
     let origin = Origin::start().await;
     origin.set("/f.xml", Route::fixture("large_rss.xml"));
     let dir = tempfile::tempdir().expect("tempdir");
+    // A fixed port, as in real use, so `status` can find the daemon: one that was just free.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
     let path = write_config(
         dir.path(),
         &format!(
-            "[server]\nlisten = \"127.0.0.1:0\"\n\n[[source]]\nname = \"big\"\nurl = \"{}\"\ninterval = \"1s\"\n",
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[[source]]\nname = \"big\"\nurl = \"{}\"\ninterval = \"1s\"\n",
             origin.url("/f.xml")
         ),
     );
-    let mut child = tributary()
-        .arg("run")
-        .arg("--config")
-        .arg(&path)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawns");
+    let mut child = KillOnDrop(Some(
+        tributary()
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawns"),
+    ));
+    let child_ref = child.0.as_mut().expect("child");
     // Read the log as it comes: the start line gives the address, poll lines follow.
-    let stderr = child.stderr.take().expect("stderr");
+    let stderr = child_ref.stderr.take().expect("stderr");
     let (tx, rx) = mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
@@ -216,15 +237,30 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
         text(&out.stderr)
     );
 
-    let pid = child.id().to_string();
+    // `status` asks the running daemon.
+    let mut cmd = tributary();
+    cmd.arg("status").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("big [ok] 25 entries"), "{stdout}");
+    assert!(stdout.contains("next poll:      20"), "{stdout}");
+    let mut cmd = tributary();
+    cmd.arg("status").arg("--json").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(json["sources"][0]["entries"], 25);
+
+    let pid = child_ref.id().to_string();
     let killed = Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .expect("kill");
     assert!(killed.success());
     let (done_tx, done_rx) = mpsc::channel();
+    let mut waited = child.0.take().expect("child");
     std::thread::spawn(move || {
-        let _ = done_tx.send(child.wait());
+        let _ = done_tx.send(waited.wait());
     });
     let status = done_rx
         .recv_timeout(Duration::from_secs(10))
@@ -232,6 +268,16 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
         .expect("wait");
     assert_eq!(status.code(), Some(0));
     wait_line(&|l| l.contains("store flushed"));
+
+    // With the daemon stopped, `status` reads the store.
+    let mut cmd = tributary();
+    cmd.arg("status").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert!(
+        text(&out.stdout).starts_with("big [ok] 25 entries"),
+        "{}",
+        text(&out.stdout)
+    );
 
     // Nothing lost: a fresh `once` finds everything already stored.
     let mut cmd = tributary();

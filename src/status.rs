@@ -1,0 +1,145 @@
+//! Each source's health, as `/healthz` serves it and `tributary status` prints it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::model::SourceState;
+use crate::store::{Store, StoreError};
+
+/// The whole instance.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub version: String,
+    /// Entries stored for the configured sources.
+    pub entries: u64,
+    pub sources: Vec<SourceStatus>,
+}
+
+/// One configured source.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SourceStatus {
+    pub name: String,
+    /// The URL in feeds.toml.
+    pub url: String,
+    /// The URL polled: differs from `url` after a permanent redirect.
+    pub current_url: String,
+    /// "new" (never polled), "ok", "failing" or "gone" (410: no longer polled).
+    pub state: String,
+    pub last_attempt: Option<DateTime<Utc>>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub entries: u64,
+}
+
+/// Reads every configured source's state from the store.
+pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
+    let states: HashMap<String, SourceState> = store.source_states()?.into_iter().collect();
+    let sources: Vec<SourceStatus> = config
+        .sources
+        .iter()
+        .map(|s| {
+            let st = states.get(&s.name).cloned().unwrap_or_default();
+            let state = if st.is_gone(&s.url) {
+                "gone"
+            } else if st.last_attempt.is_none() {
+                "new"
+            } else if st.consecutive_failures > 0 {
+                "failing"
+            } else {
+                "ok"
+            };
+            SourceStatus {
+                name: s.name.clone(),
+                url: s.url.to_string(),
+                current_url: st.current_url(&s.url).to_string(),
+                state: state.to_string(),
+                last_attempt: st.last_attempt,
+                last_success: st.last_success,
+                last_status: st.last_status,
+                last_error: st.last_error,
+                last_error_at: st.last_error_at,
+                consecutive_failures: st.consecutive_failures,
+                next_poll: if state == "gone" { None } else { st.next_poll },
+                entries: st.entry_count,
+            }
+        })
+        .collect();
+    Ok(Health {
+        status: "ok".into(),
+        version: crate::VERSION.into(),
+        entries: sources.iter().map(|s| s.entries).sum(),
+        sources,
+    })
+}
+
+/// A report for a person: one block per source.
+pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
+    let when = |t: Option<DateTime<Utc>>| match t {
+        None => "never".to_string(),
+        Some(t) => format!(
+            "{} ({})",
+            t.format("%Y-%m-%d %H:%M:%S UTC"),
+            relative(t, now)
+        ),
+    };
+    let mut out = String::new();
+    for s in &health.sources {
+        let _ = writeln!(out, "{} [{}] {} entries", s.name, s.state, s.entries);
+        let _ = writeln!(out, "  url:            {}", s.current_url);
+        if s.current_url != s.url {
+            let _ = writeln!(
+                out,
+                "  moved from:     {} (permanent redirect: update feeds.toml)",
+                s.url
+            );
+        }
+        let _ = writeln!(out, "  last success:   {}", when(s.last_success));
+        if let Some(e) = &s.last_error {
+            let _ = writeln!(out, "  last error:     {e} at {}", when(s.last_error_at));
+        }
+        if s.consecutive_failures > 0 {
+            let _ = writeln!(out, "  failures:       {} in a row", s.consecutive_failures);
+        }
+        let next = match (s.state.as_str(), s.next_poll) {
+            ("gone", _) => "never (410 Gone)".to_string(),
+            ("new", None) => "soon after start".to_string(),
+            (_, t) => when(t),
+        };
+        let _ = writeln!(out, "  next poll:      {next}");
+    }
+    let _ = write!(
+        out,
+        "{} sources, {} entries",
+        health.sources.len(),
+        health.entries
+    );
+    out
+}
+
+fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (t - now).num_seconds();
+    let abs = secs.unsigned_abs();
+    let human = if abs < 90 {
+        format!("{abs}s")
+    } else if abs < 90 * 60 {
+        format!("{}m", abs / 60)
+    } else if abs < 36 * 3600 {
+        format!("{}h", abs / 3600)
+    } else {
+        format!("{}d", abs / 86400)
+    };
+    if secs > 0 {
+        format!("in {human}")
+    } else {
+        format!("{human} ago")
+    }
+}
