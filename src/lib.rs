@@ -13,7 +13,8 @@
 //! - [`scheduler`]: one task per source, each on its own interval with jitter, under a global
 //!   concurrency limit.
 //! - [`fetch`]: HTTP(S) and `file://` retrieval with conditional GET, timeouts and a body cap.
-//! - [`parse`]: raw bytes to a parsed feed (every common format); no I/O.
+//! - [`parse`]: raw bytes to a parsed feed (every common format); no I/O. [`charset`] first
+//!   turns the bytes into UTF-8 (BOM, HTTP charset, XML declaration, in RFC 7303's order).
 //! - [`normalise`]: parsed feed to our own [`model::Entry`], with stable identities, plain-text
 //!   titles and sanitised HTML; also decides whether a polled entry is new, updated or
 //!   unchanged. No I/O.
@@ -26,6 +27,7 @@
 //! - [`status`]: each source's health, for `/healthz` and `tributary status`.
 
 pub mod app;
+pub mod charset;
 pub mod config;
 pub mod fetch;
 pub mod http;

@@ -117,6 +117,9 @@ pub struct SourceState {
     pub last_error_at: Option<DateTime<Utc>>,
     #[serde(default)]
     pub consecutive_failures: u32,
+    /// What the last good poll had to forgive (a guessed encoding, repaired XML).
+    #[serde(default)]
+    pub last_warning: Option<String>,
     #[serde(default)]
     pub last_status: Option<u16>,
     /// The feed's own title and home page, used for attribution in combined feeds.

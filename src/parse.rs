@@ -16,6 +16,14 @@ pub enum ParseError {
     Invalid(String),
 }
 
+/// A parsed document and what had to be forgiven to read it.
+#[derive(Debug)]
+pub struct Parsed {
+    pub feed: ParsedFeed,
+    /// Guessed encodings, repaired XML: worth recording, not worth failing for.
+    pub warnings: Vec<String>,
+}
+
 /// Parses `bytes`. `content_type` is the HTTP Content-Type, if any; `base` is the URL the
 /// document came from (after redirects), against which relative links are resolved.
 pub fn parse(
@@ -23,81 +31,213 @@ pub fn parse(
     content_type: Option<&str>,
     base: &Url,
 ) -> Result<ParsedFeed, ParseError> {
-    let feed = parse_with_feed_rs(bytes, content_type, base)?;
-    // RSS 0.90 is RDF with Netscape's namespace, which feed-rs does not know: it finds the
-    // channel but no items. Its elements are RSS 1.0's, so read it as RSS 1.0.
-    if feed.entries.is_empty()
-        && let Some(at) = find(bytes, RSS_090_NS)
-    {
-        let mut rewritten = Vec::with_capacity(bytes.len());
-        rewritten.extend_from_slice(&bytes[..at]);
-        rewritten.extend_from_slice(RSS_10_NS);
-        rewritten.extend_from_slice(&bytes[at + RSS_090_NS.len()..]);
-        return parse_with_feed_rs(&rewritten, content_type, base);
+    parse_document(bytes, content_type, base).map(|p| p.feed)
+}
+
+/// [`parse`], with the warnings.
+///
+/// The bytes are decoded to UTF-8 first ([`crate::charset`]). When the strict parse fails on
+/// breakage real readers forgive (a bare `&`, an HTML entity such as `&nbsp;` that XML does
+/// not declare, an `<rss>` with no or an odd `version`), the document is repaired and parsed
+/// again, with a warning.
+pub fn parse_document(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+) -> Result<Parsed, ParseError> {
+    let mut warnings = Vec::new();
+    let json = bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
+        == Some(&b'{');
+    let decoded = crate::charset::decode(bytes, if json { None } else { content_type });
+    warnings.extend(decoded.warning);
+    let text = decoded.text;
+    let first_error = match parse_text(&text, base) {
+        Ok(feed) => return Ok(Parsed { feed, warnings }),
+        Err(e) => e,
+    };
+    if looks_like_html(text.as_bytes(), content_type) {
+        let advertised = advertised_feeds(text.as_bytes(), base);
+        return Err(ParseError::NotAFeed {
+            what: format!(
+                "an HTML page ({}){}",
+                content_type.unwrap_or("no content type"),
+                if advertised.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; the page advertises these feeds, use one as the url: {}",
+                        advertised.join(", ")
+                    )
+                }
+            ),
+        });
+    }
+    if !json && let Some((repaired, what)) = repair(&text) {
+        if let Ok(feed) = parse_text(&repaired, base) {
+            warnings.push(format!("recovered from malformed XML: {what}"));
+            return Ok(Parsed { feed, warnings });
+        }
+    }
+    Err(match first_error {
+        feed_rs::parser::ParseFeedError::ParseError(
+            feed_rs::parser::ParseErrorKind::NoFeedRoot,
+        ) => ParseError::NotAFeed {
+            what: match content_type {
+                Some(ct) => format!("a document with no RSS, Atom or JSON Feed root ({ct})"),
+                None => "a document with no RSS, Atom or JSON Feed root".to_string(),
+            },
+        },
+        feed_rs::parser::ParseFeedError::XmlReader(xml) => match xml_error_at(text.as_bytes()) {
+            Some((line, col, what)) => {
+                ParseError::Invalid(format!("XML error at line {line}, column {col}: {what}"))
+            }
+            None => ParseError::Invalid(xml.to_string()),
+        },
+        other => ParseError::Invalid(other.to_string()),
+    })
+}
+
+/// feed-rs on UTF-8 text, with RSS 0.90 read as RSS 1.0: it is RDF with Netscape's
+/// namespace, which feed-rs does not know (it finds the channel but no items), and its
+/// elements are RSS 1.0's.
+fn parse_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::ParseFeedError> {
+    let feed = parse_with_feed_rs(text.as_bytes(), base)?;
+    if feed.entries.is_empty() && text.contains(RSS_090_NS) {
+        return parse_with_feed_rs(text.replacen(RSS_090_NS, RSS_10_NS, 1).as_bytes(), base);
     }
     Ok(feed)
 }
 
-const RSS_090_NS: &[u8] = b"http://my.netscape.com/rdf/simple/0.9/";
-const RSS_10_NS: &[u8] = b"http://purl.org/rss/1.0/";
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// Repairs what real readers forgive; `None` when there is nothing to repair.
+fn repair(text: &str) -> Option<(String, String)> {
+    let mut what = Vec::new();
+    let mut out = String::with_capacity(text.len() + 64);
+    let mut rest = text;
+    let (mut bare, mut html_entities) = (0usize, 0usize);
+    while let Some(i) = rest.find(['&', '<']) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        // Copy CDATA sections and comments through untouched.
+        for (open, close) in [("<![CDATA[", "]]>"), ("<!--", "-->")] {
+            if rest.starts_with(open) {
+                let end = rest.find(close).map_or(rest.len(), |e| e + close.len());
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+        }
+        if rest.starts_with('<') {
+            out.push('<');
+            rest = &rest[1..];
+            continue;
+        }
+        if !rest.starts_with('&') {
+            continue;
+        }
+        let name_len = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .unwrap_or(rest.len() - 1);
+        let name = &rest[1..1 + name_len];
+        let terminated = rest[1 + name_len..].starts_with(';');
+        if terminated
+            && (matches!(name, "amp" | "lt" | "gt" | "quot" | "apos") || is_char_ref(name))
+        {
+            out.push_str(&rest[..name_len + 2]);
+            rest = &rest[name_len + 2..];
+            continue;
+        }
+        if terminated && !name.is_empty() {
+            let entity = &rest[..name_len + 2];
+            let decoded = html_escape::decode_html_entities(entity);
+            if decoded != entity {
+                for c in decoded.chars() {
+                    out.push_str(&format!("&#x{:X};", c as u32));
+                }
+                html_entities += 1;
+                rest = &rest[name_len + 2..];
+                continue;
+            }
+        }
+        out.push_str("&amp;");
+        bare += 1;
+        rest = &rest[1..];
+    }
+    out.push_str(rest);
+    if html_entities > 0 {
+        what.push(format!("{html_entities} undeclared HTML entities"));
+    }
+    if bare > 0 {
+        what.push(format!("{bare} bare '&'"));
+    }
+    if let Some(fixed) = fix_rss_version(&out) {
+        out = fixed;
+        what.push("an <rss> element without version 2.0".to_string());
+    }
+    (!what.is_empty()).then(|| (out, what.join(", ")))
 }
+
+fn is_char_ref(name: &str) -> bool {
+    match name.strip_prefix('#') {
+        Some(hex) if hex.starts_with(['x', 'X']) => {
+            hex.len() > 1 && hex[1..].chars().all(|c| c.is_ascii_hexdigit())
+        }
+        Some(dec) => !dec.is_empty() && dec.chars().all(|c| c.is_ascii_digit()),
+        None => false,
+    }
+}
+
+/// An `<rss>` root whose `version` feed-rs does not accept (missing, "2.00", "2.0.1"...) is
+/// read as RSS 2.0, as every reader does.
+fn fix_rss_version(text: &str) -> Option<String> {
+    let at = text.find("<rss")?;
+    if !text[at + 4..].starts_with([' ', '>', '\t', '\r', '\n']) {
+        return None;
+    }
+    let end = at + text[at..].find('>')?;
+    let tag = &text[at..end];
+    let version = tag.find("version").and_then(|v| {
+        let rest = tag[v + 7..].trim_start().strip_prefix('=')?.trim_start();
+        let q = rest.chars().next()?;
+        let value = rest.get(1..)?;
+        Some(&value[..value.find(q)?])
+    });
+    if matches!(version, Some("2.0" | "0.91" | "0.92" | "")) {
+        return None;
+    }
+    let mut new_tag = String::from("<rss version=\"2.0\"");
+    let attrs = &tag[4..];
+    match tag.find("version") {
+        Some(v) => {
+            // Drop the old version attribute.
+            let rest = &tag[v..];
+            let q_start = rest.find(['"', '\''])?;
+            let q = rest[q_start..].chars().next()?;
+            let q_end = q_start + 1 + rest[q_start + 1..].find(q)?;
+            new_tag.push_str(&tag[4..v]);
+            new_tag.push_str(&rest[q_end + 1..]);
+        }
+        None => new_tag.push_str(attrs),
+    }
+    Some(format!("{}{}{}", &text[..at], new_tag, &text[end..]))
+}
+
+const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
+const RSS_10_NS: &str = "http://purl.org/rss/1.0/";
 
 fn parse_with_feed_rs(
     bytes: &[u8],
-    content_type: Option<&str>,
     base: &Url,
-) -> Result<ParsedFeed, ParseError> {
-    let parser = feed_rs::parser::Builder::new()
+) -> Result<ParsedFeed, feed_rs::parser::ParseFeedError> {
+    feed_rs::parser::Builder::new()
         .base_uri(Some(base.as_str()))
         // An empty id tells normalise the feed gave none: feed-rs would otherwise invent a
         // random UUID on every parse, and such an entry would look new on every poll.
         .id_generator(|_, _, _| String::new())
         // Sanitising is ours to do (normalise), with URL resolution against the entry link.
         .sanitize_content(false)
-        .build();
-    match parser.parse(bytes) {
-        Ok(feed) => Ok(feed),
-        Err(e) => Err(if looks_like_html(bytes, content_type) {
-            let advertised = advertised_feeds(bytes, base);
-            ParseError::NotAFeed {
-                what: format!(
-                    "an HTML page ({}){}",
-                    content_type.unwrap_or("no content type"),
-                    if advertised.is_empty() {
-                        String::new()
-                    } else {
-                        format!(
-                            "; the page advertises these feeds, use one as the url: {}",
-                            advertised.join(", ")
-                        )
-                    }
-                ),
-            }
-        } else {
-            match e {
-                feed_rs::parser::ParseFeedError::ParseError(
-                    feed_rs::parser::ParseErrorKind::NoFeedRoot,
-                ) => ParseError::NotAFeed {
-                    what: match content_type {
-                        Some(ct) => {
-                            format!("a document with no RSS, Atom or JSON Feed root ({ct})")
-                        }
-                        None => "a document with no RSS, Atom or JSON Feed root".to_string(),
-                    },
-                },
-                feed_rs::parser::ParseFeedError::XmlReader(xml) => match xml_error_at(bytes) {
-                    Some((line, col, what)) => ParseError::Invalid(format!(
-                        "XML error at line {line}, column {col}: {what}"
-                    )),
-                    None => ParseError::Invalid(xml.to_string()),
-                },
-                other => ParseError::Invalid(other.to_string()),
-            }
-        }),
-    }
+        .build()
+        .parse(bytes)
 }
 
 /// Finds where a document stops being well-formed XML: (line, column, what), 1-based.
@@ -270,6 +410,51 @@ mod tests {
         let truncated = b"<rss version=\"2.0\"><channel><title>x</title>\n<item><title>a";
         let e = parse(truncated, None, &base()).expect_err("truncated");
         assert!(e.to_string().contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn common_breakage_is_repaired_with_a_warning() {
+        let xml = "<rss><channel><title>Fish & Chips&nbsp;&eacute;&copy;</title><item><title>a &amp; b &#233; &#xE9;</title><description><![CDATA[x & y]]></description></item></channel></rss>";
+        let p = parse_document(xml.as_bytes(), None, &base()).expect("repaired");
+        assert_eq!(p.feed.title.expect("title").content, "Fish & Chips\u{a0}é©");
+        assert_eq!(
+            p.feed.entries[0].title.as_ref().expect("title").content,
+            "a & b é é"
+        );
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(
+            p.warnings[0].contains("bare '&'") && p.warnings[0].contains("HTML entities"),
+            "{:?}",
+            p.warnings
+        );
+        assert!(
+            p.warnings[0].contains("without version"),
+            "{:?}",
+            p.warnings
+        );
+        let odd = r#"<rss version="2.00"><channel><title>t</title><item><title>x</title></item></channel></rss>"#;
+        assert_eq!(
+            parse_document(odd.as_bytes(), None, &base())
+                .expect("repaired")
+                .feed
+                .entries
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn declared_encoding_and_http_charset_are_honoured() {
+        let latin1 = b"<?xml version=\"1.0\" encoding=\"iso-8859-1\"?><rss version=\"2.0\"><channel><title>caf\xe9</title></channel></rss>";
+        let p = parse_document(latin1, None, &base()).expect("parses");
+        assert_eq!(p.feed.title.expect("title").content, "café");
+        // The HTTP header says UTF-8 but the bytes are not: the declaration is believed.
+        let p = parse_document(latin1, Some("text/xml; charset=utf-8"), &base()).expect("parses");
+        assert_eq!(p.feed.title.expect("title").content, "café");
+        assert_eq!(p.warnings.len(), 1);
+        // An explicit HTTP charset beats the declaration.
+        let p = parse_document(latin1, Some("text/xml; charset=koi8-r"), &base()).expect("parses");
+        assert_eq!(p.feed.title.expect("title").content, "cafИ");
     }
 
     #[test]

@@ -223,15 +223,17 @@ async fn run(
 
     let name = source.name.clone();
     let parsed = blocking(move || {
-        let feed = parse::parse(&body.bytes, body.content_type.as_deref(), &body.final_url)
-            .map_err(|e| e.to_string())?;
+        let parsed =
+            parse::parse_document(&body.bytes, body.content_type.as_deref(), &body.final_url)
+                .map_err(|e| e.to_string())?;
         Ok::<_, String>((
-            normalise::normalise(feed, &name, &body.final_url, now),
+            normalise::normalise(parsed.feed, &name, &body.final_url, now),
             body.validators,
+            parsed.warnings,
         ))
     })
     .await;
-    let (normalised, new_validators) = match parsed {
+    let (normalised, new_validators, warnings) = match parsed {
         Ok(p) => p,
         Err(error) => {
             state.last_status = Some(status);
@@ -251,6 +253,10 @@ async fn run(
     };
     let at = due(now, source.interval, signals, bounds);
     state.next_poll = Some(at);
+    for w in &warnings {
+        tracing::warn!(warning = %w, "feed read with a repair");
+    }
+    state.last_warning = (!warnings.is_empty()).then(|| warnings.join("; "));
     state.etag = new_validators.etag;
     state.last_modified = new_validators.last_modified;
     state.last_success = Some(now);

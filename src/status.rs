@@ -36,6 +36,8 @@ pub struct SourceStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     pub consecutive_failures: u32,
+    /// What the last good poll had to forgive (a guessed encoding, repaired XML).
+    pub last_warning: Option<String>,
     pub next_poll: Option<DateTime<Utc>>,
     pub entries: u64,
 }
@@ -68,6 +70,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
                 last_error: st.last_error,
                 last_error_at: st.last_error_at,
                 consecutive_failures: st.consecutive_failures,
+                last_warning: st.last_warning,
                 next_poll: if state == "gone" { None } else { st.next_poll },
                 entries: st.entry_count,
             }
@@ -105,6 +108,9 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
         let _ = writeln!(out, "  last success:   {}", when(s.last_success));
         if let Some(e) = &s.last_error {
             let _ = writeln!(out, "  last error:     {e} at {}", when(s.last_error_at));
+        }
+        if let Some(w) = &s.last_warning {
+            let _ = writeln!(out, "  warning:        {w}");
         }
         if s.consecutive_failures > 0 {
             let _ = writeln!(out, "  failures:       {} in a row", s.consecutive_failures);
