@@ -74,11 +74,12 @@ pub fn parse_document(
             ),
         });
     }
-    if !json && let Some((repaired, what)) = repair(&text) {
-        if let Ok(feed) = parse_text(&repaired, base) {
-            warnings.push(format!("recovered from malformed XML: {what}"));
-            return Ok(Parsed { feed, warnings });
-        }
+    if !json
+        && let Some((repaired, what)) = repair(&text)
+        && let Ok(feed) = parse_text(&repaired, base)
+    {
+        warnings.push(format!("recovered from malformed XML: {what}"));
+        return Ok(Parsed { feed, warnings });
     }
     Err(match first_error {
         feed_rs::parser::ParseFeedError::ParseError(
