@@ -14,7 +14,8 @@
 //!   concurrency limit.
 //! - [`fetch`]: HTTP(S) and `file://` retrieval with conditional GET, timeouts and a body cap.
 //! - [`parse`]: raw bytes to a parsed feed (every common format); no I/O. [`charset`] first
-//!   turns the bytes into UTF-8 (BOM, HTTP charset, XML declaration, in RFC 7303's order).
+//!   turns the bytes into UTF-8 (BOM, HTTP charset, XML declaration, in RFC 7303's order);
+//!   [`dates`] reads the dates feeds really write.
 //! - [`normalise`]: parsed feed to our own [`model::Entry`], with stable identities, plain-text
 //!   titles and sanitised HTML; also decides whether a polled entry is new, updated or
 //!   unchanged. No I/O.
@@ -29,6 +30,7 @@
 pub mod app;
 pub mod charset;
 pub mod config;
+pub mod dates;
 pub mod fetch;
 pub mod http;
 pub mod model;

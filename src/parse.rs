@@ -237,6 +237,7 @@ fn parse_with_feed_rs(
         .id_generator(|_, _, _| String::new())
         // Sanitising is ours to do (normalise), with URL resolution against the entry link.
         .sanitize_content(false)
+        .timestamp_parser(crate::dates::parse)
         .build()
         .parse(bytes)
 }
