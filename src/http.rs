@@ -55,10 +55,13 @@ async fn feed_rss(State(state): State<AppState>, uri: Uri) -> Response {
 fn combined(state: AppState, uri: Uri, format: Format) -> Response {
     let config = &state.config;
     let configured: HashSet<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let entries = match state
-        .store
-        .latest(config.publish.max_items, |s| configured.contains(s))
-    {
+    // Each article once: a duplicate shows only while its credited source is published.
+    let entries = match state.store.latest(config.publish.max_items, |e| {
+        configured.contains(e.source.as_str())
+            && e.duplicate_of
+                .as_ref()
+                .is_none_or(|c| !configured.contains(c.source.as_str()))
+    }) {
         Ok(e) => e,
         Err(e) => return internal_error(e),
     };

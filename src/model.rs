@@ -80,6 +80,12 @@ pub struct Entry {
     pub categories: Vec<String>,
     #[serde(default)]
     pub enclosures: Vec<Enclosure>,
+    /// The page with the article's comments.
+    #[serde(default)]
+    pub comments: Option<String>,
+    /// A thumbnail image (Media RSS).
+    #[serde(default)]
+    pub thumbnail: Option<String>,
     /// When the publisher says the entry was first published (never in the future).
     #[serde(default)]
     pub published: Option<DateTime<Utc>>,
@@ -89,6 +95,23 @@ pub struct Entry {
     pub first_seen: DateTime<Utc>,
     /// BLAKE3 over everything a reader sees; a change means "updated".
     pub fingerprint: [u8; 16],
+    /// Names the article across sources (a hash of its normalised link); `None` when the
+    /// entry has no link of its own (or shares it with other entries of its feed).
+    #[serde(default)]
+    pub article: Option<[u8; 16]>,
+    /// Set when another source had this article first: the combined feeds show that one.
+    #[serde(default)]
+    pub duplicate_of: Option<Credit>,
+    /// On the credited entry: the other sources that also carried the article.
+    #[serde(default)]
+    pub also_in: Vec<String>,
+}
+
+/// Which entry (of which source) an article is credited to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credit {
+    pub key: EntryKey,
+    pub source: String,
 }
 
 impl Entry {
@@ -169,4 +192,10 @@ pub struct PollCounts {
     pub new: usize,
     pub updated: usize,
     pub unchanged: usize,
+    /// New entries whose article another source brought first.
+    #[serde(default)]
+    pub duplicates: usize,
+    /// Entries recognised by their link after the publisher changed their guid.
+    #[serde(default)]
+    pub guid_changes: usize,
 }

@@ -13,7 +13,7 @@
 //! against the entry's link, else the feed's URL. Dates in the future are clamped to the
 //! poll time so no entry sticks to the top.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use url::Url;
@@ -24,6 +24,7 @@ use crate::parse::ParsedFeed;
 /// Keeps key derivations of different versions or purposes apart.
 const KEY_CONTEXT: &str = "tributary 2026-11 entry key v1";
 const FINGERPRINT_CONTEXT: &str = "tributary 2026-11 entry fingerprint v1";
+const ARTICLE_CONTEXT: &str = "tributary 2026-11 article key v1";
 
 /// A feed turned into our model.
 #[derive(Debug)]
@@ -67,14 +68,52 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     let feed_link = pick_link(&feed.links, feed_url).filter(|l| l.as_str() != feed_url.as_str());
 
     let ttl = feed.ttl;
-    let mut seen = HashSet::new();
-    let mut entries = Vec::with_capacity(feed.entries.len());
-    for e in feed.entries {
-        let entry = normalise_entry(e, source, feed_url, now);
-        if seen.insert(entry.key) {
-            entries.push(entry);
+    let mut entries: Vec<Entry> = feed
+        .entries
+        .into_iter()
+        .map(|e| normalise_entry(e, source, feed_url, now))
+        .collect();
+
+    // A guid shared by entries with different links is no identity: those entries are
+    // identified by their links instead.
+    let mut guid_links: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
+    for e in &entries {
+        if let Some(g) = &e.guid {
+            guid_links.entry(g).or_default().insert(e.link.as_deref());
         }
     }
+    let unusable: HashSet<String> = guid_links
+        .into_iter()
+        .filter(|(_, links)| links.len() > 1)
+        .map(|(g, _)| g.to_string())
+        .collect();
+    // A link shared by several entries (a home page, say) says nothing about which article
+    // an entry is: it cannot match entries across polls or sources.
+    let mut link_uses: HashMap<[u8; 16], usize> = HashMap::new();
+    for e in &entries {
+        if let Some(a) = e.article {
+            *link_uses.entry(a).or_default() += 1;
+        }
+    }
+    let mut seen = HashSet::new();
+    entries.retain_mut(|e| {
+        if e.guid.as_ref().is_some_and(|g| unusable.contains(g)) {
+            e.key = identity(
+                source,
+                None,
+                e.link.as_deref(),
+                &e.title,
+                &e.summary,
+                &e.content,
+            );
+        }
+        if e.article
+            .is_some_and(|a| link_uses.get(&a).copied().unwrap_or(0) > 1)
+        {
+            e.article = None;
+        }
+        seen.insert(e.key)
+    });
     Normalised {
         feed_title,
         feed_link: feed_link.map(String::from),
@@ -94,11 +133,26 @@ fn normalise_entry(
     let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
     // An RSS guid is a permalink unless marked otherwise (feed-rs does not keep the mark):
     // with no <link>, an absolute http(s) guid is where the entry lives.
-    let link = pick_link(&e.links, feed_url).or_else(|| {
-        guid.as_deref()
-            .and_then(|g| Url::parse(g).ok())
-            .filter(|u| matches!(u.scheme(), "http" | "https"))
-    });
+    let guid_url = guid
+        .as_deref()
+        .and_then(|g| Url::parse(g).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map(|u| normalise_link(&u));
+    let link = pick_link(&e.links, feed_url)
+        .map(|l| normalise_link(&l))
+        .or_else(|| guid_url.clone());
+    let comments = e
+        .links
+        .iter()
+        .find(|l| l.target == Some(feed_rs::model::LinkTarget::Comments))
+        .and_then(|l| absolute(&l.href, feed_url))
+        .map(String::from);
+    let thumbnail = e
+        .media
+        .iter()
+        .flat_map(|m| &m.thumbnails)
+        .find_map(|t| absolute(&t.image.uri, feed_url))
+        .map(String::from);
     let content_base = link.clone().unwrap_or_else(|| feed_url.clone());
 
     let summary = e
@@ -125,19 +179,16 @@ fn normalise_entry(
         title = fallback_title(summary.as_deref().or(content.as_deref()), link.as_ref());
     }
 
-    let key = match (&guid, &link) {
-        (Some(g), _) => entry_key(source, "guid", g),
-        (None, Some(l)) => entry_key(source, "link", l.as_str()),
-        (None, None) => entry_key(
-            source,
-            "content",
-            &format!(
-                "{title}\u{0}{}\u{0}{}",
-                summary.as_deref().unwrap_or(""),
-                content.as_deref().unwrap_or("")
-            ),
-        ),
-    };
+    let key = identity(
+        source,
+        guid.as_deref(),
+        link.as_ref().map(Url::as_str),
+        &title,
+        &summary,
+        &content,
+    );
+    // What names the article across sources: its link, else a permalink guid.
+    let article = link.as_ref().or(guid_url.as_ref()).map(article_key);
 
     let authors = e
         .authors
@@ -213,13 +264,106 @@ fn normalise_entry(
         authors,
         categories,
         enclosures,
+        comments,
+        thumbnail,
         published,
         updated,
         first_seen: now,
         fingerprint: [0; 16],
+        article,
+        duplicate_of: None,
+        also_in: Vec::new(),
     };
     entry.fingerprint = fingerprint(&entry);
     entry
+}
+
+/// An entry's key: its guid, else its link, else its title and content (module docs).
+fn identity(
+    source: &str,
+    guid: Option<&str>,
+    link: Option<&str>,
+    title: &str,
+    summary: &Option<String>,
+    content: &Option<String>,
+) -> EntryKey {
+    match (guid, link) {
+        (Some(g), _) => entry_key(source, "guid", g),
+        (None, Some(l)) => entry_key(source, "link", l),
+        (None, None) => entry_key(
+            source,
+            "content",
+            &format!(
+                "{title}\u{0}{}\u{0}{}",
+                summary.as_deref().unwrap_or(""),
+                content.as_deref().unwrap_or("")
+            ),
+        ),
+    }
+}
+
+/// Query parameters that only track readers; dropped from links.
+fn is_tracking_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    n.starts_with("utm_")
+        || matches!(
+            n.as_str(),
+            "fbclid"
+                | "gclid"
+                | "dclid"
+                | "gbraid"
+                | "wbraid"
+                | "msclkid"
+                | "yclid"
+                | "igshid"
+                | "mc_cid"
+                | "mc_eid"
+                | "_ga"
+                | "_gl"
+                | "mkt_tok"
+                | "oly_anon_id"
+                | "oly_enc_id"
+                | "vero_id"
+                | "wt_mc"
+                | "__s"
+                | "_hsenc"
+                | "_hsmi"
+                | "hsctatracking"
+        )
+}
+
+/// A link in canonical form: scheme and host lowercased, default port and fragment dropped
+/// (the url crate does the first), tracking parameters removed, everything else kept in order.
+pub fn normalise_link(url: &Url) -> Url {
+    let mut u = url.clone();
+    u.set_fragment(None);
+    if u.query().is_some() {
+        let kept: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| !is_tracking_param(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            u.set_query(None);
+        } else if kept.len() != u.query_pairs().count() {
+            u.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    u
+}
+
+/// The cross-source identity of an article: a hash of its normalised link, with the scheme
+/// and a leading `www.` set aside (the same article is often linked both ways).
+pub fn article_key(link: &Url) -> [u8; 16] {
+    let host = link.host_str().unwrap_or_default();
+    let host = host.strip_prefix("www.").unwrap_or(host);
+    let rest = &link[url::Position::BeforePort..];
+    let mut h = blake3::Hasher::new_derive_key(ARTICLE_CONTEXT);
+    h.update(host.as_bytes());
+    h.update(rest.as_bytes());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    out
 }
 
 /// A hash of everything a reader sees of an entry, dates excepted: a publisher re-stamping an
@@ -233,6 +377,7 @@ pub fn fingerprint(e: &Entry) -> [u8; 16] {
         &e.authors,
         &e.categories,
         &e.enclosures,
+        (&e.comments, &e.thumbnail),
     );
     let mut h = blake3::Hasher::new_derive_key(FINGERPRINT_CONTEXT);
     // Serialising our own plain structs cannot fail; an empty hash input would only make
@@ -252,6 +397,8 @@ pub fn merge(existing: Option<&Entry>, mut incoming: Entry, now: DateTime<Utc>) 
         return Merge::Unchanged;
     }
     incoming.first_seen = old.first_seen;
+    incoming.duplicate_of = old.duplicate_of.clone();
+    incoming.also_in = old.also_in.clone();
     if incoming.published.is_none() {
         incoming.published = old.published;
     }
@@ -274,7 +421,7 @@ fn is_html(media_type: &str) -> bool {
 fn pick_link(links: &[feed_rs::model::Link], base: &Url) -> Option<Url> {
     links
         .iter()
-        .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")))
+        .filter(|l| matches!(l.rel.as_deref(), None | Some("alternate")) && l.target.is_none())
         .find_map(|l| absolute(&l.href, base))
 }
 
@@ -379,6 +526,60 @@ mod tests {
             Some("http://example.com/ep1.m4a")
         );
         assert_eq!(n.entries[1].link, None);
+    }
+
+    #[test]
+    fn links_are_normalised() {
+        let n = |s: &str| normalise_link(&Url::parse(s).expect("url")).to_string();
+        assert_eq!(
+            n("HTTP://Example.ORG:80/a/b?utm_source=x&id=3&fbclid=y&UTM_medium=z#frag"),
+            "http://example.org/a/b?id=3"
+        );
+        assert_eq!(
+            n("https://example.org:443/?gclid=1&mc_cid=2&mc_eid=3"),
+            "https://example.org/"
+        );
+        assert_eq!(
+            n("https://example.org:8443/p?b=2&a=1"),
+            "https://example.org:8443/p?b=2&a=1"
+        );
+        let a = |s: &str| article_key(&normalise_link(&Url::parse(s).expect("url")));
+        assert_eq!(
+            a("http://www.example.org/p?utm_source=rss"),
+            a("https://example.org/p")
+        );
+        assert_ne!(a("https://example.org/p"), a("https://example.org/q"));
+    }
+
+    #[test]
+    fn duplicated_guids_fall_back_to_links() {
+        let n = run(r#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>same</guid><link>https://example.org/1</link><title>One</title></item>
+            <item><guid>same</guid><link>https://example.org/2</link><title>Two</title></item>
+            <item><guid>fine</guid><link>https://example.org/3</link><title>Three</title></item>
+            </channel></rss>"#);
+        assert_eq!(n.entries.len(), 3);
+        assert_eq!(
+            n.entries[0].key,
+            entry_key("src", "link", "https://example.org/1")
+        );
+        assert_eq!(
+            n.entries[1].key,
+            entry_key("src", "link", "https://example.org/2")
+        );
+        assert_eq!(n.entries[2].key, entry_key("src", "guid", "fine"));
+    }
+
+    #[test]
+    fn shared_links_are_no_article_identity() {
+        let n = run(r#"<rss version="2.0"><channel><title>T</title>
+            <item><guid>1</guid><link>https://example.org/</link><title>One</title></item>
+            <item><guid>2</guid><link>https://example.org/</link><title>Two</title></item>
+            <item><guid>3</guid><link>https://example.org/3</link><title>Three</title></item>
+            </channel></rss>"#);
+        assert_eq!(n.entries[0].article, None);
+        assert_eq!(n.entries[1].article, None);
+        assert!(n.entries[2].article.is_some());
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //!   newest N are read from the end without scanning.
 //! - `s/{source}\0{time:8}{key:16}` → empty: the same, per source.
 //! - `st/{source}` → a [`SourceState`] as JSON.
+//! - `l/{source}\0{article:16}` → an entry key: a source's entries by normalised link, so a
+//!   publisher changing an entry's guid does not make it new.
+//! - `a/{article:16}` → a [`Credit`] as JSON: the source that brought an article first
+//!   (cross-source dedup).
 //!
 //! One poll's writes go in one `apply_batch`, which sled applies atomically, followed by a
 //! flush: what a poll reports as stored is on disk. Writers hold a mutex across read and
@@ -18,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
-use crate::model::{Entry, EntryKey, PollCounts, SourceState};
+use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
 use crate::normalise::Merge;
 
 /// The on-disk layout version this build reads and writes.
@@ -147,22 +151,40 @@ impl Store {
         let _guard = self.lock();
         let mut counts = PollCounts::default();
         let mut batch = sled::Batch::default();
-        for entry in incoming {
+        for mut entry in incoming {
+            let mut existing = self.entry(&entry.key)?;
+            // A new guid on a link this source already has: the publisher changed its guids
+            // (some do on every fetch). It is the same entry.
+            if existing.is_none()
+                && let Some(article) = entry.article
+                && let Some(k) = self.db.get(link_key(source, &article))?
+                && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
+                && let Some(old) = self.entry(&EntryKey(old_key))?
+            {
+                counts.guid_changes += 1;
+                entry.key = old.key;
+                existing = Some(old);
+            }
             let ekey = entry_key(&entry.key);
-            let existing = match self.db.get(&ekey)? {
-                Some(v) => Some(decode::<Entry>(&ekey, &v)?),
-                None => None,
-            };
             match merge(existing.as_ref(), entry) {
                 Merge::Unchanged => counts.unchanged += 1,
-                Merge::New(e) => {
+                Merge::New(mut e) => {
                     counts.new += 1;
+                    if let Some(article) = e.article {
+                        batch.insert(link_key(source, &article), &e.key.0);
+                        self.credit(&mut e, article, &mut batch, &mut counts)?;
+                    }
                     batch.insert(time_key(&e), &[]);
                     batch.insert(source_time_key(&e), &[]);
                     batch.insert(ekey, encode(&e));
                 }
                 Merge::Updated(e) => {
                     counts.updated += 1;
+                    if let Some(article) = e.article
+                        && existing.as_ref().is_none_or(|o| o.article != e.article)
+                    {
+                        batch.insert(link_key(source, &article), &e.key.0);
+                    }
                     if let Some(old) = &existing
                         && old.sort_time() != e.sort_time()
                     {
@@ -182,12 +204,55 @@ impl Store {
         Ok(counts)
     }
 
-    /// The newest `limit` entries of all sources for which `accept(source)` holds, newest
-    /// first. An unreadable record is logged and skipped, never fatal for serving.
+    fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
+        let ekey = entry_key(key);
+        match self.db.get(&ekey)? {
+            Some(v) => Ok(Some(decode(&ekey, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Cross-source dedup: the first source to bring an article is credited with it; a
+    /// later one's entry is marked as a duplicate of it, and the credited entry records the
+    /// other source.
+    fn credit(
+        &self,
+        e: &mut Entry,
+        article: [u8; 16],
+        batch: &mut sled::Batch,
+        counts: &mut PollCounts,
+    ) -> Result<(), StoreError> {
+        let akey = article_key(&article);
+        let credited = match self.db.get(&akey)? {
+            Some(v) => Some(decode::<Credit>(&akey, &v)?),
+            None => None,
+        };
+        match credited {
+            Some(c) if c.source != e.source => {
+                if let Some(mut first) = self.entry(&c.key)? {
+                    if !first.also_in.contains(&e.source) {
+                        first.also_in.push(e.source.clone());
+                        batch.insert(entry_key(&first.key), encode(&first));
+                    }
+                    counts.duplicates += 1;
+                    e.duplicate_of = Some(c);
+                } else {
+                    // The credited entry is gone: this one takes over.
+                    batch.insert(akey, encode(&credit_of(e)));
+                }
+            }
+            Some(_) => {}
+            None => batch.insert(akey, encode(&credit_of(e))),
+        }
+        Ok(())
+    }
+
+    /// The newest `limit` entries for which `accept(entry)` holds, newest first. An
+    /// unreadable record is logged and skipped, never fatal for serving.
     pub fn latest(
         &self,
         limit: usize,
-        accept: impl Fn(&str) -> bool,
+        accept: impl Fn(&Entry) -> bool,
     ) -> Result<Vec<Entry>, StoreError> {
         self.collect_newest(self.db.scan_prefix(b"t/"), limit, accept)
     }
@@ -204,7 +269,7 @@ impl Store {
         &self,
         iter: sled::Iter,
         limit: usize,
-        accept: impl Fn(&str) -> bool,
+        accept: impl Fn(&Entry) -> bool,
     ) -> Result<Vec<Entry>, StoreError> {
         let mut out = Vec::with_capacity(limit.min(1024));
         for item in iter.rev() {
@@ -222,7 +287,7 @@ impl Store {
                 continue;
             };
             match decode::<Entry>(&ekey, &v) {
-                Ok(e) if accept(&e.source) => out.push(e),
+                Ok(e) if accept(&e) => out.push(e),
                 Ok(_) => {}
                 Err(err) => tracing::warn!(%err, "skipped an unreadable entry"),
             }
@@ -254,6 +319,31 @@ fn entry_key(key: &EntryKey) -> Vec<u8> {
     let mut k = Vec::with_capacity(18);
     k.extend_from_slice(b"e/");
     k.extend_from_slice(&key.0);
+    k
+}
+
+fn credit_of(e: &Entry) -> Credit {
+    Credit {
+        key: e.key,
+        source: e.source.clone(),
+    }
+}
+
+/// `l/{source}\0{article:16}` → the entry key: a source's entries by link.
+fn link_key(source: &str, article: &[u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + source.len() + 1 + 16);
+    k.extend_from_slice(b"l/");
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(article);
+    k
+}
+
+/// `a/{article:16}` → the [`Credit`]: who had an article first.
+fn article_key(article: &[u8; 16]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + 16);
+    k.extend_from_slice(b"a/");
+    k.extend_from_slice(article);
     k
 }
 
@@ -323,10 +413,15 @@ mod tests {
             authors: vec![],
             categories: vec![],
             enclosures: vec![],
+            comments: None,
+            thumbnail: None,
             published: Some(t),
             updated: t,
             first_seen: t,
             fingerprint: [0; 16],
+            article: None,
+            duplicate_of: None,
+            also_in: vec![],
         };
         e.fingerprint = crate::normalise::fingerprint(&e);
         e

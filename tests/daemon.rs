@@ -222,11 +222,11 @@ async fn repeated_polls_add_nothing_and_send_validators() {
         "{ua}"
     );
 
-    // Six entries published, each once.
+    // The three sources carry the same two articles: each is published once.
     let daemon = start(cfg).await;
     let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
     let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
-    assert_eq!(atom.entries.len(), 6);
+    assert_eq!(atom.entries.len(), 2);
     daemon.shutdown().await.expect("shutdown");
 }
 
@@ -457,4 +457,101 @@ async fn file_sources_work_offline() {
     assert_eq!(stored(&first[0]), (20, 0, 0));
     let second = app::once(cfg).await.expect("once");
     assert_eq!(second[0].outcome, PollOutcome::NotModified { status: 304 });
+}
+
+/// A publisher whose guids change on every fetch, links staying the same: nothing new.
+#[tokio::test]
+async fn changing_guids_with_stable_links_add_nothing() {
+    let origin = Origin::start().await;
+    let feed = |generation: u32| {
+        format!(
+            r#"<rss version="2.0"><channel><title>Flaky</title><link>https://flaky.example/</link><description>d</description>
+            <item><guid isPermaLink="false">{generation}-a</guid><title>A</title><link>https://flaky.example/a?utm_source=rss&amp;utm_campaign={generation}</link></item>
+            <item><guid isPermaLink="false">{generation}-b</guid><title>B</title><link>https://flaky.example/b</link></item>
+            </channel></rss>"#
+        )
+    };
+    origin.set("/f.xml", Route::feed(feed(1), "application/rss+xml"));
+    let url = origin.url("/f.xml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &[("flaky", &url, "1h")], "");
+    let first = app::once(cfg.clone()).await.expect("once");
+    assert_eq!(stored(&first[0]), (2, 0, 0));
+    for generation in 2..5 {
+        origin.set(
+            "/f.xml",
+            Route::feed(feed(generation), "application/rss+xml"),
+        );
+        let again = app::once(cfg.clone()).await.expect("once");
+        assert_eq!(stored(&again[0]), (0, 0, 2), "generation {generation}");
+        let PollOutcome::Stored { counts, .. } = &again[0].outcome else {
+            unreachable!()
+        };
+        assert_eq!(counts.guid_changes, 2);
+    }
+    let daemon = start(cfg).await;
+    let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    assert_eq!(atom.entries.len(), 2);
+    // Tracking parameters are gone from the published link.
+    assert!(
+        atom.entries
+            .iter()
+            .any(|e| e.links[0].href == "https://flaky.example/a")
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// The same article from two sources appears once in the combined feed, credited to the
+/// source that had it first.
+#[tokio::test]
+async fn the_same_article_from_two_sources_is_published_once() {
+    let origin = Origin::start().await;
+    let planet = r#"<rss version="2.0"><channel><title>Planet</title><link>https://planet.example/</link><description>d</description>
+        <item><guid>planet-1</guid><title>Shared post</title><link>http://www.blog.example/post?utm_source=planet</link></item>
+        <item><guid>planet-2</guid><title>Only on the planet</title><link>https://elsewhere.example/x</link></item>
+        </channel></rss>"#;
+    let blog = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>Blog</title><id>urn:blog</id><updated>2024-01-01T00:00:00Z</updated>
+        <entry><id>urn:blog:post</id><title>Shared post</title><link href="https://blog.example/post"/><updated>2024-01-01T00:00:00Z</updated></entry>
+        <entry><id>urn:blog:other</id><title>Only on the blog</title><link href="https://blog.example/other"/><updated>2024-01-01T00:00:00Z</updated></entry>
+        </feed>"#;
+    origin.set("/planet.xml", Route::feed(planet, "application/rss+xml"));
+    origin.set("/blog.xml", Route::feed(blog, "application/atom+xml"));
+    let (planet_url, blog_url) = (origin.url("/planet.xml"), origin.url("/blog.xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    // The blog is polled first: it is credited.
+    let blog_only = config(dir.path(), &[("blog", &blog_url, "1h")], "");
+    app::once(blog_only).await.expect("once");
+    let cfg = config(
+        dir.path(),
+        &[("blog", &blog_url, "1h"), ("planet", &planet_url, "1h")],
+        "",
+    );
+    let reports = app::once(cfg.clone()).await.expect("once");
+    let PollOutcome::Stored { counts, .. } = &reports[1].outcome else {
+        panic!("{reports:?}")
+    };
+    assert_eq!((counts.new, counts.duplicates), (2, 1));
+
+    let daemon = start(cfg).await;
+    let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    let titles: Vec<&str> = atom
+        .entries
+        .iter()
+        .map(|e| e.title.value.as_str())
+        .collect();
+    assert_eq!(atom.entries.len(), 3, "{titles:?}");
+    let shared: Vec<_> = atom
+        .entries
+        .iter()
+        .filter(|e| e.title.value == "Shared post")
+        .collect();
+    assert_eq!(shared.len(), 1);
+    assert_eq!(
+        shared[0].source.as_ref().map(|s| s.title.value.as_str()),
+        Some("Blog"),
+        "credited to the source that had it first"
+    );
+    daemon.shutdown().await.expect("shutdown");
 }
