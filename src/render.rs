@@ -71,6 +71,10 @@ fn atom_entry(e: &Entry, sources: &HashMap<String, SourceInfo>) -> atom::Entry {
     if let Some(link) = &e.link {
         links.push(atom_link(link, "alternate", Some("text/html")));
     }
+    if let Some(c) = &e.comments {
+        // RFC 4685 (Atom threading): where the replies are.
+        links.push(atom_link(c, "replies", Some("text/html")));
+    }
     for enc in &e.enclosures {
         let mut l = atom_link(&enc.url, "enclosure", enc.mime_type.as_deref());
         l.length = enc.length.map(|n| n.to_string());
@@ -174,6 +178,7 @@ fn rss_item(e: &Entry, sources: &HashMap<String, SourceInfo>) -> rss::Item {
     rss::Item {
         title: Some(e.title.clone()),
         link: e.link.clone(),
+        comments: e.comments.clone(),
         description,
         content,
         guid: Some(rss::Guid {
