@@ -160,11 +160,8 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
             cancel.clone(),
         );
         set.spawn(async move {
-            let _permit = permits.acquire_owned().await;
-            (
-                i,
-                poll_source(&fetcher, &store, &source, bounds, &cancel).await,
-            )
+            let report = poll_source(&fetcher, &store, &source, bounds, &permits, &cancel).await;
+            (i, report)
         });
     }
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];

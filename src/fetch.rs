@@ -8,7 +8,7 @@
 //!   named and a permanent move (301/308) is reported for the source to remember;
 //! - a cap on the decompressed body, checked while it streams, so an endless body or a
 //!   compression bomb is cut off without being held in memory;
-//! - at most `per_host` requests at a time to any one host.
+//! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]).
 //!
 //! Servers' caching hints (`Cache-Control`, `Expires`, judged by `http-cache-semantics` as a
 //! private cache) and `Retry-After` are returned for the scheduler to honour.
@@ -109,6 +109,7 @@ pub struct Fetcher {
     client: reqwest::Client,
     user_agent: String,
     timeout: Duration,
+    connect_timeout: Duration,
     max_body: u64,
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
@@ -126,7 +127,8 @@ impl Fetcher {
         let client = reqwest::Client::builder()
             .default_headers(headers)
             .connect_timeout(config.connect_timeout)
-            .timeout(config.timeout)
+            // The total timeout is applied around the whole fetch (redirects included), in
+            // `fetch`, so there is one clock and one message.
             .redirect(reqwest::redirect::Policy::none())
             .gzip(true)
             .brotli(true)
@@ -137,6 +139,7 @@ impl Fetcher {
             client,
             user_agent: config.user_agent.clone(),
             timeout: config.timeout,
+            connect_timeout: config.connect_timeout,
             max_body: config.max_body_bytes,
             per_host: config.per_host,
             hosts: Arc::default(),
@@ -154,15 +157,15 @@ impl Fetcher {
         if url.scheme() == "file" {
             return self.fetch_file(url, validators).await;
         }
-        let _permit = self.host_permit(url).await;
         match tokio::time::timeout(self.timeout, self.fetch_http(source, url, validators)).await {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
     }
 
-    /// Waits for one of the `per_host` places of `url`'s host.
-    async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
+    /// Waits for one of the `per_host` places of `url`'s host. The caller holds it for the
+    /// whole fetch (see [`crate::poll::poll_source`]).
+    pub async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let semaphore = {
             let mut hosts = self
@@ -227,7 +230,7 @@ impl Fetcher {
                 .headers(headers.clone())
                 .send()
                 .await
-                .map_err(classify)?;
+                .map_err(|e| self.classify(e))?;
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
@@ -325,7 +328,7 @@ impl Fetcher {
                 .unwrap_or(64 * 1024)
                 .min(self.max_body) as usize,
         );
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
             if bytes.len() as u64 + chunk.len() as u64 > self.max_body {
                 return Err(FetchError::TooLarge {
                     limit: self.max_body,
@@ -444,13 +447,18 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
     Some(at.duration_since(now).unwrap_or_default())
 }
 
-/// Names what failed, from reqwest's error and its causes (its own message is vague).
-fn classify(e: reqwest::Error) -> FetchError {
+impl Fetcher {
+    /// Names what failed, from reqwest's error and its causes (its own message is vague).
+    fn classify(&self, e: reqwest::Error) -> FetchError {
+        classify(e, self.connect_timeout)
+    }
+}
+
+fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
     let lower = chain.to_ascii_lowercase();
-    if e.is_timeout() {
-        // The total timeout is applied around the whole fetch; this is reqwest's own.
-        FetchError::Other(format!("timed out: {chain}"))
+    if e.is_timeout() && e.is_connect() {
+        FetchError::Connect(format!("timed out after {connect_timeout:?}"))
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         FetchError::Dns(chain)
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")

@@ -7,6 +7,7 @@ use std::fmt;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
@@ -72,16 +73,21 @@ impl fmt::Display for PollReport {
 /// Polls `source` once, records the result in the store (with the time of the next poll)
 /// and logs one line.
 #[tracing::instrument(skip_all, fields(source = %source.name))]
+///
+/// It waits first for a place at the source's host (`per_host`), then for one of the
+/// `permits` (the global concurrency), in that order, so sources queued behind a slow host
+/// never hold global places; both are held until the poll is stored.
 pub async fn poll_source(
     fetcher: &Fetcher,
     store: &Store,
     source: &SourceConfig,
     bounds: Bounds,
+    permits: &Semaphore,
     cancel: &CancellationToken,
 ) -> PollReport {
     let started = Utc::now();
     let clock = Instant::now();
-    let (outcome, next_poll) = run(fetcher, store, source, bounds, cancel, started).await;
+    let (outcome, next_poll) = run(fetcher, store, source, bounds, permits, cancel).await;
     let report = PollReport {
         source: source.name.clone(),
         outcome,
@@ -123,8 +129,8 @@ async fn run(
     store: &Store,
     source: &SourceConfig,
     bounds: Bounds,
+    permits: &Semaphore,
     cancel: &CancellationToken,
-    now: DateTime<Utc>,
 ) -> (PollOutcome, Option<DateTime<Utc>>) {
     let mut state = match blocking({
         let store = store.clone();
@@ -135,7 +141,7 @@ async fn run(
     {
         Ok(s) => s.unwrap_or_default(),
         Err(error) => {
-            let at = due(now, source.interval, Signals::default(), bounds);
+            let at = due(Utc::now(), source.interval, Signals::default(), bounds);
             return (PollOutcome::Failed { error }, Some(at));
         }
     };
@@ -148,8 +154,18 @@ async fn run(
             None,
         );
     }
-    state.last_attempt = Some(now);
     let url = state.current_url(&source.url);
+    let places = async {
+        let host = fetcher.host_permit(&url).await;
+        let global = permits.acquire().await.ok();
+        (host, global)
+    };
+    let _places = tokio::select! {
+        p = places => p,
+        () = cancel.cancelled() => return (PollOutcome::Cancelled, None),
+    };
+    let now = Utc::now();
+    state.last_attempt = Some(now);
     let validators = Validators {
         etag: state.etag.clone(),
         last_modified: state.last_modified.clone(),

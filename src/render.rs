@@ -61,6 +61,7 @@ pub fn atom(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
             atom_link(&meta.home_url, "alternate", Some("text/html")),
         ],
         entries: entries.iter().map(|e| atom_entry(e, sources)).collect(),
+        namespaces: media_namespace(entries),
         ..Default::default()
     };
     feed.to_string()
@@ -135,8 +136,54 @@ fn atom_entry(e: &Entry, sources: &HashMap<String, SourceInfo>) -> atom::Entry {
                 ..Default::default()
             }
         }),
+        extensions: thumbnail_extension(e),
         ..Default::default()
     }
+}
+
+const MEDIA_NS: &str = "http://search.yahoo.com/mrss/";
+
+/// `xmlns:media` when some entry has a thumbnail.
+fn media_namespace(entries: &[Entry]) -> std::collections::BTreeMap<String, String> {
+    let mut ns = std::collections::BTreeMap::new();
+    if entries.iter().any(|e| e.thumbnail.is_some()) {
+        ns.insert("media".to_string(), MEDIA_NS.to_string());
+    }
+    ns
+}
+
+/// `<media:thumbnail url="..."/>` (Media RSS) for an Atom entry.
+fn thumbnail_extension(e: &Entry) -> atom::extension::ExtensionMap {
+    let mut map = atom::extension::ExtensionMap::new();
+    if let Some(t) = &e.thumbnail {
+        let ext = atom::extension::Extension {
+            name: "media:thumbnail".into(),
+            attrs: [("url".to_string(), t.clone())].into(),
+            ..Default::default()
+        };
+        map.insert(
+            "media".into(),
+            [("thumbnail".to_string(), vec![ext])].into(),
+        );
+    }
+    map
+}
+
+/// The same for an RSS item.
+fn rss_thumbnail_extension(e: &Entry) -> rss::extension::ExtensionMap {
+    let mut map = rss::extension::ExtensionMap::new();
+    if let Some(t) = &e.thumbnail {
+        let ext = rss::extension::Extension {
+            name: "media:thumbnail".into(),
+            attrs: [("url".to_string(), t.clone())].into(),
+            ..Default::default()
+        };
+        map.insert(
+            "media".into(),
+            [("thumbnail".to_string(), vec![ext])].into(),
+        );
+    }
+    map
 }
 
 /// An RSS 2.0 document.
@@ -162,6 +209,7 @@ pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceI
             }],
         }),
         items: entries.iter().map(|e| rss_item(e, sources)).collect(),
+        namespaces: media_namespace(entries),
         ..Default::default()
     };
     channel.to_string()
@@ -213,6 +261,7 @@ fn rss_item(e: &Entry, sources: &HashMap<String, SourceInfo>) -> rss::Item {
             url: s.url.clone(),
             title: Some(s.title.clone()),
         }),
+        extensions: rss_thumbnail_extension(e),
         ..Default::default()
     }
 }

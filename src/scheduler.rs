@@ -121,20 +121,15 @@ impl Scheduler {
                 () = tokio::time::sleep(delay) => {}
                 () = self.shutdown.cancelled() => return,
             }
-            let permit = tokio::select! {
-                p = self.permits.clone().acquire_owned() => p,
-                () = self.shutdown.cancelled() => return,
-            };
-            let Ok(permit) = permit else { return };
             let report = poll_source(
                 &self.fetcher,
                 &self.store,
                 &source,
                 self.bounds,
+                &self.permits,
                 &self.shutdown,
             )
             .await;
-            drop(permit);
             let next = report.next_poll;
             let cancelled = report.outcome == PollOutcome::Cancelled;
             // No receiver is fine: reports are for tests and status consumers.

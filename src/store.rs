@@ -66,25 +66,40 @@ impl Store {
                 error: e.to_string(),
             });
         }
-        let db = sled::Config::new()
-            .path(path)
-            .cache_capacity(cache_bytes)
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io)
-                    if io.kind() == std::io::ErrorKind::WouldBlock
-                        || io.to_string().contains("lock") =>
-                {
-                    StoreError::Locked {
-                        path: path.to_path_buf(),
+        let open = || {
+            sled::Config::new()
+                .path(path)
+                .cache_capacity(cache_bytes)
+                .flush_every_ms(Some(1000))
+                .open()
+                .map_err(|e| match e {
+                    sled::Error::Io(io)
+                        if io.kind() == std::io::ErrorKind::WouldBlock
+                            || io.to_string().contains("lock") =>
+                    {
+                        StoreError::Locked {
+                            path: path.to_path_buf(),
+                        }
                     }
+                    other => StoreError::Open {
+                        path: path.to_path_buf(),
+                        error: other.to_string(),
+                    },
+                })
+        };
+        // sled's background threads release the file lock a moment after the last handle
+        // is dropped; a store just closed in this process is worth a short wait. Another
+        // process holding it still gets `Locked` within half a second.
+        let mut attempt = 0;
+        let db = loop {
+            match open() {
+                Err(StoreError::Locked { .. }) if attempt < 10 => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(50));
                 }
-                other => StoreError::Open {
-                    path: path.to_path_buf(),
-                    error: other.to_string(),
-                },
-            })?;
+                other => break other?,
+            }
+        };
         match db.get(SCHEMA_KEY)? {
             None => {
                 db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;

@@ -5,8 +5,9 @@
 #![allow(dead_code)]
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -85,6 +86,9 @@ pub struct Seen {
 struct OriginState {
     routes: Mutex<HashMap<String, Route>>,
     seen: Mutex<Vec<Seen>>,
+    /// Requests being answered right now, and the most ever at once.
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
 }
 
 /// A feed origin on 127.0.0.1:0.
@@ -95,9 +99,14 @@ pub struct Origin {
 
 impl Origin {
     pub async fn start() -> Origin {
+        Origin::start_on(Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    /// An origin on `ip`:0 (e.g. 127.0.0.2, another host as far as per-host limits go).
+    pub async fn start_on(ip: IpAddr) -> Origin {
         let state = Arc::new(OriginState::default());
-        let app = Router::new().fallback(serve).with_state(state.clone());
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+        let app = Router::new().fallback(counted).with_state(state.clone());
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind origin");
         let addr = listener.local_addr().expect("origin addr");
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("origin serves");
@@ -284,4 +293,269 @@ pub fn assert_valid_rss(xml: &str, self_url: &str) -> rss::Channel {
         chrono::DateTime::parse_from_rfc2822(d).expect("lastBuildDate is RFC 822");
     }
     channel
+}
+
+// ---------------------------------------------------------------------------------------------
+// Additions for tests/hostile.rs: in-flight counting on `Origin`, raw TOML configs, and a
+// hand-written HTTP/1.1 origin for behaviour axum will not produce.
+
+impl Origin {
+    /// The most requests this origin was answering at the same time.
+    pub fn max_in_flight(&self) -> usize {
+        self.state.max_in_flight.load(Ordering::SeqCst)
+    }
+}
+
+/// Counts a request as in flight while `serve` answers it (also when the client gives up and
+/// the handler is dropped).
+async fn counted(state: State<Arc<OriginState>>, req: Request) -> Response {
+    struct InFlight(Arc<OriginState>);
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    let _guard = InFlight(state.0.clone());
+    serve(state, req).await
+}
+
+/// The `[server]`, `[publish]` and `[fetch]` tables `config` writes, with `fetch_extra` in
+/// `[fetch]`; append `[[source]]` tables and pass the whole to [`config_raw`].
+pub fn config_prelude(fetch_extra: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n\n\
+         [publish]\ntitle = \"Test river\"\ndescription = \"Everything, combined\"\nmax_items = 500\n\n\
+         [fetch]\n{fetch_extra}\n\n"
+    )
+}
+
+/// Writes `text` as feeds.toml into `dir` (store inside it) and loads it.
+pub fn config_raw(dir: &Path, text: &str) -> Config {
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, text).expect("write config");
+    config::load(&path).expect("valid test config")
+}
+
+/// What [`RawOrigin`] does on one path. Every response carries `Connection: close`.
+#[derive(Clone, Debug)]
+pub enum RawRoute {
+    /// A whole response with these headers; Content-Length is added.
+    Respond {
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    },
+    /// 200 with the Content-Length of `body`, sent one byte every `every`.
+    Trickle { body: Vec<u8>, every: Duration },
+    /// 200 with a chunked body that never ends.
+    EndlessChunked,
+    /// 200 with `Content-Length: len`, then bytes until the client goes away.
+    Huge { len: u64 },
+    /// 200 promising `promised` bytes, sending `sent`, then resetting the connection
+    /// (SO_LINGER 0, so the peer gets an RST rather than a clean end of stream).
+    ResetMidBody { promised: usize, sent: Vec<u8> },
+}
+
+impl RawRoute {
+    pub fn respond(status: u16, headers: &[(&str, &str)], body: impl Into<Vec<u8>>) -> RawRoute {
+        RawRoute::Respond {
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.into(),
+        }
+    }
+
+    pub fn feed(body: impl Into<Vec<u8>>, content_type: &str) -> RawRoute {
+        RawRoute::respond(200, &[("Content-Type", content_type)], body)
+    }
+
+    pub fn redirect(status: u16, location: &str) -> RawRoute {
+        RawRoute::respond(status, &[("Location", location)], "")
+    }
+}
+
+#[derive(Default)]
+struct RawState {
+    routes: Mutex<HashMap<String, RawRoute>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+/// A hostile origin: HTTP/1.1 written by hand on a raw `TcpListener`, one connection per
+/// request, so responses can lie about their length, trickle, never end or break off.
+pub struct RawOrigin {
+    pub addr: SocketAddr,
+    state: Arc<RawState>,
+}
+
+impl RawOrigin {
+    pub async fn start() -> RawOrigin {
+        RawOrigin::start_on(Ipv4Addr::LOCALHOST.into()).await
+    }
+
+    pub async fn start_on(ip: IpAddr) -> RawOrigin {
+        let state = Arc::new(RawState::default());
+        let listener = TcpListener::bind((ip, 0)).await.expect("bind raw origin");
+        let addr = listener.local_addr().expect("raw origin addr");
+        let accepting = state.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(raw_connection(stream, accepting.clone()));
+            }
+        });
+        RawOrigin { addr, state }
+    }
+
+    pub fn set(&self, path: &str, route: RawRoute) {
+        self.state
+            .routes
+            .lock()
+            .expect("lock")
+            .insert(path.to_string(), route);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Requests received on `path`, oldest first.
+    pub fn requests(&self, path: &str) -> Vec<Seen> {
+        self.state
+            .seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
+async fn raw_connection(mut stream: tokio::net::TcpStream, state: Arc<RawState>) {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if buf.len() > 64 * 1024 {
+            return;
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let target = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .unwrap_or("/");
+    let path = target.split('?').next().unwrap_or("/").to_string();
+    let mut headers = HeaderMap::new();
+    for line in lines {
+        if let Some((name, value)) = line.split_once(':')
+            && let (Ok(n), Ok(v)) = (
+                axum::http::HeaderName::from_bytes(name.trim().as_bytes()),
+                axum::http::HeaderValue::from_str(value.trim()),
+            )
+        {
+            headers.append(n, v);
+        }
+    }
+    state.seen.lock().expect("lock").push(Seen {
+        path: path.clone(),
+        headers,
+    });
+    let route = state.routes.lock().expect("lock").get(&path).cloned();
+    let route = route.unwrap_or_else(|| RawRoute::respond(404, &[], "no such route"));
+    // Write errors mean the client went away: that ends the exchange either way.
+    let _ = raw_respond(&mut stream, route).await;
+}
+
+fn raw_head(status: u16, headers: &[(String, String)]) -> Vec<u8> {
+    let reason = StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Whatever");
+    let mut head = format!("HTTP/1.1 {status} {reason}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    head.into_bytes()
+}
+
+async fn raw_respond(stream: &mut tokio::net::TcpStream, route: RawRoute) -> std::io::Result<()> {
+    use tokio::io::AsyncWriteExt;
+    let length = |n: u64| vec![("Content-Length".to_string(), n.to_string())];
+    match route {
+        RawRoute::Respond {
+            status,
+            mut headers,
+            body,
+        } => {
+            headers.extend(length(body.len() as u64));
+            stream.write_all(&raw_head(status, &headers)).await?;
+            stream.write_all(&body).await?;
+            stream.shutdown().await?;
+        }
+        RawRoute::Trickle { body, every } => {
+            let mut headers = length(body.len() as u64);
+            headers.push(("Content-Type".into(), "application/rss+xml".into()));
+            stream.write_all(&raw_head(200, &headers)).await?;
+            for b in body {
+                stream.write_all(&[b]).await?;
+                stream.flush().await?;
+                tokio::time::sleep(every).await;
+            }
+            stream.shutdown().await?;
+        }
+        RawRoute::EndlessChunked => {
+            let headers = vec![
+                (
+                    "Content-Type".to_string(),
+                    "application/rss+xml".to_string(),
+                ),
+                ("Transfer-Encoding".to_string(), "chunked".to_string()),
+            ];
+            stream.write_all(&raw_head(200, &headers)).await?;
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend(std::iter::repeat_n(b'x', 0x10000));
+            chunk.extend_from_slice(b"\r\n");
+            loop {
+                stream.write_all(&chunk).await?;
+            }
+        }
+        RawRoute::Huge { len } => {
+            let mut headers = length(len);
+            headers.push(("Content-Type".into(), "application/rss+xml".into()));
+            stream.write_all(&raw_head(200, &headers)).await?;
+            let block = vec![b'x'; 64 * 1024];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(block.len() as u64) as usize;
+                stream.write_all(&block[..n]).await?;
+                left -= n as u64;
+            }
+            stream.shutdown().await?;
+        }
+        RawRoute::ResetMidBody { promised, sent } => {
+            let mut headers = length(promised as u64);
+            headers.push(("Content-Type".into(), "application/rss+xml".into()));
+            stream.write_all(&raw_head(200, &headers)).await?;
+            stream.write_all(&sent).await?;
+            stream.flush().await?;
+            // Let the client take the head and the first bytes, then break off.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            stream.set_zero_linger()?;
+        }
+    }
+    Ok(())
 }
