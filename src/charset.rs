@@ -149,6 +149,12 @@ fn declared_utf8<'a>(
 }
 
 fn rewrite_declaration(text: &str) -> Option<String> {
+    // Already UTF-8 (the common case): no copy.
+    if xml_declared_encoding(text.as_bytes())
+        .is_none_or(|l| Encoding::for_label(l.as_bytes()) == Some(UTF_8))
+    {
+        return None;
+    }
     let trimmed = text.trim_start_matches(['\u{feff}', ' ', '\t', '\r', '\n']);
     let offset = text.len() - trimmed.len();
     if !trimmed.starts_with("<?xml") {
@@ -258,7 +264,8 @@ mod tests {
     fn http_charset_beats_the_declaration() {
         let doc = b"<?xml version='1.0' encoding='utf-8'?><a>\xe9</a>";
         let d = decode(doc, Some("application/xml; charset=\"ISO-8859-1\""));
-        assert_eq!(d.text, "<?xml version='1.0' encoding='UTF-8'?><a>é</a>");
+        // The declaration already says UTF-8, which the decoded text now is.
+        assert_eq!(d.text, "<?xml version='1.0' encoding='utf-8'?><a>é</a>");
         assert_eq!(d.encoding, "windows-1252");
     }
 

@@ -63,6 +63,8 @@ pub struct FetchConfig {
     pub timeout: Duration,
     pub connect_timeout: Duration,
     pub max_body_bytes: u64,
+    /// Entries read from one document, at most (the first ones: feeds list newest first).
+    pub max_entries: usize,
     pub user_agent: String,
     pub default_interval: Duration,
     /// Requests to one host at the same time, at most.
@@ -184,6 +186,7 @@ struct RawFetch {
     timeout: Option<Spanned<String>>,
     connect_timeout: Option<Spanned<String>>,
     max_body_mb: Option<Spanned<i64>>,
+    max_entries: Option<Spanned<i64>>,
     user_agent: Option<String>,
     interval: Option<Spanned<String>>,
     per_host: Option<Spanned<i64>>,
@@ -356,7 +359,7 @@ impl Validator<'_> {
         });
         let store_path = config_dir.join(store_raw.path.unwrap_or_else(|| "store".into()));
         let cache_mb = match &store_raw.cache_mb {
-            None => 64,
+            None => 32,
             Some(c) => {
                 let n = *c.get_ref();
                 if n == 0 || n > 65_536 {
@@ -390,6 +393,7 @@ impl Validator<'_> {
             timeout: None,
             connect_timeout: None,
             max_body_mb: None,
+            max_entries: None,
             user_agent: None,
             interval: None,
             per_host: None,
@@ -408,6 +412,10 @@ impl Validator<'_> {
             None => Some(Duration::from_secs(10)),
             Some(t) => self.duration(t, "connect_timeout"),
         };
+        let max_entries = match &fetch_raw.max_entries {
+            None => Some(crate::parse::DEFAULT_MAX_ENTRIES as u64),
+            Some(m) => self.positive(m, "max_entries", 1_000_000),
+        };
         let max_body_mb = match &fetch_raw.max_body_mb {
             None => Some(16),
             Some(m) => self.positive(m, "max_body_mb", 1024),
@@ -417,7 +425,7 @@ impl Validator<'_> {
             Some(i) => self.duration(i, "interval"),
         };
         let per_host = match &fetch_raw.per_host {
-            None => Some(2),
+            None => Some(1),
             Some(p) => self.positive(p, "per_host", 64),
         };
         let min_interval = match &fetch_raw.min_interval {
@@ -598,6 +606,7 @@ impl Validator<'_> {
                 timeout: timeout?,
                 connect_timeout: connect_timeout?,
                 max_body_bytes: max_body_mb? * 1024 * 1024,
+                max_entries: max_entries? as usize,
                 user_agent,
                 default_interval: default_interval?,
                 per_host: per_host? as usize,

@@ -111,6 +111,7 @@ pub struct Fetcher {
     timeout: Duration,
     connect_timeout: Duration,
     max_body: u64,
+    max_entries: usize,
     per_host: usize,
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
@@ -141,6 +142,7 @@ impl Fetcher {
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
             max_body: config.max_body_bytes,
+            max_entries: config.max_entries,
             per_host: config.per_host,
             hosts: Arc::default(),
         })
@@ -161,6 +163,11 @@ impl Fetcher {
             Ok(result) => result,
             Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
+    }
+
+    /// Entries read from one document, at most (`[fetch] max_entries`).
+    pub fn max_entries(&self) -> usize {
+        self.max_entries
     }
 
     /// Waits for one of the `per_host` places of `url`'s host. The caller holds it for the
@@ -322,18 +329,22 @@ impl Fetcher {
                 limit: self.max_body,
             });
         }
-        let mut bytes = Vec::with_capacity(
-            response
-                .content_length()
-                .unwrap_or(64 * 1024)
-                .min(self.max_body) as usize,
-        );
+        // Chunks are kept as they come and joined once at the end: a growing Vec would
+        // hold its old and new buffers at once on every doubling, half again the cap for a
+        // body that is cut off anyway.
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
         while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
-            if bytes.len() as u64 + chunk.len() as u64 > self.max_body {
+            total += chunk.len() as u64;
+            if total > self.max_body {
                 return Err(FetchError::TooLarge {
                     limit: self.max_body,
                 });
             }
+            chunks.push(chunk);
+        }
+        let mut bytes = Vec::with_capacity(total as usize);
+        for chunk in chunks.drain(..) {
             bytes.extend_from_slice(&chunk);
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {

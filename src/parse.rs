@@ -45,6 +45,22 @@ pub fn parse_document(
     content_type: Option<&str>,
     base: &Url,
 ) -> Result<Parsed, ParseError> {
+    parse_document_limited(bytes, content_type, base, DEFAULT_MAX_ENTRIES)
+}
+
+/// How many entries of one document are read by default (`[fetch] max_entries`).
+pub const DEFAULT_MAX_ENTRIES: usize = 5_000;
+
+/// [`parse_document`], reading at most the first `max_entries` entries of an XML feed (feeds
+/// list their newest first). The parser's model costs about 2 KB an entry, so a hostile
+/// 100,000-entry document would otherwise cost hundreds of megabytes; the cut is made before
+/// parsing, with a warning.
+pub fn parse_document_limited(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+    max_entries: usize,
+) -> Result<Parsed, ParseError> {
     let mut warnings = Vec::new();
     let json = bytes
         .iter()
@@ -52,7 +68,13 @@ pub fn parse_document(
         == Some(&b'{');
     let decoded = crate::charset::decode(bytes, if json { None } else { content_type });
     warnings.extend(decoded.warning);
-    let text = decoded.text;
+    let mut text = decoded.text;
+    if !json && let Some((cut, found)) = truncate_entries(&text, max_entries) {
+        warnings.push(format!(
+            "the feed has more than {max_entries} entries ({found} or more): only the first {max_entries} were read"
+        ));
+        text = std::borrow::Cow::Owned(cut);
+    }
     let first_error = match parse_text(&text, base) {
         Ok(feed) => return Ok(Parsed { feed, warnings }),
         Err(e) => e,
@@ -109,6 +131,55 @@ fn parse_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::Par
         return parse_with_feed_rs(text.replacen(RSS_090_NS, RSS_10_NS, 1).as_bytes(), base);
     }
     Ok(feed)
+}
+
+/// The document cut after its `max`-th entry (`<item>` or `<entry>`), with the elements
+/// still open at that point closed again; `None` when it has no more than `max` entries.
+/// Also returns how many entries were seen (the scan stops soon after the cut).
+fn truncate_entries(text: &str, max: usize) -> Option<(String, usize)> {
+    use quick_xml::events::Event;
+    // Cheap test first: most feeds are far below any limit.
+    if text.matches("<item").count() + text.matches("<entry").count() <= max {
+        return None;
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut open: Vec<String> = Vec::new();
+    let mut seen = 0usize;
+    let mut cut_at = None;
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => open.push(e.name().into_inner().to_string()),
+            Ok(Event::End(e)) => {
+                open.pop();
+                let name = e.local_name();
+                if matches!(name.into_inner(), "item" | "entry") {
+                    seen += 1;
+                    if seen == max {
+                        cut_at = Some((
+                            usize::try_from(reader.buffer_position()).ok()?,
+                            open.clone(),
+                        ));
+                    } else if seen > max {
+                        break;
+                    }
+                }
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    let (at, still_open) = cut_at?;
+    if seen <= max {
+        return None;
+    }
+    let mut out = String::with_capacity(at + 64);
+    out.push_str(text.get(..at)?);
+    for name in still_open.iter().rev() {
+        out.push_str("</");
+        out.push_str(name);
+        out.push('>');
+    }
+    Some((out, seen))
 }
 
 /// Repairs what real readers forgive; `None` when there is nothing to repair.
@@ -457,6 +528,26 @@ mod tests {
         // An explicit HTTP charset beats the declaration.
         let p = parse_document(latin1, Some("text/xml; charset=koi8-r"), &base()).expect("parses");
         assert_eq!(p.feed.title.expect("title").content, "cafИ");
+    }
+
+    #[test]
+    fn huge_feeds_are_cut_after_max_entries() {
+        let mut xml =
+            String::from(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>"#);
+        for i in 0..50 {
+            xml.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
+        }
+        xml.push_str("</channel></rss>");
+        let p = parse_document_limited(xml.as_bytes(), None, &base(), 10).expect("parses");
+        assert_eq!(p.feed.entries.len(), 10);
+        assert_eq!(p.feed.entries[9].id, "9");
+        assert!(
+            p.warnings[0].contains("more than 10 entries"),
+            "{:?}",
+            p.warnings
+        );
+        let p = parse_document_limited(xml.as_bytes(), None, &base(), 50).expect("parses");
+        assert_eq!((p.feed.entries.len(), p.warnings.len()), (50, 0));
     }
 
     #[test]

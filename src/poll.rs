@@ -238,13 +238,22 @@ async fn run(
     };
 
     let name = source.name.clone();
+    let max_entries = fetcher.max_entries();
     let parsed = blocking(move || {
+        let crate::fetch::Body {
+            bytes,
+            content_type,
+            final_url,
+            validators,
+        } = body;
         let parsed =
-            parse::parse_document(&body.bytes, body.content_type.as_deref(), &body.final_url)
+            parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)
                 .map_err(|e| e.to_string())?;
+        // The raw body can be large (up to max_body_mb): gone before the next copy is made.
+        drop(bytes);
         Ok::<_, String>((
-            normalise::normalise(parsed.feed, &name, &body.final_url, now),
-            body.validators,
+            normalise::normalise(parsed.feed, &name, &final_url, now),
+            validators,
             parsed.warnings,
         ))
     })

@@ -30,6 +30,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA_KEY: &[u8] = b"meta/schema";
 
+/// Entries per sled batch (see [`Store::apply_poll`]).
+const CHUNK: usize = 100;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(
@@ -165,58 +168,90 @@ impl Store {
     ) -> Result<PollCounts, StoreError> {
         let _guard = self.lock();
         let mut counts = PollCounts::default();
-        let mut batch = sled::Batch::default();
-        for mut entry in incoming {
-            let mut existing = self.entry(&entry.key)?;
-            // A new guid on a link this source already has: the publisher changed its guids
-            // (some do on every fetch). It is the same entry.
-            if existing.is_none()
-                && let Some(article) = entry.article
-                && let Some(k) = self.db.get(link_key(source, &article))?
-                && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
-                && let Some(old) = self.entry(&EntryKey(old_key))?
-            {
-                counts.guid_changes += 1;
-                entry.key = old.key;
-                existing = Some(old);
+        // A huge feed is written in chunks: one sled batch for 50,000 entries costs over a
+        // gigabyte, and memory grows with the batch. Each chunk carries the source's *previous* state with its entry count
+        // brought up to date, so an interrupted poll leaves consistent counts and the old
+        // validators: the next poll fetches again and finds what was written unchanged.
+        // Only the last chunk writes the new state. Feeds of up to CHUNK entries (nearly
+        // all) are one atomic batch.
+        let mut previous = self.source_state(source)?.unwrap_or_default();
+        let total = incoming.len();
+        let mut done = 0;
+        let mut incoming = incoming.into_iter();
+        loop {
+            let mut batch = sled::Batch::default();
+            let new_before = counts.new;
+            for entry in incoming.by_ref().take(CHUNK) {
+                self.merge_one(source, entry, &merge, &mut batch, &mut counts)?;
+                done += 1;
             }
-            let ekey = entry_key(&entry.key);
-            match merge(existing.as_ref(), entry) {
-                Merge::Unchanged => counts.unchanged += 1,
-                Merge::New(mut e) => {
-                    counts.new += 1;
-                    if let Some(article) = e.article {
-                        batch.insert(link_key(source, &article), &e.key.0);
-                        self.credit(&mut e, article, &mut batch, &mut counts)?;
-                    }
-                    batch.insert(time_key(&e), &[]);
-                    batch.insert(source_time_key(&e), &[]);
-                    batch.insert(ekey, encode(&e));
-                }
-                Merge::Updated(e) => {
-                    counts.updated += 1;
-                    if let Some(article) = e.article
-                        && existing.as_ref().is_none_or(|o| o.article != e.article)
-                    {
-                        batch.insert(link_key(source, &article), &e.key.0);
-                    }
-                    if let Some(old) = &existing
-                        && old.sort_time() != e.sort_time()
-                    {
-                        batch.remove(time_key(old));
-                        batch.remove(source_time_key(old));
-                        batch.insert(time_key(&e), &[]);
-                        batch.insert(source_time_key(&e), &[]);
-                    }
-                    batch.insert(ekey, encode(&e));
-                }
+            if done >= total {
+                state.entry_count += counts.new as u64;
+                batch.insert(state_key(source), encode(&state));
+                self.db.apply_batch(batch)?;
+                break;
             }
+            previous.entry_count += (counts.new - new_before) as u64;
+            batch.insert(state_key(source), encode(&previous));
+            self.db.apply_batch(batch)?;
         }
-        state.entry_count += counts.new as u64;
-        batch.insert(state_key(source), encode(&state));
-        self.db.apply_batch(batch)?;
         self.db.flush()?;
         Ok(counts)
+    }
+
+    fn merge_one(
+        &self,
+        source: &str,
+        mut entry: Entry,
+        merge: &impl Fn(Option<&Entry>, Entry) -> Merge,
+        batch: &mut sled::Batch,
+        counts: &mut PollCounts,
+    ) -> Result<(), StoreError> {
+        let mut existing = self.entry(&entry.key)?;
+        // A new guid on a link this source already has: the publisher changed its guids
+        // (some do on every fetch). It is the same entry.
+        if existing.is_none()
+            && let Some(article) = entry.article
+            && let Some(k) = self.db.get(link_key(source, &article))?
+            && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
+            && let Some(old) = self.entry(&EntryKey(old_key))?
+        {
+            counts.guid_changes += 1;
+            entry.key = old.key;
+            existing = Some(old);
+        }
+        let ekey = entry_key(&entry.key);
+        match merge(existing.as_ref(), entry) {
+            Merge::Unchanged => counts.unchanged += 1,
+            Merge::New(mut e) => {
+                counts.new += 1;
+                if let Some(article) = e.article {
+                    batch.insert(link_key(source, &article), &e.key.0);
+                    self.credit(&mut e, article, batch, counts)?;
+                }
+                batch.insert(time_key(&e), &[]);
+                batch.insert(source_time_key(&e), &[]);
+                batch.insert(ekey, encode(&e));
+            }
+            Merge::Updated(e) => {
+                counts.updated += 1;
+                if let Some(article) = e.article
+                    && existing.as_ref().is_none_or(|o| o.article != e.article)
+                {
+                    batch.insert(link_key(source, &article), &e.key.0);
+                }
+                if let Some(old) = &existing
+                    && old.sort_time() != e.sort_time()
+                {
+                    batch.remove(time_key(old));
+                    batch.remove(source_time_key(old));
+                    batch.insert(time_key(&e), &[]);
+                    batch.insert(source_time_key(&e), &[]);
+                }
+                batch.insert(ekey, encode(&e));
+            }
+        }
+        Ok(())
     }
 
     fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {

@@ -199,6 +199,23 @@ fn xxe() -> &'static str {
 <rss version="2.0"><channel><title>XXE</title><link>https://xxe.example/</link><description>d</description><item><guid isPermaLink="false">x1</guid><title>Secrets: &xxe;</title><link>https://xxe.example/1</link><description>&xxe;</description><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item></channel></rss>"#
 }
 
+const BIG_FEED_ENTRIES: usize = 50_000;
+
+/// An RSS feed of 50,000 entries (about 8 MB).
+fn big_feed() -> String {
+    let mut xml = String::with_capacity(BIG_FEED_ENTRIES * 200);
+    xml.push_str(r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big</title><link>https://big.example/</link><description>d</description>"#);
+    let start = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").expect("date");
+    for i in 0..BIG_FEED_ENTRIES {
+        let date = (start + chrono::Duration::minutes(i as i64)).to_rfc2822();
+        xml.push_str(&format!(
+            "<item><guid isPermaLink=\"false\">g{i}</guid><title>Item {i}</title><link>https://big.example/{i}</link><pubDate>{date}</pubDate></item>"
+        ));
+    }
+    xml.push_str("</channel></rss>");
+    xml
+}
+
 // ---------------------------------------------------------------------------------------------
 // Status codes
 
@@ -677,27 +694,22 @@ async fn xxe_is_not_resolved() {
     daemon.shutdown().await.expect("shutdown");
 }
 
-/// 50,000 entries in one document: all stored, the published feed still capped.
+/// 50,000 entries in one document: the first `max_entries` (5,000 by default) are read,
+/// with a warning, so memory stays bounded; the published feed is still capped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fifty_thousand_entries_are_stored_and_publishing_stays_capped() {
-    const N: usize = 50_000;
-    let mut xml = String::with_capacity(N * 200);
-    xml.push_str(r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Big</title><link>https://big.example/</link><description>d</description>"#);
-    let start = chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z").expect("date");
-    for i in 0..N {
-        let date = (start + chrono::Duration::minutes(i as i64)).to_rfc2822();
-        xml.push_str(&format!(
-            "<item><guid isPermaLink=\"false\">g{i}</guid><title>Item {i}</title><link>https://big.example/{i}</link><pubDate>{date}</pubDate></item>"
-        ));
-    }
-    xml.push_str("</channel></rss>");
+async fn fifty_thousand_entries_are_cut_to_max_entries() {
+    const N: usize = tributary::parse::DEFAULT_MAX_ENTRIES;
+    let xml = big_feed();
     let origin = Origin::start().await;
     origin.set("/big", Route::feed(xml, "application/rss+xml"));
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = one_source(dir.path(), &origin.url("/big"), "");
     let r = poll_once(&cfg).await;
     assert_eq!(new_count(&r), N);
-    assert_eq!(state(&cfg, "s").await.entry_count, N as u64);
+    let st = state(&cfg, "s").await;
+    assert_eq!(st.entry_count, N as u64);
+    let warning = st.last_warning.expect("a warning");
+    assert!(warning.contains("more than 5000 entries"), "{warning}");
 
     let daemon = start_daemon(cfg.clone()).await;
     let base = format!("http://{}", daemon.local_addr());
@@ -797,12 +809,18 @@ enum Expect {
     OkOr(&'static str),
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn healthy_source_keeps_updating_among_hostile_ones() {
+/// Every hostile route, on two origins, plus a healthy source on another loopback address.
+struct Hostile {
+    _hostile: RawOrigin,
+    _plain: Origin,
+    healthy: Origin,
+    cases: Vec<(&'static str, String, Expect)>,
+}
+
+async fn hostile_setup(cap: u64) -> Hostile {
     let hostile = RawOrigin::start().await;
     let plain = Origin::start().await;
     let healthy = Origin::start_on(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2))).await;
-    let cap = 2 * MIB;
     let too_large: &'static str =
         Box::leak(format!("response too large: more than {cap} bytes").into_boxed_str());
 
@@ -944,6 +962,23 @@ async fn healthy_source_keeps_updating_among_hostile_ones() {
             Expect::OkOr("cannot parse the feed"),
         ),
     ];
+    Hostile {
+        _hostile: hostile,
+        _plain: plain,
+        healthy,
+        cases,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthy_source_keeps_updating_among_hostile_ones() {
+    let cap = 2 * MIB;
+    let Hostile {
+        _hostile,
+        _plain,
+        healthy,
+        cases,
+    } = hostile_setup(cap).await;
     let mut text = config_prelude(&format!("timeout = \"2s\"\nmax_body_mb = {}", cap / MIB));
     for (name, url, _) in &cases {
         text.push_str(&format!(
@@ -1037,4 +1072,100 @@ async fn healthy_source_keeps_updating_among_hostile_ones() {
     assert_eq!(source_health(&health, "e503")["consecutive_failures"], 1);
     eprintln!("{}", summary.join("\n"));
     daemon.shutdown().await.expect("shutdown");
+}
+
+/// The real binary, default limits, with 20 hostile sources (the cases above and a
+/// 50,000-entry feed) and one healthy source: the healthy source's new entry is stored within
+/// its interval, and the daemon's peak memory stays under 100 MB.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_daemon_among_twenty_hostile_sources_stays_under_100_mb() {
+    let Hostile {
+        _hostile,
+        _plain,
+        healthy,
+        cases,
+    } = hostile_setup(DEFAULT_CAP).await;
+    let big = Origin::start().await;
+    big.set("/big", Route::feed(big_feed(), "application/rss+xml"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut text =
+        format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[fetch]\ntimeout = \"2s\"\n\n");
+    for (name, url, _) in &cases {
+        text.push_str(&format!(
+            "[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"5s\"\n\n"
+        ));
+    }
+    text.push_str(&format!(
+        "[[source]]\nname = \"big\"\nurl = \"{}\"\ninterval = \"5s\"\n\n",
+        big.url("/big")
+    ));
+    text.push_str(&format!(
+        "[[source]]\nname = \"healthy\"\nurl = \"{}\"\ninterval = \"2s\"\n",
+        healthy.url("/good.xml")
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, text).expect("config");
+
+    let mut child = support::KillOnDrop::spawn(
+        std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("run")
+            .arg("--config")
+            .arg(&path)
+            .env("RUST_LOG", "info"),
+    );
+    let lines = child.stderr_lines();
+    let pid = child.id();
+    // Read the log as it comes until everything has happened, in whatever order.
+    let (mut healthy_first, mut healthy_new, mut big_stored, mut big_again) =
+        (false, false, false, false);
+    let mut changed_at = std::time::Instant::now();
+    while !(healthy_new && big_again) {
+        let line = lines
+            .recv_timeout(Duration::from_secs(120))
+            .unwrap_or_else(|_| {
+                panic!(
+                    "the daemon logged every expected poll: healthy {healthy_first}/{healthy_new}, big {big_stored}/{big_again}"
+                )
+            });
+        if line.contains("source=healthy") && line.contains(" new=1 ") {
+            if !healthy_first {
+                healthy_first = true;
+                changed_at = std::time::Instant::now();
+                healthy.set(
+                    "/good.xml",
+                    Route::feed(
+                        rss(&[("h1", "Healthy one"), ("h2", "Healthy two")]),
+                        "application/rss+xml",
+                    ),
+                );
+            } else if !healthy_new {
+                healthy_new = true;
+                // Its interval is 2 s (plus up to 10% jitter); a second for logging and load.
+                let took = changed_at.elapsed();
+                assert!(
+                    took < Duration::from_millis(3200),
+                    "new entry after {took:?}"
+                );
+            }
+        }
+        if line.contains("source=big") && line.contains(" new=5000 ") {
+            big_stored = true;
+        }
+        // Another round of the big feed (unchanged now), the others polled meanwhile.
+        if big_stored && line.contains("source=big") && line.contains(" unchanged=5000 ") {
+            big_again = true;
+        }
+    }
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    let peak_kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM");
+    eprintln!("peak resident memory: {} MB", peak_kb / 1024);
+    assert!(peak_kb < 100 * 1024, "peak memory {} MB", peak_kb / 1024);
 }

@@ -559,3 +559,53 @@ async fn raw_respond(stream: &mut tokio::net::TcpStream, route: RawRoute) -> std
     }
     Ok(())
 }
+
+/// A child process (the real daemon) that is killed if the test ends before it stopped.
+pub struct KillOnDrop(pub Option<std::process::Child>);
+
+impl KillOnDrop {
+    /// Spawns `cmd` with stderr piped and stdout discarded.
+    pub fn spawn(cmd: &mut std::process::Command) -> KillOnDrop {
+        let child = cmd
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawns");
+        KillOnDrop(Some(child))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.0.as_ref().map(std::process::Child::id).unwrap_or(0)
+    }
+
+    /// The child's stderr, line by line, as it comes.
+    pub fn stderr_lines(&mut self) -> std::sync::mpsc::Receiver<String> {
+        use std::io::BufRead;
+        let stderr = self
+            .0
+            .as_mut()
+            .and_then(|c| c.stderr.take())
+            .expect("stderr piped");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    }
+}
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
