@@ -434,8 +434,34 @@ fn absolute(href: &str, base: &Url) -> Option<Url> {
     matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
+/// C1 control characters (U+0080..U+009F) never belong in text: they are windows-1252
+/// bytes read as Latin-1 (`&#146;` for a right quote). Mapped to what windows-1252 means,
+/// as browsers and feedparser do.
+fn fix_c1(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if ('\u{80}'..='\u{9f}').contains(&c) {
+                let byte = [c as u32 as u8];
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(&byte)
+                    .0
+                    .chars()
+                    .next()
+                    .unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Sanitised HTML from feed text: HTML is cleaned by the allow-list, plain text escaped.
 fn to_html(text: &str, html: bool, base: &Url) -> String {
+    let text = &*fix_c1(text);
     if !html {
         return html_escape::encode_text(text.trim()).into_owned();
     }
@@ -449,6 +475,7 @@ fn to_html(text: &str, html: bool, base: &Url) -> String {
 /// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
 /// white space folded.
 pub fn plain_text(text: &str, html: bool) -> String {
+    let text = &*fix_c1(text);
     let decoded = if html || text.contains('<') || text.contains('&') {
         let stripped = ammonia::Builder::empty()
             .clean_content_tags(HashSet::from(["script", "style"]))
@@ -458,7 +485,10 @@ pub fn plain_text(text: &str, html: bool) -> String {
     } else {
         text.to_string()
     };
-    decoded.split_whitespace().collect::<Vec<_>>().join(" ")
+    fix_c1(&decoded)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn fallback_title(html: Option<&str>, link: Option<&Url>) -> String {

@@ -126,9 +126,40 @@ pub fn parse_document_limited(
 /// namespace, which feed-rs does not know (it finds the channel but no items), and its
 /// elements are RSS 1.0's.
 fn parse_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::ParseFeedError> {
-    let feed = parse_with_feed_rs(text.as_bytes(), base)?;
+    // Atom 0.3 (its own namespace, elements and `mode`s), which feed-rs reads as an Atom 1.0
+    // feed with nothing in it: rewritten as the Atom 1.0 it maps onto.
+    if text.contains(ATOM_03_NS)
+        && let Some(atom10) = rewrite_atom(text, true)
+    {
+        return parse_with_feed_rs(atom10.as_bytes(), base);
+    }
+    let feed = match parse_with_feed_rs(text.as_bytes(), base) {
+        Ok(feed) => feed,
+        // Atom text constructs with MIME types for `type` (`text/plain`, `text/html`,
+        // `application/xhtml+xml`...) or unknown ones make feed-rs reject the whole feed.
+        Err(e) => match rewrite_atom(text, false) {
+            Some(fixed) => return parse_with_feed_rs(fixed.as_bytes(), base).map_err(|_| e),
+            None => return Err(e),
+        },
+    };
     if feed.entries.is_empty() && text.contains(RSS_090_NS) {
-        return parse_with_feed_rs(text.replacen(RSS_090_NS, RSS_10_NS, 1).as_bytes(), base);
+        return parse_text(&text.replacen(RSS_090_NS, RSS_10_NS, 1), base);
+    }
+    // RSS 2.0 put in a namespace of its own (an early UserLand draft): no items found.
+    if feed.entries.is_empty() && text.contains(USERLAND_NS) {
+        let plain = text
+            .replacen(&format!(" xmlns=\"{USERLAND_NS}\""), "", 1)
+            .replacen(&format!(" xmlns='{USERLAND_NS}'"), "", 1);
+        if plain != text {
+            return parse_with_feed_rs(plain.as_bytes(), base);
+        }
+    }
+    // RSS 1.0 items without <link> are dropped by feed-rs; their rdf:about is their URI.
+    if feed.feed_type == feed_rs::model::FeedType::RSS1
+        && feed.entries.len() < text.matches("<item").count()
+        && let Some(linked) = link_rdf_items(text)
+    {
+        return parse_with_feed_rs(linked.as_bytes(), base);
     }
     Ok(feed)
 }
@@ -246,7 +277,46 @@ fn repair(text: &str) -> Option<(String, String)> {
         out = fixed;
         what.push("an <rss> element without version 2.0".to_string());
     }
+    // RSS 2.0 put in a namespace of its own (an early UserLand draft).
+    for ns in [
+        " xmlns=\"http://backend.userland.com/rss2\"",
+        " xmlns='http://backend.userland.com/rss2'",
+    ] {
+        if out.contains(ns) {
+            out = out.replacen(ns, "", 1);
+            what.push("RSS 2.0 in the backend.userland.com namespace".to_string());
+        }
+    }
+    if let Some(fixed) = wrap_rss_channel(&out) {
+        out = fixed;
+        what.push("an <rss> element without <channel>".to_string());
+    }
     (!what.is_empty()).then(|| (out, what.join(", ")))
+}
+
+/// An `<rss>` with no `<channel>` (items straight inside, or nothing at all): its content
+/// wrapped in one, as feedparser reads it.
+fn wrap_rss_channel(text: &str) -> Option<String> {
+    if text.contains("<channel") {
+        return None;
+    }
+    let at = text.find("<rss")?;
+    let end = at + text[at..].find('>')?;
+    if text[..end].ends_with('/') {
+        let start_tag = text[at..end].trim_end_matches('/').trim_end();
+        return Some(format!(
+            "{}{start_tag}><channel></channel></rss>{}",
+            &text[..at],
+            &text[end + 1..]
+        ));
+    }
+    let close = text.rfind("</rss>")?;
+    Some(format!(
+        "{}<channel>{}</channel>{}",
+        &text[..=end],
+        &text[end + 1..close],
+        &text[close..]
+    ))
 }
 
 fn is_char_ref(name: &str) -> bool {
@@ -292,6 +362,210 @@ fn fix_rss_version(text: &str) -> Option<String> {
         None => new_tag.push_str(attrs),
     }
     Some(format!("{}{}{}", &text[..at], new_tag, &text[end..]))
+}
+
+const ATOM_03_NS: &str = "http://purl.org/atom/ns#";
+const ATOM_10_NS: &str = "http://www.w3.org/2005/Atom";
+
+/// Rewrites an Atom document for feed-rs: `type` attributes given as MIME types (or
+/// unknown) become Atom 1.0's `text`/`html`/`xhtml`; with `from_03`, Atom 0.3 also becomes
+/// Atom 1.0 (namespace, `issued`/`modified`/`created`, `tagline`, `copyright`, `url` of a
+/// person, and `mode="escaped"`). `None` when the document is no Atom or nothing changed.
+fn rewrite_atom(text: &str, from_03: bool) -> Option<String> {
+    use quick_xml::events::attributes::Attribute;
+    use quick_xml::events::{BytesEnd, BytesStart, Event};
+    use quick_xml::name::QName;
+    use std::borrow::Cow;
+
+    fn renamed(name: &str, parent: Option<&str>, from_03: bool) -> Option<String> {
+        if !from_03 {
+            return None;
+        }
+        let (prefix, local) = match name.rsplit_once(':') {
+            Some((p, l)) => (Some(p), l),
+            None => (None, name),
+        };
+        let new = match (local, parent.map(|p| p.rsplit(':').next().unwrap_or(p))) {
+            ("issued", _) => "published",
+            ("modified", _) => "updated",
+            ("tagline", _) => "subtitle",
+            ("copyright", _) => "rights",
+            ("url", Some("author" | "contributor")) => "uri",
+            _ => return None,
+        };
+        Some(match prefix {
+            Some(p) => format!("{p}:{new}"),
+            None => new.to_string(),
+        })
+    }
+    const TEXT_CONSTRUCTS: &[&str] = &[
+        "title",
+        "subtitle",
+        "tagline",
+        "summary",
+        "content",
+        "rights",
+        "copyright",
+    ];
+
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(text.len() + 256));
+    let mut stack: Vec<String> = Vec::new();
+    let mut changed = false;
+    let mut saw_feed = false;
+    let mut has_issued: Vec<bool> = Vec::new();
+    loop {
+        let event = reader.read_event().ok()?;
+        let (start, empty) = match &event {
+            Event::Start(e) => (Some(e), false),
+            Event::Empty(e) => (Some(e), true),
+            _ => (None, false),
+        };
+        if let Some(e) = start {
+            let name = e.name().into_inner().to_string();
+            let local = name.rsplit(':').next().unwrap_or(&name).to_string();
+            if stack.is_empty() {
+                if local != "feed" {
+                    return None;
+                }
+                saw_feed = true;
+            }
+            if from_03 && local == "entry" {
+                has_issued.push(false);
+            }
+            if from_03
+                && local == "issued"
+                && let Some(h) = has_issued.last_mut()
+            {
+                *h = true;
+            }
+            // `created` is only a stand-in for `issued`, when an entry has none before it.
+            let new_name = if from_03 && local == "created" {
+                if has_issued.last().copied().unwrap_or(true) {
+                    None
+                } else {
+                    Some(name.replacen("created", "published", 1))
+                }
+            } else {
+                renamed(&name, stack.last().map(String::as_str), from_03)
+            };
+            let mut out = BytesStart::new(new_name.clone().unwrap_or_else(|| name.clone()));
+            let is_text = TEXT_CONSTRUCTS.contains(&local.as_str());
+            let mut mode = None;
+            let mut ty = None;
+            for attr in e.attributes().with_checks(false).flatten() {
+                let key = attr.key.into_inner();
+                if key.starts_with("xmlns") && attr.value == ATOM_03_NS && from_03 {
+                    out.push_attribute(Attribute {
+                        key: QName(key),
+                        value: Cow::Borrowed(ATOM_10_NS),
+                    });
+                    changed = true;
+                } else if is_text && key == "mode" {
+                    mode = Some(attr.value.to_string());
+                    changed = true;
+                } else if is_text && key == "type" {
+                    ty = Some(attr.value.to_string());
+                } else {
+                    out.push_attribute(attr);
+                }
+            }
+            if is_text {
+                let mapped = match (
+                    ty.as_deref().map(str::to_ascii_lowercase).as_deref(),
+                    mode.as_deref(),
+                ) {
+                    (_, Some("escaped")) => Some("html"),
+                    (Some("text" | "html" | "xhtml"), _) => None,
+                    (Some("text/html"), _) => Some("html"),
+                    (None, None) => None,
+                    (Some("text/plain"), _) | (None, _) => Some("text"),
+                    (Some(t), _) if t.contains("xml") => Some("xhtml"),
+                    _ => Some("text"),
+                };
+                match (mapped, ty.as_deref()) {
+                    (Some(m), _) => {
+                        changed |= ty.as_deref() != Some(m);
+                        out.push_attribute(("type", m));
+                    }
+                    (None, Some(t)) => out.push_attribute(Attribute {
+                        key: QName("type"),
+                        value: Cow::Owned(t.to_string()),
+                    }),
+                    (None, None) => {}
+                }
+            }
+            changed |= new_name.is_some();
+            // A dropped `created` is skipped with its contents.
+            if from_03 && local == "created" && new_name.is_none() {
+                changed = true;
+                if !empty {
+                    reader.read_to_end(e.name()).ok()?;
+                }
+                continue;
+            }
+            if empty {
+                writer.write_event(Event::Empty(out)).ok()?;
+            } else {
+                stack.push(new_name.unwrap_or(name));
+                writer.write_event(Event::Start(out)).ok()?;
+            }
+            continue;
+        }
+        match event {
+            Event::End(_) => {
+                let name = stack.pop()?;
+                if from_03 && name.rsplit(':').next() == Some("entry") {
+                    has_issued.pop();
+                }
+                writer.write_event(Event::End(BytesEnd::new(name))).ok()?;
+            }
+            Event::Eof => break,
+            other => writer.write_event(other).ok()?,
+        }
+    }
+    if !saw_feed || !changed {
+        return None;
+    }
+    String::from_utf8(writer.into_inner()).ok()
+}
+
+const USERLAND_NS: &str = "http://backend.userland.com/rss2";
+
+/// Gives each RSS 1.0 `<item rdf:about="...">` that has no `<link>` one, from its
+/// `rdf:about`. `None` when no item needed it.
+fn link_rdf_items(text: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len() + 256);
+    let mut rest = text;
+    let mut changed = false;
+    while let Some(i) = rest.find("<item") {
+        let after = &rest[i + 5..];
+        if !after.starts_with([' ', '>', '\t', '\r', '\n']) {
+            out.push_str(&rest[..i + 5]);
+            rest = after;
+            continue;
+        }
+        let tag_end = i + rest[i..].find('>')? + 1;
+        let block_end = rest[tag_end..]
+            .find("</item>")
+            .map_or(rest.len(), |e| tag_end + e);
+        let tag = &rest[i..tag_end];
+        out.push_str(&rest[..tag_end]);
+        let block = &rest[tag_end..block_end];
+        if !block.contains("<link")
+            && let Some(at) = tag.find("rdf:about=")
+            && let Some(q) = tag[at + 10..].chars().next()
+            && let Some(len) = tag[at + 11..].find(q)
+        {
+            out.push_str("<link>");
+            out.push_str(&tag[at + 11..at + 11 + len]);
+            out.push_str("</link>");
+            changed = true;
+        }
+        rest = &rest[tag_end..];
+    }
+    out.push_str(rest);
+    changed.then_some(out)
 }
 
 const RSS_090_NS: &str = "http://my.netscape.com/rdf/simple/0.9/";
@@ -548,6 +822,60 @@ mod tests {
         );
         let p = parse_document_limited(xml.as_bytes(), None, &base(), 50).expect("parses");
         assert_eq!((p.feed.entries.len(), p.warnings.len()), (50, 0));
+    }
+
+    #[test]
+    fn atom_03_is_read_as_atom_10() {
+        let xml = r#"<?xml version="1.0"?><feed version="0.3" xmlns="http://purl.org/atom/ns#">
+            <title mode="escaped" type="text/html">A &amp;lt;b&amp;gt;feed</title>
+            <tagline>Sub</tagline><modified>2003-12-31T10:14:55Z</modified>
+            <entry><id>e1</id><title>One</title><link rel="alternate" type="text/html" href="http://example.org/1"/>
+              <issued>2003-12-31T10:14:55Z</issued><modified>2004-01-01T00:00:00Z</modified>
+              <author><name>Me</name><url>http://example.org/me</url></author>
+              <content type="text/html" mode="escaped">&lt;p&gt;Hi&lt;/p&gt;</content></entry>
+            <entry><id>e2</id><title type="text/plain">Two</title><created>2003-12-30T00:00:00Z</created></entry>
+            </feed>"#;
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(feed.entries.len(), 2);
+        let e = &feed.entries[0];
+        assert_eq!(
+            e.published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2003-12-31T10:14:55+00:00")
+        );
+        assert_eq!(
+            e.updated.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2004-01-01T00:00:00+00:00")
+        );
+        assert_eq!(e.authors[0].uri.as_deref(), Some("http://example.org/me"));
+        assert_eq!(
+            e.content.as_ref().and_then(|c| c.body.as_deref()),
+            Some("<p>Hi</p>")
+        );
+        assert_eq!(
+            feed.entries[1].published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2003-12-30T00:00:00+00:00")
+        );
+    }
+
+    #[test]
+    fn atom_mime_types_for_text_are_accepted() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>
+            <entry><id>e</id><title type="text/plain">Plain</title><summary type="application/xhtml+xml"><div xmlns="http://www.w3.org/1999/xhtml">x</div></summary></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(feed.entries.len(), 1);
+    }
+
+    #[test]
+    fn rss_without_channel_is_read() {
+        let xml = r#"<rss version="2.0"><item><title>a</title><link>http://example.org/a</link></item></rss>"#;
+        let p = parse_document(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(p.feed.entries.len(), 1);
+        let empty = parse_document(
+            br#"<?xml version="1.0"?><rss version="2.0"></rss>"#,
+            None,
+            &base(),
+        );
+        assert_eq!(empty.expect("an empty feed").feed.entries.len(), 0);
     }
 
     #[test]

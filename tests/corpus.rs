@@ -16,7 +16,7 @@ mod corpus;
 use std::path::Path;
 
 /// The agreement measured when this guard was set (81.65%), minus half a point.
-const MIN_AGREEMENT_PCT: f64 = 81.15;
+const MIN_AGREEMENT_PCT: f64 = 99.0;
 
 #[test]
 fn corpus_never_panics_and_agrees_with_feedparser() {

@@ -660,14 +660,6 @@ const ENCODING_SKIPS: &[(&str, &str)] = &[
 /// true.
 const ENCODING_KNOWN_DIVERGENCES: &[(&str, &str)] = &[
     (
-        "demoronize-1.xml",
-        "U+0092 (a windows-1252 quote mis-decoded as a C1 control) is kept; feedparser maps U+0080..U+009F to their windows-1252 characters (src/normalise.rs, plain_text and to_html)",
-    ),
-    (
-        "demoronize-2.xml",
-        "&#146; is read as U+0092 and kept; feedparser maps U+0080..U+009F to their windows-1252 characters (src/normalise.rs, plain_text and to_html)",
-    ),
-    (
         "double-encoded-html.xml",
         "&#226;&#128;&#166; (UTF-8 bytes of U+2026 written as Latin-1 references) stays mojibake; feedparser repairs it to U+2026 (src/normalise.rs)",
     ),
@@ -745,8 +737,11 @@ fn encodings() {
             for (i, e) in n.entries.iter().enumerate() {
                 texts.push((format!("entries[{i}].title"), &e.title));
             }
+            // A replacement character the document itself writes (`&#65533;`, even escaped twice)
+            // is content.
+            let source_has_fffd = String::from_utf8_lossy(&case.bytes).contains("#65533;");
             for (what, text) in &texts {
-                if text.contains('\u{fffd}') {
+                if text.contains('\u{fffd}') && !source_has_fffd {
                     problems.push(format!("U+FFFD in {what}: {text:?}"));
                 }
             }
@@ -936,7 +931,7 @@ const CONTENT_LOCATION: &str = "content-location";
 
 /// The share of feedparser's expected URLs we must match: what tributary measures today (see
 /// the test's output and the misses it lists). Raise it as the misses are fixed.
-const BASE_AGREEMENT_MIN: f64 = 0.22;
+const BASE_AGREEMENT_MIN: f64 = 0.44;
 
 #[test]
 fn relative_urls_become_absolute() {
@@ -1069,7 +1064,7 @@ fn relative_urls_become_absolute() {
 // 3. Sanitising
 
 /// The share of feedparser's safe literals we must agree with: informational, measured.
-const SANITIZE_AGREEMENT_MIN: f64 = 0.28;
+const SANITIZE_AGREEMENT_MIN: f64 = 0.40;
 
 #[test]
 fn sanitising_removes_everything_dangerous() {
@@ -1214,7 +1209,7 @@ fn expected_date(lit: &Literal) -> Option<DateTime<Utc>> {
 }
 
 /// The share of feedparser's entry dates we must match: what tributary measures today.
-const DATE_AGREEMENT_MIN: f64 = 0.44;
+const DATE_AGREEMENT_MIN: f64 = 0.76;
 
 #[test]
 fn entry_dates() {
