@@ -153,7 +153,14 @@ fn normalise_entry(
         .flat_map(|m| &m.thumbnails)
         .find_map(|t| absolute(&t.image.uri, feed_url))
         .map(String::from);
-    let content_base = link.clone().unwrap_or_else(|| feed_url.clone());
+    // Content resolves against the xml:base in effect for it, else the entry's link (such
+    // content usually comes from the article page), else the feed's URL.
+    let content_base = e
+        .base
+        .as_deref()
+        .and_then(|b| feed_url.join(b).ok())
+        .or_else(|| link.clone())
+        .unwrap_or_else(|| feed_url.clone());
 
     let summary = e
         .summary

@@ -126,6 +126,17 @@ pub fn parse_document_limited(
 /// namespace, which feed-rs does not know (it finds the channel but no items), and its
 /// elements are RSS 1.0's.
 fn parse_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::ParseFeedError> {
+    // feed-rs gives an entry's content only the xml:base written on <content> itself, not
+    // one inherited from <entry> or <feed>: write the effective base where it can see it.
+    if text.contains("xml:base")
+        && let Some(pinned) = pin_content_bases(text, base)
+    {
+        return parse_feed_text(&pinned, base);
+    }
+    parse_feed_text(text, base)
+}
+
+fn parse_feed_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::ParseFeedError> {
     // Atom 0.3 (its own namespace, elements and `mode`s), which feed-rs reads as an Atom 1.0
     // feed with nothing in it: rewritten as the Atom 1.0 it maps onto.
     if text.contains(ATOM_03_NS)
@@ -143,7 +154,7 @@ fn parse_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser::Par
         },
     };
     if feed.entries.is_empty() && text.contains(RSS_090_NS) {
-        return parse_text(&text.replacen(RSS_090_NS, RSS_10_NS, 1), base);
+        return parse_feed_text(&text.replacen(RSS_090_NS, RSS_10_NS, 1), base);
     }
     // RSS 2.0 put in a namespace of its own (an early UserLand draft): no items found.
     if feed.entries.is_empty() && text.contains(USERLAND_NS) {
@@ -530,6 +541,84 @@ fn rewrite_atom(text: &str, from_03: bool) -> Option<String> {
     String::from_utf8(writer.into_inner()).ok()
 }
 
+/// Writes on every Atom `<content>` the absolute xml:base in effect there (inherited and
+/// resolved), when one is in effect. `None` when nothing changed (or not Atom).
+fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
+    use quick_xml::events::attributes::Attribute;
+    use quick_xml::events::{BytesStart, Event};
+    use quick_xml::name::QName;
+    use std::borrow::Cow;
+
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(text.len() + 256));
+    // The base in effect for each open element, and whether an xml:base set it.
+    let mut bases: Vec<(Url, bool)> = Vec::new();
+    let mut changed = false;
+    loop {
+        let event = reader.read_event().ok()?;
+        match event {
+            Event::Start(ref e) | Event::Empty(ref e) => {
+                let name = e.name().into_inner().to_string();
+                if bases.is_empty() && name.rsplit(':').next() != Some("feed") {
+                    return None;
+                }
+                let (parent, inherited) =
+                    bases.last().cloned().unwrap_or((document.clone(), false));
+                let own = e
+                    .attributes()
+                    .with_checks(false)
+                    .flatten()
+                    .find(|a| a.key.into_inner() == "xml:base")
+                    .and_then(|a| {
+                        let raw = html_escape::decode_html_entities(&a.value).into_owned();
+                        parent.join(raw.trim()).ok()
+                    });
+                let (here, set) = match own {
+                    Some(u) => (u, true),
+                    None => (parent, inherited),
+                };
+                let local = name.rsplit(':').next().unwrap_or(&name);
+                let is_empty = matches!(event, Event::Empty(_));
+                if local == "content" && set {
+                    let mut out = BytesStart::new(name.clone());
+                    for a in e.attributes().with_checks(false).flatten() {
+                        if a.key.into_inner() != "xml:base" {
+                            out.push_attribute(a);
+                        }
+                    }
+                    let escaped =
+                        html_escape::encode_double_quoted_attribute(here.as_str()).into_owned();
+                    out.push_attribute(Attribute {
+                        key: QName("xml:base"),
+                        value: Cow::Owned(escaped),
+                    });
+                    changed = true;
+                    if is_empty {
+                        writer.write_event(Event::Empty(out)).ok()?;
+                    } else {
+                        writer.write_event(Event::Start(out)).ok()?;
+                    }
+                } else {
+                    writer.write_event(event.clone()).ok()?;
+                }
+                if !is_empty {
+                    bases.push((here, set));
+                }
+            }
+            Event::End(_) => {
+                bases.pop();
+                writer.write_event(event).ok()?;
+            }
+            Event::Eof => break,
+            other => writer.write_event(other).ok()?,
+        }
+    }
+    if !changed {
+        return None;
+    }
+    String::from_utf8(writer.into_inner()).ok()
+}
+
 const USERLAND_NS: &str = "http://backend.userland.com/rss2";
 
 /// Gives each RSS 1.0 `<item rdf:about="...">` that has no `<link>` one, from its
@@ -876,6 +965,17 @@ mod tests {
             &base(),
         );
         assert_eq!(empty.expect("an empty feed").feed.entries.len(), 0);
+    }
+
+    #[test]
+    fn inherited_xml_base_reaches_content() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom" xml:base="http://example.com/root/"><title>t</title><id>f</id>
+            <entry xml:base="posts/"><id>e</id><title>x</title><content type="html">&lt;a href="a.html"&gt;a&lt;/a&gt;</content></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(
+            feed.entries[0].base.as_deref(),
+            Some("http://example.com/root/posts/")
+        );
     }
 
     #[test]
