@@ -550,9 +550,9 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
     use std::borrow::Cow;
 
     let mut reader = quick_xml::Reader::from_str(text);
-    let mut writer = quick_xml::Writer::new(Vec::with_capacity(text.len() + 256));
-    // The base in effect for each open element, and whether an xml:base set it.
-    let mut bases: Vec<(Url, bool)> = Vec::new();
+    let mut writer = quick_xml::Writer::new(Vec::with_capacity(text.len() + 256)); // The base in effect for each open element, whether an xml:base set it, and whether
+    // the element is inside a summary or content (inline XHTML).
+    let mut bases: Vec<(Url, bool, bool)> = Vec::new();
     let mut changed = false;
     loop {
         let event = reader.read_event().ok()?;
@@ -562,8 +562,11 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
                 if bases.is_empty() && name.rsplit(':').next() != Some("feed") {
                     return None;
                 }
-                let (parent, inherited) =
-                    bases.last().cloned().unwrap_or((document.clone(), false));
+                let (parent, inherited, in_text) =
+                    bases
+                        .last()
+                        .cloned()
+                        .unwrap_or((document.clone(), false, false));
                 let own = e
                     .attributes()
                     .with_checks(false)
@@ -579,6 +582,77 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
                 };
                 let local = name.rsplit(':').next().unwrap_or(&name);
                 let is_empty = matches!(event, Event::Empty(_));
+                // feed-rs keeps no base for a summary: its HTML is resolved here, against the
+                // base in effect, and written back (escaped HTML, as `type="html"` says).
+                let html_summary = local == "summary"
+                    && set
+                    && !is_empty
+                    && e.attributes().with_checks(false).flatten().any(|a| {
+                        a.key.into_inner() == "type" && a.value.eq_ignore_ascii_case("html")
+                    });
+                if html_summary {
+                    writer.write_event(Event::Start(e.clone())).ok()?;
+                    let mut html = String::new();
+                    loop {
+                        match reader.read_event().ok()? {
+                            Event::Text(t) => html.push_str(&t.into_inner()),
+                            Event::GeneralRef(r) => {
+                                let entity = format!("&{};", r.into_inner());
+                                html.push_str(&html_escape::decode_html_entities(&entity));
+                            }
+                            Event::CData(c) => html.push_str(&c.into_inner()),
+                            // Markup where escaped HTML was promised: leave it all to the
+                            // parser, unpinned.
+                            Event::Start(_) | Event::Empty(_) => return None,
+                            Event::End(end) => {
+                                let mut builder = ammonia::Builder::default();
+                                builder.url_relative(ammonia::UrlRelative::RewriteWithBase(
+                                    here.clone(),
+                                ));
+                                let cleaned = builder.clean(&html).to_string();
+                                writer
+                                    .write_event(Event::Text(quick_xml::events::BytesText::new(
+                                        &cleaned,
+                                    )))
+                                    .ok()?;
+                                writer.write_event(Event::End(end)).ok()?;
+                                break;
+                            }
+                            Event::Eof => return None,
+                            _ => {}
+                        }
+                    }
+                    changed = true;
+                    continue;
+                } // Inline XHTML in a summary or content: its links resolved here.
+                if in_text && set {
+                    let mut out = BytesStart::new(name.clone());
+                    for a in e.attributes().with_checks(false).flatten() {
+                        let key = a.key.into_inner();
+                        if matches!(key, "href" | "src") {
+                            let raw = html_escape::decode_html_entities(&a.value).into_owned();
+                            if let Ok(abs) = here.join(raw.trim()) {
+                                let escaped =
+                                    html_escape::encode_double_quoted_attribute(abs.as_str())
+                                        .into_owned();
+                                out.push_attribute(Attribute {
+                                    key: QName(key),
+                                    value: Cow::Owned(escaped),
+                                });
+                                changed = true;
+                                continue;
+                            }
+                        }
+                        out.push_attribute(a);
+                    }
+                    if is_empty {
+                        writer.write_event(Event::Empty(out)).ok()?;
+                    } else {
+                        writer.write_event(Event::Start(out)).ok()?;
+                        bases.push((here, set, true));
+                    }
+                    continue;
+                }
                 if local == "content" && set {
                     let mut out = BytesStart::new(name.clone());
                     for a in e.attributes().with_checks(false).flatten() {
@@ -602,7 +676,8 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
                     writer.write_event(event.clone()).ok()?;
                 }
                 if !is_empty {
-                    bases.push((here, set));
+                    let text_construct = matches!(local, "summary" | "content");
+                    bases.push((here, set, in_text || text_construct));
                 }
             }
             Event::End(_) => {
@@ -976,6 +1051,19 @@ mod tests {
             feed.entries[0].base.as_deref(),
             Some("http://example.com/root/posts/")
         );
+    }
+
+    #[test]
+    fn inherited_xml_base_reaches_summaries() {
+        let xml = r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title><id>f</id>
+            <entry><id>e</id><title>x</title><summary type="html" xml:base="http://example.com/test/">&lt;a href="test.html"&gt;a &amp;amp; b&lt;/a&gt;</summary></entry></feed>"#;
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        let summary = &feed.entries[0].summary.as_ref().expect("summary").content;
+        assert!(
+            summary.contains(r#"href="http://example.com/test/test.html""#),
+            "{summary}"
+        );
+        assert!(summary.contains("a &amp; b"), "{summary}");
     }
 
     #[test]
