@@ -76,7 +76,10 @@ pub fn parse_document_limited(
         text = std::borrow::Cow::Owned(cut);
     }
     let first_error = match parse_text(&text, base) {
-        Ok(feed) => return Ok(Parsed { feed, warnings }),
+        Ok(mut feed) => {
+            add_lone_thumbnails(&mut feed, &text, base);
+            return Ok(Parsed { feed, warnings });
+        }
         Err(e) => e,
     };
     if looks_like_html(text.as_bytes(), content_type) {
@@ -692,6 +695,77 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
         return None;
     }
     String::from_utf8(writer.into_inner()).ok()
+}
+
+/// A `<media:thumbnail>` directly in an item, with no `<media:content>` beside it, is
+/// dropped by feed-rs; feeds (YouTube's, blogs') use it for the entry's picture. Found here
+/// in document order and given to the entries that have none.
+fn add_lone_thumbnails(feed: &mut ParsedFeed, text: &str, base: &Url) {
+    use quick_xml::events::Event;
+    if !text.contains(":thumbnail") {
+        return;
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut per_entry: Vec<Option<String>> = Vec::new();
+    let mut depth_in_entry: Option<usize> = None;
+    let mut depth = 0usize;
+    loop {
+        let (e, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
+            Ok(Event::End(_)) => {
+                depth = depth.saturating_sub(1);
+                if depth_in_entry.is_some_and(|d| depth < d) {
+                    depth_in_entry = None;
+                }
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        let name = e.name().into_inner().to_string();
+        let local = name.rsplit(':').next().unwrap_or(&name);
+        if !empty {
+            depth += 1;
+        }
+        if matches!(local, "item" | "entry") && depth_in_entry.is_none() && !empty {
+            depth_in_entry = Some(depth);
+            per_entry.push(None);
+        } else if depth_in_entry.is_some()
+            && local == "thumbnail"
+            && name.contains(':')
+            && let Some(slot) = per_entry.last_mut()
+            && slot.is_none()
+        {
+            *slot = e
+                .attributes()
+                .with_checks(false)
+                .flatten()
+                .find(|a| a.key.into_inner() == "url")
+                .map(|a| html_escape::decode_html_entities(&a.value).into_owned());
+        }
+    }
+    if per_entry.len() != feed.entries.len() {
+        return; // the scan and the parser disagree on what the entries are: add nothing
+    }
+    for (entry, thumb) in feed.entries.iter_mut().zip(per_entry) {
+        let has_one = entry.media.iter().any(|m| !m.thumbnails.is_empty());
+        if let (false, Some(url)) = (has_one, thumb.and_then(|t| base.join(t.trim()).ok())) {
+            let mut media = feed_rs::model::MediaObject::default();
+            media.thumbnails.push(feed_rs::model::MediaThumbnail {
+                image: feed_rs::model::Image {
+                    uri: url.to_string(),
+                    title: None,
+                    link: None,
+                    width: None,
+                    height: None,
+                    description: None,
+                },
+                time: None,
+            });
+            entry.media.push(media);
+        }
+    }
 }
 
 const USERLAND_NS: &str = "http://backend.userland.com/rss2";

@@ -555,3 +555,83 @@ async fn the_same_article_from_two_sources_is_published_once() {
     );
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// What readers use survives republishing: enclosures, categories, authors, comments links,
+/// thumbnails, and on every entry where it came from.
+#[tokio::test]
+async fn enclosures_authors_categories_comments_and_thumbnails_are_kept() {
+    let origin = Origin::start().await;
+    let feed = r#"<?xml version="1.0"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:media="http://search.yahoo.com/mrss/">
+<channel><title>Pod</title><link>https://pod.example/</link><description>d</description>
+<item><guid>ep1</guid><title>Episode 1</title><link>https://pod.example/ep1</link>
+<description>&lt;p&gt;Show notes &lt;a href="/notes"&gt;here&lt;/a&gt;&lt;/p&gt;</description>
+<pubDate>Tue, 05 Mar 2024 10:00:00 EST</pubDate>
+<dc:creator>Jane Host</dc:creator><category>Tech</category><category>Talk</category>
+<comments>https://pod.example/ep1#comments</comments>
+<media:thumbnail url="https://pod.example/ep1.jpg"/>
+<enclosure url="https://cdn.pod.example/ep1.mp3" length="12345678" type="audio/mpeg"/>
+</item></channel></rss>"#;
+    origin.set("/pod.xml", Route::feed(feed, "application/rss+xml"));
+    let url = origin.url("/pod.xml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &[("pod", &url, "1h")], "");
+    app::once(cfg.clone()).await.expect("once");
+    let daemon = start(cfg).await;
+    let base = format!("http://{}", daemon.local_addr());
+
+    let (_, _, body) = get(&format!("{base}/feed.atom")).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    let e = &atom.entries[0];
+    assert_eq!(e.authors[0].name, "Jane Host");
+    let terms: Vec<&str> = e.categories.iter().map(|c| c.term.as_str()).collect();
+    assert_eq!(terms, ["Tech", "Talk"]);
+    let link = |rel: &str| e.links.iter().find(|l| l.rel == rel).expect(rel);
+    assert_eq!(link("alternate").href, "https://pod.example/ep1");
+    // The comments URL keeps its fragment: only article links are normalised.
+    assert_eq!(link("replies").href, "https://pod.example/ep1#comments");
+    let enc = link("enclosure");
+    assert_eq!(enc.href, "https://cdn.pod.example/ep1.mp3");
+    assert_eq!(enc.length.as_deref(), Some("12345678"));
+    assert_eq!(enc.mime_type.as_deref(), Some("audio/mpeg"));
+    assert_eq!(
+        e.extensions["media"]["thumbnail"][0].attrs["url"],
+        "https://pod.example/ep1.jpg"
+    );
+    // Relative links in the content resolve against the entry's link.
+    let summary = e.summary.as_ref().expect("summary").value.as_str();
+    assert!(
+        summary.contains(r#"href="https://pod.example/notes""#),
+        "{summary}"
+    );
+    // Named zones: 10:00 EST is 15:00 UTC.
+    assert_eq!(
+        e.published.expect("published").to_rfc3339(),
+        "2024-03-05T15:00:00+00:00"
+    );
+    assert_eq!(e.source.as_ref().expect("source").title.value, "Pod");
+
+    let (_, _, body) = get(&format!("{base}/feed.rss")).await;
+    let channel = assert_valid_rss(&body, "http://feeds.test/feed.rss");
+    let item = &channel.items[0];
+    assert_eq!(
+        item.comments.as_deref(),
+        Some("https://pod.example/ep1#comments")
+    );
+    let enc = item.enclosure.as_ref().expect("enclosure");
+    assert_eq!(
+        (enc.length.as_str(), enc.mime_type.as_str()),
+        ("12345678", "audio/mpeg")
+    );
+    assert_eq!(
+        item.dublin_core_ext.as_ref().expect("dc").creators,
+        ["Jane Host"]
+    );
+    assert_eq!(item.categories.len(), 2);
+    assert_eq!(item.source.as_ref().expect("source").url, url);
+    assert_eq!(
+        item.extensions["media"]["thumbnail"][0].attrs["url"],
+        "https://pod.example/ep1.jpg"
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
