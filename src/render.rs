@@ -156,9 +156,13 @@ fn media_namespace(entries: &[Entry]) -> std::collections::BTreeMap<String, Stri
 fn thumbnail_extension(e: &Entry) -> atom::extension::ExtensionMap {
     let mut map = atom::extension::ExtensionMap::new();
     if let Some(t) = &e.thumbnail {
+        // atom_syndication writes extension attributes as raw bytes (unlike the rss crate,
+        // which escapes them): the value must be escaped here, or a `&` in the URL breaks
+        // the document.
+        let escaped = html_escape::encode_double_quoted_attribute(t).into_owned();
         let ext = atom::extension::Extension {
             name: "media:thumbnail".into(),
-            attrs: [("url".to_string(), t.clone())].into(),
+            attrs: [("url".to_string(), escaped)].into(),
             ..Default::default()
         };
         map.insert(
