@@ -77,7 +77,7 @@ pub fn parse_document_limited(
     }
     let first_error = match parse_text(&text, base) {
         Ok(mut feed) => {
-            add_lone_thumbnails(&mut feed, &text, base);
+            add_item_extras(&mut feed, &text, base);
             return Ok(Parsed { feed, warnings });
         }
         Err(e) => e,
@@ -697,17 +697,23 @@ fn pin_content_bases(text: &str, document: &Url) -> Option<String> {
     String::from_utf8(writer.into_inner()).ok()
 }
 
-/// A `<media:thumbnail>` directly in an item, with no `<media:content>` beside it, is
-/// dropped by feed-rs; feeds (YouTube's, blogs') use it for the entry's picture. Found here
-/// in document order and given to the entries that have none.
-fn add_lone_thumbnails(feed: &mut ParsedFeed, text: &str, base: &Url) {
+/// What feed-rs drops from items, found here in document order and given to the entries:
+/// - a `<media:thumbnail>` with no `<media:content>` beside it (YouTube's, blogs');
+/// - Dublin Core terms dates (`dcterms:issued`, `dcterms:created`, `dcterms:modified`).
+fn add_item_extras(feed: &mut ParsedFeed, text: &str, base: &Url) {
     use quick_xml::events::Event;
-    if !text.contains(":thumbnail") {
+    if !text.contains(":thumbnail") && !text.contains("dcterms") {
         return;
     }
+    #[derive(Default)]
+    struct Extras {
+        thumbnail: Option<String>,
+        issued: Option<String>,
+        modified: Option<String>,
+    }
     let mut reader = quick_xml::Reader::from_str(text);
-    let mut per_entry: Vec<Option<String>> = Vec::new();
-    let mut depth_in_entry: Option<usize> = None;
+    let mut per_entry: Vec<Extras> = Vec::new();
+    let mut entry_depth: Option<usize> = None;
     let mut depth = 0usize;
     loop {
         let (e, empty) = match reader.read_event() {
@@ -715,8 +721,8 @@ fn add_lone_thumbnails(feed: &mut ParsedFeed, text: &str, base: &Url) {
             Ok(Event::Empty(e)) => (e, true),
             Ok(Event::End(_)) => {
                 depth = depth.saturating_sub(1);
-                if depth_in_entry.is_some_and(|d| depth < d) {
-                    depth_in_entry = None;
+                if entry_depth.is_some_and(|d| depth < d) {
+                    entry_depth = None;
                 }
                 continue;
             }
@@ -724,33 +730,50 @@ fn add_lone_thumbnails(feed: &mut ParsedFeed, text: &str, base: &Url) {
             Ok(_) => continue,
         };
         let name = e.name().into_inner().to_string();
-        let local = name.rsplit(':').next().unwrap_or(&name);
+        let (prefixed, local) = match name.rsplit_once(':') {
+            Some((_, l)) => (true, l),
+            None => (false, name.as_str()),
+        };
         if !empty {
             depth += 1;
         }
-        if matches!(local, "item" | "entry") && depth_in_entry.is_none() && !empty {
-            depth_in_entry = Some(depth);
-            per_entry.push(None);
-        } else if depth_in_entry.is_some()
-            && local == "thumbnail"
-            && name.contains(':')
-            && let Some(slot) = per_entry.last_mut()
-            && slot.is_none()
-        {
-            *slot = e
-                .attributes()
-                .with_checks(false)
-                .flatten()
-                .find(|a| a.key.into_inner() == "url")
-                .map(|a| html_escape::decode_html_entities(&a.value).into_owned());
+        if matches!(local, "item" | "entry") && entry_depth.is_none() && !empty {
+            entry_depth = Some(depth);
+            per_entry.push(Extras::default());
+            continue;
+        }
+        let (Some(_), Some(x)) = (entry_depth, per_entry.last_mut()) else {
+            continue;
+        };
+        match local {
+            "thumbnail" if prefixed && x.thumbnail.is_none() => {
+                x.thumbnail = e
+                    .attributes()
+                    .with_checks(false)
+                    .flatten()
+                    .find(|a| a.key.into_inner() == "url")
+                    .map(|a| html_escape::decode_html_entities(&a.value).into_owned());
+            }
+            "issued" | "created" | "modified" if name.starts_with("dcterms:") && !empty => {
+                let value = reader
+                    .read_text(e.name())
+                    .ok()
+                    .map(|t| t.into_inner().trim().to_string());
+                depth = depth.saturating_sub(1);
+                match local {
+                    "modified" => x.modified = x.modified.take().or(value),
+                    _ => x.issued = x.issued.take().or(value),
+                }
+            }
+            _ => {}
         }
     }
     if per_entry.len() != feed.entries.len() {
         return; // the scan and the parser disagree on what the entries are: add nothing
     }
-    for (entry, thumb) in feed.entries.iter_mut().zip(per_entry) {
+    for (entry, x) in feed.entries.iter_mut().zip(per_entry) {
         let has_one = entry.media.iter().any(|m| !m.thumbnails.is_empty());
-        if let (false, Some(url)) = (has_one, thumb.and_then(|t| base.join(t.trim()).ok())) {
+        if let (false, Some(url)) = (has_one, x.thumbnail.and_then(|t| base.join(t.trim()).ok())) {
             let mut media = feed_rs::model::MediaObject::default();
             media.thumbnails.push(feed_rs::model::MediaThumbnail {
                 image: feed_rs::model::Image {
@@ -764,6 +787,17 @@ fn add_lone_thumbnails(feed: &mut ParsedFeed, text: &str, base: &Url) {
                 time: None,
             });
             entry.media.push(media);
+        }
+        if entry.published.is_none()
+            && let Some(d) = x.issued.as_deref().and_then(crate::dates::parse)
+        {
+            entry.published = Some(d);
+            if entry.updated.is_none() {
+                entry.updated = Some(d);
+            }
+        }
+        if let Some(d) = x.modified.as_deref().and_then(crate::dates::parse) {
+            entry.updated = Some(d);
         }
     }
 }

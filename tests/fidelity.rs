@@ -1209,7 +1209,7 @@ fn expected_date(lit: &Literal) -> Option<DateTime<Utc>> {
 }
 
 /// The share of feedparser's entry dates we must match: what tributary measures today.
-const DATE_AGREEMENT_MIN: f64 = 0.76;
+const DATE_AGREEMENT_MIN: f64 = 1.0;
 
 #[test]
 fn entry_dates() {
