@@ -441,10 +441,30 @@ fn absolute(href: &str, base: &Url) -> Option<Url> {
     matches!(url.scheme(), "http" | "https").then_some(url)
 }
 
-/// C1 control characters (U+0080..U+009F) never belong in text: they are windows-1252
-/// bytes read as Latin-1 (`&#146;` for a right quote). Mapped to what windows-1252 means,
-/// as browsers and feedparser do.
+/// Repairs two kinds of mojibake that arrive inside otherwise well-decoded documents:
+/// - C1 control characters (U+0080..U+009F) never belong in text: they are windows-1252
+///   bytes read as Latin-1 (`&#146;` for a right quote), mapped to what windows-1252 means,
+///   as browsers and feedparser do;
+/// - UTF-8 read as windows-1252 (`â€¦` for `…`): when the whole text is representable in
+///   windows-1252 and those bytes are valid UTF-8 with at least one multi-byte character, the
+///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
 fn fix_c1(text: &str) -> std::borrow::Cow<'_, str> {
+    let mapped = map_c1(text);
+    if mapped.is_ascii() {
+        return mapped;
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&mapped);
+    if !unmappable
+        && !bytes.is_ascii()
+        && let Ok(utf8) = std::str::from_utf8(&bytes)
+        && utf8 != mapped
+    {
+        return std::borrow::Cow::Owned(utf8.to_string());
+    }
+    mapped
+}
+
+fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -476,7 +496,7 @@ fn to_html(text: &str, html: bool, base: &Url) -> String {
     builder
         .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"));
-    builder.clean(text).to_string().trim().to_string()
+    fix_c1(builder.clean(text).to_string().trim()).into_owned()
 }
 
 /// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
@@ -617,6 +637,24 @@ mod tests {
         assert_eq!(n.entries[0].article, None);
         assert_eq!(n.entries[1].article, None);
         assert!(n.entries[2].article.is_some());
+    }
+
+    #[test]
+    fn mojibake_is_repaired_and_latin1_left_alone() {
+        assert_eq!(plain_text("don\u{92}t", false), "don’t");
+        assert_eq!(
+            plain_text("Wait\u{e2}\u{80}\u{a6} what", false),
+            "Wait… what"
+        );
+        assert_eq!(
+            plain_text("Caf\u{c3}\u{a9} cr\u{c3}\u{a8}me", false),
+            "Café crème"
+        );
+        assert_eq!(plain_text("Café crème", false), "Café crème");
+        assert_eq!(
+            plain_text("naïve Zürich — “quoted”", false),
+            "naïve Zürich — “quoted”"
+        );
     }
 
     #[test]

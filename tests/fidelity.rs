@@ -658,16 +658,7 @@ const ENCODING_SKIPS: &[(&str, &str)] = &[
 /// Where tributary disagrees with feedparser's literal today: each is a tributary bug, with
 /// where its fix belongs. The test fails when one of these starts to agree, so the list stays
 /// true.
-const ENCODING_KNOWN_DIVERGENCES: &[(&str, &str)] = &[
-    (
-        "double-encoded-html.xml",
-        "&#226;&#128;&#166; (UTF-8 bytes of U+2026 written as Latin-1 references) stays mojibake; feedparser repairs it to U+2026 (src/normalise.rs)",
-    ),
-    (
-        "bozo_double-encoded-html.xml",
-        "&acirc;&#128;&brvbar; (UTF-8 bytes of U+2026 written as Latin-1 references) stays mojibake; feedparser repairs it to U+2026 (src/normalise.rs)",
-    ),
-];
+const ENCODING_KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
 /// A parse failure these documents share, not an encoding problem: an `<rss>` with no
 /// `<channel>` is rejected (feedparser reads an empty feed). Their decoding is still checked.
