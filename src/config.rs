@@ -19,6 +19,8 @@ use url::Url;
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// The shortest interval accepted in `feeds.toml`.
 pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest duration accepted in `feeds.toml`.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
 
 /// A validated configuration.
 #[derive(Clone, Debug)]
@@ -279,6 +281,13 @@ impl Validator<'_> {
                 self.problem(
                     Some(value.span()),
                     format!("{what} \"{}\" is shorter than one second", value.get_ref()),
+                );
+                None
+            }
+            Ok(d) if d > MAX_DURATION => {
+                self.problem(
+                    Some(value.span()),
+                    format!("{what} \"{}\" is longer than a year", value.get_ref()),
                 );
                 None
             }
@@ -736,6 +745,15 @@ interval = "soon"
         );
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("header name \"Bad Name\""), "{p:?}");
+    }
+
+    #[test]
+    fn absurd_durations_are_refused() {
+        let p = problems(
+            "[[source]]\nname = \"a\"\nurl = \"https://example.org/f\"\ninterval = \"5000 years\"\n",
+        );
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].contains("longer than a year"), "{p:?}");
     }
 
     #[test]

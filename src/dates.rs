@@ -27,6 +27,7 @@ fn rfc3339(s: &str) -> Option<DateTime<Utc>> {
     }
     // "+0000" (no colon) is common in ISO-ish feeds.
     if let Some(sign_at) = t.len().checked_sub(5)
+        && t.is_char_boundary(sign_at)
         && t[sign_at..].starts_with(['+', '-'])
         && t[sign_at + 1..].chars().all(|c| c.is_ascii_digit())
         && t.contains('T')

@@ -306,7 +306,10 @@ async fn run(
 /// When the next poll is due, jitter included.
 fn due(now: DateTime<Utc>, interval: Duration, signals: Signals, bounds: Bounds) -> DateTime<Utc> {
     let delay = jittered(next_delay(interval, signals, bounds));
-    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+    chrono::Duration::from_std(delay)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 async fn fail(
