@@ -157,7 +157,11 @@ impl Fetcher {
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
         if url.scheme() == "file" {
-            return self.fetch_file(url, validators).await;
+            return match tokio::time::timeout(self.timeout, self.fetch_file(url, validators)).await
+            {
+                Ok(result) => result,
+                Err(_) => Err(FetchError::Timeout(self.timeout)),
+            };
         }
         match tokio::time::timeout(self.timeout, self.fetch_http(source, url, validators)).await {
             Ok(result) => result,
@@ -374,6 +378,12 @@ impl Fetcher {
             error,
         };
         let meta = tokio::fs::metadata(&path).await.map_err(file_err)?;
+        if !meta.is_file() {
+            return Err(FetchError::Other(format!(
+                "{} is not a regular file",
+                path.display()
+            )));
+        }
         if meta.len() > self.max_body {
             return Err(FetchError::TooLarge {
                 limit: self.max_body,
@@ -395,7 +405,16 @@ impl Fetcher {
         if validators.etag.as_deref() == Some(etag.as_str()) {
             return Ok(unchanged(None));
         }
-        let bytes = tokio::fs::read(&path).await.map_err(file_err)?;
+        let mut bytes = Vec::new();
+        {
+            use tokio::io::AsyncReadExt;
+            let file = tokio::fs::File::open(&path).await.map_err(file_err)?;
+            // The file may grow between the size check and the read.
+            file.take(self.max_body + 1)
+                .read_to_end(&mut bytes)
+                .await
+                .map_err(file_err)?;
+        }
         if bytes.len() as u64 > self.max_body {
             return Err(FetchError::TooLarge {
                 limit: self.max_body,

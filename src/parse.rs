@@ -101,7 +101,15 @@ pub fn parse_document_limited(
     }
     if !json
         && let Some((repaired, what)) = repair(&text)
-        && let Ok(feed) = parse_text(&repaired, base)
+        && let Ok(feed) = parse_text(
+            &truncate_entries(&repaired, max_entries).map_or(repaired.clone(), |(cut, found)| {
+                warnings.push(format!(
+                    "the feed has more than {max_entries} entries ({found} or more): only the first {max_entries} were read"
+                ));
+                cut
+            }),
+            base,
+        )
     {
         warnings.push(format!("recovered from malformed XML: {what}"));
         return Ok(Parsed { feed, warnings });
@@ -352,7 +360,11 @@ fn fix_rss_version(text: &str) -> Option<String> {
     }
     let end = at + text[at..].find('>')?;
     let tag = &text[at..end];
-    let version = tag.find("version").and_then(|v| {
+    // `version` as an attribute name, not inside another attribute's value.
+    let version_at = tag.match_indices("version").map(|(i, _)| i).find(|&i| {
+        tag[..i].ends_with([' ', '\t', '\r', '\n']) && tag[i + 7..].trim_start().starts_with('=')
+    });
+    let version = version_at.and_then(|v| {
         let rest = tag[v + 7..].trim_start().strip_prefix('=')?.trim_start();
         let q = rest.chars().next()?;
         let value = rest.get(1..)?;
@@ -363,7 +375,7 @@ fn fix_rss_version(text: &str) -> Option<String> {
     }
     let mut new_tag = String::from("<rss version=\"2.0\"");
     let attrs = &tag[4..];
-    match tag.find("version") {
+    match version_at {
         Some(v) => {
             // Drop the old version attribute.
             let rest = &tag[v..];
@@ -826,7 +838,10 @@ fn link_rdf_items(text: &str) -> Option<String> {
         let block = &rest[tag_end..block_end];
         if !block.contains("<link")
             && let Some(at) = tag.find("rdf:about=")
-            && let Some(q) = tag[at + 10..].chars().next()
+            && let Some(q) = tag[at + 10..]
+                .chars()
+                .next()
+                .filter(|c| matches!(c, '"' | '\''))
             && let Some(len) = tag[at + 11..].find(q)
         {
             out.push_str("<link>");
@@ -1172,6 +1187,36 @@ mod tests {
             "{summary}"
         );
         assert!(summary.contains("a &amp; b"), "{summary}");
+    }
+
+    #[test]
+    fn hostile_rdf_and_rss_tags_do_not_panic_or_corrupt() {
+        let rdf = "<?xml version=\"1.0\"?><rdf:RDF xmlns:rdf=\"http://www.w3.org/1999/02/22-rdf-syntax-ns#\" xmlns=\"http://purl.org/rss/1.0/\"><channel rdf:about=\"http://e.org/\"><title>t</title><link>http://e.org/</link><items/></channel><item rdf:about=\"http://e.org/1\"><title>a</title><link>http://e.org/1</link></item><!-- <item rdf:about=\u{201c}x\u{201d}> --></rdf:RDF>";
+        assert_eq!(
+            parse(rdf.as_bytes(), None, &base())
+                .expect("parses")
+                .entries
+                .len(),
+            1
+        );
+        let rss = r#"<rss xmlns:v="http://example.com/version/1" version="2.0"><channel><title>Fish & Chips</title><item><title>x</title></item></channel></rss>"#;
+        let p = parse_document(rss.as_bytes(), None, &base()).expect("repaired");
+        assert!(
+            !p.warnings[0].contains("without version"),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn malformed_huge_feeds_are_still_cut() {
+        let mut xml = String::from(r#"<rss version="2.0"><channel><title>Fish & Chips</title>"#);
+        for i in 0..50 {
+            xml.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
+        }
+        xml.push_str("</channel></rss>");
+        let p = parse_document_limited(xml.as_bytes(), None, &base(), 10).expect("parses");
+        assert_eq!(p.feed.entries.len(), 10);
     }
 
     #[test]

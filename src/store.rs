@@ -175,6 +175,8 @@ impl Store {
         // Only the last chunk writes the new state. Feeds of up to CHUNK entries (nearly
         // all) are one atomic batch.
         let mut previous = self.source_state(source)?.unwrap_or_default();
+        // Keys the feed still uses: such an entry is never the target of a guid change.
+        let present: std::collections::HashSet<EntryKey> = incoming.iter().map(|e| e.key).collect();
         let total = incoming.len();
         let mut done = 0;
         let mut incoming = incoming.into_iter();
@@ -182,7 +184,7 @@ impl Store {
             let mut batch = sled::Batch::default();
             let new_before = counts.new;
             for entry in incoming.by_ref().take(CHUNK) {
-                self.merge_one(source, entry, &merge, &mut batch, &mut counts)?;
+                self.merge_one(source, entry, &present, &merge, &mut batch, &mut counts)?;
                 done += 1;
             }
             if done >= total {
@@ -203,6 +205,7 @@ impl Store {
         &self,
         source: &str,
         mut entry: Entry,
+        present: &std::collections::HashSet<EntryKey>,
         merge: &impl Fn(Option<&Entry>, Entry) -> Merge,
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
@@ -214,6 +217,7 @@ impl Store {
             && let Some(article) = entry.article
             && let Some(k) = self.db.get(link_key(source, &article))?
             && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
+            && !present.contains(&EntryKey(old_key))
             && let Some(old) = self.entry(&EntryKey(old_key))?
         {
             counts.guid_changes += 1;

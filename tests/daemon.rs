@@ -635,3 +635,52 @@ async fn enclosures_authors_categories_comments_and_thumbnails_are_kept() {
     );
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// Positional guids (a feed that numbers its items) with an edited, re-dated entry: nothing
+/// lost, no id published twice.
+#[tokio::test]
+async fn positional_guids_lose_nothing_and_duplicate_nothing() {
+    let origin = Origin::start().await;
+    let feed = |items: &[(&str, &str, &str, &str)]| {
+        let mut s = String::from(
+            r#"<rss version="2.0"><channel><title>P</title><link>https://p.example/</link><description>d</description>"#,
+        );
+        for (guid, link, title, date) in items {
+            s.push_str(&format!(
+                "<item><guid isPermaLink=\"false\">{guid}</guid><link>https://p.example/{link}</link><title>{title}</title><pubDate>{date}</pubDate></item>"
+            ));
+        }
+        s.push_str("</channel></rss>");
+        s
+    };
+    let url = origin.url("/p.xml");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config(dir.path(), &[("p", &url, "1h")], "");
+    let polls = [
+        feed(&[("1", "a", "A", "Sat, 06 Jan 2024 10:00:00 GMT")]),
+        feed(&[
+            ("1", "b", "B", "Wed, 10 Jan 2024 10:00:00 GMT"),
+            ("2", "a", "A edited", "Sat, 06 Jan 2024 10:00:00 GMT"),
+        ]),
+        feed(&[
+            ("1", "b", "B", "Wed, 10 Jan 2024 10:00:00 GMT"),
+            ("2", "a", "A edited again", "Sun, 07 Jan 2024 10:00:00 GMT"),
+        ]),
+    ];
+    for body in polls {
+        origin.set("/p.xml", Route::feed(body, "application/rss+xml"));
+        app::once(cfg.clone()).await.expect("once");
+    }
+    let daemon = start(cfg).await;
+    let (_, _, body) = get(&format!("http://{}/feed.atom", daemon.local_addr())).await;
+    let atom = assert_valid_atom(&body, "http://feeds.test/feed.atom");
+    let titles: Vec<&str> = atom
+        .entries
+        .iter()
+        .map(|e| e.title.value.as_str())
+        .collect();
+    assert!(titles.contains(&"B"), "{titles:?}");
+    assert!(titles.contains(&"A edited again"), "{titles:?}");
+    assert_eq!(titles.len(), 2, "{titles:?}");
+    daemon.shutdown().await.expect("shutdown");
+}
