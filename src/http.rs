@@ -6,8 +6,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, Uri, header};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use chrono::{DateTime, Utc};
@@ -34,44 +34,173 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(index))
         .route("/feed.atom", get(feed_atom))
         .route("/feed.rss", get(feed_rss))
+        .route("/feed.json", get(feed_json))
+        .route("/sources/{file}", get(source_feed))
+        .route("/tags/{file}", get(tag_feed))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
 }
 
+pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
+
+/// The most entries `?limit=` may ask for.
+pub const MAX_LIMIT: usize = 1000;
+
+#[derive(Clone, Copy)]
 enum Format {
     Atom,
     Rss,
+    Json,
 }
 
-async fn feed_atom(State(state): State<AppState>, uri: Uri) -> Response {
-    combined(state, uri, Format::Atom)
+impl Format {
+    fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "atom" => Some(Format::Atom),
+            "rss" => Some(Format::Rss),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
 }
 
-async fn feed_rss(State(state): State<AppState>, uri: Uri) -> Response {
-    combined(state, uri, Format::Rss)
+/// Which entries a published feed takes.
+enum Selection {
+    All,
+    Source(String),
+    Tag(String),
 }
 
-fn combined(state: AppState, uri: Uri, format: Format) -> Response {
+async fn feed_atom(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    published(&state, Selection::All, Format::Atom, &uri, &headers)
+}
+
+async fn feed_rss(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    published(&state, Selection::All, Format::Rss, &uri, &headers)
+}
+
+async fn feed_json(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
+    published(&state, Selection::All, Format::Json, &uri, &headers)
+}
+
+async fn source_feed(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    match split_file(&file) {
+        Some((name, format)) if state.config.sources.iter().any(|s| s.name == name) => published(
+            &state,
+            Selection::Source(name.into()),
+            format,
+            &uri,
+            &headers,
+        ),
+        _ => not_found().await,
+    }
+}
+
+async fn tag_feed(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    match split_file(&file) {
+        Some((tag, format))
+            if state
+                .config
+                .sources
+                .iter()
+                .any(|s| s.tags.iter().any(|t| t == tag)) =>
+        {
+            published(&state, Selection::Tag(tag.into()), format, &uri, &headers)
+        }
+        _ => not_found().await,
+    }
+}
+
+/// `name.atom` → (`name`, Atom).
+fn split_file(file: &str) -> Option<(&str, Format)> {
+    let (name, ext) = file.rsplit_once('.')?;
+    Some((name, Format::from_extension(ext)?))
+}
+
+/// `?limit=N`: 1 to [`MAX_LIMIT`]; anything else there is a 400.
+fn limit(uri: &Uri, default: usize) -> Result<usize, String> {
+    let Some(query) = uri.query() else {
+        return Ok(default);
+    };
+    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+        if k == "limit" {
+            return match v.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+                _ => Err(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}\n"
+                )),
+            };
+        }
+    }
+    Ok(default)
+}
+
+/// Renders a published feed, answering conditional requests with 304.
+fn published(
+    state: &AppState,
+    selection: Selection,
+    format: Format,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
     let config = &state.config;
+    let limit = match limit(uri, config.publish.max_items) {
+        Ok(n) => n,
+        Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
+    };
     let configured: HashSet<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    // Each article once: a duplicate shows only while its credited source is published.
-    let entries = match state.store.latest(config.publish.max_items, |e| {
-        configured.contains(e.source.as_str())
-            && e.duplicate_of
-                .as_ref()
-                .is_none_or(|c| !configured.contains(c.source.as_str()))
-    }) {
+    let (entries, title) = match &selection {
+        Selection::Source(name) => (
+            state.store.latest_for_source(name, limit),
+            format!("{}: {name}", config.publish.title),
+        ),
+        Selection::All | Selection::Tag(_) => {
+            let chosen: HashSet<&str> = match &selection {
+                Selection::Tag(tag) => config
+                    .sources
+                    .iter()
+                    .filter(|s| s.tags.iter().any(|t| t == tag))
+                    .map(|s| s.name.as_str())
+                    .collect(),
+                _ => configured.clone(),
+            };
+            // Each article once: a duplicate shows only while its credited source is not in
+            // the same feed.
+            let entries = state.store.latest(limit, |e| {
+                chosen.contains(e.source.as_str())
+                    && e.duplicate_of
+                        .as_ref()
+                        .is_none_or(|c| !chosen.contains(c.source.as_str()))
+            });
+            let title = match &selection {
+                Selection::Tag(tag) => format!("{}: #{tag}", config.publish.title),
+                _ => config.publish.title.clone(),
+            };
+            (entries, title)
+        }
+    };
+    let entries = match entries {
         Ok(e) => e,
         Err(e) => return internal_error(e),
     };
-    let sources = match source_infos(&state) {
+    let sources = match source_infos(state) {
         Ok(s) => s,
         Err(e) => return internal_error(e),
     };
     let base = &config.server.base_url;
     let meta = FeedMeta {
-        title: config.publish.title.clone(),
+        title,
         description: config.publish.description.clone(),
         author: config.publish.author.clone(),
         self_url: format!(
@@ -87,8 +216,69 @@ fn combined(state: AppState, uri: Uri, format: Format) -> Response {
     let (body, content_type) = match format {
         Format::Atom => (render::atom(&meta, &entries, &sources), ATOM_TYPE),
         Format::Rss => (render::rss(&meta, &entries, &sources), RSS_TYPE),
+        Format::Json => (render::json(&meta, &entries, &sources), JSON_TYPE),
     };
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    let last_modified = entries
+        .iter()
+        .map(|e| e.updated)
+        .max()
+        .unwrap_or(state.started);
+    cached_response(state, headers, body, content_type, last_modified)
+}
+
+/// A strong ETag over the bytes (the documents carry no build time, so equal entries give
+/// equal bytes), Last-Modified from the newest entry, a max-age from the poll intervals,
+/// and 304 when the reader already has it.
+fn cached_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: String,
+    content_type: &'static str,
+    last_modified: DateTime<Utc>,
+) -> Response {
+    let hash = blake3::hash(body.as_bytes());
+    let etag = format!("\"{}\"", &hash.to_hex()[..32]);
+    let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
+    // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
+    let shortest = state
+        .config
+        .sources
+        .iter()
+        .map(|s| s.interval)
+        .min()
+        .unwrap_or(state.config.fetch.default_interval);
+    let max_age = (shortest / 2).clamp(
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(900),
+    );
+    let cache_control = format!("public, max-age={}", max_age.as_secs());
+    let not_modified = match headers.get(header::IF_NONE_MATCH) {
+        Some(inm) => inm.to_str().is_ok_and(|v| {
+            v.split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .any(|t| t == etag || t == "*")
+        }),
+        None => headers
+            .get(header::IF_MODIFIED_SINCE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| httpdate::parse_http_date(v).ok())
+            .zip(httpdate::parse_http_date(&last_modified).ok())
+            .is_some_and(|(since, modified)| modified <= since),
+    };
+    let common = [
+        (header::ETAG, etag),
+        (header::LAST_MODIFIED, last_modified),
+        (header::CACHE_CONTROL, cache_control),
+    ];
+    if not_modified {
+        return (StatusCode::NOT_MODIFIED, common).into_response();
+    }
+    (
+        [(header::CONTENT_TYPE, content_type.to_string())],
+        common,
+        body,
+    )
+        .into_response()
 }
 
 /// Attribution for each configured source: its title (from the config, else from its feed,
@@ -143,19 +333,44 @@ async fn index(State(state): State<AppState>) -> Response {
         a(&c.publish.title),
         a(&format!("{base}/feed.rss"))
     ));
+    page.push_str(&format!(
+        "<link rel=\"alternate\" type=\"application/feed+json\" title=\"{} (JSON Feed)\" href=\"{}\">",
+        a(&c.publish.title),
+        a(&format!("{base}/feed.json"))
+    ));
     page.push_str("</head><body>");
     page.push_str(&format!(
         "<h1>{title}</h1><p>{}</p>",
         e(&c.publish.description)
     ));
     page.push_str("<h2>Feeds</h2><ul>");
-    page.push_str("<li><a href=\"feed.atom\">Everything (Atom)</a></li>");
-    page.push_str("<li><a href=\"feed.rss\">Everything (RSS)</a></li></ul>");
-    page.push_str("<h2>Sources</h2><ul>");
+    let formats = |path: &str| {
+        format!(
+            "<a href=\"{0}.atom\">Atom</a> · <a href=\"{0}.rss\">RSS</a> · <a href=\"{0}.json\">JSON</a>",
+            a(path)
+        )
+    };
+    page.push_str(&format!("<li>Everything: {}</li>", formats("feed")));
+    let mut tags: Vec<&str> = c
+        .sources
+        .iter()
+        .flat_map(|s| s.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    for t in tags {
+        page.push_str(&format!(
+            "<li>#{}: {}</li>",
+            e(t),
+            formats(&format!("tags/{t}"))
+        ));
+    }
+    page.push_str("</ul><h2>Sources</h2><ul>");
     for s in &c.sources {
         page.push_str(&format!(
-            "<li>{} — <a href=\"{}\">{}</a></li>",
+            "<li>{}: {} — from <a href=\"{}\">{}</a></li>",
             e(&s.name),
+            formats(&format!("sources/{}", s.name)),
             a(s.url.as_str()),
             e(s.url.as_str())
         ));

@@ -1,0 +1,188 @@
+//! Published feeds beyond the combined one: JSON Feed, per-source and per-tag feeds,
+//! `?limit=`, and HTTP caching (ETag, Last-Modified, 304).
+
+mod support;
+
+use support::{
+    Origin, Route, assert_valid_atom, assert_valid_rss, config_prelude, config_raw, get,
+};
+use tokio::net::TcpListener;
+use tributary::app;
+
+async fn daemon_with_tagged_sources() -> (app::Daemon, Origin, tempfile::TempDir) {
+    let origin = Origin::start().await;
+    origin.set("/rss.xml", Route::fixture("large_rss.xml"));
+    origin.set("/atom.xml", Route::fixture("small_atom.xml"));
+    origin.set("/pod.xml", Route::fixture("itunes.xml"));
+    let mut text = config_prelude("");
+    for (name, path, tags) in [
+        ("news", "/rss.xml", r#"["tech", "news"]"#),
+        ("code", "/atom.xml", r#"["tech"]"#),
+        ("pod", "/pod.xml", r#"["audio"]"#),
+    ] {
+        text.push_str(&format!(
+            "[[source]]\nname = \"{name}\"\nurl = \"{}\"\ntags = {tags}\ninterval = \"1h\"\n\n",
+            origin.url(path)
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_raw(dir.path(), &text);
+    app::once(cfg.clone()).await.expect("once");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    (
+        app::start(cfg, listener).await.expect("starts"),
+        origin,
+        dir,
+    )
+}
+
+#[tokio::test]
+async fn json_feed_follows_the_1_1_spec() {
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let (status, ct, body) = get(&format!(
+        "http://{}/feed.json?limit=30",
+        daemon.local_addr()
+    ))
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(ct, "application/feed+json; charset=utf-8");
+    let feed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(feed["version"], "https://jsonfeed.org/version/1.1");
+    assert_eq!(feed["title"], "Test river");
+    assert_eq!(feed["feed_url"], "http://feeds.test/feed.json?limit=30");
+    assert_eq!(feed["home_page_url"], "http://feeds.test/");
+    let items = feed["items"].as_array().expect("items");
+    assert_eq!(items.len(), 30);
+    let mut ids = std::collections::HashSet::new();
+    for item in items {
+        let id = item["id"].as_str().expect("id is a string");
+        assert!(ids.insert(id.to_string()), "unique id {id}");
+        assert!(item["content_html"].is_string() || item["content_text"].is_string());
+        for key in ["date_published", "date_modified"] {
+            if let Some(d) = item[key].as_str() {
+                chrono::DateTime::parse_from_rfc3339(d).expect("RFC 3339");
+            }
+        }
+        assert!(item["_source"]["feed_url"].is_string());
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn per_source_and_per_tag_feeds() {
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let base = format!("http://{}", daemon.local_addr());
+
+    let (status, _, body) = get(&format!("{base}/sources/code.atom")).await;
+    assert_eq!(status, 200);
+    let atom = assert_valid_atom(&body, "http://feeds.test/sources/code.atom");
+    assert_eq!(atom.entries.len(), 20);
+    assert_eq!(atom.title.value, "Test river: code");
+
+    let (_, _, body) = get(&format!("{base}/tags/tech.rss")).await;
+    let rss = assert_valid_rss(&body, "http://feeds.test/tags/tech.rss");
+    assert_eq!(
+        rss.items.len(),
+        45,
+        "news (25) and code (20), not the podcast"
+    );
+    let (_, _, body) = get(&format!("{base}/tags/audio.json")).await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(3));
+    assert!(json["items"][0]["attachments"][0]["url"].is_string());
+
+    for missing in [
+        "/sources/nope.atom",
+        "/tags/nope.rss",
+        "/sources/code.xml",
+        "/sources/code",
+    ] {
+        let (status, _, _) = get(&format!("{base}{missing}")).await;
+        assert_eq!(status, 404, "{missing}");
+    }
+    // The home page links every feed.
+    let (_, _, page) = get(&format!("{base}/")).await;
+    for link in [
+        "sources/code.atom",
+        "tags/tech.rss",
+        "tags/audio.json",
+        "feed.json",
+    ] {
+        assert!(page.contains(link), "{link}");
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn limit_is_bounded() {
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let base = format!("http://{}", daemon.local_addr());
+    let (_, _, body) = get(&format!("{base}/feed.atom?limit=2")).await;
+    assert_eq!(
+        assert_valid_atom(&body, "http://feeds.test/feed.atom?limit=2")
+            .entries
+            .len(),
+        2
+    );
+    for bad in ["0", "1001", "-1", "many", "99999999999999999999"] {
+        let (status, _, _) = get(&format!("{base}/feed.rss?limit={bad}")).await;
+        assert_eq!(status, 400, "limit={bad}");
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn repeated_requests_get_304_with_no_body() {
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let url = format!("http://{}/feed.atom", daemon.local_addr());
+    let client = reqwest::Client::new();
+    let first = client.get(&url).send().await.expect("get");
+    assert_eq!(first.status(), 200);
+    let etag = first.headers()["etag"].to_str().expect("ascii").to_string();
+    let last_modified = first.headers()["last-modified"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let cache_control = first.headers()["cache-control"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    assert!(
+        etag.starts_with('"') && !etag.starts_with("W/"),
+        "strong: {etag}"
+    );
+    assert_eq!(cache_control, "public, max-age=900");
+    let body = first.text().await.expect("body");
+
+    // The same entries give the same ETag.
+    let again = client.get(&url).send().await.expect("get");
+    assert_eq!(again.headers()["etag"].to_str().expect("ascii"), etag);
+    assert_eq!(again.text().await.expect("body"), body);
+
+    let cached = client
+        .get(&url)
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(cached.status(), 304);
+    assert_eq!(cached.headers()["etag"].to_str().expect("ascii"), etag);
+    assert!(cached.bytes().await.expect("body").is_empty());
+
+    let cached = client
+        .get(&url)
+        .header("if-modified-since", &last_modified)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(cached.status(), 304);
+
+    let stale = client
+        .get(&url)
+        .header("if-none-match", "\"something-else\"")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(stale.status(), 200);
+    daemon.shutdown().await.expect("shutdown");
+}
