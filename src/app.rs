@@ -107,6 +107,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         store: store.clone(),
         config: config.clone(),
         started: Utc::now(),
+        cache: Arc::default(),
     });
     let server_shutdown = shutdown.clone();
     let task = tokio::spawn(async move {

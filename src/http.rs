@@ -27,7 +27,30 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// When the daemon started: `updated` of a feed that has no entries yet.
     pub started: DateTime<Utc>,
+    /// Rendered documents, by path and query, for the store generation they were made at.
+    pub cache: Arc<std::sync::Mutex<RenderCache>>,
 }
+
+/// Rendered feeds kept until the store changes, so a reader's poll costs a lookup.
+#[derive(Default)]
+pub struct RenderCache {
+    generation: u64,
+    documents: HashMap<String, Rendered>,
+}
+
+#[derive(Clone)]
+struct Rendered {
+    /// Shared, not copied, by every response that serves it.
+    body: bytes::Bytes,
+    /// A strong ETag over the bytes (the documents carry no build time, so equal entries
+    /// give equal bytes).
+    etag: String,
+    content_type: &'static str,
+    last_modified: DateTime<Utc>,
+}
+
+/// Documents kept at most (distinct paths and queries); past that the cache starts over.
+const RENDER_CACHE_SIZE: usize = 512;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -40,7 +63,27 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(state)
+        // Feeds compress well (5-10x); readers that ask get gzip or brotli.
+        .layer(
+            tower_http::compression::CompressionLayer::new()
+                .gzip(true)
+                .br(true),
+        )
+        // A request that takes this long is answered 408 and its work dropped.
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        // At most this many requests are served at once; the rest wait their turn.
+        .layer(tower::limit::ConcurrencyLimitLayer::new(
+            MAX_CONCURRENT_REQUESTS,
+        ))
 }
+
+/// How long one request may take.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// Requests served at the same time, at most.
+pub const MAX_CONCURRENT_REQUESTS: usize = 256;
 
 pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
 
@@ -159,14 +202,60 @@ fn published(
         Ok(n) => n,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
+    let key = uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| uri.path().to_string());
+    let generation = state.store.generation();
+    // A std Mutex: held for a lookup or an insert, never across an .await.
+    let cached = {
+        let cache = state
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (cache.generation == generation)
+            .then(|| cache.documents.get(&key).cloned())
+            .flatten()
+    };
+    let rendered = match cached {
+        Some(r) => r,
+        None => {
+            let r = match render_selection(state, &selection, format, uri, limit) {
+                Ok(r) => r,
+                Err(e) => return internal_error(e),
+            };
+            let mut cache = state
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.generation != generation || cache.documents.len() >= RENDER_CACHE_SIZE {
+                cache.documents.clear();
+                cache.generation = generation;
+            }
+            cache.documents.insert(key, r.clone());
+            r
+        }
+    };
+    cached_response(state, headers, rendered)
+}
+
+/// Reads the selected entries and renders them.
+fn render_selection(
+    state: &AppState,
+    selection: &Selection,
+    format: Format,
+    uri: &Uri,
+    limit: usize,
+) -> Result<Rendered, crate::store::StoreError> {
+    let config = &state.config;
     let configured: HashSet<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let (entries, title) = match &selection {
+    let (entries, title) = match selection {
         Selection::Source(name) => (
             state.store.latest_for_source(name, limit),
             format!("{}: {name}", config.publish.title),
         ),
         Selection::All | Selection::Tag(_) => {
-            let chosen: HashSet<&str> = match &selection {
+            let chosen: HashSet<&str> = match selection {
                 Selection::Tag(tag) => config
                     .sources
                     .iter()
@@ -183,21 +272,15 @@ fn published(
                         .as_ref()
                         .is_none_or(|c| !chosen.contains(c.source.as_str()))
             });
-            let title = match &selection {
+            let title = match selection {
                 Selection::Tag(tag) => format!("{}: #{tag}", config.publish.title),
                 _ => config.publish.title.clone(),
             };
             (entries, title)
         }
     };
-    let entries = match entries {
-        Ok(e) => e,
-        Err(e) => return internal_error(e),
-    };
-    let sources = match source_infos(state) {
-        Ok(s) => s,
-        Err(e) => return internal_error(e),
-    };
+    let entries = entries?;
+    let sources = source_infos(state)?;
     let base = &config.server.base_url;
     let meta = FeedMeta {
         title,
@@ -223,21 +306,24 @@ fn published(
         .map(|e| e.updated)
         .max()
         .unwrap_or(state.started);
-    cached_response(state, headers, body, content_type, last_modified)
+    let etag = format!("\"{}\"", &blake3::hash(body.as_bytes()).to_hex()[..32]);
+    Ok(Rendered {
+        body: bytes::Bytes::from(body),
+        etag,
+        content_type,
+        last_modified,
+    })
 }
 
-/// A strong ETag over the bytes (the documents carry no build time, so equal entries give
-/// equal bytes), Last-Modified from the newest entry, a max-age from the poll intervals,
-/// and 304 when the reader already has it.
-fn cached_response(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: String,
-    content_type: &'static str,
-    last_modified: DateTime<Utc>,
-) -> Response {
-    let hash = blake3::hash(body.as_bytes());
-    let etag = format!("\"{}\"", &hash.to_hex()[..32]);
+/// The rendered document with its ETag, Last-Modified (the newest entry), a max-age from
+/// the poll intervals, or 304 when the reader already has it.
+fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) -> Response {
+    let Rendered {
+        body,
+        etag,
+        content_type,
+        last_modified,
+    } = rendered;
     let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
     // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
     let shortest = state

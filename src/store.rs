@@ -55,6 +55,8 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    /// Bumped by every write that can change a published feed; readers cache by it.
+    generation: Arc<std::sync::atomic::AtomicU64>,
     // A std Mutex is right here: it is never held across an .await (store calls are
     // synchronous, run on blocking threads).
     write_lock: Arc<Mutex<()>>,
@@ -123,6 +125,7 @@ impl Store {
         }
         Ok(Store {
             db,
+            generation: Arc::default(),
             write_lock: Arc::new(Mutex::new(())),
         })
     }
@@ -198,7 +201,15 @@ impl Store {
             self.db.apply_batch(batch)?;
         }
         self.db.flush()?;
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(counts)
+    }
+
+    /// A number that changes whenever what the feeds publish may have changed (every
+    /// stored poll): rendered documents cached under one generation are stale under another.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     fn merge_one(

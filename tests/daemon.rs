@@ -407,6 +407,15 @@ async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
     let mut daemon = start(cfg.clone()).await;
     let first = wait_for(&mut daemon.reports, |r| r.source == "little").await;
     assert_eq!(stored(&first), (1, 0, 0));
+    // Served (and now cached) with the one entry...
+    let base = format!("http://{}", daemon.local_addr());
+    let (_, _, one) = get(&format!("{base}/feed.atom")).await;
+    assert_eq!(
+        assert_valid_atom(&one, "http://feeds.test/feed.atom")
+            .entries
+            .len(),
+        1
+    );
 
     origin.set(
         "/f.xml",
@@ -423,7 +432,7 @@ async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
         |r| matches!(r.outcome, PollOutcome::Stored { counts, .. } if counts.new == 1),
     )
     .await;
-    let base = format!("http://{}", daemon.local_addr());
+    // ...and the cached document is dropped once the store changes.
     let (_, _, before) = get(&format!("{base}/feed.atom")).await;
     let before = assert_valid_atom(&before, "http://feeds.test/feed.atom");
     assert_eq!(before.entries.len(), 2);

@@ -186,3 +186,38 @@ async fn repeated_requests_get_304_with_no_body() {
     assert_eq!(stale.status(), 200);
     daemon.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn feeds_are_compressed_for_readers_that_ask() {
+    use std::io::Read;
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let url = format!("http://{}/feed.rss", daemon.local_addr());
+    let client = reqwest::Client::builder()
+        .gzip(false)
+        .brotli(false)
+        .build()
+        .expect("client");
+    let plain = client.get(&url).send().await.expect("get");
+    assert!(plain.headers().get("content-encoding").is_none());
+    let plain = plain.bytes().await.expect("body");
+    let gz = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(gz.headers()["content-encoding"], "gzip");
+    let compressed = gz.bytes().await.expect("body");
+    assert!(
+        compressed.len() * 3 < plain.len(),
+        "{} vs {}",
+        compressed.len(),
+        plain.len()
+    );
+    let mut unzipped = Vec::new();
+    flate2::read::GzDecoder::new(&compressed[..])
+        .read_to_end(&mut unzipped)
+        .expect("gunzip");
+    assert_eq!(unzipped, plain);
+    daemon.shutdown().await.expect("shutdown");
+}
