@@ -451,17 +451,38 @@ async fn index(State(state): State<AppState>) -> Response {
             formats(&format!("tags/{t}"))
         ));
     }
-    page.push_str("</ul><h2>Sources</h2><ul>");
-    for s in &c.sources {
+    page.push_str("</ul><h2>Sources</h2>");
+    let health = match crate::status::collect(c, &state.store) {
+        Ok(h) => h,
+        Err(err) => return internal_error(err),
+    };
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    page.push_str(
+        "<table><thead><tr><th>Source</th><th>Feeds</th><th>State</th><th>Last success</th>\
+         <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
+    );
+    for s in &health.sources {
+        let error = match (&s.last_error, s.consecutive_failures) {
+            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(err)),
+            (Some(err), _) => format!("{} (then recovered)", e(err)),
+            (None, _) => String::new(),
+        };
         page.push_str(&format!(
-            "<li>{}: {} — from <a href=\"{}\">{}</a></li>",
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            a(&s.current_url),
             e(&s.name),
             formats(&format!("sources/{}", s.name)),
-            a(s.url.as_str()),
-            e(s.url.as_str())
+            e(&s.state),
+            when(s.last_success),
+            error,
+            if s.state == "gone" { "never".into() } else { when(s.next_poll) },
+            s.entries
         ));
     }
-    page.push_str("</ul></body></html>\n");
+    page.push_str("</tbody></table></body></html>\n");
     Html(page).into_response()
 }
 
