@@ -225,3 +225,23 @@ pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
         Err(e) => Err(e),
     }
 }
+
+/// The sources as OPML, with the feeds' own titles from the store when it can be read (a
+/// running daemon holds it; then the config's titles and names are used).
+pub async fn export_opml(config: Config) -> String {
+    let path = config.store.path.clone();
+    let cache = config.store.cache_bytes;
+    let states: std::collections::HashMap<String, crate::model::SourceState> =
+        tokio::task::spawn_blocking(move || {
+            Store::open(&path, cache)
+                .and_then(|s| s.source_states())
+                .unwrap_or_default()
+        })
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    crate::opml::export(&config, &|name| {
+        states.get(name).and_then(|s| s.feed_title.clone())
+    })
+}

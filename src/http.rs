@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sources/{file}", get(source_feed))
         .route("/tags/{file}", get(tag_feed))
         .route("/healthz", get(healthz))
+        .route("/opml", get(opml))
         .fallback(not_found)
         .with_state(state)
         // Feeds compress well (5-10x); readers that ask get gzip or brotli.
@@ -397,6 +398,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
+}
+
+/// The sources as an OPML subscription list.
+async fn opml(State(state): State<AppState>) -> Response {
+    let states: HashMap<String, SourceState> = match state.store.source_states() {
+        Ok(s) => s.into_iter().collect(),
+        Err(e) => return internal_error(e),
+    };
+    let body = crate::opml::export(&state.config, &|name| {
+        states.get(name).and_then(|s| s.feed_title.clone())
+    });
+    ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
 }
 
 /// A plain page listing the feeds, with autodiscovery links for readers.

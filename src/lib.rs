@@ -23,6 +23,7 @@
 //! - [`render`]: entries to Atom 1.0 and RSS 2.0 documents with the writer crates; no I/O.
 //! - [`http`]: the axum server; it reads the store and never triggers a fetch.
 //! - [`poll`]: one poll of one source through fetch, parse, normalise and store.
+//! - [`opml`]: the sources as OPML, and OPML subscriptions added to `feeds.toml`.
 //! - [`app`]: wires the stages together into the daemon and the `once` command.
 //! - [`shutdown`]: turns SIGTERM and SIGINT into a cancellation every task observes.
 //! - [`status`]: each source's health, for `/healthz` and `tributary status`.
@@ -35,6 +36,7 @@ pub mod fetch;
 pub mod http;
 pub mod model;
 pub mod normalise;
+pub mod opml;
 pub mod parse;
 pub mod poll;
 pub mod render;

@@ -54,6 +54,16 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print the sources as an OPML subscription list (tags as categories).
+    ExportOpml,
+    /// Add the subscriptions of an OPML file to the config as [[source]] tables, keeping
+    /// the file's comments and layout; sources whose URL is already there are skipped.
+    ///
+    /// The result is checked before it is written; a running daemon needs a restart to see it.
+    ImportOpml {
+        /// The OPML file (from another reader's export).
+        file: PathBuf,
+    },
     /// Check the config file and report every problem as file:line:col: message.
     ///
     /// Exits 0 when the config is valid, 1 otherwise.
@@ -65,6 +75,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let path = config::resolve_path(cli.config);
+    if let Command::ImportOpml { file } = &cli.command {
+        return import_opml(&path, file);
+    }
     let config = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -121,7 +134,11 @@ fn main() -> ExitCode {
                 }
                 Ok(())
             }
-            Command::Check => Ok(()),
+            Command::ExportOpml => {
+                print!("{}", app::export_opml(config).await);
+                Ok(())
+            }
+            Command::Check | Command::ImportOpml { .. } => Ok(()),
         }
     });
     match result {
@@ -159,3 +176,48 @@ fn limit_malloc_arenas() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
+
+/// `tributary import-opml FILE`: appends the new subscriptions to the config file.
+fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> ExitCode {
+    let result = (|| -> Result<tributary::opml::Imported, String> {
+        let opml = std::fs::read_to_string(opml_path)
+            .map_err(|e| format!("{}: cannot read: {e}", opml_path.display()))?;
+        let outlines =
+            tributary::opml::read(&opml).map_err(|e| format!("{}: {e}", opml_path.display()))?;
+        let text = match std::fs::read_to_string(config_path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(format!("{}: cannot read: {e}", config_path.display())),
+        };
+        let (new_text, report) = tributary::opml::import(&text, &outlines)
+            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        // Never write a config that would not load.
+        config::parse(&new_text, config_path).map_err(|e| e.to_string())?;
+        let tmp = config_path.with_extension("toml.new");
+        std::fs::write(&tmp, &new_text)
+            .and_then(|()| std::fs::rename(&tmp, config_path))
+            .map_err(|e| format!("{}: cannot write: {e}", config_path.display()))?;
+        Ok(report)
+    })();
+    match result {
+        Ok(report) => {
+            for name in &report.added {
+                println!("added   {name}");
+            }
+            for url in &report.skipped {
+                println!("skipped {url} (already there, or not an http(s) URL)");
+            }
+            println!(
+                "{} added, {} skipped: {}",
+                report.added.len(),
+                report.skipped.len(),
+                config_path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -289,3 +289,70 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
         "{stdout}"
     );
 }
+
+/// OPML round trip: export, import into an empty config, the same sources.
+#[tokio::test]
+async fn opml_round_trips() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let original = write_config(
+        dir.path(),
+        "# mine\n[[source]]\nname = \"rust\"\nurl = \"https://blog.rust-lang.org/feed.xml\"\ntitle = \"Rust Blog\"\ntags = [\"rust\", \"lang\"]\n\n[[source]]\nname = \"lwn\"\nurl = \"https://lwn.net/headlines/rss\"\ntitle = \"LWN & friends\"\n",
+    );
+    let mut cmd = tributary();
+    cmd.arg("export-opml").arg("--config").arg(&original);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let opml_path = dir.path().join("subs.opml");
+    std::fs::write(&opml_path, &out.stdout).expect("write opml");
+    assert!(text(&out.stdout).contains("xmlUrl=\"https://lwn.net/headlines/rss\""));
+
+    let other = tempfile::tempdir().expect("tempdir");
+    let fresh = other.path().join("feeds.toml");
+    let mut cmd = tributary();
+    cmd.arg("import-opml")
+        .arg(&opml_path)
+        .arg("--config")
+        .arg(&fresh);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("2 added, 0 skipped"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let a = tributary::config::load(&original).expect("original");
+    let b = tributary::config::load(&fresh).expect("imported");
+    let key = |c: &tributary::config::Config| {
+        let mut v: Vec<_> = c
+            .sources
+            .iter()
+            .map(|s| {
+                let mut tags = s.tags.clone();
+                tags.sort();
+                (s.url.to_string(), s.title.clone(), tags)
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(key(&a), key(&b));
+
+    // Importing again adds nothing; comments survive in the original.
+    let mut cmd = tributary();
+    cmd.arg("import-opml")
+        .arg(&opml_path)
+        .arg("--config")
+        .arg(&original);
+    let out = run(cmd).await;
+    assert!(
+        text(&out.stdout).contains("0 added, 2 skipped"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        std::fs::read_to_string(&original)
+            .expect("read")
+            .starts_with("# mine\n")
+    );
+}

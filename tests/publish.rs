@@ -221,3 +221,19 @@ async fn feeds_are_compressed_for_readers_that_ask() {
     assert_eq!(unzipped, plain);
     daemon.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn opml_lists_every_source_with_its_tags() {
+    let (daemon, origin, _dir) = daemon_with_tagged_sources().await;
+    let (status, ct, body) = get(&format!("http://{}/opml", daemon.local_addr())).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("text/x-opml"));
+    let outlines = tributary::opml::read(&body).expect("OPML");
+    assert_eq!(outlines.len(), 3);
+    let news = outlines
+        .iter()
+        .find(|o| o.xml_url == origin.url("/rss.xml"))
+        .expect("news");
+    assert_eq!(news.categories, ["tech", "news"]);
+    daemon.shutdown().await.expect("shutdown");
+}
