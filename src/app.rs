@@ -87,7 +87,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
 
+    let metrics = crate::metrics::Metrics::new();
     let scheduler = Scheduler {
+        metrics: metrics.clone(),
         fetcher,
         store: store.clone(),
         bounds: Bounds::from(&config.fetch),
@@ -108,6 +110,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         config: config.clone(),
         started: Utc::now(),
         cache: Arc::default(),
+        metrics: metrics.clone(),
     });
     let server_shutdown = shutdown.clone();
     let task = tokio::spawn(async move {

@@ -29,6 +29,7 @@ pub struct AppState {
     pub started: DateTime<Utc>,
     /// Rendered documents, by path and query, for the store generation they were made at.
     pub cache: Arc<std::sync::Mutex<RenderCache>>,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// Rendered feeds kept until the store changes, so a reader's poll costs a lookup.
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tags/{file}", get(tag_feed))
         .route("/healthz", get(healthz))
         .route("/opml", get(opml))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
         // Feeds compress well (5-10x); readers that ask get gzip or brotli.
@@ -237,7 +239,16 @@ fn published(
             r
         }
     };
-    cached_response(state, headers, rendered)
+    let response = cached_response(state, headers, rendered);
+    let label = match format {
+        Format::Atom => "atom",
+        Format::Rss => "rss",
+        Format::Json => "json",
+    };
+    state
+        .metrics
+        .record_request(label, response.status().as_u16());
+    response
 }
 
 /// Reads the selected entries and renders them.
@@ -398,6 +409,21 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let stored = match crate::status::collect(&state.config, &state.store) {
+        Ok(h) => h.entries,
+        Err(e) => return internal_error(e),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(stored),
+    )
+        .into_response()
 }
 
 /// The sources as an OPML subscription list.

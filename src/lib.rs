@@ -23,6 +23,7 @@
 //! - [`render`]: entries to Atom 1.0 and RSS 2.0 documents with the writer crates; no I/O.
 //! - [`http`]: the axum server; it reads the store and never triggers a fetch.
 //! - [`poll`]: one poll of one source through fetch, parse, normalise and store.
+//! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`opml`]: the sources as OPML, and OPML subscriptions added to `feeds.toml`.
 //! - [`app`]: wires the stages together into the daemon and the `once` command.
 //! - [`shutdown`]: turns SIGTERM and SIGINT into a cancellation every task observes.
@@ -34,6 +35,7 @@ pub mod config;
 pub mod dates;
 pub mod fetch;
 pub mod http;
+pub mod metrics;
 pub mod model;
 pub mod normalise;
 pub mod opml;

@@ -94,6 +94,7 @@ pub struct Scheduler {
     pub permits: Arc<Semaphore>,
     pub events: broadcast::Sender<PollReport>,
     pub shutdown: CancellationToken,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Scheduler {
@@ -130,6 +131,7 @@ impl Scheduler {
                 &self.shutdown,
             )
             .await;
+            self.metrics.record_poll(&report);
             let next = report.next_poll;
             let cancelled = report.outcome == PollOutcome::Cancelled;
             // No receiver is fine: reports are for tests and status consumers.

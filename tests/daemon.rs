@@ -441,6 +441,42 @@ async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
     let before = assert_valid_atom(&before, "http://feeds.test/feed.atom");
     assert_eq!(before.entries.len(), 2);
     assert_eq!(before.entries[0].title.value, "Beta");
+
+    // The polls and requests are counted for Prometheus.
+    let etag = reqwest::get(format!("{base}/feed.atom"))
+        .await
+        .expect("get")
+        .headers()["etag"]
+        .to_str()
+        .expect("ascii")
+        .to_string();
+    let not_modified = reqwest::Client::new()
+        .get(format!("{base}/feed.atom"))
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(not_modified.status(), 304);
+    let (status, ct, metrics) = get(&format!("{base}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    let value = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(line_start))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{line_start} in {metrics}"))
+    };
+    assert!(value("tributary_polls_total{result=\"stored\"}") >= 2.0);
+    assert_eq!(value("tributary_entries_new_total"), 2.0);
+    assert_eq!(value("tributary_entries_stored"), 2.0);
+    assert!(value("tributary_feed_requests_total{format=\"atom\",status=\"200\"}") >= 3.0);
+    assert_eq!(
+        value("tributary_feed_requests_total{format=\"atom\",status=\"304\"}"),
+        1.0
+    );
+    assert!(value("tributary_poll_duration_seconds_count") >= 2.0);
     daemon.shutdown().await.expect("shutdown");
 
     // Restart with a long interval: what is served comes from the store alone.

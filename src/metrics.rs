@@ -1,0 +1,132 @@
+//! Operational metrics in Prometheus text format, for `/metrics`.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::poll::{PollOutcome, PollReport};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PollLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    format: &'static str,
+    status: u16,
+}
+
+/// Every metric, cheap to clone (the registry holds the same counters).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    polls: Family<PollLabels, Counter>,
+    entries_new: Counter,
+    entries_updated: Counter,
+    entries_deduplicated: Counter,
+    fetch_seconds: Histogram,
+    requests: Family<RequestLabels, Counter>,
+    entries_stored: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("tributary");
+        let polls = Family::<PollLabels, Counter>::default();
+        let entries_new = Counter::default();
+        let entries_updated = Counter::default();
+        let entries_deduplicated = Counter::default();
+        let fetch_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
+        let requests = Family::<RequestLabels, Counter>::default();
+        let entries_stored = Gauge::default();
+        registry.register(
+            "polls",
+            "Polls of sources, by result (stored, not_modified, failed)",
+            polls.clone(),
+        );
+        registry.register(
+            "entries_new",
+            "Entries stored for the first time",
+            entries_new.clone(),
+        );
+        registry.register(
+            "entries_updated",
+            "Stored entries whose content changed",
+            entries_updated.clone(),
+        );
+        registry.register(
+            "entries_deduplicated",
+            "New entries whose article another source brought first",
+            entries_deduplicated.clone(),
+        );
+        registry.register(
+            "poll_duration_seconds",
+            "Time to fetch, parse and store one poll",
+            fetch_seconds.clone(),
+        );
+        registry.register(
+            "feed_requests",
+            "Published feed requests, by format and status (200, 304)",
+            requests.clone(),
+        );
+        registry.register(
+            "entries_stored",
+            "Entries stored for the configured sources",
+            entries_stored.clone(),
+        );
+        Metrics {
+            registry: Arc::new(registry),
+            polls,
+            entries_new,
+            entries_updated,
+            entries_deduplicated,
+            fetch_seconds,
+            requests,
+            entries_stored,
+        }
+    }
+
+    pub fn record_poll(&self, report: &PollReport) {
+        let result = match &report.outcome {
+            PollOutcome::Stored { counts, .. } => {
+                self.entries_new.inc_by(counts.new as u64);
+                self.entries_updated.inc_by(counts.updated as u64);
+                self.entries_deduplicated.inc_by(counts.duplicates as u64);
+                "stored"
+            }
+            PollOutcome::NotModified { .. } => "not_modified",
+            PollOutcome::Failed { .. } => "failed",
+            PollOutcome::Cancelled => return,
+        };
+        self.polls.get_or_create(&PollLabels { result }).inc();
+        self.fetch_seconds.observe(report.duration.as_secs_f64());
+    }
+
+    pub fn record_request(&self, format: &'static str, status: u16) {
+        self.requests
+            .get_or_create(&RequestLabels { format, status })
+            .inc();
+    }
+
+    /// The text exposition, with the stored-entries gauge set to `entries_stored`.
+    pub fn render(&self, entries_stored: u64) -> String {
+        self.entries_stored
+            .set(i64::try_from(entries_stored).unwrap_or(i64::MAX));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
