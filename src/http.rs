@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use crate::config::Config;
 use crate::model::SourceState;
 use crate::render::{self, FeedMeta, SourceInfo};
-use crate::store::Store;
+use crate::store::{Cursor, Store};
 
 pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
 pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
@@ -174,22 +174,36 @@ fn split_file(file: &str) -> Option<(&str, Format)> {
     Some((name, Format::from_extension(ext)?))
 }
 
-/// `?limit=N`: 1 to [`MAX_LIMIT`]; anything else there is a 400.
-fn limit(uri: &Uri, default: usize) -> Result<usize, String> {
-    let Some(query) = uri.query() else {
-        return Ok(default);
+/// The query a feed takes: `?limit=N` (1 to [`MAX_LIMIT`]) and `?before=CURSOR` (from a
+/// `next` link); anything malformed there is a 400.
+fn query(uri: &Uri, default: usize) -> Result<(usize, Option<Cursor>), String> {
+    let mut limit = default;
+    let mut before = None;
+    let Some(q) = uri.query() else {
+        return Ok((limit, before));
     };
-    for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
-        if k == "limit" {
-            return match v.parse::<usize>() {
-                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-                _ => Err(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}\n"
-                )),
-            };
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        match &*k {
+            "limit" => {
+                limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => {
+                        return Err(format!(
+                            "limit must be a whole number from 1 to {MAX_LIMIT}\n"
+                        ));
+                    }
+                }
+            }
+            "before" => {
+                before = Some(
+                    Cursor::from_param(&v)
+                        .ok_or("before must be a cursor from a feed's next link\n")?,
+                )
+            }
+            _ => {}
         }
     }
-    Ok(default)
+    Ok((limit, before))
 }
 
 /// Renders a published feed, answering conditional requests with 304.
@@ -201,8 +215,8 @@ fn published(
     headers: &HeaderMap,
 ) -> Response {
     let config = &state.config;
-    let limit = match limit(uri, config.publish.max_items) {
-        Ok(n) => n,
+    let (limit, before) = match query(uri, config.publish.max_items) {
+        Ok(q) => q,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
     let key = uri
@@ -223,7 +237,7 @@ fn published(
     let rendered = match cached {
         Some(r) => r,
         None => {
-            let r = match render_selection(state, &selection, format, uri, limit) {
+            let r = match render_selection(state, &selection, format, uri, limit, before) {
                 Ok(r) => r,
                 Err(e) => return internal_error(e),
             };
@@ -258,12 +272,15 @@ fn render_selection(
     format: Format,
     uri: &Uri,
     limit: usize,
+    before: Option<Cursor>,
 ) -> Result<Rendered, crate::store::StoreError> {
     let config = &state.config;
     let configured: HashSet<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
     let (entries, title) = match selection {
         Selection::Source(name) => (
-            state.store.latest_for_source(name, limit),
+            state
+                .store
+                .page(Some(name), before.as_ref(), limit, |_| true),
             format!("{}: {name}", config.publish.title),
         ),
         Selection::All | Selection::Tag(_) => {
@@ -278,7 +295,7 @@ fn render_selection(
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
-            let entries = state.store.latest(limit, |e| {
+            let entries = state.store.page(None, before.as_ref(), limit, |e| {
                 chosen.contains(e.source.as_str())
                     && e.duplicate_of
                         .as_ref()
@@ -291,7 +308,8 @@ fn render_selection(
             (entries, title)
         }
     };
-    let entries = entries?;
+    let page = entries?;
+    let entries = page.entries;
     let sources = source_infos(state)?;
     let base = &config.server.base_url;
     let meta = FeedMeta {
@@ -307,6 +325,15 @@ fn render_selection(
         id: format!("{base}{}", uri.path()),
         home_url: format!("{base}/"),
         empty_updated: state.started,
+        // RFC 5005 paging: the same feed, from where this page ends.
+        next_url: page.next.map(|c| {
+            let mut next = url::form_urlencoded::Serializer::new(String::new());
+            if limit != config.publish.max_items {
+                next.append_pair("limit", &limit.to_string());
+            }
+            next.append_pair("before", &c.to_param());
+            format!("{base}{}?{}", uri.path(), next.finish())
+        }),
     };
     let (body, content_type) = match format {
         Format::Atom => (render::atom(&meta, &entries, &sources), ATOM_TYPE),

@@ -26,6 +26,8 @@ pub struct FeedMeta {
     pub home_url: String,
     /// `updated` of a feed with no entries.
     pub empty_updated: DateTime<Utc>,
+    /// The next (older) page, when there is one (RFC 5005 paging).
+    pub next_url: Option<String>,
 }
 
 /// What a combined feed says about where an entry came from.
@@ -56,10 +58,20 @@ pub fn atom(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
             uri: None,
             version: Some(crate::VERSION.into()),
         }),
-        links: vec![
-            atom_link(&meta.self_url, "self", Some("application/atom+xml")),
-            atom_link(&meta.home_url, "alternate", Some("text/html")),
-        ],
+        links: [
+            Some(atom_link(
+                &meta.self_url,
+                "self",
+                Some("application/atom+xml"),
+            )),
+            Some(atom_link(&meta.home_url, "alternate", Some("text/html"))),
+            meta.next_url
+                .as_deref()
+                .map(|n| atom_link(n, "next", Some("application/atom+xml"))),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
         entries: entries.iter().map(|e| atom_entry(e, sources)).collect(),
         namespaces: media_namespace(entries),
         ..Default::default()
@@ -205,12 +217,19 @@ pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceI
         last_build_date: Some(newest.to_rfc2822()),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         atom_ext: Some(rss::extension::atom::AtomExtension {
-            links: vec![rss::extension::atom::Link {
-                href: meta.self_url.clone(),
-                rel: "self".into(),
+            links: [
+                Some(("self", &meta.self_url)),
+                meta.next_url.as_ref().map(|n| ("next", n)),
+            ]
+            .into_iter()
+            .flatten()
+            .map(|(rel, href)| rss::extension::atom::Link {
+                href: href.clone(),
+                rel: rel.into(),
                 mime_type: Some("application/rss+xml".into()),
                 ..Default::default()
-            }],
+            })
+            .collect(),
         }),
         items: entries.iter().map(|e| rss_item(e, sources)).collect(),
         namespaces: media_namespace(entries),
@@ -370,7 +389,7 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
             Value::Object(item)
         })
         .collect();
-    let feed = json!({
+    let mut feed = json!({
         "version": "https://jsonfeed.org/version/1.1",
         "title": meta.title,
         "home_page_url": meta.home_url,
@@ -379,6 +398,9 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
         "authors": [{"name": meta.author}],
         "items": items,
     });
+    if let (Some(next), Some(obj)) = (&meta.next_url, feed.as_object_mut()) {
+        obj.insert("next_url".into(), json!(next));
+    }
     // Serialising a Value cannot fail.
     serde_json::to_string_pretty(&feed).unwrap_or_default()
 }

@@ -330,6 +330,79 @@ impl Store {
         self.collect_newest(self.db.scan_prefix(prefix), limit, |_| true)
     }
 
+    /// One page of entries, newest first: all sources (`source: None`) or one, strictly
+    /// older than `before` (a cursor from an earlier page's `next`), at most `limit`, those
+    /// for which `accept` holds. `next` is set when older accepted entries remain.
+    pub fn page(
+        &self,
+        source: Option<&str>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        let prefix = match source {
+            None => b"t/".to_vec(),
+            Some(name) => {
+                let mut p = b"s/".to_vec();
+                p.extend_from_slice(name.as_bytes());
+                p.push(0);
+                p
+            }
+        };
+        let iter = match before {
+            None => self.db.scan_prefix(&prefix),
+            Some(c) => {
+                let mut upper = prefix.clone();
+                upper.extend_from_slice(&c.0);
+                self.db.range(prefix.clone()..upper)
+            }
+        };
+        let mut entries = Vec::with_capacity(limit.min(1024));
+        let mut last: Option<Cursor> = None;
+        let mut more = false;
+        for item in iter.rev() {
+            let (k, _) = item?;
+            let Some(tail) = k.len().checked_sub(24).map(|at| &k[at..]) else {
+                continue;
+            };
+            let Some(e) = self.indexed_entry(&tail[8..])? else {
+                continue;
+            };
+            if !accept(&e) {
+                continue;
+            }
+            if entries.len() >= limit {
+                more = true;
+                break;
+            }
+            let mut c = [0u8; 24];
+            c.copy_from_slice(tail);
+            last = Some(Cursor(c));
+            entries.push(e);
+        }
+        Ok(Page {
+            entries,
+            next: if more { last } else { None },
+        })
+    }
+
+    /// The entry an index key points at; a dangling or unreadable one is logged and skipped.
+    fn indexed_entry(&self, key: &[u8]) -> Result<Option<Entry>, StoreError> {
+        let mut ekey = b"e/".to_vec();
+        ekey.extend_from_slice(key);
+        let Some(v) = self.db.get(&ekey)? else {
+            tracing::warn!(key = %hex(key), "index points at a missing entry; skipped");
+            return Ok(None);
+        };
+        match decode::<Entry>(&ekey, &v) {
+            Ok(e) => Ok(Some(e)),
+            Err(err) => {
+                tracing::warn!(%err, "skipped an unreadable entry");
+                Ok(None)
+            }
+        }
+    }
+
     fn collect_newest(
         &self,
         iter: sled::Iter,
@@ -385,6 +458,37 @@ fn entry_key(key: &EntryKey) -> Vec<u8> {
     k.extend_from_slice(b"e/");
     k.extend_from_slice(&key.0);
     k
+}
+
+/// A position in the time index: where the next (older) page starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor([u8; 24]);
+
+impl Cursor {
+    /// As it appears in a URL.
+    pub fn to_param(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// From a URL parameter; `None` unless it is exactly what [`Cursor::to_param`] makes.
+    pub fn from_param(s: &str) -> Option<Cursor> {
+        if s.len() != 48 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut out = [0u8; 24];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Cursor(out))
+    }
+}
+
+/// One page of a feed.
+#[derive(Debug)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Where the next (older) page starts, if there is one.
+    pub next: Option<Cursor>,
 }
 
 fn credit_of(e: &Entry) -> Credit {
@@ -517,6 +621,37 @@ mod tests {
         assert_eq!(titles, ["B", "C", "A"]);
         assert_eq!(store.latest_for_source("s", 2).expect("reads").len(), 2);
         assert_eq!(store.entry_count(), 3);
+    }
+
+    #[test]
+    fn pages_walk_back_through_history() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let now = Utc::now();
+        let polled: Vec<Entry> = (0..10)
+            .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))
+            .collect();
+        store
+            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .expect("applies");
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store
+                .page(Some("s"), cursor.as_ref(), 4, |_| true)
+                .expect("page");
+            seen.extend(page.entries.into_iter().map(|e| e.title));
+            match page.next {
+                Some(c) => {
+                    assert_eq!(Cursor::from_param(&c.to_param()), Some(c));
+                    cursor = Some(c);
+                }
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..10).rev().map(|i| format!("T{i}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(Cursor::from_param("zz"), None);
     }
 
     #[test]

@@ -237,3 +237,48 @@ async fn opml_lists_every_source_with_its_tags() {
     assert_eq!(news.categories, ["tech", "news"]);
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// RFC 5005 paging: following `next` links walks back through every entry once.
+#[tokio::test]
+async fn next_links_page_through_history() {
+    let (daemon, _origin, _dir) = daemon_with_tagged_sources().await;
+    let local = format!("http://{}", daemon.local_addr());
+    let mut url = "http://feeds.test/feed.atom?limit=10".to_string();
+    let mut ids = Vec::new();
+    let mut pages = 0;
+    loop {
+        let (status, _, body) = get(&url.replace("http://feeds.test", &local)).await;
+        assert_eq!(status, 200, "{url}");
+        let atom = assert_valid_atom(&body, &url);
+        ids.extend(atom.entries.iter().map(|e| e.id.clone()));
+        pages += 1;
+        match atom.links.iter().find(|l| l.rel == "next") {
+            Some(next) => url = next.href.clone(),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 5);
+    let unique: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (48, 48));
+
+    let (_, _, body) = get(&format!("{local}/sources/news.json?limit=20")).await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let next = json["next_url"].as_str().expect("next_url");
+    assert!(
+        next.starts_with("http://feeds.test/sources/news.json?limit=20&before="),
+        "{next}"
+    );
+    let (_, _, body) = get(&next.replace("http://feeds.test", &local)).await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(json["items"].as_array().map(Vec::len), Some(5));
+    assert!(json.get("next_url").is_none());
+
+    let (_, _, body) = get(&format!("{local}/feed.rss?limit=40")).await;
+    let rss = rss::Channel::read_from(body.as_bytes()).expect("rss");
+    let links = &rss.atom_ext.as_ref().expect("atom links").links;
+    assert!(links.iter().any(|l| l.rel == "next"));
+
+    let (status, _, _) = get(&format!("{local}/feed.atom?before=nonsense")).await;
+    assert_eq!(status, 400);
+    daemon.shutdown().await.expect("shutdown");
+}
