@@ -32,6 +32,30 @@ pub struct Config {
     pub publish: PublishConfig,
     pub fetch: FetchConfig,
     pub sources: Vec<SourceConfig>,
+    /// Named feeds (`[[feed]]`), published at `/feeds/{name}.{fmt}`.
+    pub feeds: Vec<FeedConfig>,
+}
+
+/// A named feed: some sources and/or tags (all sources when neither is given), filtered by
+/// patterns on title, summary, content and categories.
+#[derive(Clone, Debug)]
+pub struct FeedConfig {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    /// The sources it takes: those named plus those with one of its tags.
+    pub sources: Vec<String>,
+    pub include: Vec<regex::Regex>,
+    pub exclude: Vec<regex::Regex>,
+}
+
+impl FeedConfig {
+    /// Whether an entry with these texts belongs in the feed: it matches an include
+    /// pattern (if there are any) and no exclude pattern.
+    pub fn admits(&self, texts: &[&str]) -> bool {
+        let hit = |r: &regex::Regex| texts.iter().any(|t| r.is_match(t));
+        (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +180,24 @@ struct RawConfig {
     fetch: Option<RawFetch>,
     #[serde(default, rename = "source")]
     sources: Vec<Spanned<RawSource>>,
+    #[serde(default, rename = "feed")]
+    feeds: Vec<Spanned<RawFeed>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFeed {
+    name: Spanned<String>,
+    title: Option<String>,
+    description: Option<String>,
+    #[serde(default)]
+    sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    tags: Vec<Spanned<String>>,
+    #[serde(default)]
+    include: Vec<Spanned<String>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -592,7 +634,107 @@ impl Validator<'_> {
             }
         }
 
+        let mut feeds = Vec::new();
+        let mut feed_names: HashMap<String, usize> = HashMap::new();
+        for raw_feed in &raw.feeds {
+            let f = raw_feed.get_ref();
+            let name = f.name.get_ref().trim();
+            let mut ok = true;
+            if !is_slug(name) {
+                self.problem(
+                    Some(f.name.span()),
+                    format!("feed name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_'"),
+                );
+                ok = false;
+            } else if let Some(first) = feed_names.get(name) {
+                self.problem(
+                    Some(f.name.span()),
+                    format!("duplicate feed name \"{name}\" (first used on line {first})"),
+                );
+                ok = false;
+            } else {
+                feed_names.insert(name.to_string(), line_col(self.text, f.name.span().start).0);
+            }
+            let mut chosen: Vec<String> = Vec::new();
+            for s in &f.sources {
+                if sources.iter().any(|c| &c.name == s.get_ref()) {
+                    chosen.push(s.get_ref().clone());
+                } else {
+                    self.problem(
+                        Some(s.span()),
+                        format!(
+                            "feed \"{name}\" names source \"{}\", which is not a [[source]]",
+                            s.get_ref()
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            for t in &f.tags {
+                let tagged: Vec<&SourceConfig> = sources
+                    .iter()
+                    .filter(|c| c.tags.contains(t.get_ref()))
+                    .collect();
+                if tagged.is_empty() {
+                    self.problem(
+                        Some(t.span()),
+                        format!(
+                            "feed \"{name}\" takes tag \"{}\", which no source has",
+                            t.get_ref()
+                        ),
+                    );
+                    ok = false;
+                }
+                for c in tagged {
+                    if !chosen.contains(&c.name) {
+                        chosen.push(c.name.clone());
+                    }
+                }
+            }
+            if f.sources.is_empty() && f.tags.is_empty() {
+                chosen = sources.iter().map(|c| c.name.clone()).collect();
+            }
+            let mut compile = |patterns: &[Spanned<String>], what: &str| -> Vec<regex::Regex> {
+                let mut out = Vec::new();
+                for p in patterns {
+                    match regex::RegexBuilder::new(p.get_ref())
+                        .size_limit(1 << 20)
+                        .build()
+                    {
+                        Ok(r) => out.push(r),
+                        Err(e) => {
+                            let detail = e
+                                .to_string()
+                                .lines()
+                                .last()
+                                .unwrap_or("")
+                                .trim()
+                                .to_string();
+                            self.problem(
+                                Some(p.span()),
+                                format!("{what} pattern \"{}\" is not a valid regular expression: {detail}", p.get_ref()),
+                            );
+                        }
+                    }
+                }
+                out
+            };
+            let include = compile(&f.include, "include");
+            let exclude = compile(&f.exclude, "exclude");
+            if ok && include.len() == f.include.len() && exclude.len() == f.exclude.len() {
+                feeds.push(FeedConfig {
+                    name: name.to_string(),
+                    title: f.title.clone(),
+                    description: f.description.clone(),
+                    sources: chosen,
+                    include,
+                    exclude,
+                });
+            }
+        }
+
         Some(Config {
+            feeds,
             path: path.to_path_buf(),
             server: ServerConfig {
                 listen: listen?,
@@ -754,6 +896,50 @@ interval = "soon"
         );
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("longer than a year"), "{p:?}");
+    }
+
+    #[test]
+    fn named_feeds_take_sources_tags_and_patterns() {
+        let c = parse(
+            r#"
+[[source]]
+name = "a"
+url = "https://a.example/f"
+tags = ["rust"]
+
+[[source]]
+name = "b"
+url = "https://b.example/f"
+
+[[feed]]
+name = "releases"
+tags = ["rust"]
+sources = ["b"]
+include = ["(?i)release"]
+exclude = ["(?i)beta"]
+"#,
+            Path::new("feeds.toml"),
+        )
+        .expect("valid");
+        let f = &c.feeds[0];
+        assert_eq!(f.sources, ["b", "a"]);
+        assert!(f.admits(&["Rust 1.80 released"]));
+        assert!(!f.admits(&["Rust 1.80 beta release"]));
+        assert!(!f.admits(&["Something else"]));
+        let p = problems(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[feed]]\nname = \"x\"\nsources = [\"nope\"]\ninclude = [\"(unclosed\"]\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("feeds.toml:7:12: feed \"x\" names source \"nope\""),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with(
+                "feeds.toml:8:12: include pattern \"(unclosed\" is not a valid regular expression"
+            ),
+            "{p:?}"
+        );
     }
 
     #[test]

@@ -61,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.json", get(feed_json))
         .route("/sources/{file}", get(source_feed))
         .route("/tags/{file}", get(tag_feed))
+        .route("/feeds/{file}", get(named_feed))
         .route("/healthz", get(healthz))
         .route("/opml", get(opml))
         .route("/metrics", get(metrics))
@@ -116,6 +117,8 @@ enum Selection {
     All,
     Source(String),
     Tag(String),
+    /// A `[[feed]]` from the config, by index.
+    Named(usize),
 }
 
 async fn feed_atom(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
@@ -165,6 +168,22 @@ async fn tag_feed(
             published(&state, Selection::Tag(tag.into()), format, &uri, &headers)
         }
         _ => not_found().await,
+    }
+}
+
+async fn named_feed(
+    State(state): State<AppState>,
+    Path(file): Path<String>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let found = split_file(&file).and_then(|(name, format)| {
+        let i = state.config.feeds.iter().position(|f| f.name == name)?;
+        Some((i, format))
+    });
+    match found {
+        Some((i, format)) => published(&state, Selection::Named(i), format, &uri, &headers),
+        None => not_found().await,
     }
 }
 
@@ -283,6 +302,22 @@ fn render_selection(
                 .page(Some(name), before.as_ref(), limit, |_| true),
             format!("{}: {name}", config.publish.title),
         ),
+        Selection::Named(i) => {
+            let feed = &config.feeds[*i];
+            let chosen: HashSet<&str> = feed.sources.iter().map(String::as_str).collect();
+            let entries = state.store.page(None, before.as_ref(), limit, |e| {
+                chosen.contains(e.source.as_str())
+                    && e.duplicate_of
+                        .as_ref()
+                        .is_none_or(|c| !chosen.contains(c.source.as_str()))
+                    && feed.admits(&entry_texts(e))
+            });
+            let title = feed
+                .title
+                .clone()
+                .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name));
+            (entries, title)
+        }
         Selection::All | Selection::Tag(_) => {
             let chosen: HashSet<&str> = match selection {
                 Selection::Tag(tag) => config
@@ -312,9 +347,13 @@ fn render_selection(
     let entries = page.entries;
     let sources = source_infos(state)?;
     let base = &config.server.base_url;
+    let description = match selection {
+        Selection::Named(i) => config.feeds[*i].description.clone(),
+        _ => None,
+    };
     let meta = FeedMeta {
         title,
-        description: config.publish.description.clone(),
+        description: description.unwrap_or_else(|| config.publish.description.clone()),
         author: config.publish.author.clone(),
         self_url: format!(
             "{base}{}",
@@ -404,6 +443,15 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
         body,
     )
         .into_response()
+}
+
+/// What `[[feed]]` patterns are matched against: title, summary, content, categories.
+fn entry_texts(e: &crate::model::Entry) -> Vec<&str> {
+    let mut texts = vec![e.title.as_str()];
+    texts.extend(e.summary.as_deref());
+    texts.extend(e.content.as_deref());
+    texts.extend(e.categories.iter().map(String::as_str));
+    texts
 }
 
 /// Attribution for each configured source: its title (from the config, else from its feed,
@@ -503,6 +551,13 @@ async fn index(State(state): State<AppState>) -> Response {
         )
     };
     page.push_str(&format!("<li>Everything: {}</li>", formats("feed")));
+    for f in &c.feeds {
+        page.push_str(&format!(
+            "<li>{}: {}</li>",
+            e(f.title.as_deref().unwrap_or(&f.name)),
+            formats(&format!("feeds/{}", f.name))
+        ));
+    }
     let mut tags: Vec<&str> = c
         .sources
         .iter()

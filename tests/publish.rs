@@ -282,3 +282,69 @@ async fn next_links_page_through_history() {
     assert_eq!(status, 400);
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// `[[feed]]`: chosen sources and tags, include and exclude patterns.
+#[tokio::test]
+async fn named_feeds_filter_by_pattern() {
+    let origin = Origin::start().await;
+    let items = |list: &[(&str, &str, &str)]| {
+        let mut s = String::from(
+            r#"<rss version="2.0"><channel><title>R</title><link>https://r.example/</link><description>d</description>"#,
+        );
+        for (guid, title, cat) in list {
+            s.push_str(&format!(
+                "<item><guid>{guid}</guid><title>{title}</title><link>https://r.example/{guid}</link><category>{cat}</category></item>"
+            ));
+        }
+        s.push_str("</channel></rss>");
+        s
+    };
+    origin.set(
+        "/a.xml",
+        Route::feed(
+            items(&[
+                ("a1", "Rust 1.80 released", "news"),
+                ("a2", "Rust 1.81 beta released", "news"),
+                ("a3", "Community update", "release"),
+            ]),
+            "application/rss+xml",
+        ),
+    );
+    origin.set(
+        "/b.xml",
+        Route::feed(
+            items(&[("b1", "Other release", "x")]),
+            "application/rss+xml",
+        ),
+    );
+    let mut text = config_prelude("");
+    text.push_str(&format!(
+        "[[source]]\nname = \"a\"\nurl = \"{}\"\ntags = [\"rust\"]\ninterval = \"1h\"\n\n[[source]]\nname = \"b\"\nurl = \"{}\"\ninterval = \"1h\"\n\n",
+        origin.url("/a.xml"),
+        origin.url("/b.xml")
+    ));
+    text.push_str(
+        "[[feed]]\nname = \"releases\"\ntitle = \"Rust releases\"\ndescription = \"Stable only\"\ntags = [\"rust\"]\ninclude = [\"(?i)releas\"]\nexclude = [\"(?i)beta\"]\n",
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_raw(dir.path(), &text);
+    app::once(cfg.clone()).await.expect("once");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let daemon = app::start(cfg, listener).await.expect("starts");
+    let base = format!("http://{}", daemon.local_addr());
+    let (status, _, body) = get(&format!("{base}/feeds/releases.atom")).await;
+    assert_eq!(status, 200);
+    let atom = assert_valid_atom(&body, "http://feeds.test/feeds/releases.atom");
+    assert_eq!(atom.title.value, "Rust releases");
+    let mut titles: Vec<&str> = atom
+        .entries
+        .iter()
+        .map(|e| e.title.value.as_str())
+        .collect();
+    titles.sort_unstable();
+    // Matched by title, or by category; the beta excluded; source b not taken.
+    assert_eq!(titles, ["Community update", "Rust 1.80 released"]);
+    let (status, _, _) = get(&format!("{base}/feeds/nope.rss")).await;
+    assert_eq!(status, 404);
+    daemon.shutdown().await.expect("shutdown");
+}
