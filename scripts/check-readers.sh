@@ -3,6 +3,8 @@
 # every fixture in tests/fixtures (served over local HTTP, as real sources would be), then
 # Python feedparser, xmllint and newsboat read /feed.atom and /feed.rss from `tributary run`.
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
+# Also opens the home page in headless Chromium: a screenshot (target/check-page.png) and a
+# check that every link on the rendered page works.
 # Last line: "readers: N passed, M failed"; exit status 1 if anything failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,6 +35,12 @@ if ! command -v newsboat >/dev/null || ! command -v sqlite3 >/dev/null || ! comm
   export DEBIAN_FRONTEND=noninteractive
   { apt-get update -qq && apt-get install -y -qq newsboat sqlite3 libxml2-utils >/dev/null; } ||
     die "cannot install newsboat sqlite3 libxml2-utils with apt-get"
+fi
+
+if ! command -v chromium >/dev/null; then
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } ||
+    die "cannot install chromium with apt-get"
 fi
 
 echo "== building tributary"
@@ -170,6 +178,38 @@ for path in /feed.atom /feed.rss; do
   n=$(sqlite3 "$NB/$name.db" "select count(*) from rss_item where title is null or title = ''" 2>&1) || true
   check "$path: newsboat has no item without a title ($n)" test "$n" = 0
 done
+
+echo "== the home page in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
+# The flags keep Chromium off the network (only our loopback server) and out of $HOME.
+CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
+  --disable-background-networking --disable-component-update --disable-sync
+  --user-data-dir="$TMP/chrome" --window-size=1280,1000)
+SHOT="$TARGET/check-page.png"
+timeout 60 "${CHROME[@]}" --screenshot="$SHOT" "$BASE/" >"$TMP/chrome.log" 2>&1 || true
+check "Chromium took a screenshot of / ($SHOT)" test -s "$SHOT" -a "$(stat -c %s "$SHOT" 2>/dev/null || echo 0)" -gt 10000
+timeout 60 "${CHROME[@]}" --dump-dom "$BASE/" >"$TMP/dom.html" 2>>"$TMP/chrome.log" || true
+check "Chromium rendered / (DOM has the sources table)" grep -q "<table>" "$TMP/dom.html"
+check "/ advertises the Atom feed for autodiscovery" grep -q 'rel="alternate" type="application/atom+xml"' "$TMP/dom.html"
+# Every link on the rendered page works (http(s) ones are fetched; file:// sources skipped).
+python3 - "$BASE/" "$TMP/dom.html" >"$TMP/links.txt" <<'PY' || fail "cannot read the links of /"
+import sys, html.parser, urllib.parse
+base, path = sys.argv[1], sys.argv[2]
+class P(html.parser.HTMLParser):
+    def handle_starttag(self, tag, attrs):
+        href = dict(attrs).get("href")
+        if tag in ("a", "link") and href:
+            print(urllib.parse.urljoin(base, href))
+P().feed(open(path, encoding="utf-8").read())
+PY
+LINKS=0
+BROKEN=0
+while read -r link; do
+  case $link in http://*|https://*) ;; *) continue ;; esac
+  LINKS=$((LINKS + 1))
+  code=$(curl -s -o /dev/null -w '%{http_code}' "$link") || code=000
+  if [[ $code != 200 ]]; then BROKEN=$((BROKEN + 1)); echo "    broken link: $link ($code)"; fi
+done <"$TMP/links.txt"
+check "every link on / answers 200 ($LINKS links, $BROKEN broken)" test "$LINKS" -gt 10 -a "$BROKEN" = 0
 
 echo "== summary"
 echo "    sources: $(grep -c '^\[\[source\]\]' "$CONFIG"), entries stored: $TOTAL"

@@ -523,6 +523,13 @@ async fn index(State(state): State<AppState>) -> Response {
     let mut page = String::new();
     page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     page.push_str(&format!("<title>{title}</title>"));
+    page.push_str(
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
+         body{font:16px/1.5 system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
+         table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;\
+         border-bottom:1px solid #ddd;vertical-align:top}th{background:#f4f4f4}\
+         td:last-child,th:last-child{text-align:right}a{color:#0645ad}</style>",
+    );
     page.push_str(&format!(
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{} (Atom)\" href=\"{}\">",
         a(&c.publish.title),
