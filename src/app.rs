@@ -113,7 +113,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics: metrics.clone(),
     });
     let server_shutdown = shutdown.clone();
+    let max_connections = config.server.max_connections;
     let task = tokio::spawn(async move {
+        let listener = http::LimitedListener::new(listener, max_connections);
         let served = axum::serve(listener, app)
             .with_graceful_shutdown(server_shutdown.cancelled_owned())
             .await;

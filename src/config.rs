@@ -61,6 +61,8 @@ impl FeedConfig {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Open connections at most (idle keep-alive ones included).
+    pub max_connections: usize,
     /// The public URL of this instance, without a trailing slash.
     pub base_url: String,
 }
@@ -205,6 +207,7 @@ struct RawFeed {
 struct RawServer {
     listen: Option<Spanned<String>>,
     base_url: Option<Spanned<String>>,
+    max_connections: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -364,7 +367,12 @@ impl Validator<'_> {
         let server = raw.server.unwrap_or(RawServer {
             listen: None,
             base_url: None,
+            max_connections: None,
         });
+        let max_connections = match &server.max_connections {
+            None => Some(1024),
+            Some(m) => self.positive(m, "max_connections", 1_000_000),
+        };
         let listen = match &server.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
             Some(l) => match l.get_ref().parse::<SocketAddr>() {
@@ -737,6 +745,7 @@ impl Validator<'_> {
             feeds,
             path: path.to_path_buf(),
             server: ServerConfig {
+                max_connections: max_connections? as usize,
                 listen: listen?,
                 base_url: base_url?,
             },

@@ -73,6 +73,8 @@ pub fn router(state: AppState) -> Router {
                 .gzip(true)
                 .br(true),
         )
+        // Outside the compression: a compressed body is another representation.
+        .layer(axum::middleware::map_response(etag_per_encoding))
         // A request that takes this long is answered 408 and its work dropped.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -82,6 +84,28 @@ pub fn router(state: AppState) -> Router {
         .layer(tower::limit::ConcurrencyLimitLayer::new(
             MAX_CONCURRENT_REQUESTS,
         ))
+}
+
+/// A strong ETag names exact bytes, so each content coding gets its own (`"…-gzip"`,
+/// `"…-br"`); [`cached_response`] accepts any of them in If-None-Match.
+async fn etag_per_encoding(mut response: Response) -> Response {
+    let coding = response
+        .headers()
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let etag = response
+        .headers()
+        .get(header::ETAG)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|e| e.strip_suffix('"'))
+        .map(str::to_string);
+    if let (Some(coding), Some(etag)) = (coding, etag)
+        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("{etag}-{coding}\""))
+    {
+        response.headers_mut().insert(header::ETAG, v);
+    }
+    response
 }
 
 /// How long one request may take.
@@ -416,27 +440,51 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
         std::time::Duration::from_secs(900),
     );
     let cache_control = format!("public, max-age={}", max_age.as_secs());
-    let not_modified = match headers.get(header::IF_NONE_MATCH) {
-        Some(inm) => inm.to_str().is_ok_and(|v| {
+    // The validator the reader already has, when it names this document (any coding of it;
+    // see `etag_per_encoding`): a 304 echoes it back.
+    let still_valid: Option<String> = match headers.get(header::IF_NONE_MATCH) {
+        Some(inm) => inm.to_str().ok().and_then(|v| {
             v.split(',')
                 .map(|t| t.trim().trim_start_matches("W/"))
-                .any(|t| t == etag || t == "*")
+                .find(|t| {
+                    let base = ["-gzip\"", "-br\""]
+                        .iter()
+                        .find_map(|s| t.strip_suffix(s).map(|b| format!("{b}\"")))
+                        .unwrap_or_else(|| t.to_string());
+                    base == etag || *t == "*"
+                })
+                .map(|t| {
+                    if t == "*" {
+                        etag.clone()
+                    } else {
+                        t.to_string()
+                    }
+                })
         }),
         None => headers
             .get(header::IF_MODIFIED_SINCE)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| httpdate::parse_http_date(v).ok())
             .zip(httpdate::parse_http_date(&last_modified).ok())
-            .is_some_and(|(since, modified)| modified <= since),
+            .is_some_and(|(since, modified)| modified <= since)
+            .then(|| etag.clone()),
     };
+    if let Some(validator) = still_valid {
+        return (
+            StatusCode::NOT_MODIFIED,
+            [
+                (header::ETAG, validator),
+                (header::LAST_MODIFIED, last_modified),
+                (header::CACHE_CONTROL, cache_control),
+            ],
+        )
+            .into_response();
+    }
     let common = [
         (header::ETAG, etag),
         (header::LAST_MODIFIED, last_modified),
         (header::CACHE_CONTROL, cache_control),
     ];
-    if not_modified {
-        return (StatusCode::NOT_MODIFIED, common).into_response();
-    }
     (
         [(header::CONTENT_TYPE, content_type.to_string())],
         common,
@@ -625,4 +673,105 @@ fn internal_error(e: impl std::fmt::Display) -> Response {
         "internal error: the store could not be read\n",
     )
         .into_response()
+}
+
+/// A listener that holds at most `[server] max_connections` connections open at once (idle
+/// keep-alive ones included), so a flood of connections cannot exhaust file descriptors.
+pub struct LimitedListener {
+    inner: tokio::net::TcpListener,
+    places: Arc<tokio::sync::Semaphore>,
+}
+
+impl LimitedListener {
+    pub fn new(inner: tokio::net::TcpListener, max: usize) -> LimitedListener {
+        LimitedListener {
+            inner,
+            places: Arc::new(tokio::sync::Semaphore::new(max)),
+        }
+    }
+}
+
+impl axum::serve::Listener for LimitedListener {
+    type Io = Counted;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
+        // connection is served without a place rather than dropped.
+        let place = self.places.clone().acquire_owned().await.ok();
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, addr)) => {
+                    return (
+                        Counted {
+                            stream,
+                            _place: place,
+                        },
+                        addr,
+                    );
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// A connection holding its place until it is dropped.
+pub struct Counted {
+    stream: tokio::net::TcpStream,
+    _place: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl tokio::io::AsyncRead for Counted {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Counted {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
 }

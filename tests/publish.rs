@@ -207,6 +207,17 @@ async fn feeds_are_compressed_for_readers_that_ask() {
         .await
         .expect("get");
     assert_eq!(gz.headers()["content-encoding"], "gzip");
+    // Another representation, another strong ETag; either is recognised.
+    let gz_etag = gz.headers()["etag"].to_str().expect("ascii").to_string();
+    assert!(gz_etag.ends_with("-gzip\""), "{gz_etag}");
+    let revalidated = client
+        .get(&url)
+        .header("accept-encoding", "gzip")
+        .header("if-none-match", &gz_etag)
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(revalidated.status(), 304);
     let compressed = gz.bytes().await.expect("body");
     assert!(
         compressed.len() * 3 < plain.len(),
@@ -346,5 +357,47 @@ async fn named_feeds_filter_by_pattern() {
     assert_eq!(titles, ["Community update", "Rust 1.80 released"]);
     let (status, _, _) = get(&format!("{base}/feeds/nope.rss")).await;
     assert_eq!(status, 404);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// `[server] max_connections`: idle connections count; the next waits for one to close.
+#[tokio::test]
+async fn connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude("").replace(
+        "base_url = \"http://feeds.test\"",
+        "base_url = \"http://feeds.test\"\nmax_connections = 2",
+    );
+    let cfg = config_raw(dir.path(), &text);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let daemon = app::start(cfg, listener).await.expect("starts");
+    let addr = daemon.local_addr();
+    let request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    let mut first = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    first.write_all(request).await.expect("write");
+    let mut buf = [0u8; 12];
+    first.read_exact(&mut buf).await.expect("answered");
+    assert_eq!(&buf, b"HTTP/1.1 200");
+    let _second = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    // The third is left waiting while two are open...
+    let mut third = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    third.write_all(request).await.expect("write");
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        third.read_exact(&mut buf),
+    )
+    .await;
+    assert!(waited.is_err(), "a third connection was served");
+    // ...and served once one closes.
+    drop(first);
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        third.read_exact(&mut buf),
+    )
+    .await
+    .expect("served after a close")
+    .expect("read");
+    assert_eq!(&buf, b"HTTP/1.1 200");
     daemon.shutdown().await.expect("shutdown");
 }
