@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks that real feed readers read tributary's combined feeds correctly: tributary polls
+# Checks that real feed readers read tributary's published feeds correctly: tributary polls
 # every fixture in tests/fixtures (served over local HTTP, as real sources would be), then
-# Python feedparser, xmllint and newsboat read /feed.atom and /feed.rss from `tributary run`.
+# Python feedparser, xmllint and newsboat read every kind of feed `tributary run` publishes
+# (combined, per tag, named, per source; Atom and RSS).
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
 # Also opens the home page in headless Chromium: a screenshot (target/check-page.png) and a
 # check that every link on the rendered page works.
@@ -97,8 +98,10 @@ for f in tests/fixtures/*; do
   [[ -f $f ]] || continue
   file=$(basename "$f")
   slug=$(LC_ALL=C tr '[:upper:]' '[:lower:]' <<<"${file%.*}" | tr -c 'a-z0-9_\n-' '-')
-  printf '\n[[source]]\nname = "%s"\nurl = "http://127.0.0.1:%s/%s"\n' "$slug" "$FIX_PORT" "$file" >>"$CONFIG"
+  printf '\n[[source]]\nname = "%s"\nurl = "http://127.0.0.1:%s/%s"\ntags = ["all"]\n' "$slug" "$FIX_PORT" "$file" >>"$CONFIG"
 done
+# A named feed taking everything, so every kind of published feed is read below.
+printf '\n[[feed]]\nname = "everything"\ntags = ["all"]\ninclude = ["."]\n' >>"$CONFIG"
 
 echo "== tributary once"
 if "$BIN" once --config "$CONFIG" >"$TMP/once.log" 2>&1; then pass "tributary once exits 0"; else fail "tributary once exits 0"; fi
@@ -121,8 +124,13 @@ import sys, feedparser
 base, total = sys.argv[1], int(sys.argv[2])
 def check(ok, what, detail=""):
     print(("ok   " if ok else "FAIL ") + what + ("" if ok or not detail else f": {detail}"))
-for path, version, ctype in [("/feed.atom", "atom10", "application/atom+xml"),
-                             ("/feed.rss", "rss20", "application/rss+xml")]:
+# Every kind of published feed: combined, per tag, named, per source (large_rss: 25 entries).
+for path, version, ctype, want in [
+        ("/feed.atom", "atom10", "application/atom+xml", total),
+        ("/feed.rss", "rss20", "application/rss+xml", total),
+        ("/tags/all.atom", "atom10", "application/atom+xml", total),
+        ("/feeds/everything.rss", "rss20", "application/rss+xml", total),
+        ("/sources/large_rss.atom", "atom10", "application/atom+xml", 25)]:
     url = base + path
     d = feedparser.parse(url)
     n = len(d.entries)
@@ -131,7 +139,7 @@ for path, version, ctype in [("/feed.atom", "atom10", "application/atom+xml"),
     check(d.version == version, f"{path}: version {version}", d.version)
     check(d.headers.get("content-type", "").startswith(ctype), f"{path}: Content-Type {ctype}",
           d.headers.get("content-type"))
-    check(n == total, f"{path}: {n} entries == {total} stored")
+    check(n == want, f"{path}: {n} entries == {want} stored")
     ids = [e.get("id", "") for e in d.entries]
     check(all(ids) and len(set(ids)) == n, f"{path}: ids non-empty and unique",
           f"{ids.count('')} empty, {n - len(set(ids))} duplicates")
@@ -150,7 +158,7 @@ while read -r status what; do
 done <"$TMP/feedparser.out"
 
 echo "== xmllint"
-for path in /feed.atom /feed.rss; do
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom; do
   body="$TMP/body${path//\//_}"
   curl -fsS -o "$body" "$BASE$path" || { fail "$path: fetch for xmllint"; continue; }
   check "$path: xmllint --noout (well-formed)" xmllint --noout "$body"
@@ -164,8 +172,10 @@ echo "== newsboat $(newsboat -v 2>/dev/null | head -1 | cut -d' ' -f2 || true)"
 # merged into the other's and it would look empty.
 NB="$TMP/newsboat"
 mkdir -p "$NB/home/.newsboat"
-for path in /feed.atom /feed.rss; do
-  name=${path#/feed.}
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom; do
+  name=$(tr '/.' '__' <<<"${path#/}")
+  want=$TOTAL
+  [[ $path == /sources/large_rss.atom ]] && want=25
   echo "$BASE$path" >"$NB/urls.$name"
   echo "error-log \"$NB/errors.$name.log\"" >"$NB/config.$name"
   if HOME="$NB/home" TERM=dumb newsboat -u "$NB/urls.$name" -c "$NB/$name.db" -C "$NB/config.$name" \
@@ -174,7 +184,7 @@ for path in /feed.atom /feed.rss; do
   check "$path: newsboat logged no errors" test ! -s "$NB/errors.$name.log"
   sqlite3 "$NB/$name.db" "select feedurl, count(*) from rss_item group by feedurl" | sed 's/^/    /' || true
   n=$(sqlite3 "$NB/$name.db" "select count(*) from rss_item where feedurl = '$BASE$path'" 2>&1) || true
-  check "$path: newsboat stored $n items (want $TOTAL)" test "$n" = "$TOTAL"
+  check "$path: newsboat stored $n items (want $want)" test "$n" = "$want"
   n=$(sqlite3 "$NB/$name.db" "select count(*) from rss_item where title is null or title = ''" 2>&1) || true
   check "$path: newsboat has no item without a title ($n)" test "$n" = 0
 done
