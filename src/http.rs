@@ -163,16 +163,12 @@ async fn source_feed(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    match split_file(&file) {
-        Some((name, format)) if state.config.sources.iter().any(|s| s.name == name) => published(
-            &state,
-            Selection::Source(name.into()),
-            format,
-            &uri,
-            &headers,
-        ),
-        _ => not_found().await,
-    }
+    feed_file(&state, &file, &uri, &headers, |c, name| {
+        c.sources
+            .iter()
+            .any(|s| s.name == name)
+            .then(|| Selection::Source(name.into()))
+    })
 }
 
 async fn tag_feed(
@@ -181,18 +177,12 @@ async fn tag_feed(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    match split_file(&file) {
-        Some((tag, format))
-            if state
-                .config
-                .sources
-                .iter()
-                .any(|s| s.tags.iter().any(|t| t == tag)) =>
-        {
-            published(&state, Selection::Tag(tag.into()), format, &uri, &headers)
-        }
-        _ => not_found().await,
-    }
+    feed_file(&state, &file, &uri, &headers, |c, tag| {
+        c.sources
+            .iter()
+            .any(|s| s.tags.iter().any(|t| t == tag))
+            .then(|| Selection::Tag(tag.into()))
+    })
 }
 
 async fn named_feed(
@@ -201,13 +191,26 @@ async fn named_feed(
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    let found = split_file(&file).and_then(|(name, format)| {
-        let i = state.config.feeds.iter().position(|f| f.name == name)?;
-        Some((i, format))
-    });
-    match found {
-        Some((i, format)) => published(&state, Selection::Named(i), format, &uri, &headers),
-        None => not_found().await,
+    feed_file(&state, &file, &uri, &headers, |c, name| {
+        c.feeds
+            .iter()
+            .position(|f| f.name == name)
+            .map(Selection::Named)
+    })
+}
+
+/// `{name}.{fmt}` under one of the feed folders: `select` says which entries `name` means,
+/// or that there is no such feed (404).
+fn feed_file(
+    state: &AppState,
+    file: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    select: impl Fn(&Config, &str) -> Option<Selection>,
+) -> Response {
+    match split_file(file).and_then(|(name, format)| Some((select(&state.config, name)?, format))) {
+        Some((selection, format)) => published(state, selection, format, uri, headers),
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }
 
@@ -318,56 +321,56 @@ fn render_selection(
     before: Option<Cursor>,
 ) -> Result<Rendered, crate::store::StoreError> {
     let config = &state.config;
-    let configured: HashSet<&str> = config.sources.iter().map(|s| s.name.as_str()).collect();
-    let (entries, title) = match selection {
-        Selection::Source(name) => (
-            state
-                .store
-                .page(Some(name), before.as_ref(), limit, |_| true),
-            format!("{}: {name}", config.publish.title),
-        ),
-        Selection::Named(i) => {
-            let feed = &config.feeds[*i];
-            let chosen: HashSet<&str> = feed.sources.iter().map(String::as_str).collect();
-            let entries = state.store.page(None, before.as_ref(), limit, |e| {
-                chosen.contains(e.source.as_str())
-                    && e.duplicate_of
-                        .as_ref()
-                        .is_none_or(|c| !chosen.contains(c.source.as_str()))
-                    && feed.admits(&entry_texts(e))
-            });
-            let title = feed
-                .title
-                .clone()
-                .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name));
-            (entries, title)
-        }
-        Selection::All | Selection::Tag(_) => {
-            let chosen: HashSet<&str> = match selection {
-                Selection::Tag(tag) => config
-                    .sources
-                    .iter()
-                    .filter(|s| s.tags.iter().any(|t| t == tag))
-                    .map(|s| s.name.as_str())
-                    .collect(),
-                _ => configured.clone(),
+    let page = match selection {
+        // A source's own feed shows all its entries, duplicates of other sources' included.
+        Selection::Source(name) => state
+            .store
+            .page(Some(name), before.as_ref(), limit, |_| true),
+        _ => {
+            let (chosen, filter): (HashSet<&str>, _) = match selection {
+                Selection::Tag(tag) => (
+                    config
+                        .sources
+                        .iter()
+                        .filter(|s| s.tags.iter().any(|t| t == tag))
+                        .map(|s| s.name.as_str())
+                        .collect(),
+                    None,
+                ),
+                Selection::Named(i) => {
+                    let feed = &config.feeds[*i];
+                    (
+                        feed.sources.iter().map(String::as_str).collect(),
+                        Some(feed),
+                    )
+                }
+                _ => (
+                    config.sources.iter().map(|s| s.name.as_str()).collect(),
+                    None,
+                ),
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
-            let entries = state.store.page(None, before.as_ref(), limit, |e| {
+            state.store.page(None, before.as_ref(), limit, |e| {
                 chosen.contains(e.source.as_str())
                     && e.duplicate_of
                         .as_ref()
                         .is_none_or(|c| !chosen.contains(c.source.as_str()))
-            });
-            let title = match selection {
-                Selection::Tag(tag) => format!("{}: #{tag}", config.publish.title),
-                _ => config.publish.title.clone(),
-            };
-            (entries, title)
+                    && filter.is_none_or(|f| f.admits(&entry_texts(e)))
+            })
+        }
+    }?;
+    let title = match selection {
+        Selection::All => config.publish.title.clone(),
+        Selection::Source(name) => format!("{}: {name}", config.publish.title),
+        Selection::Tag(tag) => format!("{}: #{tag}", config.publish.title),
+        Selection::Named(i) => {
+            let feed = &config.feeds[*i];
+            feed.title
+                .clone()
+                .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name))
         }
     };
-    let page = entries?;
     let entries = page.entries;
     let sources = source_infos(state)?;
     let base = &config.server.base_url;
