@@ -312,24 +312,6 @@ impl Store {
         Ok(())
     }
 
-    /// The newest `limit` entries for which `accept(entry)` holds, newest first. An
-    /// unreadable record is logged and skipped, never fatal for serving.
-    pub fn latest(
-        &self,
-        limit: usize,
-        accept: impl Fn(&Entry) -> bool,
-    ) -> Result<Vec<Entry>, StoreError> {
-        self.collect_newest(self.db.scan_prefix(b"t/"), limit, accept)
-    }
-
-    /// The newest `limit` entries of one source, newest first.
-    pub fn latest_for_source(&self, source: &str, limit: usize) -> Result<Vec<Entry>, StoreError> {
-        let mut prefix = b"s/".to_vec();
-        prefix.extend_from_slice(source.as_bytes());
-        prefix.push(0);
-        self.collect_newest(self.db.scan_prefix(prefix), limit, |_| true)
-    }
-
     /// One page of entries, newest first: all sources (`source: None`) or one, strictly
     /// older than `before` (a cursor from an earlier page's `next`), at most `limit`, those
     /// for which `accept` holds. `next` is set when older accepted entries remain.
@@ -401,41 +383,6 @@ impl Store {
                 Ok(None)
             }
         }
-    }
-
-    fn collect_newest(
-        &self,
-        iter: sled::Iter,
-        limit: usize,
-        accept: impl Fn(&Entry) -> bool,
-    ) -> Result<Vec<Entry>, StoreError> {
-        let mut out = Vec::with_capacity(limit.min(1024));
-        for item in iter.rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (k, _) = item?;
-            let Some(key) = k.len().checked_sub(16).map(|at| &k[at..]) else {
-                continue;
-            };
-            let mut ekey = b"e/".to_vec();
-            ekey.extend_from_slice(key);
-            let Some(v) = self.db.get(&ekey)? else {
-                tracing::warn!(key = %hex(key), "index points at a missing entry; skipped");
-                continue;
-            };
-            match decode::<Entry>(&ekey, &v) {
-                Ok(e) if accept(&e) => out.push(e),
-                Ok(_) => {}
-                Err(err) => tracing::warn!(%err, "skipped an unreadable entry"),
-            }
-        }
-        Ok(out)
-    }
-
-    /// How many entries are stored (all sources).
-    pub fn entry_count(&self) -> usize {
-        self.db.scan_prefix(b"e/").count()
     }
 
     /// Writes everything to disk.
@@ -613,14 +560,16 @@ mod tests {
             .expect("applies");
         assert_eq!((c.new, c.unchanged), (0, 3));
         let titles: Vec<_> = store
-            .latest(10, |_| true)
+            .page(None, None, 10, |_| true)
             .expect("reads")
+            .entries
             .into_iter()
             .map(|e| e.title)
             .collect();
         assert_eq!(titles, ["B", "C", "A"]);
-        assert_eq!(store.latest_for_source("s", 2).expect("reads").len(), 2);
-        assert_eq!(store.entry_count(), 3);
+        let newest = store.page(Some("s"), None, 2, |_| true).expect("reads");
+        assert_eq!(newest.entries.len(), 2);
+        assert!(newest.next.is_some(), "a third entry remains");
     }
 
     #[test]
