@@ -59,9 +59,8 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.atom", get(feed_atom))
         .route("/feed.rss", get(feed_rss))
         .route("/feed.json", get(feed_json))
-        .route("/sources/{file}", get(source_feed))
-        .route("/tags/{file}", get(tag_feed))
-        .route("/feeds/{file}", get(named_feed))
+        // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
+        .route("/{folder}/{file}", get(folder_feed))
         .route("/healthz", get(healthz))
         .route("/opml", get(opml))
         .route("/metrics", get(metrics))
@@ -157,50 +156,35 @@ async fn feed_json(State(state): State<AppState>, uri: Uri, headers: HeaderMap) 
     published(&state, Selection::All, Format::Json, &uri, &headers)
 }
 
-async fn source_feed(
+async fn folder_feed(
     State(state): State<AppState>,
-    Path(file): Path<String>,
+    Path((folder, file)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
 ) -> Response {
-    feed_file(&state, &file, &uri, &headers, |c, name| {
-        c.sources
+    let select = |c: &Config, name: &str| match folder.as_str() {
+        "sources" => c
+            .sources
             .iter()
             .any(|s| s.name == name)
-            .then(|| Selection::Source(name.into()))
-    })
-}
-
-async fn tag_feed(
-    State(state): State<AppState>,
-    Path(file): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    feed_file(&state, &file, &uri, &headers, |c, tag| {
-        c.sources
+            .then(|| Selection::Source(name.into())),
+        "tags" => c
+            .sources
             .iter()
-            .any(|s| s.tags.iter().any(|t| t == tag))
-            .then(|| Selection::Tag(tag.into()))
-    })
-}
-
-async fn named_feed(
-    State(state): State<AppState>,
-    Path(file): Path<String>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    feed_file(&state, &file, &uri, &headers, |c, name| {
-        c.feeds
+            .any(|s| s.tags.iter().any(|t| t == name))
+            .then(|| Selection::Tag(name.into())),
+        "feeds" => c
+            .feeds
             .iter()
             .position(|f| f.name == name)
-            .map(Selection::Named)
-    })
+            .map(Selection::Named),
+        _ => None,
+    };
+    feed_file(&state, &file, &uri, &headers, select)
 }
 
-/// `{name}.{fmt}` under one of the feed folders: `select` says which entries `name` means,
-/// or that there is no such feed (404).
+/// `{name}.{fmt}` in a feed folder: `select` says which entries `name` means, or that there
+/// is no such feed (404).
 fn feed_file(
     state: &AppState,
     file: &str,
