@@ -448,7 +448,7 @@ fn absolute(href: &str, base: &Url) -> Option<Url> {
 /// - UTF-8 read as windows-1252 (`â€¦` for `…`): when the whole text is representable in
 ///   windows-1252 and those bytes are valid UTF-8 with at least one multi-byte character, the
 ///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
-fn fix_c1(text: &str) -> std::borrow::Cow<'_, str> {
+fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
     let mapped = map_c1(text);
     if mapped.is_ascii() {
         return mapped;
@@ -488,7 +488,7 @@ fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
 
 /// Sanitised HTML from feed text: HTML is cleaned by the allow-list, plain text escaped.
 fn to_html(text: &str, html: bool, base: &Url) -> String {
-    let text = &*fix_c1(text);
+    let text = &*fix_mojibake(text);
     if !html {
         return html_escape::encode_text(text.trim()).into_owned();
     }
@@ -496,13 +496,13 @@ fn to_html(text: &str, html: bool, base: &Url) -> String {
     builder
         .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
         .link_rel(Some("noopener noreferrer"));
-    fix_c1(builder.clean(text).to_string().trim()).into_owned()
+    fix_mojibake(builder.clean(text).to_string().trim()).into_owned()
 }
 
 /// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
 /// white space folded.
 pub fn plain_text(text: &str, html: bool) -> String {
-    let text = &*fix_c1(text);
+    let text = &*fix_mojibake(text);
     let decoded = if html || text.contains('<') || text.contains('&') {
         let stripped = ammonia::Builder::empty()
             .clean_content_tags(HashSet::from(["script", "style"]))
@@ -512,7 +512,7 @@ pub fn plain_text(text: &str, html: bool) -> String {
     } else {
         text.to_string()
     };
-    fix_c1(&decoded)
+    fix_mojibake(&decoded)
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
