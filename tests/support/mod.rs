@@ -82,10 +82,52 @@ pub struct Seen {
     pub headers: HeaderMap,
 }
 
+/// What an origin answers on each path, and every request it received.
+struct Table<R> {
+    routes: Mutex<HashMap<String, R>>,
+    seen: Mutex<Vec<Seen>>,
+}
+
+impl<R> Default for Table<R> {
+    fn default() -> Self {
+        Table {
+            routes: Mutex::default(),
+            seen: Mutex::default(),
+        }
+    }
+}
+
+impl<R: Clone> Table<R> {
+    fn set(&self, path: &str, route: R) {
+        self.routes
+            .lock()
+            .expect("lock")
+            .insert(path.to_string(), route);
+    }
+
+    /// Records the request and returns the route for its path.
+    fn answer(&self, path: &str, headers: HeaderMap) -> Option<R> {
+        self.seen.lock().expect("lock").push(Seen {
+            path: path.to_string(),
+            headers,
+        });
+        self.routes.lock().expect("lock").get(path).cloned()
+    }
+
+    fn requests(&self, path: &str) -> Vec<Seen> {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|s| s.path == path)
+            .cloned()
+            .collect()
+    }
+}
+
 #[derive(Default)]
 struct OriginState {
-    routes: Mutex<HashMap<String, Route>>,
-    seen: Mutex<Vec<Seen>>,
+    table: Table<Route>,
     /// Requests being answered right now, and the most ever at once.
     in_flight: AtomicUsize,
     max_in_flight: AtomicUsize,
@@ -115,11 +157,7 @@ impl Origin {
     }
 
     pub fn set(&self, path: &str, route: Route) {
-        self.state
-            .routes
-            .lock()
-            .expect("lock")
-            .insert(path.to_string(), route);
+        self.state.table.set(path, route);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -128,24 +166,13 @@ impl Origin {
 
     /// Requests received on `path`, oldest first.
     pub fn requests(&self, path: &str) -> Vec<Seen> {
-        self.state
-            .seen
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|s| s.path == path)
-            .cloned()
-            .collect()
+        self.state.table.requests(path)
     }
 }
 
 async fn serve(State(state): State<Arc<OriginState>>, req: Request) -> Response {
     let path = req.uri().path().to_string();
-    state.seen.lock().expect("lock").push(Seen {
-        path: path.clone(),
-        headers: req.headers().clone(),
-    });
-    let route = state.routes.lock().expect("lock").get(&path).cloned();
+    let route = state.table.answer(&path, req.headers().clone());
     let Some(route) = route else {
         return Response::builder()
             .status(404)
@@ -381,8 +408,7 @@ impl RawRoute {
 
 #[derive(Default)]
 struct RawState {
-    routes: Mutex<HashMap<String, RawRoute>>,
-    seen: Mutex<Vec<Seen>>,
+    table: Table<RawRoute>,
 }
 
 /// A hostile origin: HTTP/1.1 written by hand on a raw `TcpListener`, one connection per
@@ -411,11 +437,7 @@ impl RawOrigin {
     }
 
     pub fn set(&self, path: &str, route: RawRoute) {
-        self.state
-            .routes
-            .lock()
-            .expect("lock")
-            .insert(path.to_string(), route);
+        self.state.table.set(path, route);
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -424,14 +446,7 @@ impl RawOrigin {
 
     /// Requests received on `path`, oldest first.
     pub fn requests(&self, path: &str) -> Vec<Seen> {
-        self.state
-            .seen
-            .lock()
-            .expect("lock")
-            .iter()
-            .filter(|s| s.path == path)
-            .cloned()
-            .collect()
+        self.state.table.requests(path)
     }
 }
 
@@ -469,11 +484,7 @@ async fn raw_connection(mut stream: tokio::net::TcpStream, state: Arc<RawState>)
             headers.append(n, v);
         }
     }
-    state.seen.lock().expect("lock").push(Seen {
-        path: path.clone(),
-        headers,
-    });
-    let route = state.routes.lock().expect("lock").get(&path).cloned();
+    let route = state.table.answer(&path, headers);
     let route = route.unwrap_or_else(|| RawRoute::respond(404, &[], "no such route"));
     // Write errors mean the client went away: that ends the exchange either way.
     let _ = raw_respond(&mut stream, route).await;
