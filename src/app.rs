@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -14,8 +14,11 @@ use crate::config::Config;
 use crate::fetch::{FetchError, Fetcher};
 use crate::http::{self, AppState};
 use crate::poll::{PollReport, poll_source};
-use crate::scheduler::{Bounds, Scheduler};
-use crate::store::{Store, StoreError};
+use crate::reload::ReloadReport;
+use crate::scheduler::{Bounds, Scheduler, Sources};
+use crate::store::{PruneReport, Store, StoreError};
+use crate::supervise::{Control, Event, Heartbeat, Supervisor};
+use crate::systemd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,16 +39,28 @@ pub enum Error {
         "the store is in use by a running tributary, but its /healthz at {url} did not answer: {error}"
     )]
     Daemon { url: String, error: String },
+    #[error(
+        "the store at {path} is in use by the running tributary, which prunes every {every} and after every reload: run `systemctl reload tributary` (or send it SIGHUP) to prune now, or stop it first"
+    )]
+    PruneWhileRunning { path: String, every: String },
+    #[error("the store is inconsistent ({0} problems)")]
+    Inconsistent(usize),
 }
 
-/// A running daemon: scheduler and HTTP server.
+/// A running daemon: the supervisor (config, source tasks, retention) and the HTTP server.
 pub struct Daemon {
     addr: SocketAddr,
     shutdown: CancellationToken,
     events: broadcast::Sender<PollReport>,
+    changes: broadcast::Sender<Event>,
+    control: mpsc::Sender<Control>,
+    heartbeat: Heartbeat,
+    live: watch::Receiver<Arc<Config>>,
     task: tokio::task::JoinHandle<Result<(), Error>>,
     /// Every poll's report, from the first one on (subscribed before any poll started).
     pub reports: broadcast::Receiver<PollReport>,
+    /// Every reload and retention pass, from the start on.
+    pub supervisor_events: broadcast::Receiver<Event>,
 }
 
 impl Daemon {
@@ -57,6 +72,46 @@ impl Daemon {
     /// Another receiver of poll reports, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<PollReport> {
         self.events.subscribe()
+    }
+
+    /// Another receiver of reloads and retention passes, from now on.
+    pub fn subscribe_changes(&self) -> broadcast::Receiver<Event> {
+        self.changes.subscribe()
+    }
+
+    /// The config in force.
+    pub fn config(&self) -> Arc<Config> {
+        self.live.borrow().clone()
+    }
+
+    /// Reads the config file again and applies it (what SIGHUP does). A broken file is an
+    /// error and changes nothing.
+    pub async fn reload(&self) -> Result<ReloadReport, String> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(Control::Reload(reply))
+            .await
+            .map_err(|_| "the daemon is stopping".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the daemon is stopping".to_string())?
+    }
+
+    /// Runs a retention pass now and returns what it did.
+    pub async fn prune(&self) -> Result<PruneReport, String> {
+        let (reply, answer) = oneshot::channel();
+        self.control
+            .send(Control::Prune(reply))
+            .await
+            .map_err(|_| "the daemon is stopping".to_string())?;
+        answer
+            .await
+            .map_err(|_| "the daemon is stopping".to_string())?
+    }
+
+    /// How long ago the supervisor last proved itself alive (loop and store both answering).
+    pub fn heartbeat_age(&self) -> std::time::Duration {
+        self.heartbeat.age()
     }
 
     /// Stops polling, lets in-flight writes finish, stops the server, flushes the store.
@@ -74,7 +129,8 @@ impl Daemon {
     }
 }
 
-/// Opens the store and starts the scheduler and the HTTP server on `listener`.
+/// Opens the store and starts the supervisor (which starts the sources) and the HTTP server
+/// on `listener`.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
@@ -83,9 +139,13 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         error,
     })?;
     let (events, reports) = broadcast::channel(4096);
+    let (changes, supervisor_events) = broadcast::channel(256);
+    let (control_tx, control) = mpsc::channel(16);
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let config = Arc::new(config);
+    let (live_tx, live) = watch::channel(config.clone());
+    let heartbeat = Heartbeat::default();
 
     let metrics = crate::metrics::Metrics::new();
     let scheduler = Scheduler {
@@ -97,7 +157,18 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         events: events.clone(),
         shutdown: shutdown.clone(),
     };
-    scheduler.spawn_all(config.sources.clone(), &tracker);
+    let supervisor = Supervisor {
+        config: config.clone(),
+        live: live_tx,
+        scheduler,
+        sources: Sources::new(tracker.clone()),
+        store: store.clone(),
+        events: changes.clone(),
+        control,
+        heartbeat: heartbeat.clone(),
+        shutdown: shutdown.clone(),
+    };
+    tracker.spawn(supervisor.run());
     tracing::info!(
         %addr,
         sources = config.sources.len(),
@@ -107,7 +178,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
 
     let app = http::router(AppState {
         store: store.clone(),
-        config: config.clone(),
+        live_config: live.clone(),
         started: Utc::now(),
         cache: Arc::default(),
         metrics: metrics.clone(),
@@ -132,20 +203,66 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         addr,
         shutdown,
         events,
+        changes,
+        control: control_tx,
+        heartbeat,
+        live,
         task,
         reports,
+        supervisor_events,
     })
 }
 
-/// The daemon until SIGTERM or SIGINT: binds `server.listen` and runs.
+/// The daemon until SIGTERM or SIGINT: binds `server.listen` and runs. SIGHUP reloads the
+/// config. Under systemd it reports readiness, reloads and stopping, and sends watchdog
+/// keep-alives while the supervisor's heartbeat is fresh.
 pub async fn run(config: Config) -> Result<(), Error> {
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|error| Error::Bind { addr, error })?;
     let daemon = start(config, listener).await?;
-    crate::shutdown::signal().await;
+    systemd::ready(&status_line(&daemon));
+    let watchdog = systemd::watchdog();
+    let mut keepalive = tokio::time::interval(watchdog.map_or(
+        std::time::Duration::from_secs(3600),
+        systemd::keepalive_period,
+    ));
+    let mut signals = crate::shutdown::Signals::new();
+    loop {
+        tokio::select! {
+            () = signals.stop.next() => break,
+            () = signals.reload.next() => {
+                tracing::info!("SIGHUP received, reloading the config");
+                systemd::reloading();
+                // A failed reload is logged by the supervisor and changes nothing.
+                let _ = daemon.reload().await;
+                systemd::ready(&status_line(&daemon));
+            }
+            _ = keepalive.tick(), if watchdog.is_some() => {
+                let age = daemon.heartbeat_age();
+                if watchdog.is_some_and(|wd| systemd::alive(age, wd)) {
+                    systemd::keepalive();
+                } else {
+                    tracing::error!(
+                        heartbeat_age_ms = age.as_millis() as u64,
+                        "the scheduler is not answering; withholding the watchdog keep-alive"
+                    );
+                }
+            }
+        }
+    }
+    systemd::stopping();
     daemon.shutdown().await
+}
+
+fn status_line(daemon: &Daemon) -> String {
+    let config = daemon.config();
+    format!(
+        "serving {} sources on {}",
+        config.sources.len(),
+        daemon.local_addr()
+    )
 }
 
 /// Polls every source once (concurrently, within the configured limit) and returns one
@@ -185,6 +302,37 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
     let path = config.store.path.clone();
     let cache = config.store.cache_bytes;
     tokio::task::spawn_blocking(move || Store::open(&path, cache))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Store)
+}
+
+/// One retention pass on the store (which must not be in use), or a dry run of one.
+pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> {
+    let store = match open_store(&config).await {
+        Err(Error::Store(StoreError::Locked { path })) => {
+            return Err(Error::PruneWhileRunning {
+                path: path.display().to_string(),
+                every: humantime::format_duration(config.retention.every).to_string(),
+            });
+        }
+        other => other?,
+    };
+    let plan = crate::supervise::prune_plan(&config, dry_run, None);
+    tokio::task::spawn_blocking(move || {
+        let report = store.prune(&plan)?;
+        store.flush()?;
+        Ok::<_, StoreError>(report)
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(Error::Store)
+}
+
+/// Checks the store's consistency (see [`Store::verify`]).
+pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error> {
+    let store = open_store(&config).await?;
+    tokio::task::spawn_blocking(move || store.verify())
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
         .map_err(Error::Store)

@@ -34,7 +34,47 @@ pub struct Config {
     pub sources: Vec<SourceConfig>,
     /// Named feeds (`[[feed]]`), published at `/feeds/{name}.{fmt}`.
     pub feeds: Vec<FeedConfig>,
+    pub retention: RetentionConfig,
 }
+
+/// How long entries are kept (`[retention]`); see README "Retention".
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetentionConfig {
+    /// Entries kept per source at most (newest first); a source's `keep` overrides it.
+    pub keep_per_source: usize,
+    /// Entries kept in the whole store at most (the oldest go first).
+    pub keep_total: usize,
+    /// Entries older than this (by date and by when first seen) are pruned; `None` keeps
+    /// them forever. A source's `keep_for` overrides it.
+    pub keep_for: Option<Duration>,
+    /// The newest entries of each source kept whatever their age.
+    pub keep_min: usize,
+    /// How often retention runs.
+    pub every: Duration,
+    /// How long the entries of a source removed from the config are kept (hidden), in case
+    /// it comes back.
+    pub removed_after: Duration,
+    /// How long a pruned entry's tombstone outlives its last sighting in the source's feed.
+    pub tombstones_for: Duration,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            keep_per_source: 1000,
+            keep_total: 250_000,
+            keep_for: Some(Duration::from_secs(180 * DAY)),
+            keep_min: 10,
+            every: Duration::from_secs(3600),
+            removed_after: Duration::from_secs(7 * DAY),
+            tombstones_for: Duration::from_secs(90 * DAY),
+        }
+    }
+}
+
+const DAY: u64 = 24 * 3600;
+/// The longest retention duration accepted (100 years).
+const MAX_RETENTION: Duration = Duration::from_secs(100 * 366 * DAY);
 
 /// A named feed: some sources and/or tags (all sources when neither is given), filtered by
 /// patterns on title, summary, content and categories.
@@ -73,6 +113,8 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// sled's page cache size.
     pub cache_bytes: u64,
+    /// Polls store nothing while the store's file system has less free space than this.
+    pub min_free_bytes: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -114,6 +156,36 @@ pub struct SourceConfig {
     pub user_agent: Option<String>,
     /// Extra request headers (e.g. `Authorization`), validated as HTTP header names/values.
     pub headers: Vec<(String, String)>,
+    /// Overrides `[retention] keep_per_source`.
+    pub keep: Option<usize>,
+    /// Overrides `[retention] keep_for` (`Some(None)`: forever).
+    pub keep_for: Option<Option<Duration>>,
+}
+
+impl SourceConfig {
+    /// How a reload should treat a source whose config changed from `old` to `self`.
+    pub fn change_from(&self, old: &SourceConfig) -> SourceChange {
+        if self.url != old.url || self.user_agent != old.user_agent || self.headers != old.headers {
+            SourceChange::Request
+        } else if self.interval != old.interval {
+            SourceChange::Interval
+        } else if self != old {
+            SourceChange::Presentation
+        } else {
+            SourceChange::None
+        }
+    }
+}
+
+/// What changed about a source between two configs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceChange {
+    None,
+    /// Title, tags or retention: what is published or kept, not how it is polled.
+    Presentation,
+    Interval,
+    /// URL, User-Agent or headers: the next poll is a different request.
+    Request,
 }
 
 /// One problem in a config file, with its position.
@@ -184,6 +256,20 @@ struct RawConfig {
     sources: Vec<Spanned<RawSource>>,
     #[serde(default, rename = "feed")]
     feeds: Vec<Spanned<RawFeed>>,
+    #[serde(default)]
+    retention: Option<RawRetention>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetention {
+    keep_per_source: Option<Spanned<i64>>,
+    keep_total: Option<Spanned<i64>>,
+    keep_for: Option<Spanned<String>>,
+    keep_min: Option<Spanned<i64>>,
+    every: Option<Spanned<String>>,
+    removed_after: Option<Spanned<String>>,
+    tombstones_for: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -215,6 +301,7 @@ struct RawServer {
 struct RawStore {
     path: Option<String>,
     cache_mb: Option<Spanned<u64>>,
+    min_free_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -252,12 +339,28 @@ struct RawSource {
     interval: Option<Spanned<String>>,
     user_agent: Option<Spanned<String>>,
     headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    keep: Option<Spanned<i64>>,
+    keep_for: Option<Spanned<String>>,
 }
 
-/// Where to find the config: `--config`, else `TRIBUTARY_CONFIG`, else `./feeds.toml`.
-/// (clap reads the environment variable into the flag.)
+/// Where to find the config: `--config`, else `TRIBUTARY_CONFIG` (clap reads it into the
+/// flag), else `feeds.toml` in `$CONFIGURATION_DIRECTORY` (set by systemd's
+/// `ConfigurationDirectory=`), else `./feeds.toml`.
 pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(|| PathBuf::from("feeds.toml"))
+    flag.unwrap_or_else(|| {
+        first_directory("CONFIGURATION_DIRECTORY")
+            .unwrap_or_default()
+            .join("feeds.toml")
+    })
+}
+
+/// The first folder of a systemd directory variable (`$STATE_DIRECTORY` and the like hold a
+/// colon-separated list when a unit names several).
+fn first_directory(var: &str) -> Option<PathBuf> {
+    let value = std::env::var_os(var)?;
+    std::env::split_paths(&value)
+        .next()
+        .filter(|p| !p.as_os_str().is_empty())
 }
 
 /// Reads and validates the config file at `path`.
@@ -321,6 +424,23 @@ impl Validator<'_> {
     }
 
     fn duration(&mut self, value: &Spanned<String>, what: &str) -> Option<Duration> {
+        self.duration_within(value, what, MAX_DURATION)
+    }
+
+    /// A retention age: a duration up to a century, or "forever" (`Some(None)`).
+    fn age(&mut self, value: &Spanned<String>, what: &str) -> Option<Option<Duration>> {
+        if value.get_ref().trim() == "forever" {
+            return Some(None);
+        }
+        self.duration_within(value, what, MAX_RETENTION).map(Some)
+    }
+
+    fn duration_within(
+        &mut self,
+        value: &Spanned<String>,
+        what: &str,
+        max: Duration,
+    ) -> Option<Duration> {
         match humantime::parse_duration(value.get_ref().trim()) {
             Ok(d) if d < MIN_INTERVAL => {
                 self.problem(
@@ -329,10 +449,15 @@ impl Validator<'_> {
                 );
                 None
             }
-            Ok(d) if d > MAX_DURATION => {
+            Ok(d) if d > max => {
+                let limit = if max == MAX_DURATION {
+                    "a year"
+                } else {
+                    "a century"
+                };
                 self.problem(
                     Some(value.span()),
-                    format!("{what} \"{}\" is longer than a year", value.get_ref()),
+                    format!("{what} \"{}\" is longer than {limit}", value.get_ref()),
                 );
                 None
             }
@@ -361,6 +486,59 @@ impl Validator<'_> {
         } else {
             Some(n as u64)
         }
+    }
+
+    fn retention(&mut self, raw: RawRetention) -> Option<RetentionConfig> {
+        let d = RetentionConfig::default();
+        let count = |v: &mut Self, value: &Option<Spanned<i64>>, what, default: usize| match value {
+            None => Some(default),
+            Some(n) => v.positive(n, what, 100_000_000).map(|n| n as usize),
+        };
+        let keep_per_source = count(
+            self,
+            &raw.keep_per_source,
+            "keep_per_source",
+            d.keep_per_source,
+        );
+        let keep_total = count(self, &raw.keep_total, "keep_total", d.keep_total);
+        let keep_min = match &raw.keep_min {
+            Some(n) if *n.get_ref() == 0 => Some(0),
+            other => count(self, other, "keep_min", d.keep_min),
+        };
+        let keep_for = match &raw.keep_for {
+            None => Some(d.keep_for),
+            Some(k) => self.age(k, "keep_for"),
+        };
+        let span = |v: &mut Self, value: &Option<Spanned<String>>, what, default| match value {
+            None => Some(default),
+            Some(k) => v.duration_within(k, what, MAX_RETENTION),
+        };
+        let every = span(self, &raw.every, "every", d.every);
+        let removed_after = span(self, &raw.removed_after, "removed_after", d.removed_after);
+        let tombstones_for = span(
+            self,
+            &raw.tombstones_for,
+            "tombstones_for",
+            d.tombstones_for,
+        );
+        if let (Some(min), Some(per), Some(k)) = (keep_min, keep_per_source, &raw.keep_min)
+            && min > per
+        {
+            self.problem(
+                Some(k.span()),
+                format!("keep_min ({min}) must not be more than keep_per_source ({per})"),
+            );
+            return None;
+        }
+        Some(RetentionConfig {
+            keep_per_source: keep_per_source?,
+            keep_total: keep_total?,
+            keep_for: keep_for?,
+            keep_min: keep_min?,
+            every: every?,
+            removed_after: removed_after?,
+            tombstones_for: tombstones_for?,
+        })
     }
 
     fn build(&mut self, raw: RawConfig, path: &Path) -> Option<Config> {
@@ -415,8 +593,17 @@ impl Validator<'_> {
         let store_raw = raw.store.unwrap_or(RawStore {
             path: None,
             cache_mb: None,
+            min_free_mb: None,
         });
-        let store_path = config_dir.join(store_raw.path.unwrap_or_else(|| "store".into()));
+        // Under systemd, StateDirectory= is where state belongs (and the only writable
+        // place in a hardened unit): relative store paths resolve there.
+        let store_base = first_directory("STATE_DIRECTORY").unwrap_or(config_dir);
+        let store_path = store_base.join(store_raw.path.unwrap_or_else(|| "store".into()));
+        let min_free_mb = match &store_raw.min_free_mb {
+            None => Some(64),
+            Some(m) if *m.get_ref() == 0 => Some(0),
+            Some(m) => self.positive(m, "min_free_mb", 1 << 30),
+        };
         let cache_mb = match &store_raw.cache_mb {
             None => 32,
             Some(c) => {
@@ -629,8 +816,22 @@ impl Validator<'_> {
                     headers.push((key.clone(), value.get_ref().clone()));
                 }
             }
-            if let (true, Some(url), Some(interval)) = (ok, url, interval) {
+            let keep = match &s.keep {
+                None => Some(None),
+                Some(k) => self
+                    .positive(k, "keep", 10_000_000)
+                    .map(|k| Some(k as usize)),
+            };
+            let keep_for = match &s.keep_for {
+                None => Some(None),
+                Some(k) => self.age(k, "keep_for").map(Some),
+            };
+            if let (true, Some(url), Some(interval), Some(keep), Some(keep_for)) =
+                (ok, url, interval, keep, keep_for)
+            {
                 sources.push(SourceConfig {
+                    keep,
+                    keep_for,
                     name: name.to_string(),
                     url,
                     title: s.title.clone().map(|t| t.trim().to_string()),
@@ -741,6 +942,8 @@ impl Validator<'_> {
             }
         }
 
+        let retention = self.retention(raw.retention.unwrap_or_default());
+
         Some(Config {
             feeds,
             path: path.to_path_buf(),
@@ -752,7 +955,9 @@ impl Validator<'_> {
             store: StoreConfig {
                 path: store_path,
                 cache_bytes: cache_mb.saturating_mul(1024 * 1024),
+                min_free_bytes: min_free_mb?.saturating_mul(1024 * 1024),
             },
+            retention: retention?,
             publish: PublishConfig {
                 description: publish
                     .description

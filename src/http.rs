@@ -24,7 +24,8 @@ pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
 #[derive(Clone)]
 pub struct AppState {
     pub store: Store,
-    pub config: Arc<Config>,
+    /// The running config; a reload replaces it (see [`AppState::config`]).
+    pub live_config: tokio::sync::watch::Receiver<Arc<Config>>,
     /// When the daemon started: `updated` of a feed that has no entries yet.
     pub started: DateTime<Utc>,
     /// Rendered documents, by path and query, for the store generation they were made at.
@@ -32,10 +33,20 @@ pub struct AppState {
     pub metrics: crate::metrics::Metrics,
 }
 
-/// Rendered feeds kept until the store changes, so a reader's poll costs a lookup.
+impl AppState {
+    /// The config as of now (a reload may replace it between two calls).
+    pub fn config(&self) -> Arc<Config> {
+        self.live_config.borrow().clone()
+    }
+}
+
+/// Rendered feeds kept until the store changes or the config is reloaded, so a reader's
+/// poll costs a lookup.
 #[derive(Default)]
 pub struct RenderCache {
     generation: u64,
+    /// The config the documents were rendered with.
+    config: Option<Arc<Config>>,
     documents: HashMap<String, Rendered>,
 }
 
@@ -192,7 +203,8 @@ fn feed_file(
     headers: &HeaderMap,
     select: impl Fn(&Config, &str) -> Option<Selection>,
 ) -> Response {
-    match split_file(file).and_then(|(name, format)| Some((select(&state.config, name)?, format))) {
+    match split_file(file).and_then(|(name, format)| Some((select(&state.config(), name)?, format)))
+    {
         Some((selection, format)) => published(state, selection, format, uri, headers),
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
@@ -244,7 +256,7 @@ fn published(
     uri: &Uri,
     headers: &HeaderMap,
 ) -> Response {
-    let config = &state.config;
+    let config = state.config();
     let (limit, before) = match query(uri, config.publish.max_items) {
         Ok(q) => q,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
@@ -260,7 +272,11 @@ fn published(
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        (cache.generation == generation)
+        let current = cache
+            .config
+            .as_ref()
+            .is_some_and(|c| Arc::ptr_eq(c, &config));
+        (cache.generation == generation && current)
             .then(|| cache.documents.get(&key).cloned())
             .flatten()
     };
@@ -275,9 +291,17 @@ fn published(
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if cache.generation != generation || cache.documents.len() >= RENDER_CACHE_SIZE {
+            let current = cache
+                .config
+                .as_ref()
+                .is_some_and(|c| Arc::ptr_eq(c, &config));
+            if cache.generation != generation
+                || !current
+                || cache.documents.len() >= RENDER_CACHE_SIZE
+            {
                 cache.documents.clear();
                 cache.generation = generation;
+                cache.config = Some(config.clone());
             }
             cache.documents.insert(key, r.clone());
             r
@@ -304,7 +328,7 @@ fn render_selection(
     limit: usize,
     before: Option<Cursor>,
 ) -> Result<Rendered, crate::store::StoreError> {
-    let config = &state.config;
+    let config = &state.config();
     let page = match selection {
         // A source's own feed shows all its entries, duplicates of other sources' included.
         Selection::Source(name) => state
@@ -416,12 +440,12 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
     let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
     // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
     let shortest = state
-        .config
+        .config()
         .sources
         .iter()
         .map(|s| s.interval)
         .min()
-        .unwrap_or(state.config.fetch.default_interval);
+        .unwrap_or(state.config().fetch.default_interval);
     let max_age = (shortest / 2).clamp(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_secs(900),
@@ -494,7 +518,7 @@ fn entry_texts(e: &crate::model::Entry) -> Vec<&str> {
 fn source_infos(state: &AppState) -> Result<HashMap<String, SourceInfo>, crate::store::StoreError> {
     let states: HashMap<String, SourceState> = state.store.source_states()?.into_iter().collect();
     Ok(state
-        .config
+        .config()
         .sources
         .iter()
         .map(|s| {
@@ -515,14 +539,14 @@ fn source_infos(state: &AppState) -> Result<HashMap<String, SourceInfo>, crate::
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match crate::status::collect(&state.config, &state.store) {
+    match crate::status::collect(&state.config(), &state.store) {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let stored = match crate::status::collect(&state.config, &state.store) {
+    let stored = match crate::status::collect(&state.config(), &state.store) {
         Ok(h) => h.entries,
         Err(e) => return internal_error(e),
     };
@@ -542,7 +566,7 @@ async fn opml(State(state): State<AppState>) -> Response {
         Ok(s) => s.into_iter().collect(),
         Err(e) => return internal_error(e),
     };
-    let body = crate::opml::export(&state.config, &|name| {
+    let body = crate::opml::export(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
     ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
@@ -550,7 +574,7 @@ async fn opml(State(state): State<AppState>) -> Response {
 
 /// A plain page listing the feeds, with autodiscovery links for readers.
 async fn index(State(state): State<AppState>) -> Response {
-    let c = &state.config;
+    let c = &state.config();
     let e = |s: &str| html_escape::encode_text(s).into_owned();
     let a = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
     let base = &c.server.base_url;

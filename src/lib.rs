@@ -28,6 +28,10 @@
 //! - [`app`]: wires the stages together into the daemon and the `once` command.
 //! - [`shutdown`]: turns SIGTERM and SIGINT into a cancellation every task observes.
 //! - [`status`]: each source's health, for `/healthz` and `tributary status`.
+//! - [`supervise`]: owns the running config and the source tasks: reloads `feeds.toml`
+//!   (SIGHUP or a change of the file; [`reload`] says what changed), runs retention,
+//!   beats the watchdog's heartbeat.
+//! - [`systemd`]: readiness, reload, stopping and watchdog notifications to systemd.
 
 pub mod app;
 pub mod charset;
@@ -41,11 +45,14 @@ pub mod normalise;
 pub mod opml;
 pub mod parse;
 pub mod poll;
+pub mod reload;
 pub mod render;
 pub mod scheduler;
 pub mod shutdown;
 pub mod status;
 pub mod store;
+pub mod supervise;
+pub mod systemd;
 
 /// The version string used in the User-Agent and the generator element of output feeds.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

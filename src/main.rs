@@ -54,6 +54,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Apply retention now: prune entries past the [retention] limits, delete sources
+    /// removed from the config longer than `removed_after` ago, drop expired tombstones.
+    ///
+    /// Needs the store to itself: a running daemon prunes every `[retention] every` and
+    /// after every reload (`systemctl reload tributary`).
+    Prune {
+        /// Show what would be pruned; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check the store's consistency (every index key has its entry and the reverse, the
+    /// counts agree); exits 1 if anything is wrong. Changes nothing.
+    Verify,
     /// Print the sources as an OPML subscription list (tags as categories).
     ExportOpml,
     /// Add the subscriptions of an OPML file to the config as [[source]] tables, keeping
@@ -138,6 +154,41 @@ fn main() -> ExitCode {
                 print!("{}", app::export_opml(config).await);
                 Ok(())
             }
+            Command::Prune { dry_run, json } => {
+                let report = app::prune(config, dry_run).await?;
+                if json {
+                    println!(
+                        "{}",
+                        serde_json::to_string_pretty(&report)
+                            .map_err(|e| app::Error::Internal(e.to_string()))?
+                    );
+                } else {
+                    print!("{}", tributary::status::render_prune(&report));
+                }
+                Ok(())
+            }
+            Command::Verify => {
+                let report = app::verify(config).await?;
+                for p in &report.problems {
+                    println!("problem: {p}");
+                }
+                println!(
+                    "{} entries, {} sources, {} tombstones: {}",
+                    report.entries,
+                    report.sources,
+                    report.tombstones,
+                    if report.problems.is_empty() {
+                        "consistent".to_string()
+                    } else {
+                        format!("{} problems", report.problems.len())
+                    }
+                );
+                if report.problems.is_empty() {
+                    Ok(())
+                } else {
+                    Err(app::Error::Inconsistent(report.problems.len()))
+                }
+            }
             Command::Check | Command::ImportOpml { .. } => Ok(()),
         }
     });
@@ -151,14 +202,18 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal, so the
-/// journal gets plain text.
+/// journal gets plain text, and no timestamps when stderr is the journal (it adds its own).
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
+        .with_ansi(std::io::stderr().is_terminal());
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        builder.without_time().init();
+    } else {
+        builder.init();
+    }
 }
 
 /// glibc gives each thread that allocates under contention an arena of its own, up to eight

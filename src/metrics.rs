@@ -33,6 +33,8 @@ pub struct Metrics {
     fetch_seconds: Histogram,
     requests: Family<RequestLabels, Counter>,
     entries_stored: Gauge,
+    entries_pruned: Counter,
+    reloads: Family<PollLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -51,6 +53,18 @@ impl Metrics {
         let fetch_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let requests = Family::<RequestLabels, Counter>::default();
         let entries_stored = Gauge::default();
+        let entries_pruned = Counter::default();
+        let reloads = Family::<PollLabels, Counter>::default();
+        registry.register(
+            "entries_pruned",
+            "Entries removed by retention (count, age and store-wide limits)",
+            entries_pruned.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "Reloads of feeds.toml, by result (ok, failed)",
+            reloads.clone(),
+        );
         registry.register(
             "polls",
             "Polls of sources, by result (stored, not_modified, failed)",
@@ -95,6 +109,8 @@ impl Metrics {
             fetch_seconds,
             requests,
             entries_stored,
+            entries_pruned,
+            reloads,
         }
     }
 
@@ -112,6 +128,15 @@ impl Metrics {
         };
         self.polls.get_or_create(&PollLabels { result }).inc();
         self.fetch_seconds.observe(report.duration.as_secs_f64());
+    }
+
+    pub fn record_prune(&self, report: &crate::store::PruneReport) {
+        self.entries_pruned.inc_by(report.pruned_total() as u64);
+    }
+
+    pub fn record_reload(&self, ok: bool) {
+        let result = if ok { "ok" } else { "failed" };
+        self.reloads.get_or_create(&PollLabels { result }).inc();
     }
 
     pub fn record_request(&self, format: &'static str, status: u16) {

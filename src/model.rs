@@ -166,6 +166,10 @@ pub struct SourceState {
     /// gives the source another URL.
     #[serde(default)]
     pub gone_url: Option<String>,
+    /// When retention first found the source missing from the config; its entries are
+    /// deleted `[retention] removed_after` later unless it comes back.
+    #[serde(default)]
+    pub removed_at: Option<DateTime<Utc>>,
 }
 
 impl SourceState {
@@ -198,4 +202,7 @@ pub struct PollCounts {
     /// Entries recognised by their link after the publisher changed their guid.
     #[serde(default)]
     pub guid_changes: usize,
+    /// Entries still in the feed that retention has pruned: not stored again.
+    #[serde(default)]
+    pub pruned: usize,
 }

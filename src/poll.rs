@@ -154,6 +154,28 @@ async fn run(
             None,
         );
     }
+    if let Err(e) = store.ensure_space() {
+        // Not the source's fault: no backoff, try again at the usual time.
+        let now = Utc::now();
+        let at = due(now, source.interval, Signals::default(), bounds);
+        state.next_poll = Some(at);
+        state.last_error = Some(e.to_string());
+        state.last_error_at = Some(now);
+        return match save(store, &source.name, state).await {
+            Ok(()) => (
+                PollOutcome::Failed {
+                    error: e.to_string(),
+                },
+                Some(at),
+            ),
+            Err(store_error) => (
+                PollOutcome::Failed {
+                    error: format!("{e}; and this could not be recorded: {store_error}"),
+                },
+                Some(at),
+            ),
+        };
+    }
     let url = state.current_url(&source.url);
     let places = async {
         let host = fetcher.host_permit(&url).await;

@@ -13,6 +13,7 @@
 //! Each poll stores its next due time; at start, a source resumes from it, and those that
 //! fell due while the daemon was stopped are spread over the first few seconds.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{FetchConfig, SourceConfig};
 use crate::fetch::Fetcher;
+use crate::model::SourceState;
 use crate::poll::{PollOutcome, PollReport, poll_source};
 use crate::store::Store;
 
@@ -97,16 +99,92 @@ pub struct Scheduler {
     pub metrics: crate::metrics::Metrics,
 }
 
-impl Scheduler {
-    /// Starts one task per source on `tracker`; they end when `shutdown` is cancelled.
-    pub fn spawn_all(&self, sources: Vec<SourceConfig>, tracker: &TaskTracker) {
-        for source in sources {
-            let this = self.clone();
-            tracker.spawn(async move { this.source_loop(source).await });
+/// How soon a source's task polls first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// At the daemon's start: resume from the stored due time; overdue sources are spread
+    /// over the first seconds.
+    Resume,
+    /// Added or changed by a reload: within a second or so (still never earlier than a
+    /// stored backoff or Retry-After asks, unless the URL changed).
+    Prompt,
+    /// Its URL or request changed: within a second, whatever was stored.
+    Now,
+}
+
+/// The running source tasks, by name: a reload starts, stops and restarts them.
+pub struct Sources {
+    tracker: TaskTracker,
+    running: HashMap<String, Running>,
+}
+
+struct Running {
+    config: SourceConfig,
+    stop: CancellationToken,
+}
+
+impl Sources {
+    pub fn new(tracker: TaskTracker) -> Sources {
+        Sources {
+            tracker,
+            running: HashMap::new(),
         }
     }
 
-    async fn source_loop(self, source: SourceConfig) {
+    /// Records a new config for a running source whose polling is unchanged (its title,
+    /// tags or retention changed): the task goes on.
+    pub fn update(&mut self, source: SourceConfig) {
+        if let Some(r) = self.running.get_mut(&source.name) {
+            r.config = source;
+        }
+    }
+
+    /// Starts a task for `source` (stopping the one it replaces).
+    pub fn start(&mut self, scheduler: &Scheduler, source: SourceConfig, start: Start) {
+        self.stop(&source.name);
+        let stop = scheduler.shutdown.child_token();
+        let this = scheduler.clone();
+        let task_stop = stop.clone();
+        let task_source = source.clone();
+        self.tracker
+            .spawn(async move { this.source_loop(task_source, task_stop, start).await });
+        self.running.insert(
+            source.name.clone(),
+            Running {
+                config: source,
+                stop,
+            },
+        );
+    }
+
+    /// Stops a source's task: a fetch in flight is dropped; a store write in progress
+    /// finishes.
+    pub fn stop(&mut self, name: &str) {
+        if let Some(r) = self.running.remove(name) {
+            r.stop.cancel();
+        }
+    }
+
+    /// The config a running source was started with.
+    pub fn config(&self, name: &str) -> Option<&SourceConfig> {
+        self.running.get(name).map(|r| &r.config)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.running.keys().cloned().collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.running.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.running.is_empty()
+    }
+}
+
+impl Scheduler {
+    async fn source_loop(self, source: SourceConfig, stop: CancellationToken, start: Start) {
         let state = self.store.source_state(&source.name).ok().flatten();
         if state.as_ref().is_some_and(|s| s.is_gone(&source.url)) {
             tracing::warn!(
@@ -116,11 +194,11 @@ impl Scheduler {
             );
             return;
         }
-        let mut delay = first_delay(&source, state.and_then(|s| s.next_poll));
+        let mut delay = first_delay(&source, state.as_ref(), start);
         loop {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
-                () = self.shutdown.cancelled() => return,
+                () = stop.cancelled() => return,
             }
             let report = poll_source(
                 &self.fetcher,
@@ -128,7 +206,7 @@ impl Scheduler {
                 &source,
                 self.bounds,
                 &self.permits,
-                &self.shutdown,
+                &stop,
             )
             .await;
             self.metrics.record_poll(&report);
@@ -145,12 +223,30 @@ impl Scheduler {
     }
 }
 
-/// Resume from the stored due time; overdue (or never polled) sources are spread over the
-/// first seconds after a start.
-fn first_delay(source: &SourceConfig, next_poll: Option<chrono::DateTime<Utc>>) -> Duration {
-    let spread = random_fraction(source.interval.min(STARTUP_SPREAD));
-    match next_poll.and_then(|at| (at - Utc::now()).to_std().ok()) {
-        // A stored due time longer than the interval (backoff, hints) still stands.
+/// How widely sources added or changed by a reload are spread.
+const PROMPT_SPREAD: Duration = Duration::from_secs(1);
+
+/// When a source's task first polls (see [`Start`]): from the stored due time, with
+/// overdue (or never polled) sources spread over the first seconds.
+fn first_delay(source: &SourceConfig, state: Option<&SourceState>, start: Start) -> Duration {
+    let spread = match start {
+        Start::Resume => STARTUP_SPREAD,
+        Start::Prompt | Start::Now => PROMPT_SPREAD,
+    };
+    let spread = random_fraction(source.interval.min(spread));
+    if start == Start::Now {
+        return spread;
+    }
+    let wait = state
+        .and_then(|s| s.next_poll)
+        .and_then(|at| (at - Utc::now()).to_std().ok());
+    let backing_off = state.is_some_and(|s| s.consecutive_failures > 0);
+    match wait {
+        // A new, shorter interval takes effect now, unless the source is backing off.
+        Some(wait) if start == Start::Prompt && !backing_off => {
+            wait.min(source.interval).max(spread)
+        }
+        // A stored due time (backoff, hints, Retry-After) still stands.
         Some(wait) if wait > spread => wait,
         _ => spread,
     }

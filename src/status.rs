@@ -149,3 +149,49 @@ fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
         format!("{human} ago")
     }
 }
+
+/// `tributary prune`'s text report.
+pub fn render_prune(report: &crate::store::PruneReport) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    let verb = if report.dry_run {
+        "would prune"
+    } else {
+        "pruned"
+    };
+    for (source, n) in &report.pruned {
+        let _ = writeln!(out, "{source:<24} {verb} {n}");
+    }
+    for (source, n) in &report.deleted_sources {
+        let verb = if report.dry_run {
+            "would delete"
+        } else {
+            "deleted"
+        };
+        let _ = writeln!(
+            out,
+            "{source:<24} removed from the config: {verb} its {n} entries"
+        );
+    }
+    for (source, at) in &report.removed_pending {
+        let _ = writeln!(
+            out,
+            "{source:<24} removed from the config: entries hidden, deleted after {}",
+            at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} entries {verb}, {} left; {} tombstones ({} expired){}",
+        report.pruned_total(),
+        report.entries,
+        report.tombstones,
+        report.tombstones_expired,
+        if report.dry_run {
+            " (dry run: nothing changed)"
+        } else {
+            ""
+        }
+    );
+    out
+}

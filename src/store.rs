@@ -12,6 +12,9 @@
 //!   publisher changing an entry's guid does not make it new.
 //! - `a/{article:16}` → a [`Credit`] as JSON: the source that brought an article first
 //!   (cross-source dedup).
+//! - `x/{source}\0{key:16}` → a tombstone, `{last seen:8}{article:16}?`: an entry retention
+//!   pruned, so it is not stored again while the source's feed still lists it (see
+//!   [`retention`]).
 //!
 //! One poll's writes go in one `apply_batch`, which sled applies atomically, followed by a
 //! flush: what a poll reports as stored is on disk. Writers hold a mutex across read and
@@ -25,8 +28,17 @@ use chrono::{DateTime, Utc};
 use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
 use crate::normalise::Merge;
 
+mod retention;
+
+pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
+
 /// The on-disk layout version this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// - 1: entries, indexes, source states, links, credits.
+/// - 2: adds tombstones (`x/`). A version-1 store is upgraded in place at open (nothing
+///   to convert); a build that knows only version 1 refuses a version-2 store, since it
+///   would store pruned entries again.
+pub const SCHEMA_VERSION: u32 = 2;
 
 const SCHEMA_KEY: &[u8] = b"meta/schema";
 
@@ -49,12 +61,18 @@ pub enum StoreError {
     Sled(#[from] sled::Error),
     #[error("store record {key} is unreadable: {error}")]
     Corrupt { key: String, error: String },
+    #[error(
+        "the disk holding the store at {path} is full ({free} MB free, [store] min_free_mb is {min} MB): nothing is stored until space is freed; the feeds are still served"
+    )]
+    DiskFull { path: PathBuf, free: u64, min: u64 },
 }
 
 /// A cheap-to-clone handle to the store.
 #[derive(Clone)]
 pub struct Store {
     db: sled::Db,
+    path: Arc<PathBuf>,
+    min_free: Arc<std::sync::atomic::AtomicU64>,
     /// Bumped by every write that can change a published feed; readers cache by it.
     generation: Arc<std::sync::atomic::AtomicU64>,
     // A std Mutex is right here: it is never held across an .await (store calls are
@@ -113,7 +131,12 @@ impl Store {
             Some(v) => {
                 let found = String::from_utf8_lossy(&v).to_string();
                 match found.parse::<u32>() {
-                    Ok(n) if n <= SCHEMA_VERSION => {}
+                    Ok(SCHEMA_VERSION) => {}
+                    Ok(n) if n < SCHEMA_VERSION => {
+                        tracing::info!(from = n, to = SCHEMA_VERSION, "store schema upgraded");
+                        db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                        db.flush()?;
+                    }
                     _ => {
                         return Err(StoreError::NewerSchema {
                             path: path.to_path_buf(),
@@ -125,6 +148,8 @@ impl Store {
         }
         Ok(Store {
             db,
+            path: Arc::new(path.to_path_buf()),
+            min_free: Arc::default(),
             generation: Arc::default(),
             write_lock: Arc::new(Mutex::new(())),
         })
@@ -169,6 +194,7 @@ impl Store {
         mut state: SourceState,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
+        self.ensure_space()?;
         let _guard = self.lock();
         let mut counts = PollCounts::default();
         // A huge feed is written in chunks: one sled batch for 50,000 entries costs over a
@@ -222,18 +248,30 @@ impl Store {
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
         let mut existing = self.entry(&entry.key)?;
+        if existing.is_none() && self.buried(source, &entry.key, batch)? {
+            counts.pruned += 1;
+            return Ok(());
+        }
         // A new guid on a link this source already has: the publisher changed its guids
-        // (some do on every fetch). It is the same entry.
+        // (some do on every fetch). It is the same entry (or the same pruned entry).
         if existing.is_none()
             && let Some(article) = entry.article
             && let Some(k) = self.db.get(link_key(source, &article))?
             && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
             && !present.contains(&EntryKey(old_key))
-            && let Some(old) = self.entry(&EntryKey(old_key))?
         {
-            counts.guid_changes += 1;
-            entry.key = old.key;
-            existing = Some(old);
+            match self.entry(&EntryKey(old_key))? {
+                Some(old) => {
+                    counts.guid_changes += 1;
+                    entry.key = old.key;
+                    existing = Some(old);
+                }
+                None if self.buried(source, &EntryKey(old_key), batch)? => {
+                    counts.pruned += 1;
+                    return Ok(());
+                }
+                None => {}
+            }
         }
         let ekey = entry_key(&entry.key);
         match merge(existing.as_ref(), entry) {
@@ -267,6 +305,29 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// Whether retention pruned this entry (it has a tombstone); a tombstone last seen
+    /// over a day ago is refreshed, so it lives while the feed still lists the entry.
+    fn buried(
+        &self,
+        source: &str,
+        key: &EntryKey,
+        batch: &mut sled::Batch,
+    ) -> Result<bool, StoreError> {
+        let tkey = tomb_key(source, key);
+        let Some(value) = self.db.get(&tkey)? else {
+            return Ok(false);
+        };
+        let now = Utc::now();
+        let seen = retention::tomb_seen(&value);
+        if seen.is_none_or(|t| now - t > chrono::Duration::days(1)) {
+            batch.insert(
+                tkey,
+                retention::tomb_value(now, retention::tomb_article(&value)),
+            );
+        }
+        Ok(true)
     }
 
     fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
@@ -385,6 +446,47 @@ impl Store {
         }
     }
 
+    /// Free space on the store's file system, in bytes.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        free_bytes(&self.path)
+    }
+
+    /// Sets the free space below which polls store nothing (`[store] min_free_mb`).
+    pub fn set_min_free(&self, bytes: u64) {
+        self.min_free
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Refuses to write when the store's file system has less free space than
+    /// [`Store::set_min_free`] asks: a store that fills its disk cannot even record why it
+    /// stopped, and the rest of the system suffers too.
+    pub fn ensure_space(&self) -> Result<(), StoreError> {
+        let min = self.min_free.load(std::sync::atomic::Ordering::Relaxed);
+        if min == 0 {
+            return Ok(());
+        }
+        match self.free_bytes() {
+            Ok(free) if free < min => Err(StoreError::DiskFull {
+                path: self.path.to_path_buf(),
+                free: free / (1024 * 1024),
+                min: min / (1024 * 1024),
+            }),
+            // Cannot tell: let the write try (a real ENOSPC is reported as such).
+            _ => Ok(()),
+        }
+    }
+
+    /// A cheap read that proves the store answers (for the watchdog).
+    pub fn probe(&self) -> Result<(), StoreError> {
+        self.db.get(SCHEMA_KEY)?;
+        Ok(())
+    }
+
+    /// The store's folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.db.flush()?;
@@ -461,6 +563,32 @@ fn article_key(article: &[u8; 16]) -> Vec<u8> {
     k.extend_from_slice(b"a/");
     k.extend_from_slice(article);
     k
+}
+
+/// `x/{source}\0{key:16}`: a pruned entry's tombstone.
+fn tomb_key(source: &str, key: &EntryKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + source.len() + 1 + 16);
+    k.extend_from_slice(b"x/");
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&key.0);
+    k
+}
+
+/// `statvfs(2)`: the space an unprivileged process may still use on `path`'s file system.
+fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs writes into the zeroed struct we own; the path is a valid C string
+    // that outlives the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
 }
 
 fn state_key(source: &str) -> Vec<u8> {

@@ -1,0 +1,203 @@
+//! What a reload of `feeds.toml` changes: a pure comparison of the running config with
+//! the new one. [`crate::supervise`] applies it.
+
+use crate::config::{Config, SourceChange};
+
+/// The difference between two configs, as a reload applies it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ReloadReport {
+    /// Sources to start polling.
+    pub added: Vec<String>,
+    /// Sources to stop polling (their entries leave the outputs at once).
+    pub removed: Vec<String>,
+    /// Sources whose URL, User-Agent, headers or interval changed: polled again soon.
+    pub repolled: Vec<String>,
+    /// Sources whose title, tags or retention changed: applied without a poll.
+    pub updated: Vec<String>,
+    /// `[fetch]` changed: every source's task restarts with the new fetcher (each resumes
+    /// its own schedule).
+    pub fetch_changed: bool,
+    /// Settings that changed but only take effect after a restart, as `[table] key`.
+    pub restart_needed: Vec<String>,
+    /// Whether anything at all changed.
+    pub changed: bool,
+}
+
+/// Compares the running config with a newly loaded one.
+pub fn diff(old: &Config, new: &Config) -> ReloadReport {
+    let mut report = ReloadReport::default();
+    for s in &new.sources {
+        match old.sources.iter().find(|o| o.name == s.name) {
+            None => report.added.push(s.name.clone()),
+            Some(o) => match s.change_from(o) {
+                SourceChange::None => {}
+                SourceChange::Presentation => report.updated.push(s.name.clone()),
+                SourceChange::Interval | SourceChange::Request => {
+                    report.repolled.push(s.name.clone())
+                }
+            },
+        }
+    }
+    for o in &old.sources {
+        if !new.sources.iter().any(|s| s.name == o.name) {
+            report.removed.push(o.name.clone());
+        }
+    }
+    report.fetch_changed = fetch_differs(old, new);
+    let mut restart = |changed: bool, what: &str| {
+        if changed {
+            report.restart_needed.push(what.to_string());
+        }
+    };
+    restart(old.server.listen != new.server.listen, "[server] listen");
+    restart(
+        old.server.max_connections != new.server.max_connections,
+        "[server] max_connections",
+    );
+    restart(old.store.path != new.store.path, "[store] path");
+    restart(
+        old.store.cache_bytes != new.store.cache_bytes,
+        "[store] cache_mb",
+    );
+    report.changed = !report.added.is_empty()
+        || !report.removed.is_empty()
+        || !report.repolled.is_empty()
+        || !report.updated.is_empty()
+        || report.fetch_changed
+        || !report.restart_needed.is_empty()
+        || old.server.base_url != new.server.base_url
+        || old.store.min_free_bytes != new.store.min_free_bytes
+        || publish_differs(old, new)
+        || feeds_differ(old, new)
+        || old.retention != new.retention;
+    report
+}
+
+fn fetch_differs(old: &Config, new: &Config) -> bool {
+    let (a, b) = (&old.fetch, &new.fetch);
+    a.concurrency != b.concurrency
+        || a.timeout != b.timeout
+        || a.connect_timeout != b.connect_timeout
+        || a.max_body_bytes != b.max_body_bytes
+        || a.max_entries != b.max_entries
+        || a.user_agent != b.user_agent
+        || a.per_host != b.per_host
+        || a.min_interval != b.min_interval
+        || a.max_interval != b.max_interval
+}
+
+fn publish_differs(old: &Config, new: &Config) -> bool {
+    let (a, b) = (&old.publish, &new.publish);
+    a.title != b.title
+        || a.description != b.description
+        || a.author != b.author
+        || a.max_items != b.max_items
+}
+
+fn feeds_differ(old: &Config, new: &Config) -> bool {
+    old.feeds.len() != new.feeds.len()
+        || old.feeds.iter().zip(&new.feeds).any(|(a, b)| {
+            let patterns =
+                |v: &[regex::Regex]| v.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
+            a.name != b.name
+                || a.title != b.title
+                || a.description != b.description
+                || a.sources != b.sources
+                || patterns(&a.include) != patterns(&b.include)
+                || patterns(&a.exclude) != patterns(&b.exclude)
+        })
+}
+
+impl std::fmt::Display for ReloadReport {
+    /// One line for the log: what changed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if !self.changed {
+            return write!(f, "no changes");
+        }
+        let mut parts = Vec::new();
+        let list = |what: &str, names: &[String]| {
+            (!names.is_empty()).then(|| format!("{what} {}", names.join(", ")))
+        };
+        parts.extend(list("added", &self.added));
+        parts.extend(list("removed", &self.removed));
+        parts.extend(list("repolled", &self.repolled));
+        parts.extend(list("updated", &self.updated));
+        if self.fetch_changed {
+            parts.push("[fetch] changed".into());
+        }
+        if parts.is_empty() {
+            parts.push("publishing or retention settings changed".into());
+        }
+        write!(f, "{}", parts.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn config(text: &str) -> Config {
+        crate::config::parse(text, Path::new("/etc/tributary/feeds.toml")).expect("valid")
+    }
+
+    #[test]
+    fn sources_added_removed_and_changed_are_told_apart() {
+        let old = config(
+            r#"
+            [[source]]
+            name = "a"
+            url = "https://a.example/feed"
+            [[source]]
+            name = "b"
+            url = "https://b.example/feed"
+            [[source]]
+            name = "c"
+            url = "https://c.example/feed"
+            [[source]]
+            name = "d"
+            url = "https://d.example/feed"
+            "#,
+        );
+        let new = config(
+            r#"
+            [store]
+            cache_mb = 64
+            [[source]]
+            name = "a"
+            url = "https://a.example/feed"
+            [[source]]
+            name = "b"
+            url = "https://b.example/feed2"
+            [[source]]
+            name = "c"
+            url = "https://c.example/feed"
+            tags = ["x"]
+            [[source]]
+            name = "e"
+            url = "https://e.example/feed"
+            "#,
+        );
+        let r = diff(&old, &new);
+        assert_eq!(r.added, ["e"]);
+        assert_eq!(r.removed, ["d"]);
+        assert_eq!(r.repolled, ["b"]);
+        assert_eq!(r.updated, ["c"]);
+        assert!(!r.fetch_changed);
+        assert_eq!(r.restart_needed, ["[store] cache_mb"]);
+        assert!(r.changed);
+        assert_eq!(diff(&new, &new), ReloadReport::default());
+    }
+
+    #[test]
+    fn fetch_and_publishing_changes_are_changes() {
+        let old = config("");
+        let r = diff(&old, &config("[fetch]\nconcurrency = 3\n"));
+        assert!(r.fetch_changed && r.changed);
+        let r = diff(&old, &config("[publish]\ntitle = \"News\"\n"));
+        assert!(r.changed && !r.fetch_changed);
+        let r = diff(&old, &config("[retention]\nkeep_per_source = 5\n"));
+        assert!(r.changed);
+        assert_eq!(r.to_string(), "publishing or retention settings changed");
+    }
+}

@@ -1,0 +1,482 @@
+//! Retention: what the store forgets, and the tombstones that stop it coming back.
+//!
+//! [`Store::prune`] runs one pass:
+//! 1. sources no longer configured are marked with the time they were first found missing
+//!    (their entries already left every output); `removed_after` later they are deleted
+//!    whole: entries, indexes, links, tombstones, state. A source that comes back before
+//!    then is unmarked and has everything it had.
+//! 2. each configured source keeps its newest `keep` entries; of those, entries whose date
+//!    *and* first sighting are both older than `keep_for` go too, except the newest
+//!    `keep_min`.
+//! 3. the whole store keeps its newest `keep_total` entries.
+//! 4. tombstones not seen in their source's feed for `tombstones_for` are dropped.
+//!
+//! A pruned entry leaves a tombstone (`x/{source}\0{key}` → last seen, article): while the
+//! source's feed still lists it, polls find the tombstone and skip it, refreshing the last
+//! sighting at most daily. Deletions go in batches of [`DELETE_CHUNK`] under the write lock,
+//! so polls interleave with a long pass; each batch also brings the source's entry count
+//! up to date.
+//!
+//! [`Store::verify`] checks the invariants the layout promises (every index key has its
+//! entry, every entry both its index keys, counts match) without changing anything.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{
+    Store, StoreError, article_key, decode, encode, entry_key, link_key, source_time_key,
+    state_key, time_key, tomb_key,
+};
+use crate::model::{Credit, Entry, EntryKey, SourceState};
+
+/// Entries deleted per sled batch.
+const DELETE_CHUNK: usize = 500;
+
+/// One source's retention limits.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// Entries kept at most, newest first.
+    pub keep: usize,
+    /// Entries older than this (by date and first sighting) go; `None`: kept forever.
+    pub keep_for: Option<Duration>,
+    /// The newest entries kept whatever their age.
+    pub keep_min: usize,
+}
+
+/// One retention pass: the configured sources and the store-wide limits.
+#[derive(Clone, Debug)]
+pub struct PrunePlan {
+    pub sources: Vec<(String, Limits)>,
+    pub keep_total: usize,
+    pub removed_after: Duration,
+    pub tombstones_for: Duration,
+    pub now: DateTime<Utc>,
+    /// Count what would go, change nothing.
+    pub dry_run: bool,
+    /// Set to end the pass early (at shutdown); what was done stays done.
+    pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+}
+
+impl PrunePlan {
+    fn stopped(&self) -> bool {
+        self.stop
+            .as_ref()
+            .is_some_and(|s| s.load(std::sync::atomic::Ordering::Acquire))
+    }
+}
+
+/// What a pass did (or, in a dry run, would do).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct PruneReport {
+    /// Entries pruned per source (by its own limits or the store-wide one).
+    pub pruned: BTreeMap<String, usize>,
+    /// Sources removed from the config whose entries were deleted, with how many.
+    pub deleted_sources: BTreeMap<String, usize>,
+    /// Sources removed from the config, kept until the given time in case they return.
+    pub removed_pending: BTreeMap<String, DateTime<Utc>>,
+    /// Tombstones dropped (not seen in their feed for `tombstones_for`).
+    pub tombstones_expired: usize,
+    /// Tombstones left.
+    pub tombstones: usize,
+    /// Entries left in the store.
+    pub entries: usize,
+    pub dry_run: bool,
+}
+
+impl PruneReport {
+    pub fn pruned_total(&self) -> usize {
+        self.pruned.values().sum()
+    }
+}
+
+/// What [`Store::verify`] found.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+pub struct VerifyReport {
+    pub entries: usize,
+    pub sources: usize,
+    pub tombstones: usize,
+    /// Every broken invariant, as a sentence.
+    pub problems: Vec<String>,
+}
+
+impl Store {
+    /// One retention pass (see the module docs).
+    pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
+        let mut report = PruneReport {
+            dry_run: plan.dry_run,
+            ..Default::default()
+        };
+        self.prune_removed(plan, &mut report)?;
+        for (name, limits) in &plan.sources {
+            if plan.stopped() {
+                return Ok(report);
+            }
+            let doomed = self.doomed_in_source(name, limits, plan.now)?;
+            self.bury_all(doomed, plan, &mut report)?;
+        }
+        let doomed = self.doomed_overall(plan.keep_total)?;
+        self.bury_all(doomed, plan, &mut report)?;
+        self.expire_tombstones(plan, &mut report)?;
+        report.entries = self.db.scan_prefix(b"t/").keys().count();
+        report.tombstones = self.db.scan_prefix(b"x/").keys().count();
+        if !plan.dry_run && (report.pruned_total() > 0 || !report.deleted_sources.is_empty()) {
+            self.db.flush()?;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
+        Ok(report)
+    }
+
+    /// Marks, unmarks and deletes sources by whether the config still has them.
+    fn prune_removed(&self, plan: &PrunePlan, report: &mut PruneReport) -> Result<(), StoreError> {
+        let configured: HashSet<&str> = plan.sources.iter().map(|(n, _)| n.as_str()).collect();
+        let grace =
+            chrono::Duration::from_std(plan.removed_after).unwrap_or(chrono::TimeDelta::MAX);
+        for (name, state) in self.source_states()? {
+            let listed = configured.contains(name.as_str());
+            match state.removed_at {
+                None if listed => {}
+                Some(_) if listed => {
+                    if !plan.dry_run {
+                        self.update_state(&name, |s| s.removed_at = None)?;
+                    }
+                }
+                Some(at) if plan.now - at >= grace => {
+                    let n = self.delete_source(&name, plan.dry_run)?;
+                    report.deleted_sources.insert(name, n);
+                }
+                Some(at) => {
+                    report
+                        .removed_pending
+                        .insert(name, at.checked_add_signed(grace).unwrap_or(at));
+                }
+                None => {
+                    if !plan.dry_run {
+                        self.update_state(&name, |s| {
+                            s.removed_at.get_or_insert(plan.now);
+                        })?;
+                    }
+                    report
+                        .removed_pending
+                        .insert(name, plan.now.checked_add_signed(grace).unwrap_or(plan.now));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read-modify-write of a source's state under the write lock.
+    fn update_state(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut SourceState),
+    ) -> Result<(), StoreError> {
+        let _guard = self.lock();
+        if let Some(mut state) = self.source_state(name)? {
+            change(&mut state);
+            self.db.insert(state_key(name), encode(&state))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes everything a source has; returns how many entries it had.
+    fn delete_source(&self, name: &str, dry_run: bool) -> Result<usize, StoreError> {
+        let prefix = source_prefix(b"s/", name);
+        let keys: Vec<EntryKey> = self
+            .db
+            .scan_prefix(&prefix)
+            .keys()
+            .filter_map(|k| k.ok().and_then(|k| index_entry_key(&k)))
+            .collect();
+        if dry_run {
+            return Ok(keys.len());
+        }
+        for chunk in keys.chunks(DELETE_CHUNK) {
+            let _guard = self.lock();
+            let mut batch = sled::Batch::default();
+            for key in chunk {
+                if let Some(e) = self.entry(key)? {
+                    self.unlink(&e, &mut batch)?;
+                }
+            }
+            self.db.apply_batch(batch)?;
+        }
+        let _guard = self.lock();
+        let mut batch = sled::Batch::default();
+        for p in [source_prefix(b"l/", name), source_prefix(b"x/", name)] {
+            for k in self.db.scan_prefix(&p).keys() {
+                batch.remove(k?);
+            }
+        }
+        // Index keys whose entry was already missing.
+        for k in self.db.scan_prefix(&prefix).keys() {
+            batch.remove(k?);
+        }
+        batch.remove(state_key(name));
+        self.db.apply_batch(batch)?;
+        tracing::info!(
+            source = name,
+            entries = keys.len(),
+            "deleted a source removed from the config"
+        );
+        Ok(keys.len())
+    }
+
+    /// A source's entries past its limits, newest first.
+    fn doomed_in_source(
+        &self,
+        name: &str,
+        limits: &Limits,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<EntryKey>, StoreError> {
+        let cutoff = limits
+            .keep_for
+            .and_then(|d| chrono::Duration::from_std(d).ok())
+            .and_then(|d| now.checked_sub_signed(d));
+        let mut doomed = Vec::new();
+        let prefix = source_prefix(b"s/", name);
+        for (i, k) in self.db.scan_prefix(&prefix).keys().rev().enumerate() {
+            let k = k?;
+            let (Some(time), Some(key)) = (index_time(&k), index_entry_key(&k)) else {
+                continue;
+            };
+            if i >= limits.keep {
+                doomed.push(key);
+            } else if i >= limits.keep_min
+                && let Some(cutoff) = cutoff
+                && time < cutoff
+                // The date is old; a recently found entry (a backlog) still stays its time.
+                && self.entry(&key)?.is_some_and(|e| e.first_seen < cutoff)
+            {
+                doomed.push(key);
+            }
+        }
+        Ok(doomed)
+    }
+
+    /// The oldest entries past the store-wide limit.
+    fn doomed_overall(&self, keep_total: usize) -> Result<Vec<EntryKey>, StoreError> {
+        let total = self.db.scan_prefix(b"t/").keys().count();
+        let excess = total.saturating_sub(keep_total);
+        let mut doomed = Vec::with_capacity(excess);
+        for k in self.db.scan_prefix(b"t/").keys().take(excess) {
+            doomed.extend(index_entry_key(&k?));
+        }
+        Ok(doomed)
+    }
+
+    /// Deletes entries, leaving tombstones, in batches; counts them in the report.
+    fn bury_all(
+        &self,
+        doomed: Vec<EntryKey>,
+        plan: &PrunePlan,
+        report: &mut PruneReport,
+    ) -> Result<(), StoreError> {
+        for chunk in doomed.chunks(DELETE_CHUNK) {
+            if plan.stopped() {
+                break;
+            }
+            let _guard = self.lock();
+            let mut batch = sled::Batch::default();
+            let mut per_source: HashMap<String, u64> = HashMap::new();
+            for key in chunk {
+                // Read again under the lock: a poll may have changed it since.
+                let Some(e) = self.entry(key)? else { continue };
+                *per_source.entry(e.source.clone()).or_default() += 1;
+                *report.pruned.entry(e.source.clone()).or_default() += 1;
+                if plan.dry_run {
+                    continue;
+                }
+                self.unlink(&e, &mut batch)?;
+                batch.insert(tomb_key(&e.source, &e.key), tomb_value(plan.now, e.article));
+            }
+            if plan.dry_run {
+                continue;
+            }
+            for (source, n) in per_source {
+                if let Some(mut state) = self.source_state(&source)? {
+                    state.entry_count = state.entry_count.saturating_sub(n);
+                    batch.insert(state_key(&source), encode(&state));
+                }
+            }
+            self.db.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Removes an entry and its index keys (and its credit, when it holds one).
+    fn unlink(&self, e: &Entry, batch: &mut sled::Batch) -> Result<(), StoreError> {
+        batch.remove(entry_key(&e.key));
+        batch.remove(time_key(e));
+        batch.remove(source_time_key(e));
+        if let Some(article) = e.article {
+            let akey = article_key(&article);
+            if let Some(v) = self.db.get(&akey)?
+                && decode::<Credit>(&akey, &v).is_ok_and(|c| c.key == e.key)
+            {
+                batch.remove(akey);
+            }
+        }
+        Ok(())
+    }
+
+    fn expire_tombstones(
+        &self,
+        plan: &PrunePlan,
+        report: &mut PruneReport,
+    ) -> Result<(), StoreError> {
+        let ttl = chrono::Duration::from_std(plan.tombstones_for).unwrap_or(chrono::TimeDelta::MAX);
+        let mut expired = Vec::new();
+        for item in self.db.scan_prefix(b"x/") {
+            let (k, v) = item?;
+            if tomb_seen(&v).is_none_or(|seen| plan.now - seen >= ttl) {
+                expired.push((k, tomb_article(&v)));
+            }
+        }
+        report.tombstones_expired = expired.len();
+        if plan.dry_run {
+            return Ok(());
+        }
+        for chunk in expired.chunks(DELETE_CHUNK) {
+            let _guard = self.lock();
+            let mut batch = sled::Batch::default();
+            for (k, article) in chunk {
+                // `x/{source}\0{key}`: the link key points at the entry key for guid changes.
+                if let (Some(article), Some(split)) = (article, k.len().checked_sub(17))
+                    && let Ok(source) = std::str::from_utf8(&k[2..split])
+                {
+                    let lkey = link_key(source, article);
+                    if self
+                        .db
+                        .get(&lkey)?
+                        .is_some_and(|v| v.as_ref() == &k[split + 1..])
+                    {
+                        batch.remove(lkey);
+                    }
+                }
+                batch.remove(k.clone());
+            }
+            self.db.apply_batch(batch)?;
+        }
+        Ok(())
+    }
+
+    /// Checks the layout's invariants; changes nothing.
+    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
+        let mut report = VerifyReport::default();
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let mut seen = HashSet::new();
+        for item in self.db.scan_prefix(b"e/") {
+            let (k, v) = item?;
+            let e: Entry = match decode(&k, &v) {
+                Ok(e) => e,
+                Err(err) => {
+                    report.problems.push(err.to_string());
+                    continue;
+                }
+            };
+            report.entries += 1;
+            if k[2..] != e.key.0 {
+                report.problems.push(format!(
+                    "entry {} is stored under another key",
+                    super::hex(&e.key.0)
+                ));
+            }
+            if !seen.insert(e.key) {
+                report
+                    .problems
+                    .push(format!("entry {} appears twice", super::hex(&e.key.0)));
+            }
+            *counts.entry(e.source.clone()).or_default() += 1;
+            for index in [time_key(&e), source_time_key(&e)] {
+                if !self.db.contains_key(&index)? {
+                    report.problems.push(format!(
+                        "entry {} of {} is missing from the index {}",
+                        super::hex(&e.key.0),
+                        e.source,
+                        String::from_utf8_lossy(&index[..2])
+                    ));
+                }
+            }
+        }
+        for prefix in [b"t/".as_slice(), b"s/".as_slice()] {
+            let mut indexed = 0usize;
+            for k in self.db.scan_prefix(prefix).keys() {
+                let k = k?;
+                indexed += 1;
+                match index_entry_key(&k) {
+                    Some(key) if self.db.contains_key(entry_key(&key))? => {}
+                    _ => report
+                        .problems
+                        .push(format!("index key {} points at no entry", super::hex(&k))),
+                }
+            }
+            if indexed != report.entries {
+                report.problems.push(format!(
+                    "the {} index has {indexed} keys for {} entries",
+                    String::from_utf8_lossy(prefix),
+                    report.entries
+                ));
+            }
+        }
+        for (name, state) in self.source_states()? {
+            report.sources += 1;
+            let stored = counts.remove(&name).unwrap_or(0);
+            if state.entry_count != stored {
+                report.problems.push(format!(
+                    "source {name} counts {} entries but has {stored}",
+                    state.entry_count
+                ));
+            }
+        }
+        for (name, n) in counts {
+            report
+                .problems
+                .push(format!("{n} entries belong to {name}, which has no state"));
+        }
+        report.tombstones = self.db.scan_prefix(b"x/").keys().count();
+        Ok(report)
+    }
+}
+
+/// `{prefix}{source}\0`
+fn source_prefix(prefix: &[u8], name: &str) -> Vec<u8> {
+    let mut p = prefix.to_vec();
+    p.extend_from_slice(name.as_bytes());
+    p.push(0);
+    p
+}
+
+/// The entry key at the end of an index key (`…{time:8}{key:16}`).
+fn index_entry_key(k: &[u8]) -> Option<EntryKey> {
+    let at = k.len().checked_sub(16)?;
+    <[u8; 16]>::try_from(&k[at..]).ok().map(EntryKey)
+}
+
+/// The time in an index key.
+fn index_time(k: &[u8]) -> Option<DateTime<Utc>> {
+    let at = k.len().checked_sub(24)?;
+    let bytes = <[u8; 8]>::try_from(&k[at..at + 8]).ok()?;
+    let millis = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
+    DateTime::from_timestamp_millis(millis)
+}
+
+/// A tombstone's value: when its entry was last seen in the feed, and its article.
+pub(super) fn tomb_value(seen: DateTime<Utc>, article: Option<[u8; 16]>) -> Vec<u8> {
+    let mut v = seen.timestamp_millis().to_be_bytes().to_vec();
+    if let Some(a) = article {
+        v.extend_from_slice(&a);
+    }
+    v
+}
+
+pub(super) fn tomb_seen(v: &[u8]) -> Option<DateTime<Utc>> {
+    let bytes = <[u8; 8]>::try_from(v.get(..8)?).ok()?;
+    DateTime::from_timestamp_millis(i64::from_be_bytes(bytes))
+}
+
+pub(super) fn tomb_article(v: &[u8]) -> Option<[u8; 16]> {
+    <[u8; 16]>::try_from(v.get(8..24)?).ok()
+}
