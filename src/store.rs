@@ -176,9 +176,18 @@ impl Store {
     }
 
     /// Records a poll that produced no entries to merge (a failure or a 304).
+    ///
+    /// What the store itself keeps in the state (the entry count, the removal mark) is
+    /// taken from the stored state, not from `state`: retention may have changed it since
+    /// the poll read it.
     pub fn save_state(&self, source: &str, state: &SourceState) -> Result<(), StoreError> {
         let _guard = self.lock();
-        self.db.insert(state_key(source), encode(state))?;
+        let mut state = state.clone();
+        if let Some(stored) = self.source_state(source)? {
+            state.entry_count = stored.entry_count;
+            state.removed_at = stored.removed_at;
+        }
+        self.db.insert(state_key(source), encode(&state))?;
         self.db.flush()?;
         Ok(())
     }
@@ -217,7 +226,9 @@ impl Store {
                 done += 1;
             }
             if done >= total {
-                state.entry_count += counts.new as u64;
+                // As in `save_state`: the store's own fields come from the stored state.
+                state.entry_count = previous.entry_count + (counts.new - new_before) as u64;
+                state.removed_at = previous.removed_at;
                 batch.insert(state_key(source), encode(&state));
                 self.db.apply_batch(batch)?;
                 break;
@@ -642,7 +653,7 @@ mod tests {
     use super::*;
     use crate::normalise::{entry_key as make_key, merge};
 
-    fn entry(guid: &str, minute: u32, title: &str) -> Entry {
+    pub(in crate::store) fn entry(guid: &str, minute: u32, title: &str) -> Entry {
         let t = DateTime::parse_from_rfc3339(&format!("2025-01-01T00:{minute:02}:00Z"))
             .expect("static date")
             .with_timezone(&Utc);

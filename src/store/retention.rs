@@ -480,3 +480,293 @@ pub(super) fn tomb_seen(v: &[u8]) -> Option<DateTime<Utc>> {
 pub(super) fn tomb_article(v: &[u8]) -> Option<[u8; 16]> {
     <[u8; 16]>::try_from(v.get(8..24)?).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalise::merge;
+    use crate::store::tests::entry;
+
+    const DAY: Duration = Duration::from_secs(24 * 3600);
+
+    fn open(dir: &std::path::Path) -> Store {
+        Store::open(dir, 1 << 20).expect("opens")
+    }
+
+    /// `n` entries of source "s", one a minute from 2025-01-01T00:00 (wrapping at 60),
+    /// with guids g0.. and, when given, a link each.
+    fn entries(range: std::ops::Range<u32>) -> Vec<Entry> {
+        range
+            .map(|i| {
+                let mut e = entry(&format!("g{i}"), i % 60, &format!("T{i}"));
+                e.published = e
+                    .published
+                    .map(|t| t + chrono::Duration::hours(i as i64 / 60));
+                e.article = Some(
+                    *blake3::hash(format!("link{i}").as_bytes())
+                        .as_bytes()
+                        .first_chunk()
+                        .expect("16"),
+                );
+                e
+            })
+            .collect()
+    }
+
+    fn poll(store: &Store, polled: Vec<Entry>, now: DateTime<Utc>) -> crate::model::PollCounts {
+        store
+            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .expect("applies")
+    }
+
+    fn plan(now: DateTime<Utc>, limits: Limits) -> PrunePlan {
+        PrunePlan {
+            sources: vec![("s".into(), limits)],
+            keep_total: 1_000_000,
+            removed_after: 7 * DAY,
+            tombstones_for: 90 * DAY,
+            now,
+            dry_run: false,
+            stop: None,
+        }
+    }
+
+    fn titles(store: &Store) -> Vec<String> {
+        let page = store.page(Some("s"), None, 1000, |_| true).expect("reads");
+        page.entries.into_iter().map(|e| e.title).collect()
+    }
+
+    const KEEP_ALL: Limits = Limits {
+        keep: usize::MAX,
+        keep_for: None,
+        keep_min: 0,
+    };
+
+    #[test]
+    fn count_limit_keeps_the_newest_and_tombstones_stop_them_coming_back() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        assert_eq!(poll(&store, entries(0..20), now).new, 20);
+        let limits = Limits {
+            keep: 5,
+            ..KEEP_ALL
+        };
+        let dry = store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan(now, limits)
+            })
+            .expect("dry run");
+        assert_eq!(dry.pruned["s"], 15);
+        assert_eq!(titles(&store).len(), 20, "a dry run changes nothing");
+
+        let report = store.prune(&plan(now, limits)).expect("prunes");
+        assert_eq!(report.pruned["s"], 15);
+        assert_eq!((report.entries, report.tombstones), (5, 15));
+        assert_eq!(titles(&store), ["T19", "T18", "T17", "T16", "T15"]);
+        assert_eq!(
+            store
+                .source_state("s")
+                .expect("state")
+                .expect("some")
+                .entry_count,
+            5
+        );
+
+        // The feed still lists all 20: the pruned 15 are not stored again.
+        let c = poll(&store, entries(0..20), now);
+        assert_eq!((c.new, c.pruned, c.unchanged), (0, 15, 5));
+        // Nor when the publisher changes their guids (same links).
+        let renamed: Vec<Entry> = entries(0..20)
+            .into_iter()
+            .map(|mut e| {
+                e.key = crate::normalise::entry_key("s", "guid", &format!("new-{}", e.title));
+                e
+            })
+            .collect();
+        let c = poll(&store, renamed, now);
+        assert_eq!((c.new, c.pruned), (0, 15), "{c:?}");
+        let v = store.verify().expect("verifies");
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+    }
+
+    #[test]
+    fn age_limit_spares_recent_finds_and_the_newest_few() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        // Entries dated 2025, first seen then too.
+        let then = DateTime::parse_from_rfc3339("2025-01-02T00:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        poll(&store, entries(0..10), then);
+        let limits = Limits {
+            keep: 1000,
+            keep_for: Some(30 * DAY),
+            keep_min: 3,
+        };
+        // A backlog found today, dated long ago, stays its 30 days.
+        let today = Utc::now();
+        let late = Store::open(&dir.path().join("other"), 1 << 20).expect("opens");
+        let found: Vec<Entry> = entries(0..10)
+            .into_iter()
+            .map(|mut e| {
+                e.first_seen = today;
+                e
+            })
+            .collect();
+        poll(&late, found, today);
+        assert_eq!(
+            late.prune(&plan(today, limits))
+                .expect("prunes")
+                .pruned_total(),
+            0
+        );
+
+        let report = store.prune(&plan(today, limits)).expect("prunes");
+        assert_eq!(report.pruned["s"], 7);
+        assert_eq!(
+            titles(&store),
+            ["T9", "T8", "T7"],
+            "keep_min spares the newest"
+        );
+        // Forever keeps everything.
+        let report = store
+            .prune(&plan(
+                today,
+                Limits {
+                    keep_min: 0,
+                    keep_for: None,
+                    keep: 1000,
+                },
+            ))
+            .expect("prunes");
+        assert_eq!(report.pruned_total(), 0);
+    }
+
+    #[test]
+    fn store_wide_limit_prunes_the_oldest_of_all_sources() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        poll(&store, entries(0..30), now);
+        let mut p = plan(now, KEEP_ALL);
+        p.keep_total = 12;
+        let report = store.prune(&p).expect("prunes");
+        assert_eq!((report.pruned_total(), report.entries), (18, 12));
+        assert_eq!(titles(&store).first().map(String::as_str), Some("T29"));
+        assert_eq!(titles(&store).last().map(String::as_str), Some("T18"));
+    }
+
+    #[test]
+    fn tombstones_expire_when_no_longer_seen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        poll(&store, entries(0..10), now);
+        store
+            .prune(&plan(
+                now,
+                Limits {
+                    keep: 2,
+                    ..KEEP_ALL
+                },
+            ))
+            .expect("prunes");
+        let later = now + chrono::Duration::days(91);
+        let report = store
+            .prune(&plan(
+                later,
+                Limits {
+                    keep: 2,
+                    ..KEEP_ALL
+                },
+            ))
+            .expect("prunes");
+        assert_eq!((report.tombstones_expired, report.tombstones), (8, 0));
+        assert!(
+            store.db.scan_prefix(b"l/").count() == 2,
+            "their link keys went too"
+        );
+    }
+
+    #[test]
+    fn removed_sources_are_hidden_then_deleted_unless_they_return() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        poll(&store, entries(0..10), now);
+        let gone = |at| PrunePlan {
+            sources: vec![],
+            ..plan(at, KEEP_ALL)
+        };
+        let report = store.prune(&gone(now)).expect("prunes");
+        assert!(report.removed_pending.contains_key("s"));
+        assert_eq!(report.entries, 10, "kept while it may come back");
+        // It comes back: unmarked.
+        store.prune(&plan(now, KEEP_ALL)).expect("prunes");
+        assert_eq!(
+            store
+                .source_state("s")
+                .expect("state")
+                .expect("some")
+                .removed_at,
+            None
+        );
+        // Removed again, and the grace runs out.
+        store.prune(&gone(now)).expect("prunes");
+        let report = store
+            .prune(&gone(now + chrono::Duration::days(8)))
+            .expect("prunes");
+        assert_eq!(report.deleted_sources["s"], 10);
+        assert_eq!(report.entries, 0);
+        assert!(store.source_state("s").expect("state").is_none());
+        for prefix in [&b"e/"[..], b"t/", b"s/", b"l/", b"x/", b"a/"] {
+            assert_eq!(
+                store.db.scan_prefix(prefix).count(),
+                0,
+                "{prefix:?} left behind"
+            );
+        }
+    }
+
+    /// Steady churn: a feed that moves on by 50 entries each poll, with retention keeping
+    /// 100. The store's size on disk levels off instead of growing with what went through.
+    #[test]
+    fn disk_size_stays_bounded_under_churn() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        let limits = Limits {
+            keep: 100,
+            ..KEEP_ALL
+        };
+        let mut p = plan(now, limits);
+        // Tombstones of entries gone from the feed expire at once here, as they would
+        // after `tombstones_for` in real use.
+        p.tombstones_for = Duration::from_millis(1);
+        let mut sizes = Vec::new();
+        for round in 0..300u32 {
+            let mut polled = entries(round * 50..round * 50 + 100);
+            for e in &mut polled {
+                e.content = Some("x".repeat(2000));
+            }
+            poll(&store, polled, now);
+            p.now = now + chrono::Duration::seconds(round as i64);
+            store.prune(&p).expect("prunes");
+            if round % 50 == 49 {
+                store.flush().expect("flushes");
+                sizes.push(store.db.size_on_disk().expect("size"));
+            }
+        }
+        // 15,000 entries of 2 KB went through (30 MB); 100 are kept.
+        let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
+        assert!(
+            last <= first * 3 / 2,
+            "the store grows with churn: {sizes:?}"
+        );
+        let v = store.verify().expect("verifies");
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        assert_eq!(v.entries, 100);
+    }
+}
