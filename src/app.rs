@@ -47,6 +47,10 @@ pub enum Error {
     Inconsistent(usize),
 }
 
+/// How long a stop waits for the source tasks (a store write in progress finishes in well
+/// under a second; systemd's TimeoutStopSec is 30 s).
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// A running daemon: the supervisor (config, source tasks, retention) and the HTTP server.
 pub struct Daemon {
     addr: SocketAddr,
@@ -191,7 +195,18 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             .with_graceful_shutdown(server_shutdown.cancelled_owned())
             .await;
         tracker.close();
-        tracker.wait().await;
+        // A store write that never finishes (sled can hang after a disk error) must not
+        // keep the process from stopping: after the grace, exit without it.
+        if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::error!(
+                grace_s = SHUTDOWN_GRACE.as_secs(),
+                "a store write is stuck; stopping without waiting for it (the store recovers at the next start)"
+            );
+            return Err(Error::Internal("stopped with a store write stuck".into()));
+        }
         let flushed = tokio::task::spawn_blocking(move || store.flush())
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;

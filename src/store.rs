@@ -65,12 +65,19 @@ pub enum StoreError {
         "the disk holding the store at {path} is full ({free} MB free, [store] min_free_mb is {min} MB): nothing is stored until space is freed; the feeds are still served"
     )]
     DiskFull { path: PathBuf, free: u64, min: u64 },
+    #[error(
+        "the disk holding the store at {path} is full (no space left on device): this poll was not stored; the store was reopened and the feeds are still served; nothing is stored until [store] min_free_mb is free again"
+    )]
+    NoSpace { path: PathBuf },
 }
 
 /// A cheap-to-clone handle to the store.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// `None` only while the store is being reopened after a full disk (see
+    /// [`Store::recover`]); every access clones the handle out (a cheap Arc clone).
+    db: Arc<std::sync::RwLock<Option<sled::Db>>>,
+    cache_bytes: u64,
     path: Arc<PathBuf>,
     min_free: Arc<std::sync::atomic::AtomicU64>,
     /// Bumped by every write that can change a published feed; readers cache by it.
@@ -78,6 +85,8 @@ pub struct Store {
     // A std Mutex is right here: it is never held across an .await (store calls are
     // synchronous, run on blocking threads).
     write_lock: Arc<Mutex<()>>,
+    /// When the write lock was taken, in ms since the epoch; 0 when free.
+    write_since: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -89,39 +98,10 @@ impl Store {
                 error: e.to_string(),
             });
         }
-        let open = || {
-            sled::Config::new()
-                .path(path)
-                .cache_capacity(cache_bytes)
-                .flush_every_ms(Some(1000))
-                .open()
-                .map_err(|e| match e {
-                    sled::Error::Io(io)
-                        if io.kind() == std::io::ErrorKind::WouldBlock
-                            || io.to_string().contains("lock") =>
-                    {
-                        StoreError::Locked {
-                            path: path.to_path_buf(),
-                        }
-                    }
-                    other => StoreError::Open {
-                        path: path.to_path_buf(),
-                        error: other.to_string(),
-                    },
-                })
-        };
-        // sled's background threads release the file lock a moment after the last handle
-        // is dropped; a store just closed in this process is worth a short wait. Another
-        // process holding it still gets `Locked` within half a second.
-        let mut attempt = 0;
-        let db = loop {
-            match open() {
-                Err(StoreError::Locked { .. }) if attempt < 10 => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(50));
-                }
-                other => break other?,
-            }
+        let db = match open_db(path, cache_bytes) {
+            // A disk so full that sled cannot even open: the reserve makes room.
+            Err(StoreError::Open { .. }) if release_reserve(path) => open_db(path, cache_bytes)?,
+            other => other?,
         };
         match db.get(SCHEMA_KEY)? {
             None => {
@@ -146,19 +126,26 @@ impl Store {
                 }
             }
         }
+        make_reserve(path);
         Ok(Store {
-            db,
+            db: Arc::new(std::sync::RwLock::new(Some(db))),
+            cache_bytes,
             path: Arc::new(path.to_path_buf()),
             min_free: Arc::default(),
             generation: Arc::default(),
             write_lock: Arc::new(Mutex::new(())),
+            write_since: Arc::default(),
         })
     }
 
     /// The saved state of a source, if it was ever polled.
     pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        self.reading(|| self.source_state_inner(source))
+    }
+
+    fn source_state_inner(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
         let key = state_key(source);
-        match self.db.get(&key)? {
+        match self.db()?.get(&key)? {
             None => Ok(None),
             Some(v) => decode(&key, &v).map(Some),
         }
@@ -166,8 +153,12 @@ impl Store {
 
     /// Every source with saved state, by name.
     pub fn source_states(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        self.reading(|| self.source_states_inner())
+    }
+
+    fn source_states_inner(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(b"st/") {
+        for item in self.db()?.scan_prefix(b"st/") {
             let (k, v) = item?;
             let name = String::from_utf8_lossy(&k[3..]).to_string();
             out.push((name, decode(&k, &v)?));
@@ -181,14 +172,18 @@ impl Store {
     /// taken from the stored state, not from `state`: retention may have changed it since
     /// the poll read it.
     pub fn save_state(&self, source: &str, state: &SourceState) -> Result<(), StoreError> {
+        self.writing(|| self.save_state_inner(source, state))
+    }
+
+    fn save_state_inner(&self, source: &str, state: &SourceState) -> Result<(), StoreError> {
         let _guard = self.lock();
         let mut state = state.clone();
-        if let Some(stored) = self.source_state(source)? {
+        if let Some(stored) = self.source_state_inner(source)? {
             state.entry_count = stored.entry_count;
             state.removed_at = stored.removed_at;
         }
-        self.db.insert(state_key(source), encode(&state))?;
-        self.db.flush()?;
+        self.db()?.insert(state_key(source), encode(&state))?;
+        self.db()?.flush()?;
         Ok(())
     }
 
@@ -200,44 +195,57 @@ impl Store {
         &self,
         source: &str,
         incoming: Vec<Entry>,
-        mut state: SourceState,
+        state: SourceState,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
         self.ensure_space()?;
-        let _guard = self.lock();
+        self.writing(|| self.apply_poll_inner(source, incoming, state, merge))
+    }
+
+    fn apply_poll_inner(
+        &self,
+        source: &str,
+        incoming: Vec<Entry>,
+        mut state: SourceState,
+        merge: impl Fn(Option<&Entry>, Entry) -> Merge,
+    ) -> Result<PollCounts, StoreError> {
         let mut counts = PollCounts::default();
         // A huge feed is written in chunks: one sled batch for 50,000 entries costs over a
-        // gigabyte, and memory grows with the batch. Each chunk carries the source's *previous* state with its entry count
-        // brought up to date, so an interrupted poll leaves consistent counts and the old
-        // validators: the next poll fetches again and finds what was written unchanged.
-        // Only the last chunk writes the new state. Feeds of up to CHUNK entries (nearly
-        // all) are one atomic batch.
-        let mut previous = self.source_state(source)?.unwrap_or_default();
+        // gigabyte, and memory grows with the batch. Each chunk carries the source's
+        // *previous* state with its entry count brought up to date, so an interrupted poll
+        // leaves consistent counts and the old validators: the next poll fetches again and
+        // finds what was written unchanged. Only the last chunk writes the new state. Feeds
+        // of up to CHUNK entries (nearly all) are one atomic batch. The write lock is taken
+        // per chunk, so no write holds it for long (the watchdog watches for that) and
+        // retention interleaves with a big poll.
         // Keys the feed still uses: such an entry is never the target of a guid change.
         let present: std::collections::HashSet<EntryKey> = incoming.iter().map(|e| e.key).collect();
         let total = incoming.len();
         let mut done = 0;
         let mut incoming = incoming.into_iter();
         loop {
+            let _guard = self.lock();
+            let mut previous = self.source_state_inner(source)?.unwrap_or_default();
             let mut batch = sled::Batch::default();
             let new_before = counts.new;
             for entry in incoming.by_ref().take(CHUNK) {
                 self.merge_one(source, entry, &present, &merge, &mut batch, &mut counts)?;
                 done += 1;
             }
+            let added = (counts.new - new_before) as u64;
             if done >= total {
                 // As in `save_state`: the store's own fields come from the stored state.
-                state.entry_count = previous.entry_count + (counts.new - new_before) as u64;
+                state.entry_count = previous.entry_count + added;
                 state.removed_at = previous.removed_at;
                 batch.insert(state_key(source), encode(&state));
-                self.db.apply_batch(batch)?;
+                self.db()?.apply_batch(batch)?;
                 break;
             }
-            previous.entry_count += (counts.new - new_before) as u64;
+            previous.entry_count += added;
             batch.insert(state_key(source), encode(&previous));
-            self.db.apply_batch(batch)?;
+            self.db()?.apply_batch(batch)?;
         }
-        self.db.flush()?;
+        self.db()?.flush()?;
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(counts)
@@ -267,7 +275,7 @@ impl Store {
         // (some do on every fetch). It is the same entry (or the same pruned entry).
         if existing.is_none()
             && let Some(article) = entry.article
-            && let Some(k) = self.db.get(link_key(source, &article))?
+            && let Some(k) = self.db()?.get(link_key(source, &article))?
             && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
             && !present.contains(&EntryKey(old_key))
         {
@@ -327,7 +335,7 @@ impl Store {
         batch: &mut sled::Batch,
     ) -> Result<bool, StoreError> {
         let tkey = tomb_key(source, key);
-        let Some(value) = self.db.get(&tkey)? else {
+        let Some(value) = self.db()?.get(&tkey)? else {
             return Ok(false);
         };
         let now = Utc::now();
@@ -343,7 +351,7 @@ impl Store {
 
     fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
         let ekey = entry_key(key);
-        match self.db.get(&ekey)? {
+        match self.db()?.get(&ekey)? {
             Some(v) => Ok(Some(decode(&ekey, &v)?)),
             None => Ok(None),
         }
@@ -360,7 +368,7 @@ impl Store {
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
         let akey = article_key(&article);
-        let credited = match self.db.get(&akey)? {
+        let credited = match self.db()?.get(&akey)? {
             Some(v) => Some(decode::<Credit>(&akey, &v)?),
             None => None,
         };
@@ -394,6 +402,16 @@ impl Store {
         limit: usize,
         accept: impl Fn(&Entry) -> bool,
     ) -> Result<Page, StoreError> {
+        self.reading(|| self.page_inner(source, before, limit, &accept))
+    }
+
+    fn page_inner(
+        &self,
+        source: Option<&str>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
         let prefix = match source {
             None => b"t/".to_vec(),
             Some(name) => {
@@ -404,11 +422,11 @@ impl Store {
             }
         };
         let iter = match before {
-            None => self.db.scan_prefix(&prefix),
+            None => self.db()?.scan_prefix(&prefix),
             Some(c) => {
                 let mut upper = prefix.clone();
                 upper.extend_from_slice(&c.0);
-                self.db.range(prefix.clone()..upper)
+                self.db()?.range(prefix.clone()..upper)
             }
         };
         let mut entries = Vec::with_capacity(limit.min(1024));
@@ -444,7 +462,7 @@ impl Store {
     fn indexed_entry(&self, key: &[u8]) -> Result<Option<Entry>, StoreError> {
         let mut ekey = b"e/".to_vec();
         ekey.extend_from_slice(key);
-        let Some(v) = self.db.get(&ekey)? else {
+        let Some(v) = self.db()?.get(&ekey)? else {
             tracing::warn!(key = %hex(key), "index points at a missing entry; skipped");
             return Ok(None);
         };
@@ -476,7 +494,16 @@ impl Store {
         if min == 0 {
             return Ok(());
         }
-        match self.free_bytes() {
+        let free = self.free_bytes();
+        // Space is back: put the reserve back too (it is what lets a store on a full disk
+        // be reopened).
+        if let Ok(f) = free
+            && f >= min.saturating_add(RESERVE_BYTES)
+            && !self.path.join(RESERVE_FILE).exists()
+        {
+            make_reserve(&self.path);
+        }
+        match free {
             Ok(free) if free < min => Err(StoreError::DiskFull {
                 path: self.path.to_path_buf(),
                 free: free / (1024 * 1024),
@@ -489,7 +516,7 @@ impl Store {
 
     /// A cheap read that proves the store answers (for the watchdog).
     pub fn probe(&self) -> Result<(), StoreError> {
-        self.db.get(SCHEMA_KEY)?;
+        self.db()?.get(SCHEMA_KEY)?;
         Ok(())
     }
 
@@ -500,17 +527,136 @@ impl Store {
 
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush()?;
-        Ok(())
+        self.writing(|| {
+            self.db()?.flush()?;
+            Ok(())
+        })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    /// The sled handle (an Arc clone).
+    fn db(&self) -> Result<sled::Db, StoreError> {
+        let slot = self
+            .db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*slot {
+            Some(db) => Ok(db.clone()),
+            None => {
+                drop(slot);
+                self.reopen()
+            }
+        }
+    }
+
+    /// A read; if it finds sled stopped by a full disk, the store is reopened and the read
+    /// made again, so what is stored is still served.
+    fn reading<T>(&self, read: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match read() {
+            Err(StoreError::Sled(e)) if is_disk_full(&e) => {
+                self.recover();
+                read()
+            }
+            other => other,
+        }
+    }
+
+    /// A write; one that fails for a full disk reopens the store (see [`Store::recover`])
+    /// and is reported as [`StoreError::NoSpace`].
+    fn writing<T>(&self, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        match write() {
+            Err(StoreError::Sled(e)) if is_disk_full(&e) => {
+                self.recover();
+                Err(StoreError::NoSpace {
+                    path: self.path.to_path_buf(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// After a write failed for lack of space sled refuses every later call, reads
+    /// included. The store is closed, the reserve file released so there is room to open
+    /// it, and opened again; sled recovers to its last complete batch, as after a crash.
+    /// Writes stay refused by [`Store::ensure_space`] until `min_free` is free again.
+    pub fn recover(&self) {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if slot.take().is_some() {
+            let released = release_reserve(&self.path);
+            tracing::error!(
+                path = %self.path.display(),
+                reserve_released = released,
+                "the disk holding the store is full: reopening the store; nothing is stored until space is freed, the feeds are still served"
+            );
+        }
+        match open_db(&self.path, self.cache_bytes) {
+            Ok(db) => *slot = Some(db),
+            Err(e) => tracing::error!(error = %e, "cannot reopen the store; will try again"),
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Opens the store again if it is closed (a reopen after a full disk failed).
+    fn reopen(&self) -> Result<sled::Db, StoreError> {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(db) = &*slot {
+            return Ok(db.clone());
+        }
+        release_reserve(&self.path);
+        let db = open_db(&self.path, self.cache_bytes)?;
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+
+    fn lock(&self) -> WriteGuard<'_> {
         // A panic while holding the lock cannot leave sled half-written (batches are
         // atomic), so a poisoned lock is safe to take over.
-        self.write_lock
+        let guard = self
+            .write_lock
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.write_since
+            .store(now_millis(), std::sync::atomic::Ordering::Release);
+        WriteGuard {
+            _guard: guard,
+            since: &self.write_since,
+        }
     }
+
+    /// How long the write in progress has held the write lock (zero when none does). No
+    /// write holds it for more than a chunk of entries, so a long stall means sled is stuck
+    /// (it can hang in a flush after a write error); the watchdog stops vouching then.
+    pub fn write_stall(&self) -> std::time::Duration {
+        match self.write_since.load(std::sync::atomic::Ordering::Acquire) {
+            0 => std::time::Duration::ZERO,
+            since => std::time::Duration::from_millis(now_millis().saturating_sub(since)),
+        }
+    }
+}
+
+/// The write lock held, and when it was taken (cleared on release).
+struct WriteGuard<'a> {
+    _guard: std::sync::MutexGuard<'a, ()>,
+    since: &'a std::sync::atomic::AtomicU64,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.since.store(0, std::sync::atomic::Ordering::Release);
+    }
+}
+
+fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_millis() as u64)
+        .max(1)
 }
 
 fn entry_key(key: &EntryKey) -> Vec<u8> {
@@ -574,6 +720,83 @@ fn article_key(article: &[u8; 16]) -> Vec<u8> {
     k.extend_from_slice(b"a/");
     k.extend_from_slice(article);
     k
+}
+
+/// Opens sled at `path`, waiting up to half a second for a lock this process is releasing.
+fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let open = || {
+        sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("lock") =>
+                {
+                    StoreError::Locked {
+                        path: path.to_path_buf(),
+                    }
+                }
+                other => StoreError::Open {
+                    path: path.to_path_buf(),
+                    error: other.to_string(),
+                },
+            })
+    };
+    // sled's background threads release the file lock a moment after the last handle
+    // is dropped; a store just closed in this process is worth a short wait. Another
+    // process holding it still gets `Locked` within half a second.
+    let mut attempt = 0;
+    loop {
+        match open() {
+            Err(StoreError::Locked { .. }) if attempt < 10 => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The reserve: a file of real blocks in the store's folder, released when the disk fills
+/// up so that sled has room to open and recover.
+const RESERVE_FILE: &str = "tributary.reserve";
+const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Writes the reserve file if it is missing and there is room for it (twice its size).
+fn make_reserve(dir: &Path) {
+    let path = dir.join(RESERVE_FILE);
+    if path.exists() || free_bytes(dir).map_or(true, |f| f < 2 * RESERVE_BYTES) {
+        return;
+    }
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path)?;
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..RESERVE_BYTES / (1 << 20) {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&path);
+        tracing::warn!(error = %e, "cannot write the store's reserve file");
+    }
+}
+
+/// Deletes the reserve file; whether there was one.
+fn release_reserve(dir: &Path) -> bool {
+    std::fs::remove_file(dir.join(RESERVE_FILE)).is_ok()
+}
+
+/// Whether sled failed for lack of space (it then refuses every later call).
+fn is_disk_full(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::StorageFull
+            || io.raw_os_error() == Some(libc::ENOSPC)
+            || io.raw_os_error() == Some(libc::EDQUOT))
 }
 
 /// `x/{source}\0{key:16}`: a pruned entry's tombstone.
@@ -747,7 +970,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         {
             let store = Store::open(dir.path(), 1 << 20).expect("opens");
-            store.db.insert(SCHEMA_KEY, b"999").expect("writes");
+            store
+                .db()
+                .expect("open")
+                .insert(SCHEMA_KEY, b"999")
+                .expect("writes");
             store.flush().expect("flushes");
         }
         let err = Store::open(dir.path(), 1 << 20).err().expect("refused");

@@ -26,6 +26,9 @@ use crate::store::{Limits, PrunePlan, PruneReport, Store};
 pub const DEBOUNCE: Duration = Duration::from_millis(300);
 /// How often the supervisor proves it is alive (see [`Heartbeat`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
+/// A store write holding the write lock longer than this is stuck: no write holds it for
+/// more than one chunk of entries.
+pub const WRITE_STALL: Duration = Duration::from_secs(20);
 
 /// What the supervisor did, for tests and anyone watching.
 #[derive(Clone, Debug)]
@@ -43,7 +46,8 @@ pub enum Control {
     Prune(oneshot::Sender<Result<PruneReport, String>>),
 }
 
-/// When the supervisor last completed a round trip through its loop and the store.
+/// When the supervisor last completed a round trip through its loop and a store read,
+/// with no store write stuck for longer than [`WRITE_STALL`].
 #[derive(Clone)]
 pub struct Heartbeat {
     origin: std::time::Instant,
@@ -107,6 +111,7 @@ impl Supervisor {
         let mut next_prune = Instant::now();
         let mut pass: Option<Pass> = None;
         let mut pending_prunes: Vec<oneshot::Sender<Result<PruneReport, String>>> = Vec::new();
+        let mut stalled = false;
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -148,7 +153,18 @@ impl Supervisor {
                 }
                 _ = beat.tick() => {
                     let store = self.store.clone();
-                    if let Ok(Ok(())) = tokio::task::spawn_blocking(move || store.probe()).await {
+                    let read = tokio::task::spawn_blocking(move || store.probe()).await;
+                    let stall = self.store.write_stall();
+                    if stall > WRITE_STALL {
+                        if !stalled {
+                            tracing::error!(
+                                stalled_s = stall.as_secs(),
+                                "a store write has been stuck for a long time; under systemd the watchdog restarts the daemon"
+                            );
+                        }
+                        stalled = true;
+                    } else if let Ok(Ok(())) = read {
+                        stalled = false;
                         self.heartbeat.beat();
                     }
                 }

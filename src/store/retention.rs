@@ -104,6 +104,10 @@ pub struct VerifyReport {
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
+        self.writing(|| self.prune_inner(plan))
+    }
+
+    fn prune_inner(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
         let mut report = PruneReport {
             dry_run: plan.dry_run,
             ..Default::default()
@@ -119,10 +123,10 @@ impl Store {
         let doomed = self.doomed_overall(plan.keep_total)?;
         self.bury_all(doomed, plan, &mut report)?;
         self.expire_tombstones(plan, &mut report)?;
-        report.entries = self.db.scan_prefix(b"t/").keys().count();
-        report.tombstones = self.db.scan_prefix(b"x/").keys().count();
+        report.entries = self.db()?.scan_prefix(b"t/").keys().count();
+        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
         if !plan.dry_run && (report.pruned_total() > 0 || !report.deleted_sources.is_empty()) {
-            self.db.flush()?;
+            self.db()?.flush()?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
@@ -176,7 +180,7 @@ impl Store {
         let _guard = self.lock();
         if let Some(mut state) = self.source_state(name)? {
             change(&mut state);
-            self.db.insert(state_key(name), encode(&state))?;
+            self.db()?.insert(state_key(name), encode(&state))?;
         }
         Ok(())
     }
@@ -185,7 +189,7 @@ impl Store {
     fn delete_source(&self, name: &str, dry_run: bool) -> Result<usize, StoreError> {
         let prefix = source_prefix(b"s/", name);
         let keys: Vec<EntryKey> = self
-            .db
+            .db()?
             .scan_prefix(&prefix)
             .keys()
             .filter_map(|k| k.ok().and_then(|k| index_entry_key(&k)))
@@ -201,21 +205,21 @@ impl Store {
                     self.unlink(&e, &mut batch)?;
                 }
             }
-            self.db.apply_batch(batch)?;
+            self.db()?.apply_batch(batch)?;
         }
         let _guard = self.lock();
         let mut batch = sled::Batch::default();
         for p in [source_prefix(b"l/", name), source_prefix(b"x/", name)] {
-            for k in self.db.scan_prefix(&p).keys() {
+            for k in self.db()?.scan_prefix(&p).keys() {
                 batch.remove(k?);
             }
         }
         // Index keys whose entry was already missing.
-        for k in self.db.scan_prefix(&prefix).keys() {
+        for k in self.db()?.scan_prefix(&prefix).keys() {
             batch.remove(k?);
         }
         batch.remove(state_key(name));
-        self.db.apply_batch(batch)?;
+        self.db()?.apply_batch(batch)?;
         tracing::info!(
             source = name,
             entries = keys.len(),
@@ -237,7 +241,7 @@ impl Store {
             .and_then(|d| now.checked_sub_signed(d));
         let mut doomed = Vec::new();
         let prefix = source_prefix(b"s/", name);
-        for (i, k) in self.db.scan_prefix(&prefix).keys().rev().enumerate() {
+        for (i, k) in self.db()?.scan_prefix(&prefix).keys().rev().enumerate() {
             let k = k?;
             let (Some(time), Some(key)) = (index_time(&k), index_entry_key(&k)) else {
                 continue;
@@ -258,10 +262,10 @@ impl Store {
 
     /// The oldest entries past the store-wide limit.
     fn doomed_overall(&self, keep_total: usize) -> Result<Vec<EntryKey>, StoreError> {
-        let total = self.db.scan_prefix(b"t/").keys().count();
+        let total = self.db()?.scan_prefix(b"t/").keys().count();
         let excess = total.saturating_sub(keep_total);
         let mut doomed = Vec::with_capacity(excess);
-        for k in self.db.scan_prefix(b"t/").keys().take(excess) {
+        for k in self.db()?.scan_prefix(b"t/").keys().take(excess) {
             doomed.extend(index_entry_key(&k?));
         }
         Ok(doomed)
@@ -301,7 +305,7 @@ impl Store {
                     batch.insert(state_key(&source), encode(&state));
                 }
             }
-            self.db.apply_batch(batch)?;
+            self.db()?.apply_batch(batch)?;
         }
         Ok(())
     }
@@ -313,7 +317,7 @@ impl Store {
         batch.remove(source_time_key(e));
         if let Some(article) = e.article {
             let akey = article_key(&article);
-            if let Some(v) = self.db.get(&akey)?
+            if let Some(v) = self.db()?.get(&akey)?
                 && decode::<Credit>(&akey, &v).is_ok_and(|c| c.key == e.key)
             {
                 batch.remove(akey);
@@ -329,7 +333,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let ttl = chrono::Duration::from_std(plan.tombstones_for).unwrap_or(chrono::TimeDelta::MAX);
         let mut expired = Vec::new();
-        for item in self.db.scan_prefix(b"x/") {
+        for item in self.db()?.scan_prefix(b"x/") {
             let (k, v) = item?;
             if tomb_seen(&v).is_none_or(|seen| plan.now - seen >= ttl) {
                 expired.push((k, tomb_article(&v)));
@@ -349,7 +353,7 @@ impl Store {
                 {
                     let lkey = link_key(source, article);
                     if self
-                        .db
+                        .db()?
                         .get(&lkey)?
                         .is_some_and(|v| v.as_ref() == &k[split + 1..])
                     {
@@ -358,7 +362,7 @@ impl Store {
                 }
                 batch.remove(k.clone());
             }
-            self.db.apply_batch(batch)?;
+            self.db()?.apply_batch(batch)?;
         }
         Ok(())
     }
@@ -368,7 +372,7 @@ impl Store {
         let mut report = VerifyReport::default();
         let mut counts: HashMap<String, u64> = HashMap::new();
         let mut seen = HashSet::new();
-        for item in self.db.scan_prefix(b"e/") {
+        for item in self.db()?.scan_prefix(b"e/") {
             let (k, v) = item?;
             let e: Entry = match decode(&k, &v) {
                 Ok(e) => e,
@@ -391,7 +395,7 @@ impl Store {
             }
             *counts.entry(e.source.clone()).or_default() += 1;
             for index in [time_key(&e), source_time_key(&e)] {
-                if !self.db.contains_key(&index)? {
+                if !self.db()?.contains_key(&index)? {
                     report.problems.push(format!(
                         "entry {} of {} is missing from the index {}",
                         super::hex(&e.key.0),
@@ -403,11 +407,11 @@ impl Store {
         }
         for prefix in [b"t/".as_slice(), b"s/".as_slice()] {
             let mut indexed = 0usize;
-            for k in self.db.scan_prefix(prefix).keys() {
+            for k in self.db()?.scan_prefix(prefix).keys() {
                 let k = k?;
                 indexed += 1;
                 match index_entry_key(&k) {
-                    Some(key) if self.db.contains_key(entry_key(&key))? => {}
+                    Some(key) if self.db()?.contains_key(entry_key(&key))? => {}
                     _ => report
                         .problems
                         .push(format!("index key {} points at no entry", super::hex(&k))),
@@ -436,7 +440,7 @@ impl Store {
                 .problems
                 .push(format!("{n} entries belong to {name}, which has no state"));
         }
-        report.tombstones = self.db.scan_prefix(b"x/").keys().count();
+        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
         Ok(report)
     }
 }
@@ -685,7 +689,7 @@ mod tests {
             .expect("prunes");
         assert_eq!((report.tombstones_expired, report.tombstones), (8, 0));
         assert!(
-            store.db.scan_prefix(b"l/").count() == 2,
+            store.db().expect("open").scan_prefix(b"l/").count() == 2,
             "their link keys went too"
         );
     }
@@ -723,7 +727,7 @@ mod tests {
         assert!(store.source_state("s").expect("state").is_none());
         for prefix in [&b"e/"[..], b"t/", b"s/", b"l/", b"x/", b"a/"] {
             assert_eq!(
-                store.db.scan_prefix(prefix).count(),
+                store.db().expect("open").scan_prefix(prefix).count(),
                 0,
                 "{prefix:?} left behind"
             );
@@ -756,7 +760,7 @@ mod tests {
             store.prune(&p).expect("prunes");
             if round % 50 == 49 {
                 store.flush().expect("flushes");
-                sizes.push(store.db.size_on_disk().expect("size"));
+                sizes.push(store.db().expect("open").size_on_disk().expect("size"));
             }
         }
         // 15,000 entries of 2 KB went through (30 MB); 100 are kept.
