@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The systemd unit: `systemd-analyze verify` (with ExecStart pointed at the binary built
+# here, since verify needs it to exist) and the security exposure score, which must be 2.0
+# or lower.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --locked --quiet
+T="$(mktemp -d)"
+trap 'rm -rf "$T"' EXIT
+sed "s|^ExecStart=/usr/bin/tributary|ExecStart=$PWD/target/debug/tributary|" \
+    systemd/tributary.service > "$T/tributary.service"
+systemd-analyze verify "$T/tributary.service"
+echo "ok: systemd-analyze verify"
+systemd-analyze security --offline=true --threshold=20 "$T/tributary.service" | tail -1
+echo "ok: exposure within 2.0"
