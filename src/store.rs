@@ -966,6 +966,20 @@ mod tests {
     }
 
     #[test]
+    fn older_schema_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let store = Store::open(dir.path(), 1 << 20).expect("opens");
+            let db = store.db().expect("open");
+            db.insert(SCHEMA_KEY, b"1").expect("writes");
+            db.flush().expect("flushes");
+        }
+        let store = Store::open(dir.path(), 1 << 20).expect("a version-1 store opens");
+        let v = store.db().expect("open").get(SCHEMA_KEY).expect("reads");
+        assert_eq!(v.as_deref(), Some(&b"2"[..]));
+    }
+
+    #[test]
     fn newer_schema_is_refused() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
