@@ -244,8 +244,15 @@ pub async fn run(config: Config) -> Result<(), Error> {
         systemd::keepalive_period,
     ));
     let mut signals = crate::shutdown::Signals::new();
+    let mut changes = daemon.subscribe_changes();
     loop {
         tokio::select! {
+            // Any reload (a watched edit as well as SIGHUP): the status line follows.
+            Ok(event) = changes.recv() => {
+                if let Event::Reloaded(_) = event {
+                    systemd::status(&status_line(&daemon));
+                }
+            }
             () = signals.stop.next() => break,
             () = signals.reload.next() => {
                 tracing::info!("SIGHUP received, reloading the config");
@@ -322,9 +329,19 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
         .map_err(Error::Store)
 }
 
+/// The store, for commands that read or check it: a missing one is an error, not created.
+async fn open_existing_store(config: &Config) -> Result<Store, Error> {
+    let path = config.store.path.clone();
+    let cache = config.store.cache_bytes;
+    tokio::task::spawn_blocking(move || Store::open_existing(&path, cache))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Store)
+}
+
 /// One retention pass on the store (which must not be in use), or a dry run of one.
 pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> {
-    let store = match open_store(&config).await {
+    let store = match open_existing_store(&config).await {
         Err(Error::Store(StoreError::Locked { path })) => {
             return Err(Error::PruneWhileRunning {
                 path: path.display().to_string(),
@@ -346,7 +363,7 @@ pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> 
 
 /// Checks the store's consistency (see [`Store::verify`]).
 pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error> {
-    let store = open_store(&config).await?;
+    let store = open_existing_store(&config).await?;
     tokio::task::spawn_blocking(move || store.verify())
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
@@ -354,9 +371,22 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
 }
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
-/// one holds the store, else read from the store directly.
+/// one answers there, else read from the store directly.
 pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
-    match open_store(&config).await {
+    let mut addr = config.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    let url = format!("http://{addr}/healthz");
+    let asked = ask_daemon(&url).await;
+    if let Ok(health) = asked {
+        return Ok(health);
+    }
+    match open_existing_store(&config).await {
         Ok(store) => {
             let config = Arc::new(config);
             tokio::task::spawn_blocking(move || crate::status::collect(&config, &store))
@@ -364,34 +394,24 @@ pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
                 .map_err(|e| Error::Internal(e.to_string()))?
                 .map_err(Error::Store)
         }
-        Err(Error::Store(StoreError::Locked { .. })) => {
-            let mut addr = config.server.listen;
-            if addr.ip().is_unspecified() {
-                addr.set_ip(if addr.is_ipv4() {
-                    std::net::Ipv4Addr::LOCALHOST.into()
-                } else {
-                    std::net::Ipv6Addr::LOCALHOST.into()
-                });
-            }
-            let url = format!("http://{addr}/healthz");
-            let daemon_error = |error: String| Error::Daemon {
-                url: url.clone(),
-                error,
-            };
-            let response = reqwest::Client::new()
-                .get(&url)
-                .timeout(std::time::Duration::from_secs(10))
-                .send()
-                .await
-                .map_err(|e| daemon_error(e.to_string()))?;
-            let body = response
-                .bytes()
-                .await
-                .map_err(|e| daemon_error(e.to_string()))?;
-            serde_json::from_slice(&body).map_err(|e| daemon_error(e.to_string()))
-        }
+        // Locked, so a daemon runs on it, yet /healthz did not answer: say why.
+        Err(Error::Store(StoreError::Locked { .. })) => Err(Error::Daemon {
+            url,
+            error: asked.err().unwrap_or_default(),
+        }),
         Err(e) => Err(e),
     }
+}
+
+async fn ask_daemon(url: &str) -> Result<crate::status::Health, String> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let body = response.bytes().await.map_err(|e| e.to_string())?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
 }
 
 /// The sources as OPML, with the feeds' own titles from the store when it can be read (a
@@ -401,7 +421,7 @@ pub async fn export_opml(config: Config) -> String {
     let cache = config.store.cache_bytes;
     let states: std::collections::HashMap<String, crate::model::SourceState> =
         tokio::task::spawn_blocking(move || {
-            Store::open(&path, cache)
+            Store::open_existing(&path, cache)
                 .and_then(|s| s.source_states())
                 .unwrap_or_default()
         })

@@ -143,6 +143,8 @@ pub struct FetchConfig {
     /// Retry-After) and on backoff; intervals written in the config are honoured as written.
     pub min_interval: Duration,
     pub max_interval: Duration,
+    /// Non-public networks that article pages (full text) may still be fetched from.
+    pub allow_networks: Vec<ipnet::IpNet>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -160,6 +162,53 @@ pub struct SourceConfig {
     pub keep: Option<usize>,
     /// Overrides `[retention] keep_for` (`Some(None)`: forever).
     pub keep_for: Option<Option<Duration>>,
+    /// Fetch each new entry's web page and publish the article extracted from it.
+    pub full_text: bool,
+    /// An entry is stored only if it matches one of these (when there are any)...
+    pub include: Vec<Rule>,
+    /// ...and none of these.
+    pub exclude: Vec<Rule>,
+    /// Rewrites entry titles, e.g. `"[{source}] {title}"`.
+    pub title_template: Option<String>,
+    /// New entries one poll may add at most; the rest are skipped for good.
+    pub max_new_per_poll: Option<usize>,
+}
+
+/// A per-source filter rule: a pattern, matched against one field of an entry or (with no
+/// field) against any of them.
+#[derive(Clone, Debug)]
+pub struct Rule {
+    pub field: Option<Field>,
+    pub pattern: regex::Regex,
+}
+
+impl PartialEq for Rule {
+    fn eq(&self, other: &Rule) -> bool {
+        self.field == other.field && self.pattern.as_str() == other.pattern.as_str()
+    }
+}
+
+/// The fields filter rules can look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Title,
+    /// The summary and the content.
+    Content,
+    Link,
+    /// Every author's name and email.
+    Author,
+    /// Every category.
+    Category,
+}
+
+impl Field {
+    pub const ALL: [(&'static str, Field); 5] = [
+        ("title", Field::Title),
+        ("content", Field::Content),
+        ("link", Field::Link),
+        ("author", Field::Author),
+        ("category", Field::Category),
+    ];
 }
 
 impl SourceConfig {
@@ -181,7 +230,8 @@ impl SourceConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SourceChange {
     None,
-    /// Title, tags or retention: what is published or kept, not how it is polled.
+    /// Title, tags, retention, filters, full text, title template or the per-poll cap:
+    /// what is kept and published, not how the source is requested.
     Presentation,
     Interval,
     /// URL, User-Agent or headers: the next poll is a different request.
@@ -326,6 +376,8 @@ struct RawFetch {
     per_host: Option<Spanned<i64>>,
     min_interval: Option<Spanned<String>>,
     max_interval: Option<Spanned<String>>,
+    #[serde(default)]
+    allow_networks: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -341,6 +393,21 @@ struct RawSource {
     headers: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
     keep: Option<Spanned<i64>>,
     keep_for: Option<Spanned<String>>,
+    full_text: Option<bool>,
+    #[serde(default)]
+    include: Vec<Spanned<RawRule>>,
+    #[serde(default)]
+    exclude: Vec<Spanned<RawRule>>,
+    title_template: Option<Spanned<String>>,
+    max_new_per_poll: Option<Spanned<i64>>,
+}
+
+/// A filter rule as written: a pattern for every field, or a table naming the field.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawRule {
+    Any(String),
+    Field { field: String, pattern: String },
 }
 
 /// Where to find the config: `--config`, else `TRIBUTARY_CONFIG` (clap reads it into the
@@ -485,6 +552,75 @@ impl Validator<'_> {
             None
         } else {
             Some(n as u64)
+        }
+    }
+
+    /// A regular expression (linear time, size-limited), or a problem at its position.
+    fn regex(&mut self, pattern: &str, span: Range<usize>, what: &str) -> Option<regex::Regex> {
+        match regex::RegexBuilder::new(pattern)
+            .size_limit(1 << 20)
+            .build()
+        {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let detail = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
+                self.problem(
+                    Some(span),
+                    format!(
+                        "{what} pattern \"{pattern}\" is not a valid regular expression: {detail}"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// A source's filter rules; `None` if any is wrong (each is reported).
+    fn rules(&mut self, raw: &[Spanned<RawRule>], what: &str) -> Option<Vec<Rule>> {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for r in raw {
+            let (field, pattern) = match r.get_ref() {
+                RawRule::Any(p) => (None, p),
+                RawRule::Field { field, pattern } => {
+                    match Field::ALL.iter().find(|(n, _)| n == field) {
+                        Some((_, f)) => (Some(*f), pattern),
+                        None => {
+                            self.problem(
+                                Some(r.span()),
+                                format!(
+                                    "{what} rule field \"{field}\" is not one of title, content, link, author, category"
+                                ),
+                            );
+                            ok = false;
+                            continue;
+                        }
+                    }
+                }
+            };
+            match self.regex(pattern, r.span(), what) {
+                Some(pattern) => out.push(Rule { field, pattern }),
+                None => ok = false,
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A title template: text with `{title}`, `{source}`, `{name}` and `{author}`
+    /// placeholders (`{{` and `}}` for braces).
+    fn template(&mut self, t: &Spanned<String>) -> Option<String> {
+        match check_template(t.get_ref()) {
+            Ok(()) => Some(t.get_ref().clone()),
+            Err(message) => {
+                self.problem(Some(t.span()), format!("title_template: {message}"));
+                None
+            }
         }
     }
 
@@ -634,7 +770,7 @@ impl Validator<'_> {
             .trim()
             .to_string();
 
-        let fetch_raw = raw.fetch.unwrap_or(RawFetch {
+        let mut fetch_raw = raw.fetch.unwrap_or(RawFetch {
             concurrency: None,
             timeout: None,
             connect_timeout: None,
@@ -645,7 +781,9 @@ impl Validator<'_> {
             per_host: None,
             min_interval: None,
             max_interval: None,
+            allow_networks: Vec::new(),
         });
+        let fetch_allow_networks = std::mem::take(&mut fetch_raw.allow_networks);
         let concurrency = match &fetch_raw.concurrency {
             None => Some(8),
             Some(c) => self.positive(c, "concurrency", 1024),
@@ -816,6 +954,18 @@ impl Validator<'_> {
                     headers.push((key.clone(), value.get_ref().clone()));
                 }
             }
+            let include = self.rules(&s.include, "include");
+            let exclude = self.rules(&s.exclude, "exclude");
+            let title_template = match &s.title_template {
+                None => Some(None),
+                Some(t) => self.template(t).map(Some),
+            };
+            let max_new_per_poll = match &s.max_new_per_poll {
+                None => Some(None),
+                Some(m) => self
+                    .positive(m, "max_new_per_poll", 1_000_000)
+                    .map(|m| Some(m as usize)),
+            };
             let keep = match &s.keep {
                 None => Some(None),
                 Some(k) => self
@@ -826,12 +976,35 @@ impl Validator<'_> {
                 None => Some(None),
                 Some(k) => self.age(k, "keep_for").map(Some),
             };
-            if let (true, Some(url), Some(interval), Some(keep), Some(keep_for)) =
-                (ok, url, interval, keep, keep_for)
-            {
+            if let (
+                true,
+                Some(url),
+                Some(interval),
+                Some(keep),
+                Some(keep_for),
+                Some(include),
+                Some(exclude),
+                Some(title_template),
+                Some(max_new_per_poll),
+            ) = (
+                ok,
+                url,
+                interval,
+                keep,
+                keep_for,
+                include,
+                exclude,
+                title_template,
+                max_new_per_poll,
+            ) {
                 sources.push(SourceConfig {
                     keep,
                     keep_for,
+                    full_text: s.full_text.unwrap_or(false),
+                    include,
+                    exclude,
+                    title_template,
+                    max_new_per_poll,
                     name: name.to_string(),
                     url,
                     title: s.title.clone().map(|t| t.trim().to_string()),
@@ -904,29 +1077,10 @@ impl Validator<'_> {
                 chosen = sources.iter().map(|c| c.name.clone()).collect();
             }
             let mut compile = |patterns: &[Spanned<String>], what: &str| -> Vec<regex::Regex> {
-                let mut out = Vec::new();
-                for p in patterns {
-                    match regex::RegexBuilder::new(p.get_ref())
-                        .size_limit(1 << 20)
-                        .build()
-                    {
-                        Ok(r) => out.push(r),
-                        Err(e) => {
-                            let detail = e
-                                .to_string()
-                                .lines()
-                                .last()
-                                .unwrap_or("")
-                                .trim()
-                                .to_string();
-                            self.problem(
-                                Some(p.span()),
-                                format!("{what} pattern \"{}\" is not a valid regular expression: {detail}", p.get_ref()),
-                            );
-                        }
-                    }
-                }
-                out
+                patterns
+                    .iter()
+                    .filter_map(|p| self.regex(p.get_ref(), p.span(), what))
+                    .collect()
             };
             let include = compile(&f.include, "include");
             let exclude = compile(&f.exclude, "exclude");
@@ -943,6 +1097,22 @@ impl Validator<'_> {
         }
 
         let retention = self.retention(raw.retention.unwrap_or_default());
+        let mut allow_networks = Vec::new();
+        for n in &fetch_allow_networks {
+            match n.get_ref().trim().parse::<ipnet::IpNet>() {
+                Ok(net) => allow_networks.push(net.trunc()),
+                Err(_) => match n.get_ref().trim().parse::<std::net::IpAddr>() {
+                    Ok(ip) => allow_networks.push(ipnet::IpNet::from(ip)),
+                    Err(_) => self.problem(
+                        Some(n.span()),
+                        format!(
+                            "allow_networks entry \"{}\" is not a network like \"10.0.0.0/8\", \"fd00::/8\" or an address",
+                            n.get_ref()
+                        ),
+                    ),
+                },
+            }
+        }
 
         Some(Config {
             feeds,
@@ -977,10 +1147,40 @@ impl Validator<'_> {
                 per_host: per_host? as usize,
                 min_interval: min_interval?,
                 max_interval: max_interval?,
+                allow_networks,
             },
             sources,
         })
     }
+}
+
+/// The placeholders a title template may use.
+pub const TEMPLATE_FIELDS: [&str; 4] = ["title", "source", "name", "author"];
+
+/// Checks a title template: balanced braces around known placeholders.
+pub fn check_template(t: &str) -> Result<(), String> {
+    let mut rest = t;
+    while let Some(i) = rest.find(['{', '}']) {
+        let (c, after) = (rest.as_bytes()[i], &rest[i + 1..]);
+        if after.starts_with(c as char) {
+            rest = &after[1..];
+            continue;
+        }
+        if c == b'}' {
+            return Err("a lone '}' (write '}}' for a brace)".into());
+        }
+        let Some(end) = after.find('}') else {
+            return Err("a '{' without its '}' (write '{{' for a brace)".into());
+        };
+        let name = &after[..end];
+        if !TEMPLATE_FIELDS.contains(&name) {
+            return Err(format!(
+                "unknown placeholder {{{name}}}; use {{title}}, {{source}}, {{name}} or {{author}}"
+            ));
+        }
+        rest = &after[end + 1..];
+    }
+    Ok(())
 }
 
 /// Slugs name sources and tags in URLs: `[a-z0-9][a-z0-9_-]*`, at most 64 bytes.

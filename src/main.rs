@@ -201,8 +201,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal, so the
-/// journal gets plain text, and no timestamps when stderr is the journal (it adds its own).
+/// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal. When
+/// stderr is the journal (`$JOURNAL_STREAM`, set by systemd), each line starts with its
+/// syslog priority (`<3>` error ... `<7>` debug), which journald reads as the entry's
+/// priority (so `journalctl -p warning` works), and carries no timestamp or level text of
+/// its own (journald adds the time; the priority is the level).
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
@@ -210,9 +213,39 @@ fn init_logging() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
     if std::env::var_os("JOURNAL_STREAM").is_some() {
-        builder.without_time().init();
+        let format = tracing_subscriber::fmt::format()
+            .without_time()
+            .with_level(false)
+            .with_ansi(false);
+        builder.event_format(JournalPriority(format)).init();
     } else {
         builder.init();
+    }
+}
+
+/// Prefixes each log line with its syslog priority, for journald.
+struct JournalPriority<F>(F);
+
+impl<S, N, F> tracing_subscriber::fmt::FormatEvent<S, N> for JournalPriority<F>
+where
+    F: tracing_subscriber::fmt::FormatEvent<S, N>,
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let priority = match *event.metadata().level() {
+            tracing::Level::ERROR => 3,
+            tracing::Level::WARN => 4,
+            tracing::Level::INFO => 6,
+            tracing::Level::DEBUG | tracing::Level::TRACE => 7,
+        };
+        write!(writer, "<{priority}>")?;
+        self.0.format_event(ctx, writer, event)
     }
 }
 

@@ -12,7 +12,8 @@ pub struct ReloadReport {
     pub removed: Vec<String>,
     /// Sources whose URL, User-Agent, headers or interval changed: polled again soon.
     pub repolled: Vec<String>,
-    /// Sources whose title, tags or retention changed: applied without a poll.
+    /// Sources whose title, tags, retention, filters, full text, title template or cap
+    /// changed: applied from their next poll on, without an extra one.
     pub updated: Vec<String>,
     /// `[fetch]` changed: every source's task restarts with the new fetcher (each resumes
     /// its own schedule).

@@ -131,14 +131,6 @@ impl Sources {
         }
     }
 
-    /// Records a new config for a running source whose polling is unchanged (its title,
-    /// tags or retention changed): the task goes on.
-    pub fn update(&mut self, source: SourceConfig) {
-        if let Some(r) = self.running.get_mut(&source.name) {
-            r.config = source;
-        }
-    }
-
     /// Starts a task for `source` (stopping the one it replaces).
     pub fn start(&mut self, scheduler: &Scheduler, source: SourceConfig, start: Start) {
         self.stop(&source.name);

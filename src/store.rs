@@ -51,6 +51,10 @@ pub enum StoreError {
         "the store at {path} is in use by another process (is another tributary running on it?)"
     )]
     Locked { path: PathBuf },
+    #[error(
+        "there is no store at {path}: nothing was stored with this config yet. (The service keeps its store in $STATE_DIRECTORY: to reach it by hand, run e.g. `sudo STATE_DIRECTORY=/var/lib/tributary tributary …`.)"
+    )]
+    Missing { path: PathBuf },
     #[error("cannot open the store at {path}: {error}")]
     Open { path: PathBuf, error: String },
     #[error(
@@ -90,6 +94,17 @@ pub struct Store {
 }
 
 impl Store {
+    /// Opens the store at `path` only if there is one: for commands that read or check a
+    /// store, where creating an empty one would hide a wrong path.
+    pub fn open_existing(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
+        if !path.join("db").exists() {
+            return Err(StoreError::Missing {
+                path: path.to_path_buf(),
+            });
+        }
+        Store::open(path, cache_bytes)
+    }
+
     /// Opens (creating if needed) the store at `path`, checking its schema version.
     pub fn open(path: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         if let Err(e) = std::fs::create_dir_all(path) {

@@ -186,8 +186,10 @@ impl Supervisor {
         let new = match loaded {
             Ok(c) => c,
             Err(error) => {
+                // One line: each line of a log becomes its own journal entry.
                 tracing::error!(
-                    "the config was not reloaded; the running config stays in force:\n{error}"
+                    "the config was not reloaded; the running config stays in force: {}",
+                    error.replace('\n', "; ")
                 );
                 self.scheduler.metrics.record_reload(false);
                 let _ = self.events.send(Event::ReloadFailed(error.clone()));
@@ -227,11 +229,16 @@ impl Supervisor {
                     self.sources
                         .start(&self.scheduler, s.clone(), Start::Prompt)
                 }
-                Some(_) if report.fetch_changed => {
+                // Filters, full text, templates, retention, title and tags: the task
+                // restarts with them and keeps its schedule (no extra poll).
+                Some(SourceChange::Presentation) => {
                     self.sources
                         .start(&self.scheduler, s.clone(), Start::Resume)
                 }
-                Some(SourceChange::Presentation) => self.sources.update(s.clone()),
+                Some(SourceChange::None) if report.fetch_changed => {
+                    self.sources
+                        .start(&self.scheduler, s.clone(), Start::Resume)
+                }
                 Some(SourceChange::None) => {}
             }
         }

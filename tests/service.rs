@@ -81,6 +81,7 @@ async fn speaks_sd_notify_reloads_on_sighup_and_stops_on_sigterm() {
     let origin = Origin::start().await;
     origin.set("/s", Route::feed(rss(0..5), "application/rss+xml"));
     origin.set("/t", Route::feed(rss(0..5), "application/rss+xml"));
+    origin.set("/u", Route::feed(rss(0..5), "application/rss+xml"));
     let dir = tempfile::tempdir().expect("tempdir");
     let socket_path = dir.path().join("notify.sock");
     let socket = UnixDatagram::bind(&socket_path).expect("bind notify socket");
@@ -144,6 +145,17 @@ async fn speaks_sd_notify_reloads_on_sighup_and_stops_on_sigterm() {
         stored_s |= line.contains("source=s") && line.contains("polled") && line.contains("new=");
     }
 
+    // An edit picked up by the watch (no SIGHUP) updates the status line too.
+    let third = format!(
+        "{added}\n[[source]]\nname = \"u\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        origin.url("/u")
+    );
+    std::fs::write(&config, &third).expect("config");
+    until(
+        &socket,
+        &format!("STATUS=serving 3 sources on 127.0.0.1:{port}"),
+    );
+
     let stop = Instant::now();
     signal(child.id(), "-TERM");
     until(&socket, "STOPPING=1");
@@ -166,7 +178,7 @@ async fn speaks_sd_notify_reloads_on_sighup_and_stops_on_sigterm() {
         .output()
         .expect("status");
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(json["entries"], 10, "{json}");
+    assert!(json["entries"].as_u64() >= Some(10), "{json}");
     let out = tributary()
         .args(["verify", "--config"])
         .arg(&config)
@@ -197,17 +209,24 @@ async fn systemd_directories_prune_and_verify() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    let port = free_port();
     let write = |keep: u32| {
         std::fs::write(
             etc.path().join("feeds.toml"),
             format!(
-                "[store]\npath = \"store\"\n\n[retention]\nkeep_per_source = {keep}\n\n[[source]]\nname = \"s\"\nurl = \"{}\"\n",
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[store]\npath = \"store\"\n\n[retention]\nkeep_per_source = {keep}\n\n[[source]]\nname = \"s\"\nurl = \"{}\"\n",
                 origin.url("/s")
             ),
         )
         .expect("config")
     };
     write(100);
+    let (code, _, err) = run(&["verify"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        err.contains("there is no store at"),
+        "verify does not create one: {err}"
+    );
     let (code, out, err) = run(&["once"]);
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("new   30"), "{out}");
@@ -242,4 +261,47 @@ async fn systemd_directories_prune_and_verify() {
     let (_, out, _) = run(&["status", "--json"]);
     let json: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(json["entries"], 10);
+}
+
+/// Under journald (`$JOURNAL_STREAM`), each log line starts with its syslog priority.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_lines_carry_their_priority_for_journald() {
+    let origin = Origin::start().await;
+    origin.set("/s", Route::feed(rss(0..3), "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[source]]\nname = \"s\"\nurl = \"{}\"\n\n[[source]]\nname = \"gone\"\nurl = \"{}\"\n",
+            origin.url("/s"),
+            origin.url("/missing")
+        ),
+    )
+    .expect("config");
+    let mut cmd = tributary();
+    cmd.args(["once", "--config"])
+        .arg(&config)
+        .env("JOURNAL_STREAM", "8:12345");
+    let out = tokio::task::spawn_blocking(move || cmd.output().expect("once"))
+        .await
+        .expect("joined");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<6>") && l.contains("source=s") && l.contains("polled")),
+        "{err}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("<4>")
+            && l.contains("source=gone")
+            && l.contains("poll failed")),
+        "{err}"
+    );
+    assert!(
+        lines.iter().all(|l| l.starts_with('<')),
+        "every line has a priority: {err}"
+    );
 }
