@@ -47,6 +47,17 @@ pub struct Fetched {
     pub moved_to: Option<Url>,
 }
 
+/// An article page (full text).
+#[derive(Debug)]
+pub struct Page {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    /// After redirects: the base for the article's relative links.
+    pub final_url: Url,
+}
+
+const HTML_ACCEPT: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
+
 #[derive(Debug)]
 pub struct Body {
     pub bytes: Vec<u8>,
@@ -89,6 +100,11 @@ pub enum FetchError {
     Empty,
     #[error("cannot read {path}: {error}")]
     File { path: String, error: std::io::Error },
+    /// An article URL pointing at a non-public address (see [`crate::guard`]).
+    #[error("refused: {0}")]
+    Refused(String),
+    #[error("not a web page (Content-Type {0})")]
+    NotHtml(String),
     #[error("{0}")]
     Other(String),
 }
@@ -107,6 +123,10 @@ impl FetchError {
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
+    /// For article pages on other hosts than their source: resolves through the address
+    /// guard, no proxy.
+    guarded: reqwest::Client,
+    policy: Arc<crate::guard::Policy>,
     user_agent: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -136,8 +156,25 @@ impl Fetcher {
             .deflate(true)
             .build()
             .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let policy = Arc::new(crate::guard::Policy {
+            allow: config.allow_networks.clone(),
+        });
+        let guarded = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(crate::guard::GuardedResolver {
+                policy: policy.clone(),
+            }))
+            .gzip(true)
+            .brotli(true)
+            .deflate(true)
+            .build()
+            .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
         Ok(Fetcher {
             client,
+            guarded,
+            policy,
             user_agent: config.user_agent.clone(),
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
@@ -234,7 +271,7 @@ impl Fetcher {
         let mut visited = vec![start.clone()];
         let mut moved_to = None;
         let mut still_permanent = true;
-        let mut response = loop {
+        let response = loop {
             let response = self
                 .client
                 .get(url.clone())
@@ -323,6 +360,25 @@ impl Fetcher {
             last_modified: header_str(header::LAST_MODIFIED)
                 .filter(|lm| httpdate::parse_http_date(lm).is_ok()),
         };
+        let bytes = self.read_body(response).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Err(FetchError::Empty);
+        }
+        Ok(Fetched {
+            status: status.as_u16(),
+            body: Some(Body {
+                bytes,
+                content_type,
+                final_url: url,
+                validators: new_validators,
+            }),
+            fresh_for,
+            moved_to,
+        })
+    }
+
+    /// The body, decompressed, cut off past `max_body` while it streams.
+    async fn read_body(&self, mut response: reqwest::Response) -> Result<Vec<u8>, FetchError> {
         // The Content-Length (of the possibly compressed body) can refuse early; the
         // decompressed bytes are counted below either way.
         if response
@@ -351,19 +407,107 @@ impl Fetcher {
         for chunk in chunks.drain(..) {
             bytes.extend_from_slice(&chunk);
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(FetchError::Empty);
+        Ok(bytes)
+    }
+
+    /// Fetches an entry's article page for `source` (full text), through the address guard
+    /// unless the page is on the source's own host; the source's extra headers (often
+    /// credentials) go only to its own host. Same timeout, body cap and User-Agent as
+    /// feeds; the caller holds the page host's `per_host` place.
+    pub async fn fetch_article(
+        &self,
+        source: &SourceConfig,
+        url: &Url,
+    ) -> Result<Page, FetchError> {
+        match tokio::time::timeout(self.timeout, self.fetch_article_inner(source, url)).await {
+            Ok(result) => result,
+            Err(_) => Err(FetchError::Timeout(self.timeout)),
         }
-        Ok(Fetched {
-            status: status.as_u16(),
-            body: Some(Body {
-                bytes,
-                content_type,
-                final_url: url,
-                validators: new_validators,
-            }),
-            fresh_for,
-            moved_to,
+    }
+
+    async fn fetch_article_inner(
+        &self,
+        source: &SourceConfig,
+        start: &Url,
+    ) -> Result<Page, FetchError> {
+        if !matches!(start.scheme(), "http" | "https") {
+            return Err(FetchError::Refused(format!(
+                "{} URLs are not fetched",
+                start.scheme()
+            )));
+        }
+        let mut url = start.clone();
+        let mut visited = vec![start.clone()];
+        let response = loop {
+            let own_host = crate::guard::same_host(&url, &source.url);
+            let (client, headers) = if own_host {
+                let mut h = self.headers_for(source, &Validators::default());
+                h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
+                (&self.client, h)
+            } else {
+                crate::guard::check_url(&url, &self.policy).map_err(FetchError::Refused)?;
+                let mut h = HeaderMap::new();
+                let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
+                if let Ok(v) = HeaderValue::from_str(ua) {
+                    h.insert(header::USER_AGENT, v);
+                }
+                h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
+                (&self.guarded, h)
+            };
+            let response = client
+                .get(url.clone())
+                .headers(headers)
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
+            let status = response.status();
+            if !status.is_redirection() {
+                break response;
+            }
+            let next = response
+                .headers()
+                .get(header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url.join(l).ok())
+                .ok_or_else(|| FetchError::BadRedirect("a redirect without a usable Location".into()))?;
+            if !matches!(next.scheme(), "http" | "https") {
+                return Err(FetchError::BadRedirect(format!(
+                    "redirect to a {} URL",
+                    next.scheme()
+                )));
+            }
+            if visited.contains(&next) {
+                return Err(FetchError::RedirectLoop(next.to_string()));
+            }
+            if visited.len() > MAX_REDIRECTS {
+                return Err(FetchError::TooManyRedirects);
+            }
+            visited.push(next.clone());
+            url = next;
+        };
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                status: status.as_u16(),
+                reason: status.canonical_reason(),
+                retry_after: None,
+            });
+        }
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        if let Some(ct) = &content_type
+            && !ct.to_ascii_lowercase().contains("html")
+        {
+            return Err(FetchError::NotHtml(ct.clone()));
+        }
+        let bytes = self.read_body(response).await?;
+        Ok(Page {
+            bytes,
+            content_type,
+            final_url: url,
         })
     }
 
@@ -487,7 +631,10 @@ impl Fetcher {
 fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
     let lower = chain.to_ascii_lowercase();
-    if e.is_timeout() && e.is_connect() {
+    if let Some(at) = chain.find(crate::guard::REFUSED) {
+        let why = chain[at + crate::guard::REFUSED.len()..].trim_start_matches(": ");
+        FetchError::Refused(why.to_string())
+    } else if e.is_timeout() && e.is_connect() {
         FetchError::Connect(format!("timed out after {connect_timeout:?}"))
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         FetchError::Dns(chain)

@@ -105,6 +105,27 @@ pub struct Entry {
     /// On the credited entry: the other sources that also carried the article.
     #[serde(default)]
     pub also_in: Vec<String>,
+    /// For sources with `full_text`: what became of fetching the article's page (`None`:
+    /// not tried yet). Set once; never tried again.
+    #[serde(default)]
+    pub full_text: Option<FullText>,
+    /// The article extracted from the entry's page (sanitised HTML), published as the
+    /// content in place of the feed's.
+    #[serde(default)]
+    pub full_content: Option<String>,
+}
+
+/// What fetching an entry's article page came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum FullText {
+    /// The article was extracted and is in `full_content`.
+    Fetched,
+    /// The page could not be fetched, or held nothing article-like: the feed's content
+    /// stays.
+    Failed { reason: String },
+    /// The link pointed at a non-public address: never fetched.
+    Refused { reason: String },
 }
 
 /// Which entry (of which source) an article is credited to.
@@ -115,6 +136,18 @@ pub struct Credit {
 }
 
 impl Entry {
+    /// The entry as published: with an extracted article, the article is the content and
+    /// the feed's own summary (else its content) the summary.
+    pub fn for_publishing(mut self) -> Entry {
+        if let Some(article) = self.full_content.take() {
+            let feed_content = self.content.replace(article);
+            if self.summary.is_none() {
+                self.summary = feed_content;
+            }
+        }
+        self
+    }
+
     /// The time the entry is ordered by, newest first: its publication date, else its first
     /// update, else when we first saw it.
     pub fn sort_time(&self) -> DateTime<Utc> {
@@ -170,6 +203,23 @@ pub struct SourceState {
     /// deleted `[retention] removed_after` later unless it comes back.
     #[serde(default)]
     pub removed_at: Option<DateTime<Utc>>,
+    /// Entries the source's include/exclude rules kept out, in all.
+    #[serde(default)]
+    pub filtered: u64,
+    /// New entries skipped because of `max_new_per_poll`, in all.
+    #[serde(default)]
+    pub capped: u64,
+    /// Article pages fetched and extracted, failed (the feed's content kept), and refused
+    /// (non-public addresses), in all.
+    #[serde(default)]
+    pub full_text_fetched: u64,
+    #[serde(default)]
+    pub full_text_failed: u64,
+    #[serde(default)]
+    pub full_text_refused: u64,
+    /// The last article page refused by the address guard, and why.
+    #[serde(default)]
+    pub last_refusal: Option<String>,
 }
 
 impl SourceState {
@@ -205,4 +255,10 @@ pub struct PollCounts {
     /// Entries still in the feed that retention has pruned: not stored again.
     #[serde(default)]
     pub pruned: usize,
+    /// Entries the source's include/exclude rules kept out.
+    #[serde(default)]
+    pub filtered: usize,
+    /// New entries past `max_new_per_poll`, skipped for good.
+    #[serde(default)]
+    pub capped: usize,
 }

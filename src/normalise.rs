@@ -280,6 +280,8 @@ fn normalise_entry(
         article,
         duplicate_of: None,
         also_in: Vec::new(),
+        full_text: None,
+        full_content: None,
     };
     entry.fingerprint = fingerprint(&entry);
     entry
@@ -406,6 +408,9 @@ pub fn merge(existing: Option<&Entry>, mut incoming: Entry, now: DateTime<Utc>) 
     incoming.first_seen = old.first_seen;
     incoming.duplicate_of = old.duplicate_of.clone();
     incoming.also_in = old.also_in.clone();
+    // The article page is fetched once per entry: an update of the feed keeps it.
+    incoming.full_text = old.full_text.clone();
+    incoming.full_content = old.full_content.clone();
     if incoming.published.is_none() {
         incoming.published = old.published;
     }
@@ -484,6 +489,12 @@ fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
         })
         .collect::<String>()
         .into()
+}
+
+/// Sanitised HTML from HTML: the same allow-list as feed content, relative URLs resolved
+/// against `base`.
+pub fn sanitise(html: &str, base: &Url) -> String {
+    to_html(html, true, base)
 }
 
 /// Sanitised HTML from feed text: HTML is cleaned by the allow-list, plain text escaped.

@@ -915,6 +915,8 @@ mod tests {
             article: None,
             duplicate_of: None,
             also_in: vec![],
+            full_text: None,
+            full_content: None,
         };
         e.fingerprint = crate::normalise::fingerprint(&e);
         e

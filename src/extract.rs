@@ -1,0 +1,218 @@
+//! Full text: the article in a web page, without the site around it. No I/O.
+//!
+//! [`article`] decodes the page (BOM, the HTTP charset, `<meta charset>`, else UTF-8),
+//! hands it to dom_smoothie (a port of Mozilla's Readability, which Firefox's reader view
+//! uses) to find the main content, drops the site chrome Readability can leave inside an
+//! article (back-to-top and home-page links, share buttons, skip links), and sanitises the
+//! result with the same allow-list as feed content, relative URLs resolved against the page.
+
+use url::Url;
+
+/// Articles shorter than this (in characters of text) are not articles: a login wall, a
+/// cookie notice, an index page.
+pub const MIN_ARTICLE_CHARS: usize = 200;
+
+/// The largest page handed to the extractor (elements); bigger pages are not articles.
+const MAX_ELEMENTS: usize = 20_000;
+
+/// Link texts that are site navigation, not article content (compared case-insensitively,
+/// trimmed, with arrows and punctuation around them ignored).
+const CHROME_LINKS: &[&str] = &[
+    "back to top",
+    "to top",
+    "top",
+    "go to top",
+    "scroll to top",
+    "return to top",
+    "go to home page",
+    "go to homepage",
+    "back to home",
+    "back to homepage",
+    "back to home page",
+    "home",
+    "home page",
+    "homepage",
+    "skip to content",
+    "skip to main content",
+    "share",
+    "share this",
+    "share on twitter",
+    "share on facebook",
+    "share on linkedin",
+    "share on mastodon",
+    "tweet",
+    "tweet this",
+    "email this",
+    "print",
+    "print this page",
+    "subscribe",
+    "leave a comment",
+    "comments",
+];
+
+/// The article in `bytes` (a page fetched from `url`, with its Content-Type), as sanitised
+/// HTML; or why there is none.
+pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<String, String> {
+    let html = decode(bytes, content_type);
+    let cfg = dom_smoothie::Config {
+        max_elements_to_parse: MAX_ELEMENTS,
+        ..Default::default()
+    };
+    let mut readability = dom_smoothie::Readability::new(html.as_str(), Some(url.as_str()), Some(cfg))
+        .map_err(|e| format!("cannot read the page: {e}"))?;
+    let found = readability
+        .parse()
+        .map_err(|e| format!("no article found in the page ({e})"))?;
+    let cleaned = strip_chrome(&found.content);
+    let html = crate::normalise::sanitise(&cleaned, url);
+    let text = crate::normalise::plain_text(&html, true);
+    if text.chars().count() < MIN_ARTICLE_CHARS {
+        return Err(format!(
+            "no article found in the page (only {} characters of text)",
+            text.chars().count()
+        ));
+    }
+    Ok(html)
+}
+
+/// The page as text: a BOM, else the HTTP charset, else `<meta charset>` (or the
+/// `http-equiv` form) in the first 1024 bytes, else UTF-8 (invalid bytes replaced).
+fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
+    if let Some((enc, len)) = encoding_rs::Encoding::for_bom(bytes) {
+        return enc.decode_without_bom_handling(&bytes[len..]).0.into_owned();
+    }
+    let label = content_type
+        .and_then(|ct| {
+            ct.split(';')
+                .find_map(|p| p.trim().strip_prefix("charset="))
+                .map(|c| c.trim_matches('"').to_string())
+        })
+        .or_else(|| meta_charset(&bytes[..bytes.len().min(1024)]));
+    let encoding = label
+        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
+        .unwrap_or(encoding_rs::UTF_8);
+    encoding.decode_without_bom_handling(bytes).0.into_owned()
+}
+
+/// `charset=` in a `<meta>` of the page's head, if any.
+fn meta_charset(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let at = text.find("charset=")?;
+    let rest = &text[at + "charset=".len()..];
+    let rest = rest.trim_start_matches(['"', '\'']);
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0).then(|| rest[..end].to_string())
+}
+
+/// Removes navigation links and share widgets Readability left in the article.
+fn strip_chrome(html: &str) -> String {
+    let doc = dom_query::Document::from(html);
+    for a in doc.select("a, button").iter() {
+        let text = a.text().to_lowercase();
+        let text = text.trim_matches(|c: char| !c.is_alphanumeric());
+        if CHROME_LINKS.contains(&text) {
+            a.remove();
+        }
+    }
+    for sel in [
+        "nav",
+        "[class*=share]",
+        "[class*=social]",
+        "[id*=share]",
+        "[class*=back-to-top]",
+        "[class*=skip-link]",
+        "script",
+        "noscript",
+        "form",
+    ] {
+        doc.select(sel).remove();
+    }
+    doc.select("body").inner_html().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAGE: &str = r##"<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Rivers of the north | The Daily Example</title>
+<script>window.tracker = {};</script></head>
+<body>
+<header class="site-header"><a href="/">The Daily Example</a>
+<nav><ul><li><a href="/">Home</a></li><li><a href="/news">News</a></li><li><a href="/sport">Sport</a></li></ul></nav></header>
+<a class="skip-link" href="#main">Skip to content</a>
+<main id="main"><article>
+<h1>Rivers of the north</h1>
+<p class="byline">By A. Writer</p>
+<div class="share-buttons"><a href="https://twitter.example/share">Share on Twitter</a><a href="https://facebook.example/share">Share on Facebook</a></div>
+<p>The rivers of the north run cold and clear through the spring, fed by snow that melted
+weeks before on the high plateaus. Fishermen along the banks say the salmon came early this
+year, and the villages downstream are already preparing for the summer markets.</p>
+<h2>A long winter</h2>
+<p>Winter lasted well into April. <a href="/archive/2025/ice">Last year's ice</a> broke late
+as well, and the old bridge at Kemi had to be closed for a week while engineers checked its
+pillars. This year the thaw was gentle, and the water rose slowly enough that no road was
+flooded.</p>
+<p><img src="/img/river.jpg" alt="The river at dawn"></p>
+<p>Scientists at the university have measured the flow every day since 1911. Their records
+show that spring floods now arrive almost two weeks earlier than a century ago.</p>
+<p><a href="#top">Back to top</a></p>
+</article>
+<section class="comments"><h3>Comments</h3><p>Great article! -- a reader</p></section>
+</main>
+<aside class="sidebar"><h3>Most read</h3><ul><li><a href="/a">Something else</a></li></ul></aside>
+<footer><a href="/">Go to home page</a> · <a href="/about">About us</a> · © The Daily Example</footer>
+<script src="/ads.js"></script>
+</body></html>"##;
+
+    fn url() -> Url {
+        Url::parse("https://news.example/2026/rivers").expect("url")
+    }
+
+    #[test]
+    fn the_article_without_the_site_around_it() {
+        let html = article(PAGE.as_bytes(), Some("text/html"), &url()).expect("an article");
+        for wanted in [
+            "rivers of the north run cold",
+            "A long winter",
+            "measured the flow every day since 1911",
+            "href=\"https://news.example/archive/2025/ice\"",
+            "src=\"https://news.example/img/river.jpg\"",
+        ] {
+            assert!(html.contains(wanted), "{wanted} missing from {html}");
+        }
+        for unwanted in [
+            "Back to top",
+            "Go to home page",
+            "Skip to content",
+            "Share on",
+            "Most read",
+            "Great article",
+            "About us",
+            "<script",
+            "tracker",
+            ">Sport<",
+        ] {
+            assert!(!html.contains(unwanted), "{unwanted} left in {html}");
+        }
+    }
+
+    #[test]
+    fn a_page_without_an_article_is_refused() {
+        let page = "<html><body><nav><a href='/'>Home</a></nav><p>Please log in.</p></body></html>";
+        let err = article(page.as_bytes(), None, &url()).expect_err("no article");
+        assert!(err.contains("no article found"), "{err}");
+    }
+
+    #[test]
+    fn charsets_from_the_header_or_the_page() {
+        let latin1 = PAGE.replace("utf-8", "iso-8859-1").replace("north", "nörth");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&latin1);
+        let html = article(&bytes, None, &url()).expect("article");
+        assert!(html.contains("nörth"), "{html}");
+        let html = article(&bytes, Some("text/html; charset=windows-1252"), &url()).expect("article");
+        assert!(html.contains("nörth"));
+    }
+}

@@ -1,0 +1,255 @@
+//! The address guard for article pages (full text): URLs from untrusted feeds must not
+//! make tributary reach into the network it runs in (SSRF).
+//!
+//! An article URL may be fetched only if every address it is fetched from is public, or is
+//! in `[fetch] allow_networks`, or the URL is on the same host as the source's own URL.
+//! The check is on the addresses actually connected to: the guarded HTTP client resolves
+//! names through [`GuardedResolver`], which hands the connector only permitted addresses,
+//! so a name that resolves to a public address once and a private one the next time (DNS
+//! rebinding) cannot slip through. Literal IP hosts are checked by [`check_url`], at each
+//! redirect hop. Proxies are not used for article pages (a proxy would connect for us).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use url::{Host, Url};
+
+/// Why an address is refused, for logs and status; `None` when it is public.
+pub fn non_public(ip: IpAddr) -> Option<&'static str> {
+    match ip {
+        IpAddr::V4(v4) => non_public_v4(v4),
+        IpAddr::V6(v6) => {
+            // Addresses that carry an IPv4 address are judged by it.
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return non_public_v4(v4);
+            }
+            let s = v6.segments();
+            if v6.is_unspecified() {
+                Some("unspecified")
+            } else if v6.is_loopback() {
+                Some("loopback")
+            } else if (s[0] & 0xfe00) == 0xfc00 {
+                Some("unique local")
+            } else if (s[0] & 0xffc0) == 0xfe80 {
+                Some("link-local")
+            } else if (s[0] & 0xffc0) == 0xfec0 {
+                Some("site-local")
+            } else if v6.is_multicast() {
+                Some("multicast")
+            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+                Some("documentation")
+            } else if s[0] == 0x0064 && s[1] == 0xff9b {
+                // NAT64: the embedded IPv4 address decides.
+                let v4 = Ipv4Addr::new(
+                    (s[6] >> 8) as u8,
+                    s[6] as u8,
+                    (s[7] >> 8) as u8,
+                    s[7] as u8,
+                );
+                non_public_v4(v4)
+            } else if s[0] == 0x2002 {
+                // 6to4: likewise.
+                let v4 = Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                );
+                non_public_v4(v4)
+            } else if s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0 {
+                // IPv4-compatible (deprecated) and the rest of ::/96.
+                Some("reserved")
+            } else {
+                None
+            }
+        }
+    }
+}
+
+fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
+    let o = ip.octets();
+    if ip.is_unspecified() || o[0] == 0 {
+        Some("unspecified")
+    } else if ip.is_loopback() {
+        Some("loopback")
+    } else if ip.is_private() {
+        Some("private")
+    } else if ip.is_link_local() {
+        Some("link-local")
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        Some("shared (carrier-grade NAT)")
+    } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+        Some("IETF protocol assignments")
+    } else if ip.is_documentation() {
+        Some("documentation")
+    } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+        Some("benchmarking")
+    } else if ip.is_multicast() {
+        Some("multicast")
+    } else if ip.is_broadcast() || o[0] >= 240 {
+        Some("reserved")
+    } else {
+        None
+    }
+}
+
+/// What the guard lets through besides public addresses.
+#[derive(Clone, Debug, Default)]
+pub struct Policy {
+    /// `[fetch] allow_networks`.
+    pub allow: Vec<ipnet::IpNet>,
+}
+
+impl Policy {
+    /// `Err(reason)` when `ip` may not be fetched from.
+    pub fn check(&self, ip: IpAddr) -> Result<(), String> {
+        match non_public(ip) {
+            None => Ok(()),
+            Some(_) if self.allow.iter().any(|n| n.contains(&ip)) => Ok(()),
+            Some(kind) => Err(format!(
+                "{ip} is a {kind} address (not public; allow it with [fetch] allow_networks)"
+            )),
+        }
+    }
+}
+
+/// Whether `url` is on the same host as `source` (scheme and port aside): such pages are
+/// the publisher's own and are trusted like the feed itself.
+pub fn same_host(url: &Url, source: &Url) -> bool {
+    match (url.host(), source.host()) {
+        (Some(a), Some(b)) => host_eq(&a, &b),
+        _ => false,
+    }
+}
+
+fn host_eq(a: &Host<&str>, b: &Host<&str>) -> bool {
+    match (a, b) {
+        (Host::Domain(x), Host::Domain(y)) => x.eq_ignore_ascii_case(y),
+        (Host::Ipv4(x), Host::Ipv4(y)) => x == y,
+        (Host::Ipv6(x), Host::Ipv6(y)) => x == y,
+        _ => false,
+    }
+}
+
+/// A literal IP host must pass the policy (names are checked as they resolve).
+pub fn check_url(url: &Url, policy: &Policy) -> Result<(), String> {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => policy.check(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => policy.check(IpAddr::V6(ip)),
+        Some(Host::Domain(d)) => {
+            // `localhost` and friends never reach the resolver's answer check on every
+            // platform; refuse them by name too.
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            if d == "localhost" || d.ends_with(".localhost") {
+                Err(format!("{d} is a loopback name"))
+            } else {
+                Ok(())
+            }
+        }
+        None => Err("the URL has no host".into()),
+    }
+}
+
+/// The marker in resolver errors, so the fetcher can tell a refusal from a DNS failure.
+pub const REFUSED: &str = "refused by the address guard";
+
+/// Resolves names with the system resolver, then keeps only the addresses the policy
+/// allows; none left is an error naming why.
+#[derive(Clone, Debug)]
+pub struct GuardedResolver {
+    pub policy: Arc<Policy>,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .collect();
+            let mut refused = Vec::new();
+            let allowed: Vec<SocketAddr> = found
+                .into_iter()
+                .filter(|a| match policy.check(a.ip()) {
+                    Ok(()) => true,
+                    Err(why) => {
+                        refused.push(why);
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refused
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| "no address".into());
+                let err: Box<dyn std::error::Error + Send + Sync> =
+                    format!("{REFUSED}: {host} resolves to {why}").into();
+                return Err(err);
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().expect("ip")
+    }
+
+    #[test]
+    fn non_public_addresses_are_named() {
+        for (addr, kind) in [
+            ("127.0.0.1", "loopback"),
+            ("127.0.0.2", "loopback"),
+            ("10.1.2.3", "private"),
+            ("172.16.0.1", "private"),
+            ("192.168.1.1", "private"),
+            ("169.254.169.254", "link-local"),
+            ("100.64.0.1", "shared (carrier-grade NAT)"),
+            ("0.0.0.0", "unspecified"),
+            ("255.255.255.255", "reserved"),
+            ("224.0.0.1", "multicast"),
+            ("::1", "loopback"),
+            ("::", "unspecified"),
+            ("fd00::1", "unique local"),
+            ("fe80::1", "link-local"),
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::ffff:169.254.169.254", "link-local"),
+            ("64:ff9b::a00:1", "private"),
+            ("2002:c0a8:0101::1", "private"),
+        ] {
+            assert_eq!(non_public(ip(addr)), Some(kind), "{addr}");
+        }
+        for addr in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "8.8.8.8"] {
+            assert_eq!(non_public(ip(addr)), None, "{addr}");
+        }
+    }
+
+    #[test]
+    fn allowed_networks_let_private_addresses_through() {
+        let policy = Policy {
+            allow: vec!["10.0.0.0/8".parse().expect("net")],
+        };
+        assert!(policy.check(ip("10.9.8.7")).is_ok());
+        let err = policy.check(ip("192.168.0.1")).expect_err("refused");
+        assert!(err.contains("private address"), "{err}");
+        assert!(check_url(&Url::parse("http://localhost:8080/x").expect("url"), &policy).is_err());
+        assert!(check_url(&Url::parse("http://[::1]/x").expect("url"), &policy).is_err());
+        assert!(check_url(&Url::parse("https://example.org/x").expect("url"), &policy).is_ok());
+    }
+
+    #[test]
+    fn same_host_ignores_port_and_case() {
+        let u = |s| Url::parse(s).expect("url");
+        assert!(same_host(&u("http://127.0.0.1:9/a"), &u("http://127.0.0.1:8/feed")));
+        assert!(same_host(&u("https://Blog.Example/a"), &u("http://blog.example/feed")));
+        assert!(!same_host(&u("http://127.0.0.2/a"), &u("http://127.0.0.1/feed")));
+        assert!(!same_host(&u("http://evil.example/a"), &u("http://blog.example/feed")));
+    }
+}
