@@ -58,8 +58,9 @@ pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<St
         max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()
     };
-    let mut readability = dom_smoothie::Readability::new(html.as_str(), Some(url.as_str()), Some(cfg))
-        .map_err(|e| format!("cannot read the page: {e}"))?;
+    let mut readability =
+        dom_smoothie::Readability::new(html.as_str(), Some(url.as_str()), Some(cfg))
+            .map_err(|e| format!("cannot read the page: {e}"))?;
     let found = readability
         .parse()
         .map_err(|e| format!("no article found in the page ({e})"))?;
@@ -79,7 +80,10 @@ pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<St
 /// `http-equiv` form) in the first 1024 bytes, else UTF-8 (invalid bytes replaced).
 fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
     if let Some((enc, len)) = encoding_rs::Encoding::for_bom(bytes) {
-        return enc.decode_without_bom_handling(&bytes[len..]).0.into_owned();
+        return enc
+            .decode_without_bom_handling(&bytes[len..])
+            .0
+            .into_owned();
     }
     let label = content_type
         .and_then(|ct| {
@@ -208,11 +212,14 @@ show that spring floods now arrive almost two weeks earlier than a century ago.<
 
     #[test]
     fn charsets_from_the_header_or_the_page() {
-        let latin1 = PAGE.replace("utf-8", "iso-8859-1").replace("north", "nörth");
+        let latin1 = PAGE
+            .replace("utf-8", "iso-8859-1")
+            .replace("north", "nörth");
         let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&latin1);
         let html = article(&bytes, None, &url()).expect("article");
         assert!(html.contains("nörth"), "{html}");
-        let html = article(&bytes, Some("text/html; charset=windows-1252"), &url()).expect("article");
+        let html =
+            article(&bytes, Some("text/html; charset=windows-1252"), &url()).expect("article");
         assert!(html.contains("nörth"));
     }
 }

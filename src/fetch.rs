@@ -469,7 +469,9 @@ impl Fetcher {
                 .get(header::LOCATION)
                 .and_then(|v| v.to_str().ok())
                 .and_then(|l| url.join(l).ok())
-                .ok_or_else(|| FetchError::BadRedirect("a redirect without a usable Location".into()))?;
+                .ok_or_else(|| {
+                    FetchError::BadRedirect("a redirect without a usable Location".into())
+                })?;
             if !matches!(next.scheme(), "http" | "https") {
                 return Err(FetchError::BadRedirect(format!(
                     "redirect to a {} URL",

@@ -40,21 +40,13 @@ pub fn non_public(ip: IpAddr) -> Option<&'static str> {
                 Some("documentation")
             } else if s[0] == 0x0064 && s[1] == 0xff9b {
                 // NAT64: the embedded IPv4 address decides.
-                let v4 = Ipv4Addr::new(
-                    (s[6] >> 8) as u8,
-                    s[6] as u8,
-                    (s[7] >> 8) as u8,
-                    s[7] as u8,
-                );
+                let v4 =
+                    Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
                 non_public_v4(v4)
             } else if s[0] == 0x2002 {
                 // 6to4: likewise.
-                let v4 = Ipv4Addr::new(
-                    (s[1] >> 8) as u8,
-                    s[1] as u8,
-                    (s[2] >> 8) as u8,
-                    s[2] as u8,
-                );
+                let v4 =
+                    Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
                 non_public_v4(v4)
             } else if s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0 {
                 // IPv4-compatible (deprecated) and the rest of ::/96.
@@ -165,9 +157,8 @@ impl reqwest::dns::Resolve for GuardedResolver {
         let policy = self.policy.clone();
         Box::pin(async move {
             let host = name.as_str().to_string();
-            let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-                .await?
-                .collect();
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             let mut refused = Vec::new();
             let allowed: Vec<SocketAddr> = found
                 .into_iter()
@@ -226,7 +217,12 @@ mod tests {
         ] {
             assert_eq!(non_public(ip(addr)), Some(kind), "{addr}");
         }
-        for addr in ["93.184.216.34", "1.1.1.1", "2606:4700:4700::1111", "8.8.8.8"] {
+        for addr in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700:4700::1111",
+            "8.8.8.8",
+        ] {
             assert_eq!(non_public(ip(addr)), None, "{addr}");
         }
     }
@@ -239,17 +235,61 @@ mod tests {
         assert!(policy.check(ip("10.9.8.7")).is_ok());
         let err = policy.check(ip("192.168.0.1")).expect_err("refused");
         assert!(err.contains("private address"), "{err}");
-        assert!(check_url(&Url::parse("http://localhost:8080/x").expect("url"), &policy).is_err());
+        assert!(
+            check_url(
+                &Url::parse("http://localhost:8080/x").expect("url"),
+                &policy
+            )
+            .is_err()
+        );
         assert!(check_url(&Url::parse("http://[::1]/x").expect("url"), &policy).is_err());
         assert!(check_url(&Url::parse("https://example.org/x").expect("url"), &policy).is_ok());
+    }
+
+    /// The resolver checks the addresses a name resolves to (what would be connected to),
+    /// not the name.
+    #[tokio::test]
+    async fn names_resolving_to_internal_addresses_are_refused() {
+        use reqwest::dns::Resolve;
+        use std::str::FromStr;
+        let guard = GuardedResolver {
+            policy: Arc::new(Policy::default()),
+        };
+        let name = reqwest::dns::Name::from_str("localhost").expect("name");
+        let err = guard.resolve(name).await.err().expect("refused");
+        let err = err.to_string();
+        assert!(err.contains(REFUSED) && err.contains("loopback"), "{err}");
+        let open = GuardedResolver {
+            policy: Arc::new(Policy {
+                allow: vec![
+                    "127.0.0.0/8".parse().expect("net"),
+                    "::1/128".parse().expect("net"),
+                ],
+            }),
+        };
+        let name = reqwest::dns::Name::from_str("localhost").expect("name");
+        let addrs: Vec<SocketAddr> = open.resolve(name).await.expect("allowed").collect();
+        assert!(!addrs.is_empty());
     }
 
     #[test]
     fn same_host_ignores_port_and_case() {
         let u = |s| Url::parse(s).expect("url");
-        assert!(same_host(&u("http://127.0.0.1:9/a"), &u("http://127.0.0.1:8/feed")));
-        assert!(same_host(&u("https://Blog.Example/a"), &u("http://blog.example/feed")));
-        assert!(!same_host(&u("http://127.0.0.2/a"), &u("http://127.0.0.1/feed")));
-        assert!(!same_host(&u("http://evil.example/a"), &u("http://blog.example/feed")));
+        assert!(same_host(
+            &u("http://127.0.0.1:9/a"),
+            &u("http://127.0.0.1:8/feed")
+        ));
+        assert!(same_host(
+            &u("https://Blog.Example/a"),
+            &u("http://blog.example/feed")
+        ));
+        assert!(!same_host(
+            &u("http://127.0.0.2/a"),
+            &u("http://127.0.0.1/feed")
+        ));
+        assert!(!same_host(
+            &u("http://evil.example/a"),
+            &u("http://blog.example/feed")
+        ));
     }
 }

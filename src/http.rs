@@ -379,7 +379,11 @@ fn render_selection(
                 .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name))
         }
     };
-    let entries = page.entries;
+    let entries: Vec<crate::model::Entry> = page
+        .entries
+        .into_iter()
+        .map(crate::model::Entry::for_publishing)
+        .collect();
     let sources = source_infos(state)?;
     let base = &config.server.base_url;
     let description = match selection {

@@ -39,6 +39,7 @@ pub mod config;
 pub mod dates;
 pub mod extract;
 pub mod fetch;
+pub mod fulltext;
 pub mod guard;
 pub mod http;
 pub mod metrics;
@@ -55,6 +56,7 @@ pub mod status;
 pub mod store;
 pub mod supervise;
 pub mod systemd;
+pub mod transform;
 
 /// The version string used in the User-Agent and the generator element of output feeds.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

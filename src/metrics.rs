@@ -35,6 +35,8 @@ pub struct Metrics {
     entries_stored: Gauge,
     entries_pruned: Counter,
     reloads: Family<PollLabels, Counter>,
+    entries_filtered: Counter,
+    full_text: Family<PollLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -55,6 +57,18 @@ impl Metrics {
         let entries_stored = Gauge::default();
         let entries_pruned = Counter::default();
         let reloads = Family::<PollLabels, Counter>::default();
+        let entries_filtered = Counter::default();
+        let full_text = Family::<PollLabels, Counter>::default();
+        registry.register(
+            "entries_filtered",
+            "Entries kept out by sources' include/exclude rules or max_new_per_poll",
+            entries_filtered.clone(),
+        );
+        registry.register(
+            "full_text_pages",
+            "Article pages for full text, by result (fetched, failed, refused)",
+            full_text.clone(),
+        );
         registry.register(
             "entries_pruned",
             "Entries removed by retention (count, age and store-wide limits)",
@@ -111,6 +125,8 @@ impl Metrics {
             entries_stored,
             entries_pruned,
             reloads,
+            entries_filtered,
+            full_text,
         }
     }
 
@@ -120,6 +136,8 @@ impl Metrics {
                 self.entries_new.inc_by(counts.new as u64);
                 self.entries_updated.inc_by(counts.updated as u64);
                 self.entries_deduplicated.inc_by(counts.duplicates as u64);
+                self.entries_filtered
+                    .inc_by((counts.filtered + counts.capped) as u64);
                 "stored"
             }
             PollOutcome::NotModified { .. } => "not_modified",
@@ -127,6 +145,19 @@ impl Metrics {
             PollOutcome::Cancelled => return,
         };
         self.polls.get_or_create(&PollLabels { result }).inc();
+        if let Some(f) = &report.full_text {
+            for (result, n) in [
+                ("fetched", f.fetched),
+                ("failed", f.failed),
+                ("refused", f.refused),
+            ] {
+                if n > 0 {
+                    self.full_text
+                        .get_or_create(&PollLabels { result })
+                        .inc_by(n as u64);
+                }
+            }
+        }
         self.fetch_seconds.observe(report.duration.as_secs_f64());
     }
 

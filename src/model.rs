@@ -223,6 +223,16 @@ pub struct SourceState {
 }
 
 impl SourceState {
+    /// Takes the fields only the store changes (removal mark, full-text counters) from the
+    /// stored state: a poll's copy may be older than a write made since it was read.
+    pub fn keep_store_fields(&mut self, stored: &SourceState) {
+        self.removed_at = stored.removed_at;
+        self.full_text_fetched = stored.full_text_fetched;
+        self.full_text_failed = stored.full_text_failed;
+        self.full_text_refused = stored.full_text_refused;
+        self.last_refusal = stored.last_refusal.clone();
+    }
+
     /// The URL to poll for a source configured with `configured`: where it moved
     /// permanently, if it did.
     pub fn current_url(&self, configured: &url::Url) -> url::Url {

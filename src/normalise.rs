@@ -202,6 +202,11 @@ fn normalise_entry(
         .iter()
         .filter_map(|p| {
             let name = plain_text(p.name.as_deref().unwrap_or(""), false);
+            // RSS's "email (Name)": feed-rs leaves the parentheses on the name.
+            let name = match name.strip_prefix('(').and_then(|n| n.strip_suffix(')')) {
+                Some(inner) if !inner.contains(['(', ')']) => inner.trim().to_string(),
+                _ => name,
+            };
             let email = p
                 .email
                 .as_ref()

@@ -27,6 +27,8 @@ pub struct PollReport {
     pub duration: Duration,
     /// When the source is due again; `None` once it is gone (410) or after a cancellation.
     pub next_poll: Option<DateTime<Utc>>,
+    /// For `full_text` sources: the article pages this poll tried.
+    pub full_text: Option<crate::fulltext::FullTextCounts>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -88,12 +90,13 @@ pub async fn poll_source(
     let started = Utc::now();
     let clock = Instant::now();
     let (outcome, next_poll) = run(fetcher, store, source, bounds, permits, cancel).await;
-    let report = PollReport {
+    let mut report = PollReport {
         source: source.name.clone(),
         outcome,
         started,
         duration: clock.elapsed(),
         next_poll,
+        full_text: None,
     };
     let ms = report.duration.as_millis() as u64;
     let next = next_poll.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
@@ -120,6 +123,25 @@ pub async fn poll_source(
         }
         PollOutcome::Failed { error } => tracing::warn!(%error, ms, next, "poll failed"),
         PollOutcome::Cancelled => tracing::debug!("poll cancelled by shutdown"),
+    }
+    // Article pages, after the feed's places are given back (they take their own hosts'
+    // places). Also after a 304: pages a stop interrupted are fetched now.
+    if source.full_text
+        && matches!(
+            report.outcome,
+            PollOutcome::Stored { .. } | PollOutcome::NotModified { .. }
+        )
+    {
+        let counts = crate::fulltext::fetch_pending(fetcher, store, source, cancel).await;
+        if counts.tried() > 0 {
+            tracing::info!(
+                fetched = counts.fetched,
+                failed = counts.failed,
+                refused = counts.refused,
+                "full text"
+            );
+        }
+        report.full_text = Some(counts);
     }
     report
 }
@@ -261,6 +283,8 @@ async fn run(
 
     let name = source.name.clone();
     let max_entries = fetcher.max_entries();
+    let rules = source.clone();
+    let source_title = source.title.clone();
     let parsed = blocking(move || {
         let crate::fetch::Body {
             bytes,
@@ -273,14 +297,16 @@ async fn run(
                 .map_err(|e| e.to_string())?;
         // The raw body can be large (up to max_body_mb): gone before the next copy is made.
         drop(bytes);
-        Ok::<_, String>((
-            normalise::normalise(parsed.feed, &name, &final_url, now),
-            validators,
-            parsed.warnings,
-        ))
+        let mut normalised = normalise::normalise(parsed.feed, &name, &final_url, now);
+        let title = source_title
+            .or_else(|| normalised.feed_title.clone())
+            .unwrap_or_else(|| name.clone());
+        let (kept, filtered) = crate::transform::apply(&rules, &title, normalised.entries);
+        normalised.entries = kept;
+        Ok::<_, String>((normalised, validators, parsed.warnings, filtered))
     })
     .await;
-    let (normalised, new_validators, warnings) = match parsed {
+    let (normalised, new_validators, warnings, filtered) = match parsed {
         Ok(p) => p,
         Err(error) => {
             state.last_status = Some(status);
@@ -311,16 +337,21 @@ async fn run(
     state.consecutive_failures = 0;
     state.feed_title = normalised.feed_title.or(state.feed_title);
     state.feed_link = normalised.feed_link.or(state.feed_link);
+    state.filtered += filtered as u64;
+    let max_new = source.max_new_per_poll;
     let store2 = store.clone();
     let name = source.name.clone();
     let applied = blocking(move || {
-        store2.apply_poll(&name, normalised.entries, state, |old, new| {
+        store2.apply_poll(&name, normalised.entries, state, max_new, |old, new| {
             normalise::merge(old, new, now)
         })
     })
     .await;
     match applied {
-        Ok(counts) => (PollOutcome::Stored { status, counts }, Some(at)),
+        Ok(mut counts) => {
+            counts.filtered = filtered;
+            (PollOutcome::Stored { status, counts }, Some(at))
+        }
         Err(error) => (PollOutcome::Failed { error }, Some(at)),
     }
 }

@@ -40,6 +40,25 @@ pub struct SourceStatus {
     pub last_warning: Option<String>,
     pub next_poll: Option<DateTime<Utc>>,
     pub entries: u64,
+    /// Entries the source's include/exclude rules kept out, in all.
+    #[serde(default)]
+    pub filtered: u64,
+    /// New entries skipped by `max_new_per_poll`, in all.
+    #[serde(default)]
+    pub capped: u64,
+    /// For `full_text` sources: article pages extracted, failed and refused, in all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<FullTextStatus>,
+}
+
+/// Full-text counters of one source.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FullTextStatus {
+    pub fetched: u64,
+    pub failed: u64,
+    pub refused: u64,
+    /// The last article page the address guard refused, and why.
+    pub last_refusal: Option<String>,
 }
 
 /// Reads every configured source's state from the store.
@@ -73,6 +92,14 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
                 last_warning: st.last_warning,
                 next_poll: if state == "gone" { None } else { st.next_poll },
                 entries: st.entry_count,
+                filtered: st.filtered,
+                capped: st.capped,
+                full_text: s.full_text.then(|| FullTextStatus {
+                    fetched: st.full_text_fetched,
+                    failed: st.full_text_failed,
+                    refused: st.full_text_refused,
+                    last_refusal: st.last_refusal.clone(),
+                }),
             }
         })
         .collect();
@@ -114,6 +141,23 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
         }
         if s.consecutive_failures > 0 {
             let _ = writeln!(out, "  failures:       {} in a row", s.consecutive_failures);
+        }
+        if s.filtered > 0 || s.capped > 0 {
+            let _ = writeln!(
+                out,
+                "  kept out:       {} by filters, {} by max_new_per_poll",
+                s.filtered, s.capped
+            );
+        }
+        if let Some(f) = &s.full_text {
+            let _ = writeln!(
+                out,
+                "  full text:      {} fetched, {} failed, {} refused",
+                f.fetched, f.failed, f.refused
+            );
+            if let Some(r) = &f.last_refusal {
+                let _ = writeln!(out, "  last refusal:   {r}");
+            }
         }
         let next = match (s.state.as_str(), s.next_poll) {
             ("gone", _) => "never (410 Gone)".to_string(),

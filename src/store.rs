@@ -195,7 +195,8 @@ impl Store {
         let mut state = state.clone();
         if let Some(stored) = self.source_state_inner(source)? {
             state.entry_count = stored.entry_count;
-            state.removed_at = stored.removed_at;
+            state.capped = stored.capped;
+            state.keep_store_fields(&stored);
         }
         self.db()?.insert(state_key(source), encode(&state))?;
         self.db()?.flush()?;
@@ -206,24 +207,33 @@ impl Store {
     ///
     /// `merge` decides, for each incoming entry and the stored one with the same key, whether
     /// it is new, updated or unchanged ([`crate::normalise::merge`]).
+    ///
+    /// With `max_new`, at most that many new entries are stored (the newest); the other
+    /// new ones get a tombstone, so they are skipped for good (counted as `capped`).
     pub fn apply_poll(
         &self,
         source: &str,
         incoming: Vec<Entry>,
         state: SourceState,
+        max_new: Option<usize>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
         self.ensure_space()?;
-        self.writing(|| self.apply_poll_inner(source, incoming, state, merge))
+        self.writing(|| self.apply_poll_inner(source, incoming, state, max_new, merge))
     }
 
     fn apply_poll_inner(
         &self,
         source: &str,
-        incoming: Vec<Entry>,
+        mut incoming: Vec<Entry>,
         mut state: SourceState,
+        max_new: Option<usize>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
+        if max_new.is_some() {
+            // The newest first, so the cap keeps the newest.
+            incoming.sort_by_key(|e| std::cmp::Reverse(e.sort_time()));
+        }
         let mut counts = PollCounts::default();
         // A huge feed is written in chunks: one sled batch for 50,000 entries costs over a
         // gigabyte, and memory grows with the batch. Each chunk carries the source's
@@ -244,14 +254,23 @@ impl Store {
             let mut batch = sled::Batch::default();
             let new_before = counts.new;
             for entry in incoming.by_ref().take(CHUNK) {
-                self.merge_one(source, entry, &present, &merge, &mut batch, &mut counts)?;
+                self.merge_one(
+                    source,
+                    entry,
+                    &present,
+                    &merge,
+                    max_new,
+                    &mut batch,
+                    &mut counts,
+                )?;
                 done += 1;
             }
             let added = (counts.new - new_before) as u64;
             if done >= total {
                 // As in `save_state`: the store's own fields come from the stored state.
                 state.entry_count = previous.entry_count + added;
-                state.removed_at = previous.removed_at;
+                state.capped = previous.capped + counts.capped as u64;
+                state.keep_store_fields(&previous);
                 batch.insert(state_key(source), encode(&state));
                 self.db()?.apply_batch(batch)?;
                 break;
@@ -266,18 +285,90 @@ impl Store {
         Ok(counts)
     }
 
+    /// A source's newest `window` entries whose article page was never tried (full text):
+    /// their keys and links.
+    pub fn pending_full_text(
+        &self,
+        source: &str,
+        window: usize,
+    ) -> Result<Vec<(EntryKey, Option<String>)>, StoreError> {
+        self.reading(|| {
+            let mut prefix = b"s/".to_vec();
+            prefix.extend_from_slice(source.as_bytes());
+            prefix.push(0);
+            let mut out = Vec::new();
+            for k in self.db()?.scan_prefix(&prefix).keys().rev().take(window) {
+                let k = k?;
+                let Some(tail) = k.len().checked_sub(16).map(|at| &k[at..]) else {
+                    continue;
+                };
+                if let Some(e) = self.indexed_entry(tail)?
+                    && e.full_text.is_none()
+                {
+                    out.push((e.key, e.link));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Records what fetching an entry's article page came to (and the article), once;
+    /// the source's counters follow. An entry pruned meanwhile is left alone.
+    pub fn set_full_text(
+        &self,
+        source: &str,
+        key: &EntryKey,
+        outcome: crate::model::FullText,
+        article: Option<String>,
+        url: &str,
+    ) -> Result<(), StoreError> {
+        use crate::model::FullText;
+        self.writing(|| {
+            let _guard = self.lock();
+            let Some(mut e) = self.entry(key)? else {
+                return Ok(());
+            };
+            let mut batch = sled::Batch::default();
+            if let Some(mut state) = self.source_state_inner(source)? {
+                match &outcome {
+                    FullText::Fetched => state.full_text_fetched += 1,
+                    FullText::Failed { reason } => {
+                        state.full_text_failed += 1;
+                        state.last_warning = Some(format!(
+                            "full text of {url}: {reason}; the feed's content is published instead"
+                        ));
+                    }
+                    FullText::Refused { reason } => {
+                        state.full_text_refused += 1;
+                        state.last_refusal = Some(format!("{url}: {reason}"));
+                    }
+                }
+                batch.insert(state_key(source), encode(&state));
+            }
+            e.full_text = Some(outcome);
+            e.full_content = article;
+            batch.insert(entry_key(key), encode(&e));
+            self.db()?.apply_batch(batch)?;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+            Ok(())
+        })
+    }
+
     /// A number that changes whenever what the feeds publish may have changed (every
     /// stored poll): rendered documents cached under one generation are stale under another.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn merge_one(
         &self,
         source: &str,
         mut entry: Entry,
         present: &std::collections::HashSet<EntryKey>,
         merge: &impl Fn(Option<&Entry>, Entry) -> Merge,
+        max_new: Option<usize>,
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
@@ -310,6 +401,16 @@ impl Store {
         let ekey = entry_key(&entry.key);
         match merge(existing.as_ref(), entry) {
             Merge::Unchanged => counts.unchanged += 1,
+            Merge::New(e) if max_new.is_some_and(|max| counts.new >= max) => {
+                counts.capped += 1;
+                batch.insert(
+                    tomb_key(source, &e.key),
+                    retention::tomb_value(Utc::now(), e.article),
+                );
+                if let Some(article) = e.article {
+                    batch.insert(link_key(source, &article), &e.key.0);
+                }
+            }
             Merge::New(mut e) => {
                 counts.new += 1;
                 if let Some(article) = e.article {
@@ -929,13 +1030,15 @@ mod tests {
         let now = Utc::now();
         let polled = vec![entry("a", 1, "A"), entry("b", 3, "B"), entry("c", 2, "C")];
         let c = store
-            .apply_poll("s", polled.clone(), SourceState::default(), |o, n| {
+            .apply_poll("s", polled.clone(), SourceState::default(), None, |o, n| {
                 merge(o, n, now)
             })
             .expect("applies");
         assert_eq!(c.new, 3);
         let c = store
-            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+                merge(o, n, now)
+            })
             .expect("applies");
         assert_eq!((c.new, c.unchanged), (0, 3));
         let titles: Vec<_> = store
@@ -960,7 +1063,9 @@ mod tests {
             .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))
             .collect();
         store
-            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+                merge(o, n, now)
+            })
             .expect("applies");
         let mut seen = Vec::new();
         let mut cursor = None;

@@ -519,7 +519,9 @@ mod tests {
 
     fn poll(store: &Store, polled: Vec<Entry>, now: DateTime<Utc>) -> crate::model::PollCounts {
         store
-            .apply_poll("s", polled, SourceState::default(), |o, n| merge(o, n, now))
+            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+                merge(o, n, now)
+            })
             .expect("applies")
     }
 
