@@ -88,7 +88,7 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
     let origin = Origin::start().await;
     origin.set(
         "/2026/mill",
-        Route::feed(fixture("article.html"), "text/html; charset=utf-8"),
+        Route::feed(fixture("pages/article.html"), "text/html; charset=utf-8"),
     );
     origin.set("/2026/missing", Route::status(404, "gone"));
     let feed = rss(&[
@@ -213,7 +213,7 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
 async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let origin = Origin::start().await; // 127.0.0.1: the source's host
     let inside = Origin::start_on([127, 0, 0, 2].into()).await; // "the network inside"
-    inside.set("/admin", Route::feed(fixture("article.html"), "text/html"));
+    inside.set("/admin", Route::feed(fixture("pages/article.html"), "text/html"));
     let hop = RawOrigin::start().await; // 127.0.0.1 too: the same host as the source
     hop.set("/go", RawRoute::redirect(302, &inside.url("/admin")));
     let feed = rss(&[
