@@ -73,6 +73,12 @@ impl Daemon {
         self.addr
     }
 
+    /// The receiver of every poll report from the start (a fresh one takes its place).
+    pub fn take_reports(&mut self) -> broadcast::Receiver<PollReport> {
+        let fresh = self.events.subscribe();
+        std::mem::replace(&mut self.reports, fresh)
+    }
+
     /// Another receiver of poll reports, from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<PollReport> {
         self.events.subscribe()

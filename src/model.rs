@@ -250,6 +250,20 @@ impl SourceState {
     }
 }
 
+impl PollCounts {
+    /// Adds these counts to `total`.
+    pub fn add_to(&self, total: &mut PollCounts) {
+        total.new += self.new;
+        total.updated += self.updated;
+        total.unchanged += self.unchanged;
+        total.duplicates += self.duplicates;
+        total.guid_changes += self.guid_changes;
+        total.pruned += self.pruned;
+        total.filtered += self.filtered;
+        total.capped += self.capped;
+    }
+}
+
 /// Counts from one poll of one source.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollCounts {

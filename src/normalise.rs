@@ -33,6 +33,8 @@ pub struct Normalised {
     pub feed_link: Option<String>,
     /// RSS `<ttl>`: how long the publisher says the feed may be cached.
     pub ttl: Option<std::time::Duration>,
+    /// RFC 5005 paging: the next (older) page of the feed, when it names one.
+    pub next_page: Option<Url>,
     /// Entries in feed order; an entry whose identity repeats within the feed is kept once
     /// (the first occurrence).
     pub entries: Vec<Entry>,
@@ -68,6 +70,12 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     let feed_link = pick_link(&feed.links, feed_url).filter(|l| l.as_str() != feed_url.as_str());
 
     let ttl = feed.ttl;
+    let next_page = feed
+        .links
+        .iter()
+        .filter(|l| l.rel.as_deref() == Some("next"))
+        .find_map(|l| absolute(&l.href, feed_url))
+        .filter(|u| u.as_str() != feed_url.as_str());
     let mut entries: Vec<Entry> = feed
         .entries
         .into_iter()
@@ -120,6 +128,7 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         ttl: ttl
             .filter(|m| *m > 0)
             .map(|m| std::time::Duration::from_secs(u64::from(m) * 60)),
+        next_page,
         entries,
     }
 }

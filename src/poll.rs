@@ -281,31 +281,11 @@ async fn run(
         };
     };
 
-    let name = source.name.clone();
     let max_entries = fetcher.max_entries();
-    let rules = source.clone();
-    let source_title = source.title.clone();
-    let parsed = blocking(move || {
-        let crate::fetch::Body {
-            bytes,
-            content_type,
-            final_url,
-            validators,
-        } = body;
-        let parsed =
-            parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)
-                .map_err(|e| e.to_string())?;
-        // The raw body can be large (up to max_body_mb): gone before the next copy is made.
-        drop(bytes);
-        let mut normalised = normalise::normalise(parsed.feed, &name, &final_url, now);
-        let title = source_title
-            .or_else(|| normalised.feed_title.clone())
-            .unwrap_or_else(|| name.clone());
-        let (kept, filtered) = crate::transform::apply(&rules, &title, normalised.entries);
-        normalised.entries = kept;
-        Ok::<_, String>((normalised, validators, parsed.warnings, filtered))
-    })
-    .await;
+    let parsed = {
+        let source = source.clone();
+        blocking(move || read_page(&source, body, max_entries, now)).await
+    };
     let (normalised, new_validators, warnings, filtered) = match parsed {
         Ok(p) => p,
         Err(error) => {
@@ -339,6 +319,7 @@ async fn run(
     state.feed_link = normalised.feed_link.or(state.feed_link);
     state.filtered += filtered as u64;
     let max_new = source.max_new_per_poll;
+    let normalised_next = normalised.next_page.clone();
     let store2 = store.clone();
     let name = source.name.clone();
     let applied = blocking(move || {
@@ -350,10 +331,133 @@ async fn run(
     match applied {
         Ok(mut counts) => {
             counts.filtered = filtered;
+            if let Some(next) = normalised_next {
+                follow_pages(fetcher, store, source, next, &counts, now, cancel)
+                    .await
+                    .add_to(&mut counts);
+            }
             (PollOutcome::Stored { status, counts }, Some(at))
         }
         Err(error) => (PollOutcome::Failed { error }, Some(at)),
     }
+}
+
+/// Older pages followed at most in one poll (RFC 5005 `next` links).
+pub const MAX_PAGES: usize = 10;
+
+/// A fetched body parsed, normalised and run through the source's rules.
+fn read_page(
+    source: &SourceConfig,
+    body: crate::fetch::Body,
+    max_entries: usize,
+    now: DateTime<Utc>,
+) -> Result<
+    (
+        normalise::Normalised,
+        crate::fetch::Validators,
+        Vec<String>,
+        usize,
+    ),
+    String,
+> {
+    let crate::fetch::Body {
+        bytes,
+        content_type,
+        final_url,
+        validators,
+    } = body;
+    let parsed =
+        parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)
+            .map_err(|e| e.to_string())?;
+    // The raw body can be large (up to max_body_mb): gone before the next copy is made.
+    drop(bytes);
+    let mut normalised = normalise::normalise(parsed.feed, &source.name, &final_url, now);
+    let title = source
+        .title
+        .clone()
+        .or_else(|| normalised.feed_title.clone())
+        .unwrap_or_else(|| source.name.clone());
+    let (kept, filtered) = crate::transform::apply(source, &title, normalised.entries);
+    normalised.entries = kept;
+    Ok((normalised, validators, parsed.warnings, filtered))
+}
+
+/// Catching up through a paged feed (RFC 5005, as tributary's own feeds are): while a
+/// page brought only new entries and names an older page, that page is fetched too, up to
+/// [`MAX_PAGES`] in all. A source that is up to date stops at its first page.
+async fn follow_pages(
+    fetcher: &Fetcher,
+    store: &Store,
+    source: &SourceConfig,
+    mut next: url::Url,
+    first: &PollCounts,
+    now: DateTime<Utc>,
+    cancel: &CancellationToken,
+) -> PollCounts {
+    let mut total = PollCounts::default();
+    let all_new = |c: &PollCounts| {
+        c.new > 0 && c.unchanged == 0 && c.updated == 0 && c.pruned == 0 && c.capped == 0
+    };
+    if !all_new(first) {
+        return total;
+    }
+    let none = Validators::default();
+    for _ in 1..MAX_PAGES {
+        let fetched = tokio::select! {
+            r = fetcher.fetch(source, &next, &none) => r,
+            () = cancel.cancelled() => break,
+        };
+        let body = match fetched {
+            Ok(crate::fetch::Fetched { body: Some(b), .. }) => b,
+            Ok(_) => break,
+            Err(e) => {
+                tracing::warn!(url = %next, error = %e, "cannot fetch an older page of the feed");
+                break;
+            }
+        };
+        let max_entries = fetcher.max_entries();
+        let page = {
+            let source = source.clone();
+            blocking(move || read_page(&source, body, max_entries, now)).await
+        };
+        let (normalised, _, _, filtered) = match page {
+            Ok(p) => p,
+            Err(error) => {
+                tracing::warn!(url = %next, %error, "cannot read an older page of the feed");
+                break;
+            }
+        };
+        let following = normalised.next_page.clone();
+        let applied = {
+            let store = store.clone();
+            let name = source.name.clone();
+            let max_new = source.max_new_per_poll;
+            blocking(move || {
+                // The source's state as stored: an older page changes only its entries.
+                let mut state = store.source_state(&name)?.unwrap_or_default();
+                state.filtered += filtered as u64;
+                store.apply_poll(&name, normalised.entries, state, max_new, |old, new| {
+                    normalise::merge(old, new, now)
+                })
+            })
+            .await
+        };
+        let mut counts = match applied {
+            Ok(c) => c,
+            Err(error) => {
+                tracing::warn!(url = %next, %error, "cannot store an older page of the feed");
+                break;
+            }
+        };
+        counts.filtered = filtered;
+        tracing::debug!(url = %next, new = counts.new, "older page");
+        counts.add_to(&mut total);
+        match following {
+            Some(u) if all_new(&counts) => next = u,
+            _ => break,
+        }
+    }
+    total
 }
 
 /// When the next poll is due, jitter included.

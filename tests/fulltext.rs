@@ -113,9 +113,9 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
         source("gazette", &origin.url("/feed"), "full_text = true")
     );
     let cfg = support::config_raw(dir.path(), &text);
-    let daemon = start(cfg.clone()).await;
+    let mut daemon = start(cfg.clone()).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     let first = next(&mut reports, stored).await;
     let ft = first.full_text.expect("a full-text pass");
     assert_eq!((ft.fetched, ft.failed, ft.refused), (1, 1, 0));
@@ -198,8 +198,8 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
     assert_eq!(origin.requests("/2026/mill").len(), 1);
     assert_eq!(origin.requests("/2026/missing").len(), 1);
     // ...nor does a restart.
-    let daemon = start(cfg).await;
-    let mut reports = daemon.reports.resubscribe();
+    let mut daemon = start(cfg).await;
+    let mut reports = daemon.take_reports();
     let again = next(&mut reports, |r| r.source == "gazette").await;
     assert_eq!(again.full_text.map(|f| f.tried()), Some(0));
     daemon.shutdown().await.expect("shutdown");
@@ -213,7 +213,10 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
 async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let origin = Origin::start().await; // 127.0.0.1: the source's host
     let inside = Origin::start_on([127, 0, 0, 2].into()).await; // "the network inside"
-    inside.set("/admin", Route::feed(fixture("pages/article.html"), "text/html"));
+    inside.set(
+        "/admin",
+        Route::feed(fixture("pages/article.html"), "text/html"),
+    );
     let hop = RawOrigin::start().await; // 127.0.0.1 too: the same host as the source
     hop.set("/go", RawRoute::redirect(302, &inside.url("/admin")));
     let feed = rss(&[
@@ -232,9 +235,9 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
         config_prelude(""),
         source("s", &origin.url("/feed"), "full_text = true")
     );
-    let daemon = start(support::config_raw(dir.path(), &text)).await;
+    let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     let r = next(&mut reports, stored).await;
     let ft = r.full_text.expect("a full-text pass");
     assert_eq!((ft.fetched, ft.refused), (0, 2), "{ft:?}");
@@ -274,8 +277,8 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
         config_prelude("allow_networks = [\"127.0.0.2/32\"]"),
         source("s", &origin.url("/feed"), "full_text = true")
     );
-    let daemon = start(support::config_raw(dir.path(), &text)).await;
-    let mut reports = daemon.reports.resubscribe();
+    let mut daemon = start(support::config_raw(dir.path(), &text)).await;
+    let mut reports = daemon.take_reports();
     let r = next(&mut reports, stored).await;
     assert_eq!(r.full_text.map(|f| f.fetched), Some(2));
     assert_eq!(inside.requests("/admin").len(), 2);
@@ -315,9 +318,9 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
         )
     };
     let both = "include = [{ field = \"title\", pattern = '(?i)rust' }]\nexclude = [{ field = \"category\", pattern = '^c$' }]";
-    let daemon = start(support::config_raw(dir.path(), &text(both))).await;
+    let mut daemon = start(support::config_raw(dir.path(), &text(both))).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 3 {
         seen.insert(next(&mut reports, stored).await.source);
@@ -391,9 +394,9 @@ async fn title_template_and_new_entry_cap() {
             "title_template = \"[{source}] {title} by {author}\"\nmax_new_per_poll = 3"
         )
     );
-    let daemon = start(support::config_raw(dir.path(), &text)).await;
+    let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     let r = next(&mut reports, stored).await;
     let PollOutcome::Stored { counts, .. } = r.outcome else {
         unreachable!()

@@ -93,11 +93,11 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
         source("b", &origin.url("/b"), "")
     );
     let cfg = support::config_raw(dir.path(), &first);
-    let daemon = start(cfg).await;
+    let mut daemon = start(cfg).await;
     let base = format!("http://{}", daemon.local_addr());
     let mut events = daemon.subscribe_changes();
     let mut seen = std::collections::HashSet::new();
-    let mut initial = daemon.reports.resubscribe();
+    let mut initial = daemon.take_reports();
     while seen.len() < 2 {
         let r = next(&mut initial, stored).await;
         seen.insert(r.source);
@@ -210,9 +210,9 @@ async fn retention_prunes_and_pruned_entries_stay_away() {
         source("t", &origin.url("/t"), "")
     );
     let cfg = support::config_raw(dir.path(), &text);
-    let daemon = start(cfg).await;
+    let mut daemon = start(cfg).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 2 {
         seen.insert(next(&mut reports, stored).await.source);
@@ -258,9 +258,9 @@ async fn a_full_disk_stops_storing_not_serving() {
         )
     };
     let cfg = support::config_raw(dir.path(), &text(0));
-    let daemon = start(cfg).await;
+    let mut daemon = start(cfg).await;
     let base = format!("http://{}", daemon.local_addr());
-    let mut reports = daemon.reports.resubscribe();
+    let mut reports = daemon.take_reports();
     next(&mut reports, stored).await;
 
     // More free space asked for than any disk has: the disk is "full".
