@@ -238,6 +238,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
 /// config. Under systemd it reports readiness, reloads and stopping, and sends watchdog
 /// keep-alives while the supervisor's heartbeat is fresh.
 pub async fn run(config: Config) -> Result<(), Error> {
+    // Before anything else: a reload asked for during start-up must not kill the process
+    // (SIGHUP's default action).
+    let mut signals = crate::shutdown::Signals::new();
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -249,7 +252,6 @@ pub async fn run(config: Config) -> Result<(), Error> {
         std::time::Duration::from_secs(3600),
         systemd::keepalive_period,
     ));
-    let mut signals = crate::shutdown::Signals::new();
     let mut changes = daemon.subscribe_changes();
     loop {
         tokio::select! {
@@ -329,20 +331,25 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
 async fn open_store(config: &Config) -> Result<Store, Error> {
     let path = config.store.path.clone();
     let cache = config.store.cache_bytes;
-    tokio::task::spawn_blocking(move || Store::open(&path, cache))
+    let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)
+        .map_err(Error::Store)?;
+    store.set_min_free(config.store.min_free_bytes);
+    store.set_tombstone_ttl(config.retention.tombstones_for);
+    Ok(store)
 }
 
 /// The store, for commands that read or check it: a missing one is an error, not created.
 async fn open_existing_store(config: &Config) -> Result<Store, Error> {
     let path = config.store.path.clone();
     let cache = config.store.cache_bytes;
-    tokio::task::spawn_blocking(move || Store::open_existing(&path, cache))
+    let store = tokio::task::spawn_blocking(move || Store::open_existing(&path, cache))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)
+        .map_err(Error::Store)?;
+    store.set_tombstone_ttl(config.retention.tombstones_for);
+    Ok(store)
 }
 
 /// One retention pass on the store (which must not be in use), or a dry run of one.

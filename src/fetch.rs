@@ -411,8 +411,8 @@ impl Fetcher {
     }
 
     /// Fetches an entry's article page for `source` (full text), through the address guard
-    /// unless the page is on the source's own host; the source's extra headers (often
-    /// credentials) go only to its own host. Same timeout, body cap and User-Agent as
+    /// unless the page is on the source's own origin; the source's extra headers (often
+    /// credentials) go only to that origin. Each redirect hop is decided again. Same timeout, body cap and User-Agent as
     /// feeds; the caller holds the page host's `per_host` place.
     pub async fn fetch_article(
         &self,
@@ -439,7 +439,7 @@ impl Fetcher {
         let mut url = start.clone();
         let mut visited = vec![start.clone()];
         let response = loop {
-            let own_host = crate::guard::same_host(&url, &source.url);
+            let own_host = crate::guard::same_origin(&url, &source.url);
             let (client, headers) = if own_host {
                 let mut h = self.headers_for(source, &Validators::default());
                 h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));

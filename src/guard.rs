@@ -2,7 +2,8 @@
 //! make tributary reach into the network it runs in (SSRF).
 //!
 //! An article URL may be fetched only if every address it is fetched from is public, or is
-//! in `[fetch] allow_networks`, or the URL is on the same host as the source's own URL.
+//! in `[fetch] allow_networks`, or the URL is on the source's own origin (scheme, host and
+//! port of its `url`).
 //! The check is on the addresses actually connected to: the guarded HTTP client resolves
 //! names through [`GuardedResolver`], which hands the connector only permitted addresses,
 //! so a name that resolves to a public address once and a private one the next time (DNS
@@ -105,13 +106,17 @@ impl Policy {
     }
 }
 
-/// Whether `url` is on the same host as `source` (scheme and port aside): such pages are
-/// the publisher's own and are trusted like the feed itself.
-pub fn same_host(url: &Url, source: &Url) -> bool {
-    match (url.host(), source.host()) {
-        (Some(a), Some(b)) => host_eq(&a, &b),
-        _ => false,
-    }
+/// Whether `url` is on the source's own origin (same scheme, host and port): such pages
+/// are the publisher's own and are trusted like the feed itself (and get its headers).
+/// Another port or scheme of the same host is not: an internal service on another port of
+/// an internal feed host stays out of reach, and credentials never go to plain http.
+pub fn same_origin(url: &Url, source: &Url) -> bool {
+    url.scheme() == source.scheme()
+        && url.port_or_known_default() == source.port_or_known_default()
+        && match (url.host(), source.host()) {
+            (Some(a), Some(b)) => host_eq(&a, &b),
+            _ => false,
+        }
 }
 
 fn host_eq(a: &Host<&str>, b: &Host<&str>) -> bool {
@@ -273,21 +278,29 @@ mod tests {
     }
 
     #[test]
-    fn same_host_ignores_port_and_case() {
+    fn same_origin_is_scheme_host_and_port() {
         let u = |s| Url::parse(s).expect("url");
-        assert!(same_host(
+        assert!(same_origin(
+            &u("http://127.0.0.1:8/a"),
+            &u("http://127.0.0.1:8/feed")
+        ));
+        assert!(same_origin(
+            &u("https://Blog.Example/a"),
+            &u("https://blog.example:443/feed")
+        ));
+        assert!(!same_origin(
             &u("http://127.0.0.1:9/a"),
             &u("http://127.0.0.1:8/feed")
         ));
-        assert!(same_host(
-            &u("https://Blog.Example/a"),
-            &u("http://blog.example/feed")
+        assert!(!same_origin(
+            &u("http://blog.example/a"),
+            &u("https://blog.example/feed")
         ));
-        assert!(!same_host(
+        assert!(!same_origin(
             &u("http://127.0.0.2/a"),
             &u("http://127.0.0.1/feed")
         ));
-        assert!(!same_host(
+        assert!(!same_origin(
             &u("http://evil.example/a"),
             &u("http://blog.example/feed")
         ));

@@ -359,11 +359,12 @@ fn render_selection(
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
+            // (A credited entry pruned by retention no longer stands in for its duplicates.)
             state.store.page(None, before.as_ref(), limit, |e| {
                 chosen.contains(e.source.as_str())
-                    && e.duplicate_of
-                        .as_ref()
-                        .is_none_or(|c| !chosen.contains(c.source.as_str()))
+                    && e.duplicate_of.as_ref().is_none_or(|c| {
+                        !chosen.contains(c.source.as_str()) || !state.store.has_entry(&c.key)
+                    })
                     && filter.is_none_or(|f| f.admits(&entry_texts(e)))
             })
         }

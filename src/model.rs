@@ -220,6 +220,9 @@ pub struct SourceState {
     /// The last article page refused by the address guard, and why.
     #[serde(default)]
     pub last_refusal: Option<String>,
+    /// The last article page that could not be fetched or held no article, and why.
+    #[serde(default)]
+    pub full_text_last_failure: Option<String>,
 }
 
 impl SourceState {
@@ -231,6 +234,7 @@ impl SourceState {
         self.full_text_failed = stored.full_text_failed;
         self.full_text_refused = stored.full_text_refused;
         self.last_refusal = stored.last_refusal.clone();
+        self.full_text_last_failure = stored.full_text_last_failure.clone();
     }
 
     /// The URL to poll for a source configured with `configured`: where it moved

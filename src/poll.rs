@@ -323,9 +323,14 @@ async fn run(
     let store2 = store.clone();
     let name = source.name.clone();
     let applied = blocking(move || {
-        store2.apply_poll(&name, normalised.entries, state, max_new, |old, new| {
-            normalise::merge(old, new, now)
-        })
+        store2.apply_poll(
+            &name,
+            normalised.entries,
+            state,
+            max_new,
+            now,
+            |old, new| normalise::merge(old, new, now),
+        )
     })
     .await;
     match applied {
@@ -436,9 +441,14 @@ async fn follow_pages(
                 // The source's state as stored: an older page changes only its entries.
                 let mut state = store.source_state(&name)?.unwrap_or_default();
                 state.filtered += filtered as u64;
-                store.apply_poll(&name, normalised.entries, state, max_new, |old, new| {
-                    normalise::merge(old, new, now)
-                })
+                store.apply_poll(
+                    &name,
+                    normalised.entries,
+                    state,
+                    max_new,
+                    now,
+                    |old, new| normalise::merge(old, new, now),
+                )
             })
             .await
         };

@@ -85,6 +85,7 @@ fn fetch_differs(old: &Config, new: &Config) -> bool {
         || a.per_host != b.per_host
         || a.min_interval != b.min_interval
         || a.max_interval != b.max_interval
+        || a.allow_networks != b.allow_networks
 }
 
 fn publish_differs(old: &Config, new: &Config) -> bool {
@@ -194,6 +195,12 @@ mod tests {
     fn fetch_and_publishing_changes_are_changes() {
         let old = config("");
         let r = diff(&old, &config("[fetch]\nconcurrency = 3\n"));
+        assert!(r.fetch_changed && r.changed);
+        // The address guard's allow-list lives in the fetcher: it must be rebuilt.
+        let r = diff(
+            &old,
+            &config("[fetch]\nallow_networks = [\"10.0.0.0/8\"]\n"),
+        );
         assert!(r.fetch_changed && r.changed);
         let r = diff(&old, &config("[publish]\ntitle = \"News\"\n"));
         assert!(r.changed && !r.fetch_changed);

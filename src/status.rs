@@ -59,6 +59,9 @@ pub struct FullTextStatus {
     pub refused: u64,
     /// The last article page the address guard refused, and why.
     pub last_refusal: Option<String>,
+    /// The last article page that failed (the feed's content was kept), and why.
+    #[serde(default)]
+    pub last_failure: Option<String>,
 }
 
 /// Reads every configured source's state from the store.
@@ -99,6 +102,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
                     failed: st.full_text_failed,
                     refused: st.full_text_refused,
                     last_refusal: st.last_refusal.clone(),
+                    last_failure: st.full_text_last_failure.clone(),
                 }),
             }
         })
@@ -157,6 +161,12 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
             );
             if let Some(r) = &f.last_refusal {
                 let _ = writeln!(out, "  last refusal:   {r}");
+            }
+            if let Some(r) = &f.last_failure {
+                let _ = writeln!(
+                    out,
+                    "  last failure:   {r} (the feed's content is published)"
+                );
             }
         }
         let next = match (s.state.as_str(), s.next_poll) {

@@ -84,6 +84,11 @@ pub struct Store {
     cache_bytes: u64,
     path: Arc<PathBuf>,
     min_free: Arc<std::sync::atomic::AtomicU64>,
+    /// `[retention] tombstones_for`, in ms: how fresh polls keep tombstones.
+    tombstone_ttl_ms: Arc<std::sync::atomic::AtomicU64>,
+    /// Counts reopenings after a full disk, so two threads that saw the same failure
+    /// reopen once.
+    epoch: Arc<std::sync::atomic::AtomicU64>,
     /// Bumped by every write that can change a published feed; readers cache by it.
     generation: Arc<std::sync::atomic::AtomicU64>,
     // A std Mutex is right here: it is never held across an .await (store calls are
@@ -91,6 +96,8 @@ pub struct Store {
     write_lock: Arc<Mutex<()>>,
     /// When the write lock was taken, in ms since the epoch; 0 when free.
     write_since: Arc<std::sync::atomic::AtomicU64>,
+    /// When the flush in progress began (likewise).
+    flush_since: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -147,9 +154,12 @@ impl Store {
             cache_bytes,
             path: Arc::new(path.to_path_buf()),
             min_free: Arc::default(),
+            tombstone_ttl_ms: Arc::new(std::sync::atomic::AtomicU64::new(90 * 24 * 3600 * 1000)),
+            epoch: Arc::default(),
             generation: Arc::default(),
             write_lock: Arc::new(Mutex::new(())),
             write_since: Arc::default(),
+            flush_since: Arc::default(),
         })
     }
 
@@ -199,7 +209,7 @@ impl Store {
             state.keep_store_fields(&stored);
         }
         self.db()?.insert(state_key(source), encode(&state))?;
-        self.db()?.flush()?;
+        self.flush_tracked()?;
         Ok(())
     }
 
@@ -216,10 +226,11 @@ impl Store {
         incoming: Vec<Entry>,
         state: SourceState,
         max_new: Option<usize>,
+        now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
         self.ensure_space()?;
-        self.writing(|| self.apply_poll_inner(source, incoming, state, max_new, merge))
+        self.writing(|| self.apply_poll_inner(source, incoming, state, max_new, now, merge))
     }
 
     fn apply_poll_inner(
@@ -228,6 +239,7 @@ impl Store {
         mut incoming: Vec<Entry>,
         mut state: SourceState,
         max_new: Option<usize>,
+        now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
         if max_new.is_some() {
@@ -260,6 +272,7 @@ impl Store {
                     &present,
                     &merge,
                     max_new,
+                    now,
                     &mut batch,
                     &mut counts,
                 )?;
@@ -279,7 +292,7 @@ impl Store {
             batch.insert(state_key(source), encode(&previous));
             self.db()?.apply_batch(batch)?;
         }
-        self.db()?.flush()?;
+        self.flush_tracked()?;
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         Ok(counts)
@@ -323,6 +336,7 @@ impl Store {
         url: &str,
     ) -> Result<(), StoreError> {
         use crate::model::FullText;
+        self.ensure_space()?;
         self.writing(|| {
             let _guard = self.lock();
             let Some(mut e) = self.entry(key)? else {
@@ -334,9 +348,7 @@ impl Store {
                     FullText::Fetched => state.full_text_fetched += 1,
                     FullText::Failed { reason } => {
                         state.full_text_failed += 1;
-                        state.last_warning = Some(format!(
-                            "full text of {url}: {reason}; the feed's content is published instead"
-                        ));
+                        state.full_text_last_failure = Some(format!("{url}: {reason}"));
                     }
                     FullText::Refused { reason } => {
                         state.full_text_refused += 1;
@@ -369,11 +381,12 @@ impl Store {
         present: &std::collections::HashSet<EntryKey>,
         merge: &impl Fn(Option<&Entry>, Entry) -> Merge,
         max_new: Option<usize>,
+        now: DateTime<Utc>,
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
         let mut existing = self.entry(&entry.key)?;
-        if existing.is_none() && self.buried(source, &entry.key, batch)? {
+        if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
             counts.pruned += 1;
             return Ok(());
         }
@@ -391,7 +404,7 @@ impl Store {
                     entry.key = old.key;
                     existing = Some(old);
                 }
-                None if self.buried(source, &EntryKey(old_key), batch)? => {
+                None if self.buried(source, &EntryKey(old_key), now, batch)? => {
                     counts.pruned += 1;
                     return Ok(());
                 }
@@ -405,7 +418,7 @@ impl Store {
                 counts.capped += 1;
                 batch.insert(
                     tomb_key(source, &e.key),
-                    retention::tomb_value(Utc::now(), e.article),
+                    retention::tomb_value(now, e.article),
                 );
                 if let Some(article) = e.article {
                     batch.insert(link_key(source, &article), &e.key.0);
@@ -448,21 +461,36 @@ impl Store {
         &self,
         source: &str,
         key: &EntryKey,
+        now: DateTime<Utc>,
         batch: &mut sled::Batch,
     ) -> Result<bool, StoreError> {
         let tkey = tomb_key(source, key);
         let Some(value) = self.db()?.get(&tkey)? else {
             return Ok(false);
         };
-        let now = Utc::now();
         let seen = retention::tomb_seen(&value);
-        if seen.is_none_or(|t| now - t > chrono::Duration::days(1)) {
+        // Refreshed often enough that retention (which drops tombstones unseen for
+        // `tombstones_for`) never drops one its feed still lists: daily, or at a quarter of
+        // a shorter `tombstones_for`.
+        let ttl_ms = self
+            .tombstone_ttl_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let every =
+            chrono::Duration::milliseconds((ttl_ms / 4) as i64).min(chrono::Duration::days(1));
+        if seen.is_none_or(|t| now - t >= every) {
             batch.insert(
                 tkey,
                 retention::tomb_value(now, retention::tomb_article(&value)),
             );
         }
         Ok(true)
+    }
+
+    /// Whether an entry is stored (a failed read counts as yes: nothing is hidden by it).
+    pub fn has_entry(&self, key: &EntryKey) -> bool {
+        self.db()
+            .and_then(|db| Ok(db.contains_key(entry_key(key))?))
+            .unwrap_or(true)
     }
 
     fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
@@ -596,6 +624,15 @@ impl Store {
         free_bytes(&self.path)
     }
 
+    /// Sets how long tombstones live unseen (`[retention] tombstones_for`); polls refresh
+    /// them well within that.
+    pub fn set_tombstone_ttl(&self, ttl: std::time::Duration) {
+        self.tombstone_ttl_ms.store(
+            u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
+            std::sync::atomic::Ordering::Relaxed,
+        );
+    }
+
     /// Sets the free space below which polls store nothing (`[store] min_free_mb`).
     pub fn set_min_free(&self, bytes: u64) {
         self.min_free
@@ -644,7 +681,7 @@ impl Store {
     /// Writes everything to disk.
     pub fn flush(&self) -> Result<(), StoreError> {
         self.writing(|| {
-            self.db()?.flush()?;
+            self.flush_tracked()?;
             Ok(())
         })
     }
@@ -667,9 +704,10 @@ impl Store {
     /// A read; if it finds sled stopped by a full disk, the store is reopened and the read
     /// made again, so what is stored is still served.
     fn reading<T>(&self, read: impl Fn() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         match read() {
             Err(StoreError::Sled(e)) if is_disk_full(&e) => {
-                self.recover();
+                self.recover_from(epoch);
                 read()
             }
             other => other,
@@ -679,9 +717,10 @@ impl Store {
     /// A write; one that fails for a full disk reopens the store (see [`Store::recover`])
     /// and is reported as [`StoreError::NoSpace`].
     fn writing<T>(&self, write: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         match write() {
             Err(StoreError::Sled(e)) if is_disk_full(&e) => {
-                self.recover();
+                self.recover_from(epoch);
                 Err(StoreError::NoSpace {
                     path: self.path.to_path_buf(),
                 })
@@ -695,10 +734,20 @@ impl Store {
     /// it, and opened again; sled recovers to its last complete batch, as after a crash.
     /// Writes stay refused by [`Store::ensure_space`] until `min_free` is free again.
     pub fn recover(&self) {
+        self.recover_from(self.epoch.load(std::sync::atomic::Ordering::Acquire));
+    }
+
+    /// [`Store::recover`], unless another thread already reopened the store since
+    /// `epoch` (when the failure was seen).
+    fn recover_from(&self, epoch: u64) {
         let mut slot = self
             .db
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != epoch {
+            return;
+        }
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if slot.take().is_some() {
             let released = release_reserve(&self.path);
             tracing::error!(
@@ -745,14 +794,32 @@ impl Store {
         }
     }
 
+    /// Flushes, with the flush counted as a write in progress for [`Store::write_stall`].
+    fn flush_tracked(&self) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering;
+        let started = now_millis();
+        let mine = self
+            .flush_since
+            .compare_exchange(0, started, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        let flushed = self.db().and_then(|db| Ok(db.flush()?));
+        if mine {
+            self.flush_since.store(0, Ordering::Release);
+        }
+        flushed.map(|_| ())
+    }
+
     /// How long the write in progress has held the write lock (zero when none does). No
     /// write holds it for more than a chunk of entries, so a long stall means sled is stuck
     /// (it can hang in a flush after a write error); the watchdog stops vouching then.
     pub fn write_stall(&self) -> std::time::Duration {
-        match self.write_since.load(std::sync::atomic::Ordering::Acquire) {
+        let held = |since: u64| match since {
             0 => std::time::Duration::ZERO,
             since => std::time::Duration::from_millis(now_millis().saturating_sub(since)),
-        }
+        };
+        let write = held(self.write_since.load(std::sync::atomic::Ordering::Acquire));
+        let flush = held(self.flush_since.load(std::sync::atomic::Ordering::Acquire));
+        write.max(flush)
     }
 }
 
@@ -1030,13 +1097,18 @@ mod tests {
         let now = Utc::now();
         let polled = vec![entry("a", 1, "A"), entry("b", 3, "B"), entry("c", 2, "C")];
         let c = store
-            .apply_poll("s", polled.clone(), SourceState::default(), None, |o, n| {
-                merge(o, n, now)
-            })
+            .apply_poll(
+                "s",
+                polled.clone(),
+                SourceState::default(),
+                None,
+                now,
+                |o, n| merge(o, n, now),
+            )
             .expect("applies");
         assert_eq!(c.new, 3);
         let c = store
-            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
                 merge(o, n, now)
             })
             .expect("applies");
@@ -1063,7 +1135,7 @@ mod tests {
             .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))
             .collect();
         store
-            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
                 merge(o, n, now)
             })
             .expect("applies");

@@ -100,6 +100,8 @@ impl Supervisor {
     /// Starts every configured source, then runs until shutdown.
     pub async fn run(mut self) {
         self.store.set_min_free(self.config.store.min_free_bytes);
+        self.store
+            .set_tombstone_ttl(self.config.retention.tombstones_for);
         for s in self.config.sources.clone() {
             self.sources.start(&self.scheduler, s, Start::Resume);
         }
@@ -243,6 +245,7 @@ impl Supervisor {
             }
         }
         self.store.set_min_free(new.store.min_free_bytes);
+        self.store.set_tombstone_ttl(new.retention.tombstones_for);
         if !report.restart_needed.is_empty() {
             tracing::warn!(
                 settings = %report.restart_needed.join(", "),

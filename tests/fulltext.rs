@@ -183,9 +183,9 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
     assert_eq!(s["full_text"]["fetched"], 1);
     assert_eq!(s["full_text"]["failed"], 1);
     assert!(
-        s["last_warning"]
+        s["full_text"]["last_failure"]
             .as_str()
-            .is_some_and(|w| w.contains("HTTP 404")),
+            .is_some_and(|w| w.contains("/2026/missing") && w.contains("HTTP 404")),
         "{s}"
     );
 
@@ -206,9 +206,9 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
     assert_eq!(origin.requests("/2026/mill").len(), 1);
 }
 
-/// Article links to other loopback addresses than the source's are refused, directly or by
-/// a redirect from the source's own host; refusals show in status; `allow_networks` lets a
-/// network through.
+/// Article links to other loopback addresses than the source's, or to another port of its
+/// host, are refused, directly or by a redirect from the source's own origin; refusals show
+/// in status; `allow_networks` lets a network through.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let origin = Origin::start().await; // 127.0.0.1: the source's host
@@ -217,8 +217,14 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
         "/admin",
         Route::feed(fixture("pages/article.html"), "text/html"),
     );
-    let hop = RawOrigin::start().await; // 127.0.0.1 too: the same host as the source
-    hop.set("/go", RawRoute::redirect(302, &inside.url("/admin")));
+    // The source's own origin redirects to the internal host.
+    origin.set("/go", Route::redirect(302, &inside.url("/admin")));
+    // Another port of the source's host is not its origin.
+    let other_port = RawOrigin::start().await;
+    other_port.set(
+        "/page",
+        RawRoute::feed(fixture("pages/article.html"), "text/html"),
+    );
     let feed = rss(&[
         (
             "direct",
@@ -226,7 +232,13 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
             &inside.url("/admin"),
             "teaser one",
         ),
-        ("hop", "Redirected page", &hop.url("/go"), "teaser two"),
+        ("hop", "Redirected page", &origin.url("/go"), "teaser two"),
+        (
+            "port",
+            "Another port",
+            &other_port.url("/page"),
+            "teaser three",
+        ),
     ]);
     origin.set("/feed", Route::feed(feed, "application/rss+xml"));
     let dir = tempfile::tempdir().expect("tempdir");
@@ -240,12 +252,13 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let mut reports = daemon.take_reports();
     let r = next(&mut reports, stored).await;
     let ft = r.full_text.expect("a full-text pass");
-    assert_eq!((ft.fetched, ft.refused), (0, 2), "{ft:?}");
+    assert_eq!((ft.fetched, ft.refused), (0, 3), "{ft:?}");
     assert!(inside.requests("/admin").is_empty(), "never fetched");
+    assert!(other_port.requests("/page").is_empty(), "never fetched");
     assert_eq!(
-        hop.requests("/go").len(),
+        origin.requests("/go").len(),
         1,
-        "the same-host hop was fetched, not its target"
+        "the same-origin hop was fetched, not its target"
     );
     let entries = published(&base, "/feed.atom").await;
     let summaries: Vec<&str> = entries.iter().map(|(_, _, s)| s.as_str()).collect();
@@ -257,7 +270,7 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     );
     let h = health(&base).await;
     let f = &h["sources"][0]["full_text"];
-    assert_eq!(f["refused"], 2);
+    assert_eq!(f["refused"], 3);
     let refusal = f["last_refusal"].as_str().expect("a refusal");
     assert!(
         refusal.contains("127.0.0.2") && refusal.contains("loopback"),
@@ -265,7 +278,7 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     );
     let (_, _, metrics) = get(&format!("{base}/metrics")).await;
     assert!(
-        metrics.contains("tributary_full_text_pages_total{result=\"refused\"} 2"),
+        metrics.contains("tributary_full_text_pages_total{result=\"refused\"} 3"),
         "{metrics}"
     );
     daemon.shutdown().await.expect("shutdown");
@@ -274,14 +287,15 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = format!(
         "{}{}",
-        config_prelude("allow_networks = [\"127.0.0.2/32\"]"),
+        config_prelude("allow_networks = [\"127.0.0.2/32\", \"127.0.0.1/32\"]"),
         source("s", &origin.url("/feed"), "full_text = true")
     );
     let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let mut reports = daemon.take_reports();
     let r = next(&mut reports, stored).await;
-    assert_eq!(r.full_text.map(|f| f.fetched), Some(2));
+    assert_eq!(r.full_text.map(|f| f.fetched), Some(3));
     assert_eq!(inside.requests("/admin").len(), 2);
+    assert_eq!(other_port.requests("/page").len(), 1);
     daemon.shutdown().await.expect("shutdown");
 }
 

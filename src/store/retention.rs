@@ -120,13 +120,19 @@ impl Store {
             let doomed = self.doomed_in_source(name, limits, plan.now)?;
             self.bury_all(doomed, plan, &mut report)?;
         }
-        let doomed = self.doomed_overall(plan.keep_total)?;
+        // A dry run deleted nothing: what the steps above would delete counts as gone.
+        let already = if plan.dry_run {
+            report.pruned_total()
+        } else {
+            0
+        };
+        let doomed = self.doomed_overall(plan.keep_total.saturating_add(already))?;
         self.bury_all(doomed, plan, &mut report)?;
         self.expire_tombstones(plan, &mut report)?;
         report.entries = self.db()?.scan_prefix(b"t/").keys().count();
         report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
         if !plan.dry_run && (report.pruned_total() > 0 || !report.deleted_sources.is_empty()) {
-            self.db()?.flush()?;
+            self.flush_tracked()?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
         }
@@ -199,6 +205,12 @@ impl Store {
         }
         for chunk in keys.chunks(DELETE_CHUNK) {
             let _guard = self.lock();
+            if self
+                .source_state_inner(name)?
+                .is_some_and(|s| s.removed_at.is_none())
+            {
+                return Ok(0);
+            }
             let mut batch = sled::Batch::default();
             for key in chunk {
                 if let Some(e) = self.entry(key)? {
@@ -208,6 +220,13 @@ impl Store {
             self.db()?.apply_batch(batch)?;
         }
         let _guard = self.lock();
+        // Back in the config since this pass began (a reload): what it stored since stays.
+        if self
+            .source_state_inner(name)?
+            .is_some_and(|s| s.removed_at.is_none())
+        {
+            return Ok(keys.len());
+        }
         let mut batch = sled::Batch::default();
         for p in [source_prefix(b"l/", name), source_prefix(b"x/", name)] {
             for k in self.db()?.scan_prefix(&p).keys() {
@@ -347,6 +366,15 @@ impl Store {
             let _guard = self.lock();
             let mut batch = sled::Batch::default();
             for (k, article) in chunk {
+                // Seen again since the scan (a poll refreshed it): it stays.
+                let ttl_left = self
+                    .db()?
+                    .get(k)?
+                    .and_then(|v| tomb_seen(&v))
+                    .is_some_and(|seen| plan.now - seen < ttl);
+                if ttl_left {
+                    continue;
+                }
                 // `x/{source}\0{key}`: the link key points at the entry key for guid changes.
                 if let (Some(article), Some(split)) = (article, k.len().checked_sub(17))
                     && let Ok(source) = std::str::from_utf8(&k[2..split])
@@ -517,9 +545,26 @@ mod tests {
             .collect()
     }
 
+    fn poll_at(store: &Store, polled: Vec<Entry>, at: DateTime<Utc>) -> crate::model::PollCounts {
+        poll(store, polled, at)
+    }
+
+    fn poll_as(
+        store: &Store,
+        source: &str,
+        polled: Vec<Entry>,
+        now: DateTime<Utc>,
+    ) -> crate::model::PollCounts {
+        store
+            .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
+                merge(o, n, now)
+            })
+            .expect("applies")
+    }
+
     fn poll(store: &Store, polled: Vec<Entry>, now: DateTime<Utc>) -> crate::model::PollCounts {
         store
-            .apply_poll("s", polled, SourceState::default(), None, |o, n| {
+            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
                 merge(o, n, now)
             })
             .expect("applies")
@@ -774,5 +819,92 @@ mod tests {
         let v = store.verify().expect("verifies");
         assert!(v.problems.is_empty(), "{:?}", v.problems);
         assert_eq!(v.entries, 100);
+    }
+
+    /// A `tombstones_for` shorter than a day: polls refresh tombstones at a quarter of it,
+    /// so entries the feed still lists never come back.
+    #[test]
+    fn short_tombstone_lifetimes_are_kept_alive_by_polls() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let twelve_hours = Duration::from_secs(12 * 3600);
+        store.set_tombstone_ttl(twelve_hours);
+        let now = Utc::now();
+        poll(&store, entries(0..10), now);
+        let mut p = plan(
+            now,
+            Limits {
+                keep: 2,
+                ..KEEP_ALL
+            },
+        );
+        p.tombstones_for = twelve_hours;
+        store.prune(&p).expect("prunes");
+        for hours in [4, 8, 12, 16, 20] {
+            let at = now + chrono::Duration::hours(hours);
+            let c = poll_at(&store, entries(0..10), at);
+            assert_eq!((c.new, c.pruned), (0, 8), "at +{hours}h: {c:?}");
+            p.now = at + chrono::Duration::hours(1);
+            store.prune(&p).expect("prunes");
+        }
+    }
+
+    /// Pruning the entry an article is credited to lets the other sources' copies show in
+    /// the combined feeds again (the selection http.rs makes).
+    #[test]
+    fn pruning_a_credited_entry_uncovers_its_duplicates() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        let shared = |source: &str| {
+            let mut e = entries(0..1).remove(0);
+            e.source = source.into();
+            e.key = crate::normalise::entry_key(source, "guid", "shared");
+            e
+        };
+        let mut newer = entries(5..6).remove(0);
+        newer.source = "a".into();
+        newer.key = crate::normalise::entry_key("a", "guid", "newer");
+        newer.published = newer.published.map(|t| t + chrono::Duration::days(1));
+        poll_as(&store, "a", vec![shared("a"), newer], now);
+        poll_as(&store, "b", vec![shared("b")], now);
+        let chosen = ["a", "b"];
+        let combined = |store: &Store| -> Vec<String> {
+            let page = store
+                .page(None, None, 100, |e| {
+                    chosen.contains(&e.source.as_str())
+                        && e.duplicate_of.as_ref().is_none_or(|c| {
+                            !chosen.contains(&c.source.as_str()) || !store.has_entry(&c.key)
+                        })
+                })
+                .expect("page");
+            page.entries
+                .iter()
+                .map(|e| format!("{}:{}", e.source, e.title))
+                .collect()
+        };
+        assert_eq!(
+            combined(&store),
+            ["a:T5", "a:T0"],
+            "b's copy is a duplicate"
+        );
+        let mut p = plan(now, KEEP_ALL);
+        p.sources = vec![
+            (
+                "a".into(),
+                Limits {
+                    keep: 1,
+                    ..KEEP_ALL
+                },
+            ),
+            ("b".into(), KEEP_ALL),
+        ];
+        let report = store.prune(&p).expect("prunes");
+        assert_eq!(report.pruned.get("a"), Some(&1), "{report:?}");
+        assert_eq!(
+            combined(&store),
+            ["a:T5", "b:T0"],
+            "b's copy shows once a's is gone"
+        );
     }
 }

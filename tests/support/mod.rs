@@ -29,6 +29,8 @@ pub struct Route {
     pub last_modified: Option<String>,
     /// Wait this long before answering (a slow or hung server).
     pub delay: Option<Duration>,
+    /// A `Location` header (for redirects).
+    pub location: Option<String>,
 }
 
 impl Route {
@@ -40,6 +42,16 @@ impl Route {
             etag: None,
             last_modified: None,
             delay: None,
+            location: None,
+        }
+    }
+
+    /// A redirect to `location`.
+    pub fn redirect(status: u16, location: &str) -> Route {
+        Route {
+            status,
+            location: Some(location.to_string()),
+            ..Route::feed("", "text/plain")
         }
     }
 
@@ -200,6 +212,9 @@ async fn serve(State(state): State<Arc<OriginState>>, req: Request) -> Response 
     }
     if let Some(lm) = &route.last_modified {
         b = b.header(header::LAST_MODIFIED, lm);
+    }
+    if let Some(l) = &route.location {
+        b = b.header(header::LOCATION, l);
     }
     b.body(Body::from(route.body)).expect("response")
 }
