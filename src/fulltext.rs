@@ -4,7 +4,7 @@
 //! After each poll of such a source, its newest [`WINDOW`] entries that were never tried
 //! are fetched, at most [`PER_POLL`] per poll (the rest on later polls): politely, through
 //! [`Fetcher::fetch_article`] (same User-Agent, timeout and size cap as feeds, the page
-//! host's `per_host` place held, the address guard for other hosts). Each outcome is stored
+//! host's `per_host` place held, the address guard off the source's origin). Each outcome is stored
 //! on the entry, so a page is never fetched twice, not after a restart either. A failure
 //! or a refusal keeps the feed's own content and is recorded in the source's status.
 
