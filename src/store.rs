@@ -191,7 +191,8 @@ impl Store {
         Ok(out)
     }
 
-    /// Records a poll that produced no entries to merge (a failure or a 304).
+    /// Records a poll that produced no entries to merge (a failure or a 304). Written
+    /// without waiting for the disk (see the body).
     ///
     /// What the store itself keeps in the state (the entry count, the removal mark) is
     /// taken from the stored state, not from `state`: retention may have changed it since
@@ -208,8 +209,9 @@ impl Store {
             state.capped = stored.capped;
             state.keep_store_fields(&stored);
         }
+        // Not flushed here: sled writes it out within a second, and a state lost to a
+        // crash only means an earlier poll. Entries are what must not be lost.
         self.db()?.insert(state_key(source), encode(&state))?;
-        self.flush_tracked()?;
         Ok(())
     }
 
@@ -292,9 +294,13 @@ impl Store {
             batch.insert(state_key(source), encode(&previous));
             self.db()?.apply_batch(batch)?;
         }
-        self.flush_tracked()?;
-        self.generation
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
+        // What a poll reports as stored is on disk. A poll that changed no entry (all
+        // unchanged) wrote only the source's state: like `save_state`, no need to wait.
+        if counts.new + counts.updated + counts.capped > 0 {
+            self.flush_tracked()?;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
+        }
         Ok(counts)
     }
 

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Poll-cycle benchmark (BENCHMARKS.md, "Poll cycle"): N sources served by a local origin
+# spread over 50 loopback addresses (127.0.0.2-51), each feed 20 entries / ~20 KB.
+# One full cycle is `tributary once` (every source polled once, `concurrency` at a time):
+#   1. first cycle: everything new (not reported: it is ingestion, see bench/ingest);
+#   2. "304": every response 304 Not Modified (the origin honours If-None-Match);
+#   3. "200": every response 200 with the same bytes (no validators), so every entry is
+#      already stored.
+# Wall time, CPU time (user+sys) and peak memory (max RSS) from /usr/bin/time.
+#
+#   bash bench/poll-cycle.sh 1000 10000 50000
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --locked --quiet
+cargo build --release --locked --quiet --example bench_origin
+BIN="$PWD/target/release/tributary"
+ORIGIN="$PWD/target/release/examples/bench_origin"
+PORT=${PORT:-18500}
+HOSTS=50
+CONCURRENCY=${CONCURRENCY:-64}
+PER_HOST=${PER_HOST:-8}
+
+start_origin() { # start_origin MODE
+    "$ORIGIN" --hosts $HOSTS --port "$PORT" --mode "$1" > "$T/origin.log" 2>&1 &
+    OPID=$!
+    for _ in $(seq 100); do grep -q ready "$T/origin.log" && return; sleep 0.1; done
+    echo "origin did not start" >&2; cat "$T/origin.log" >&2; exit 1
+}
+measure() { # measure LABEL: one `once` cycle under /usr/bin/time
+    /usr/bin/time -f "%e %U %S %M" -o "$T/time" "$BIN" once --config "$T/feeds.toml" > "$T/once.log" 2>/dev/null
+    read -r wall user sys rss < "$T/time"
+    failed=$(grep -c FAILED "$T/once.log" || true)
+    printf "| %s | %s | %s | %.2f s | %.2f s | %d MB | %s |\n" "$N" "$1" "$CONCURRENCY/$PER_HOST" \
+        "$wall" "$(echo "$user + $sys" | bc)" $((rss / 1024)) "$failed"
+}
+
+echo "| sources | cycle | concurrency/per_host | wall | CPU (user+sys) | peak RSS | failed |"
+echo "|---|---|---|---|---|---|---|"
+for N in "$@"; do
+    T=$(mktemp -d)
+    {
+        printf '[server]\nlisten = "127.0.0.1:0"\n[store]\npath = "%s/store"\n' "$T"
+        printf '[fetch]\nconcurrency = %d\nper_host = %d\n' "$CONCURRENCY" "$PER_HOST"
+        printf '[retention]\nkeep_total = 10000000\n'
+        for ((i = 0; i < N; i++)); do
+            printf '[[source]]\nname = "s%d"\nurl = "http://127.0.0.%d:%d/feed/%d.xml"\n' \
+                "$i" $((2 + i % HOSTS)) "$PORT" "$i"
+        done
+    } > "$T/feeds.toml"
+    start_origin etag
+    "$BIN" once --config "$T/feeds.toml" > "$T/first.log" 2>/dev/null
+    measure "304"
+    kill $OPID; wait $OPID 2>/dev/null || true
+    start_origin always
+    measure "200, all stored"
+    kill $OPID; wait $OPID 2>/dev/null || true
+    du -sh "$T/store" | sed 's/^/    store size: /' >&2
+    rm -rf "$T"
+done
