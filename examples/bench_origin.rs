@@ -32,7 +32,9 @@ fn opts() -> Result<Opts, String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
     while i < args.len() {
-        let value = args.get(i + 1).ok_or(format!("{} needs a value", args[i]))?;
+        let value = args
+            .get(i + 1)
+            .ok_or(format!("{} needs a value", args[i]))?;
         match args[i].as_str() {
             "--hosts" => o.hosts = value.parse().map_err(|e| format!("--hosts: {e}"))?,
             "--port" => o.port = value.parse().map_err(|e| format!("--port: {e}"))?,
@@ -68,7 +70,10 @@ async fn serve(
     Path(file): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let Some(i) = file.strip_suffix(".xml").and_then(|n| n.parse::<u64>().ok()) else {
+    let Some(i) = file
+        .strip_suffix(".xml")
+        .and_then(|n| n.parse::<u64>().ok())
+    else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let etag = format!("\"v1-{i}\"");
@@ -108,7 +113,9 @@ async fn main() -> Result<(), String> {
             .await
             .map_err(|e| format!("bind {ip}:{}: {e}", o.port))?;
         let app = app.clone();
-        tasks.push(tokio::spawn(async move { axum::serve(listener, app).await }));
+        tasks.push(tokio::spawn(
+            async move { axum::serve(listener, app).await },
+        ));
     }
     println!("ready");
     for t in tasks {

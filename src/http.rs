@@ -385,7 +385,7 @@ fn render_selection(
         .into_iter()
         .map(crate::model::Entry::for_publishing)
         .collect();
-    let sources = source_infos(state)?;
+    let sources = source_infos(state, &entries)?;
     let base = &config.server.base_url;
     let description = match selection {
         Selection::Named(i) => config.feeds[*i].description.clone(),
@@ -520,27 +520,34 @@ fn entry_texts(e: &crate::model::Entry) -> Vec<&str> {
 
 /// Attribution for each configured source: its title (from the config, else from its feed,
 /// else its name), feed URL and home page.
-fn source_infos(state: &AppState) -> Result<HashMap<String, SourceInfo>, crate::store::StoreError> {
-    let states: HashMap<String, SourceState> = state.store.source_states()?.into_iter().collect();
-    Ok(state
-        .config()
-        .sources
-        .iter()
-        .map(|s| {
-            let st = states.get(&s.name);
-            let title = s
-                .title
-                .clone()
-                .or_else(|| st.and_then(|st| st.feed_title.clone()))
-                .unwrap_or_else(|| s.name.clone());
-            let info = SourceInfo {
-                title,
-                url: s.url.to_string(),
-                link: st.and_then(|st| st.feed_link.clone()),
-            };
-            (s.name.clone(), info)
-        })
-        .collect())
+fn source_infos(
+    state: &AppState,
+    entries: &[crate::model::Entry],
+) -> Result<HashMap<String, SourceInfo>, crate::store::StoreError> {
+    // Only the sources on this page: a render costs the page, not the number of sources.
+    let config = state.config();
+    let mut out = HashMap::new();
+    for e in entries {
+        if out.contains_key(&e.source) {
+            continue;
+        }
+        let Some(s) = config.sources.iter().find(|s| s.name == e.source) else {
+            continue;
+        };
+        let st = state.store.source_state(&s.name)?;
+        let title = s
+            .title
+            .clone()
+            .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
+            .unwrap_or_else(|| s.name.clone());
+        let info = SourceInfo {
+            title,
+            url: s.url.to_string(),
+            link: st.and_then(|st| st.feed_link),
+        };
+        out.insert(s.name.clone(), info);
+    }
+    Ok(out)
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Big-store benchmark (BENCHMARKS.md, "A big store"): SOURCES x PER_SOURCE entries
+# (default 10,000 x 100 = 1,000,000), then the daemon over it: time from start to
+# serving (/healthz answers, which follows READY), uncached render latency of the combined
+# feed and of per-source feeds (every request a new query, so none is served from the
+# render cache), disk size, and the daemon's peak memory.
+#
+#   bash bench/big-store.sh [SOURCES PER_SOURCE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOURCES=${1:-10000}
+PER_SOURCE=${2:-100}
+cargo build --release --locked --quiet
+cargo build --release --locked --quiet --example bench_store
+BIN="$PWD/target/release/tributary"
+T=${BENCH_DIR:-$(mktemp -d)}
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ ! -e "$T/store/db" ]; then
+    target/release/examples/bench_store "$T" "$SOURCES" "$PER_SOURCE" "$PORT"
+else
+    sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$T/feeds.toml"
+fi
+echo "store on disk: $(du -sh "$T/store" | cut -f1)"
+start=$(date +%s.%N)
+"$BIN" run --config "$T/feeds.toml" 2> "$T/run.log" &
+PID=$!
+trap 'kill $PID 2>/dev/null || true' EXIT
+until curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 0.01; done
+ready=$(date +%s.%N)
+echo "start to serving: $(python3 -c "print(f'{$ready - $start:.3f} s')")"
+python3 - "http://127.0.0.1:$PORT" "$SOURCES" <<'PY'
+import sys, time, urllib.request, statistics
+base, sources = sys.argv[1], int(sys.argv[2])
+def timed(urls):
+    out = []
+    for u in urls:
+        t = time.perf_counter()
+        with urllib.request.urlopen(u) as r:
+            assert r.status == 200
+            r.read()
+        out.append((time.perf_counter() - t) * 1000)
+    out.sort()
+    return out
+def report(name, ms):
+    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
+    print(f"| {name} | {len(ms)} | {p(0.5):.2f} ms | {p(0.99):.2f} ms | {ms[-1]:.2f} ms |")
+print("| uncached render | requests | p50 | p99 | max |")
+print("|---|---|---|---|---|")
+# Each URL differs (an ignored nocache parameter, or another source), so the render cache
+# never answers.
+report("/feed.atom (the newest 50 of all)", timed([f"{base}/feed.atom?nocache={i}" for i in range(200)]))
+report("/sources/sK.atom (a different source each)", timed([f"{base}/sources/s{(i * 37) % sources}.atom" for i in range(200)]))
+report("/feed.json (the newest 50 of all)", timed([f"{base}/feed.json?nocache={i}" for i in range(100)]))
+report("/feed.atom?limit=200 (the newest 200)", timed([f"{base}/feed.atom?limit=200&nocache={i}" for i in range(100)]))
+PY
+echo "daemon memory: $(awk '/VmHWM|VmRSS/ {printf "%s %d MB  ", $1, $2/1024}' /proc/$PID/status)"
