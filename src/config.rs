@@ -35,6 +35,15 @@ pub struct Config {
     /// Named feeds (`[[feed]]`), published at `/feeds/{name}.{fmt}`.
     pub feeds: Vec<FeedConfig>,
     pub retention: RetentionConfig,
+    /// Source name → position in `sources`.
+    index: HashMap<String, usize>,
+}
+
+impl Config {
+    /// The source with this name.
+    pub fn source(&self, name: &str) -> Option<&SourceConfig> {
+        self.index.get(name).and_then(|&i| self.sources.get(i))
+    }
 }
 
 /// How long entries are kept (`[retention]`); see README "Retention".
@@ -1122,7 +1131,13 @@ impl Validator<'_> {
             }
         }
 
+        let index = sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
         Some(Config {
+            index,
             feeds,
             path: path.to_path_buf(),
             server: ServerConfig {

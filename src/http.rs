@@ -174,11 +174,7 @@ async fn folder_feed(
     headers: HeaderMap,
 ) -> Response {
     let select = |c: &Config, name: &str| match folder.as_str() {
-        "sources" => c
-            .sources
-            .iter()
-            .any(|s| s.name == name)
-            .then(|| Selection::Source(name.into())),
+        "sources" => c.source(name).map(|_| Selection::Source(name.into())),
         "tags" => c
             .sources
             .iter()
@@ -335,36 +331,40 @@ fn render_selection(
             .store
             .page(Some(name), before.as_ref(), limit, |_| true),
         _ => {
-            let (chosen, filter): (HashSet<&str>, _) = match selection {
+            let (chosen, filter): (Option<HashSet<&str>>, _) = match selection {
                 Selection::Tag(tag) => (
-                    config
-                        .sources
-                        .iter()
-                        .filter(|s| s.tags.iter().any(|t| t == tag))
-                        .map(|s| s.name.as_str())
-                        .collect(),
+                    Some(
+                        config
+                            .sources
+                            .iter()
+                            .filter(|s| s.tags.iter().any(|t| t == tag))
+                            .map(|s| s.name.as_str())
+                            .collect(),
+                    ),
                     None,
                 ),
                 Selection::Named(i) => {
                     let feed = &config.feeds[*i];
                     (
-                        feed.sources.iter().map(String::as_str).collect(),
+                        Some(feed.sources.iter().map(String::as_str).collect()),
                         Some(feed),
                     )
                 }
-                _ => (
-                    config.sources.iter().map(|s| s.name.as_str()).collect(),
-                    None,
-                ),
+                // Every configured source: the config's own index answers.
+                _ => (None, None),
+            };
+            let chosen = |name: &str| match &chosen {
+                Some(set) => set.contains(name),
+                None => config.source(name).is_some(),
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
             // (A credited entry pruned by retention no longer stands in for its duplicates.)
             state.store.page(None, before.as_ref(), limit, |e| {
-                chosen.contains(e.source.as_str())
-                    && e.duplicate_of.as_ref().is_none_or(|c| {
-                        !chosen.contains(c.source.as_str()) || !state.store.has_entry(&c.key)
-                    })
+                chosen(&e.source)
+                    && e.duplicate_of
+                        .as_ref()
+                        .is_none_or(|c| !chosen(&c.source) || !state.store.has_entry(&c.key))
                     && filter.is_none_or(|f| f.admits(&entry_texts(e)))
             })
         }
@@ -531,7 +531,7 @@ fn source_infos(
         if out.contains_key(&e.source) {
             continue;
         }
-        let Some(s) = config.sources.iter().find(|s| s.name == e.source) else {
+        let Some(s) = config.source(&e.source) else {
             continue;
         };
         let st = state.store.source_state(&s.name)?;
