@@ -50,6 +50,14 @@ pub struct RenderCache {
     documents: HashMap<String, Rendered>,
 }
 
+impl RenderCache {
+    /// Whether the documents were rendered from this store generation and this config.
+    fn is_current(&self, generation: u64, config: &Arc<Config>) -> bool {
+        self.generation == generation
+            && self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config))
+    }
+}
+
 #[derive(Clone)]
 struct Rendered {
     /// Shared, not copied, by every response that serves it.
@@ -268,11 +276,8 @@ fn published(
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let current = cache
-            .config
-            .as_ref()
-            .is_some_and(|c| Arc::ptr_eq(c, &config));
-        (cache.generation == generation && current)
+        cache
+            .is_current(generation, &config)
             .then(|| cache.documents.get(&key).cloned())
             .flatten()
     };
@@ -287,13 +292,7 @@ fn published(
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let current = cache
-                .config
-                .as_ref()
-                .is_some_and(|c| Arc::ptr_eq(c, &config));
-            if cache.generation != generation
-                || !current
-                || cache.documents.len() >= RENDER_CACHE_SIZE
+            if !cache.is_current(generation, &config) || cache.documents.len() >= RENDER_CACHE_SIZE
             {
                 cache.documents.clear();
                 cache.generation = generation;

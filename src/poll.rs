@@ -281,11 +281,7 @@ async fn run(
         };
     };
 
-    let max_entries = fetcher.max_entries();
-    let parsed = {
-        let source = source.clone();
-        blocking(move || read_page(&source, body, max_entries, now)).await
-    };
+    let parsed = read_page_off_thread(fetcher, source, body, now).await;
     let (normalised, new_validators, warnings, filtered) = match parsed {
         Ok(p) => p,
         Err(error) => {
@@ -349,6 +345,26 @@ async fn run(
 
 /// Older pages followed at most in one poll (RFC 5005 `next` links).
 pub const MAX_PAGES: usize = 10;
+
+/// [`read_page`] on a blocking thread (parsing is CPU work).
+async fn read_page_off_thread(
+    fetcher: &Fetcher,
+    source: &SourceConfig,
+    body: crate::fetch::Body,
+    now: DateTime<Utc>,
+) -> Result<
+    (
+        normalise::Normalised,
+        crate::fetch::Validators,
+        Vec<String>,
+        usize,
+    ),
+    String,
+> {
+    let max_entries = fetcher.max_entries();
+    let source = source.clone();
+    blocking(move || read_page(&source, body, max_entries, now)).await
+}
 
 /// A fetched body parsed, normalised and run through the source's rules.
 fn read_page(
@@ -420,11 +436,7 @@ async fn follow_pages(
                 break;
             }
         };
-        let max_entries = fetcher.max_entries();
-        let page = {
-            let source = source.clone();
-            blocking(move || read_page(&source, body, max_entries, now)).await
-        };
+        let page = read_page_off_thread(fetcher, source, body, now).await;
         let (normalised, _, _, filtered) = match page {
             Ok(p) => p,
             Err(error) => {
