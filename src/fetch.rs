@@ -27,6 +27,39 @@ use crate::config::{FetchConfig, SourceConfig};
 /// Redirects followed at most, per fetch.
 pub const MAX_REDIRECTS: usize = 5;
 
+/// Where a redirect from `url` goes: its Location, resolved, http(s), not seen before in
+/// this fetch (`visited`), within [`MAX_REDIRECTS`].
+fn redirect_target(
+    url: &Url,
+    response: &reqwest::Response,
+    visited: &[Url],
+) -> Result<Url, FetchError> {
+    let status = response.status();
+    let location = response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            FetchError::BadRedirect(format!("HTTP {} without a Location", status.as_u16()))
+        })?;
+    let next = url.join(location).map_err(|e| {
+        FetchError::BadRedirect(format!("Location \"{location}\" is not a URL ({e})"))
+    })?;
+    if !matches!(next.scheme(), "http" | "https") {
+        return Err(FetchError::BadRedirect(format!(
+            "redirect to a {} URL",
+            next.scheme()
+        )));
+    }
+    if visited.contains(&next) {
+        return Err(FetchError::RedirectLoop(next.to_string()));
+    }
+    if visited.len() > MAX_REDIRECTS {
+        return Err(FetchError::TooManyRedirects);
+    }
+    Ok(next)
+}
+
 /// The validators of the previous successful response, sent back as a conditional GET.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Validators {
@@ -283,28 +316,7 @@ impl Fetcher {
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
             }
-            let location = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .ok_or_else(|| {
-                    FetchError::BadRedirect(format!("HTTP {} without a Location", status.as_u16()))
-                })?;
-            let next = url.join(location).map_err(|e| {
-                FetchError::BadRedirect(format!("Location \"{location}\" is not a URL ({e})"))
-            })?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(FetchError::BadRedirect(format!(
-                    "redirect to a {} URL",
-                    next.scheme()
-                )));
-            }
-            if visited.contains(&next) {
-                return Err(FetchError::RedirectLoop(next.to_string()));
-            }
-            if visited.len() > MAX_REDIRECTS {
-                return Err(FetchError::TooManyRedirects);
-            }
+            let next = redirect_target(&url, &response, &visited)?;
             let permanent = matches!(
                 status,
                 StatusCode::MOVED_PERMANENTLY | StatusCode::PERMANENT_REDIRECT
@@ -464,26 +476,7 @@ impl Fetcher {
             if !status.is_redirection() {
                 break response;
             }
-            let next = response
-                .headers()
-                .get(header::LOCATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|l| url.join(l).ok())
-                .ok_or_else(|| {
-                    FetchError::BadRedirect("a redirect without a usable Location".into())
-                })?;
-            if !matches!(next.scheme(), "http" | "https") {
-                return Err(FetchError::BadRedirect(format!(
-                    "redirect to a {} URL",
-                    next.scheme()
-                )));
-            }
-            if visited.contains(&next) {
-                return Err(FetchError::RedirectLoop(next.to_string()));
-            }
-            if visited.len() > MAX_REDIRECTS {
-                return Err(FetchError::TooManyRedirects);
-            }
+            let next = redirect_target(&url, &response, &visited)?;
             visited.push(next.clone());
             url = next;
         };
