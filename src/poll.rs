@@ -282,7 +282,12 @@ async fn run(
     };
 
     let parsed = read_page_off_thread(fetcher, source, body, now).await;
-    let (normalised, new_validators, warnings, filtered) = match parsed {
+    let ReadPage {
+        normalised,
+        validators: new_validators,
+        warnings,
+        filtered,
+    } = match parsed {
         Ok(p) => p,
         Err(error) => {
             state.last_status = Some(status);
@@ -346,21 +351,24 @@ async fn run(
 /// Older pages followed at most in one poll (RFC 5005 `next` links).
 pub const MAX_PAGES: usize = 10;
 
+/// One fetched page, read: what [`read_page`] gives.
+struct ReadPage {
+    normalised: normalise::Normalised,
+    /// The validators to keep for the next poll.
+    validators: crate::fetch::Validators,
+    /// What the parser had to repair.
+    warnings: Vec<String>,
+    /// Entries the source's rules kept out.
+    filtered: usize,
+}
+
 /// [`read_page`] on a blocking thread (parsing is CPU work).
 async fn read_page_off_thread(
     fetcher: &Fetcher,
     source: &SourceConfig,
     body: crate::fetch::Body,
     now: DateTime<Utc>,
-) -> Result<
-    (
-        normalise::Normalised,
-        crate::fetch::Validators,
-        Vec<String>,
-        usize,
-    ),
-    String,
-> {
+) -> Result<ReadPage, String> {
     let max_entries = fetcher.max_entries();
     let source = source.clone();
     blocking(move || read_page(&source, body, max_entries, now)).await
@@ -372,15 +380,7 @@ fn read_page(
     body: crate::fetch::Body,
     max_entries: usize,
     now: DateTime<Utc>,
-) -> Result<
-    (
-        normalise::Normalised,
-        crate::fetch::Validators,
-        Vec<String>,
-        usize,
-    ),
-    String,
-> {
+) -> Result<ReadPage, String> {
     let crate::fetch::Body {
         bytes,
         content_type,
@@ -400,7 +400,12 @@ fn read_page(
         .unwrap_or_else(|| source.name.clone());
     let (kept, filtered) = crate::transform::apply(source, &title, normalised.entries);
     normalised.entries = kept;
-    Ok((normalised, validators, parsed.warnings, filtered))
+    Ok(ReadPage {
+        normalised,
+        validators,
+        warnings: parsed.warnings,
+        filtered,
+    })
 }
 
 /// Catching up through a paged feed (RFC 5005, as tributary's own feeds are): while a
@@ -437,7 +442,11 @@ async fn follow_pages(
             }
         };
         let page = read_page_off_thread(fetcher, source, body, now).await;
-        let (normalised, _, _, filtered) = match page {
+        let ReadPage {
+            normalised,
+            filtered,
+            ..
+        } = match page {
             Ok(p) => p,
             Err(error) => {
                 tracing::warn!(url = %next, %error, "cannot read an older page of the feed");
