@@ -97,26 +97,26 @@ impl Daemon {
     /// Reads the config file again and applies it (what SIGHUP does). A broken file is an
     /// error and changes nothing.
     pub async fn reload(&self) -> Result<ReloadReport, String> {
-        let (reply, answer) = oneshot::channel();
-        self.control
-            .send(Control::Reload(reply))
-            .await
-            .map_err(|_| "the daemon is stopping".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the daemon is stopping".to_string())?
+        self.ask(Control::Reload).await
     }
 
     /// Runs a retention pass now and returns what it did.
     pub async fn prune(&self) -> Result<PruneReport, String> {
+        self.ask(Control::Prune).await
+    }
+
+    /// Sends the supervisor a request and waits for its answer.
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Control,
+    ) -> Result<T, String> {
+        const STOPPING: &str = "the daemon is stopping";
         let (reply, answer) = oneshot::channel();
         self.control
-            .send(Control::Prune(reply))
+            .send(request(reply))
             .await
-            .map_err(|_| "the daemon is stopping".to_string())?;
-        answer
-            .await
-            .map_err(|_| "the daemon is stopping".to_string())?
+            .map_err(|_| STOPPING.to_string())?;
+        answer.await.map_err(|_| STOPPING.to_string())?
     }
 
     /// How long ago the supervisor last proved itself alive (loop and store both answering).
