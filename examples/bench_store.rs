@@ -26,7 +26,7 @@ fn main() -> Result<(), String> {
     let mut config = std::fs::File::create(dir.join("feeds.toml")).map_err(|e| e.to_string())?;
     writeln!(
         config,
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"store\"\n[retention]\nkeep_total = 100000000\nevery = \"24h\"\n"
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"store\"\n[retention]\nkeep_total = 100000000\nkeep_per_source = 100000000\nkeep_for = \"forever\"\nevery = \"24h\"\n"
     )
     .map_err(|e| e.to_string())?;
     for s in 0..sources {
@@ -87,7 +87,14 @@ fn main() -> Result<(), String> {
             .apply_poll(
                 &name,
                 entries,
-                SourceState::default(),
+                // Polled a moment ago: the daemon does not poll it again during the
+                // benchmark, so the measurements see only the serving side.
+                SourceState {
+                    last_attempt: Some(now),
+                    last_success: Some(now),
+                    next_poll: Some(now + Duration::days(1)),
+                    ..SourceState::default()
+                },
                 None,
                 now,
                 |old, new| tributary::normalise::merge(old, new, now),

@@ -328,13 +328,32 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     Ok(reports.into_iter().flatten().collect())
 }
 
+/// How often systemd hears that opening the store is still going on.
+const STILL_OPENING: std::time::Duration = std::time::Duration::from_secs(10);
+/// How long opening the store may take at most, however big the store.
+const OPENING_AT_MOST: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
 async fn open_store(config: &Config) -> Result<Store, Error> {
     let path = config.store.path.clone();
     let cache = config.store.cache_bytes;
-    let store = tokio::task::spawn_blocking(move || Store::open(&path, cache))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)?;
+    let mut opening = tokio::task::spawn_blocking(move || Store::open(&path, cache));
+    // Opening is quick, except when sled replays a long log or the layout is converted
+    // (minutes for a million entries): meanwhile systemd is told start-up goes on.
+    // Past OPENING_AT_MOST systemd is no longer told, so TimeoutStartSec ends a stuck open.
+    let began = std::time::Instant::now();
+    let store = loop {
+        tokio::select! {
+            opened = &mut opening => break opened,
+            () = tokio::time::sleep(STILL_OPENING) => if began.elapsed() < OPENING_AT_MOST {
+                crate::systemd::still_starting(
+                    "opening the store (converting it, when the log says so)",
+                    STILL_OPENING * 3,
+                );
+            },
+        }
+    }
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(Error::Store)?;
     store.set_min_free(config.store.min_free_bytes);
     store.set_tombstone_ttl(config.retention.tombstones_for);
     Ok(store)

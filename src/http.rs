@@ -361,9 +361,9 @@ fn render_selection(
             // (A credited entry pruned by retention no longer stands in for its duplicates.)
             state.store.page(None, before.as_ref(), limit, |e| {
                 chosen(&e.source)
-                    && e.duplicate_of
-                        .as_ref()
-                        .is_none_or(|c| !chosen(&c.source) || !state.store.has_entry(&c.key))
+                    && e.duplicate_of.as_ref().is_none_or(|c| {
+                        !chosen(&c.source) || !state.store.has_entry(&c.source, &c.key)
+                    })
                     && filter.is_none_or(|f| f.admits(&entry_texts(e)))
             })
         }

@@ -3,9 +3,10 @@
 //!
 //! # Layout (one sled tree, prefixed keys)
 //! - `meta/schema` → schema version (ASCII decimal).
-//! - `e/{key:16}` → an [`Entry`] as JSON.
-//! - `t/{time:8}{key:16}` → empty: every entry, ordered by [`Entry::sort_time`], so the
-//!   newest N are read from the end without scanning.
+//! - `e/{source}\0{key:16}` → an [`Entry`] as JSON. A source's entries lie side by side,
+//!   so a source's feed and a poll's lookups read a few tree nodes, not one per entry.
+//! - `t/{time:8}{key:16}` → the entry's source: every entry, ordered by
+//!   [`Entry::sort_time`], so the newest N are read from the end without scanning.
 //! - `s/{source}\0{time:8}{key:16}` → empty: the same, per source.
 //! - `st/{source}` → a [`SourceState`] as JSON.
 //! - `l/{source}\0{article:16}` → an entry key: a source's entries by normalised link, so a
@@ -38,7 +39,11 @@ pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
 /// - 2: adds tombstones (`x/`). A version-1 store is upgraded in place at open (nothing
 ///   to convert); a build that knows only version 1 refuses a version-2 store, since it
 ///   would store pruned entries again.
-pub const SCHEMA_VERSION: u32 = 2;
+/// - 3: entries are keyed by source and key (`e/{source}\0{key}`, was `e/{key}`), and the
+///   time index records the source. An older store is converted at open (see
+///   [`migrate_entries`]), resumably: a crash midway leaves it at its old version with
+///   some entries moved, and the next open moves the rest.
+pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"meta/schema";
 
@@ -135,6 +140,9 @@ impl Store {
                 match found.parse::<u32>() {
                     Ok(SCHEMA_VERSION) => {}
                     Ok(n) if n < SCHEMA_VERSION => {
+                        if n < 3 {
+                            migrate_entries(&db)?;
+                        }
                         tracing::info!(from = n, to = SCHEMA_VERSION, "store schema upgraded");
                         db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
                         db.flush()?;
@@ -321,7 +329,7 @@ impl Store {
                 let Some(tail) = k.len().checked_sub(16).map(|at| &k[at..]) else {
                     continue;
                 };
-                if let Some(e) = self.indexed_entry(tail)?
+                if let Some(e) = self.indexed_entry(source, tail)?
                     && e.full_text.is_none()
                 {
                     out.push((e.key, e.link));
@@ -345,7 +353,7 @@ impl Store {
         self.ensure_space()?;
         self.writing(|| {
             let _guard = self.lock();
-            let Some(mut e) = self.entry(key)? else {
+            let Some(mut e) = self.entry(source, key)? else {
                 return Ok(());
             };
             let mut batch = sled::Batch::default();
@@ -365,7 +373,7 @@ impl Store {
             }
             e.full_text = Some(outcome);
             e.full_content = article;
-            batch.insert(entry_key(key), encode(&e));
+            batch.insert(entry_key(source, key), encode(&e));
             self.db()?.apply_batch(batch)?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -391,7 +399,7 @@ impl Store {
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
-        let mut existing = self.entry(&entry.key)?;
+        let mut existing = self.entry(source, &entry.key)?;
         if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
             counts.pruned += 1;
             return Ok(());
@@ -404,7 +412,7 @@ impl Store {
             && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
             && !present.contains(&EntryKey(old_key))
         {
-            match self.entry(&EntryKey(old_key))? {
+            match self.entry(source, &EntryKey(old_key))? {
                 Some(old) => {
                     counts.guid_changes += 1;
                     entry.key = old.key;
@@ -417,7 +425,7 @@ impl Store {
                 None => {}
             }
         }
-        let ekey = entry_key(&entry.key);
+        let ekey = entry_key(source, &entry.key);
         match merge(existing.as_ref(), entry) {
             Merge::Unchanged => counts.unchanged += 1,
             Merge::New(e) if max_new.is_some_and(|max| counts.new >= max) => {
@@ -436,8 +444,7 @@ impl Store {
                     batch.insert(link_key(source, &article), &e.key.0);
                     self.credit(&mut e, article, batch, counts)?;
                 }
-                batch.insert(time_key(&e), &[]);
-                batch.insert(source_time_key(&e), &[]);
+                insert_indexes(&e, batch);
                 batch.insert(ekey, encode(&e));
             }
             Merge::Updated(e) => {
@@ -452,8 +459,7 @@ impl Store {
                 {
                     batch.remove(time_key(old));
                     batch.remove(source_time_key(old));
-                    batch.insert(time_key(&e), &[]);
-                    batch.insert(source_time_key(&e), &[]);
+                    insert_indexes(&e, batch);
                 }
                 batch.insert(ekey, encode(&e));
             }
@@ -493,14 +499,14 @@ impl Store {
     }
 
     /// Whether an entry is stored (a failed read counts as yes: nothing is hidden by it).
-    pub fn has_entry(&self, key: &EntryKey) -> bool {
+    pub fn has_entry(&self, source: &str, key: &EntryKey) -> bool {
         self.db()
-            .and_then(|db| Ok(db.contains_key(entry_key(key))?))
+            .and_then(|db| Ok(db.contains_key(entry_key(source, key))?))
             .unwrap_or(true)
     }
 
-    fn entry(&self, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
-        let ekey = entry_key(key);
+    fn entry(&self, source: &str, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
+        let ekey = entry_key(source, key);
         match self.db()?.get(&ekey)? {
             Some(v) => Ok(Some(decode(&ekey, &v)?)),
             None => Ok(None),
@@ -524,10 +530,10 @@ impl Store {
         };
         match credited {
             Some(c) if c.source != e.source => {
-                if let Some(mut first) = self.entry(&c.key)? {
+                if let Some(mut first) = self.entry(&c.source, &c.key)? {
                     if !first.also_in.contains(&e.source) {
                         first.also_in.push(e.source.clone());
-                        batch.insert(entry_key(&first.key), encode(&first));
+                        batch.insert(entry_key(&first.source, &first.key), encode(&first));
                     }
                     counts.duplicates += 1;
                     e.duplicate_of = Some(c);
@@ -583,11 +589,22 @@ impl Store {
         let mut last: Option<Cursor> = None;
         let mut more = false;
         for item in iter.rev() {
-            let (k, _) = item?;
+            let (k, v) = item?;
             let Some(tail) = k.len().checked_sub(24).map(|at| &k[at..]) else {
                 continue;
             };
-            let Some(e) = self.indexed_entry(&tail[8..])? else {
+            // The time index records each entry's source; a source's index is its own.
+            let owner = match source {
+                Some(name) => name,
+                None => match std::str::from_utf8(&v) {
+                    Ok(name) => name,
+                    Err(_) => {
+                        tracing::warn!(key = %hex(&k), "index key without a source; skipped");
+                        continue;
+                    }
+                },
+            };
+            let Some(e) = self.indexed_entry(owner, &tail[8..])? else {
                 continue;
             };
             if !accept(&e) {
@@ -609,11 +626,13 @@ impl Store {
     }
 
     /// The entry an index key points at; a dangling or unreadable one is logged and skipped.
-    fn indexed_entry(&self, key: &[u8]) -> Result<Option<Entry>, StoreError> {
-        let mut ekey = b"e/".to_vec();
-        ekey.extend_from_slice(key);
+    fn indexed_entry(&self, source: &str, key: &[u8]) -> Result<Option<Entry>, StoreError> {
+        let Ok(key) = <[u8; 16]>::try_from(key) else {
+            return Ok(None);
+        };
+        let ekey = entry_key(source, &EntryKey(key));
         let Some(v) = self.db()?.get(&ekey)? else {
-            tracing::warn!(key = %hex(key), "index points at a missing entry; skipped");
+            tracing::warn!(key = %hex(&key), "index points at a missing entry; skipped");
             return Ok(None);
         };
         match decode::<Entry>(&ekey, &v) {
@@ -848,11 +867,66 @@ fn now_millis() -> u64 {
         .max(1)
 }
 
-fn entry_key(key: &EntryKey) -> Vec<u8> {
-    let mut k = Vec::with_capacity(18);
+/// `e/{source}\0{key:16}`: a source's entries side by side.
+fn entry_key(source: &str, key: &EntryKey) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + source.len() + 1 + 16);
     k.extend_from_slice(b"e/");
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
     k.extend_from_slice(&key.0);
     k
+}
+
+/// A schema-2 entry key, `e/{key:16}`: no source name is empty, so no schema-3 key is
+/// this short.
+const OLD_ENTRY_KEY_LEN: usize = 2 + 16;
+
+/// Converts entries stored under schema 1 or 2 (`e/{key}`, and an empty value in the time
+/// index) to schema 3 (`e/{source}\0{key}`, the source in the time index). One pass, a
+/// batch per [`CHUNK`] entries, so a crash midway leaves every entry under its old key or
+/// its new one (never both, never neither); the next open carries on.
+fn migrate_entries(db: &sled::Db) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut moved = 0usize;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    for item in db.scan_prefix(b"e/") {
+        let (k, v) = item?;
+        if k.len() != OLD_ENTRY_KEY_LEN {
+            continue;
+        }
+        let e: Entry = match decode::<Entry>(&k, &v) {
+            Ok(e) if e.key.0 == k[2..] && !e.source.is_empty() => e,
+            Ok(_) => {
+                tracing::warn!(key = %hex(&k), "an entry stored under another key was left as it was; `tributary verify` reports it");
+                continue;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "an unreadable entry was left as it was; `tributary verify` reports it");
+                continue;
+            }
+        };
+        batch.remove(k);
+        batch.insert(entry_key(&e.source, &e.key), v);
+        insert_indexes(&e, &mut batch);
+        moved += 1;
+        in_batch += 1;
+        if in_batch == CHUNK {
+            db.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+            if moved.is_multiple_of(100_000) {
+                tracing::info!(moved, "converting the store to schema 3");
+            }
+        }
+    }
+    db.apply_batch(batch)?;
+    db.flush()?;
+    tracing::info!(
+        moved,
+        secs = started.elapsed().as_secs_f64(),
+        "entries keyed by source (schema 3)"
+    );
+    Ok(())
 }
 
 /// A position in the time index: where the next (older) page starts.
@@ -1034,6 +1108,12 @@ fn time_key(e: &Entry) -> Vec<u8> {
     k
 }
 
+/// Both index keys of an entry: the time index records its source.
+fn insert_indexes(e: &Entry, batch: &mut sled::Batch) {
+    batch.insert(time_key(e), e.source.as_bytes());
+    batch.insert(source_time_key(e), &[]);
+}
+
 fn source_time_key(e: &Entry) -> Vec<u8> {
     let mut k = Vec::with_capacity(2 + e.source.len() + 1 + 8 + 16);
     k.extend_from_slice(b"s/");
@@ -1176,7 +1256,98 @@ mod tests {
         }
         let store = Store::open(dir.path(), 1 << 20).expect("a version-1 store opens");
         let v = store.db().expect("open").get(SCHEMA_KEY).expect("reads");
-        assert_eq!(v.as_deref(), Some(&b"2"[..]));
+        assert_eq!(v.as_deref(), Some(&b"3"[..]));
+    }
+
+    /// Rewrites a schema-3 store into the schema-2 layout: entries under `e/{key}`, an
+    /// empty value in the time index.
+    fn downgrade_to_schema_2(store: &Store) {
+        let db = store.db().expect("open");
+        let mut batch = sled::Batch::default();
+        for item in db.scan_prefix(b"e/") {
+            let (k, v) = item.expect("reads");
+            let e: Entry = decode(&k, &v).expect("an entry");
+            batch.remove(k);
+            let mut old = b"e/".to_vec();
+            old.extend_from_slice(&e.key.0);
+            batch.insert(old, v);
+            batch.insert(time_key(&e), &[]);
+        }
+        batch.insert(SCHEMA_KEY, b"2");
+        db.apply_batch(batch).expect("writes");
+        db.flush().expect("flushes");
+    }
+
+    #[test]
+    fn schema_2_entries_are_keyed_by_source_at_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        let for_source = |source: &str| -> Vec<Entry> {
+            (0..150)
+                .map(|i| {
+                    let mut e = entry(&format!("{source}-{i}"), i % 60, &format!("{source} {i}"));
+                    e.key = make_key(source, "guid", &format!("g{i}"));
+                    e.source = source.into();
+                    // Every third article is in both sources: credits and duplicates.
+                    e.article = Some([(i % 3 == 0) as u8 * (i as u8); 16]).filter(|_| i % 3 == 0);
+                    e
+                })
+                .collect()
+        };
+        let (before, counts_before) = {
+            let store = Store::open(dir.path(), 1 << 20).expect("opens");
+            for source in ["a", "b"] {
+                store
+                    .apply_poll(
+                        source,
+                        for_source(source),
+                        SourceState::default(),
+                        None,
+                        now,
+                        |o, n| merge(o, n, now),
+                    )
+                    .expect("applies");
+            }
+            let before = store
+                .page(None, None, 1000, |_| true)
+                .expect("reads")
+                .entries;
+            downgrade_to_schema_2(&store);
+            let counts = store.verify().expect("verifies").problems.len();
+            (before, counts)
+        };
+        assert!(counts_before > 0, "the downgraded layout is not schema 3's");
+        let store = Store::open(dir.path(), 1 << 20).expect("a version-2 store opens");
+        let v = store.db().expect("open").get(SCHEMA_KEY).expect("reads");
+        assert_eq!(v.as_deref(), Some(&b"3"[..]));
+        let report = store.verify().expect("verifies");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.entries, 300);
+        let after = store
+            .page(None, None, 1000, |_| true)
+            .expect("reads")
+            .entries;
+        assert_eq!(after, before);
+        let a = store
+            .page(Some("a"), None, 1000, |_| true)
+            .expect("reads")
+            .entries;
+        assert_eq!(a.len(), 150);
+        assert!(a.iter().all(|e| e.source == "a"));
+        // Nothing is new again: dedup reads the moved entries.
+        for source in ["a", "b"] {
+            let c = store
+                .apply_poll(
+                    source,
+                    for_source(source),
+                    SourceState::default(),
+                    None,
+                    now,
+                    |o, n| merge(o, n, now),
+                )
+                .expect("applies");
+            assert_eq!((c.new, c.unchanged), (0, 150), "{source}");
+        }
     }
 
     #[test]

@@ -18,6 +18,17 @@ pub fn ready(status: &str) {
     send(&[NotifyState::Ready, NotifyState::Status(status)]);
 }
 
+/// While starting takes long (opening a big store, converting its layout): the start-up
+/// timeout is pushed `extend` further, so `TimeoutStartSec` measures a stall, not the
+/// size of the store.
+pub fn still_starting(status: &str, extend: Duration) {
+    let usec = u32::try_from(extend.as_micros()).unwrap_or(u32::MAX);
+    send(&[
+        NotifyState::ExtendTimeoutUsec(usec),
+        NotifyState::Status(status),
+    ]);
+}
+
 pub fn reloading() {
     // MONOTONIC_USEC lets Type=notify-reload (systemd 253+) match the reload to the signal.
     match NotifyState::monotonic_usec_now() {

@@ -213,7 +213,7 @@ impl Store {
             }
             let mut batch = sled::Batch::default();
             for key in chunk {
-                if let Some(e) = self.entry(key)? {
+                if let Some(e) = self.entry(name, key)? {
                     self.unlink(&e, &mut batch)?;
                 }
             }
@@ -253,7 +253,7 @@ impl Store {
         name: &str,
         limits: &Limits,
         now: DateTime<Utc>,
-    ) -> Result<Vec<EntryKey>, StoreError> {
+    ) -> Result<Vec<(String, EntryKey)>, StoreError> {
         let cutoff = limits
             .keep_for
             .and_then(|d| chrono::Duration::from_std(d).ok())
@@ -266,26 +266,30 @@ impl Store {
                 continue;
             };
             if i >= limits.keep {
-                doomed.push(key);
+                doomed.push((name.to_string(), key));
             } else if i >= limits.keep_min
                 && let Some(cutoff) = cutoff
                 && time < cutoff
                 // The date is old; a recently found entry (a backlog) still stays its time.
-                && self.entry(&key)?.is_some_and(|e| e.first_seen < cutoff)
+                && self.entry(name, &key)?.is_some_and(|e| e.first_seen < cutoff)
             {
-                doomed.push(key);
+                doomed.push((name.to_string(), key));
             }
         }
         Ok(doomed)
     }
 
     /// The oldest entries past the store-wide limit.
-    fn doomed_overall(&self, keep_total: usize) -> Result<Vec<EntryKey>, StoreError> {
+    fn doomed_overall(&self, keep_total: usize) -> Result<Vec<(String, EntryKey)>, StoreError> {
         let total = self.db()?.scan_prefix(b"t/").keys().count();
         let excess = total.saturating_sub(keep_total);
         let mut doomed = Vec::with_capacity(excess);
-        for k in self.db()?.scan_prefix(b"t/").keys().take(excess) {
-            doomed.extend(index_entry_key(&k?));
+        for item in self.db()?.scan_prefix(b"t/").take(excess) {
+            let (k, v) = item?;
+            // The time index records each entry's source.
+            if let (Some(key), Ok(source)) = (index_entry_key(&k), std::str::from_utf8(&v)) {
+                doomed.push((source.to_string(), key));
+            }
         }
         Ok(doomed)
     }
@@ -293,7 +297,7 @@ impl Store {
     /// Deletes entries, leaving tombstones, in batches; counts them in the report.
     fn bury_all(
         &self,
-        doomed: Vec<EntryKey>,
+        doomed: Vec<(String, EntryKey)>,
         plan: &PrunePlan,
         report: &mut PruneReport,
     ) -> Result<(), StoreError> {
@@ -304,9 +308,11 @@ impl Store {
             let _guard = self.lock();
             let mut batch = sled::Batch::default();
             let mut per_source: HashMap<String, u64> = HashMap::new();
-            for key in chunk {
+            for (source, key) in chunk {
                 // Read again under the lock: a poll may have changed it since.
-                let Some(e) = self.entry(key)? else { continue };
+                let Some(e) = self.entry(source, key)? else {
+                    continue;
+                };
                 *per_source.entry(e.source.clone()).or_default() += 1;
                 *report.pruned.entry(e.source.clone()).or_default() += 1;
                 if plan.dry_run {
@@ -331,7 +337,7 @@ impl Store {
 
     /// Removes an entry and its index keys (and its credit, when it holds one).
     fn unlink(&self, e: &Entry, batch: &mut sled::Batch) -> Result<(), StoreError> {
-        batch.remove(entry_key(&e.key));
+        batch.remove(entry_key(&e.source, &e.key));
         batch.remove(time_key(e));
         batch.remove(source_time_key(e));
         if let Some(article) = e.article {
@@ -410,7 +416,7 @@ impl Store {
                 }
             };
             report.entries += 1;
-            if k[2..] != e.key.0 {
+            if *k != *entry_key(&e.source, &e.key) {
                 report.problems.push(format!(
                     "entry {} is stored under another key",
                     super::hex(&e.key.0)
@@ -435,11 +441,20 @@ impl Store {
         }
         for prefix in [b"t/".as_slice(), b"s/".as_slice()] {
             let mut indexed = 0usize;
-            for k in self.db()?.scan_prefix(prefix).keys() {
-                let k = k?;
+            for item in self.db()?.scan_prefix(prefix) {
+                let (k, v) = item?;
                 indexed += 1;
-                match index_entry_key(&k) {
-                    Some(key) if self.db()?.contains_key(entry_key(&key))? => {}
+                // The source: in the time index, the value; in a source's, the key.
+                let source = if prefix == b"t/" {
+                    std::str::from_utf8(&v).ok()
+                } else {
+                    k.len()
+                        .checked_sub(25)
+                        .and_then(|end| std::str::from_utf8(k.get(2..end)?).ok())
+                };
+                match (source, index_entry_key(&k)) {
+                    (Some(source), Some(key))
+                        if self.db()?.contains_key(entry_key(source, &key))? => {}
                     _ => report
                         .problems
                         .push(format!("index key {} points at no entry", super::hex(&k))),
@@ -874,7 +889,8 @@ mod tests {
                 .page(None, None, 100, |e| {
                     chosen.contains(&e.source.as_str())
                         && e.duplicate_of.as_ref().is_none_or(|c| {
-                            !chosen.contains(&c.source.as_str()) || !store.has_entry(&c.key)
+                            !chosen.contains(&c.source.as_str())
+                                || !store.has_entry(&c.source, &c.key)
                         })
                 })
                 .expect("page");
