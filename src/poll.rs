@@ -132,7 +132,10 @@ pub async fn poll_source(
             PollOutcome::Stored { .. } | PollOutcome::NotModified { .. }
         )
     {
-        let counts = crate::fulltext::fetch_pending(fetcher, store, source, cancel).await;
+        let counts = Box::pin(crate::fulltext::fetch_pending(
+            fetcher, store, source, cancel,
+        ))
+        .await;
         if counts.tried() > 0 {
             tracing::info!(
                 fetched = counts.fetched,
@@ -216,7 +219,9 @@ async fn run(
     };
 
     let fetched = tokio::select! {
-        r = fetcher.fetch(source, &url, &validators) => r,
+        // Boxed here and below: the fetch, the parse and the page-following futures are
+        // large, and inline they would make every poll waiting for a place that large.
+        r = Box::pin(fetcher.fetch(source, &url, &validators)) => r,
         () = cancel.cancelled() => return (PollOutcome::Cancelled, None),
     };
     let fetched = match fetched {
@@ -281,7 +286,7 @@ async fn run(
         };
     };
 
-    let parsed = read_page_off_thread(fetcher, source, body, now).await;
+    let parsed = Box::pin(read_page_off_thread(fetcher, source, body, now)).await;
     let ReadPage {
         normalised,
         validators: new_validators,
@@ -338,9 +343,11 @@ async fn run(
         Ok(mut counts) => {
             counts.filtered = filtered;
             if let Some(next) = normalised_next {
-                follow_pages(fetcher, store, source, next, &counts, now, cancel)
-                    .await
-                    .add_to(&mut counts);
+                Box::pin(follow_pages(
+                    fetcher, store, source, next, &counts, now, cancel,
+                ))
+                .await
+                .add_to(&mut counts);
             }
             (PollOutcome::Stored { status, counts }, Some(at))
         }
