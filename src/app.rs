@@ -245,7 +245,17 @@ pub async fn run(config: Config) -> Result<(), Error> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|error| Error::Bind { addr, error })?;
-    let daemon = start(config, listener).await?;
+    // Start-up is quick, except while a big store is converted (minutes): a stop then
+    // ends the process at once. That is as safe as a crash (each conversion batch is
+    // atomic, and the next start carries on), and waiting would only end in SIGKILL.
+    let daemon = tokio::select! {
+        started = start(config, listener) => started?,
+        () = signals.stop.next() => {
+            systemd::stopping();
+            tracing::warn!("stopped while opening the store; a conversion carries on at the next start");
+            std::process::exit(0);
+        }
+    };
     systemd::ready(&status_line(&daemon));
     let watchdog = systemd::watchdog();
     let mut keepalive = tokio::time::interval(watchdog.map_or(

@@ -41,11 +41,14 @@ pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
 ///   would store pruned entries again.
 /// - 3: entries are keyed by source and key (`e/{source}\0{key}`, was `e/{key}`), and the
 ///   time index records the source. An older store is converted at open (see
-///   [`migrate_entries`]), resumably: a crash midway leaves it at its old version with
-///   some entries moved, and the next open moves the rest.
+///   [`convert`]), resumably: the version is set to 3 first, with a `meta/converting`
+///   marker (so an older build refuses the half-converted store); a crash midway leaves
+///   some entries moved and the marker, and the next open moves the rest.
 pub const SCHEMA_VERSION: u32 = 3;
 
 const SCHEMA_KEY: &[u8] = b"meta/schema";
+/// Present while an older store is being converted to [`SCHEMA_VERSION`].
+const CONVERTING_KEY: &[u8] = b"meta/converting";
 
 /// Entries per sled batch (see [`Store::apply_poll`]).
 const CHUNK: usize = 100;
@@ -138,14 +141,18 @@ impl Store {
             Some(v) => {
                 let found = String::from_utf8_lossy(&v).to_string();
                 match found.parse::<u32>() {
+                    // A conversion was interrupted: carry on.
+                    Ok(SCHEMA_VERSION) if db.contains_key(CONVERTING_KEY)? => convert(&db)?,
                     Ok(SCHEMA_VERSION) => {}
                     Ok(n) if n < SCHEMA_VERSION => {
-                        if n < 3 {
-                            migrate_entries(&db)?;
-                        }
-                        tracing::info!(from = n, to = SCHEMA_VERSION, "store schema upgraded");
+                        // The new version first, with a marker: from here on a build that
+                        // knows only the old layout refuses the store instead of storing
+                        // entries again beside the converted ones.
+                        db.insert(CONVERTING_KEY, &[])?;
                         db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
                         db.flush()?;
+                        convert(&db)?;
+                        tracing::info!(from = n, to = SCHEMA_VERSION, "store schema upgraded");
                     }
                     _ => {
                         return Err(StoreError::NewerSchema {
@@ -399,6 +406,11 @@ impl Store {
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
+        // Stored under `source`, indexed and credited under `entry.source`: one name.
+        debug_assert_eq!(entry.source, source, "an entry polled for another source");
+        if entry.source != source {
+            entry.source = source.to_string();
+        }
         let mut existing = self.entry(source, &entry.key)?;
         if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
             counts.pruned += 1;
@@ -877,6 +889,47 @@ fn entry_key(source: &str, key: &EntryKey) -> Vec<u8> {
     k
 }
 
+/// Converts an older store (schema 1 or 2) to schema 3, then drops the marker.
+fn convert(db: &sled::Db) -> Result<(), StoreError> {
+    migrate_entries(db)?;
+    recount_entries(db)?;
+    db.remove(CONVERTING_KEY)?;
+    db.flush()?;
+    Ok(())
+}
+
+/// Sets every source's `entry_count` to the entries it has. Retention sums the counts
+/// instead of scanning, so a count an older build let drift is corrected once, here.
+fn recount_entries(db: &sled::Db) -> Result<(), StoreError> {
+    let mut counts: std::collections::HashMap<Vec<u8>, u64> = std::collections::HashMap::new();
+    for k in db.scan_prefix(b"e/").keys() {
+        let k = k?;
+        if let Some(source) = k.len().checked_sub(17).and_then(|end| k.get(2..end)) {
+            *counts.entry(source.to_vec()).or_default() += 1;
+        }
+    }
+    let mut batch = sled::Batch::default();
+    for item in db.scan_prefix(b"st/") {
+        let (k, v) = item?;
+        let Ok(mut state) = decode::<SourceState>(&k, &v) else {
+            continue;
+        };
+        let stored = counts.get(&k[3..]).copied().unwrap_or(0);
+        if state.entry_count != stored {
+            tracing::info!(
+                source = %String::from_utf8_lossy(&k[3..]),
+                was = state.entry_count,
+                now = stored,
+                "entry count corrected"
+            );
+            state.entry_count = stored;
+            batch.insert(k, encode(&state));
+        }
+    }
+    db.apply_batch(batch)?;
+    Ok(())
+}
+
 /// A schema-2 entry key, `e/{key:16}`: no source name is empty, so no schema-3 key is
 /// this short.
 const OLD_ENTRY_KEY_LEN: usize = 2 + 16;
@@ -884,7 +937,9 @@ const OLD_ENTRY_KEY_LEN: usize = 2 + 16;
 /// Converts entries stored under schema 1 or 2 (`e/{key}`, and an empty value in the time
 /// index) to schema 3 (`e/{source}\0{key}`, the source in the time index). One pass, a
 /// batch per [`CHUNK`] entries, so a crash midway leaves every entry under its old key or
-/// its new one (never both, never neither); the next open carries on.
+/// its new one (never both, never neither); the next open carries on. Entries it cannot
+/// place (unreadable, or stored under another key: a corrupt store) stay where they are,
+/// logged, and `tributary verify` reports them.
 fn migrate_entries(db: &sled::Db) -> Result<(), StoreError> {
     let started = std::time::Instant::now();
     let mut moved = 0usize;
@@ -1348,6 +1403,53 @@ mod tests {
                 .expect("applies");
             assert_eq!((c.new, c.unchanged), (0, 150), "{source}");
         }
+    }
+
+    #[test]
+    fn an_interrupted_conversion_is_finished_and_counts_are_corrected() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let now = Utc::now();
+        {
+            let store = Store::open(dir.path(), 1 << 20).expect("opens");
+            let polled: Vec<Entry> = (0..250)
+                .map(|i| entry(&format!("g{i}"), i % 60, &format!("T{i}")))
+                .collect();
+            store
+                .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
+                    merge(o, n, now)
+                })
+                .expect("applies");
+            downgrade_to_schema_2(&store);
+            // An older build's drifted count, and a conversion cut short: marked, some
+            // entries moved, the rest not.
+            let db = store.db().expect("open");
+            let mut state = store.source_state("s").expect("reads").expect("a state");
+            state.entry_count = 999;
+            db.insert(state_key("s"), encode(&state)).expect("writes");
+            db.insert(CONVERTING_KEY, &[]).expect("writes");
+            db.insert(SCHEMA_KEY, b"3").expect("writes");
+            let mut moved = 0;
+            let mut batch = sled::Batch::default();
+            for item in db.scan_prefix(b"e/").take(100) {
+                let (k, v) = item.expect("reads");
+                let e: Entry = decode(&k, &v).expect("an entry");
+                batch.remove(k);
+                batch.insert(entry_key("s", &e.key), v);
+                insert_indexes(&e, &mut batch);
+                moved += 1;
+            }
+            db.apply_batch(batch).expect("writes");
+            db.flush().expect("flushes");
+            assert_eq!(moved, 100);
+        }
+        let store = Store::open(dir.path(), 1 << 20).expect("the conversion carries on");
+        let db = store.db().expect("open");
+        assert!(!db.contains_key(CONVERTING_KEY).expect("reads"));
+        let report = store.verify().expect("verifies");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+        assert_eq!(report.entries, 250);
+        let state = store.source_state("s").expect("reads").expect("a state");
+        assert_eq!(state.entry_count, 250);
     }
 
     #[test]

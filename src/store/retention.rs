@@ -154,7 +154,7 @@ impl Store {
                     }
                 }
                 Some(at) if plan.now - at >= grace => {
-                    let n = self.delete_source(&name, plan.dry_run)?;
+                    let n = self.delete_source(&name, plan)?;
                     report.deleted_sources.insert(name, n);
                 }
                 Some(at) => {
@@ -192,7 +192,7 @@ impl Store {
     }
 
     /// Deletes everything a source has; returns how many entries it had.
-    fn delete_source(&self, name: &str, dry_run: bool) -> Result<usize, StoreError> {
+    fn delete_source(&self, name: &str, plan: &PrunePlan) -> Result<usize, StoreError> {
         let prefix = source_prefix(b"s/", name);
         let keys: Vec<EntryKey> = self
             .db()?
@@ -200,22 +200,32 @@ impl Store {
             .keys()
             .filter_map(|k| k.ok().and_then(|k| index_entry_key(&k)))
             .collect();
-        if dry_run {
+        if plan.dry_run {
             return Ok(keys.len());
         }
         for chunk in keys.chunks(DELETE_CHUNK) {
+            // A stop between batches leaves a consistent store (each batch keeps the
+            // count); the next pass deletes the rest.
+            if plan.stopped() {
+                return Ok(0);
+            }
             let _guard = self.lock();
-            if self
-                .source_state_inner(name)?
-                .is_some_and(|s| s.removed_at.is_none())
-            {
+            let state = self.source_state_inner(name)?;
+            if state.as_ref().is_some_and(|s| s.removed_at.is_none()) {
                 return Ok(0);
             }
             let mut batch = sled::Batch::default();
+            let mut gone = 0u64;
             for key in chunk {
                 if let Some(e) = self.entry(name, key)? {
                     self.unlink(&e, &mut batch)?;
+                    gone += 1;
                 }
+            }
+            // The count stays exact batch by batch (the store-wide limit sums the counts).
+            if let Some(mut state) = state {
+                state.entry_count = state.entry_count.saturating_sub(gone);
+                batch.insert(state_key(name), encode(&state));
             }
             self.db()?.apply_batch(batch)?;
         }
