@@ -1349,20 +1349,25 @@ mod tests {
                 })
                 .collect()
         };
+        let poll_both = |store: &Store| -> Vec<PollCounts> {
+            ["a", "b"]
+                .map(|source| {
+                    store
+                        .apply_poll(
+                            source,
+                            for_source(source),
+                            SourceState::default(),
+                            None,
+                            now,
+                            |o, n| merge(o, n, now),
+                        )
+                        .expect("applies")
+                })
+                .to_vec()
+        };
         let (before, counts_before) = {
             let store = Store::open(dir.path(), 1 << 20).expect("opens");
-            for source in ["a", "b"] {
-                store
-                    .apply_poll(
-                        source,
-                        for_source(source),
-                        SourceState::default(),
-                        None,
-                        now,
-                        |o, n| merge(o, n, now),
-                    )
-                    .expect("applies");
-            }
+            poll_both(&store);
             let before = store
                 .page(None, None, 1000, |_| true)
                 .expect("reads")
@@ -1390,18 +1395,8 @@ mod tests {
         assert_eq!(a.len(), 150);
         assert!(a.iter().all(|e| e.source == "a"));
         // Nothing is new again: dedup reads the moved entries.
-        for source in ["a", "b"] {
-            let c = store
-                .apply_poll(
-                    source,
-                    for_source(source),
-                    SourceState::default(),
-                    None,
-                    now,
-                    |o, n| merge(o, n, now),
-                )
-                .expect("applies");
-            assert_eq!((c.new, c.unchanged), (0, 150), "{source}");
+        for c in poll_both(&store) {
+            assert_eq!((c.new, c.unchanged), (0, 150));
         }
     }
 
