@@ -323,21 +323,15 @@ async fn run(
     state.consecutive_failures = 0;
     state.feed_title = normalised.feed_title.or(state.feed_title);
     state.feed_link = normalised.feed_link.or(state.feed_link);
-    state.filtered += filtered as u64;
-    let max_new = source.max_new_per_poll;
     let normalised_next = normalised.next_page.clone();
-    let store2 = store.clone();
-    let name = source.name.clone();
-    let applied = blocking(move || {
-        store2.apply_poll(
-            &name,
-            normalised.entries,
-            state,
-            max_new,
-            now,
-            |old, new| normalise::merge(old, new, now),
-        )
-    })
+    let applied = store_page(
+        store,
+        source,
+        normalised.entries,
+        Some(state),
+        filtered,
+        now,
+    )
     .await;
     match applied {
         Ok(mut counts) => {
@@ -461,25 +455,8 @@ async fn follow_pages(
             }
         };
         let following = normalised.next_page.clone();
-        let applied = {
-            let store = store.clone();
-            let name = source.name.clone();
-            let max_new = source.max_new_per_poll;
-            blocking(move || {
-                // The source's state as stored: an older page changes only its entries.
-                let mut state = store.source_state(&name)?.unwrap_or_default();
-                state.filtered += filtered as u64;
-                store.apply_poll(
-                    &name,
-                    normalised.entries,
-                    state,
-                    max_new,
-                    now,
-                    |old, new| normalise::merge(old, new, now),
-                )
-            })
-            .await
-        };
+        // An older page changes only the source's entries (and its filtered count).
+        let applied = store_page(store, source, normalised.entries, None, filtered, now).await;
         let mut counts = match applied {
             Ok(c) => c,
             Err(error) => {
@@ -523,6 +500,33 @@ async fn fail(
             error: format!("{error}; and the failure could not be recorded: {store_error}"),
         },
     }
+}
+
+/// Stores one page's entries with the source's merge rule and `max_new_per_poll`, on a
+/// blocking thread, adding `filtered` to the source's count of filtered entries. `state` is
+/// the state the poll leaves; `None` keeps the stored one.
+async fn store_page(
+    store: &Store,
+    source: &SourceConfig,
+    entries: Vec<crate::model::Entry>,
+    state: Option<SourceState>,
+    filtered: usize,
+    now: DateTime<Utc>,
+) -> Result<PollCounts, String> {
+    let store = store.clone();
+    let name = source.name.clone();
+    let max_new = source.max_new_per_poll;
+    blocking(move || {
+        let mut state = match state {
+            Some(state) => state,
+            None => store.source_state(&name)?.unwrap_or_default(),
+        };
+        state.filtered += filtered as u64;
+        store.apply_poll(&name, entries, state, max_new, now, |old, new| {
+            normalise::merge(old, new, now)
+        })
+    })
+    .await
 }
 
 async fn save(store: &Store, name: &str, state: SourceState) -> Result<(), String> {
