@@ -330,7 +330,8 @@ fn render_selection(
             .store
             .page(Some(name), before.as_ref(), limit, |_| true),
         _ => {
-            let (chosen, filter): (Option<HashSet<&str>>, _) = match selection {
+            // The sources the feed takes, and the named feed (for its patterns).
+            let (sources, feed): (Option<Vec<&str>>, _) = match selection {
                 Selection::Tag(tag) => (
                     Some(
                         config
@@ -344,28 +345,47 @@ fn render_selection(
                 ),
                 Selection::Named(i) => {
                     let feed = &config.feeds[*i];
-                    (
-                        Some(feed.sources.iter().map(String::as_str).collect()),
-                        Some(feed),
-                    )
+                    let mut sources: Vec<&str> = feed.sources.iter().map(String::as_str).collect();
+                    sources.sort_unstable();
+                    sources.dedup();
+                    // Every source and no patterns: the time index answers, as for /feed.atom.
+                    let everything = feed.include.is_empty()
+                        && feed.exclude.is_empty()
+                        && sources.len() == config.sources.len();
+                    ((!everything).then_some(sources), Some(feed))
                 }
                 // Every configured source: the config's own index answers.
                 _ => (None, None),
             };
-            let chosen = |name: &str| match &chosen {
+            let chosen_set: Option<HashSet<&str>> =
+                sources.as_ref().map(|s| s.iter().copied().collect());
+            let chosen = |name: &str| match &chosen_set {
                 Some(set) => set.contains(name),
                 None => config.source(name).is_some(),
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
             // (A credited entry pruned by retention no longer stands in for its duplicates.)
-            state.store.page(None, before.as_ref(), limit, |e| {
+            let accept = |e: &crate::model::Entry| {
                 chosen(&e.source)
                     && e.duplicate_of.as_ref().is_none_or(|c| {
                         !chosen(&c.source) || !state.store.has_entry(&c.source, &c.key)
                     })
-                    && filter.is_none_or(|f| f.admits(&entry_texts(e)))
-            })
+                    && feed.is_none_or(|f| f.admits_entry(e))
+            };
+            match &sources {
+                // Read from the feed's own index when it has one and it is built, else by
+                // merging its sources' indexes: never a scan of the whole store.
+                Some(sources) => state.store.page_of_sources(
+                    sources,
+                    feed.filter(|f| !f.include.is_empty() || !f.exclude.is_empty())
+                        .map(|f| f.index_id()),
+                    before.as_ref(),
+                    limit,
+                    accept,
+                ),
+                None => state.store.page(None, before.as_ref(), limit, accept),
+            }
         }
     }?;
     let title = match selection {
@@ -506,15 +526,6 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
         body,
     )
         .into_response()
-}
-
-/// What `[[feed]]` patterns are matched against: title, summary, content, categories.
-fn entry_texts(e: &crate::model::Entry) -> Vec<&str> {
-    let mut texts = vec![e.title.as_str()];
-    texts.extend(e.summary.as_deref());
-    texts.extend(e.content.as_deref());
-    texts.extend(e.categories.iter().map(String::as_str));
-    texts
 }
 
 /// Attribution for each configured source: its title (from the config, else from its feed,

@@ -102,6 +102,8 @@ impl Supervisor {
         self.store.set_min_free(self.config.store.min_free_bytes);
         self.store
             .set_tombstone_ttl(self.config.retention.tombstones_for);
+        // Registered when the store was opened; the missing ones are built meanwhile.
+        build_feed_indexes(&self.store, &self.shutdown);
         for s in self.config.sources.clone() {
             self.sources.start(&self.scheduler, s, Start::Resume);
         }
@@ -246,6 +248,12 @@ impl Supervisor {
         }
         self.store.set_min_free(new.store.min_free_bytes);
         self.store.set_tombstone_ttl(new.retention.tombstones_for);
+        let (store, indexes) = (self.store.clone(), new.feed_indexes());
+        match tokio::task::spawn_blocking(move || store.register_feed_indexes(indexes)).await {
+            Ok(Ok(())) => build_feed_indexes(&self.store, &self.shutdown),
+            Ok(Err(error)) => tracing::error!(%error, "the named feeds' indexes were not updated"),
+            Err(error) => tracing::error!(%error, "the named feeds' indexes were not updated"),
+        }
         if !report.restart_needed.is_empty() {
             tracing::warn!(
                 settings = %report.restart_needed.join(", "),
@@ -305,6 +313,17 @@ impl Supervisor {
             let _ = reply.send(done.clone());
         }
     }
+}
+
+/// Builds the registered named-feed indexes that are not ready yet, in the background (see
+/// `store::FeedIndex`); until one is ready its feed is read by merging its sources.
+fn build_feed_indexes(store: &Store, shutdown: &CancellationToken) {
+    let (store, shutdown) = (store.clone(), shutdown.clone());
+    tokio::task::spawn_blocking(move || {
+        if let Err(error) = store.build_feed_indexes(&|| shutdown.is_cancelled()) {
+            tracing::error!(%error, "building the named feeds' indexes failed; they are built at the next start or reload");
+        }
+    });
 }
 
 /// The retention plan the config asks for, now.
