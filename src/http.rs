@@ -164,15 +164,15 @@ enum Selection {
 }
 
 async fn feed_atom(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Atom, &uri, &headers)
+    published(&state, Selection::All, Format::Atom, &uri, &headers).await
 }
 
 async fn feed_rss(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Rss, &uri, &headers)
+    published(&state, Selection::All, Format::Rss, &uri, &headers).await
 }
 
 async fn feed_json(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Json, &uri, &headers)
+    published(&state, Selection::All, Format::Json, &uri, &headers).await
 }
 
 async fn folder_feed(
@@ -195,12 +195,12 @@ async fn folder_feed(
             .map(Selection::Named),
         _ => None,
     };
-    feed_file(&state, &file, &uri, &headers, select)
+    feed_file(&state, &file, &uri, &headers, select).await
 }
 
 /// `{name}.{fmt}` in a feed folder: `select` says which entries `name` means, or that there
 /// is no such feed (404).
-fn feed_file(
+async fn feed_file(
     state: &AppState,
     file: &str,
     uri: &Uri,
@@ -209,7 +209,7 @@ fn feed_file(
 ) -> Response {
     match split_file(file).and_then(|(name, format)| Some((select(&state.config(), name)?, format)))
     {
-        Some((selection, format)) => published(state, selection, format, uri, headers),
+        Some((selection, format)) => published(state, selection, format, uri, headers).await,
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }
@@ -253,7 +253,7 @@ fn query(uri: &Uri, default: usize) -> Result<(usize, Option<Cursor>), String> {
 }
 
 /// Renders a published feed, answering conditional requests with 304.
-fn published(
+async fn published(
     state: &AppState,
     selection: Selection,
     format: Format,
@@ -284,7 +284,14 @@ fn published(
     let rendered = match cached {
         Some(r) => r,
         None => {
-            let r = match render_selection(state, &selection, format, uri, limit, before) {
+            // On a blocking thread: a render reads the store, and the runtime's few workers
+            // must stay free for other requests (`/healthz` among them).
+            let (for_render, uri) = (state.clone(), uri.clone());
+            let rendered = off_runtime(move || {
+                render_selection(&for_render, &selection, format, &uri, limit, before)
+            })
+            .await;
+            let r = match rendered {
                 Ok(r) => r,
                 Err(e) => return internal_error(e),
             };
@@ -560,15 +567,32 @@ fn source_infos(
     Ok(out)
 }
 
+/// Runs a store read on a blocking thread (sled reads block), so request handlers never
+/// hold up the runtime's workers.
+async fn off_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Every source's status, read off the runtime.
+async fn health(state: &AppState) -> Result<crate::status::Health, String> {
+    let (config, store) = (state.config(), state.store.clone());
+    off_runtime(move || crate::status::collect(&config, &store)).await
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
-    match crate::status::collect(&state.config(), &state.store) {
+    match health(&state).await {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let stored = match crate::status::collect(&state.config(), &state.store) {
+    let stored = match health(&state).await {
         Ok(h) => h.entries,
         Err(e) => return internal_error(e),
     };
@@ -577,17 +601,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(stored),
+        state.metrics.render(stored, state.store.entries_read()),
     )
         .into_response()
 }
 
 /// The sources as an OPML subscription list.
 async fn opml(State(state): State<AppState>) -> Response {
-    let states: HashMap<String, SourceState> = match state.store.source_states() {
-        Ok(s) => s.into_iter().collect(),
-        Err(e) => return internal_error(e),
-    };
+    let store = state.store.clone();
+    let states: HashMap<String, SourceState> =
+        match off_runtime(move || store.source_states()).await {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => return internal_error(e),
+        };
     let body = crate::opml::export(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
@@ -661,7 +687,7 @@ async fn index(State(state): State<AppState>) -> Response {
         ));
     }
     page.push_str("</ul><h2>Sources</h2>");
-    let health = match crate::status::collect(c, &state.store) {
+    let health = match health(&state).await {
         Ok(h) => h,
         Err(err) => return internal_error(err),
     };

@@ -115,6 +115,8 @@ pub struct Store {
     flush_since: Arc<std::sync::atomic::AtomicU64>,
     /// The named-feed indexes this process keeps (see [`feeds`]).
     feeds: Arc<feeds::Registry>,
+    /// Entries read through an index (pages, full-text lookups) since the store was opened.
+    entries_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -194,6 +196,7 @@ impl Store {
             write_since: Arc::default(),
             flush_since: Arc::default(),
             feeds: Arc::default(),
+            entries_read: Arc::default(),
         })
     }
 
@@ -411,6 +414,11 @@ impl Store {
     /// stored poll): rendered documents cached under one generation are stale under another.
     pub fn generation(&self) -> u64 {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Entries read through an index since the store was opened: what renders cost.
+    pub fn entries_read(&self) -> u64 {
+        self.entries_read.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn bump_generation(&self) {
@@ -733,6 +741,8 @@ impl Store {
             return Ok(None);
         };
         let ekey = entry_key(source, &EntryKey(key));
+        self.entries_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(v) = self.db()?.get(&ekey)? else {
             tracing::warn!(key = %hex(&key), "index points at a missing entry; skipped");
             return Ok(None);
