@@ -33,7 +33,8 @@ fn main() -> Result<(), String> {
         // Never polled during the benchmark: the origin does not exist, intervals are long.
         writeln!(
             config,
-            "[[source]]\nname = \"s{s}\"\nurl = \"http://127.0.0.1:9/feed/{s}.xml\"\ninterval = \"24h\"\n"
+            "[[source]]\nname = \"s{s}\"\nurl = \"http://127.0.0.1:9/feed/{s}.xml\"\ninterval = \"24h\"\ntags = [\"t{}\"]\n",
+            s % 10
         )
         .map_err(|e| e.to_string())?;
     }
