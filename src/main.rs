@@ -86,6 +86,10 @@ enum Command {
     Check,
 }
 
+/// How long the runtime waits at exit for blocking threads still running (an abandoned
+/// parse) before the process ends without them.
+const ABANDON_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
+
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -192,6 +196,11 @@ fn main() -> ExitCode {
             Command::Check | Command::ImportOpml { .. } => Ok(()),
         }
     });
+    // Parsing and normalising run on blocking threads, which cannot be interrupted: a stop
+    // abandons a poll still reading a slow document (nothing of it was stored), and the
+    // runtime must not wait for that thread either. Everything worth finishing (store
+    // writes, the final flush) has finished inside `block_on`.
+    runtime.shutdown_timeout(ABANDON_AFTER);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
