@@ -211,3 +211,100 @@ async fn sigterm_during_a_stalled_body_exits_at_once() {
         "the poll reached the origin"
     );
 }
+
+fn small_rss(tag: &str, n: usize) -> String {
+    let mut s = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A feed's own redirects stay in the kind of network the feed is in: a source reached on
+/// loopback (no `allow_networks`) may redirect to another loopback address or to
+/// `localhost`, but a redirect into link-local or private space is refused before any
+/// connection, and `status` says so. (That a public feed cannot reach loopback at all is
+/// `guard::tests::redirects_stay_in_the_kind_of_network_the_feed_is_in`: no test here can
+/// be served from a public address.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feeds_redirect_into_another_kind_of_network_is_refused() {
+    let origin = Origin::start().await;
+    let other = Origin::start_on("127.0.0.2".parse().expect("ip")).await;
+    other.set(
+        "/feed",
+        Route::feed(small_rss("moved", 3), "application/rss+xml"),
+    );
+    origin.set(
+        "/feed",
+        Route::feed(small_rss("home", 2), "application/rss+xml"),
+    );
+    origin.set("/to-loopback", Route::redirect(302, &other.url("/feed")));
+    let by_name = format!("http://localhost:{}/feed", origin.addr.port());
+    origin.set("/to-localhost", Route::redirect(302, &by_name));
+    origin.set(
+        "/to-metadata",
+        Route::redirect(302, "http://169.254.169.254/latest/meta-data/"),
+    );
+    origin.set("/to-private", Route::redirect(307, "http://10.0.0.1/feed"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = write_config(
+        dir.path(),
+        port,
+        "",
+        &[
+            ("loop", origin.url("/to-loopback")),
+            ("named", origin.url("/to-localhost")),
+            ("metadata", origin.url("/to-metadata")),
+            ("private", origin.url("/to-private")),
+        ],
+    );
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&config));
+    let lines = child.stderr_lines();
+    let mut waiting: std::collections::HashSet<&str> =
+        ["loop", "named", "metadata", "private"].into();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !waiting.is_empty() {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no poll logged for {waiting:?}"));
+        if line.contains("polled") || line.contains("poll failed") {
+            waiting.retain(|name| !line.contains(&format!("source={name}")));
+        }
+    }
+    let (status, _, body) = get(&format!("http://127.0.0.1:{port}/healthz")).await;
+    assert_eq!(status, 200);
+    let health: serde_json::Value = serde_json::from_str(&body).expect("json");
+    let source = |name: &str| -> serde_json::Value {
+        health["sources"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["name"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {health}"))
+    };
+    assert_eq!(source("loop")["state"], "ok", "{health}");
+    assert_eq!(source("loop")["entries"], 3, "{health}");
+    assert_eq!(source("named")["state"], "ok", "{health}");
+    assert_eq!(source("named")["entries"], 2, "{health}");
+    for (name, target, kind) in [
+        ("metadata", "169.254.169.254", "link-local"),
+        ("private", "10.0.0.1", "private"),
+    ] {
+        let s = source(name);
+        assert_eq!(s["state"], "failing", "{s}");
+        let error = s["last_error"].as_str().unwrap_or_default();
+        assert!(
+            error.starts_with("refused: redirect to http://")
+                && error.contains(target)
+                && error.contains(&format!("is a {kind} address"))
+                && error.contains("allow_networks"),
+            "{error}"
+        );
+    }
+}
