@@ -40,9 +40,13 @@ pub enum Error {
     )]
     Daemon { url: String, error: String },
     #[error(
-        "the store at {path} is in use by the running tributary, which prunes every {every} and after every reload: run `systemctl reload tributary` (or send it SIGHUP) to prune now, or stop it first"
+        "the store at {path} is in use by the running tributary, which prunes every {every} by itself (a pass that would remove most of the store waits for `tributary prune --confirm`); to prune now, stop it first (`systemctl stop tributary`), prune, and start it again"
     )]
     PruneWhileRunning { path: String, every: String },
+    #[error(
+        "not pruned: {0}, more than half; run `tributary prune --confirm` if that is what you meant (`--dry-run` lists it), or change the limits in feeds.toml"
+    )]
+    PruneHeld(String),
     #[error("the store is inconsistent ({0} problems)")]
     Inconsistent(usize),
 }
@@ -100,7 +104,8 @@ impl Daemon {
         self.ask(Control::Reload).await
     }
 
-    /// Runs a retention pass now and returns what it did.
+    /// Runs a retention pass now and returns what it did (a pass that would remove most of
+    /// the store is held: see `PruneReport::held`).
     pub async fn prune(&self) -> Result<PruneReport, String> {
         self.ask(Control::Prune).await
     }
@@ -389,8 +394,10 @@ async fn open_existing_store(config: &Config) -> Result<Store, Error> {
     Ok(store)
 }
 
-/// One retention pass on the store (which must not be in use), or a dry run of one.
-pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> {
+/// One retention pass on the store (which must not be in use), or a dry run of one. A pass
+/// that would remove most of the store runs only when `confirmed`; otherwise it is held
+/// (recorded for `status`) and returned with `held` set.
+pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<PruneReport, Error> {
     let store = match open_existing_store(&config).await {
         Err(Error::Store(StoreError::Locked { path })) => {
             return Err(Error::PruneWhileRunning {
@@ -400,7 +407,7 @@ pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> 
         }
         other => other?,
     };
-    let plan = crate::supervise::prune_plan(&config, dry_run, None);
+    let plan = crate::supervise::prune_plan(&config, dry_run, confirmed, None);
     tokio::task::spawn_blocking(move || {
         let report = store.prune(&plan)?;
         store.flush()?;

@@ -57,12 +57,16 @@ enum Command {
     /// Apply retention now: prune entries past the [retention] limits, delete sources
     /// removed from the config longer than `removed_after` ago, drop expired tombstones.
     ///
-    /// Needs the store to itself: a running daemon prunes every `[retention] every` and
-    /// after every reload (`systemctl reload tributary`).
+    /// A pass that would remove more than half of the store (or of one source) is held,
+    /// here and in the daemon, until run with --confirm. Needs the store to itself: a
+    /// running daemon prunes every `[retention] every` by itself.
     Prune {
         /// Show what would be pruned; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Prune even when the pass would remove most of the store.
+        #[arg(long, conflicts_with = "dry_run")]
+        confirm: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -158,8 +162,12 @@ fn main() -> ExitCode {
                 print!("{}", app::export_opml(config).await);
                 Ok(())
             }
-            Command::Prune { dry_run, json } => {
-                let report = app::prune(config, dry_run).await?;
+            Command::Prune {
+                dry_run,
+                confirm,
+                json,
+            } => {
+                let report = app::prune(config, dry_run, confirm).await?;
                 if json {
                     println!(
                         "{}",
@@ -169,7 +177,10 @@ fn main() -> ExitCode {
                 } else {
                     print!("{}", tributary::status::render_prune(&report));
                 }
-                Ok(())
+                match report.held {
+                    Some(held) if !dry_run => Err(app::Error::PruneHeld(held.reason)),
+                    _ => Ok(()),
+                }
             }
             Command::Verify => {
                 let report = app::verify(config).await?;

@@ -34,6 +34,7 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     entries_stored: Gauge,
     entries_pruned: Counter,
+    retention_held: Gauge,
     reloads: Family<PollLabels, Counter>,
     entries_filtered: Counter,
     full_text: Family<PollLabels, Counter>,
@@ -56,6 +57,12 @@ impl Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         let entries_stored = Gauge::default();
         let entries_pruned = Counter::default();
+        let retention_held = Gauge::default();
+        registry.register(
+            "retention_held_entries",
+            "Entries a held retention pass would remove (0: none held); it waits for `tributary prune --confirm`",
+            retention_held.clone(),
+        );
         let reloads = Family::<PollLabels, Counter>::default();
         let entries_filtered = Counter::default();
         let full_text = Family::<PollLabels, Counter>::default();
@@ -124,6 +131,7 @@ impl Metrics {
             requests,
             entries_stored,
             entries_pruned,
+            retention_held,
             reloads,
             entries_filtered,
             full_text,
@@ -163,6 +171,9 @@ impl Metrics {
 
     pub fn record_prune(&self, report: &crate::store::PruneReport) {
         self.entries_pruned.inc_by(report.pruned_total() as u64);
+        let held = report.held.as_ref().map_or(0, |h| h.would_prune);
+        self.retention_held
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
     pub fn record_reload(&self, ok: bool) {

@@ -31,7 +31,7 @@ use crate::normalise::Merge;
 
 mod retention;
 
-pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
+pub use retention::{HeldPass, Limits, PrunePlan, PruneReport, VerifyReport};
 
 /// The on-disk layout version this build reads and writes.
 ///

@@ -308,3 +308,217 @@ async fn a_feeds_redirect_into_another_kind_of_network_is_refused() {
         );
     }
 }
+
+async fn health(port: u16) -> serde_json::Value {
+    let (status, _, body) = get(&format!("http://127.0.0.1:{port}/healthz")).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).expect("healthz json")
+}
+
+fn sources_text(sources: &[(&str, String)]) -> String {
+    sources
+        .iter()
+        .map(|(name, url)| {
+            format!("\n[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n")
+        })
+        .collect()
+}
+
+fn hup(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+/// Careless saves of `feeds.toml` under the running daemon: a save written in two chunks
+/// (the first valid TOML with `keep_total = 2` and no sources) deletes nothing, and the
+/// final file is what is applied; tighter limits in a reload prune nothing at once; an
+/// empty save is refused (by the watch and by SIGHUP) and every source keeps being served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn careless_saves_of_the_config_delete_and_hide_nothing() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/a",
+        Route::feed(small_rss("a", 150), "application/rss+xml"),
+    );
+    origin.set(
+        "/b",
+        Route::feed(small_rss("b", 150), "application/rss+xml"),
+    );
+    origin.set("/c", Route::feed(small_rss("c", 5), "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let head = format!("[server]\nlisten = \"127.0.0.1:{port}\"\n");
+    let two = sources_text(&[("a", origin.url("/a")), ("b", origin.url("/b"))]);
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, format!("{head}{two}")).expect("config");
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+    let pid = child.id();
+    let lines = child.stderr_lines();
+    // Every log line from here on, to check what did not happen.
+    let mut log = Vec::new();
+    let wait = |what: &[&str], log: &mut Vec<String>| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("no log line with {what:?}; log: {log:#?}"));
+            let found = what.iter().all(|w| line.contains(w));
+            log.push(line);
+            if found {
+                return;
+            }
+        }
+    };
+    // Both sources, in either order.
+    wait(&["polled", "new=150"], &mut log);
+    wait(&["polled", "new=150"], &mut log);
+    assert_eq!(health(port).await["entries"], 300);
+
+    // An editor saving in place, in two writes 600 ms apart: the first half alone is a
+    // valid config that keeps 2 entries and has no sources. The second half adds source c
+    // and tightens the per-source limit.
+    let first = format!("{head}\n[retention]\nkeep_total = 2\n");
+    let second = format!(
+        "keep_per_source = 40\n{two}{}",
+        sources_text(&[("c", origin.url("/c"))])
+    );
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&path).expect("truncate");
+        file.write_all(first.as_bytes()).expect("first chunk");
+        file.sync_data().expect("sync");
+        std::thread::sleep(Duration::from_millis(600));
+        file.write_all(second.as_bytes()).expect("second chunk");
+    }
+    wait(&["config reloaded", "added c"], &mut log);
+    wait(&["source=c", "polled", "new=5"], &mut log);
+    // Any retention pass right after the reload would have run by now; make sure by a
+    // round trip through the supervisor (a SIGHUP reload of the same file).
+    hup(pid);
+    wait(&["config reloaded", "no changes"], &mut log);
+    let h = health(port).await;
+    assert_eq!(h["entries"], 305, "nothing pruned: {h}");
+    assert!(
+        !log.iter().any(|l| l.contains("removed a")
+            || l.contains("retention pass")
+            || l.contains("config was not reloaded")),
+        "the half-written file was never applied, nothing pruned: {log:#?}"
+    );
+
+    // An empty save (or one truncated to nothing): refused, every source still served.
+    std::fs::write(&path, "").expect("empty");
+    wait(&["config was not reloaded", "no [[source]] left"], &mut log);
+    hup(pid);
+    wait(&["config was not reloaded", "no [[source]] left"], &mut log);
+    let h = health(port).await;
+    let names: Vec<&str> = h["sources"]
+        .as_array()
+        .map(|s| s.iter().filter_map(|s| s["name"].as_str()).collect())
+        .unwrap_or_default();
+    assert_eq!(names, ["a", "b", "c"], "{h}");
+    assert_eq!(h["entries"], 305);
+    let (status, _, feed) = get(&format!("http://127.0.0.1:{port}/sources/a.atom")).await;
+    assert_eq!(status, 200);
+    assert!(
+        feed.contains("<title>a 119</title>"),
+        "source a is still published"
+    );
+
+    // A real config again: applied.
+    std::fs::write(&path, format!("{head}{two}")).expect("config");
+    wait(&["config reloaded", "removed c"], &mut log);
+    sigterm(pid);
+    exits_within(&mut child, Duration::from_secs(5));
+    verify_and_status(&path);
+}
+
+/// A retention pass that would remove most of the store (here: limits tightened while the
+/// daemon was stopped, from 1000 per source to 10) does not run by itself: the daemon
+/// logs it loudly and shows it in `/healthz` and `/metrics`, deleting nothing; `prune
+/// --dry-run` shows what would go, `prune` refuses, `prune --confirm` prunes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pass_removing_most_of_the_store_waits_for_prune_confirm() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/a",
+        Route::feed(small_rss("a", 200), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let text = |keep: usize| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[retention]\nkeep_per_source = {keep}\nkeep_min = 5\n{}",
+            sources_text(&[("a", origin.url("/a"))])
+        )
+    };
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, text(1000)).expect("config");
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+    let lines = child.stderr_lines();
+    wait_for_line(
+        &lines,
+        &["source=a", "polled", "new=200"],
+        Duration::from_secs(60),
+    );
+    sigterm(child.id());
+    exits_within(&mut child, Duration::from_secs(5));
+
+    std::fs::write(&path, text(10)).expect("config");
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+    let lines = child.stderr_lines();
+    let line = wait_for_line(&lines, &["RETENTION HELD"], Duration::from_secs(60));
+    assert!(
+        line.contains("190 of the store's 200") && line.contains("prune --confirm"),
+        "{line}"
+    );
+    let h = health(port).await;
+    assert_eq!(h["entries"], 200, "{h}");
+    assert_eq!(h["retention_held"]["would_prune"], 190, "{h}");
+    let (_, _, metrics) = get(&format!("http://127.0.0.1:{port}/metrics")).await;
+    assert!(
+        metrics.contains("tributary_retention_held_entries 190"),
+        "{metrics}"
+    );
+    sigterm(child.id());
+    exits_within(&mut child, Duration::from_secs(5));
+
+    let run = |args: &[&str]| {
+        let out = tributary()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, _) = run(&["status"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("RETENTION HELD"), "{out}");
+    let (code, out, err) = run(&["prune", "--dry-run"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("would prune 190") && out.contains("HELD"),
+        "{out}"
+    );
+    let (code, out, err) = run(&["prune"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        err.contains("not pruned") && err.contains("--confirm"),
+        "{err}"
+    );
+    assert_eq!(verify_and_status(&path)["entries"], 200);
+    let (code, out, err) = run(&["prune", "--confirm"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("190 entries pruned, 10 left"), "{out}");
+    let h = verify_and_status(&path);
+    assert_eq!(h["entries"], 10);
+    assert!(h.get("retention_held").is_none(), "{h}");
+}

@@ -17,6 +17,15 @@
 //! so polls interleave with a long pass; each batch also brings the source's entry count
 //! up to date.
 //!
+//! A pass that would remove most of the store (more than half of all entries, or of one
+//! source's, and at least [`HOLD_AT_LEAST`] entries) does not run unless the plan is
+//! `confirmed` (`tributary prune --confirm`): it is *held*, nothing is deleted, and the
+//! hold is recorded in the store (`meta/prune_held`, a [`HeldPass`]) for `status`,
+//! `/healthz` and `/metrics` until a pass runs. Such a pass only comes from a config
+//! change (tighter limits, a truncated `feeds.toml`) or a store left alone for a long
+//! time, never from the steady trickle of a store's own growth; removed sources' deletion
+//! after `removed_after` is not counted (their grace period was the safety).
+//!
 //! [`Store::verify`] checks the invariants the layout promises (every index key has its
 //! entry, every entry both its index keys, counts match) without changing anything.
 
@@ -33,6 +42,31 @@ use crate::model::{Credit, Entry, EntryKey, SourceState};
 
 /// Entries deleted per sled batch.
 const DELETE_CHUNK: usize = 500;
+
+/// A pass that would prune fewer entries than this is never held, however large a share of
+/// the store they are (a small store's ordinary pruning).
+pub const HOLD_AT_LEAST: usize = 100;
+
+/// Where a held pass is recorded.
+const HELD_KEY: &[u8] = b"meta/prune_held";
+
+/// A retention pass that would have removed most of the store, held for the operator's
+/// confirmation (`tributary prune --confirm`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldPass {
+    /// When a pass was first held (kept while passes stay held).
+    pub since: DateTime<Utc>,
+    /// When it was last held.
+    pub last: DateTime<Utc>,
+    /// Entries the pass would prune.
+    pub would_prune: usize,
+    /// Entries in the store.
+    pub entries: usize,
+    /// Per source: entries it would lose, of how many.
+    pub sources: BTreeMap<String, (usize, usize)>,
+    /// Why, as a sentence for the log and status.
+    pub reason: String,
+}
 
 /// One source's retention limits.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -57,6 +91,9 @@ pub struct PrunePlan {
     pub dry_run: bool,
     /// Set to end the pass early (at shutdown); what was done stays done.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The operator confirmed (`tributary prune --confirm`): a pass that would remove most
+    /// of the store runs rather than being held.
+    pub confirmed: bool,
 }
 
 impl PrunePlan {
@@ -83,12 +120,50 @@ pub struct PruneReport {
     /// Entries left in the store.
     pub entries: usize,
     pub dry_run: bool,
+    /// The pass would remove most of the store and was held (nothing was changed); in a
+    /// dry run, that an unconfirmed pass would be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldPass>,
 }
 
 impl PruneReport {
     pub fn pruned_total(&self) -> usize {
         self.pruned.values().sum()
     }
+}
+
+/// Whether a pass that would prune what `would` says (a dry run's report) removes most of
+/// the store (or of one source, by its count in `counts`): more than half, and at least
+/// [`HOLD_AT_LEAST`] entries.
+fn mass_removal(
+    would: &PruneReport,
+    counts: &BTreeMap<String, usize>,
+    now: DateTime<Utc>,
+) -> Option<HeldPass> {
+    let total: usize = counts.values().copied().fold(0, usize::saturating_add);
+    let pruned = would.pruned_total();
+    let most = |gone: usize, of: usize| gone >= HOLD_AT_LEAST && gone.saturating_mul(2) > of;
+    let sources: BTreeMap<String, (usize, usize)> = would
+        .pruned
+        .iter()
+        .map(|(name, &gone)| (name.clone(), (gone, counts.get(name).copied().unwrap_or(0))))
+        .filter(|(_, (gone, of))| most(*gone, *of))
+        .collect();
+    let reason = if most(pruned, total) {
+        format!("it would remove {pruned} of the store's {total} entries")
+    } else if let Some((name, (gone, of))) = sources.iter().next() {
+        format!("it would remove {gone} of source {name}'s {of} entries")
+    } else {
+        return None;
+    };
+    Some(HeldPass {
+        since: now,
+        last: now,
+        would_prune: pruned,
+        entries: total,
+        sources,
+        reason,
+    })
 }
 
 /// What [`Store::verify`] found.
@@ -104,7 +179,57 @@ pub struct VerifyReport {
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
-        self.writing(|| self.prune_inner(plan))
+        self.writing(|| self.prune_guarded(plan))
+    }
+
+    /// The pass held for confirmation, if the last one was.
+    pub fn held_prune(&self) -> Result<Option<HeldPass>, StoreError> {
+        match self.db()?.get(HELD_KEY)? {
+            Some(v) => Ok(decode::<HeldPass>(HELD_KEY, &v).ok()),
+            None => Ok(None),
+        }
+    }
+
+    /// A dry run first: a pass that would remove most of the store is held unless
+    /// confirmed (see the module docs).
+    fn prune_guarded(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
+        let counts: BTreeMap<String, usize> = self
+            .source_states()?
+            .into_iter()
+            .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
+            .collect();
+        if plan.dry_run {
+            let mut report = self.prune_inner(plan)?;
+            if !plan.confirmed {
+                report.held = mass_removal(&report, &counts, plan.now);
+            }
+            return Ok(report);
+        }
+        if !plan.confirmed {
+            let would = self.prune_inner(&PrunePlan {
+                dry_run: true,
+                ..plan.clone()
+            })?;
+            if let Some(mut held) = mass_removal(&would, &counts, plan.now) {
+                if let Some(before) = self.held_prune()? {
+                    held.since = before.since;
+                }
+                let _guard = self.lock();
+                self.db()?.insert(HELD_KEY, encode(&held))?;
+                return Ok(PruneReport {
+                    tombstones: would.tombstones,
+                    entries: would.entries,
+                    held: Some(held),
+                    ..PruneReport::default()
+                });
+            }
+        }
+        let report = self.prune_inner(plan)?;
+        if !plan.stopped() && self.db()?.get(HELD_KEY)?.is_some() {
+            let _guard = self.lock();
+            self.db()?.remove(HELD_KEY)?;
+        }
+        Ok(report)
     }
 
     fn prune_inner(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
@@ -632,6 +757,7 @@ mod tests {
             now,
             dry_run: false,
             stop: None,
+            confirmed: false,
         }
     }
 
@@ -746,6 +872,79 @@ mod tests {
             ))
             .expect("prunes");
         assert_eq!(report.pruned_total(), 0);
+    }
+
+    /// A pass that would remove most of the store is held (nothing changes, the hold is
+    /// recorded) until confirmed; a dry run says it would be held.
+    #[test]
+    fn a_pass_removing_most_of_the_store_waits_for_confirmation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        assert_eq!(poll(&store, entries(0..300), now).new, 300);
+        let tight = Limits {
+            keep: 10,
+            ..KEEP_ALL
+        };
+        let dry = store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan(now, tight)
+            })
+            .expect("dry run");
+        assert_eq!(dry.pruned["s"], 290);
+        let held = dry.held.expect("a dry run says the pass would be held");
+        assert_eq!((held.would_prune, held.entries), (290, 300));
+        assert_eq!(
+            store.held_prune().expect("reads"),
+            None,
+            "a dry run records nothing"
+        );
+
+        let report = store.prune(&plan(now, tight)).expect("held");
+        assert_eq!(report.pruned_total(), 0);
+        let held = report.held.expect("held");
+        assert!(
+            held.reason.contains("290 of the store's 300"),
+            "{}",
+            held.reason
+        );
+        assert_eq!(held.sources.get("s"), Some(&(290, 300)));
+        assert_eq!(titles(&store).len(), 300, "nothing deleted");
+        assert_eq!(store.held_prune().expect("reads"), Some(held.clone()));
+        // Held again later: the hold keeps its first time.
+        let later = now + chrono::Duration::hours(1);
+        let again = store.prune(&plan(later, tight)).expect("held");
+        assert_eq!(
+            again.held.as_ref().map(|h| (h.since, h.last)),
+            Some((now, later))
+        );
+
+        // A pass removing a minority runs, whatever the size.
+        let half = Limits {
+            keep: 150,
+            ..KEEP_ALL
+        };
+        let report = store.prune(&plan(now, half)).expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (150, None));
+        assert_eq!(
+            store.held_prune().expect("reads"),
+            None,
+            "a pass that ran clears the hold"
+        );
+
+        let report = store.prune(&plan(now, tight)).expect("held");
+        assert!(report.held.is_some());
+        let report = store
+            .prune(&PrunePlan {
+                confirmed: true,
+                ..plan(now, tight)
+            })
+            .expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (140, None));
+        assert_eq!(titles(&store).len(), 10);
+        assert_eq!(store.held_prune().expect("reads"), None);
+        assert!(store.verify().expect("verifies").problems.is_empty());
     }
 
     #[test]
