@@ -202,9 +202,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let max_connections = config.server.max_connections;
     let task = tokio::spawn(async move {
         let listener = http::LimitedListener::new(listener, max_connections);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(server_shutdown.cancelled_owned())
-            .await;
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(server_shutdown.clone().cancelled_owned());
+        let served = crate::shutdown::within_grace(
+            std::future::IntoFuture::into_future(serving),
+            server_shutdown,
+            crate::shutdown::SERVE_GRACE,
+        )
+        .await;
         tracker.close();
         // A store write that never finishes (sled can hang after a disk error) must not
         // keep the process from stopping: after the grace, exit without it.

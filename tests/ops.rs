@@ -522,3 +522,33 @@ async fn a_pass_removing_most_of_the_store_waits_for_prune_confirm() {
     assert_eq!(h["entries"], 10);
     assert!(h.get("retention_held").is_none(), "{h}");
 }
+
+/// SIGTERM while clients hold connections open (idle, half a request sent, keep-alive after
+/// a response): the server gives responses in progress a moment, then drops them; the
+/// process is gone within 2 s and exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_open_client_connections_exits_at_once() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let config = write_config(dir.path(), port, "", &[]);
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&config));
+    let lines = child.stderr_lines();
+    wait_for_line(&lines, &["tributary started"], Duration::from_secs(30));
+    let connect = || std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
+    let idle = connect();
+    let mut half = connect();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\n")
+        .expect("half a request");
+    let mut kept = connect();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\n\r\n")
+        .expect("a request");
+    let mut buf = [0u8; 4096];
+    let n = kept.read(&mut buf).expect("a response");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    sigterm(child.id());
+    let status = exits_within(&mut child, Duration::from_secs(2));
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    drop((idle, half, kept));
+    verify_and_status(&config);
+}
