@@ -18,13 +18,14 @@
 //! up to date.
 //!
 //! A pass that would remove most of the store (more than half of all entries, or of one
-//! source's, and at least [`HOLD_AT_LEAST`] entries) does not run unless the plan is
-//! `confirmed` (`tributary prune --confirm`): it is *held*, nothing is deleted, and the
-//! hold is recorded in the store (`meta/prune_held`, a [`HeldPass`]) for `status`,
-//! `/healthz` and `/metrics` until a pass runs. Such a pass only comes from a config
-//! change (tighter limits, a truncated `feeds.toml`) or a store left alone for a long
-//! time, never from the steady trickle of a store's own growth; removed sources' deletion
-//! after `removed_after` is not counted (their grace period was the safety).
+//! source's, and at least [`HOLD_AT_LEAST`] entries) because the limits were tightened
+//! since the last pass that ran (`meta/prune_limits` records them) does not run unless
+//! the plan is `confirmed` (`tributary prune --confirm`): it is *held*, nothing is
+//! deleted, and the hold is recorded in the store (`meta/prune_held`, a [`HeldPass`]) for
+//! `status`, `/healthz` and `/metrics` until a pass runs. Limits that did not change never
+//! hold a pass: a busy source losing most of its entries to its own `keep` every pass, or a
+//! new source's backlog, is ordinary pruning. Removed sources' deletion after
+//! `removed_after` is not counted (their grace period was the safety).
 //!
 //! [`Store::verify`] checks the invariants the layout promises (every index key has its
 //! entry, every entry both its index keys, counts match) without changing anything.
@@ -49,6 +50,48 @@ pub const HOLD_AT_LEAST: usize = 100;
 
 /// Where a held pass is recorded.
 const HELD_KEY: &[u8] = b"meta/prune_held";
+/// Where the limits of the last pass that ran are recorded.
+const LIMITS_KEY: &[u8] = b"meta/prune_limits";
+
+/// The limits a pass ran with, to tell tightened limits from steady pruning.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RanWith {
+    keep_total: usize,
+    sources: BTreeMap<String, Limits>,
+}
+
+impl RanWith {
+    fn of(plan: &PrunePlan) -> RanWith {
+        RanWith {
+            keep_total: plan.keep_total,
+            sources: plan.sources.iter().cloned().collect(),
+        }
+    }
+
+    /// Whether `source` may keep fewer entries under `plan` than it could before (a source
+    /// with no earlier limits was not tightened: it is new).
+    fn tightened(&self, plan: &PrunePlan, source: &str) -> bool {
+        let was = self.sources.get(source);
+        let now = plan
+            .sources
+            .iter()
+            .find(|(n, _)| n == source)
+            .map(|(_, l)| l);
+        let limits = match (was, now) {
+            (Some(was), Some(now)) => {
+                now.keep < was.keep
+                    || now.keep_min < was.keep_min
+                    || match (was.keep_for, now.keep_for) {
+                        (None, Some(_)) => true,
+                        (Some(a), Some(b)) => b < a,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        };
+        limits || plan.keep_total < self.keep_total
+    }
+}
 
 /// A retention pass that would have removed most of the store, held for the operator's
 /// confirmation (`tributary prune --confirm`).
@@ -69,7 +112,7 @@ pub struct HeldPass {
 }
 
 /// One source's retention limits.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Entries kept at most, newest first.
     pub keep: usize,
@@ -135,27 +178,46 @@ impl PruneReport {
 /// Whether a pass that would prune what `would` says (a dry run's report) removes most of
 /// the store (or of one source, by its count in `counts`): more than half, and at least
 /// [`HOLD_AT_LEAST`] entries.
+/// Only sources whose limits were tightened since the last pass that ran (`before`; none
+/// recorded: nothing was) count, and the store as a whole only if some were.
 fn mass_removal(
     would: &PruneReport,
     counts: &BTreeMap<String, usize>,
-    now: DateTime<Utc>,
+    plan: &PrunePlan,
+    before: Option<&RanWith>,
 ) -> Option<HeldPass> {
+    let before = before?;
     let total: usize = counts.values().copied().fold(0, usize::saturating_add);
     let pruned = would.pruned_total();
     let most = |gone: usize, of: usize| gone >= HOLD_AT_LEAST && gone.saturating_mul(2) > of;
-    let sources: BTreeMap<String, (usize, usize)> = would
+    let tightened: Vec<&String> = would
         .pruned
+        .keys()
+        .filter(|name| before.tightened(plan, name))
+        .collect();
+    let sources: BTreeMap<String, (usize, usize)> = tightened
         .iter()
-        .map(|(name, &gone)| (name.clone(), (gone, counts.get(name).copied().unwrap_or(0))))
+        .map(|name| {
+            let gone = would.pruned.get(*name).copied().unwrap_or(0);
+            (
+                (*name).clone(),
+                (gone, counts.get(*name).copied().unwrap_or(0)),
+            )
+        })
         .filter(|(_, (gone, of))| most(*gone, *of))
         .collect();
-    let reason = if most(pruned, total) {
-        format!("it would remove {pruned} of the store's {total} entries")
+    let reason = if !tightened.is_empty() && most(pruned, total) {
+        format!(
+            "it would remove {pruned} of the store's {total} entries (the limits were tightened since the last pass)"
+        )
     } else if let Some((name, (gone, of))) = sources.iter().next() {
-        format!("it would remove {gone} of source {name}'s {of} entries")
+        format!(
+            "it would remove {gone} of source {name}'s {of} entries (its limits were tightened since the last pass)"
+        )
     } else {
         return None;
     };
+    let now = plan.now;
     Some(HeldPass {
         since: now,
         last: now,
@@ -198,10 +260,14 @@ impl Store {
             .into_iter()
             .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
             .collect();
+        let before = match self.db()?.get(LIMITS_KEY)? {
+            Some(v) => decode::<RanWith>(LIMITS_KEY, &v).ok(),
+            None => None,
+        };
         if plan.dry_run {
             let mut report = self.prune_inner(plan)?;
             if !plan.confirmed {
-                report.held = mass_removal(&report, &counts, plan.now);
+                report.held = mass_removal(&report, &counts, plan, before.as_ref());
             }
             return Ok(report);
         }
@@ -210,7 +276,7 @@ impl Store {
                 dry_run: true,
                 ..plan.clone()
             })?;
-            if let Some(mut held) = mass_removal(&would, &counts, plan.now) {
+            if let Some(mut held) = mass_removal(&would, &counts, plan, before.as_ref()) {
                 if let Some(before) = self.held_prune()? {
                     held.since = before.since;
                 }
@@ -225,9 +291,12 @@ impl Store {
             }
         }
         let report = self.prune_inner(plan)?;
-        if !plan.stopped() && self.db()?.get(HELD_KEY)?.is_some() {
+        if !plan.stopped() {
             let _guard = self.lock();
-            self.db()?.remove(HELD_KEY)?;
+            let mut batch = sled::Batch::default();
+            batch.remove(HELD_KEY);
+            batch.insert(LIMITS_KEY, encode(&RanWith::of(plan)));
+            self.db()?.apply_batch(batch)?;
         }
         Ok(report)
     }
@@ -886,6 +955,18 @@ mod tests {
             keep: 10,
             ..KEEP_ALL
         };
+        // The first pass a store sees has nothing to compare with: nothing is held
+        // (a dry run of it shows that too).
+        let dry = store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan(now, tight)
+            })
+            .expect("dry run");
+        assert_eq!((dry.pruned["s"], dry.held), (290, None));
+        let report = store.prune(&plan(now, KEEP_ALL)).expect("prunes");
+        assert_eq!((report.pruned_total(), report.held), (0, None));
+
         let dry = store
             .prune(&PrunePlan {
                 dry_run: true,
@@ -944,6 +1025,12 @@ mod tests {
         assert_eq!((report.pruned["s"], report.held), (140, None));
         assert_eq!(titles(&store).len(), 10);
         assert_eq!(store.held_prune().expect("reads"), None);
+
+        // Unchanged limits never hold a pass: a busy source losing most of its entries to
+        // its own `keep` at every pass is ordinary pruning.
+        assert_eq!(poll(&store, entries(1000..1300), now).new, 300);
+        let report = store.prune(&plan(now, tight)).expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (300, None));
         assert!(store.verify().expect("verifies").problems.is_empty());
     }
 
