@@ -40,9 +40,13 @@ pub enum Error {
     )]
     Daemon { url: String, error: String },
     #[error(
-        "the store at {path} is in use by the running tributary, which prunes every {every} and after every reload: run `systemctl reload tributary` (or send it SIGHUP) to prune now, or stop it first"
+        "the store at {path} is in use by the running tributary, which prunes every {every} by itself (a pass that would remove most of the store waits for `tributary prune --confirm`); to prune now, stop it first (`systemctl stop tributary`), prune, and start it again"
     )]
     PruneWhileRunning { path: String, every: String },
+    #[error(
+        "not pruned: {0}, more than half; run `tributary prune --confirm` if that is what you meant (`--dry-run` lists it), or change the limits in feeds.toml"
+    )]
+    PruneHeld(String),
     #[error("the store is inconsistent ({0} problems)")]
     Inconsistent(usize),
 }
@@ -100,7 +104,8 @@ impl Daemon {
         self.ask(Control::Reload).await
     }
 
-    /// Runs a retention pass now and returns what it did.
+    /// Runs a retention pass now and returns what it did (a pass that would remove most of
+    /// the store is held: see `PruneReport::held`).
     pub async fn prune(&self) -> Result<PruneReport, String> {
         self.ask(Control::Prune).await
     }
@@ -197,9 +202,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let max_connections = config.server.max_connections;
     let task = tokio::spawn(async move {
         let listener = http::LimitedListener::new(listener, max_connections);
-        let served = axum::serve(listener, app)
-            .with_graceful_shutdown(server_shutdown.cancelled_owned())
-            .await;
+        let serving = axum::serve(listener, app)
+            .with_graceful_shutdown(server_shutdown.clone().cancelled_owned());
+        let served = crate::shutdown::within_grace(
+            std::future::IntoFuture::into_future(serving),
+            server_shutdown,
+            crate::shutdown::SERVE_GRACE,
+        )
+        .await;
         tracker.close();
         // A store write that never finishes (sled can hang after a disk error) must not
         // keep the process from stopping: after the grace, exit without it.
@@ -293,7 +303,15 @@ pub async fn run(config: Config) -> Result<(), Error> {
         }
     }
     systemd::stopping();
-    daemon.shutdown().await
+    // A poll still reading its document is dropped at once; one in its store write
+    // finishes; then the store is flushed. A second stop signal does not wait for that.
+    tokio::select! {
+        stopped = daemon.shutdown() => stopped,
+        () = signals.stop.next() => {
+            tracing::warn!("asked to stop again: exiting without waiting (the store recovers at the next start)");
+            Err(Error::Internal("stopped before the store was flushed".into()))
+        }
+    }
 }
 
 fn status_line(daemon: &Daemon) -> String {
@@ -387,8 +405,10 @@ async fn open_existing_store(config: &Config) -> Result<Store, Error> {
     Ok(store)
 }
 
-/// One retention pass on the store (which must not be in use), or a dry run of one.
-pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> {
+/// One retention pass on the store (which must not be in use), or a dry run of one. A pass
+/// that would remove most of the store runs only when `confirmed`; otherwise it is held
+/// (recorded for `status`) and returned with `held` set.
+pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<PruneReport, Error> {
     let store = match open_existing_store(&config).await {
         Err(Error::Store(StoreError::Locked { path })) => {
             return Err(Error::PruneWhileRunning {
@@ -398,7 +418,7 @@ pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> 
         }
         other => other?,
     };
-    let plan = crate::supervise::prune_plan(&config, dry_run, None);
+    let plan = crate::supervise::prune_plan(&config, dry_run, confirmed, None);
     tokio::task::spawn_blocking(move || {
         let report = store.prune(&plan)?;
         store.flush()?;

@@ -8,7 +8,12 @@
 //!   named and a permanent move (301/308) is reported for the source to remember;
 //! - a cap on the decompressed body, checked while it streams, so an endless body or a
 //!   compression bomb is cut off without being held in memory;
-//! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]).
+//! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]);
+//! - a redirect off the configured URL's origin goes only where the address guard lets it
+//!   ([`crate::guard::Policy::for_redirects_from`]): a public feed cannot lead into
+//!   loopback, link-local or private space. Such hops are made by a guarded client (its
+//!   resolver checks the addresses connected to), one per kind of network the configured
+//!   URLs are reached at.
 //!
 //! Servers' caching hints (`Cache-Control`, `Expires`, judged by `http-cache-semantics` as a
 //! private cache) and `Retry-After` are returned for the scheduler to honour.
@@ -23,6 +28,26 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{FetchConfig, SourceConfig};
+
+/// A client that connects only where `policy` allows (its resolver drops other addresses),
+/// follows no redirects and uses no proxy.
+fn guarded_client(
+    policy: Arc<crate::guard::Policy>,
+    connect_timeout: Duration,
+    default_headers: HeaderMap,
+) -> Result<reqwest::Client, FetchError> {
+    reqwest::Client::builder()
+        .default_headers(default_headers)
+        .connect_timeout(connect_timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(crate::guard::GuardedResolver { policy }))
+        .gzip(true)
+        .brotli(true)
+        .deflate(true)
+        .build()
+        .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))
+}
 
 /// Redirects followed at most, per fetch.
 pub const MAX_REDIRECTS: usize = 5;
@@ -160,6 +185,10 @@ pub struct Fetcher {
     /// guard, no proxy.
     guarded: reqwest::Client,
     policy: Arc<crate::guard::Policy>,
+    /// For a feed's redirect hops off its configured origin: a guarded client per kind of
+    /// network the configured URL was reached at (`None`: public), built when first needed.
+    redirect_clients: Arc<Mutex<HashMap<Option<&'static str>, reqwest::Client>>>,
+    accept: HeaderMap,
     user_agent: String,
     timeout: Duration,
     connect_timeout: Duration,
@@ -179,7 +208,7 @@ impl Fetcher {
             ),
         );
         let client = reqwest::Client::builder()
-            .default_headers(headers)
+            .default_headers(headers.clone())
             .connect_timeout(config.connect_timeout)
             // The total timeout is applied around the whole fetch (redirects included), in
             // `fetch`, so there is one clock and one message.
@@ -191,23 +220,15 @@ impl Fetcher {
             .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
         let policy = Arc::new(crate::guard::Policy {
             allow: config.allow_networks.clone(),
+            also: None,
         });
-        let guarded = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(crate::guard::GuardedResolver {
-                policy: policy.clone(),
-            }))
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .build()
-            .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
+        let guarded = guarded_client(policy.clone(), config.connect_timeout, HeaderMap::new())?;
         Ok(Fetcher {
             client,
             guarded,
             policy,
+            redirect_clients: Arc::default(),
+            accept: headers,
             user_agent: config.user_agent.clone(),
             timeout: config.timeout,
             connect_timeout: config.connect_timeout,
@@ -304,14 +325,23 @@ impl Fetcher {
         let mut visited = vec![start.clone()];
         let mut moved_to = None;
         let mut still_permanent = true;
+        // Where the configured URL was reached: its redirects may stay in that network.
+        let mut reached = None;
         let response = loop {
-            let response = self
-                .client
+            let client = if crate::guard::same_origin(&url, start) {
+                self.client.clone()
+            } else {
+                self.redirect_client(reached, &url)?
+            };
+            let response = client
                 .get(url.clone())
                 .headers(headers.clone())
                 .send()
                 .await
                 .map_err(|e| self.classify(e))?;
+            if visited.len() == 1 {
+                reached = response.remote_addr().map(|a| a.ip());
+            }
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
                 break response;
@@ -387,6 +417,30 @@ impl Fetcher {
             fresh_for,
             moved_to,
         })
+    }
+
+    /// The client for a feed's redirect hop to `url`, off the configured origin, when the
+    /// configured URL was reached at `reached`; a literal address the guard refuses is
+    /// refused here, a name by the client's resolver.
+    fn redirect_client(
+        &self,
+        reached: Option<std::net::IpAddr>,
+        url: &Url,
+    ) -> Result<reqwest::Client, FetchError> {
+        let policy = self.policy.for_redirects_from(reached);
+        crate::guard::check_url(url, &policy)
+            .map_err(|why| FetchError::Refused(format!("redirect to {url}: {why}")))?;
+        let mut clients = self
+            .redirect_clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(c) = clients.get(&policy.also) {
+            return Ok(c.clone());
+        }
+        let kind = policy.also;
+        let client = guarded_client(Arc::new(policy), self.connect_timeout, self.accept.clone())?;
+        clients.insert(kind, client.clone());
+        Ok(client)
     }
 
     /// The body, decompressed, cut off past `max_body` while it streams.

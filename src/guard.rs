@@ -9,6 +9,13 @@
 //! so a name that resolves to a public address once and a private one the next time (DNS
 //! rebinding) cannot slip through. Literal IP hosts are checked by [`check_url`], at each
 //! redirect hop. Proxies are not used for article pages (a proxy would connect for us).
+//!
+//! A feed's own redirects are guarded too ([`Policy::for_redirects_from`]): a hop off the
+//! configured URL's origin may go to a public address, to a network in `allow_networks`,
+//! or to the same kind of network the configured URL was reached at (a feed on loopback
+//! may redirect to another loopback address, one in private space to private space), but a
+//! feed on a public host can never lead tributary into loopback, link-local or private
+//! space.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -91,6 +98,9 @@ fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
 pub struct Policy {
     /// `[fetch] allow_networks`.
     pub allow: Vec<ipnet::IpNet>,
+    /// A kind of non-public network (as [`non_public`] names it) let through as well: the
+    /// one a feed's configured URL was reached at, for that feed's redirects.
+    pub also: Option<&'static str>,
 }
 
 impl Policy {
@@ -99,9 +109,21 @@ impl Policy {
         match non_public(ip) {
             None => Ok(()),
             Some(_) if self.allow.iter().any(|n| n.contains(&ip)) => Ok(()),
+            Some(kind) if self.also == Some(kind) => Ok(()),
             Some(kind) => Err(format!(
                 "{ip} is a {kind} address (not public; allow it with [fetch] allow_networks)"
             )),
+        }
+    }
+
+    /// The policy for a feed's redirects off its configured origin, when the configured
+    /// URL was reached at `reached` (the address connected to; `None` if unknown, which
+    /// counts as public): the same network kind is let through, nothing else non-public
+    /// beyond `allow_networks`.
+    pub fn for_redirects_from(&self, reached: Option<IpAddr>) -> Policy {
+        Policy {
+            allow: self.allow.clone(),
+            also: reached.and_then(non_public),
         }
     }
 }
@@ -138,7 +160,9 @@ pub fn check_url(url: &Url, policy: &Policy) -> Result<(), String> {
             // platform; refuse them by name too.
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if d == "localhost" || d.ends_with(".localhost") {
-                Err(format!("{d} is a loopback name"))
+                policy
+                    .check(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                    .map_err(|_| format!("{d} is a loopback name"))
             } else {
                 Ok(())
             }
@@ -236,6 +260,7 @@ mod tests {
     fn allowed_networks_let_private_addresses_through() {
         let policy = Policy {
             allow: vec!["10.0.0.0/8".parse().expect("net")],
+            also: None,
         };
         assert!(policy.check(ip("10.9.8.7")).is_ok());
         let err = policy.check(ip("192.168.0.1")).expect_err("refused");
@@ -270,11 +295,60 @@ mod tests {
                     "127.0.0.0/8".parse().expect("net"),
                     "::1/128".parse().expect("net"),
                 ],
+                also: None,
             }),
         };
         let name = reqwest::dns::Name::from_str("localhost").expect("name");
         let addrs: Vec<SocketAddr> = open.resolve(name).await.expect("allowed").collect();
         assert!(!addrs.is_empty());
+    }
+
+    /// A feed's redirects: from a public host never into non-public space; from a
+    /// non-public host only into the same kind of network; `allow_networks` either way.
+    #[test]
+    fn redirects_stay_in_the_kind_of_network_the_feed_is_in() {
+        let url = |s| Url::parse(s).expect("url");
+        let base = Policy::default();
+        let public = base.for_redirects_from(Some(ip("93.184.216.34")));
+        for target in [
+            "127.0.0.2",
+            "10.0.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "::1",
+            "fd00::1",
+        ] {
+            let err = public.check(ip(target)).expect_err(target);
+            assert!(err.contains("not public"), "{err}");
+        }
+        assert!(public.check(ip("1.1.1.1")).is_ok());
+        assert!(check_url(&url("http://localhost:8080/feed"), &public).is_err());
+        assert!(check_url(&url("http://127.0.0.2/feed"), &public).is_err());
+        // Where the configured URL's address is unknown, it counts as public.
+        assert!(
+            base.for_redirects_from(None)
+                .check(ip("127.0.0.2"))
+                .is_err()
+        );
+
+        let loopback = base.for_redirects_from(Some(ip("127.0.0.1")));
+        assert!(loopback.check(ip("127.0.0.2")).is_ok());
+        assert!(loopback.check(ip("::1")).is_ok());
+        assert!(check_url(&url("http://localhost:8080/feed"), &loopback).is_ok());
+        assert!(loopback.check(ip("169.254.169.254")).is_err());
+        assert!(loopback.check(ip("10.0.0.1")).is_err());
+
+        let private = base.for_redirects_from(Some(ip("10.1.2.3")));
+        assert!(private.check(ip("192.168.0.10")).is_ok());
+        assert!(private.check(ip("127.0.0.1")).is_err());
+
+        let allowing = Policy {
+            allow: vec!["169.254.0.0/16".parse().expect("net")],
+            also: None,
+        }
+        .for_redirects_from(Some(ip("93.184.216.34")));
+        assert!(allowing.check(ip("169.254.169.254")).is_ok());
+        assert!(allowing.check(ip("10.0.0.1")).is_err());
     }
 
     #[test]

@@ -57,12 +57,16 @@ enum Command {
     /// Apply retention now: prune entries past the [retention] limits, delete sources
     /// removed from the config longer than `removed_after` ago, drop expired tombstones.
     ///
-    /// Needs the store to itself: a running daemon prunes every `[retention] every` and
-    /// after every reload (`systemctl reload tributary`).
+    /// A pass that would remove more than half of the store (or of one source) is held,
+    /// here and in the daemon, until run with --confirm. Needs the store to itself: a
+    /// running daemon prunes every `[retention] every` by itself.
     Prune {
         /// Show what would be pruned; change nothing.
         #[arg(long)]
         dry_run: bool,
+        /// Prune even when the pass would remove most of the store.
+        #[arg(long, conflicts_with = "dry_run")]
+        confirm: bool,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -85,6 +89,10 @@ enum Command {
     /// Exits 0 when the config is valid, 1 otherwise.
     Check,
 }
+
+/// How long the runtime waits at exit for blocking threads still running (an abandoned
+/// parse) before the process ends without them.
+const ABANDON_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
 fn main() -> ExitCode {
     limit_malloc_arenas();
@@ -154,8 +162,12 @@ fn main() -> ExitCode {
                 print!("{}", app::export_opml(config).await);
                 Ok(())
             }
-            Command::Prune { dry_run, json } => {
-                let report = app::prune(config, dry_run).await?;
+            Command::Prune {
+                dry_run,
+                confirm,
+                json,
+            } => {
+                let report = app::prune(config, dry_run, confirm).await?;
                 if json {
                     println!(
                         "{}",
@@ -165,7 +177,10 @@ fn main() -> ExitCode {
                 } else {
                     print!("{}", tributary::status::render_prune(&report));
                 }
-                Ok(())
+                match report.held {
+                    Some(held) if !dry_run => Err(app::Error::PruneHeld(held.reason)),
+                    _ => Ok(()),
+                }
             }
             Command::Verify => {
                 let report = app::verify(config).await?;
@@ -192,6 +207,11 @@ fn main() -> ExitCode {
             Command::Check | Command::ImportOpml { .. } => Ok(()),
         }
     });
+    // Parsing and normalising run on blocking threads, which cannot be interrupted: a stop
+    // abandons a poll still reading a slow document (nothing of it was stored), and the
+    // runtime must not wait for that thread either. Everything worth finishing (store
+    // writes, the final flush) has finished inside `block_on`.
+    runtime.shutdown_timeout(ABANDON_AFTER);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -35,6 +35,7 @@ pub struct Metrics {
     entries_stored: Gauge,
     entries_read: Gauge,
     entries_pruned: Counter,
+    retention_held: Gauge,
     reloads: Family<PollLabels, Counter>,
     entries_filtered: Counter,
     full_text: Family<PollLabels, Counter>,
@@ -58,6 +59,12 @@ impl Metrics {
         let entries_stored = Gauge::default();
         let entries_read = Gauge::default();
         let entries_pruned = Counter::default();
+        let retention_held = Gauge::default();
+        registry.register(
+            "retention_held_entries",
+            "Entries a held retention pass would remove (0: none held); it waits for `tributary prune --confirm`",
+            retention_held.clone(),
+        );
         let reloads = Family::<PollLabels, Counter>::default();
         let entries_filtered = Counter::default();
         let full_text = Family::<PollLabels, Counter>::default();
@@ -132,6 +139,7 @@ impl Metrics {
             entries_stored,
             entries_read,
             entries_pruned,
+            retention_held,
             reloads,
             entries_filtered,
             full_text,
@@ -171,6 +179,9 @@ impl Metrics {
 
     pub fn record_prune(&self, report: &crate::store::PruneReport) {
         self.entries_pruned.inc_by(report.pruned_total() as u64);
+        let held = report.held.as_ref().map_or(0, |h| h.would_prune);
+        self.retention_held
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
     }
 
     pub fn record_reload(&self, ok: bool) {

@@ -1,7 +1,12 @@
 //! One poll of one source, through fetch, parse, normalise and store.
 //!
-//! The fetch may be cancelled by shutdown; once bytes are in hand, parsing and the store
-//! write run to completion, so a shutdown never leaves half a poll behind.
+//! A poll is stored whole or not at all. Shutdown (or a reload that stops the source)
+//! cancels it at any stage before its store write: the fetch is dropped, and parsing and
+//! normalising (on a blocking thread, which cannot be interrupted) are abandoned: their
+//! result is thrown away and the poll reports `Cancelled` at once, so a stop never waits
+//! for a slow document. Cancellation is checked again just before the store write; a write
+//! that has begun runs to completion (it is one batch), so a stop never leaves half a poll
+//! behind.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -39,7 +44,8 @@ pub enum PollOutcome {
     NotModified { status: u16 },
     /// Anything that went wrong, as a message for a person.
     Failed { error: String },
-    /// Shutdown interrupted the fetch; nothing was written.
+    /// Shutdown (or a reload stopping the source) came before the store write; nothing
+    /// was written.
     Cancelled,
 }
 
@@ -218,6 +224,7 @@ async fn run(
         last_modified: state.last_modified.clone(),
     };
 
+    tracing::debug!(url = %url, "fetching");
     let fetched = tokio::select! {
         // Boxed here and below: the fetch, the parse and the page-following futures are
         // large, and inline they would make every poll waiting for a place that large.
@@ -286,7 +293,11 @@ async fn run(
         };
     };
 
-    let parsed = Box::pin(read_page_off_thread(fetcher, source, body, now)).await;
+    tracing::debug!(bytes = body.bytes.len(), "fetched; reading the feed");
+    let parsed = tokio::select! {
+        p = Box::pin(read_page_off_thread(fetcher, source, body, now)) => p,
+        () = cancel.cancelled() => return (PollOutcome::Cancelled, None),
+    };
     let ReadPage {
         normalised,
         validators: new_validators,
@@ -324,6 +335,10 @@ async fn run(
     state.feed_title = normalised.feed_title.or(state.feed_title);
     state.feed_link = normalised.feed_link.or(state.feed_link);
     let normalised_next = normalised.next_page.clone();
+    // The last point where a stop drops the poll; past it, the write completes.
+    if cancel.is_cancelled() {
+        return (PollOutcome::Cancelled, None);
+    }
     let applied = store_page(
         store,
         source,
@@ -442,7 +457,10 @@ async fn follow_pages(
                 break;
             }
         };
-        let page = read_page_off_thread(fetcher, source, body, now).await;
+        let page = tokio::select! {
+            p = read_page_off_thread(fetcher, source, body, now) => p,
+            () = cancel.cancelled() => break,
+        };
         let ReadPage {
             normalised,
             filtered,
@@ -455,6 +473,9 @@ async fn follow_pages(
             }
         };
         let following = normalised.next_page.clone();
+        if cancel.is_cancelled() {
+            break;
+        }
         // An older page changes only the source's entries (and its filtered count).
         let applied = store_page(store, source, normalised.entries, None, filtered, now).await;
         let mut counts = match applied {

@@ -74,6 +74,37 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     report
 }
 
+/// A reload removing at least this many running sources, and more than half of them, is
+/// refused (see [`refusal`]).
+pub const MASS_REMOVAL: usize = 5;
+
+/// Why a reload from `old` to `new` is refused, if it is: a config with no sources while
+/// sources are running (an empty or truncated save), or one that removes most of the
+/// running sources at once ([`MASS_REMOVAL`] or more, and more than half). Either would
+/// hide most of what is served in one careless save; a restart applies such a config
+/// deliberately.
+pub fn refusal(old: &Config, new: &Config) -> Option<String> {
+    let running = old.sources.len();
+    if running > 0 && new.sources.is_empty() {
+        return Some(format!(
+            "{} has no [[source]] left (an empty or half-written save?); the {running} running sources stay; restart the daemon to run without sources",
+            new.path.display()
+        ));
+    }
+    let removed = old
+        .sources
+        .iter()
+        .filter(|o| !new.sources.iter().any(|s| s.name == o.name))
+        .count();
+    if removed >= MASS_REMOVAL && removed.saturating_mul(2) > running {
+        return Some(format!(
+            "{} would remove {removed} of the {running} running sources at once (a truncated save?); nothing was changed; restart the daemon to apply it deliberately",
+            new.path.display()
+        ));
+    }
+    None
+}
+
 fn fetch_differs(old: &Config, new: &Config) -> bool {
     let (a, b) = (&old.fetch, &new.fetch);
     a.concurrency != b.concurrency
@@ -189,6 +220,32 @@ mod tests {
         assert_eq!(r.restart_needed, ["[store] cache_mb"]);
         assert!(r.changed);
         assert_eq!(diff(&new, &new), ReloadReport::default());
+    }
+
+    #[test]
+    fn saves_that_would_hide_most_sources_are_refused() {
+        let sources = |names: std::ops::Range<u32>| {
+            names
+                .map(|i| {
+                    format!("[[source]]\nname = \"s{i}\"\nurl = \"https://s{i}.example/feed\"\n")
+                })
+                .collect::<String>()
+        };
+        let running = config(&sources(0..10));
+        let why = refusal(&running, &config("[retention]\nkeep_total = 2\n")).expect("refused");
+        assert!(why.contains("no [[source]] left"), "{why}");
+        assert!(refusal(&running, &config("")).is_some());
+        let why = refusal(&running, &config(&sources(0..4))).expect("refused");
+        assert!(why.contains("remove 6 of the 10"), "{why}");
+        // Half, or fewer than five: a deliberate edit.
+        assert_eq!(refusal(&running, &config(&sources(0..5))), None);
+        assert_eq!(
+            refusal(&config(&sources(0..4)), &config(&sources(0..1))),
+            None
+        );
+        assert_eq!(refusal(&running, &config(&sources(3..20))), None);
+        // Nothing running: anything goes.
+        assert_eq!(refusal(&config(""), &config("")), None);
     }
 
     #[test]

@@ -18,6 +18,10 @@ pub struct Health {
     /// Entries stored for the configured sources.
     pub entries: u64,
     pub sources: Vec<SourceStatus>,
+    /// A retention pass that would remove most of the store, held until `tributary prune
+    /// --confirm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_held: Option<crate::store::HeldPass>,
 }
 
 /// One configured source.
@@ -112,6 +116,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         version: crate::VERSION.into(),
         entries: sources.iter().map(|s| s.entries).sum(),
         sources,
+        retention_held: store.held_prune()?,
     })
 }
 
@@ -182,6 +187,14 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
         health.sources.len(),
         health.entries
     );
+    if let Some(held) = &health.retention_held {
+        let _ = write!(
+            out,
+            "\nRETENTION HELD since {}: {}. Nothing is pruned until you run `tributary prune --confirm` (with the daemon stopped; `prune --dry-run` shows what would go) or change the limits in feeds.toml.",
+            when(Some(held.since)),
+            held.reason
+        );
+    }
     out
 }
 
@@ -232,6 +245,13 @@ pub fn render_prune(report: &crate::store::PruneReport) -> String {
             out,
             "{source:<24} removed from the config: entries hidden, deleted after {}",
             at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        );
+    }
+    if let Some(held) = &report.held {
+        let _ = writeln!(
+            out,
+            "HELD: {}, more than half; nothing changed. Run `tributary prune --confirm` to prune anyway, or change the limits in feeds.toml.",
+            held.reason
         );
     }
     let _ = writeln!(

@@ -35,7 +35,7 @@ mod feeds;
 mod retention;
 
 pub use feeds::FeedIndex;
-pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
+pub use retention::{HeldPass, Limits, PrunePlan, PruneReport, VerifyReport};
 
 /// The on-disk layout version this build reads and writes.
 ///

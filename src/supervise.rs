@@ -1,7 +1,17 @@
 //! The daemon's supervisor: one task that owns the running config and the source tasks,
-//! and changes them. It reloads `feeds.toml` (on request: SIGHUP, or a debounced change of
-//! the file), runs retention every `[retention] every` and after each reload, and beats a
-//! heartbeat the systemd watchdog listens to.
+//! and changes them. It reloads `feeds.toml` (on request: SIGHUP, or a change of the file
+//! once it has settled), runs retention every `[retention] every`, and beats a heartbeat
+//! the systemd watchdog listens to.
+//!
+//! A careless save must not destroy anything:
+//! - a watched change is applied only once the file has stayed the same (size, mtime,
+//!   content) for [`SETTLE`], and only if it is still the same just before applying, so an
+//!   editor writing in several steps is never caught half way;
+//! - a reload to a config with no sources, or one removing most running sources at once,
+//!   is refused ([`reload::refusal`]); a restart applies such a config deliberately;
+//! - a reload never prunes: the next retention pass comes at its usual time and not sooner
+//!   than [`PRUNE_AFTER_RELOAD`] after the change, and a pass that would remove most of the
+//!   store is held until `tributary prune --confirm` (see `store::retention`).
 //!
 //! Everything that changes the running daemon goes through this one loop, so a reload, a
 //! retention pass and a shutdown never race each other.
@@ -21,9 +31,13 @@ use crate::reload::{self, ReloadReport};
 use crate::scheduler::{Bounds, Scheduler, Sources, Start};
 use crate::store::{Limits, PrunePlan, PruneReport, Store};
 
-/// How long a burst of file events must go quiet before the file is read: editors write a
-/// file in several steps (truncate, write, rename).
-pub const DEBOUNCE: Duration = Duration::from_millis(300);
+/// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
+/// before a change is applied: editors write a file in several steps (truncate, write in
+/// chunks, rename). The file is looked at once this long after the last event and again
+/// this long later; a change between the two starts the wait again.
+pub const SETTLE: Duration = Duration::from_secs(1);
+/// A reload never prunes at once: the next retention pass is at least this far away.
+pub const PRUNE_AFTER_RELOAD: Duration = Duration::from_secs(10 * 60);
 /// How often the supervisor proves it is alive (see [`Heartbeat`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A store write holding the write lock longer than this is stuck: no write holds it for
@@ -105,14 +119,16 @@ impl Supervisor {
         self.store
             .set_tombstone_ttl(self.config.retention.tombstones_for);
         // Registered when the store was opened; the missing ones are built meanwhile.
-        build_feed_indexes(&self.store, &self.shutdown, &self.events);
+        build_feed_indexes(&self.store, None, &self.shutdown, &self.events);
         for s in self.config.sources.clone() {
             self.sources.start(&self.scheduler, s, Start::Resume);
         }
         let (file_tx, mut file_rx) = mpsc::unbounded_channel();
         let _watcher = watch_file(&self.config.path, file_tx);
         // What the file held when it was last read, so touching it does nothing.
-        let mut last_read = read_hash(&self.config.path).await;
+        let mut last_read = snapshot(&self.config.path).await.map(|(id, _)| id);
+        // What the file held when last looked at while a change settles.
+        let mut settling: Option<Option<Snapshot>> = None;
         let mut reload_at: Option<Instant> = None;
         let mut next_prune = Instant::now();
         let mut pass: Option<Pass> = None;
@@ -125,10 +141,14 @@ impl Supervisor {
                 () = self.shutdown.cancelled() => break,
                 Some(control) = self.control.recv() => match control {
                     Control::Reload(reply) => {
-                        last_read = read_hash(&self.config.path).await;
-                        let r = self.reload().await;
+                        let read = snapshot(&self.config.path).await;
+                        last_read = read.as_ref().map(|(id, _)| id.clone());
+                        let r = match self.prepare(read.map(|(_, bytes)| bytes)).await {
+                            Ok(new) => self.apply(new),
+                            Err(e) => Err(e),
+                        };
                         if r.is_ok() {
-                            next_prune = Instant::now();
+                            next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
                         }
                         let _ = reply.send(r);
                     }
@@ -137,15 +157,35 @@ impl Supervisor {
                         next_prune = Instant::now();
                     }
                 },
-                Some(()) = file_rx.recv() => reload_at = Some(Instant::now() + DEBOUNCE),
+                Some(()) = file_rx.recv() => {
+                    reload_at = Some(Instant::now() + SETTLE);
+                    settling = None;
+                }
                 () = sleep_until(reload_at) => {
                     reload_at = None;
-                    let now = read_hash(&self.config.path).await;
-                    if now != last_read {
-                        last_read = now;
+                    let read = snapshot(&self.config.path).await;
+                    let id = read.as_ref().map(|(id, _)| id.clone());
+                    if id == last_read {
+                        settling = None;
+                    } else if settling.as_ref() != Some(&id) {
+                        // Changed since last looked at: not settled yet.
+                        tracing::debug!("the config file changed; waiting for it to settle");
+                        settling = Some(id);
+                        reload_at = Some(Instant::now() + SETTLE);
+                    } else {
+                        settling = None;
+                        last_read = id.clone();
                         tracing::info!(path = %self.config.path.display(), "the config file changed; reloading");
-                        if self.reload().await.is_ok() {
-                            next_prune = Instant::now();
+                        if let Ok(new) = self.prepare(read.map(|(_, bytes)| bytes)).await {
+                            // Checked once more just before applying.
+                            let again = snapshot(&self.config.path).await.map(|(id, _)| id);
+                            if again != id {
+                                tracing::info!("the config file changed again while it was read; waiting for it to settle");
+                                reload_at = Some(Instant::now() + SETTLE);
+                                last_read = None;
+                            } else if self.apply(new).is_ok() {
+                                next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
+                            }
                         }
                     }
                 }
@@ -182,26 +222,38 @@ impl Supervisor {
         }
     }
 
-    /// Reads `feeds.toml` again and applies what changed; a broken file changes nothing.
-    async fn reload(&mut self) -> Result<ReloadReport, String> {
+    /// Validates `feeds.toml` as read (`bytes`; `None`: it could not be read) and checks
+    /// that applying it cannot hide or lose everything ([`reload::refusal`]). A file that
+    /// fails is logged and reported, and changes nothing.
+    async fn prepare(&mut self, bytes: Option<Vec<u8>>) -> Result<Config, String> {
         let path = self.config.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || config::load(&path))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
-        let new = match loaded {
-            Ok(c) => c,
-            Err(error) => {
-                // One line: each line of a log becomes its own journal entry.
-                tracing::error!(
-                    "the config was not reloaded; the running config stays in force: {}",
-                    error.replace('\n', "; ")
-                );
-                self.scheduler.metrics.record_reload(false);
-                let _ = self.events.send(Event::ReloadFailed(error.clone()));
-                return Err(error);
-            }
-        };
+        let loaded = tokio::task::spawn_blocking(move || match bytes {
+            Some(bytes) => match String::from_utf8(bytes) {
+                Ok(text) => config::parse(&text, &path).map_err(|e| e.to_string()),
+                Err(_) => Err(format!("{}: not UTF-8 text", path.display())),
+            },
+            None => config::load(&path).map_err(|e| e.to_string()),
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r)
+        .and_then(|new| match reload::refusal(&self.config, &new) {
+            Some(why) => Err(why),
+            None => Ok(new),
+        });
+        loaded.inspect_err(|error| {
+            // One line: each line of a log becomes its own journal entry.
+            tracing::error!(
+                "the config was not reloaded; the running config stays in force: {}",
+                error.replace('\n', "; ")
+            );
+            self.scheduler.metrics.record_reload(false);
+            let _ = self.events.send(Event::ReloadFailed(error.clone()));
+        })
+    }
+
+    /// Applies a validated config: what changed (see [`reload::diff`]).
+    fn apply(&mut self, new: Config) -> Result<ReloadReport, String> {
         let report = reload::diff(&self.config, &new);
         if report.fetch_changed {
             match Fetcher::new(&new.fetch) {
@@ -250,12 +302,14 @@ impl Supervisor {
         }
         self.store.set_min_free(new.store.min_free_bytes);
         self.store.set_tombstone_ttl(new.retention.tombstones_for);
-        let (store, indexes) = (self.store.clone(), new.feed_indexes());
-        match tokio::task::spawn_blocking(move || store.register_feed_indexes(indexes)).await {
-            Ok(Ok(())) => build_feed_indexes(&self.store, &self.shutdown, &self.events),
-            Ok(Err(error)) => tracing::error!(%error, "the named feeds' indexes were not updated"),
-            Err(error) => tracing::error!(%error, "the named feeds' indexes were not updated"),
-        }
+        // The new named feeds' indexes: registered (in order) and built off the runtime.
+        let ticket = self.store.feed_index_ticket();
+        build_feed_indexes(
+            &self.store,
+            Some((ticket, new.feed_indexes())),
+            &self.shutdown,
+            &self.events,
+        );
         if !report.restart_needed.is_empty() {
             tracing::warn!(
                 settings = %report.restart_needed.join(", "),
@@ -274,7 +328,7 @@ impl Supervisor {
 
     fn start_pass(&self, waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>) -> Pass {
         let stop = Arc::new(AtomicBool::new(false));
-        let plan = prune_plan(&self.config, false, Some(stop.clone()));
+        let plan = prune_plan(&self.config, false, false, Some(stop.clone()));
         let store = self.store.clone();
         let task =
             tokio::task::spawn_blocking(move || store.prune(&plan).map_err(|e| e.to_string()));
@@ -291,6 +345,21 @@ impl Supervisor {
         waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
     ) {
         match &done {
+            Ok(
+                report @ PruneReport {
+                    held: Some(held), ..
+                },
+            ) => {
+                tracing::error!(
+                    would_prune = held.would_prune,
+                    entries = held.entries,
+                    held_since = %held.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    "RETENTION HELD: {}, so nothing was pruned. If the [retention] limits or keep/keep_for in feeds.toml are what you meant, stop the daemon and run `tributary prune --dry-run` to see what would go, then `tributary prune --confirm`; if not, fix feeds.toml. Retention stays held until then",
+                    held.reason
+                );
+                self.scheduler.metrics.record_prune(report);
+                let _ = self.events.send(Event::Pruned(report.clone()));
+            }
             Ok(report) => {
                 if report.pruned_total() > 0 || !report.deleted_sources.is_empty() {
                     tracing::info!(
@@ -321,25 +390,37 @@ impl Supervisor {
 /// `store::FeedIndex`); until one is ready its feed is read by merging its sources.
 fn build_feed_indexes(
     store: &Store,
+    register: Option<(u64, Vec<crate::store::FeedIndex>)>,
     shutdown: &CancellationToken,
     events: &broadcast::Sender<Event>,
 ) {
     let (store, shutdown, events) = (store.clone(), shutdown.clone(), events.clone());
     tokio::task::spawn_blocking(move || {
-        match store.build_feed_indexes(&|| shutdown.is_cancelled()) {
+        let built = match register {
+            Some((ticket, indexes)) => store.register_feed_indexes_as(ticket, indexes),
+            None => Ok(()),
+        }
+        .and_then(|()| store.build_feed_indexes(&|| shutdown.is_cancelled()));
+        match built {
             Ok(()) if !shutdown.is_cancelled() => {
                 let _ = events.send(Event::FeedIndexesBuilt);
             }
             Ok(()) => {}
-            Err(error) => {
-                tracing::error!(%error, "building the named feeds' indexes failed; they are built at the next start or reload")
-            }
+            Err(error) => tracing::error!(
+                %error,
+                "building the named feeds' indexes failed; they are built at the next start or reload"
+            ),
         }
     });
 }
 
 /// The retention plan the config asks for, now.
-pub fn prune_plan(config: &Config, dry_run: bool, stop: Option<Arc<AtomicBool>>) -> PrunePlan {
+pub fn prune_plan(
+    config: &Config,
+    dry_run: bool,
+    confirmed: bool,
+    stop: Option<Arc<AtomicBool>>,
+) -> PrunePlan {
     let r = &config.retention;
     PrunePlan {
         sources: config
@@ -361,6 +442,7 @@ pub fn prune_plan(config: &Config, dry_run: bool, stop: Option<Arc<AtomicBool>>)
         now: Utc::now(),
         dry_run,
         stop,
+        confirmed,
     }
 }
 
@@ -382,12 +464,24 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// A hash of the file's bytes (`None` when it cannot be read).
-async fn read_hash(path: &std::path::Path) -> Option<blake3::Hash> {
-    tokio::fs::read(path)
-        .await
-        .ok()
-        .map(|bytes| blake3::hash(&bytes))
+/// What identifies a version of the config file: its size, mtime and a hash of its bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Snapshot {
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+    hash: blake3::Hash,
+}
+
+/// The file's bytes with their [`Snapshot`] (`None` when it cannot be read).
+async fn snapshot(path: &std::path::Path) -> Option<(Snapshot, Vec<u8>)> {
+    let meta = tokio::fs::metadata(path).await.ok()?;
+    let bytes = tokio::fs::read(path).await.ok()?;
+    let id = Snapshot {
+        len: meta.len(),
+        modified: meta.modified().ok(),
+        hash: blake3::hash(&bytes),
+    };
+    Some((id, bytes))
 }
 
 /// Watches the config file's folder (editors replace the file by renaming another over it,

@@ -29,13 +29,17 @@ fn big_feed(n: usize, every: usize) -> String {
     s
 }
 
-async fn wait_stored(reports: &mut tokio::sync::broadcast::Receiver<PollReport>, source: &str) {
+/// Waits until each of `sources` has had a stored poll (in any order).
+async fn wait_stored(reports: &mut tokio::sync::broadcast::Receiver<PollReport>, sources: &[&str]) {
+    let mut waiting: std::collections::HashSet<&str> = sources.iter().copied().collect();
     tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
+        while !waiting.is_empty() {
             match reports.recv().await {
-                Ok(r) if r.source == source => match r.outcome {
-                    PollOutcome::Stored { .. } => return,
-                    other => panic!("{source}: expected stored, got {other:?}"),
+                Ok(r) if waiting.contains(r.source.as_str()) => match r.outcome {
+                    PollOutcome::Stored { .. } => {
+                        waiting.remove(r.source.as_str());
+                    }
+                    other => panic!("{}: expected stored, got {other:?}", r.source),
                 },
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
                 Err(e) => panic!("report channel closed: {e}"),
@@ -43,7 +47,7 @@ async fn wait_stored(reports: &mut tokio::sync::broadcast::Receiver<PollReport>,
         }
     })
     .await
-    .expect("the poll happened");
+    .expect("the polls happened");
 }
 
 async fn wait_indexed(events: &mut tokio::sync::broadcast::Receiver<Event>) {
@@ -108,8 +112,7 @@ async fn empty_and_sparse_views_read_only_what_they_publish() {
     let mut daemon = app::start(config, listener).await.expect("daemon starts");
     let mut reports = daemon.take_reports();
     wait_indexed(&mut daemon.supervisor_events).await;
-    wait_stored(&mut reports, "big").await;
-    wait_stored(&mut reports, "quiet").await;
+    wait_stored(&mut reports, &["big", "quiet"]).await;
     let base = format!("http://{}", daemon.local_addr());
 
     // The combined feed reads its page (500 a page here) and one more to know a next
@@ -163,7 +166,7 @@ async fn a_changed_pattern_is_indexed_anew_on_reload() {
     let mut daemon = app::start(config, listener).await.expect("daemon starts");
     let mut reports = daemon.take_reports();
     wait_indexed(&mut daemon.supervisor_events).await;
-    wait_stored(&mut reports, "big").await;
+    wait_stored(&mut reports, &["big"]).await;
     let base = format!("http://{}", daemon.local_addr());
     assert_eq!(render(&base, "/feeds/picked.atom").await, (3, 3));
 

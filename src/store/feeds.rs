@@ -71,6 +71,10 @@ pub(super) struct Registry {
     indexes: std::sync::RwLock<Option<Arc<Vec<Arc<Registered>>>>>,
     /// One build or garbage collection at a time.
     jobs: std::sync::Mutex<()>,
+    /// The last ticket issued by [`Store::feed_index_ticket`].
+    issued: std::sync::atomic::AtomicU64,
+    /// The ticket of the registration in force: an older one arriving late is ignored.
+    applied: std::sync::Mutex<u64>,
 }
 
 fn marker_key(id: &[u8; 8]) -> Vec<u8> {
@@ -98,6 +102,33 @@ impl Store {
     /// [`Store::build_feed_indexes`]); one no longer given is forgotten. Quick: no entry is
     /// read. Call it before the first write, and again after each config change.
     pub fn register_feed_indexes(&self, indexes: Vec<FeedIndex>) -> Result<(), StoreError> {
+        let ticket = self.feed_index_ticket();
+        self.register_feed_indexes_as(ticket, indexes)
+    }
+
+    /// A ticket for a registration to come: registrations take effect in the order their
+    /// tickets were issued (a reload's registration runs on a blocking thread, and two quick
+    /// reloads must not end with the older config's indexes).
+    pub fn feed_index_ticket(&self) -> u64 {
+        self.feeds.issued.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    /// [`Store::register_feed_indexes`] under a ticket: ignored when a later ticket was
+    /// registered already.
+    pub fn register_feed_indexes_as(
+        &self,
+        ticket: u64,
+        indexes: Vec<FeedIndex>,
+    ) -> Result<(), StoreError> {
+        let mut applied = self
+            .feeds
+            .applied
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if *applied > ticket {
+            return Ok(());
+        }
+        *applied = ticket;
         self.writing(|| {
             let _guard = self.lock_unchecked();
             let db = self.db()?;
@@ -492,6 +523,7 @@ mod tests {
             now,
             dry_run: false,
             stop: None,
+            confirmed: true,
         };
         store.prune(&plan).expect("prunes");
         assert_eq!(titles(&store, &rust), ["rust four"]);

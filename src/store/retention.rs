@@ -17,6 +17,16 @@
 //! so polls interleave with a long pass; each batch also brings the source's entry count
 //! up to date.
 //!
+//! A pass that would remove most of the store (more than half of all entries, or of one
+//! source's, and at least [`HOLD_AT_LEAST`] entries) because the limits were tightened
+//! since the last pass that ran (`meta/prune_limits` records them) does not run unless
+//! the plan is `confirmed` (`tributary prune --confirm`): it is *held*, nothing is
+//! deleted, and the hold is recorded in the store (`meta/prune_held`, a [`HeldPass`]) for
+//! `status`, `/healthz` and `/metrics` until a pass runs. Limits that did not change never
+//! hold a pass: a busy source losing most of its entries to its own `keep` every pass, or a
+//! new source's backlog, is ordinary pruning. Removed sources' deletion after
+//! `removed_after` is not counted (their grace period was the safety).
+//!
 //! [`Store::verify`] checks the invariants the layout promises (every index key has its
 //! entry, every entry both its index keys, counts match) without changing anything.
 
@@ -34,8 +44,75 @@ use crate::model::{Credit, Entry, EntryKey, SourceState};
 /// Entries deleted per sled batch.
 const DELETE_CHUNK: usize = 500;
 
+/// A pass that would prune fewer entries than this is never held, however large a share of
+/// the store they are (a small store's ordinary pruning).
+pub const HOLD_AT_LEAST: usize = 100;
+
+/// Where a held pass is recorded.
+const HELD_KEY: &[u8] = b"meta/prune_held";
+/// Where the limits of the last pass that ran are recorded.
+const LIMITS_KEY: &[u8] = b"meta/prune_limits";
+
+/// The limits a pass ran with, to tell tightened limits from steady pruning.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+struct RanWith {
+    keep_total: usize,
+    sources: BTreeMap<String, Limits>,
+}
+
+impl RanWith {
+    fn of(plan: &PrunePlan) -> RanWith {
+        RanWith {
+            keep_total: plan.keep_total,
+            sources: plan.sources.iter().cloned().collect(),
+        }
+    }
+
+    /// Whether `source` may keep fewer entries under `plan` than it could before (a source
+    /// with no earlier limits was not tightened: it is new).
+    fn tightened(&self, plan: &PrunePlan, source: &str) -> bool {
+        let was = self.sources.get(source);
+        let now = plan
+            .sources
+            .iter()
+            .find(|(n, _)| n == source)
+            .map(|(_, l)| l);
+        let limits = match (was, now) {
+            (Some(was), Some(now)) => {
+                now.keep < was.keep
+                    || now.keep_min < was.keep_min
+                    || match (was.keep_for, now.keep_for) {
+                        (None, Some(_)) => true,
+                        (Some(a), Some(b)) => b < a,
+                        _ => false,
+                    }
+            }
+            _ => false,
+        };
+        limits || plan.keep_total < self.keep_total
+    }
+}
+
+/// A retention pass that would have removed most of the store, held for the operator's
+/// confirmation (`tributary prune --confirm`).
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HeldPass {
+    /// When a pass was first held (kept while passes stay held).
+    pub since: DateTime<Utc>,
+    /// When it was last held.
+    pub last: DateTime<Utc>,
+    /// Entries the pass would prune.
+    pub would_prune: usize,
+    /// Entries in the store.
+    pub entries: usize,
+    /// Per source: entries it would lose, of how many.
+    pub sources: BTreeMap<String, (usize, usize)>,
+    /// Why, as a sentence for the log and status.
+    pub reason: String,
+}
+
 /// One source's retention limits.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Limits {
     /// Entries kept at most, newest first.
     pub keep: usize,
@@ -57,6 +134,9 @@ pub struct PrunePlan {
     pub dry_run: bool,
     /// Set to end the pass early (at shutdown); what was done stays done.
     pub stop: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
+    /// The operator confirmed (`tributary prune --confirm`): a pass that would remove most
+    /// of the store runs rather than being held.
+    pub confirmed: bool,
 }
 
 impl PrunePlan {
@@ -83,12 +163,69 @@ pub struct PruneReport {
     /// Entries left in the store.
     pub entries: usize,
     pub dry_run: bool,
+    /// The pass would remove most of the store and was held (nothing was changed); in a
+    /// dry run, that an unconfirmed pass would be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held: Option<HeldPass>,
 }
 
 impl PruneReport {
     pub fn pruned_total(&self) -> usize {
         self.pruned.values().sum()
     }
+}
+
+/// Whether a pass that would prune what `would` says (a dry run's report) removes most of
+/// the store (or of one source, by its count in `counts`): more than half, and at least
+/// [`HOLD_AT_LEAST`] entries.
+/// Only sources whose limits were tightened since the last pass that ran (`before`; none
+/// recorded: nothing was) count, and the store as a whole only if some were.
+fn mass_removal(
+    would: &PruneReport,
+    counts: &BTreeMap<String, usize>,
+    plan: &PrunePlan,
+    before: Option<&RanWith>,
+) -> Option<HeldPass> {
+    let before = before?;
+    let total: usize = counts.values().copied().fold(0, usize::saturating_add);
+    let pruned = would.pruned_total();
+    let most = |gone: usize, of: usize| gone >= HOLD_AT_LEAST && gone.saturating_mul(2) > of;
+    let tightened: Vec<&String> = would
+        .pruned
+        .keys()
+        .filter(|name| before.tightened(plan, name))
+        .collect();
+    let sources: BTreeMap<String, (usize, usize)> = tightened
+        .iter()
+        .map(|name| {
+            let gone = would.pruned.get(*name).copied().unwrap_or(0);
+            (
+                (*name).clone(),
+                (gone, counts.get(*name).copied().unwrap_or(0)),
+            )
+        })
+        .filter(|(_, (gone, of))| most(*gone, *of))
+        .collect();
+    let reason = if !tightened.is_empty() && most(pruned, total) {
+        format!(
+            "it would remove {pruned} of the store's {total} entries (the limits were tightened since the last pass)"
+        )
+    } else if let Some((name, (gone, of))) = sources.iter().next() {
+        format!(
+            "it would remove {gone} of source {name}'s {of} entries (its limits were tightened since the last pass)"
+        )
+    } else {
+        return None;
+    };
+    let now = plan.now;
+    Some(HeldPass {
+        since: now,
+        last: now,
+        would_prune: pruned,
+        entries: total,
+        sources,
+        reason,
+    })
 }
 
 /// What [`Store::verify`] found.
@@ -104,7 +241,64 @@ pub struct VerifyReport {
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
-        self.writing(|| self.prune_inner(plan))
+        self.writing(|| self.prune_guarded(plan))
+    }
+
+    /// The pass held for confirmation, if the last one was.
+    pub fn held_prune(&self) -> Result<Option<HeldPass>, StoreError> {
+        match self.db()?.get(HELD_KEY)? {
+            Some(v) => Ok(decode::<HeldPass>(HELD_KEY, &v).ok()),
+            None => Ok(None),
+        }
+    }
+
+    /// A dry run first: a pass that would remove most of the store is held unless
+    /// confirmed (see the module docs).
+    fn prune_guarded(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
+        let counts: BTreeMap<String, usize> = self
+            .source_states()?
+            .into_iter()
+            .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
+            .collect();
+        let before = match self.db()?.get(LIMITS_KEY)? {
+            Some(v) => decode::<RanWith>(LIMITS_KEY, &v).ok(),
+            None => None,
+        };
+        if plan.dry_run {
+            let mut report = self.prune_inner(plan)?;
+            if !plan.confirmed {
+                report.held = mass_removal(&report, &counts, plan, before.as_ref());
+            }
+            return Ok(report);
+        }
+        if !plan.confirmed {
+            let would = self.prune_inner(&PrunePlan {
+                dry_run: true,
+                ..plan.clone()
+            })?;
+            if let Some(mut held) = mass_removal(&would, &counts, plan, before.as_ref()) {
+                if let Some(before) = self.held_prune()? {
+                    held.since = before.since;
+                }
+                let _guard = self.lock();
+                self.db()?.insert(HELD_KEY, encode(&held))?;
+                return Ok(PruneReport {
+                    tombstones: would.tombstones,
+                    entries: would.entries,
+                    held: Some(held),
+                    ..PruneReport::default()
+                });
+            }
+        }
+        let report = self.prune_inner(plan)?;
+        if !plan.stopped() {
+            let _guard = self.lock();
+            let mut batch = sled::Batch::default();
+            batch.remove(HELD_KEY);
+            batch.insert(LIMITS_KEY, encode(&RanWith::of(plan)));
+            self.db()?.apply_batch(batch)?;
+        }
+        Ok(report)
     }
 
     fn prune_inner(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
@@ -634,6 +828,7 @@ mod tests {
             now,
             dry_run: false,
             stop: None,
+            confirmed: false,
         }
     }
 
@@ -748,6 +943,97 @@ mod tests {
             ))
             .expect("prunes");
         assert_eq!(report.pruned_total(), 0);
+    }
+
+    /// A pass that would remove most of the store is held (nothing changes, the hold is
+    /// recorded) until confirmed; a dry run says it would be held.
+    #[test]
+    fn a_pass_removing_most_of_the_store_waits_for_confirmation() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        assert_eq!(poll(&store, entries(0..300), now).new, 300);
+        let tight = Limits {
+            keep: 10,
+            ..KEEP_ALL
+        };
+        // The first pass a store sees has nothing to compare with: nothing is held
+        // (a dry run of it shows that too).
+        let dry = store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan(now, tight)
+            })
+            .expect("dry run");
+        assert_eq!((dry.pruned["s"], dry.held), (290, None));
+        let report = store.prune(&plan(now, KEEP_ALL)).expect("prunes");
+        assert_eq!((report.pruned_total(), report.held), (0, None));
+
+        let dry = store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan(now, tight)
+            })
+            .expect("dry run");
+        assert_eq!(dry.pruned["s"], 290);
+        let held = dry.held.expect("a dry run says the pass would be held");
+        assert_eq!((held.would_prune, held.entries), (290, 300));
+        assert_eq!(
+            store.held_prune().expect("reads"),
+            None,
+            "a dry run records nothing"
+        );
+
+        let report = store.prune(&plan(now, tight)).expect("held");
+        assert_eq!(report.pruned_total(), 0);
+        let held = report.held.expect("held");
+        assert!(
+            held.reason.contains("290 of the store's 300"),
+            "{}",
+            held.reason
+        );
+        assert_eq!(held.sources.get("s"), Some(&(290, 300)));
+        assert_eq!(titles(&store).len(), 300, "nothing deleted");
+        assert_eq!(store.held_prune().expect("reads"), Some(held.clone()));
+        // Held again later: the hold keeps its first time.
+        let later = now + chrono::Duration::hours(1);
+        let again = store.prune(&plan(later, tight)).expect("held");
+        assert_eq!(
+            again.held.as_ref().map(|h| (h.since, h.last)),
+            Some((now, later))
+        );
+
+        // A pass removing a minority runs, whatever the size.
+        let half = Limits {
+            keep: 150,
+            ..KEEP_ALL
+        };
+        let report = store.prune(&plan(now, half)).expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (150, None));
+        assert_eq!(
+            store.held_prune().expect("reads"),
+            None,
+            "a pass that ran clears the hold"
+        );
+
+        let report = store.prune(&plan(now, tight)).expect("held");
+        assert!(report.held.is_some());
+        let report = store
+            .prune(&PrunePlan {
+                confirmed: true,
+                ..plan(now, tight)
+            })
+            .expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (140, None));
+        assert_eq!(titles(&store).len(), 10);
+        assert_eq!(store.held_prune().expect("reads"), None);
+
+        // Unchanged limits never hold a pass: a busy source losing most of its entries to
+        // its own `keep` at every pass is ordinary pruning.
+        assert_eq!(poll(&store, entries(1000..1300), now).new, 300);
+        let report = store.prune(&plan(now, tight)).expect("prunes");
+        assert_eq!((report.pruned["s"], report.held), (300, None));
+        assert!(store.verify().expect("verifies").problems.is_empty());
     }
 
     #[test]
