@@ -1317,6 +1317,45 @@ mod tests {
     }
 
     #[test]
+    fn server_connection_keys() {
+        let c = parse(
+            "[server]\nmax_connections_per_ip = 4\ntrusted_proxies = [\"10.0.0.1\", \"10.1.2.3/8\", \"fd00::/8\"]\n\
+             header_timeout = \"5s\"\nidle_timeout = \"2m\"\nrender_cache_mb = 0\n",
+            Path::new("/etc/tributary/feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.server.max_connections_per_ip, 4);
+        let nets: Vec<String> = c
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(c.server.header_timeout, Duration::from_secs(5));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.server.render_cache_bytes, 0);
+        let d = parse("", Path::new("/etc/tributary/feeds.toml")).expect("valid");
+        assert_eq!(d.server.max_connections_per_ip, 32);
+        assert_eq!(d.server.render_cache_bytes, 32 << 20);
+        assert!(
+            d.server
+                .trusted_proxies
+                .iter()
+                .any(|n| n.contains(&std::net::IpAddr::from([127, 0, 0, 5])))
+        );
+        let p = problems(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]\nmax_connections_per_ip = 0\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[1].contains("2:30") && p[1].contains("proxy.example"),
+            "{p:?}"
+        );
+        assert!(p[2].contains("max_connections_per_ip"), "{p:?}");
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = parse(
             "[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n",
