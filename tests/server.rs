@@ -405,7 +405,22 @@ async fn at_the_cap_the_longest_idle_connection_gives_way() {
         .await
         .expect("second still open");
     assert_eq!(status, 200);
+    // A stop does not wait for idle connections, nor for one stuck in a partial header.
+    let mut partial = connect_from(5, addr).await.expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let stopping = Instant::now();
     daemon.shutdown().await.expect("shutdown");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "stop took {:?}",
+        stopping.elapsed()
+    );
+    for conn in [&mut second, &mut third, &mut partial] {
+        assert!(closed_within(conn, Duration::from_secs(1)).await.is_some());
+    }
 }
 
 /// Connections over `max_connections_per_ip` from one address are closed at once; a trusted
