@@ -364,6 +364,12 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
     .map_err(Error::Store)?;
     store.set_min_free(config.store.min_free_bytes);
     store.set_tombstone_ttl(config.retention.tombstones_for);
+    // Before the first write, so every write keeps the named feeds' indexes.
+    let (registering, indexes) = (store.clone(), config.feed_indexes());
+    tokio::task::spawn_blocking(move || registering.register_feed_indexes(indexes))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .map_err(Error::Store)?;
     Ok(store)
 }
 
@@ -404,10 +410,14 @@ pub async fn prune(config: Config, dry_run: bool) -> Result<PruneReport, Error> 
 /// Checks the store's consistency (see [`Store::verify`]).
 pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error> {
     let store = open_existing_store(&config).await?;
-    tokio::task::spawn_blocking(move || store.verify())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)
+    let indexes = config.feed_indexes();
+    tokio::task::spawn_blocking(move || {
+        store.register_feed_indexes(indexes)?;
+        store.verify()
+    })
+    .await
+    .map_err(|e| Error::Internal(e.to_string()))?
+    .map_err(Error::Store)
 }
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when

@@ -105,6 +105,75 @@ impl FeedConfig {
         let hit = |r: &regex::Regex| texts.iter().any(|t| r.is_match(t));
         (self.include.is_empty() || self.include.iter().any(hit)) && !self.exclude.iter().any(hit)
     }
+
+    /// Whether the feed takes this entry (its patterns on its title, summary, content and
+    /// categories; the entry's source is not checked here).
+    pub fn admits_entry(&self, e: &crate::model::Entry) -> bool {
+        let mut texts = vec![e.title.as_str()];
+        texts.extend(e.summary.as_deref());
+        texts.extend(e.content.as_deref());
+        texts.extend(e.categories.iter().map(String::as_str));
+        self.admits(&texts)
+    }
+
+    /// The store index a feed with patterns is read from (see `store::FeedIndex`), named by
+    /// a hash of its sources and patterns; `None` for a feed without patterns, which is
+    /// read by merging its sources' own indexes.
+    pub fn index(&self) -> Option<crate::store::FeedIndex> {
+        if self.include.is_empty() && self.exclude.is_empty() {
+            return None;
+        }
+        Some(crate::store::FeedIndex {
+            id: self.index_id(),
+            sources: self.sources.iter().cloned().collect(),
+            admits: {
+                let feed = self.clone();
+                std::sync::Arc::new(move |e| feed.admits_entry(e))
+            },
+        })
+    }
+
+    /// Names the feed's definition: equal sources and patterns, equal id.
+    pub fn index_id(&self) -> [u8; 8] {
+        let mut h = blake3::Hasher::new();
+        let mut sources = self.sources.clone();
+        sources.sort();
+        sources.dedup();
+        for (tag, list) in [
+            ("sources", sources),
+            (
+                "include",
+                self.include
+                    .iter()
+                    .map(|r| r.as_str().to_string())
+                    .collect(),
+            ),
+            (
+                "exclude",
+                self.exclude
+                    .iter()
+                    .map(|r| r.as_str().to_string())
+                    .collect(),
+            ),
+        ] {
+            h.update(tag.as_bytes());
+            h.update(&(list.len() as u64).to_le_bytes());
+            for item in list {
+                h.update(&(item.len() as u64).to_le_bytes());
+                h.update(item.as_bytes());
+            }
+        }
+        let mut id = [0u8; 8];
+        id.copy_from_slice(&h.finalize().as_bytes()[..8]);
+        id
+    }
+}
+
+impl Config {
+    /// The store indexes of the named feeds with patterns.
+    pub fn feed_indexes(&self) -> Vec<crate::store::FeedIndex> {
+        self.feeds.iter().filter_map(FeedConfig::index).collect()
+    }
 }
 
 #[derive(Clone, Debug)]

@@ -239,15 +239,15 @@ enum Selection {
 }
 
 async fn feed_atom(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Atom, &uri, &headers)
+    published(&state, Selection::All, Format::Atom, &uri, &headers).await
 }
 
 async fn feed_rss(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Rss, &uri, &headers)
+    published(&state, Selection::All, Format::Rss, &uri, &headers).await
 }
 
 async fn feed_json(State(state): State<AppState>, uri: Uri, headers: HeaderMap) -> Response {
-    published(&state, Selection::All, Format::Json, &uri, &headers)
+    published(&state, Selection::All, Format::Json, &uri, &headers).await
 }
 
 async fn folder_feed(
@@ -270,12 +270,12 @@ async fn folder_feed(
             .map(Selection::Named),
         _ => None,
     };
-    feed_file(&state, &file, &uri, &headers, select)
+    feed_file(&state, &file, &uri, &headers, select).await
 }
 
 /// `{name}.{fmt}` in a feed folder: `select` says which entries `name` means, or that there
 /// is no such feed (404).
-fn feed_file(
+async fn feed_file(
     state: &AppState,
     file: &str,
     uri: &Uri,
@@ -284,7 +284,7 @@ fn feed_file(
 ) -> Response {
     match split_file(file).and_then(|(name, format)| Some((select(&state.config(), name)?, format)))
     {
-        Some((selection, format)) => published(state, selection, format, uri, headers),
+        Some((selection, format)) => published(state, selection, format, uri, headers).await,
         None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
     }
 }
@@ -328,7 +328,7 @@ fn query(uri: &Uri, default: usize) -> Result<(usize, Option<Cursor>), String> {
 }
 
 /// Renders a published feed, answering conditional requests with 304.
-fn published(
+async fn published(
     state: &AppState,
     selection: Selection,
     format: Format,
@@ -364,7 +364,14 @@ fn published(
     let rendered = match cached {
         Some(r) => r,
         None => {
-            let r = match render_selection(state, &selection, format, &uri, limit, before) {
+            // On a blocking thread: a render reads the store, and the runtime's few workers
+            // must stay free for other requests (`/healthz` among them).
+            let (for_render, uri) = (state.clone(), uri.clone());
+            let rendered = off_runtime(move || {
+                render_selection(&for_render, &selection, format, &uri, limit, before)
+            })
+            .await;
+            let r = match rendered {
                 Ok(r) => r,
                 Err(e) => return internal_error(e),
             };
@@ -445,7 +452,8 @@ fn render_selection(
             .store
             .page(Some(name), before.as_ref(), limit, |_| true),
         _ => {
-            let (chosen, filter): (Option<HashSet<&str>>, _) = match selection {
+            // The sources the feed takes, and the named feed (for its patterns).
+            let (sources, feed): (Option<Vec<&str>>, _) = match selection {
                 Selection::Tag(tag) => (
                     Some(
                         config
@@ -459,28 +467,47 @@ fn render_selection(
                 ),
                 Selection::Named(i) => {
                     let feed = &config.feeds[*i];
-                    (
-                        Some(feed.sources.iter().map(String::as_str).collect()),
-                        Some(feed),
-                    )
+                    let mut sources: Vec<&str> = feed.sources.iter().map(String::as_str).collect();
+                    sources.sort_unstable();
+                    sources.dedup();
+                    // Every source and no patterns: the time index answers, as for /feed.atom.
+                    let everything = feed.include.is_empty()
+                        && feed.exclude.is_empty()
+                        && sources.len() == config.sources.len();
+                    ((!everything).then_some(sources), Some(feed))
                 }
                 // Every configured source: the config's own index answers.
                 _ => (None, None),
             };
-            let chosen = |name: &str| match &chosen {
+            let chosen_set: Option<HashSet<&str>> =
+                sources.as_ref().map(|s| s.iter().copied().collect());
+            let chosen = |name: &str| match &chosen_set {
                 Some(set) => set.contains(name),
                 None => config.source(name).is_some(),
             };
             // Each article once: a duplicate shows only while its credited source is not in
             // the same feed.
             // (A credited entry pruned by retention no longer stands in for its duplicates.)
-            state.store.page(None, before.as_ref(), limit, |e| {
+            let accept = |e: &crate::model::Entry| {
                 chosen(&e.source)
                     && e.duplicate_of.as_ref().is_none_or(|c| {
                         !chosen(&c.source) || !state.store.has_entry(&c.source, &c.key)
                     })
-                    && filter.is_none_or(|f| f.admits(&entry_texts(e)))
-            })
+                    && feed.is_none_or(|f| f.admits_entry(e))
+            };
+            match &sources {
+                // Read from the feed's own index when it has one and it is built, else by
+                // merging its sources' indexes: never a scan of the whole store.
+                Some(sources) => state.store.page_of_sources(
+                    sources,
+                    feed.filter(|f| !f.include.is_empty() || !f.exclude.is_empty())
+                        .map(|f| f.index_id()),
+                    before.as_ref(),
+                    limit,
+                    accept,
+                ),
+                None => state.store.page(None, before.as_ref(), limit, accept),
+            }
         }
     }?;
     let title = match selection {
@@ -623,15 +650,6 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
         .into_response()
 }
 
-/// What `[[feed]]` patterns are matched against: title, summary, content, categories.
-fn entry_texts(e: &crate::model::Entry) -> Vec<&str> {
-    let mut texts = vec![e.title.as_str()];
-    texts.extend(e.summary.as_deref());
-    texts.extend(e.content.as_deref());
-    texts.extend(e.categories.iter().map(String::as_str));
-    texts
-}
-
 /// Attribution for each configured source: its title (from the config, else from its feed,
 /// else its name), feed URL and home page.
 fn source_infos(
@@ -664,15 +682,32 @@ fn source_infos(
     Ok(out)
 }
 
+/// Runs a store read on a blocking thread (sled reads block), so request handlers never
+/// hold up the runtime's workers.
+async fn off_runtime<T: Send + 'static>(
+    read: impl FnOnce() -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, String> {
+    match tokio::task::spawn_blocking(read).await {
+        Ok(r) => r.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Every source's status, read off the runtime.
+async fn health(state: &AppState) -> Result<crate::status::Health, String> {
+    let (config, store) = (state.config(), state.store.clone());
+    off_runtime(move || crate::status::collect(&config, &store)).await
+}
+
 async fn healthz(State(state): State<AppState>) -> Response {
-    match crate::status::collect(&state.config(), &state.store) {
+    match health(&state).await {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let stored = match crate::status::collect(&state.config(), &state.store) {
+    let stored = match health(&state).await {
         Ok(h) => h.entries,
         Err(e) => return internal_error(e),
     };
@@ -681,17 +716,19 @@ async fn metrics(State(state): State<AppState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        state.metrics.render(stored),
+        state.metrics.render(stored, state.store.entries_read()),
     )
         .into_response()
 }
 
 /// The sources as an OPML subscription list.
 async fn opml(State(state): State<AppState>) -> Response {
-    let states: HashMap<String, SourceState> = match state.store.source_states() {
-        Ok(s) => s.into_iter().collect(),
-        Err(e) => return internal_error(e),
-    };
+    let store = state.store.clone();
+    let states: HashMap<String, SourceState> =
+        match off_runtime(move || store.source_states()).await {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => return internal_error(e),
+        };
     let body = crate::opml::export(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
@@ -765,7 +802,7 @@ async fn index(State(state): State<AppState>) -> Response {
         ));
     }
     page.push_str("</ul><h2>Sources</h2>");
-    let health = match crate::status::collect(c, &state.store) {
+    let health = match health(&state).await {
         Ok(h) => h,
         Err(err) => return internal_error(err),
     };

@@ -33,6 +33,7 @@ pub struct Metrics {
     fetch_seconds: Histogram,
     requests: Family<RequestLabels, Counter>,
     entries_stored: Gauge,
+    entries_read: Gauge,
     entries_pruned: Counter,
     reloads: Family<PollLabels, Counter>,
     entries_filtered: Counter,
@@ -64,6 +65,7 @@ impl Metrics {
         let fetch_seconds = Histogram::new(exponential_buckets(0.01, 2.0, 14));
         let requests = Family::<RequestLabels, Counter>::default();
         let entries_stored = Gauge::default();
+        let entries_read = Gauge::default();
         let entries_pruned = Counter::default();
         let reloads = Family::<PollLabels, Counter>::default();
         let entries_filtered = Counter::default();
@@ -147,6 +149,11 @@ impl Metrics {
             "Entries stored for the configured sources",
             entries_stored.clone(),
         );
+        registry.register(
+            "store_entries_read",
+            "Entries read from the store to render feeds and pages since start (a feed is read from an index, so this grows with the entries published, not with the store)",
+            entries_read.clone(),
+        );
         Metrics {
             registry: Arc::new(registry),
             polls,
@@ -156,6 +163,7 @@ impl Metrics {
             fetch_seconds,
             requests,
             entries_stored,
+            entries_read,
             entries_pruned,
             reloads,
             entries_filtered,
@@ -231,10 +239,13 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the stored-entries gauge set to `entries_stored`.
-    pub fn render(&self, entries_stored: u64) -> String {
+    /// The text exposition, with the stored-entries gauge set to `entries_stored` and the
+    /// entries-read gauge to `entries_read` (both read from the store).
+    pub fn render(&self, entries_stored: u64, entries_read: u64) -> String {
         self.entries_stored
             .set(i64::try_from(entries_stored).unwrap_or(i64::MAX));
+        self.entries_read
+            .set(i64::try_from(entries_read).unwrap_or(i64::MAX));
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -13,6 +13,8 @@
 //!   publisher changing an entry's guid does not make it new.
 //! - `a/{article:16}` → a [`Credit`] as JSON: the source that brought an article first
 //!   (cross-source dedup).
+//! - `f/{instance:8}{time:8}{key:16}` → the entry's source: the entries a named feed with
+//!   patterns takes, newest last, with `fm/` and `fg/` keys that manage them (see [`feeds`]).
 //! - `x/{source}\0{key:16}` → a tombstone, `{last seen:8}{article:16}?`: an entry retention
 //!   pruned, so it is not stored again while the source's feed still lists it (see
 //!   [`retention`]).
@@ -29,8 +31,10 @@ use chrono::{DateTime, Utc};
 use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
 use crate::normalise::Merge;
 
+mod feeds;
 mod retention;
 
+pub use feeds::FeedIndex;
 pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
 
 /// The on-disk layout version this build reads and writes.
@@ -39,12 +43,15 @@ pub use retention::{Limits, PrunePlan, PruneReport, VerifyReport};
 /// - 2: adds tombstones (`x/`). A version-1 store is upgraded in place at open (nothing
 ///   to convert); a build that knows only version 1 refuses a version-2 store, since it
 ///   would store pruned entries again.
+/// - 4: adds the named-feed indexes (`f/`, `fm/`, `fg/`, see [`feeds`]). A version-3
+///   store is upgraded in place at open (nothing to convert); a build that knows only
+///   version 3 refuses a version-4 store, since its writes would not keep those indexes.
 /// - 3: entries are keyed by source and key (`e/{source}\0{key}`, was `e/{key}`), and the
 ///   time index records the source. An older store is converted at open (see
 ///   [`convert`]), resumably: the version is set to 3 first, with a `meta/converting`
 ///   marker (so an older build refuses the half-converted store); a crash midway leaves
 ///   some entries moved and the marker, and the next open moves the rest.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 const SCHEMA_KEY: &[u8] = b"meta/schema";
 /// Present while an older store is being converted to [`SCHEMA_VERSION`].
@@ -106,6 +113,10 @@ pub struct Store {
     write_since: Arc<std::sync::atomic::AtomicU64>,
     /// When the flush in progress began (likewise).
     flush_since: Arc<std::sync::atomic::AtomicU64>,
+    /// The named-feed indexes this process keeps (see [`feeds`]).
+    feeds: Arc<feeds::Registry>,
+    /// Entries read through an index (pages, full-text lookups) since the store was opened.
+    entries_read: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Store {
@@ -142,8 +153,17 @@ impl Store {
                 let found = String::from_utf8_lossy(&v).to_string();
                 match found.parse::<u32>() {
                     // A conversion was interrupted: carry on.
-                    Ok(SCHEMA_VERSION) if db.contains_key(CONVERTING_KEY)? => convert(&db)?,
+                    Ok(n) if n <= SCHEMA_VERSION && db.contains_key(CONVERTING_KEY)? => {
+                        db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                        convert(&db)?
+                    }
                     Ok(SCHEMA_VERSION) => {}
+                    // Version 4 only adds keys: nothing to convert.
+                    Ok(3) => {
+                        db.insert(SCHEMA_KEY, SCHEMA_VERSION.to_string().as_bytes())?;
+                        db.flush()?;
+                        tracing::info!(from = 3, to = SCHEMA_VERSION, "store schema upgraded");
+                    }
                     Ok(n) if n < SCHEMA_VERSION => {
                         // The new version first, with a marker: from here on a build that
                         // knows only the old layout refuses the store instead of storing
@@ -175,6 +195,8 @@ impl Store {
             write_lock: Arc::new(Mutex::new(())),
             write_since: Arc::default(),
             flush_since: Arc::default(),
+            feeds: Arc::default(),
+            entries_read: Arc::default(),
         })
     }
 
@@ -394,6 +416,16 @@ impl Store {
         self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
+    /// Entries read through an index since the store was opened: what renders cost.
+    pub fn entries_read(&self) -> u64 {
+        self.entries_read.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn bump_generation(&self) {
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn merge_one(
         &self,
@@ -457,6 +489,7 @@ impl Store {
                     self.credit(&mut e, article, batch, counts)?;
                 }
                 insert_indexes(&e, batch);
+                self.index_in_feeds(&e, batch);
                 batch.insert(ekey, encode(&e));
             }
             Merge::Updated(e) => {
@@ -473,6 +506,11 @@ impl Store {
                     batch.remove(source_time_key(old));
                     insert_indexes(&e, batch);
                 }
+                // Its texts may have changed, and with them the named feeds that take it.
+                if let Some(old) = &existing {
+                    self.unindex_in_feeds(old, batch);
+                }
+                self.index_in_feeds(&e, batch);
                 batch.insert(ekey, encode(&e));
             }
         }
@@ -580,41 +618,103 @@ impl Store {
         limit: usize,
         accept: &impl Fn(&Entry) -> bool,
     ) -> Result<Page, StoreError> {
-        let prefix = match source {
-            None => b"t/".to_vec(),
+        match source {
+            // The time index records each entry's source.
+            None => self.collect_page(self.index_scan(b"t/".to_vec(), before)?, limit, accept),
             Some(name) => {
-                let mut p = b"s/".to_vec();
-                p.extend_from_slice(name.as_bytes());
-                p.push(0);
-                p
+                let items = self
+                    .index_scan(retention::source_prefix(b"s/", name), before)?
+                    .map(|item| item.map(|(tail, _)| (tail, name.to_string())));
+                self.collect_page(items, limit, accept)
             }
-        };
+        }
+    }
+
+    /// A page of a feed made of `sources`, newest first, of the entries `accept` takes.
+    ///
+    /// With `index` (a named feed with patterns, see [`feeds`]) ready, the feed's own index
+    /// is read: it holds only what the patterns take, so a page costs the same whatever
+    /// they match. Otherwise the sources' own indexes are merged, newest first: the cost is
+    /// the page plus one index seek per source, and a source with no entries costs a seek.
+    pub fn page_of_sources(
+        &self,
+        sources: &[&str],
+        index: Option<[u8; 8]>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.reading(|| {
+            if let Some(instance) = index.and_then(|id| self.ready_instance(&id)) {
+                let prefix = [b"f/".as_slice(), &instance].concat();
+                return self.collect_page(self.index_scan(prefix, before)?, limit, &accept);
+            }
+            let mut heads = std::collections::BinaryHeap::new();
+            let mut scans = Vec::with_capacity(sources.len());
+            for (i, name) in sources.iter().enumerate() {
+                let mut scan = self.index_scan(retention::source_prefix(b"s/", name), before)?;
+                if let Some(item) = scan.next() {
+                    heads.push((item?.0, i));
+                }
+                scans.push(scan);
+            }
+            let merged = std::iter::from_fn(|| {
+                let (tail, i) = heads.pop()?;
+                match scans[i].next() {
+                    Some(Ok((next, _))) => heads.push((next, i)),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => {}
+                }
+                Some(Ok((tail, sources[i].to_string())))
+            });
+            self.collect_page(merged, limit, &accept)
+        })
+    }
+
+    /// The keys under an index `prefix`, newest first, older than `before`: each key's
+    /// last 24 bytes (time and entry key) and its value.
+    fn index_scan(
+        &self,
+        prefix: Vec<u8>,
+        before: Option<&Cursor>,
+    ) -> Result<impl Iterator<Item = Result<([u8; 24], sled::IVec), StoreError>> + use<>, StoreError>
+    {
+        let db = self.db()?;
         let iter = match before {
-            None => self.db()?.scan_prefix(&prefix),
+            None => db.scan_prefix(&prefix),
             Some(c) => {
                 let mut upper = prefix.clone();
                 upper.extend_from_slice(&c.0);
-                self.db()?.range(prefix.clone()..upper)
+                db.range(prefix..upper)
             }
         };
+        Ok(iter.rev().filter_map(|item| match item {
+            Err(e) => Some(Err(StoreError::from(e))),
+            Ok((k, v)) => {
+                let tail = k.len().checked_sub(24).map(|at| &k[at..])?;
+                let mut t = [0u8; 24];
+                t.copy_from_slice(tail);
+                Some(Ok((t, v)))
+            }
+        }))
+    }
+
+    /// The entries `items` (index tails with their sources, newest first) point at, up to
+    /// `limit` that `accept` takes; `next` is set when more follow.
+    fn collect_page<O: AsRef<[u8]>>(
+        &self,
+        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
         let mut entries = Vec::with_capacity(limit.min(1024));
         let mut last: Option<Cursor> = None;
         let mut more = false;
-        for item in iter.rev() {
-            let (k, v) = item?;
-            let Some(tail) = k.len().checked_sub(24).map(|at| &k[at..]) else {
+        for item in items {
+            let (tail, owner) = item?;
+            let Ok(owner) = std::str::from_utf8(owner.as_ref()) else {
+                tracing::warn!(key = %hex(&tail), "index key without a source; skipped");
                 continue;
-            };
-            // The time index records each entry's source; a source's index is its own.
-            let owner = match source {
-                Some(name) => name,
-                None => match std::str::from_utf8(&v) {
-                    Ok(name) => name,
-                    Err(_) => {
-                        tracing::warn!(key = %hex(&k), "index key without a source; skipped");
-                        continue;
-                    }
-                },
             };
             let Some(e) = self.indexed_entry(owner, &tail[8..])? else {
                 continue;
@@ -626,9 +726,7 @@ impl Store {
                 more = true;
                 break;
             }
-            let mut c = [0u8; 24];
-            c.copy_from_slice(tail);
-            last = Some(Cursor(c));
+            last = Some(Cursor(tail));
             entries.push(e);
         }
         Ok(Page {
@@ -643,6 +741,8 @@ impl Store {
             return Ok(None);
         };
         let ekey = entry_key(source, &EntryKey(key));
+        self.entries_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(v) = self.db()?.get(&ekey)? else {
             tracing::warn!(key = %hex(&key), "index points at a missing entry; skipped");
             return Ok(None);
@@ -816,7 +916,17 @@ impl Store {
         Ok(db)
     }
 
+    /// The write lock, for a writer. A process that registered no named-feed indexes
+    /// forgets them first (see [`feeds`]): it would not keep them.
     fn lock(&self) -> WriteGuard<'_> {
+        let guard = self.lock_unchecked();
+        if let Err(error) = self.forget_unregistered_indexes() {
+            tracing::warn!(%error, "could not forget the named-feed indexes");
+        }
+        guard
+    }
+
+    fn lock_unchecked(&self) -> WriteGuard<'_> {
         // A panic while holding the lock cannot leave sled half-written (batches are
         // atomic), so a poisoned lock is safe to take over.
         let guard = self
@@ -1196,7 +1306,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::normalise::{entry_key as make_key, merge};
 
@@ -1311,7 +1421,7 @@ mod tests {
         }
         let store = Store::open(dir.path(), 1 << 20).expect("a version-1 store opens");
         let v = store.db().expect("open").get(SCHEMA_KEY).expect("reads");
-        assert_eq!(v.as_deref(), Some(&b"3"[..]));
+        assert_eq!(v.as_deref(), Some(&b"4"[..]));
     }
 
     /// Rewrites a schema-3 store into the schema-2 layout: entries under `e/{key}`, an
@@ -1379,7 +1489,7 @@ mod tests {
         assert!(counts_before > 0, "the downgraded layout is not schema 3's");
         let store = Store::open(dir.path(), 1 << 20).expect("a version-2 store opens");
         let v = store.db().expect("open").get(SCHEMA_KEY).expect("reads");
-        assert_eq!(v.as_deref(), Some(&b"3"[..]));
+        assert_eq!(v.as_deref(), Some(&b"4"[..]));
         let report = store.verify().expect("verifies");
         assert!(report.problems.is_empty(), "{:?}", report.problems);
         assert_eq!(report.entries, 300);

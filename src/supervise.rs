@@ -38,6 +38,8 @@ pub enum Event {
     ReloadFailed(String),
     Pruned(PruneReport),
     PruneFailed(String),
+    /// Every named feed's index is built (see `store::FeedIndex`): each is read from it.
+    FeedIndexesBuilt,
 }
 
 /// Requests to the supervisor.
@@ -102,6 +104,8 @@ impl Supervisor {
         self.store.set_min_free(self.config.store.min_free_bytes);
         self.store
             .set_tombstone_ttl(self.config.retention.tombstones_for);
+        // Registered when the store was opened; the missing ones are built meanwhile.
+        build_feed_indexes(&self.store, &self.shutdown, &self.events);
         for s in self.config.sources.clone() {
             self.sources.start(&self.scheduler, s, Start::Resume);
         }
@@ -246,6 +250,12 @@ impl Supervisor {
         }
         self.store.set_min_free(new.store.min_free_bytes);
         self.store.set_tombstone_ttl(new.retention.tombstones_for);
+        let (store, indexes) = (self.store.clone(), new.feed_indexes());
+        match tokio::task::spawn_blocking(move || store.register_feed_indexes(indexes)).await {
+            Ok(Ok(())) => build_feed_indexes(&self.store, &self.shutdown, &self.events),
+            Ok(Err(error)) => tracing::error!(%error, "the named feeds' indexes were not updated"),
+            Err(error) => tracing::error!(%error, "the named feeds' indexes were not updated"),
+        }
         if !report.restart_needed.is_empty() {
             tracing::warn!(
                 settings = %report.restart_needed.join(", "),
@@ -305,6 +315,27 @@ impl Supervisor {
             let _ = reply.send(done.clone());
         }
     }
+}
+
+/// Builds the registered named-feed indexes that are not ready yet, in the background (see
+/// `store::FeedIndex`); until one is ready its feed is read by merging its sources.
+fn build_feed_indexes(
+    store: &Store,
+    shutdown: &CancellationToken,
+    events: &broadcast::Sender<Event>,
+) {
+    let (store, shutdown, events) = (store.clone(), shutdown.clone(), events.clone());
+    tokio::task::spawn_blocking(move || {
+        match store.build_feed_indexes(&|| shutdown.is_cancelled()) {
+            Ok(()) if !shutdown.is_cancelled() => {
+                let _ = events.send(Event::FeedIndexesBuilt);
+            }
+            Ok(()) => {}
+            Err(error) => {
+                tracing::error!(%error, "building the named feeds' indexes failed; they are built at the next start or reload")
+            }
+        }
+    });
 }
 
 /// The retention plan the config asks for, now.

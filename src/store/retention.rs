@@ -378,6 +378,7 @@ impl Store {
         batch.remove(entry_key(&e.source, &e.key));
         batch.remove(time_key(e));
         batch.remove(source_time_key(e));
+        self.unindex_in_feeds(e, batch);
         if let Some(article) = e.article {
             let akey = article_key(&article);
             if let Some(v) = self.db()?.get(&akey)?
@@ -522,12 +523,13 @@ impl Store {
                 .push(format!("{n} entries belong to {name}, which has no state"));
         }
         report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
+        report.problems.extend(self.verify_feed_indexes()?);
         Ok(report)
     }
 }
 
 /// `{prefix}{source}\0`
-fn source_prefix(prefix: &[u8], name: &str) -> Vec<u8> {
+pub(super) fn source_prefix(prefix: &[u8], name: &str) -> Vec<u8> {
     let mut p = prefix.to_vec();
     p.extend_from_slice(name.as_bytes());
     p.push(0);
