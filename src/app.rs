@@ -31,8 +31,6 @@ pub enum Error {
         addr: SocketAddr,
         error: std::io::Error,
     },
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
     #[error("internal error: {0}")]
     Internal(String),
     #[error(
@@ -199,14 +197,26 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics: metrics.clone(),
     });
     let server_shutdown = shutdown.clone();
-    let max_connections = config.server.max_connections;
+    // Each client connection takes a file descriptor: use all the process may have.
+    let settings = crate::serve::Settings::from_config(&config.server)
+        .within_fd_limit(crate::serve::raise_fd_limit());
+    let server_metrics = metrics.clone();
     let task = tokio::spawn(async move {
-        let listener = http::LimitedListener::new(listener, max_connections);
-        let serving = axum::serve(listener, app)
-            .with_graceful_shutdown(server_shutdown.clone().cancelled_owned());
-        let served = crate::shutdown::within_grace(
-            std::future::IntoFuture::into_future(serving),
-            server_shutdown,
+        // In-flight responses get SERVE_GRACE after a stop, then the connections are
+        // dropped: an open connection never holds the process up.
+        let _ = crate::shutdown::within_grace(
+            async {
+                crate::serve::serve(
+                    listener,
+                    app,
+                    settings,
+                    server_metrics,
+                    server_shutdown.clone(),
+                )
+                .await;
+                Ok::<(), std::convert::Infallible>(())
+            },
+            server_shutdown.clone(),
             crate::shutdown::SERVE_GRACE,
         )
         .await;
@@ -228,7 +238,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             .map_err(|e| Error::Internal(e.to_string()))?;
         flushed?;
         tracing::info!("tributary stopped; store flushed");
-        served.map_err(Error::Serve)
+        Ok(())
     });
     Ok(Daemon {
         addr,

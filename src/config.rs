@@ -179,8 +179,21 @@ impl Config {
 #[derive(Clone, Debug)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
-    /// Open connections at most (idle keep-alive ones included).
+    /// Open connections at most (idle keep-alive ones included); at the cap the longest-idle
+    /// connection gives way to a new one.
     pub max_connections: usize,
+    /// Open connections at most from one client address (an IPv6 /64 counts as one), unless
+    /// the address is a trusted proxy.
+    pub max_connections_per_ip: usize,
+    /// Addresses exempt from `max_connections_per_ip` (reverse proxies): loopback by default.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// How long a client may take to send a request's headers, from the connection (first
+    /// request) or from the request's first byte (later ones).
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests.
+    pub idle_timeout: Duration,
+    /// Memory for rendered documents, in bytes.
+    pub render_cache_bytes: u64,
     /// The public URL of this instance, without a trailing slash.
     pub base_url: String,
 }
@@ -422,6 +435,11 @@ struct RawServer {
     listen: Option<Spanned<String>>,
     base_url: Option<Spanned<String>>,
     max_connections: Option<Spanned<i64>>,
+    max_connections_per_ip: Option<Spanned<i64>>,
+    trusted_proxies: Option<Vec<Spanned<String>>>,
+    header_timeout: Option<Spanned<String>>,
+    idle_timeout: Option<Spanned<String>>,
+    render_cache_mb: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -766,10 +784,62 @@ impl Validator<'_> {
             listen: None,
             base_url: None,
             max_connections: None,
+            max_connections_per_ip: None,
+            trusted_proxies: None,
+            header_timeout: None,
+            idle_timeout: None,
+            render_cache_mb: None,
         });
         let max_connections = match &server.max_connections {
             None => Some(1024),
             Some(m) => self.positive(m, "max_connections", 1_000_000),
+        };
+        let max_connections_per_ip = match &server.max_connections_per_ip {
+            None => Some(32),
+            Some(m) => self.positive(m, "max_connections_per_ip", 1_000_000),
+        };
+        let trusted_proxies = match &server.trusted_proxies {
+            None => Some(vec![
+                ipnet::IpNet::new_assert(std::net::Ipv4Addr::LOCALHOST.into(), 8),
+                ipnet::IpNet::new_assert(std::net::Ipv6Addr::LOCALHOST.into(), 128),
+            ]),
+            Some(list) => {
+                let mut nets = Some(Vec::new());
+                for t in list {
+                    let text = t.get_ref().trim();
+                    let net = text
+                        .parse::<ipnet::IpNet>()
+                        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from));
+                    match (net, &mut nets) {
+                        (Ok(n), Some(v)) => v.push(n.trunc()),
+                        (Ok(_), None) => {}
+                        (Err(_), _) => {
+                            self.problem(
+                                Some(t.span()),
+                                format!(
+                                    "trusted_proxies: \"{}\" is not an address or network like \"10.0.0.1\", \"10.0.0.0/8\" or \"fd00::/8\"",
+                                    t.get_ref()
+                                ),
+                            );
+                            nets = None;
+                        }
+                    }
+                }
+                nets
+            }
+        };
+        let header_timeout = match &server.header_timeout {
+            None => Some(Duration::from_secs(10)),
+            Some(d) => self.duration(d, "header_timeout"),
+        };
+        let idle_timeout = match &server.idle_timeout {
+            None => Some(Duration::from_secs(60)),
+            Some(d) => self.duration(d, "idle_timeout"),
+        };
+        let render_cache_mb = match &server.render_cache_mb {
+            None => Some(32),
+            Some(m) if *m.get_ref() == 0 => Some(0),
+            Some(m) => self.positive(m, "render_cache_mb", 65_536),
         };
         let listen = match &server.listen {
             None => Some(SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -1211,6 +1281,11 @@ impl Validator<'_> {
             path: path.to_path_buf(),
             server: ServerConfig {
                 max_connections: max_connections? as usize,
+                max_connections_per_ip: max_connections_per_ip? as usize,
+                trusted_proxies: trusted_proxies?,
+                header_timeout: header_timeout?,
+                idle_timeout: idle_timeout?,
+                render_cache_bytes: render_cache_mb?.saturating_mul(1024 * 1024),
                 listen: listen?,
                 base_url: base_url?,
             },
@@ -1308,6 +1383,45 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(e) => e.to_string().lines().map(str::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn server_connection_keys() {
+        let c = parse(
+            "[server]\nmax_connections_per_ip = 4\ntrusted_proxies = [\"10.0.0.1\", \"10.1.2.3/8\", \"fd00::/8\"]\n\
+             header_timeout = \"5s\"\nidle_timeout = \"2m\"\nrender_cache_mb = 0\n",
+            Path::new("/etc/tributary/feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.server.max_connections_per_ip, 4);
+        let nets: Vec<String> = c
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(nets, ["10.0.0.1/32", "10.0.0.0/8", "fd00::/8"]);
+        assert_eq!(c.server.header_timeout, Duration::from_secs(5));
+        assert_eq!(c.server.idle_timeout, Duration::from_secs(120));
+        assert_eq!(c.server.render_cache_bytes, 0);
+        let d = parse("", Path::new("/etc/tributary/feeds.toml")).expect("valid");
+        assert_eq!(d.server.max_connections_per_ip, 32);
+        assert_eq!(d.server.render_cache_bytes, 32 << 20);
+        assert!(
+            d.server
+                .trusted_proxies
+                .iter()
+                .any(|n| n.contains(&std::net::IpAddr::from([127, 0, 0, 5])))
+        );
+        let p = problems(
+            "[server]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.example\"]\nmax_connections_per_ip = 0\n",
+        );
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].contains(":2:34:") && p[0].contains("proxy.example"),
+            "{p:?}"
+        );
+        assert!(p[1].contains("max_connections_per_ip"), "{p:?}");
     }
 
     #[test]

@@ -41,13 +41,21 @@ impl AppState {
 }
 
 /// Rendered feeds kept until the store changes or the config is reloaded, so a reader's
-/// poll costs a lookup.
+/// poll costs a lookup. Keyed by the canonical request (the feed's path and only the
+/// parameters that change the document), and bounded in bytes (`[server] render_cache_mb`):
+/// the least recently used documents give way.
 #[derive(Default)]
 pub struct RenderCache {
     generation: u64,
     /// The config the documents were rendered with.
     config: Option<Arc<Config>>,
-    documents: HashMap<String, Rendered>,
+    /// Each document with its last use (a key in `order`).
+    documents: HashMap<String, (Rendered, u64)>,
+    /// Keys by last use, oldest first.
+    order: std::collections::BTreeMap<u64, String>,
+    tick: u64,
+    /// What the documents take, as [`RenderCache::cost`] counts it.
+    bytes: u64,
 }
 
 impl RenderCache {
@@ -55,6 +63,76 @@ impl RenderCache {
     fn is_current(&self, generation: u64, config: &Arc<Config>) -> bool {
         self.generation == generation
             && self.config.as_ref().is_some_and(|c| Arc::ptr_eq(c, config))
+    }
+
+    /// Bytes the cached documents take (bodies, keys, ETags and bookkeeping).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Documents cached.
+    pub fn len(&self) -> usize {
+        self.documents.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.documents.is_empty()
+    }
+
+    fn cost(key: &str, r: &Rendered) -> u64 {
+        // The map and order entries, the Rendered struct and the allocations' headers.
+        const OVERHEAD: usize = 256;
+        (r.body.len() + 2 * key.len() + r.etag.len() + OVERHEAD) as u64
+    }
+
+    /// The document for `key`, now the most recently used.
+    fn get(&mut self, key: &str) -> Option<Rendered> {
+        self.tick += 1;
+        let tick = self.tick;
+        let (rendered, used) = self.documents.get_mut(key)?;
+        if let Some(k) = self.order.remove(used) {
+            self.order.insert(tick, k);
+        }
+        *used = tick;
+        Some(rendered.clone())
+    }
+
+    /// Keeps `rendered` under `key`, evicting the least recently used documents so that the
+    /// whole stays within `bound` bytes; a document bigger than `bound` is not kept.
+    fn insert(&mut self, key: String, rendered: Rendered, bound: u64) {
+        let cost = Self::cost(&key, &rendered);
+        self.remove(&key);
+        if cost > bound {
+            return;
+        }
+        while self.bytes + cost > bound {
+            let Some((_, oldest)) = self.order.pop_first() else {
+                break;
+            };
+            if let Some((r, _)) = self.documents.remove(&oldest) {
+                self.bytes -= Self::cost(&oldest, &r);
+            }
+        }
+        self.tick += 1;
+        self.order.insert(self.tick, key.clone());
+        self.documents.insert(key, (rendered, self.tick));
+        self.bytes += cost;
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((r, used)) = self.documents.remove(key) {
+            self.order.remove(&used);
+            self.bytes -= Self::cost(key, &r);
+        }
+    }
+
+    /// Empties the cache for documents of this generation and config.
+    fn start_over(&mut self, generation: u64, config: &Arc<Config>) {
+        self.documents.clear();
+        self.order.clear();
+        self.bytes = 0;
+        self.generation = generation;
+        self.config = Some(config.clone());
     }
 }
 
@@ -68,9 +146,6 @@ struct Rendered {
     content_type: &'static str,
     last_modified: DateTime<Utc>,
 }
-
-/// Documents kept at most (distinct paths and queries); past that the cache starts over.
-const RENDER_CACHE_SIZE: usize = 512;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -265,21 +340,26 @@ async fn published(
         Ok(q) => q,
         Err(message) => return (StatusCode::BAD_REQUEST, message).into_response(),
     };
-    let key = uri
-        .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| uri.path().to_string());
+    // The canonical request: the feed's own path and only the parameters that change the
+    // document, so that ignored or re-spelt parameters neither add cache entries nor reach
+    // the self link.
+    let uri = match canonical_uri(&config, &selection, format, limit, before.as_ref()) {
+        Some(u) => u,
+        None => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    };
+    let key = uri.to_string();
     let generation = state.store.generation();
     // A std Mutex: held for a lookup or an insert, never across an .await.
     let cached = {
-        let cache = state
+        let mut cache = state
             .cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache
-            .is_current(generation, &config)
-            .then(|| cache.documents.get(&key).cloned())
-            .flatten()
+        if cache.is_current(generation, &config) {
+            cache.get(&key)
+        } else {
+            None
+        }
     };
     let rendered = match cached {
         Some(r) => r,
@@ -299,13 +379,11 @@ async fn published(
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !cache.is_current(generation, &config) || cache.documents.len() >= RENDER_CACHE_SIZE
-            {
-                cache.documents.clear();
-                cache.generation = generation;
-                cache.config = Some(config.clone());
+            if !cache.is_current(generation, &config) {
+                cache.start_over(generation, &config);
             }
-            cache.documents.insert(key, r.clone());
+            cache.insert(key, r.clone(), config.server.render_cache_bytes);
+            state.metrics.set_render_cache(cache.bytes(), cache.len());
             r
         }
     };
@@ -319,6 +397,43 @@ async fn published(
         .metrics
         .record_request(label, response.status().as_u16());
     response
+}
+
+/// The request as the feed names itself: `/feed.{fmt}`, `/sources/{name}.{fmt}`,
+/// `/tags/{tag}.{fmt}` or `/feeds/{name}.{fmt}`, with `limit` (when it is not the default)
+/// and `before`. Names and tags are slugs, so they need no escaping.
+fn canonical_uri(
+    config: &Config,
+    selection: &Selection,
+    format: Format,
+    limit: usize,
+    before: Option<&Cursor>,
+) -> Option<Uri> {
+    let ext = match format {
+        Format::Atom => "atom",
+        Format::Rss => "rss",
+        Format::Json => "json",
+    };
+    let path = match selection {
+        Selection::All => format!("/feed.{ext}"),
+        Selection::Source(name) => format!("/sources/{name}.{ext}"),
+        Selection::Tag(tag) => format!("/tags/{tag}.{ext}"),
+        Selection::Named(i) => format!("/feeds/{}.{ext}", config.feeds.get(*i)?.name),
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if limit != config.publish.max_items {
+        query.append_pair("limit", &limit.to_string());
+    }
+    if let Some(c) = before {
+        query.append_pair("before", &c.to_param());
+    }
+    let query = query.finish();
+    let text = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    text.parse().ok()
 }
 
 /// Reads the selected entries and renders them.
@@ -732,105 +847,4 @@ fn internal_error(e: impl std::fmt::Display) -> Response {
         "internal error: the store could not be read\n",
     )
         .into_response()
-}
-
-/// A listener that holds at most `[server] max_connections` connections open at once (idle
-/// keep-alive ones included), so a flood of connections cannot exhaust file descriptors.
-pub struct LimitedListener {
-    inner: tokio::net::TcpListener,
-    places: Arc<tokio::sync::Semaphore>,
-}
-
-impl LimitedListener {
-    pub fn new(inner: tokio::net::TcpListener, max: usize) -> LimitedListener {
-        LimitedListener {
-            inner,
-            places: Arc::new(tokio::sync::Semaphore::new(max)),
-        }
-    }
-}
-
-impl axum::serve::Listener for LimitedListener {
-    type Io = Counted;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // The semaphore is never closed, so acquiring cannot fail; if it somehow did, the
-        // connection is served without a place rather than dropped.
-        let place = self.places.clone().acquire_owned().await.ok();
-        loop {
-            match self.inner.accept().await {
-                Ok((stream, addr)) => {
-                    return (
-                        Counted {
-                            stream,
-                            _place: place,
-                        },
-                        addr,
-                    );
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                }
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        self.inner.local_addr()
-    }
-}
-
-/// A connection holding its place until it is dropped.
-pub struct Counted {
-    stream: tokio::net::TcpStream,
-    _place: Option<tokio::sync::OwnedSemaphorePermit>,
-}
-
-impl tokio::io::AsyncRead for Counted {
-    fn poll_read(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &mut tokio::io::ReadBuf<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
-    }
-}
-
-impl tokio::io::AsyncWrite for Counted {
-    fn poll_write(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
-    }
-
-    fn poll_flush(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
-    }
-
-    fn poll_shutdown(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
-    }
-
-    fn poll_write_vectored(
-        mut self: std::pin::Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
-    }
 }

@@ -21,7 +21,9 @@
 //!   unchanged. No I/O.
 //! - [`store`]: the only module that touches sled.
 //! - [`render`]: entries to Atom 1.0 and RSS 2.0 documents with the writer crates; no I/O.
-//! - [`http`]: the axum server; it reads the store and never triggers a fetch.
+//! - [`http`]: the axum router; it reads the store and never triggers a fetch.
+//! - [`serve`]: the HTTP connections (hyper): header and idle timeouts, the connection cap
+//!   with eviction of idle connections, the per-address limit.
 //! - [`poll`]: one poll of one source through fetch, parse, normalise and store.
 //! - [`metrics`]: Prometheus counters for `/metrics`.
 //! - [`opml`]: the sources as OPML, and OPML subscriptions added to `feeds.toml`.
@@ -51,6 +53,7 @@ pub mod poll;
 pub mod reload;
 pub mod render;
 pub mod scheduler;
+pub mod serve;
 pub mod shutdown;
 pub mod status;
 pub mod store;

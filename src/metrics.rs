@@ -39,6 +39,15 @@ pub struct Metrics {
     reloads: Family<PollLabels, Counter>,
     entries_filtered: Counter,
     full_text: Family<PollLabels, Counter>,
+    connections_open: Gauge,
+    connections_closed: Family<ReasonLabels, Counter>,
+    render_cache_bytes: Gauge,
+    render_cache_documents: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
 }
 
 impl Default for Metrics {
@@ -68,6 +77,30 @@ impl Metrics {
         let reloads = Family::<PollLabels, Counter>::default();
         let entries_filtered = Counter::default();
         let full_text = Family::<PollLabels, Counter>::default();
+        let connections_open = Gauge::default();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        let render_cache_bytes = Gauge::default();
+        let render_cache_documents = Gauge::default();
+        registry.register(
+            "http_connections_open",
+            "Client connections open",
+            connections_open.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "Client connections closed by the server, by reason (evicted, per_address_limit, header_timeout, idle_timeout, stalled)",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "render_cache_bytes",
+            "Bytes of rendered documents kept in the render cache",
+            render_cache_bytes.clone(),
+        );
+        registry.register(
+            "render_cache_documents",
+            "Rendered documents kept in the render cache",
+            render_cache_documents.clone(),
+        );
         registry.register(
             "entries_filtered",
             "Entries kept out by sources' include/exclude rules or max_new_per_poll",
@@ -143,7 +176,29 @@ impl Metrics {
             reloads,
             entries_filtered,
             full_text,
+            connections_open,
+            connections_closed,
+            render_cache_bytes,
+            render_cache_documents,
         }
+    }
+
+    pub fn set_connections_open(&self, n: usize) {
+        self.connections_open
+            .set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    pub fn record_connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn set_render_cache(&self, bytes: u64, documents: usize) {
+        self.render_cache_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self.render_cache_documents
+            .set(i64::try_from(documents).unwrap_or(i64::MAX));
     }
 
     pub fn record_poll(&self, report: &PollReport) {

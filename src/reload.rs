@@ -55,6 +55,20 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
         old.server.max_connections != new.server.max_connections,
         "[server] max_connections",
     );
+    let (a, b) = (&old.server, &new.server);
+    restart(
+        a.max_connections_per_ip != b.max_connections_per_ip,
+        "[server] max_connections_per_ip",
+    );
+    restart(
+        a.trusted_proxies != b.trusted_proxies,
+        "[server] trusted_proxies",
+    );
+    restart(
+        a.header_timeout != b.header_timeout,
+        "[server] header_timeout",
+    );
+    restart(a.idle_timeout != b.idle_timeout, "[server] idle_timeout");
     restart(old.store.path != new.store.path, "[store] path");
     restart(
         old.store.cache_bytes != new.store.cache_bytes,
@@ -67,6 +81,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
         || report.fetch_changed
         || !report.restart_needed.is_empty()
         || old.server.base_url != new.server.base_url
+        || old.server.render_cache_bytes != new.server.render_cache_bytes
         || old.store.min_free_bytes != new.store.min_free_bytes
         || publish_differs(old, new)
         || feeds_differ(old, new)

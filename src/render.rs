@@ -212,7 +212,9 @@ pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceI
     let channel = rss::Channel {
         title: meta.title.clone(),
         link: meta.home_url.clone(),
-        description: meta.description.clone(),
+        // Readers render an RSS description as HTML; ours is text (`[publish] description`),
+        // so it goes out escaped: `<script>` shows as written.
+        description: html_escape::encode_text(&meta.description).into_owned(),
         generator: Some(format!("tributary {}", crate::VERSION)),
         last_build_date: Some(newest.to_rfc2822()),
         docs: Some("https://www.rssboard.org/rss-specification".into()),

@@ -1,0 +1,594 @@
+//! The HTTP server under hostile clients, through the real daemon: idle and slowloris
+//! connections (header and idle timeouts, eviction at the cap, the per-address limit and
+//! trusted proxies), the render cache's bound in bytes and canonical key, and
+//! `[publish] description` published as text.
+//!
+//! Client sockets are bound to 127.0.0.2, 127.0.0.3, ... so that the daemon sees them as
+//! other hosts; 127.0.0.1 is the trusted proxy (or the real reader).
+
+mod support;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use support::{Origin, Route, config_raw};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tributary::app;
+
+/// A daemon with `server_extra` in `[server]` and `rest` after `[publish]` (sources, feeds);
+/// polled once first.
+async fn daemon(server_extra: &str, rest: &str) -> (app::Daemon, tempfile::TempDir) {
+    daemon_described("Everything, combined", server_extra, rest).await
+}
+
+async fn daemon_described(
+    description: &str,
+    server_extra: &str,
+    rest: &str,
+) -> (app::Daemon, tempfile::TempDir) {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n{server_extra}\n\n\
+         [publish]\ntitle = \"Test river\"\ndescription = {}\nmax_items = 50\n\n{rest}",
+        toml_string(description)
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_raw(dir.path(), &text);
+    if !cfg.sources.is_empty() {
+        app::once(cfg.clone()).await.expect("once");
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    (app::start(cfg, listener).await.expect("starts"), dir)
+}
+
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// An RSS feed of `n` items, each with `words` words of description.
+fn rss(n: usize, words: usize) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fat</title><link>https://fat.example/</link><description>d</description>"#,
+    );
+    let filler = "lorem ipsum ".repeat(words / 2);
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><guid>fat-{i}</guid><title>Item {i}</title><link>https://fat.example/{i}</link>\
+             <description>{filler} {i}</description><pubDate>Mon, 01 Jan 2024 {:02}:{:02}:00 GMT</pubDate></item>",
+            (i / 60) % 24,
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A TCP connection to `addr` from 127.0.0.`host`.
+async fn connect_from(host: u8, addr: SocketAddr) -> std::io::Result<TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, host), 0)))?;
+    socket.connect(addr).await
+}
+
+/// Sends a GET on `stream` (keep-alive) and reads one response: status and body.
+async fn request(stream: &mut TcpStream, path: &str) -> std::io::Result<(u16, Vec<u8>)> {
+    stream
+        .write_all(format!("GET {path} HTTP/1.1\r\nHost: feeds.test\r\n\r\n").as_bytes())
+        .await?;
+    read_response(stream).await
+}
+
+async fn read_response(stream: &mut TcpStream) -> std::io::Result<(u16, Vec<u8>)> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status: u16 = head
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let mut chunk = vec![0u8; length - body.len()];
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        body.extend_from_slice(&chunk[..n]);
+    }
+    Ok((status, body))
+}
+
+/// How long until the server closes `stream` (EOF or reset), if it does within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    tokio::time::timeout(within, async {
+        let mut buf = [0u8; 1024];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await
+    .ok()
+    .map(|()| start.elapsed())
+}
+
+/// A GET from 127.0.0.1 on a fresh connection, timed.
+async fn timed_get(url: &str) -> (u16, Duration) {
+    let start = Instant::now();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client");
+    let response = client.get(url).send().await.expect("answered");
+    let status = response.status().as_u16();
+    response.bytes().await.expect("body");
+    (status, start.elapsed())
+}
+
+/// One sample from `/metrics`.
+async fn metric(addr: SocketAddr, name: &str) -> f64 {
+    let body = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    body.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Opens `count` connections to `addr` from 127.0.0.2 and up (`per_host` from each), each
+/// sending `first` (maybe nothing) once connected.
+async fn flood(
+    addr: SocketAddr,
+    count: usize,
+    per_host: usize,
+    first: &'static [u8],
+) -> Vec<TcpStream> {
+    let mut out = Vec::with_capacity(count);
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let host = 2 + (i / per_host) as u8;
+        set.spawn(async move {
+            // A server that locks up leaves connects hanging: those are given up.
+            let mut s = tokio::time::timeout(Duration::from_secs(3), connect_from(host, addr))
+                .await
+                .ok()?
+                .ok()?;
+            if !first.is_empty() {
+                // The server may already have closed it (per-address limit).
+                let _ = s.write_all(first).await;
+            }
+            Some(s)
+        });
+        // At most 200 connects in flight (the listen backlog).
+        if set.len() >= 200
+            && let Some(done) = set.join_next().await
+        {
+            out.extend(done.expect("connect task"));
+        }
+    }
+    while let Some(done) = set.join_next().await {
+        out.extend(done.expect("connect task"));
+    }
+    out
+}
+
+/// A source for /feed.atom to carry.
+async fn one_source() -> (Origin, String) {
+    let origin = Origin::start().await;
+    origin.set("/feed.xml", Route::feed(rss(20, 20), "application/rss+xml"));
+    let rest = format!(
+        "[[source]]\nname = \"fat\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        origin.url("/feed.xml")
+    );
+    (origin, rest)
+}
+
+/// 2,000 idle connections from 40 other addresses: /healthz and /feed.atom from 127.0.0.1
+/// answer within a second, and the daemon holds no more than `max_connections`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_connections_do_not_lock_out_readers() {
+    tributary::serve::raise_fd_limit();
+    let (_origin, rest) = one_source().await;
+    // Timeouts longer than the test: only eviction makes room.
+    let (daemon, _dir) = daemon(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nheader_timeout = \"5m\"\nidle_timeout = \"5m\"",
+        &rest,
+    )
+    .await;
+    let addr = daemon.local_addr();
+    let started = Instant::now();
+    let idle = flood(addr, 2000, 50, b"").await;
+    eprintln!("2000 connections opened in {:?}", started.elapsed());
+    assert_eq!(idle.len(), 2000, "every connect went through");
+    for path in ["/healthz", "/feed.atom", "/healthz"] {
+        let (status, took) = timed_get(&format!("http://{addr}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+    }
+    let open = metric(addr, "tributary_http_connections_open").await;
+    assert!(open <= 1024.0, "{open} connections open");
+    // 40 addresses × 32 (the default per-address limit) is more than the cap of 1024: both
+    // the per-address limit and eviction took part.
+    let refused = metric(
+        addr,
+        "tributary_http_connections_closed_total{reason=\"per_address_limit\"}",
+    )
+    .await;
+    assert!(refused >= 1.0, "{refused} refused");
+    let evicted = metric(
+        addr,
+        "tributary_http_connections_closed_total{reason=\"evicted\"}",
+    )
+    .await;
+    assert!(evicted >= 1.0, "{evicted} evicted");
+    drop(idle);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// 2,000 slowloris connections (a partial header, then a byte now and then) from 40 other
+/// addresses: /healthz and /feed.atom from 127.0.0.1 answer within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_slowloris_connections_do_not_lock_out_readers() {
+    tributary::serve::raise_fd_limit();
+    let (_origin, rest) = one_source().await;
+    // Timeouts longer than the test: only eviction makes room.
+    let (daemon, _dir) = daemon(
+        "trusted_proxies = [\"127.0.0.1/32\"]\nheader_timeout = \"5m\"\nidle_timeout = \"5m\"",
+        &rest,
+    )
+    .await;
+    let addr = daemon.local_addr();
+    let mut slow = flood(
+        addr,
+        2000,
+        50,
+        b"GET /feed.atom HTTP/1.1\r\nHost: feeds.test\r\nX-Slow: ",
+    )
+    .await;
+    assert_eq!(slow.len(), 2000, "every connect went through");
+    // Keep them trickling while the reader asks.
+    let trickle = tokio::spawn(async move {
+        loop {
+            for s in &mut slow {
+                let _ = s.try_write(b"a");
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    });
+    for path in ["/healthz", "/feed.atom", "/healthz", "/feed.atom"] {
+        let (status, took) = timed_get(&format!("http://{addr}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+    }
+    trickle.abort();
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A keep-alive connection is closed after `idle_timeout`, not after the (shorter)
+/// `header_timeout`; a second request inside the idle time is served.
+#[tokio::test]
+async fn idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
+    let (daemon, _dir) = daemon("header_timeout = \"1s\"\nidle_timeout = \"3s\"", "").await;
+    let addr = daemon.local_addr();
+    let mut conn = connect_from(2, addr).await.expect("connect");
+    let (status, _) = request(&mut conn, "/healthz").await.expect("answered");
+    assert_eq!(status, 200);
+    // Longer than the header timeout, shorter than the idle timeout: still open.
+    assert_eq!(
+        closed_within(&mut conn, Duration::from_millis(1500)).await,
+        None
+    );
+    let (status, _) = request(&mut conn, "/healthz")
+        .await
+        .expect("answered again");
+    assert_eq!(status, 200);
+    let after = closed_within(&mut conn, Duration::from_secs(10))
+        .await
+        .expect("closed after the idle timeout");
+    assert!(
+        after >= Duration::from_millis(2500),
+        "closed after {after:?}, before the idle timeout"
+    );
+    assert!(
+        metric(
+            addr,
+            "tributary_http_connections_closed_total{reason=\"idle_timeout\"}"
+        )
+        .await
+            >= 1.0
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A client that sends its headers a byte at a time is cut off at `header_timeout`, on the
+/// first request and on a later one of a keep-alive connection.
+#[tokio::test]
+async fn slowloris_is_cut_off_after_the_header_timeout() {
+    let (daemon, _dir) = daemon("header_timeout = \"1s\"\nidle_timeout = \"30s\"", "").await;
+    let addr = daemon.local_addr();
+    for served_before in [false, true] {
+        let mut conn = connect_from(2, addr).await.expect("connect");
+        if served_before {
+            let (status, _) = request(&mut conn, "/healthz").await.expect("answered");
+            assert_eq!(status, 200);
+        }
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\nX-Slow: ")
+            .await
+            .expect("write");
+        let start = Instant::now();
+        let (mut read, mut write) = conn.into_split();
+        let trickle = tokio::spawn(async move {
+            while write.write_all(b"a").await.is_ok() {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut buf = [0u8; 256];
+            loop {
+                match read.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "slowloris still connected after 10 s");
+        let took = start.elapsed();
+        assert!(
+            took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+            "cut off after {took:?}"
+        );
+        trickle.abort();
+    }
+    assert!(
+        metric(
+            addr,
+            "tributary_http_connections_closed_total{reason=\"header_timeout\"}"
+        )
+        .await
+            >= 2.0
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// At `max_connections`, the connection idle longest gives way to a new one at once.
+#[tokio::test]
+async fn at_the_cap_the_longest_idle_connection_gives_way() {
+    let (daemon, _dir) = daemon("max_connections = 2", "").await;
+    let addr = daemon.local_addr();
+    let mut first = connect_from(2, addr).await.expect("connect");
+    let (status, _) = request(&mut first, "/healthz").await.expect("answered");
+    assert_eq!(status, 200);
+    let mut second = connect_from(3, addr).await.expect("connect");
+    // Served, so idle since after the first became idle.
+    let (status, _) = request(&mut second, "/healthz").await.expect("answered");
+    assert_eq!(status, 200);
+    let mut third = connect_from(4, addr).await.expect("connect");
+    let started = Instant::now();
+    let (status, _) = request(&mut third, "/healthz")
+        .await
+        .expect("served at once");
+    assert_eq!(status, 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    // The first, idle longest, was closed for it; the second is still open.
+    assert!(
+        closed_within(&mut first, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "the longest-idle connection was not evicted"
+    );
+    let (status, _) = request(&mut second, "/healthz")
+        .await
+        .expect("second still open");
+    assert_eq!(status, 200);
+    // A stop does not wait for idle connections, nor for one stuck in a partial header.
+    let mut partial = connect_from(5, addr).await.expect("connect");
+    partial
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\nX-Slow: ")
+        .await
+        .expect("write");
+    let stopping = Instant::now();
+    daemon.shutdown().await.expect("shutdown");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(2),
+        "stop took {:?}",
+        stopping.elapsed()
+    );
+    for conn in [&mut second, &mut third, &mut partial] {
+        assert!(closed_within(conn, Duration::from_secs(1)).await.is_some());
+    }
+}
+
+/// Connections over `max_connections_per_ip` from one address are closed at once; a trusted
+/// proxy's address is exempt.
+#[tokio::test]
+async fn per_address_limit_closes_extra_connections_and_trusted_proxies_are_exempt() {
+    let (daemon, _dir) = daemon(
+        "max_connections_per_ip = 2\ntrusted_proxies = [\"127.0.0.1\", \"127.0.0.9/32\"]",
+        "",
+    )
+    .await;
+    let addr = daemon.local_addr();
+    let mut a = connect_from(2, addr).await.expect("connect");
+    let mut b = connect_from(2, addr).await.expect("connect");
+    let (status, _) = request(&mut a, "/healthz").await.expect("a answered");
+    assert_eq!(status, 200);
+    let (status, _) = request(&mut b, "/healthz").await.expect("b answered");
+    assert_eq!(status, 200);
+    let mut c = connect_from(2, addr).await.expect("connect");
+    assert!(
+        closed_within(&mut c, Duration::from_secs(5))
+            .await
+            .is_some(),
+        "a third connection from one address was kept"
+    );
+    // Another address has its own allowance.
+    let mut d = connect_from(3, addr).await.expect("connect");
+    assert_eq!(
+        request(&mut d, "/healthz").await.expect("d answered").0,
+        200
+    );
+    // Trusted proxies (a listed address, a listed /32) are not limited.
+    for host in [1, 9] {
+        let mut many = Vec::new();
+        for _ in 0..5 {
+            many.push(connect_from(host, addr).await.expect("connect"));
+        }
+        for conn in &mut many {
+            let (status, _) = request(conn, "/healthz").await.expect("proxy served");
+            assert_eq!(status, 200);
+        }
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// Requests that differ only in ignored parameters share one cached document (same ETag,
+/// one cache entry, and a self link without them); distinct limits stay under
+/// `render_cache_mb`, and a document bigger than the whole cache is served, not kept.
+#[tokio::test]
+async fn render_cache_is_keyed_canonically_and_bounded_in_bytes() {
+    let origin = Origin::start().await;
+    // About 1.5 MB as 700 entries: limit=1000 renders more than the 1 MiB cache.
+    origin.set(
+        "/feed.xml",
+        Route::feed(rss(700, 300), "application/rss+xml"),
+    );
+    let rest = format!(
+        "[[source]]\nname = \"fat\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        origin.url("/feed.xml")
+    );
+    let (daemon, _dir) = daemon("render_cache_mb = 1", &rest).await;
+    let addr = daemon.local_addr();
+    let client = reqwest::Client::new();
+    let mut etags = std::collections::HashSet::new();
+    for n in 0..100 {
+        let response = client
+            .get(format!(
+                "http://{addr}/sources/fat.atom?limit=10&bust={n}&x=%3Cscript%3E"
+            ))
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(response.status().as_u16(), 200);
+        etags.insert(
+            response
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .expect("etag")
+                .to_string(),
+        );
+        let body = response.text().await.expect("body");
+        assert!(
+            body.contains("href=\"http://feeds.test/sources/fat.atom?limit=10\""),
+            "self link carries only the canonical query"
+        );
+        assert!(!body.contains("bust") && !body.contains("script"));
+    }
+    assert_eq!(etags.len(), 1, "one document for every ignored parameter");
+    assert_eq!(metric(addr, "tributary_render_cache_documents").await, 1.0);
+    // The default limit spelt out is the same document as none.
+    let plain = client
+        .get(format!("http://{addr}/sources/fat.atom"))
+        .send()
+        .await
+        .expect("answered");
+    let with_default = client
+        .get(format!("http://{addr}/sources/fat.atom?limit=50&y=1"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(
+        plain.headers().get("etag"),
+        with_default.headers().get("etag")
+    );
+    assert_eq!(metric(addr, "tributary_render_cache_documents").await, 2.0);
+
+    let bound = 1024.0 * 1024.0;
+    for limit in (100..=700).step_by(50) {
+        let (status, _, _) =
+            support::get(&format!("http://{addr}/sources/fat.atom?limit={limit}")).await;
+        assert_eq!(status, 200);
+        let bytes = metric(addr, "tributary_render_cache_bytes").await;
+        assert!(bytes <= bound, "{bytes} bytes cached after limit={limit}");
+        assert!(bytes > 0.0);
+    }
+    // Bigger than the whole cache: served whole, not kept (the rest stay).
+    let before = metric(addr, "tributary_render_cache_documents").await;
+    let (status, _, body) =
+        support::get(&format!("http://{addr}/sources/fat.atom?limit=1000")).await;
+    assert_eq!(status, 200);
+    assert!(body.len() as f64 > bound, "{} bytes", body.len());
+    assert_eq!(body.matches("<entry>").count(), 700);
+    assert_eq!(
+        metric(addr, "tributary_render_cache_documents").await,
+        before
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// `[publish] description` and a named feed's description are text: RSS carries them
+/// escaped (readers render an RSS description as HTML), Atom as a text subtitle, JSON Feed
+/// as a string; a reader shows `<script>` as written.
+#[tokio::test]
+async fn hostile_descriptions_are_published_as_text() {
+    let hostile = "<script>alert(1)</script> & <b>bold</b>";
+    let named = "<img src=x onerror=alert(2)>";
+    let (daemon, _dir) = daemon_described(
+        hostile,
+        "",
+        &format!(
+            "[[feed]]\nname = \"picks\"\ndescription = {}\n",
+            toml_string(named)
+        ),
+    )
+    .await;
+    let addr = daemon.local_addr();
+    for (path, text) in [("/feed", hostile), ("/feeds/picks", named)] {
+        let (status, _, body) = support::get(&format!("http://{addr}{path}.rss")).await;
+        assert_eq!(status, 200);
+        let channel = rss::Channel::read_from(body.as_bytes()).expect("RSS");
+        // What a reader renders as HTML: the escaped text, so the markup shows as written.
+        assert_eq!(
+            channel.description,
+            html_escape::encode_text(text),
+            "{path}.rss"
+        );
+        assert!(!body.contains("<script") && !body.contains("&lt;script"));
+
+        let (_, _, body) = support::get(&format!("http://{addr}{path}.atom")).await;
+        let feed = atom_syndication::Feed::read_from(body.as_bytes()).expect("Atom");
+        let subtitle = feed.subtitle.expect("subtitle");
+        assert_eq!(subtitle.r#type, atom_syndication::TextType::Text);
+        assert_eq!(subtitle.value, text, "{path}.atom");
+
+        let (_, _, body) = support::get(&format!("http://{addr}{path}.json")).await;
+        let json: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(json["description"], text, "{path}.json");
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
