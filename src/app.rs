@@ -420,6 +420,10 @@ async fn open_existing_store(config: &Config) -> Result<Store, Error> {
 /// (recorded for `status`) and returned with `held` set.
 pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<PruneReport, Error> {
     let store = match open_existing_store(&config).await {
+        // The running daemon takes a confirmation (see `supervise::CONFIRM_FILE`).
+        Err(Error::Store(StoreError::Locked { .. })) if confirmed => {
+            return confirm_to_daemon(&config).await;
+        }
         Err(Error::Store(StoreError::Locked { path })) => {
             return Err(Error::PruneWhileRunning {
                 path: path.display().to_string(),
@@ -437,6 +441,66 @@ pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<Pru
     .await
     .map_err(|e| Error::Internal(e.to_string()))?
     .map_err(Error::Store)
+}
+
+/// How long the running daemon has to take a confirmation (it looks every heartbeat, when
+/// no pass is running), and then to finish the pass.
+const CONFIRM_TAKEN_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+const CONFIRM_DONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// `prune --confirm` while the daemon runs: leaves the confirmation in the store's folder,
+/// waits for the daemon to take it and run the pass, and returns the pass's report.
+async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
+    use crate::supervise::{CONFIRM_FILE, CONFIRM_REPORT};
+    let request = config.store.path.join(CONFIRM_FILE);
+    let report = config.store.path.join(CONFIRM_REPORT);
+    let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
+        Error::Internal(format!("{what} {}: {e}", path.display()))
+    };
+    match tokio::fs::remove_file(&report).await {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(io("cannot remove an old report at", &report, e));
+        }
+        _ => {}
+    }
+    let tmp = request.with_extension("tmp");
+    tokio::fs::write(&tmp, Utc::now().to_rfc3339())
+        .await
+        .map_err(|e| io("cannot write the confirmation to", &tmp, e))?;
+    tokio::fs::rename(&tmp, &request)
+        .await
+        .map_err(|e| io("cannot write the confirmation to", &request, e))?;
+    eprintln!("the store is in use by the running tributary: it runs the confirmed pass now");
+    let began = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if let Ok(bytes) = tokio::fs::read(&report).await {
+            let _ = tokio::fs::remove_file(&report).await;
+            if let Ok(r) = serde_json::from_slice::<PruneReport>(&bytes) {
+                return Ok(r);
+            }
+            let error = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error")?.as_str().map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            return Err(Error::Internal(format!(
+                "the confirmed pass failed: {error}"
+            )));
+        }
+        let taken = !tokio::fs::try_exists(&request).await.unwrap_or(true);
+        if !taken && began.elapsed() > CONFIRM_TAKEN_WITHIN {
+            let _ = tokio::fs::remove_file(&request).await;
+            return Err(Error::Internal(format!(
+                "the running tributary did not take the confirmation within {} s (is the daemon stuck, or older than this command?); stop it and run `tributary prune --confirm` again",
+                CONFIRM_TAKEN_WITHIN.as_secs()
+            )));
+        }
+        if began.elapsed() > CONFIRM_DONE_WITHIN {
+            return Err(Error::Internal(
+                "the running tributary took the confirmation but has not finished the pass after 30 minutes; its log says more".into(),
+            ));
+        }
+    }
 }
 
 /// Checks the store's consistency (see [`Store::verify`]).

@@ -58,8 +58,9 @@ enum Command {
     /// removed from the config longer than `removed_after` ago, drop expired tombstones.
     ///
     /// A pass that would remove more than half of the store (or of one source) is held,
-    /// here and in the daemon, until run with --confirm. Needs the store to itself: a
-    /// running daemon prunes every `[retention] every` by itself.
+    /// here and in the daemon, until run with --confirm. A running daemon prunes every
+    /// `[retention] every` by itself; while it runs, only --confirm works here (the daemon
+    /// runs the confirmed pass, and this prints its report).
     Prune {
         /// Show what would be pruned; change nothing.
         #[arg(long)]

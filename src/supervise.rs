@@ -110,7 +110,18 @@ struct Pass {
     task: tokio::task::JoinHandle<Result<PruneReport, String>>,
     stop: Arc<AtomicBool>,
     waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
+    /// Confirmed by `tributary prune --confirm` (see [`CONFIRM_FILE`]): its report is
+    /// written back for the command.
+    confirmed: bool,
 }
+
+/// `tributary prune --confirm` against a running daemon leaves this file in the store's
+/// folder (only someone who may write there can confirm); the supervisor finds it within a
+/// heartbeat, removes it, runs a confirmed pass and writes the pass's report to
+/// [`CONFIRM_REPORT`] beside it.
+pub const CONFIRM_FILE: &str = "prune-confirm";
+/// Where the report of a pass confirmed through [`CONFIRM_FILE`] is written (JSON).
+pub const CONFIRM_REPORT: &str = "prune-confirm.report.json";
 
 impl Supervisor {
     /// Starts every configured source, then runs until shutdown.
@@ -190,14 +201,30 @@ impl Supervisor {
                     }
                 }
                 () = tokio::time::sleep_until(next_prune), if pass.is_none() => {
-                    pass = Some(self.start_pass(std::mem::take(&mut pending_prunes)));
+                    pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
                     next_prune = Instant::now() + self.config.retention.every;
                 }
                 done = finish(&mut pass) => {
-                    let waiting = pass.take().map(|p| p.waiting).unwrap_or_default();
+                    let (waiting, confirmed) = pass
+                        .take()
+                        .map(|p| (p.waiting, p.confirmed))
+                        .unwrap_or_default();
+                    if confirmed {
+                        self.report_confirmed(&done).await;
+                    }
                     self.finished_pass(done, waiting);
                 }
                 _ = beat.tick() => {
+                    let confirm = self.config.store.path.join(CONFIRM_FILE);
+                    if pass.is_none() && tokio::fs::try_exists(&confirm).await.unwrap_or(false) {
+                        match tokio::fs::remove_file(&confirm).await {
+                            Ok(()) => {
+                                tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
+                                pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), true));
+                            }
+                            Err(error) => tracing::error!(%error, path = %confirm.display(), "a prune confirmation could not be taken (remove the file by hand)"),
+                        }
+                    }
                     let store = self.store.clone();
                     let read = tokio::task::spawn_blocking(move || store.probe()).await;
                     let stall = self.store.write_stall();
@@ -326,9 +353,33 @@ impl Supervisor {
         Ok(report)
     }
 
-    fn start_pass(&self, waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>) -> Pass {
+    /// Writes a confirmed pass's report where `tributary prune --confirm` waits for it.
+    async fn report_confirmed(&self, done: &Result<PruneReport, String>) {
+        let body = match done {
+            Ok(report) => serde_json::to_vec(report).map_err(|e| e.to_string()),
+            Err(error) => Err(error.clone()),
+        };
+        let body = body.unwrap_or_else(|error| {
+            serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default()
+        });
+        let path = self.config.store.path.join(CONFIRM_REPORT);
+        let tmp = path.with_extension("tmp");
+        let written = match tokio::fs::write(&tmp, body).await {
+            Ok(()) => tokio::fs::rename(&tmp, &path).await,
+            Err(e) => Err(e),
+        };
+        if let Err(error) = written {
+            tracing::error!(%error, path = %path.display(), "the confirmed pass's report could not be written");
+        }
+    }
+
+    fn start_pass(
+        &self,
+        waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
+        confirmed: bool,
+    ) -> Pass {
         let stop = Arc::new(AtomicBool::new(false));
-        let plan = prune_plan(&self.config, false, false, Some(stop.clone()));
+        let plan = prune_plan(&self.config, false, confirmed, Some(stop.clone()));
         let store = self.store.clone();
         let task =
             tokio::task::spawn_blocking(move || store.prune(&plan).map_err(|e| e.to_string()));
@@ -336,6 +387,7 @@ impl Supervisor {
             task,
             stop,
             waiting,
+            confirmed,
         }
     }
 
@@ -354,7 +406,7 @@ impl Supervisor {
                     would_prune = held.would_prune,
                     entries = held.entries,
                     held_since = %held.since.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-                    "RETENTION HELD: {}, so nothing was pruned. If the [retention] limits or keep/keep_for in feeds.toml are what you meant, stop the daemon and run `tributary prune --dry-run` to see what would go, then `tributary prune --confirm`; if not, fix feeds.toml. Retention stays held until then",
+                    "RETENTION HELD: {}, so nothing was pruned. If the [retention] limits or keep/keep_for in feeds.toml are what you meant, run `tributary prune --dry-run` to see what would go (stop the daemon first), then `tributary prune --confirm` (the running daemon takes it); if not, fix feeds.toml. Retention stays held until then",
                     held.reason
                 );
                 self.scheduler.metrics.record_prune(report);

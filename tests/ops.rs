@@ -552,3 +552,71 @@ async fn sigterm_with_open_client_connections_exits_at_once() {
     drop((idle, half, kept));
     verify_and_status(&config);
 }
+
+/// `prune --confirm` while the daemon runs: the daemon takes the confirmation, runs the held
+/// pass and the command prints its report; a plain `prune` still refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_confirm_reaches_a_running_daemon() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/a",
+        Route::feed(small_rss("a", 200), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let text = |keep: usize| {
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[retention]\nkeep_per_source = {keep}\nkeep_min = 5\n{}",
+            sources_text(&[("a", origin.url("/a"))])
+        )
+    };
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, text(1000)).expect("config");
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+    let lines = child.stderr_lines();
+    wait_for_line(
+        &lines,
+        &["source=a", "polled", "new=200"],
+        Duration::from_secs(60),
+    );
+    sigterm(child.id());
+    exits_within(&mut child, Duration::from_secs(5));
+
+    std::fs::write(&path, text(10)).expect("config");
+    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+    let lines = child.stderr_lines();
+    wait_for_line(&lines, &["RETENTION HELD"], Duration::from_secs(60));
+    let run = |args: &[&str]| {
+        let out = tributary()
+            .args(args)
+            .arg("--config")
+            .arg(&path)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&["prune"]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("in use by the running tributary"), "{err}");
+    assert_eq!(health(port).await["entries"], 200);
+
+    let (code, out, err) = run(&["prune", "--confirm"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("190 entries pruned, 10 left"), "{out}");
+    wait_for_line(&lines, &["prune --confirm"], Duration::from_secs(5));
+    let h = health(port).await;
+    assert_eq!(h["entries"], 10, "{h}");
+    assert!(h.get("retention_held").is_none(), "{h}");
+    assert!(
+        !dir.path().join("store/prune-confirm").exists()
+            && !dir.path().join("store/prune-confirm.report.json").exists(),
+        "the confirmation and its report are cleaned up"
+    );
+    sigterm(child.id());
+    exits_within(&mut child, Duration::from_secs(5));
+    assert_eq!(verify_and_status(&path)["entries"], 10);
+}

@@ -148,7 +148,7 @@ impl PrunePlan {
 }
 
 /// What a pass did (or, in a dry run, would do).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct PruneReport {
     /// Entries pruned per source (by its own limits or the store-wide one).
     pub pruned: BTreeMap<String, usize>,
