@@ -539,9 +539,10 @@ fn source_infos(
             .clone()
             .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
             .unwrap_or_else(|| s.name.clone());
+        // A `file:` URL is private to this machine: the source's feed here stands for it.
         let info = SourceInfo {
             title,
-            url: s.url.to_string(),
+            url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
             link: st.and_then(|st| st.feed_link),
         };
         out.insert(s.name.clone(), info);
@@ -577,7 +578,7 @@ async fn opml(State(state): State<AppState>) -> Response {
         Ok(s) => s.into_iter().collect(),
         Err(e) => return internal_error(e),
     };
-    let body = crate::opml::export(&state.config(), &|name| {
+    let body = crate::opml::export_public(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
     ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
@@ -586,8 +587,11 @@ async fn opml(State(state): State<AppState>) -> Response {
 /// A plain page listing the feeds, with autodiscovery links for readers.
 async fn index(State(state): State<AppState>) -> Response {
     let c = &state.config();
-    let e = |s: &str| html_escape::encode_text(s).into_owned();
-    let a = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
+    // Characters XML cannot carry are no use in HTML either (and may come from the config).
+    let e = |s: &str| html_escape::encode_text(&crate::normalise::xml_text(s)).into_owned();
+    let a = |s: &str| {
+        html_escape::encode_double_quoted_attribute(&crate::normalise::xml_text(s)).into_owned()
+    };
     let base = &c.server.base_url;
     let title = e(&c.publish.title);
     let mut page = String::new();
@@ -668,9 +672,16 @@ async fn index(State(state): State<AppState>) -> Response {
             (Some(err), _) => format!("{} (then recovered)", e(err)),
             (None, _) => String::new(),
         };
+        // The source's own feed, or for a `file:` source (a path on this machine) its feed
+        // here.
+        let href = match (url::Url::parse(&s.current_url), c.source(&s.name)) {
+            (Ok(u), _) => render::public_source_url(base, &s.name, &u),
+            (Err(_), Some(src)) => render::public_source_url(base, &s.name, &src.url),
+            (Err(_), None) => format!("{base}/sources/{}.atom", s.name),
+        };
         page.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            a(&s.current_url),
+            a(&href),
             e(&s.name),
             formats(&format!("sources/{}", s.name)),
             e(&s.state),

@@ -69,6 +69,10 @@ pub fn parse_document_limited(
     let decoded = crate::charset::decode(bytes, if json { None } else { content_type });
     warnings.extend(decoded.warning);
     let mut text = decoded.text;
+    if json && let Some((bounded, what)) = bound_json(&text, max_entries) {
+        warnings.push(what);
+        text = std::borrow::Cow::Owned(bounded);
+    }
     if !json && let Some((cut, found)) = truncate_entries(&text, max_entries) {
         warnings.push(format!(
             "the feed has more than {max_entries} entries ({found} or more): only the first {max_entries} were read"
@@ -78,6 +82,7 @@ pub fn parse_document_limited(
     let first_error = match parse_text(&text, base) {
         Ok(mut feed) => {
             add_item_extras(&mut feed, &text, base);
+            add_channel_creator(&mut feed, &text);
             return Ok(Parsed { feed, warnings });
         }
         Err(e) => e,
@@ -131,6 +136,103 @@ pub fn parse_document_limited(
         },
         other => ParseError::Invalid(other.to_string()),
     })
+}
+
+/// Items of a JSON Feed read at most (the newest first); feed-rs has no limit of its own.
+/// Lists inside an item (`tags`, `authors`, `attachments`) and the feed's `authors` are cut
+/// to [`crate::normalise::MAX_LIST_SCAN`]: feed-rs compares each author with every one before
+/// it, and gives every item without authors a copy of the feed's.
+///
+/// `None` when the document is within these bounds (or is no JSON object: feed-rs says
+/// what is wrong with it; serde_json refuses nesting over 128 levels).
+fn bound_json(text: &str, max_entries: usize) -> Option<(String, String)> {
+    use serde_json::Value;
+    let max_list = crate::normalise::MAX_LIST_SCAN;
+    let mut doc: Value = serde_json::from_str(text).ok()?;
+    let obj = doc.as_object_mut()?;
+    let mut cut = Vec::new();
+    let bound = |v: Option<&mut Value>, max: usize, what: &str, cut: &mut Vec<String>| {
+        if let Some(Value::Array(list)) = v
+            && list.len() > max
+        {
+            cut.push(format!("{what} ({} of {})", max, list.len()));
+            list.truncate(max);
+        }
+    };
+    bound(obj.get_mut("authors"), max_list, "feed authors", &mut cut);
+    bound(obj.get_mut("items"), max_entries, "items", &mut cut);
+    if let Some(Value::Array(items)) = obj.get_mut("items") {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            for list in ["tags", "authors", "attachments"] {
+                bound(item.get_mut(list), max_list, list, &mut cut);
+            }
+        }
+    }
+    if cut.is_empty() {
+        return None;
+    }
+    cut.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+    let what = format!("the JSON Feed was cut to bounds: {}", cut.join(", "));
+    Some((serde_json::to_string(&doc).ok()?, what))
+}
+
+/// An RSS channel's `<dc:creator>` as the feed's author (feed-rs reads it only on items),
+/// when the feed names no other (`managingEditor`, `itunes:author`).
+fn add_channel_creator(feed: &mut ParsedFeed, text: &str) {
+    use quick_xml::events::Event;
+    if !matches!(
+        feed.feed_type,
+        feed_rs::model::FeedType::RSS0 | feed_rs::model::FeedType::RSS1 | feed_rs::model::FeedType::RSS2
+    ) || !feed.authors.is_empty()
+        || feed
+            .contributors
+            .iter()
+            .any(|p| p.role.as_deref() == Some("managingEditor"))
+        || !text.contains("creator")
+    {
+        return;
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                let name = e.name().into_inner().as_bytes().to_vec();
+                let local = name.rsplit(|b| *b == b':').next().unwrap_or(&name);
+                if matches!(local, b"item" | b"entry") {
+                    // Items' own creators are feed-rs's to read: skipped whole.
+                    if reader.read_to_end(e.name()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let in_channel = path
+                    .last()
+                    .is_some_and(|p| p.rsplit(|b| *b == b':').next() == Some(b"channel"));
+                if in_channel && name.ends_with(b":creator") && name.starts_with(b"dc") {
+                    let Ok(t) = reader.read_text(e.name()) else {
+                        return;
+                    };
+                    let creator = html_escape::decode_html_entities(t.trim()).into_owned();
+                    if !creator.is_empty() {
+                        feed.authors.push(feed_rs::model::Person {
+                            name: Some(creator),
+                            uri: None,
+                            email: None,
+                            role: Some("author".into()),
+                        });
+                    }
+                    return;
+                }
+                path.push(name);
+            }
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Eof) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
 }
 
 /// feed-rs on UTF-8 text, with RSS 0.90 read as RSS 1.0: it is RDF with Netscape's
