@@ -729,8 +729,8 @@ pub fn plain_text(text: &str, html: bool) -> String {
 
 /// HTML elements that never have content (no end tag; they open nothing).
 const VOID_ELEMENTS: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param",
-    "source", "track", "wbr", "keygen",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "keygen",
 ];
 /// Elements whose content is text up to their end tag.
 const RAW_TEXT_ELEMENTS: &[&str] = &[
@@ -739,8 +739,8 @@ const RAW_TEXT_ELEMENTS: &[&str] = &[
 /// Elements a following start tag of their kind closes (`<li>a<li>b`), and what may be
 /// open above them when it does.
 const IMPLIED_END: &[&str] = &[
-    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot",
-    "rb", "rt", "rp",
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "rb",
+    "rt", "rp",
 ];
 
 /// HTML with its nesting bounded to [`MAX_HTML_DEPTH`] open elements and every tag to
@@ -753,10 +753,8 @@ const IMPLIED_END: &[&str] = &[
 /// past the depth is dropped, with its end tag, and its text kept. Borrowed, unchanged, when
 /// the document is within the bounds, as every real one is.
 pub fn bound_html(html: &str) -> std::borrow::Cow<'_, str> {
-    // Cheap: a document with fewer tags than the bounds allow cannot exceed them.
-    if html.bytes().filter(|b| *b == b'<').count() <= MAX_HTML_DEPTH
-        && html.bytes().filter(|b| *b == b'=').count() <= MAX_HTML_ATTRIBUTES
-    {
+    // Cheap: short text, or text without tags that is short or has few `&`.
+    if html.len() <= 256 || (!html.contains('<') && !needs_split(html)) {
         return std::borrow::Cow::Borrowed(html);
     }
     match scan_html(html, false) {
@@ -776,9 +774,19 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
     let mut copied = 0; // bytes of `html` before this are dealt with
     let mut exceeded = false;
     while let Some(lt) = memchr_lt(bytes, i) {
+        if needs_split(&html[i..lt]) {
+            if !rewrite {
+                return Some(String::new());
+            }
+            out.push_str(&html[copied..i]);
+            split_text(&html[i..lt], &mut out);
+            copied = lt;
+        }
         let next = bytes.get(lt + 1).copied().unwrap_or(b' ');
         if html[lt..].starts_with("<!--") {
-            i = html[lt + 4..].find("-->").map_or(bytes.len(), |e| lt + 4 + e + 3);
+            i = html[lt + 4..]
+                .find("-->")
+                .map_or(bytes.len(), |e| lt + 4 + e + 3);
             continue;
         }
         if matches!(next, b'!' | b'?') {
@@ -792,7 +800,11 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
             continue;
         }
         let mut j = name_at;
-        while j < bytes.len() && !matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>')
+        while j < bytes.len()
+            && !matches!(
+                bytes[j],
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>'
+            )
         {
             j += 1;
         }
@@ -800,15 +812,23 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
         // Attributes: name, optionally `=` and a value, quoted or not.
         let mut attributes = 0usize;
         let mut keep_to = j; // the tag is copied up to here when attributes are dropped
+        let mut cut_at: Option<usize> = None; // an attribute from here on is dropped
         loop {
-            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/') {
+            while j < bytes.len()
+                && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/')
+            {
                 j += 1;
             }
             if j >= bytes.len() || bytes[j] == b'>' {
                 break;
             }
+            let attribute_at = j;
+            let mut value = j..j;
             while j < bytes.len()
-                && !matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' | b'=')
+                && !matches!(
+                    bytes[j],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' | b'='
+                )
             {
                 j += 1;
             }
@@ -817,26 +837,34 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
             }
             if bytes.get(j) == Some(&b'=') {
                 j += 1;
-                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
+                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+                {
                     j += 1;
                 }
                 match bytes.get(j) {
                     Some(q @ (b'"' | b'\'')) => {
+                        let start = j + 1;
                         j = html[j + 1..]
                             .find(char::from(*q))
                             .map_or(bytes.len(), |e| j + 1 + e + 1);
+                        value = start..j.saturating_sub(1).max(start);
                     }
                     _ => {
+                        let start = j;
                         while j < bytes.len()
                             && !matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>')
                         {
                             j += 1;
                         }
+                        value = start..j;
                     }
                 }
             }
             attributes += 1;
-            if attributes <= MAX_HTML_ATTRIBUTES {
+            if cut_at.is_none() && needs_split(&html[value]) {
+                cut_at = Some(attribute_at);
+            }
+            if attributes <= MAX_HTML_ATTRIBUTES && cut_at.is_none() {
                 keep_to = j.min(bytes.len());
             }
         }
@@ -880,7 +908,7 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
                 open.push(name.clone());
             }
         }
-        if !keep || attributes > MAX_HTML_ATTRIBUTES {
+        if !keep || attributes > MAX_HTML_ATTRIBUTES || cut_at.is_some() {
             if !rewrite {
                 return Some(String::new());
             }
@@ -895,6 +923,7 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
         i = tag_end;
         // Raw text: no tags until the element's end tag.
         if !end_tag && keep && RAW_TEXT_ELEMENTS.contains(&name.as_str()) {
+            let from = i;
             i = html[i..]
                 .match_indices("</")
                 .find(|(at, _)| {
@@ -903,7 +932,23 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
                         .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
                 })
                 .map_or(bytes.len(), |(at, _)| i + at);
+            // Such text cannot be split with elements: a big one full of `&` is dropped.
+            if needs_split(&html[from..i]) {
+                if !rewrite {
+                    return Some(String::new());
+                }
+                out.push_str(&html[copied..from]);
+                copied = i;
+            }
         }
+    }
+    if needs_split(&html[i.min(bytes.len())..]) {
+        if !rewrite {
+            return Some(String::new());
+        }
+        out.push_str(&html[copied..i]);
+        split_text(&html[i..], &mut out);
+        copied = bytes.len();
     }
     if !rewrite {
         return None;
@@ -912,9 +957,56 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
     Some(out)
 }
 
+/// A text run (or attribute value) longer than this, with more than
+/// [`MAX_TEXT_SPECIALS`] characters html5ever's serializer escapes, is split
+/// ([`split_text`]); such an attribute is dropped.
+const MAX_TEXT_RUN: usize = 4096;
+const MAX_TEXT_SPECIALS: usize = 64;
+/// The pieces a long text run is split into.
+const TEXT_PIECE: usize = 1024;
+
+/// Whether html5ever's serializer would take quadratic time over `text`: for each `&` (or
+/// character U+0080..U+00BF, lead byte 0xC2) in a text node it searches the rest of the
+/// node for `<`, `>` (or `"`); one 1 MB node of `a & b ` took 1.3 s.
+fn needs_split(text: &str) -> bool {
+    text.len() > MAX_TEXT_RUN
+        && text
+            .bytes()
+            .filter(|b| matches!(b, b'&' | 0xC2))
+            .nth(MAX_TEXT_SPECIALS)
+            .is_some()
+}
+
+/// `text` as runs of about [`TEXT_PIECE`] bytes with an empty `<span></span>` between them,
+/// so html5ever's text nodes stay short. Never cut inside a character reference: a cut is
+/// made before a `&`, or at least 40 bytes after the last one (longer than any entity name).
+fn split_text(text: &str, out: &mut String) {
+    let bytes = text.as_bytes();
+    let mut piece = 0;
+    let mut last_amp: Option<usize> = None;
+    for at in 0..bytes.len() {
+        if at - piece >= TEXT_PIECE
+            && text.is_char_boundary(at)
+            && (bytes[at] == b'&' || last_amp.is_none_or(|a| at - a >= 40))
+        {
+            out.push_str(&text[piece..at]);
+            out.push_str("<span></span>");
+            piece = at;
+        }
+        if bytes[at] == b'&' {
+            last_amp = Some(at);
+        }
+    }
+    out.push_str(&text[piece..]);
+}
+
 /// The next `<` at or after `from`.
 fn memchr_lt(bytes: &[u8], from: usize) -> Option<usize> {
-    bytes.get(from..)?.iter().position(|b| *b == b'<').map(|p| from + p)
+    bytes
+        .get(from..)?
+        .iter()
+        .position(|b| *b == b'<')
+        .map(|p| from + p)
 }
 
 fn fallback_title(html: Option<&str>, link: Option<&Url>) -> String {
@@ -989,7 +1081,7 @@ mod tests {
         let n = |s: &str| normalise_link(&Url::parse(s).expect("url")).to_string();
         assert_eq!(
             n("HTTP://Example.ORG:80/a/b?utm_source=x&id=3&fbclid=y&UTM_medium=z#frag"),
-            "http://example.org/a/b?id=3"
+            "http://example.org/a/b?id=3#frag"
         );
         assert_eq!(
             n("https://example.org:443/?gclid=1&mc_cid=2&mc_eid=3"),
@@ -1054,6 +1146,95 @@ mod tests {
             plain_text("naïve Zürich — “quoted”", false),
             "naïve Zürich — “quoted”"
         );
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_removed() {
+        assert_eq!(
+            xml_text("a\u{1}b\u{8}c\u{b}d\u{1f}e\u{fffe}f\u{ffff}g"),
+            "abcdefg"
+        );
+        assert_eq!(
+            xml_text("tab\tnl\ncr\r é \u{10000}"),
+            "tab\tnl\ncr\r é \u{10000}"
+        );
+        assert!(matches!(xml_text("clean"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(plain_text("x&#1;y", true), "xy");
+        let base = Url::parse("https://example.org/").expect("url");
+        assert_eq!(to_html("<p>a&#1;b\u{1}</p>", true, &base), "<p>ab</p>");
+    }
+
+    #[test]
+    fn html_is_bounded_before_sanitising() {
+        let deep = format!("{}x{}", "<div>".repeat(1000), "</div>".repeat(1000));
+        let bounded = bound_html(&deep);
+        assert_eq!(bounded.matches("<div>").count(), MAX_HTML_DEPTH);
+        assert_eq!(bounded.matches("</div>").count(), MAX_HTML_DEPTH);
+        assert!(bounded.contains('x'));
+        // Unclosed list items and paragraphs do not count as nesting.
+        let list = format!("<ul>{}</ul>", "<li><p>item".repeat(2000));
+        assert!(matches!(bound_html(&list), std::borrow::Cow::Borrowed(_)));
+        let attrs: String = (0..500).map(|i| format!(" a{i}=\"x\"")).collect();
+        let tag = format!("<p{attrs}>text</p>{}", " ".repeat(300));
+        let bounded = bound_html(&tag);
+        assert_eq!(bounded.matches("=\"x\"").count(), MAX_HTML_ATTRIBUTES);
+        assert!(bounded.contains(">text</p>"));
+        // Long text full of `&` is split into short runs, entities intact.
+        let amps = "a &amp; b &eacute; ".repeat(2000);
+        let split = bound_html(&amps);
+        assert!(split.contains("<span></span>"));
+        assert_eq!(split.replace("<span></span>", ""), amps);
+        // Real content is left alone.
+        let article =
+            "<p>Some <b>bold</b> &amp; <a href=\"/x?a=1&amp;b=2\">links</a>.</p>".repeat(200);
+        assert!(matches!(
+            bound_html(&article),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn fragments_are_kept_and_identify_only_where_they_tell_entries_apart() {
+        let n = run(r#"<rss version="2.0"><channel><title>T</title>
+            <item><title>A</title><link>https://example.org/day.html#a1</link></item>
+            <item><title>B</title><link>https://example.org/day.html#a2</link></item>
+            <item><title>C</title><link>https://example.org/page#details</link></item>
+            </channel></rss>"#);
+        assert_eq!(n.entries.len(), 3);
+        let links: Vec<_> = n.entries.iter().map(|e| e.link.as_deref()).collect();
+        assert_eq!(
+            links,
+            [
+                Some("https://example.org/day.html#a1"),
+                Some("https://example.org/day.html#a2"),
+                Some("https://example.org/page#details")
+            ]
+        );
+        assert_ne!(n.entries[0].key, n.entries[1].key);
+        let key = |s: &str| article_key(&Url::parse(s).expect("url"));
+        assert_eq!(
+            n.entries[0].article,
+            Some(key("https://example.org/day.html#a1"))
+        );
+        assert_eq!(n.entries[2].article, Some(key("https://example.org/page")));
+        assert_eq!(
+            n.entries[2].key,
+            entry_key("src", "link", "https://example.org/page")
+        );
+    }
+
+    #[test]
+    fn entries_without_authors_take_the_feeds() {
+        let n = run(
+            r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>T</title><id>f</id>
+            <author><name>Feed Author</name></author>
+            <entry><id>1</id><title>One</title><updated>2025-01-01T00:00:00Z</updated></entry>
+            <entry><id>2</id><title>Two</title><author><name>Own</name></author>
+            <updated>2025-01-01T00:00:00Z</updated></entry></feed>"#,
+        );
+        assert_eq!(n.entries[0].authors[0].name, "Feed Author");
+        assert_eq!(n.entries[1].authors.len(), 1);
+        assert_eq!(n.entries[1].authors[0].name, "Own");
     }
 
     #[test]

@@ -182,7 +182,9 @@ fn add_channel_creator(feed: &mut ParsedFeed, text: &str) {
     use quick_xml::events::Event;
     if !matches!(
         feed.feed_type,
-        feed_rs::model::FeedType::RSS0 | feed_rs::model::FeedType::RSS1 | feed_rs::model::FeedType::RSS2
+        feed_rs::model::FeedType::RSS0
+            | feed_rs::model::FeedType::RSS1
+            | feed_rs::model::FeedType::RSS2
     ) || !feed.authors.is_empty()
         || feed
             .contributors

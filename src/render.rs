@@ -147,12 +147,8 @@ fn entry_texts(e: &Entry) -> impl Iterator<Item = &str> {
             .map(String::as_str),
         )
         .chain(e.authors.iter().flat_map(|p| {
-            std::iter::once(p.name.as_str()).chain(
-                [&p.email, &p.uri]
-                    .into_iter()
-                    .flatten()
-                    .map(String::as_str),
-            )
+            std::iter::once(p.name.as_str())
+                .chain([&p.email, &p.uri].into_iter().flatten().map(String::as_str))
         }))
         .chain(e.categories.iter().map(String::as_str))
         .chain(

@@ -14,7 +14,9 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
 
-use support::{Origin, Route, assert_valid_atom, assert_valid_rss, config_prelude, config_raw, get};
+use support::{
+    Origin, Route, assert_valid_atom, assert_valid_rss, config_prelude, config_raw, get,
+};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
@@ -60,9 +62,7 @@ fn config_of(dir: &Path, sources: &str) -> tributary::config::Config {
 
 /// The characters of the attack, as XML character references.
 const BAD_REFS: &[&str] = &["&#1;", "&#x8;", "&#xB;", "&#x1F;", "&#xFFFE;", "&#xFFFF;"];
-const BAD_CHARS: &[char] = &[
-    '\u{1}', '\u{8}', '\u{b}', '\u{1f}', '\u{fffe}', '\u{ffff}',
-];
+const BAD_CHARS: &[char] = &['\u{1}', '\u{8}', '\u{b}', '\u{1f}', '\u{fffe}', '\u{ffff}'];
 
 /// `word` with every bad character spliced in (`B` for the references).
 fn spliced(word: &str) -> String {
@@ -228,7 +228,10 @@ fn assert_well_formed(what: &str, xml: &str) {
                 assert!(tributary::normalise::is_xml_char(c), "{what}: {c:?}");
             }
             Ok(_) => {}
-            Err(e) => panic!("{what}: not well-formed at {}: {e}", reader.buffer_position()),
+            Err(e) => panic!(
+                "{what}: not well-formed at {}: {e}",
+                reader.buffer_position()
+            ),
         }
     }
 }
@@ -236,7 +239,10 @@ fn assert_well_formed(what: &str, xml: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_characters_never_reach_an_output() {
     let origin = Origin::start().await;
-    origin.set("/rss", Route::feed(rss_with_controls(), "application/rss+xml"));
+    origin.set(
+        "/rss",
+        Route::feed(rss_with_controls(), "application/rss+xml"),
+    );
     origin.set(
         "/atom",
         Route::feed(atom_with_controls(), "application/atom+xml"),
@@ -253,7 +259,11 @@ async fn control_characters_never_reach_an_output() {
          [publish]\ntitle = \"River\\u0001 of\\u001f news\"\ndescription = \"All\\u000b of it\"\n\
          author = \"Ed\\u0008itor\"\n\n[fetch]\n\n{}{}{}",
         source("rss", &origin.url("/rss"), ""),
-        source("atom", &origin.url("/atom"), "title = \"Atom\\u0001 source\""),
+        source(
+            "atom",
+            &origin.url("/atom"),
+            "title = \"Atom\\u0001 source\""
+        ),
         source("json", &origin.url("/json"), ""),
     );
     let cfg = config_raw(dir.path(), &text);
@@ -380,14 +390,14 @@ async fn posts_told_apart_by_fragment_stay_distinct_with_their_fragments() {
         .map(str::to_string)
         .collect();
     assert_eq!(wanted.len(), 48, "the fixture's distinct post links");
-    let pages: HashSet<&str> = wanted
-        .iter()
-        .filter_map(|l| l.split('#').next())
-        .collect();
+    let pages: HashSet<&str> = wanted.iter().filter_map(|l| l.split('#').next()).collect();
     assert!(pages.len() < 10, "posts share a few day pages");
 
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config_of(dir.path(), &source("scripting", &origin.url("/scripting"), ""));
+    let cfg = config_of(
+        dir.path(),
+        &source("scripting", &origin.url("/scripting"), ""),
+    );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
     all_stored(&mut reports, &["scripting"]).await;
@@ -401,7 +411,11 @@ async fn posts_told_apart_by_fragment_stay_distinct_with_their_fragments() {
     }
     let (_, _, rss) = get(&format!("{base}/feed.rss")).await;
     let channel = assert_valid_rss(&rss, "http://feeds.test/feed.rss");
-    let links: HashSet<String> = channel.items.iter().filter_map(|i| i.link.clone()).collect();
+    let links: HashSet<String> = channel
+        .items
+        .iter()
+        .filter_map(|i| i.link.clone())
+        .collect();
     assert_eq!(links, wanted);
     let (_, _, json) = get(&format!("{base}/feed.json")).await;
     let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
@@ -468,7 +482,11 @@ async fn a_section_anchor_is_still_the_same_article() {
         .iter()
         .filter(|e| e.title.value == "The article")
         .collect();
-    assert_eq!(stories.len(), 1, "one article, credited to the first source");
+    assert_eq!(
+        stories.len(),
+        1,
+        "one article, credited to the first source"
+    );
     assert_eq!(
         stories[0].links[0].href, "https://news.example/story#details",
         "its link keeps the fragment"
@@ -540,7 +558,11 @@ async fn entries_without_an_author_carry_their_feeds() {
     );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
-    all_stored(&mut reports, &["rsc", "editor", "creator", "itunes", "json"]).await;
+    all_stored(
+        &mut reports,
+        &["rsc", "editor", "creator", "itunes", "json"],
+    )
+    .await;
     let base = format!("http://{}", daemon.local_addr());
 
     let expected = |title: &str| -> &str {
@@ -565,7 +587,10 @@ async fn entries_without_an_author_carry_their_feeds() {
         .iter()
         .find(|e| e.title.value == "Transparent Logs for Skeptical Clients")
         .expect("a post of research!rsc");
-    assert_eq!(rsc.authors[0].uri.as_deref(), Some("https://swtch.com/~rsc"));
+    assert_eq!(
+        rsc.authors[0].uri.as_deref(),
+        Some("https://swtch.com/~rsc")
+    );
 
     let (_, _, rss_body) = get(&format!("{base}/feed.rss")).await;
     let channel = assert_valid_rss(&rss_body, "http://feeds.test/feed.rss");

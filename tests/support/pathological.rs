@@ -81,7 +81,9 @@ fn nest(budget: usize, open: &str, close: &str) -> String {
 }
 
 fn escape(html: &str) -> String {
-    html.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    html.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Every case of the catalogue. `scale` (0 < scale <= 1) shrinks the documents (1.0: each
@@ -216,7 +218,9 @@ pub fn catalogue(scale: f64) -> Vec<Case> {
         ATOM_TYPE,
         atom_one(&format!("<title type=\"html\"><![CDATA[{deep}]]></title>")),
     );
-    let unclosed: String = (0..b / 4).map(|i| ["<b>", "<i>", "<u>", "<s>"][i % 4]).collect();
+    let unclosed: String = (0..b / 4)
+        .map(|i| ["<b>", "<i>", "<u>", "<s>"][i % 4])
+        .collect();
     add(
         "rss-unclosed-formatting",
         RSS_TYPE,
@@ -422,9 +426,7 @@ pub fn catalogue(scale: f64) -> Vec<Case> {
         )
         .into_bytes(),
     );
-    let (items, _) = repeat(b, |i| {
-        format!("{{\"id\":\"{i}\",\"content_text\":\"x\"}},")
-    });
+    let (items, _) = repeat(b, |i| format!("{{\"id\":\"{i}\",\"content_text\":\"x\"}},"));
     add(
         "json-many-items",
         JSON_TYPE,
