@@ -11,7 +11,7 @@
 //! Prints one line per document; the target is under 2 s for each poll.
 
 #[path = "../tests/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
+#[allow(unused_imports)]
 mod support;
 
 #[path = "../tests/support/pathological.rs"]
