@@ -667,9 +667,27 @@ async fn index(State(state): State<AppState>) -> Response {
          <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
     );
     for s in &health.sources {
+        // A `file:` source's errors name its path: not for the public.
+        let local = c
+            .source(&s.name)
+            .filter(|src| src.url.scheme() == "file")
+            .map(|src| {
+                let path = src.url.to_file_path().ok();
+                (src.url.to_string(), path.map(|p| p.display().to_string()))
+            });
+        let private = |err: &str| match &local {
+            Some((url, path)) => {
+                let err = err.replace(url.as_str(), "[local path]");
+                match path {
+                    Some(p) if !p.is_empty() => err.replace(p.as_str(), "[local path]"),
+                    _ => err,
+                }
+            }
+            None => err.to_string(),
+        };
         let error = match (&s.last_error, s.consecutive_failures) {
-            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(err)),
-            (Some(err), _) => format!("{} (then recovered)", e(err)),
+            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(&private(err))),
+            (Some(err), _) => format!("{} (then recovered)", e(&private(err))),
             (None, _) => String::new(),
         };
         // The source's own feed, or for a `file:` source (a path on this machine) its feed

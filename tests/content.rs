@@ -633,10 +633,33 @@ async fn a_local_sources_path_is_never_published() {
     )
     .expect("feed written");
     let file_url = url::Url::from_file_path(&path).expect("file URL");
-    let cfg = config_of(dir.path(), &source("diary", file_url.as_str(), ""));
+    // A second local source whose file is missing: its error names the path.
+    let missing = url::Url::from_file_path(feeds.join("missing.xml")).expect("file URL");
+    let cfg = config_of(
+        dir.path(),
+        &format!(
+            "{}{}",
+            source("diary", file_url.as_str(), ""),
+            source("missing", missing.as_str(), "")
+        ),
+    );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
-    all_stored(&mut reports, &["diary"]).await;
+    let mut left = HashSet::from(["diary", "missing"]);
+    while !left.is_empty() {
+        let r = tokio::time::timeout(Duration::from_secs(60), reports.recv())
+            .await
+            .expect("polled in time")
+            .expect("reports");
+        match (r.source.as_str(), &r.outcome) {
+            ("diary", PollOutcome::Stored { .. }) => left.remove("diary"),
+            ("missing", PollOutcome::Failed { error }) => {
+                assert!(error.contains("missing.xml"), "{error}");
+                left.remove("missing")
+            }
+            (name, other) => panic!("{name}: {other:?}"),
+        };
+    }
     let base = format!("http://{}", daemon.local_addr());
     let private = feeds.to_string_lossy().to_string();
     let here = "http://feeds.test/sources/diary.atom";
@@ -659,8 +682,13 @@ async fn a_local_sources_path_is_never_published() {
     let outlines = tributary::opml::read(&opml).expect("OPML");
     assert_eq!(outlines[0].xml_url, here);
     assert_eq!(outlines[0].title, "My diary");
+    assert_eq!(
+        outlines[1].xml_url,
+        "http://feeds.test/sources/missing.atom"
+    );
     let (_, _, page) = get(&format!("{base}/")).await;
     assert!(page.contains(here), "{page}");
+    assert!(page.contains("[local path]"), "{page}");
 
     for (what, body) in [
         ("/feed.atom", &atom),
@@ -669,7 +697,7 @@ async fn a_local_sources_path_is_never_published() {
         ("/opml", &opml),
         ("/", &page),
     ] {
-        assert!(!body.contains("file:"), "{what} publishes a file: URL");
+        assert!(!body.contains("file://"), "{what} publishes a file: URL: {body}");
         assert!(!body.contains(&private), "{what} publishes the local path");
     }
     // The owner's own export (tributary export-opml) still lists the file.
