@@ -697,7 +697,10 @@ async fn a_local_sources_path_is_never_published() {
         ("/opml", &opml),
         ("/", &page),
     ] {
-        assert!(!body.contains("file://"), "{what} publishes a file: URL: {body}");
+        assert!(
+            !body.contains("file://"),
+            "{what} publishes a file: URL: {body}"
+        );
         assert!(!body.contains(&private), "{what} publishes the local path");
     }
     // The owner's own export (tributary export-opml) still lists the file.
