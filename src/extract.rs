@@ -54,13 +54,15 @@ const CHROME_LINKS: &[&str] = &[
 /// HTML; or why there is none.
 pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<String, String> {
     let html = decode(bytes, content_type);
+    // html5ever (under dom_smoothie) costs time in the nesting depth for each element: a
+    // page is bounded like feed content first (`normalise::bound_html`).
+    let html = crate::normalise::bound_html(&html);
     let cfg = dom_smoothie::Config {
         max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()
     };
-    let mut readability =
-        dom_smoothie::Readability::new(html.as_str(), Some(url.as_str()), Some(cfg))
-            .map_err(|e| format!("cannot read the page: {e}"))?;
+    let mut readability = dom_smoothie::Readability::new(&*html, Some(url.as_str()), Some(cfg))
+        .map_err(|e| format!("cannot read the page: {e}"))?;
     let found = readability
         .parse()
         .map_err(|e| format!("no article found in the page ({e})"))?;

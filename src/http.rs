@@ -672,9 +672,10 @@ fn source_infos(
             .clone()
             .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
             .unwrap_or_else(|| s.name.clone());
+        // A `file:` URL is private to this machine: the source's feed here stands for it.
         let info = SourceInfo {
             title,
-            url: s.url.to_string(),
+            url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
             link: st.and_then(|st| st.feed_link),
         };
         out.insert(s.name.clone(), info);
@@ -729,7 +730,7 @@ async fn opml(State(state): State<AppState>) -> Response {
             Ok(s) => s.into_iter().collect(),
             Err(e) => return internal_error(e),
         };
-    let body = crate::opml::export(&state.config(), &|name| {
+    let body = crate::opml::export_public(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
     ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
@@ -738,8 +739,11 @@ async fn opml(State(state): State<AppState>) -> Response {
 /// A plain page listing the feeds, with autodiscovery links for readers.
 async fn index(State(state): State<AppState>) -> Response {
     let c = &state.config();
-    let e = |s: &str| html_escape::encode_text(s).into_owned();
-    let a = |s: &str| html_escape::encode_double_quoted_attribute(s).into_owned();
+    // Characters XML cannot carry are no use in HTML either (and may come from the config).
+    let e = |s: &str| html_escape::encode_text(&crate::normalise::xml_text(s)).into_owned();
+    let a = |s: &str| {
+        html_escape::encode_double_quoted_attribute(&crate::normalise::xml_text(s)).into_owned()
+    };
     let base = &c.server.base_url;
     let title = e(&c.publish.title);
     let mut page = String::new();
@@ -815,14 +819,39 @@ async fn index(State(state): State<AppState>) -> Response {
          <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
     );
     for s in &health.sources {
+        // A `file:` source's errors name its path: not for the public.
+        let local = c
+            .source(&s.name)
+            .filter(|src| src.url.scheme() == "file")
+            .map(|src| {
+                let path = src.url.to_file_path().ok();
+                (src.url.to_string(), path.map(|p| p.display().to_string()))
+            });
+        let private = |err: &str| match &local {
+            Some((url, path)) => {
+                let err = err.replace(url.as_str(), "[local path]");
+                match path {
+                    Some(p) if !p.is_empty() => err.replace(p.as_str(), "[local path]"),
+                    _ => err,
+                }
+            }
+            None => err.to_string(),
+        };
         let error = match (&s.last_error, s.consecutive_failures) {
-            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(err)),
-            (Some(err), _) => format!("{} (then recovered)", e(err)),
+            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(&private(err))),
+            (Some(err), _) => format!("{} (then recovered)", e(&private(err))),
             (None, _) => String::new(),
+        };
+        // The source's own feed, or for a `file:` source (a path on this machine) its feed
+        // here.
+        let href = match (url::Url::parse(&s.current_url), c.source(&s.name)) {
+            (Ok(u), _) => render::public_source_url(base, &s.name, &u),
+            (Err(_), Some(src)) => render::public_source_url(base, &s.name, &src.url),
+            (Err(_), None) => format!("{base}/sources/{}.atom", s.name),
         };
         page.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-            a(&s.current_url),
+            a(&href),
             e(&s.name),
             formats(&format!("sources/{}", s.name)),
             e(&s.state),

@@ -69,6 +69,17 @@ pub fn parse_document_limited(
     let decoded = crate::charset::decode(bytes, if json { None } else { content_type });
     warnings.extend(decoded.warning);
     let mut text = decoded.text;
+    if json && let Some((bounded, what)) = bound_json(&text, max_entries) {
+        warnings.push(what);
+        text = std::borrow::Cow::Owned(bounded);
+    }
+    if !json && let Some((cut, dropped)) = cut_long_lists(&text, crate::normalise::MAX_LIST_SCAN) {
+        warnings.push(format!(
+            "{dropped} repeated elements past the first {} of their kind in one entry were not read",
+            crate::normalise::MAX_LIST_SCAN
+        ));
+        text = std::borrow::Cow::Owned(cut);
+    }
     if !json && let Some((cut, found)) = truncate_entries(&text, max_entries) {
         warnings.push(format!(
             "the feed has more than {max_entries} entries ({found} or more): only the first {max_entries} were read"
@@ -78,6 +89,7 @@ pub fn parse_document_limited(
     let first_error = match parse_text(&text, base) {
         Ok(mut feed) => {
             add_item_extras(&mut feed, &text, base);
+            add_channel_creator(&mut feed, &text);
             return Ok(Parsed { feed, warnings });
         }
         Err(e) => e,
@@ -131,6 +143,180 @@ pub fn parse_document_limited(
         },
         other => ParseError::Invalid(other.to_string()),
     })
+}
+
+/// Items of a JSON Feed read at most (the newest first); feed-rs has no limit of its own.
+/// Lists inside an item (`tags`, `authors`, `attachments`) and the feed's `authors` are cut
+/// to [`crate::normalise::MAX_LIST_SCAN`]: feed-rs compares each author with every one before
+/// it, and gives every item without authors a copy of the feed's.
+///
+/// `None` when the document is within these bounds (or is no JSON object: feed-rs says
+/// what is wrong with it; serde_json refuses nesting over 128 levels).
+fn bound_json(text: &str, max_entries: usize) -> Option<(String, String)> {
+    use serde_json::Value;
+    let max_list = crate::normalise::MAX_LIST_SCAN;
+    let mut doc: Value = serde_json::from_str(text).ok()?;
+    let obj = doc.as_object_mut()?;
+    let mut cut = Vec::new();
+    let bound = |v: Option<&mut Value>, max: usize, what: &str, cut: &mut Vec<String>| {
+        if let Some(Value::Array(list)) = v
+            && list.len() > max
+        {
+            cut.push(format!("{what} ({} of {})", max, list.len()));
+            list.truncate(max);
+        }
+    };
+    bound(obj.get_mut("authors"), max_list, "feed authors", &mut cut);
+    bound(obj.get_mut("items"), max_entries, "items", &mut cut);
+    if let Some(Value::Array(items)) = obj.get_mut("items") {
+        for item in items.iter_mut().filter_map(Value::as_object_mut) {
+            for list in ["tags", "authors", "attachments"] {
+                bound(item.get_mut(list), max_list, list, &mut cut);
+            }
+        }
+    }
+    if cut.is_empty() {
+        return None;
+    }
+    cut.dedup_by(|a, b| a.split(' ').next() == b.split(' ').next());
+    let what = format!("the JSON Feed was cut to bounds: {}", cut.join(", "));
+    Some((serde_json::to_string(&doc).ok()?, what))
+}
+
+/// An RSS channel's `<dc:creator>` as the feed's author (feed-rs reads it only on items),
+/// when the feed names no other (`managingEditor`, `itunes:author`).
+fn add_channel_creator(feed: &mut ParsedFeed, text: &str) {
+    use quick_xml::events::Event;
+    if !matches!(
+        feed.feed_type,
+        feed_rs::model::FeedType::RSS0
+            | feed_rs::model::FeedType::RSS1
+            | feed_rs::model::FeedType::RSS2
+    ) || !feed.authors.is_empty()
+        || feed
+            .contributors
+            .iter()
+            .any(|p| p.role.as_deref() == Some("managingEditor"))
+        || !text.contains("creator")
+    {
+        return;
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    let mut path: Vec<Vec<u8>> = Vec::new();
+    loop {
+        match reader.read_event() {
+            Ok(Event::Start(e)) => {
+                let name = e.name().into_inner().as_bytes().to_vec();
+                let local = name.rsplit(|b| *b == b':').next().unwrap_or(&name);
+                if matches!(local, b"item" | b"entry") {
+                    // Items' own creators are feed-rs's to read: skipped whole.
+                    if reader.read_to_end(e.name()).is_err() {
+                        return;
+                    }
+                    continue;
+                }
+                let in_channel = path
+                    .last()
+                    .is_some_and(|p| p.rsplit(|b| *b == b':').next() == Some(b"channel"));
+                if in_channel && name.ends_with(b":creator") && name.starts_with(b"dc") {
+                    let Ok(t) = reader.read_text(e.name()) else {
+                        return;
+                    };
+                    let creator = html_escape::decode_html_entities(t.trim()).into_owned();
+                    if !creator.is_empty() {
+                        feed.authors.push(feed_rs::model::Person {
+                            name: Some(creator),
+                            uri: None,
+                            email: None,
+                            role: Some("author".into()),
+                        });
+                    }
+                    return;
+                }
+                path.push(name);
+            }
+            Ok(Event::End(_)) => {
+                path.pop();
+            }
+            Ok(Event::Eof) | Err(_) => return,
+            Ok(_) => {}
+        }
+    }
+}
+
+/// The document without the children of an entry (or of the channel or feed; entries
+/// themselves excepted) past the first `max` of the same name: 600,000 `<category>`s in one item would otherwise become
+/// 600,000 feed-rs values (tens of megabytes) that normalise reads no further than `max`.
+/// `None` when no element has that many children of one name; else the cut document and
+/// how many elements were left out.
+///
+/// Counted for elements up to the depth where entries' children are (`rss > channel > item
+/// > category`); the document is copied once, in ranges, when something is cut.
+fn cut_long_lists(text: &str, max: usize) -> Option<(String, usize)> {
+    use quick_xml::events::Event;
+    use std::collections::HashMap;
+    /// The deepest parent whose children are counted (`item` in `rss > channel > item`).
+    const DEEPEST_PARENT: usize = 3;
+    // Cheap test first: a document with so few tags has no such list.
+    if text.bytes().filter(|b| *b == b'<').count() <= max {
+        return None;
+    }
+    let mut reader = quick_xml::Reader::from_str(text);
+    // For each open element up to DEEPEST_PARENT: how many children of each name.
+    let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new()];
+    let mut depth = 0usize;
+    let mut out = String::new();
+    let mut copied = 0usize;
+    let mut dropped = 0usize;
+    loop {
+        let before = reader.buffer_position() as usize;
+        let (name, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e.name().into_inner().to_string(), false),
+            Ok(Event::Empty(e)) => (e.name().into_inner().to_string(), true),
+            Ok(Event::End(_)) => {
+                if depth <= DEEPEST_PARENT {
+                    counts.pop();
+                }
+                depth = depth.saturating_sub(1);
+                continue;
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            Ok(_) => continue,
+        };
+        // Entries are not a list of this kind: `max_entries` bounds them.
+        let local = name.rsplit(':').next().unwrap_or(&name);
+        let over = depth <= DEEPEST_PARENT
+            && !matches!(local, "item" | "entry")
+            && counts.last_mut().is_some_and(|c| {
+                let n = c.entry(name.clone()).or_default();
+                *n += 1;
+                *n > max
+            });
+        if over {
+            if !empty {
+                let end = quick_xml::name::QName(&name);
+                if reader.read_to_end(end).is_err() {
+                    break;
+                }
+            }
+            let after = reader.buffer_position() as usize;
+            out.push_str(text.get(copied..before)?);
+            copied = after;
+            dropped += 1;
+            continue;
+        }
+        if !empty {
+            depth += 1;
+            if depth <= DEEPEST_PARENT {
+                counts.push(HashMap::new());
+            }
+        }
+    }
+    if dropped == 0 {
+        return None;
+    }
+    out.push_str(text.get(copied..)?);
+    Some((out, dropped))
 }
 
 /// feed-rs on UTF-8 text, with RSS 0.90 read as RSS 1.0: it is RDF with Netscape's
@@ -991,6 +1177,54 @@ mod tests {
 
     fn base() -> Url {
         Url::parse("http://example.org/feed").expect("static url")
+    }
+
+    #[test]
+    fn long_lists_in_an_entry_are_cut_before_feed_rs() {
+        let cats: String = (0..3000)
+            .map(|i| format!("<category>c{i}</category>"))
+            .collect();
+        let encs: String = (0..3000)
+            .map(|i| format!("<enclosure url=\"http://example.org/{i}.mp3\" length=\"1\" type=\"audio/mpeg\"/>"))
+            .collect();
+        let xml = format!(
+            r#"<rss version="2.0"><channel><title>t</title><item><title>a</title>{cats}{encs}<link>http://example.org/a</link></item><item><title>b</title><category>x</category></item></channel></rss>"#
+        );
+        let parsed = parse_document(xml.as_bytes(), None, &base()).expect("parses");
+        let max = crate::normalise::MAX_LIST_SCAN;
+        assert_eq!(parsed.feed.entries[0].categories.len(), max);
+        assert_eq!(parsed.feed.entries[0].categories[0].term, "c0");
+        assert_eq!(parsed.feed.entries[0].links[0].href, "http://example.org/a");
+        assert_eq!(parsed.feed.entries[1].categories.len(), 1);
+        assert!(
+            parsed
+                .warnings
+                .iter()
+                .any(|w| w.contains("4000 repeated elements")),
+            "{:?}",
+            parsed.warnings
+        );
+        // A feed with many entries is no list to cut.
+        let items: String = (0..3000)
+            .map(|i| format!("<item><title>{i}</title></item>"))
+            .collect();
+        let xml = format!(r#"<rss version="2.0"><channel><title>t</title>{items}</channel></rss>"#);
+        assert!(cut_long_lists(&xml, max).is_none());
+    }
+
+    #[test]
+    fn json_feed_lists_are_bounded() {
+        let tags: Vec<String> = (0..3000).map(|i| format!("t{i}")).collect();
+        let doc = serde_json::json!({
+            "version": "https://jsonfeed.org/version/1.1", "title": "j",
+            "items": [{"id": "1", "content_text": "x", "tags": tags}],
+        });
+        let parsed = parse_document(doc.to_string().as_bytes(), None, &base()).expect("parses");
+        assert_eq!(
+            parsed.feed.entries[0].categories.len(),
+            crate::normalise::MAX_LIST_SCAN
+        );
+        assert!(!parsed.warnings.is_empty());
     }
 
     #[test]
