@@ -201,15 +201,20 @@ async fn sigterm_during_a_stalled_body_exits_at_once() {
         &["source=stall", "fetching"],
         Duration::from_secs(30),
     );
+    // The log line comes just before the request goes out: wait until the origin has it.
+    let asked = std::time::Instant::now();
+    while origin.requests("/stall").is_empty() {
+        assert!(
+            asked.elapsed() < Duration::from_secs(30),
+            "the poll never reached the origin"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     sigterm(child.id());
     let status = exits_within(&mut child, Duration::from_secs(2));
     assert_eq!(status.code(), Some(0), "exit status {status:?}");
     let health = verify_and_status(&config);
     assert_eq!(health["entries"].as_u64(), Some(0), "{health}");
-    assert!(
-        !origin.requests("/stall").is_empty(),
-        "the poll reached the origin"
-    );
 }
 
 fn small_rss(tag: &str, n: usize) -> String {
