@@ -529,7 +529,15 @@ pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
     }
     let url = format!("http://{addr}/healthz");
     let asked = ask_daemon(&url).await;
-    if let Ok(health) = asked {
+    if let Ok(mut health) = asked {
+        // The daemon shows the public its `file:` sources by their feeds there; the owner
+        // sees the configured URL.
+        for s in &mut health.sources {
+            if let Some(src) = config.source(&s.name).filter(|c| c.url.scheme() == "file") {
+                s.url = src.url.to_string();
+                s.current_url = src.url.to_string();
+            }
+        }
         return Ok(health);
     }
     match open_existing_store(&config).await {

@@ -694,10 +694,53 @@ async fn off_runtime<T: Send + 'static>(
     }
 }
 
-/// Every source's status, read off the runtime.
+/// Every source's status, read off the runtime, as the public may see it: a `file:`
+/// source (a path on this machine) is shown by its feed here, and its path is left out of
+/// its errors.
 async fn health(state: &AppState) -> Result<crate::status::Health, String> {
     let (config, store) = (state.config(), state.store.clone());
-    off_runtime(move || crate::status::collect(&config, &store)).await
+    let mut health = off_runtime({
+        let config = config.clone();
+        move || crate::status::collect(&config, &store)
+    })
+    .await?;
+    hide_local_paths(&config, &mut health);
+    Ok(health)
+}
+
+/// Replaces each `file:` source's URL with its feed on this instance, and its path in its
+/// error and warning texts with `[local path]`.
+fn hide_local_paths(config: &Config, health: &mut crate::status::Health) {
+    for s in &mut health.sources {
+        let Some(src) = config
+            .source(&s.name)
+            .filter(|src| src.url.scheme() == "file")
+        else {
+            continue;
+        };
+        let public = render::public_source_url(&config.server.base_url, &s.name, &src.url);
+        let mut paths = vec![src.url.to_string(), s.url.clone(), s.current_url.clone()];
+        if let Ok(p) = src.url.to_file_path() {
+            paths.push(p.display().to_string());
+        }
+        paths.retain(|p| !p.is_empty());
+        // The longest first, so a URL is replaced whole before its path inside it.
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let private = |text: &mut Option<String>| {
+            if let Some(t) = text {
+                for p in &paths {
+                    *t = t.replace(p.as_str(), "[local path]");
+                }
+            }
+        };
+        private(&mut s.last_error);
+        private(&mut s.last_warning);
+        if let Some(f) = &mut s.full_text {
+            private(&mut f.last_refusal);
+        }
+        s.url = public.clone();
+        s.current_url = public;
+    }
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -819,27 +862,9 @@ async fn index(State(state): State<AppState>) -> Response {
          <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
     );
     for s in &health.sources {
-        // A `file:` source's errors name its path: not for the public.
-        let local = c
-            .source(&s.name)
-            .filter(|src| src.url.scheme() == "file")
-            .map(|src| {
-                let path = src.url.to_file_path().ok();
-                (src.url.to_string(), path.map(|p| p.display().to_string()))
-            });
-        let private = |err: &str| match &local {
-            Some((url, path)) => {
-                let err = err.replace(url.as_str(), "[local path]");
-                match path {
-                    Some(p) if !p.is_empty() => err.replace(p.as_str(), "[local path]"),
-                    _ => err,
-                }
-            }
-            None => err.to_string(),
-        };
         let error = match (&s.last_error, s.consecutive_failures) {
-            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(&private(err))),
-            (Some(err), _) => format!("{} (then recovered)", e(&private(err))),
+            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(err)),
+            (Some(err), _) => format!("{} (then recovered)", e(err)),
             (None, _) => String::new(),
         };
         // The source's own feed, or for a `file:` source (a path on this machine) its feed

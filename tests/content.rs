@@ -690,12 +690,25 @@ async fn a_local_sources_path_is_never_published() {
     assert!(page.contains(here), "{page}");
     assert!(page.contains("[local path]"), "{page}");
 
+    let (_, _, health) = get(&format!("{base}/healthz")).await;
+    let h: serde_json::Value = serde_json::from_str(&health).expect("JSON");
+    assert_eq!(h["sources"][0]["url"].as_str(), Some(here), "{health}");
+    assert!(
+        h["sources"][1]["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("[local path]")),
+        "{health}"
+    );
+    let (_, _, metrics) = get(&format!("{base}/metrics")).await;
+
     for (what, body) in [
         ("/feed.atom", &atom),
         ("/feed.rss", &rss),
         ("/feed.json", &json),
         ("/opml", &opml),
         ("/", &page),
+        ("/healthz", &health),
+        ("/metrics", &metrics),
     ] {
         assert!(
             !body.contains("file://"),
