@@ -128,6 +128,20 @@ impl Policy {
     }
 }
 
+/// The address a URL names by itself, for judging its kind of network without connecting
+/// (through a proxy, the peer address is the proxy's): an IP literal, loopback for
+/// `localhost` and its subdomains, `None` (public) for any other name.
+pub fn url_address(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        }
+    }
+}
+
 /// Whether `url` is on the source's own origin (same scheme, host and port): such pages
 /// are the publisher's own and are trusted like the feed itself (and get its headers).
 /// Another port or scheme of the same host is not: an internal service on another port of

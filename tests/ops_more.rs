@@ -1,0 +1,194 @@
+//! More of the operator's side of the real binary: where a feed's credentials go on a
+//! redirect, redirects through a proxy, retention under frequent reloads, the hold for
+//! `prune --confirm`, and a symlinked `feeds.toml`.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use support::{KillOnDrop, Origin, Route, get};
+
+fn tributary() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
+    c.env_remove("TRIBUTARY_CONFIG")
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("WATCHDOG_USEC")
+        .env_remove("WATCHDOG_PID")
+        .env_remove("STATE_DIRECTORY")
+        .env_remove("CONFIGURATION_DIRECTORY")
+        .env_remove("JOURNAL_STREAM");
+    for var in [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("RUST_LOG", "info,tributary::poll=debug");
+    c
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Log lines until one contains every one of `what`; panics after `within`.
+fn wait_for_line(lines: &Receiver<String>, what: &[&str], within: Duration) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line with {what:?} within {within:?}"));
+        if what.iter().all(|w| line.contains(w)) {
+            return line;
+        }
+    }
+}
+
+fn small_rss(tag: &str, n: usize) -> String {
+    let mut s = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// `tributary once` with `config`, `env` set on the child only; its output.
+fn once(config: &Path, env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = tributary();
+    cmd.args(["once", "--config"]).arg(config);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("once runs")
+}
+
+fn write(dir: &Path, text: &str) -> std::path::PathBuf {
+    let path = dir.join("feeds.toml");
+    std::fs::write(&path, text).expect("config");
+    path
+}
+
+fn prelude(dir: &Path, port: u16) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\npath = \"{}\"\nmin_free_mb = 0\n[fetch]\ntimeout = \"10s\"\n",
+        dir.join("store").display()
+    )
+}
+
+/// A source's custom `headers` (credentials) go only to its configured origin: a redirect
+/// to another origin (127.0.0.2, another host) is followed without them, a redirect on the
+/// same origin keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_headers_do_not_follow_a_redirect_off_the_origin() {
+    let origin = Origin::start().await;
+    let other = Origin::start_on("127.0.0.2".parse().expect("ip")).await;
+    other.set(
+        "/feed",
+        Route::feed(small_rss("away", 2), "application/rss+xml"),
+    );
+    origin.set("/away", Route::redirect(302, &other.url("/feed")));
+    origin.set("/moved", Route::redirect(301, &origin.url("/feed")));
+    origin.set(
+        "/feed",
+        Route::feed(small_rss("home", 3), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = prelude(dir.path(), free_port());
+    for (name, path) in [("away", "/away"), ("home", "/moved")] {
+        text.push_str(&format!(
+            "\n[[source]]\nname = \"{name}\"\nurl = \"{}\"\ninterval = \"1h\"\nheaders = {{ Authorization = \"Bearer X-{name}\", X-Api-Key = \"k-{name}\" }}\n",
+            origin.url(path)
+        ));
+    }
+    let config = write(dir.path(), &text);
+    let out = once(&config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let first = origin.requests("/away");
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].headers["authorization"], "Bearer X-away");
+    let off = other.requests("/feed");
+    assert_eq!(off.len(), 1, "the redirect was followed");
+    assert!(
+        off[0].headers.get("authorization").is_none()
+            && off[0].headers.get("x-api-key").is_none(),
+        "credentials went to another origin: {:?}",
+        off[0].headers
+    );
+    assert!(off[0].headers.get("user-agent").is_some());
+
+    let same = origin.requests("/feed");
+    assert_eq!(same.len(), 1);
+    assert_eq!(same[0].headers["authorization"], "Bearer X-home");
+    assert_eq!(same[0].headers["x-api-key"], "k-home");
+}
+
+/// With a proxy configured, the first hop's peer address is the proxy's: a feed on a public
+/// name must still not be led into loopback by a redirect. The "proxy" here is a local
+/// origin answering every request with a redirect to 127.0.0.2; the proxy variable is set
+/// on the child process only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redirect_through_a_proxy_stays_out_of_loopback() {
+    let proxy = Origin::start().await;
+    let internal = Origin::start_on("127.0.0.2".parse().expect("ip")).await;
+    internal.set(
+        "/feed",
+        Route::feed(small_rss("internal", 2), "application/rss+xml"),
+    );
+    proxy.set("/redir", Route::redirect(302, &internal.url("/feed")));
+    let by_name = format!("http://localhost:{}/feed", internal.addr.port());
+    proxy.set("/redir-name", Route::redirect(302, &by_name));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut text = prelude(dir.path(), port);
+    for (name, url) in [
+        ("public", "http://feeds.example.com/redir"),
+        ("literal", "http://93.184.216.34/redir-name"),
+    ] {
+        text.push_str(&format!(
+            "\n[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n"
+        ));
+    }
+    let config = write(dir.path(), &text);
+    let proxy_url = format!("http://{}", proxy.addr);
+    let out = once(
+        &config,
+        &[("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str())],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Both requests went to the "proxy" ...
+    assert_eq!(proxy.requests("/redir").len(), 1, "{stdout}{stderr}");
+    assert_eq!(proxy.requests("/redir-name").len(), 1, "{stdout}{stderr}");
+    // ... and neither redirect reached loopback.
+    assert!(
+        internal.requests("/feed").is_empty(),
+        "a public feed led into loopback through the proxy: {stdout}{stderr}"
+    );
+    let all = format!("{stdout}{stderr}");
+    assert!(all.contains("is a loopback address"), "{all}");
+    assert!(all.contains("localhost is a loopback name"), "{all}");
+}
