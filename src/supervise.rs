@@ -9,8 +9,11 @@
 //!   editor writing in several steps is never caught half way;
 //! - a reload to a config with no sources, or one removing most running sources at once,
 //!   is refused ([`reload::refusal`]); a restart applies such a config deliberately;
-//! - a reload never prunes: the next retention pass comes at its usual time and not sooner
-//!   than [`PRUNE_AFTER_RELOAD`] after the change, and a pass that would remove most of the
+//! - a reload never prunes: after a reload that changes what retention depends on (sources
+//!   added or removed, a source's `keep`/`keep_for`, `[retention]`) the next retention pass
+//!   comes at its usual time and not sooner than [`PRUNE_AFTER_RELOAD`] after the change
+//!   (but, however many reloads come, never more than that past when it was due; a reload
+//!   that changes none of it does not move the pass), and a pass that would remove most of the
 //!   store is held until `tributary prune --confirm` (see `store::retention`).
 //!
 //! Everything that changes the running daemon goes through this one loop, so a reload, a
@@ -142,6 +145,8 @@ impl Supervisor {
         let mut settling: Option<Option<Snapshot>> = None;
         let mut reload_at: Option<Instant> = None;
         let mut next_prune = Instant::now();
+        // The latest reloads may put the next pass off to (see [`postpone_pass`]).
+        let mut due_before_reloads: Option<Instant> = None;
         let mut pass: Option<Pass> = None;
         let mut pending_prunes: Vec<oneshot::Sender<Result<PruneReport, String>>> = Vec::new();
         let mut stalled = false;
@@ -155,12 +160,16 @@ impl Supervisor {
                         let read = snapshot(&self.config.path).await;
                         last_read = read.as_ref().map(|(id, _)| id.clone());
                         let r = match self.prepare(read.map(|(_, bytes)| bytes)).await {
-                            Ok(new) => self.apply(new),
+                            Ok(new) => {
+                                let retention = reload::retention_changed(&self.config, &new);
+                                let r = self.apply(new);
+                                if r.is_ok() && retention {
+                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
+                                }
+                                r
+                            }
                             Err(e) => Err(e),
                         };
-                        if r.is_ok() {
-                            next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
-                        }
                         let _ = reply.send(r);
                     }
                     Control::Prune(reply) => {
@@ -194,8 +203,11 @@ impl Supervisor {
                                 tracing::info!("the config file changed again while it was read; waiting for it to settle");
                                 reload_at = Some(Instant::now() + SETTLE);
                                 last_read = None;
-                            } else if self.apply(new).is_ok() {
-                                next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
+                            } else {
+                                let retention = reload::retention_changed(&self.config, &new);
+                                if self.apply(new).is_ok() && retention {
+                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
+                                }
                             }
                         }
                     }
@@ -203,6 +215,7 @@ impl Supervisor {
                 () = tokio::time::sleep_until(next_prune), if pass.is_none() => {
                     pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
                     next_prune = Instant::now() + self.config.retention.every;
+                    due_before_reloads = None;
                 }
                 done = finish(&mut pass) => {
                     let (waiting, confirmed) = pass
@@ -496,6 +509,17 @@ pub fn prune_plan(
         stop,
         confirmed,
     }
+}
+
+/// A reload that changed what retention depends on (see [`reload::retention_changed`])
+/// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
+/// prunes nothing at once; but however many such reloads come, a pass is never put off by
+/// more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
+/// (`latest`, set by the first and cleared when a pass starts).
+fn postpone_pass(next_prune: &mut Instant, latest: &mut Option<Instant>) {
+    let now = Instant::now();
+    let latest = *latest.get_or_insert((*next_prune).max(now) + PRUNE_AFTER_RELOAD);
+    *next_prune = (*next_prune).max(now + PRUNE_AFTER_RELOAD).min(latest);
 }
 
 /// Completes when the pass in progress does (never when there is none).

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use support::{KillOnDrop, Origin, Route, get};
+use support::{KillOnDrop, Origin, Route};
 
 fn tributary() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
@@ -191,4 +191,59 @@ async fn a_redirect_through_a_proxy_stays_out_of_loopback() {
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("is a loopback address"), "{all}");
     assert!(all.contains("localhost is a loopback name"), "{all}");
+}
+
+fn hup(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+/// Reloads that change nothing retention depends on do not stop retention: with
+/// `[retention] every = "1s"`, a storm of no-change SIGHUPs (each waited for in the log) still
+/// sees retention passes run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_no_change_reloads_does_not_stop_retention() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/feed",
+        Route::feed(small_rss("storm", 3), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}[retention]\nevery = \"1s\"\n\n[[source]]\nname = \"storm\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        prelude(dir.path(), free_port()),
+        origin.url("/feed")
+    );
+    let config = write(dir.path(), &text);
+    let mut child = KillOnDrop::spawn(
+        tributary()
+            .env("RUST_LOG", "info,tributary::supervise=debug")
+            .args(["run", "--config"])
+            .arg(&config),
+    );
+    let lines = child.stderr_lines();
+    // The first pass runs at start.
+    wait_for_line(&lines, &["retention pass"], Duration::from_secs(30));
+    let mut passes = 0;
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while passes < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "retention stopped under reloads ({passes} passes)"
+        );
+        hup(child.id());
+        loop {
+            let line = wait_for_line(&lines, &[""], Duration::from_secs(20));
+            if line.contains("retention pass") {
+                passes += 1;
+            }
+            if line.contains("config reloaded") {
+                assert!(line.contains("no changes") || line.contains("changes="), "{line}");
+                break;
+            }
+        }
+    }
 }
