@@ -658,11 +658,13 @@ impl Fetcher {
 /// Whether any proxy variable reqwest honours is set (non-empty), in either case. NO_PROXY
 /// is not consulted: when in doubt, the first hop counts as proxied.
 fn proxy_configured() -> bool {
-    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"].iter().any(|name| {
-        [name.to_string(), name.to_ascii_lowercase()]
-            .iter()
-            .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
-    })
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|name| {
+            [name.to_string(), name.to_ascii_lowercase()]
+                .iter()
+                .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+        })
 }
 
 /// How long the server says this response stays fresh, judged as a private cache would

@@ -137,7 +137,8 @@ pub fn url_address(url: &Url) -> Option<IpAddr> {
         Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
         Host::Domain(d) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
-            (d == "localhost" || d.ends_with(".localhost")).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+            (d == "localhost" || d.ends_with(".localhost"))
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
         }
     }
 }

@@ -306,7 +306,10 @@ mod tests {
             &old,
             &config(&format!("{base}title = \"A\"\ninterval = \"2h\"\n"))
         ));
-        assert!(retention_changed(&old, &config(&format!("{base}keep = 5\n"))));
+        assert!(retention_changed(
+            &old,
+            &config(&format!("{base}keep = 5\n"))
+        ));
         assert!(retention_changed(
             &old,
             &config(&format!("{base}keep_for = \"3d\"\n"))

@@ -133,8 +133,7 @@ async fn custom_headers_do_not_follow_a_redirect_off_the_origin() {
     let off = other.requests("/feed");
     assert_eq!(off.len(), 1, "the redirect was followed");
     assert!(
-        off[0].headers.get("authorization").is_none()
-            && off[0].headers.get("x-api-key").is_none(),
+        off[0].headers.get("authorization").is_none() && off[0].headers.get("x-api-key").is_none(),
         "credentials went to another origin: {:?}",
         off[0].headers
     );
@@ -176,7 +175,10 @@ async fn a_redirect_through_a_proxy_stays_out_of_loopback() {
     let proxy_url = format!("http://{}", proxy.addr);
     let out = once(
         &config,
-        &[("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str())],
+        &[
+            ("HTTP_PROXY", proxy_url.as_str()),
+            ("http_proxy", proxy_url.as_str()),
+        ],
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -241,9 +243,71 @@ async fn a_storm_of_no_change_reloads_does_not_stop_retention() {
                 passes += 1;
             }
             if line.contains("config reloaded") {
-                assert!(line.contains("no changes") || line.contains("changes="), "{line}");
+                assert!(
+                    line.contains("no changes") || line.contains("changes="),
+                    "{line}"
+                );
                 break;
             }
         }
     }
+}
+
+/// A symlinked `feeds.toml` is watched through its link, in the Kubernetes ConfigMap layout
+/// (`feeds.toml -> ..data/feeds.toml`, `..data -> ..<version>`): an edit of the file the link
+/// leads to is applied; so is a swap of `..data` to a new version; and then an edit of the
+/// new version's file (the link is followed again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlinked_config_is_watched_through_its_link() {
+    use std::os::unix::fs::symlink;
+    let origin = Origin::start().await;
+    for name in ["a", "b", "c", "d"] {
+        origin.set(
+            &format!("/{name}"),
+            Route::feed(small_rss(name, 2), "application/rss+xml"),
+        );
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = prelude(dir.path(), free_port());
+    let text = |names: &[&str]| {
+        let mut t = head.clone();
+        for name in names {
+            t.push_str(&format!(
+                "\n[[source]]\nname = \"{name}\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+                origin.url(&format!("/{name}"))
+            ));
+        }
+        t
+    };
+    let cm = dir.path().join("cm");
+    let v1 = cm.join("..v1");
+    std::fs::create_dir_all(&v1).expect("mkdir");
+    std::fs::write(v1.join("feeds.toml"), text(&["a"])).expect("v1");
+    symlink("..v1", cm.join("..data")).expect("..data");
+    symlink("..data/feeds.toml", cm.join("feeds.toml")).expect("feeds.toml");
+    let mut child = KillOnDrop::spawn(
+        tributary()
+            .args(["run", "--config"])
+            .arg(cm.join("feeds.toml")),
+    );
+    let lines = child.stderr_lines();
+    let within = Duration::from_secs(60);
+    wait_for_line(&lines, &["source=a", "polled"], within);
+
+    // The target edited in place.
+    std::fs::write(v1.join("feeds.toml"), text(&["a", "b"])).expect("edit v1");
+    wait_for_line(&lines, &["config reloaded", "added b"], within);
+
+    // A new version swapped in as Kubernetes does: a new folder, `..data` renamed over.
+    let v2 = cm.join("..v2");
+    std::fs::create_dir_all(&v2).expect("mkdir");
+    std::fs::write(v2.join("feeds.toml"), text(&["a", "b", "c"])).expect("v2");
+    symlink("..v2", cm.join("..data_tmp")).expect("..data_tmp");
+    std::fs::rename(cm.join("..data_tmp"), cm.join("..data")).expect("swap");
+    std::fs::remove_dir_all(&v1).expect("old version gone");
+    wait_for_line(&lines, &["config reloaded", "added c"], within);
+
+    // The new target, edited: the link was followed to it.
+    std::fs::write(v2.join("feeds.toml"), text(&["a", "b", "c", "d"])).expect("edit v2");
+    wait_for_line(&lines, &["config reloaded", "added d"], within);
 }

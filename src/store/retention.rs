@@ -1099,11 +1099,7 @@ mod tests {
         assert_eq!(poll_as(&store, "fresh", entries(0..50), now).new, 50);
         let report = store
             .prune(&PrunePlan {
-                sources: vec![
-                    ("s".into(), KEEP_ALL),
-                    other,
-                    ("fresh".into(), tight),
-                ],
+                sources: vec![("s".into(), KEEP_ALL), other, ("fresh".into(), tight)],
                 ..plan(now, KEEP_ALL)
             })
             .expect("prunes");
