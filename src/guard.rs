@@ -366,6 +366,31 @@ mod tests {
         assert!(allowing.check(ip("10.0.0.1")).is_err());
     }
 
+    /// Through a proxy the configured URL's network kind comes from the URL alone.
+    #[test]
+    fn a_urls_own_address_names_its_network() {
+        let kind = |s| non_public_kind(&Url::parse(s).expect("url"));
+        fn non_public_kind(u: &Url) -> Option<&'static str> {
+            url_address(u).and_then(non_public)
+        }
+        assert_eq!(kind("http://127.0.0.1:8/feed"), Some("loopback"));
+        assert_eq!(kind("http://LocalHost./feed"), Some("loopback"));
+        assert_eq!(kind("http://a.localhost/feed"), Some("loopback"));
+        assert_eq!(kind("http://10.1.2.3/feed"), Some("private"));
+        assert_eq!(kind("http://[::1]/feed"), Some("loopback"));
+        assert_eq!(kind("http://93.184.216.34/feed"), None);
+        // A name counts as public, whatever it resolves to.
+        assert_eq!(kind("http://feeds.internal.example/feed"), None);
+        assert!(
+            Policy::default()
+                .for_redirects_from(url_address(
+                    &Url::parse("http://feeds.example.com/").expect("url")
+                ))
+                .check(ip("127.0.0.2"))
+                .is_err()
+        );
+    }
+
     #[test]
     fn same_origin_is_scheme_host_and_port() {
         let u = |s| Url::parse(s).expect("url");

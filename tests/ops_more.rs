@@ -311,3 +311,72 @@ async fn a_symlinked_config_is_watched_through_its_link() {
     std::fs::write(v2.join("feeds.toml"), text(&["a", "b", "c", "d"])).expect("edit v2");
     wait_for_line(&lines, &["config reloaded", "added d"], within);
 }
+
+/// The hold for `prune --confirm` cannot be bypassed by removing a big source for one pass
+/// and putting it back with `keep = 1`: the pass in between records it (its entries still
+/// kept) as unlimited, so its return is tightened and held; nothing is deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_removed_for_one_pass_returns_under_the_hold() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/big",
+        Route::feed(small_rss("big", 300), "application/rss+xml"),
+    );
+    origin.set(
+        "/small",
+        Route::feed(small_rss("small", 5), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let head = prelude(dir.path(), free_port());
+    let source = |name: &str, extra: &str| {
+        format!(
+            "\n[[source]]\nname = \"{name}\"\nurl = \"{}\"\ninterval = \"1h\"\n{extra}",
+            origin.url(&format!("/{name}"))
+        )
+    };
+    let prune = |config: &Path| {
+        tributary()
+            .args(["prune", "--json", "--config"])
+            .arg(config)
+            .output()
+            .expect("prune runs")
+    };
+    let config = write(
+        dir.path(),
+        &format!("{head}{}{}", source("big", ""), source("small", "")),
+    );
+    let out = once(&config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = prune(&config);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // A pass with "big" gone from the config: its entries are kept (removed_after).
+    let config = write(dir.path(), &format!("{head}{}", source("small", "")));
+    let out = prune(&config);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+
+    // Back with keep = 1: 299 of its 300 entries would go; held.
+    let config = write(
+        dir.path(),
+        &format!(
+            "{head}{}{}",
+            source("big", "keep = 1\n"),
+            source("small", "")
+        ),
+    );
+    let out = prune(&config);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "the pass is held: {stdout}");
+    assert!(stdout.contains("299"), "{stdout}");
+    let status = tributary()
+        .args(["status", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .expect("status");
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("status json");
+    assert_eq!(status["entries"], 305, "nothing deleted: {status}");
+}
