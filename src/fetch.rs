@@ -185,6 +185,9 @@ pub struct Fetcher {
     /// guard, no proxy.
     guarded: reqwest::Client,
     policy: Arc<crate::guard::Policy>,
+    /// Whether a proxy variable was set when the client was built: the first hop may have
+    /// gone through a proxy, so its peer address says nothing about the feed's network.
+    proxied: bool,
     /// For a feed's redirect hops off its configured origin: a guarded client per kind of
     /// network the configured URL was reached at (`None`: public), built when first needed.
     redirect_clients: Arc<Mutex<HashMap<Option<&'static str>, reqwest::Client>>>,
@@ -227,6 +230,7 @@ impl Fetcher {
             client,
             guarded,
             policy,
+            proxied: proxy_configured(),
             redirect_clients: Arc::default(),
             accept: headers,
             user_agent: config.user_agent.clone(),
@@ -283,13 +287,24 @@ impl Fetcher {
     }
 
     fn headers_for(&self, source: &SourceConfig, validators: &Validators) -> HeaderMap {
+        self.headers_with(source, validators, true)
+    }
+
+    /// The request headers for `source`: User-Agent, the validators, and its custom
+    /// `headers` (often credentials) only when `custom` (a hop on the configured origin).
+    fn headers_with(
+        &self,
+        source: &SourceConfig,
+        validators: &Validators,
+        custom: bool,
+    ) -> HeaderMap {
         let mut h = HeaderMap::new();
         let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
         if let Ok(v) = HeaderValue::from_str(ua) {
             h.insert(header::USER_AGENT, v);
         }
         // Names and values were validated with the config.
-        for (name, value) in &source.headers {
+        for (name, value) in source.headers.iter().filter(|_| custom) {
             if let (Ok(n), Ok(v)) = (
                 HeaderName::from_bytes(name.as_bytes()),
                 HeaderValue::from_str(value),
@@ -320,19 +335,24 @@ impl Fetcher {
         start: &Url,
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
-        let headers = self.headers_for(source, validators);
         let mut url = start.clone();
         let mut visited = vec![start.clone()];
         let mut moved_to = None;
         let mut still_permanent = true;
         // Where the configured URL was reached: its redirects may stay in that network.
         let mut reached = None;
+        // Once a hop went from https to http, credentials are never sent again.
+        let mut downgraded = false;
+        let mut headers;
         let response = loop {
-            let client = if crate::guard::same_origin(&url, start) {
+            let own_origin = crate::guard::same_origin(&url, start);
+            let client = if own_origin {
                 self.client.clone()
             } else {
                 self.redirect_client(reached, &url)?
             };
+            // The source's custom headers (credentials) go only to its configured origin.
+            headers = self.headers_with(source, validators, own_origin && !downgraded);
             let response = client
                 .get(url.clone())
                 .headers(headers.clone())
@@ -340,7 +360,13 @@ impl Fetcher {
                 .await
                 .map_err(|e| self.classify(e))?;
             if visited.len() == 1 {
-                reached = response.remote_addr().map(|a| a.ip());
+                reached = if self.proxied {
+                    // The address connected to may be a proxy's: the configured URL's kind
+                    // of network is judged from the URL alone.
+                    crate::guard::url_address(start)
+                } else {
+                    response.remote_addr().map(|a| a.ip())
+                };
             }
             let status = response.status();
             if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
@@ -355,6 +381,7 @@ impl Fetcher {
             if still_permanent {
                 moved_to = Some(next.clone());
             }
+            downgraded |= url.scheme() == "https" && next.scheme() == "http";
             visited.push(next.clone());
             url = next;
         };
@@ -626,6 +653,18 @@ impl Fetcher {
             },
         })))
     }
+}
+
+/// Whether any proxy variable reqwest honours is set (non-empty), in either case. NO_PROXY
+/// is not consulted: when in doubt, the first hop counts as proxied.
+fn proxy_configured() -> bool {
+    ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"]
+        .iter()
+        .any(|name| {
+            [name.to_string(), name.to_ascii_lowercase()]
+                .iter()
+                .any(|n| std::env::var_os(n).is_some_and(|v| !v.is_empty()))
+        })
 }
 
 /// How long the server says this response stays fresh, judged as a private cache would

@@ -128,6 +128,21 @@ impl Policy {
     }
 }
 
+/// The address a URL names by itself, for judging its kind of network without connecting
+/// (through a proxy, the peer address is the proxy's): an IP literal, loopback for
+/// `localhost` and its subdomains, `None` (public) for any other name.
+pub fn url_address(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        Host::Domain(d) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            (d == "localhost" || d.ends_with(".localhost"))
+                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        }
+    }
+}
+
 /// Whether `url` is on the source's own origin (same scheme, host and port): such pages
 /// are the publisher's own and are trusted like the feed itself (and get its headers).
 /// Another port or scheme of the same host is not: an internal service on another port of
@@ -349,6 +364,31 @@ mod tests {
         .for_redirects_from(Some(ip("93.184.216.34")));
         assert!(allowing.check(ip("169.254.169.254")).is_ok());
         assert!(allowing.check(ip("10.0.0.1")).is_err());
+    }
+
+    /// Through a proxy the configured URL's network kind comes from the URL alone.
+    #[test]
+    fn a_urls_own_address_names_its_network() {
+        let kind = |s| non_public_kind(&Url::parse(s).expect("url"));
+        fn non_public_kind(u: &Url) -> Option<&'static str> {
+            url_address(u).and_then(non_public)
+        }
+        assert_eq!(kind("http://127.0.0.1:8/feed"), Some("loopback"));
+        assert_eq!(kind("http://LocalHost./feed"), Some("loopback"));
+        assert_eq!(kind("http://a.localhost/feed"), Some("loopback"));
+        assert_eq!(kind("http://10.1.2.3/feed"), Some("private"));
+        assert_eq!(kind("http://[::1]/feed"), Some("loopback"));
+        assert_eq!(kind("http://93.184.216.34/feed"), None);
+        // A name counts as public, whatever it resolves to.
+        assert_eq!(kind("http://feeds.internal.example/feed"), None);
+        assert!(
+            Policy::default()
+                .for_redirects_from(url_address(
+                    &Url::parse("http://feeds.example.com/").expect("url")
+                ))
+                .check(ip("127.0.0.2"))
+                .is_err()
+        );
     }
 
     #[test]

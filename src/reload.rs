@@ -24,6 +24,21 @@ pub struct ReloadReport {
     pub changed: bool,
 }
 
+/// Whether a reload from `old` to `new` changes what a retention pass does: sources added
+/// or removed, a source's `keep` or `keep_for`, or the `[retention]` table.
+pub fn retention_changed(old: &Config, new: &Config) -> bool {
+    let limits = |c: &Config| {
+        let mut v: Vec<_> = c
+            .sources
+            .iter()
+            .map(|s| (s.name.clone(), s.keep, s.keep_for))
+            .collect();
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        v
+    };
+    old.retention != new.retention || limits(old) != limits(new)
+}
+
 /// Compares the running config with a newly loaded one.
 pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     let mut report = ReloadReport::default();
@@ -279,5 +294,35 @@ mod tests {
         let r = diff(&old, &config("[retention]\nkeep_per_source = 5\n"));
         assert!(r.changed);
         assert_eq!(r.to_string(), "publishing or retention settings changed");
+    }
+
+    #[test]
+    fn retention_changes_are_told_from_the_rest() {
+        let base = "[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n";
+        let old = config(base);
+        assert!(!retention_changed(&old, &config(base)));
+        // A title or interval is not retention.
+        assert!(!retention_changed(
+            &old,
+            &config(&format!("{base}title = \"A\"\ninterval = \"2h\"\n"))
+        ));
+        assert!(retention_changed(
+            &old,
+            &config(&format!("{base}keep = 5\n"))
+        ));
+        assert!(retention_changed(
+            &old,
+            &config(&format!("{base}keep_for = \"3d\"\n"))
+        ));
+        assert!(retention_changed(
+            &old,
+            &config(&format!("[retention]\nkeep_total = 10\n{base}"))
+        ));
+        assert!(retention_changed(
+            &old,
+            &config(&format!(
+                "{base}[[source]]\nname = \"b\"\nurl = \"https://b.example/feed\"\n"
+            ))
+        ));
     }
 }

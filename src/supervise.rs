@@ -9,8 +9,11 @@
 //!   editor writing in several steps is never caught half way;
 //! - a reload to a config with no sources, or one removing most running sources at once,
 //!   is refused ([`reload::refusal`]); a restart applies such a config deliberately;
-//! - a reload never prunes: the next retention pass comes at its usual time and not sooner
-//!   than [`PRUNE_AFTER_RELOAD`] after the change, and a pass that would remove most of the
+//! - a reload never prunes: after a reload that changes what retention depends on (sources
+//!   added or removed, a source's `keep`/`keep_for`, `[retention]`) the next retention pass
+//!   comes at its usual time and not sooner than [`PRUNE_AFTER_RELOAD`] after the change
+//!   (but, however many reloads come, never more than that past when it was due; a reload
+//!   that changes none of it does not move the pass), and a pass that would remove most of the
 //!   store is held until `tributary prune --confirm` (see `store::retention`).
 //!
 //! Everything that changes the running daemon goes through this one loop, so a reload, a
@@ -142,6 +145,8 @@ impl Supervisor {
         let mut settling: Option<Option<Snapshot>> = None;
         let mut reload_at: Option<Instant> = None;
         let mut next_prune = Instant::now();
+        // The latest reloads may put the next pass off to (see [`postpone_pass`]).
+        let mut due_before_reloads: Option<Instant> = None;
         let mut pass: Option<Pass> = None;
         let mut pending_prunes: Vec<oneshot::Sender<Result<PruneReport, String>>> = Vec::new();
         let mut stalled = false;
@@ -155,12 +160,16 @@ impl Supervisor {
                         let read = snapshot(&self.config.path).await;
                         last_read = read.as_ref().map(|(id, _)| id.clone());
                         let r = match self.prepare(read.map(|(_, bytes)| bytes)).await {
-                            Ok(new) => self.apply(new),
+                            Ok(new) => {
+                                let retention = reload::retention_changed(&self.config, &new);
+                                let r = self.apply(new);
+                                if r.is_ok() && retention {
+                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
+                                }
+                                r
+                            }
                             Err(e) => Err(e),
                         };
-                        if r.is_ok() {
-                            next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
-                        }
                         let _ = reply.send(r);
                     }
                     Control::Prune(reply) => {
@@ -194,8 +203,11 @@ impl Supervisor {
                                 tracing::info!("the config file changed again while it was read; waiting for it to settle");
                                 reload_at = Some(Instant::now() + SETTLE);
                                 last_read = None;
-                            } else if self.apply(new).is_ok() {
-                                next_prune = next_prune.max(Instant::now() + PRUNE_AFTER_RELOAD);
+                            } else {
+                                let retention = reload::retention_changed(&self.config, &new);
+                                if self.apply(new).is_ok() && retention {
+                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
+                                }
                             }
                         }
                     }
@@ -203,6 +215,7 @@ impl Supervisor {
                 () = tokio::time::sleep_until(next_prune), if pass.is_none() => {
                     pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
                     next_prune = Instant::now() + self.config.retention.every;
+                    due_before_reloads = None;
                 }
                 done = finish(&mut pass) => {
                     let (waiting, confirmed) = pass
@@ -498,6 +511,17 @@ pub fn prune_plan(
     }
 }
 
+/// A reload that changed what retention depends on (see [`reload::retention_changed`])
+/// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
+/// prunes nothing at once; but however many such reloads come, a pass is never put off by
+/// more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
+/// (`latest`, set by the first and cleared when a pass starts).
+fn postpone_pass(next_prune: &mut Instant, latest: &mut Option<Instant>) {
+    let now = Instant::now();
+    let latest = *latest.get_or_insert((*next_prune).max(now) + PRUNE_AFTER_RELOAD);
+    *next_prune = (*next_prune).max(now + PRUNE_AFTER_RELOAD).min(latest);
+}
+
 /// Completes when the pass in progress does (never when there is none).
 async fn finish(pass: &mut Option<Pass>) -> Result<PruneReport, String> {
     match pass {
@@ -536,24 +560,49 @@ async fn snapshot(path: &std::path::Path) -> Option<(Snapshot, Vec<u8>)> {
     Some((id, bytes))
 }
 
+/// The file a config path leads to when it is a symbolic link (through every link): its
+/// folder and name. `None` when it is not a link (or leads nowhere).
+fn link_target(path: &std::path::Path) -> Option<(std::path::PathBuf, std::ffi::OsString)> {
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.file_type().is_symlink() {
+        return None;
+    }
+    let target = std::fs::canonicalize(path).ok()?;
+    Some((
+        target.parent()?.to_path_buf(),
+        target.file_name()?.to_owned(),
+    ))
+}
+
+/// The task watching the config file; ends with the supervisor (dropping this aborts it).
+struct FileWatch(tokio::task::JoinHandle<()>);
+
+impl Drop for FileWatch {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Watches the config file's folder (editors replace the file by renaming another over it,
-/// which a watch on the file itself would miss) and signals events about the file.
-fn watch_file(
-    path: &std::path::Path,
-    tx: mpsc::UnboundedSender<()>,
-) -> Option<notify::RecommendedWatcher> {
+/// which a watch on the file itself would miss) and signals events about the file. When
+/// the path is a symbolic link, the folder of the file it leads to is watched too (found
+/// again after every event, so a link pointed elsewhere is followed): an edit of the target
+/// is a change, and so is a swap of `..data` beside the link (the Kubernetes ConfigMap
+/// layout, `feeds.toml -> ..data/feeds.toml`).
+fn watch_file(path: &std::path::Path, tx: mpsc::UnboundedSender<()>) -> Option<FileWatch> {
     use notify::Watcher;
+    let link = path.to_path_buf();
     let name = path.file_name()?.to_owned();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
+    let (raw_tx, mut raw) = mpsc::unbounded_channel::<notify::Event>();
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
         if let Ok(event) = event
             && !event.kind.is_access()
-            && event.paths.iter().any(|p| p.file_name() == Some(&name))
         {
-            let _ = tx.send(());
+            let _ = raw_tx.send(event);
         }
     });
     let mut watcher = match watcher {
@@ -563,15 +612,65 @@ fn watch_file(
             return None;
         }
     };
-    match watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-        Ok(()) => Some(watcher),
-        Err(e) => {
-            tracing::warn!(
-                error = %e,
-                dir = %dir.display(),
-                "cannot watch the config file's folder; reload with SIGHUP"
-            );
-            None
-        }
+    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+        tracing::warn!(
+            error = %e,
+            dir = %dir.display(),
+            "cannot watch the config file's folder; reload with SIGHUP"
+        );
+        return None;
     }
+    let own_dir = std::fs::canonicalize(&dir).ok();
+    // The target's folder being watched besides `dir`, and the target's name.
+    let mut target: Option<(std::path::PathBuf, std::ffi::OsString)> = None;
+    let follow =
+        move |watcher: &mut notify::RecommendedWatcher,
+              target: &mut Option<(std::path::PathBuf, std::ffi::OsString)>| {
+            let now = link_target(&link);
+            let old_dir = target.as_ref().map(|(d, _)| d.clone());
+            let new_dir = now.as_ref().map(|(d, _)| d.clone());
+            if old_dir != new_dir {
+                if let Some(d) = &old_dir
+                    && Some(d) != own_dir.as_ref()
+                {
+                    let _ = watcher.unwatch(d);
+                }
+                if let Some(d) = &new_dir
+                    && Some(d) != own_dir.as_ref()
+                    && let Err(e) = watcher.watch(d, notify::RecursiveMode::NonRecursive)
+                {
+                    tracing::warn!(
+                        error = %e,
+                        dir = %d.display(),
+                        "cannot watch the folder the config file's link leads to; reload with SIGHUP"
+                    );
+                }
+            }
+            *target = now;
+        };
+    follow(&mut watcher, &mut target);
+    let task = tokio::spawn(async move {
+        loop {
+            let event = tokio::select! {
+                () = tx.closed() => break,
+                event = raw.recv() => match event {
+                    Some(event) => event,
+                    None => break,
+                },
+            };
+            let target_name = target.as_ref().map(|(_, n)| n.clone());
+            let hit = event.paths.iter().any(|p| {
+                let file = p.file_name();
+                file == Some(&name)
+                    || file == Some(std::ffi::OsStr::new("..data"))
+                    || (file.is_some() && file == target_name.as_deref())
+            });
+            // The link may lead elsewhere now (its target or `..data` replaced).
+            follow(&mut watcher, &mut target);
+            if hit && tx.send(()).is_err() {
+                break;
+            }
+        }
+    });
+    Some(FileWatch(task))
 }

@@ -61,15 +61,37 @@ struct RanWith {
 }
 
 impl RanWith {
-    fn of(plan: &PrunePlan) -> RanWith {
+    /// The limits of `plan`, and for every source that is not in it but still has entries
+    /// in the store (`counts` before the pass, less the sources it `deleted`): unlimited, as
+    /// a removed source's entries are kept until `removed_after`. So a removed source that
+    /// comes back with tight limits counts as tightened, not as new.
+    fn of(
+        plan: &PrunePlan,
+        counts: &BTreeMap<String, usize>,
+        deleted: &BTreeMap<String, usize>,
+    ) -> RanWith {
+        let mut sources: BTreeMap<String, Limits> = plan.sources.iter().cloned().collect();
+        for (name, &count) in counts {
+            if count > 0 && !sources.contains_key(name) && !deleted.contains_key(name) {
+                sources.insert(
+                    name.clone(),
+                    Limits {
+                        keep: usize::MAX,
+                        keep_for: None,
+                        keep_min: usize::MAX,
+                    },
+                );
+            }
+        }
         RanWith {
             keep_total: plan.keep_total,
-            sources: plan.sources.iter().cloned().collect(),
+            sources,
         }
     }
 
     /// Whether `source` may keep fewer entries under `plan` than it could before (a source
-    /// with no earlier limits was not tightened: it is new).
+    /// with no earlier limits was not tightened: it is new, it had no entries at the last
+    /// pass; one that was removed but kept its entries was recorded as unlimited).
     fn tightened(&self, plan: &PrunePlan, source: &str) -> bool {
         let was = self.sources.get(source);
         let now = plan
@@ -295,7 +317,8 @@ impl Store {
             let _guard = self.lock();
             let mut batch = sled::Batch::default();
             batch.remove(HELD_KEY);
-            batch.insert(LIMITS_KEY, encode(&RanWith::of(plan)));
+            let ran = RanWith::of(plan, &counts, &report.deleted_sources);
+            batch.insert(LIMITS_KEY, encode(&ran));
             self.db()?.apply_batch(batch)?;
         }
         Ok(report)
@@ -801,9 +824,12 @@ mod tests {
     fn poll_as(
         store: &Store,
         source: &str,
-        polled: Vec<Entry>,
+        mut polled: Vec<Entry>,
         now: DateTime<Utc>,
     ) -> crate::model::PollCounts {
+        for e in &mut polled {
+            e.source = source.into();
+        }
         store
             .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
                 merge(o, n, now)
@@ -1034,6 +1060,50 @@ mod tests {
         let report = store.prune(&plan(now, tight)).expect("prunes");
         assert_eq!((report.pruned["s"], report.held), (300, None));
         assert!(store.verify().expect("verifies").problems.is_empty());
+    }
+
+    /// A source removed for one pass (its entries kept, pending deletion) that comes back
+    /// with tight limits is not "new": the pass waits for confirmation. A source that had no
+    /// entries at the last pass is new and prunes without a hold.
+    #[test]
+    fn a_removed_source_returning_with_tight_limits_is_held() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = open(dir.path());
+        let now = Utc::now();
+        assert_eq!(poll(&store, entries(0..300), now).new, 300);
+        assert_eq!(poll_as(&store, "other", entries(0..5), now).new, 5);
+        let other = ("other".to_string(), KEEP_ALL);
+        let report = store
+            .prune(&PrunePlan {
+                sources: vec![other.clone()],
+                ..plan(now, KEEP_ALL)
+            })
+            .expect("a pass without s");
+        assert_eq!((report.pruned_total(), report.held), (0, None));
+
+        let tight = Limits {
+            keep: 1,
+            ..KEEP_ALL
+        };
+        let back = PrunePlan {
+            sources: vec![("s".into(), tight), other.clone()],
+            ..plan(now, KEEP_ALL)
+        };
+        let report = store.prune(&back).expect("held");
+        assert_eq!(report.pruned_total(), 0);
+        let held = report.held.expect("the hold is not bypassed");
+        assert_eq!(held.sources.get("s"), Some(&(299, 300)));
+        assert_eq!(titles(&store).len(), 300, "nothing deleted");
+
+        // A brand-new source (no entries at the last pass) is not held.
+        assert_eq!(poll_as(&store, "fresh", entries(0..50), now).new, 50);
+        let report = store
+            .prune(&PrunePlan {
+                sources: vec![("s".into(), KEEP_ALL), other, ("fresh".into(), tight)],
+                ..plan(now, KEEP_ALL)
+            })
+            .expect("prunes");
+        assert_eq!((report.pruned["fresh"], report.held), (49, None));
     }
 
     #[test]
