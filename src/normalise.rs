@@ -121,16 +121,6 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
             if by_fragment.contains(bare.as_str())
                 && let Some(full) = e.link.as_deref().and_then(|l| Url::parse(l).ok())
             {
-                if e.guid.is_none() {
-                    e.key = identity(
-                        source,
-                        None,
-                        Some(full.as_str()),
-                        &e.title,
-                        &e.summary,
-                        &e.content,
-                    );
-                }
                 e.article = Some(article_key(&full));
                 return Some(full.to_string());
             }
@@ -167,7 +157,7 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
             e.key = identity(
                 source,
                 None,
-                id_link.as_deref(),
+                e.link.as_deref().or(id_link.as_deref()),
                 &e.title,
                 &e.summary,
                 &e.content,
@@ -226,25 +216,40 @@ fn normalise_entry(
         .map(String::from);
     // Content resolves against the xml:base in effect for it, else the entry's link (such
     // content usually comes from the article page), else the feed's URL.
+    // Only a web address is a base: against a `file:` feed URL or an `xml:base` of another
+    // scheme a relative URL would become a path on some machine (or `file://host/`), so
+    // there relative URLs are dropped instead.
+    let web = |u: &Url| matches!(u.scheme(), "http" | "https");
     let content_base = e
         .base
         .as_deref()
         .and_then(|b| feed_url.join(b).ok())
+        .filter(web)
         .or_else(|| link.clone())
-        .unwrap_or_else(|| feed_url.clone());
+        .or_else(|| Some(feed_url.clone()).filter(web));
 
     let summary = e
         .summary
         .as_ref()
-        .map(|t| to_html(&t.content, is_html(t.content_type.as_ref()), &content_base))
+        .map(|t| {
+            to_html(
+                &t.content,
+                is_html(t.content_type.as_ref()),
+                content_base.as_ref(),
+            )
+        })
         .filter(|s| !s.trim().is_empty());
     let content = e
         .content
         .as_ref()
         .and_then(|c| {
-            c.body
-                .as_ref()
-                .map(|body| to_html(body, is_html(c.content_type.as_ref()), &content_base))
+            c.body.as_ref().map(|body| {
+                to_html(
+                    body,
+                    is_html(c.content_type.as_ref()),
+                    content_base.as_ref(),
+                )
+            })
         })
         .filter(|s| !s.trim().is_empty());
 
@@ -258,10 +263,14 @@ fn normalise_entry(
     }
     let title = shorten(title, MAX_TITLE_CHARS);
 
+    // Without a guid, the whole link names the entry, fragment included: whether its
+    // source tells entries apart by fragment can change from poll to poll (a day's page
+    // gains its second post), and the key must not. (A fragment that changes on its own is
+    // caught by the store's link index, which is keyed by the article.)
     let key = identity(
         source,
         guid.as_deref(),
-        bare_link.as_ref().map(Url::as_str),
+        link.as_ref().map(Url::as_str),
         &title,
         &summary,
         &content,
@@ -506,7 +515,7 @@ fn is_tracking_param(name: &str) -> bool {
 /// crate does that), tracking parameters removed, everything else (the fragment too) kept in
 /// order.
 pub fn normalise_link(url: &Url) -> Url {
-    let mut u = url.clone();
+    let mut u = without_credentials(url.clone());
     if u.query().is_some() {
         let kept: Vec<(String, String)> = u
             .query_pairs()
@@ -605,7 +614,17 @@ fn absolute(href: &str, base: &Url) -> Option<Url> {
         return None;
     }
     let url = base.join(href).ok()?;
-    matches!(url.scheme(), "http" | "https").then_some(url)
+    matches!(url.scheme(), "http" | "https").then(|| without_credentials(url))
+}
+
+/// A URL without a user name or password: those are never published.
+fn without_credentials(mut url: Url) -> Url {
+    if !url.username().is_empty() || url.password().is_some() {
+        // Only fails for URLs that cannot have credentials, which then have none.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url
 }
 
 /// Repairs two kinds of mojibake that arrive inside otherwise well-decoded documents:
@@ -680,14 +699,18 @@ pub fn clean_xml_text(text: &mut String) {
 /// Sanitised HTML from HTML: the same allow-list as feed content, relative URLs resolved
 /// against `base`.
 pub fn sanitise(html: &str, base: &Url) -> String {
-    to_html(html, true, base)
+    to_html(
+        html,
+        true,
+        Some(base).filter(|b| matches!(b.scheme(), "http" | "https")),
+    )
 }
 
 /// Sanitised HTML from feed text: HTML is cleaned by the allow-list, plain text escaped.
 ///
 /// At most [`MAX_HTML_BYTES`] are read, nesting and attributes are bounded
 /// ([`bound_html`]) before html5ever parses, and characters XML cannot carry are removed.
-fn to_html(text: &str, html: bool, base: &Url) -> String {
+fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
     let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
     let text = &*fix_mojibake(&text);
     if !html {
@@ -695,7 +718,10 @@ fn to_html(text: &str, html: bool, base: &Url) -> String {
     }
     let mut builder = ammonia::Builder::default();
     builder
-        .url_relative(ammonia::UrlRelative::RewriteWithBase(base.clone()))
+        .url_relative(match base {
+            Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
+            None => ammonia::UrlRelative::Deny,
+        })
         .link_rel(Some("noopener noreferrer"));
     let clean = builder.clean(&bound_html(text)).to_string();
     // An entity such as `&#1;` becomes the character itself in the parsed HTML.
@@ -1161,7 +1187,10 @@ mod tests {
         assert!(matches!(xml_text("clean"), std::borrow::Cow::Borrowed(_)));
         assert_eq!(plain_text("x&#1;y", true), "xy");
         let base = Url::parse("https://example.org/").expect("url");
-        assert_eq!(to_html("<p>a&#1;b\u{1}</p>", true, &base), "<p>ab</p>");
+        assert_eq!(
+            to_html("<p>a&#1;b\u{1}</p>", true, Some(&base)),
+            "<p>ab</p>"
+        );
     }
 
     #[test]
@@ -1217,9 +1246,11 @@ mod tests {
             Some(key("https://example.org/day.html#a1"))
         );
         assert_eq!(n.entries[2].article, Some(key("https://example.org/page")));
+        // Without a guid the whole link is the key, so it does not change when the page
+        // later gains or loses other fragment posts; the article is what dedups.
         assert_eq!(
             n.entries[2].key,
-            entry_key("src", "link", "https://example.org/page")
+            entry_key("src", "link", "https://example.org/page#details")
         );
     }
 

@@ -350,8 +350,11 @@ fn parse_feed_text(text: &str, base: &Url) -> Result<ParsedFeed, feed_rs::parser
             None => return Err(e),
         },
     };
+    // RSS 0.90 read as RSS 1.0: every mention replaced at once, so the document is parsed
+    // once more at most (one replacement per retry let a comment repeating the namespace
+    // recurse a thousand times and overflow the stack).
     if feed.entries.is_empty() && text.contains(RSS_090_NS) {
-        return parse_feed_text(&text.replacen(RSS_090_NS, RSS_10_NS, 1), base);
+        return parse_feed_text(&text.replace(RSS_090_NS, RSS_10_NS), base);
     }
     // RSS 2.0 put in a namespace of its own (an early UserLand draft): no items found.
     if feed.entries.is_empty() && text.contains(USERLAND_NS) {

@@ -629,6 +629,7 @@ async fn a_local_sources_path_is_never_published() {
         &path,
         r#"<?xml version="1.0"?><rss version="2.0"><channel><title>My diary</title><link>https://me.example/</link><description>d</description>
 <item><guid>d1</guid><title>Dear diary</title><link>https://me.example/d1</link><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item>
+<item><guid>d2</guid><title>No link of its own</title><pubDate>Mon, 01 Jan 2024 09:00:00 GMT</pubDate><description>&lt;a href="notes/secret.html"&gt;notes&lt;/a&gt; &lt;img src="../img.png"&gt; &lt;a href="//evil.test/x"&gt;far&lt;/a&gt; &lt;a href='#top'&gt;top&lt;/a&gt; &lt;a href="https://ok.example/kept"&gt;kept&lt;/a&gt;</description></item>
 </channel></rss>"#,
     )
     .expect("feed written");
@@ -715,9 +716,120 @@ async fn a_local_sources_path_is_never_published() {
             "{what} publishes a file: URL: {body}"
         );
         assert!(!body.contains(&private), "{what} publishes the local path");
+        assert!(
+            !body.contains("secret.html") && !body.contains("img.png"),
+            "{what} publishes a link relative to the local file: {body}"
+        );
     }
+    // A relative link in a local feed has no public address: it is dropped, not resolved
+    // against the file; absolute web links stay.
+    assert!(atom.contains("https://ok.example/kept"), "{atom}");
     // The owner's own export (tributary export-opml) still lists the file.
     let exported = tributary::opml::export(&daemon.config(), &|_| None);
     assert!(exported.contains("file:"), "{exported}");
+    daemon.shutdown().await.expect("clean shutdown");
+}
+
+/// A web source cannot turn relative links into `file:` URLs with `xml:base`, and user names
+/// and passwords in entry links and enclosures are never published.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_local_urls_or_credentials_reach_an_output() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/based.atom",
+        Route::feed(
+            r#"<?xml version="1.0"?><feed xmlns="http://www.w3.org/2005/Atom" xml:base="file:///etc/"><title>Based</title><id>urn:based</id><updated>2024-01-01T00:00:00Z</updated>
+<entry><id>urn:b1</id><title>Based entry</title><updated>2024-01-01T00:00:00Z</updated><content type="html">&lt;a href="passwd"&gt;p&lt;/a&gt; &lt;a href="//evil.test/x"&gt;e&lt;/a&gt;</content></entry></feed>"#,
+            "application/atom+xml",
+        ),
+    );
+    origin.set(
+        "/creds.xml",
+        Route::feed(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Creds</title><link>https://creds.example/</link><description>d</description>
+<item><guid>c1</guid><title>With credentials</title><link>http://user:pw@a.test/p1</link><enclosure url="https://u:pw@creds.test/e.mp3" type="audio/mpeg" length="1"/><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item>
+</channel></rss>"#,
+            "application/rss+xml",
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_of(
+        dir.path(),
+        &format!(
+            "{}{}",
+            source("based", &origin.url("/based.atom"), ""),
+            source("creds", &origin.url("/creds.xml"), "")
+        ),
+    );
+    let mut daemon = start(cfg).await;
+    let mut reports = daemon.take_reports();
+    all_stored(&mut reports, &["based", "creds"]).await;
+    let base = format!("http://{}", daemon.local_addr());
+    for path in ["/feed.atom", "/feed.rss", "/feed.json"] {
+        let (status, _, body) = get(&format!("{base}{path}")).await;
+        assert_eq!(status, 200);
+        assert!(
+            !body.contains("file:"),
+            "{path} publishes a file: URL: {body}"
+        );
+        assert!(!body.contains("/etc/"), "{path}: {body}");
+        assert!(
+            !body.contains("pw@"),
+            "{path} publishes credentials: {body}"
+        );
+        assert!(body.contains("a.test/p1"), "{path} lost the link: {body}");
+        assert!(
+            body.contains("creds.test/e.mp3"),
+            "{path} lost the enclosure: {body}"
+        );
+    }
+    daemon.shutdown().await.expect("clean shutdown");
+}
+
+fn guidless_rss(items: &[(&str, &str)]) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Day pages</title><link>http://s.test/</link><description>d</description>"#,
+    );
+    for (title, link) in items {
+        s.push_str(&format!(
+            "<item><title>{title}</title><link>{link}</link><description>{title} body</description><pubDate>Wed, 31 Jan 2024 10:00:00 GMT</pubDate></item>"
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A day's page gains its second post (the source starts telling its entries apart by
+/// fragment), then the first rolls back alone: each post stays one entry throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_gaining_its_second_fragment_post_makes_no_duplicate() {
+    let origin = Origin::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cfg = config_of(dir.path(), &source("day", &origin.url("/day.xml"), ""));
+    let first = ("first", "http://s.test/2024/01/31.html#a1");
+    let second = ("second", "http://s.test/2024/01/31.html#a2");
+    for items in [vec![first], vec![second, first], vec![first]] {
+        origin.set(
+            "/day.xml",
+            Route::feed(guidless_rss(&items), "application/rss+xml"),
+        );
+        let reports = app::once(cfg.clone()).await.expect("polls");
+        assert!(
+            matches!(reports[0].outcome, PollOutcome::Stored { .. }),
+            "{:?}",
+            reports[0].outcome
+        );
+    }
+    let daemon = start(cfg).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let (_, _, atom) = get(&format!("{base}/feed.atom")).await;
+    let feed = assert_valid_atom(&atom, "http://feeds.test/feed.atom");
+    let mut titles: Vec<&str> = feed
+        .entries
+        .iter()
+        .map(|e| e.title.value.as_str())
+        .collect();
+    titles.sort_unstable();
+    assert_eq!(titles, ["first", "second"], "{atom}");
     daemon.shutdown().await.expect("clean shutdown");
 }

@@ -100,6 +100,16 @@ pub fn catalogue(scale: f64) -> Vec<Case> {
         });
     };
 
+    // A feed with no items that mentions RSS 0.90's namespace over and over: parsing it as
+    // RSS 0.90 once replaced one mention per retry, recursing once per mention (a stack
+    // overflow that killed the process at 1,000, 13 GB at 300 with padding).
+    let (mentions, _) = repeat(b, |_| "http://my.netscape.com/rdf/simple/0.9/ ".to_string());
+    add(
+        "rss090-namespace-repeated",
+        RSS_TYPE,
+        rss_doc(&format!("<!-- {mentions} -->")),
+    );
+
     // Lists in one entry.
     let (cats, _) = repeat(b, |i| format!("<category>c{i}</category>"));
     add(
