@@ -506,7 +506,25 @@ fn render_selection(
                     limit,
                     accept,
                 ),
-                None => state.store.page(None, before.as_ref(), limit, accept),
+                // Every configured source: the time index, unless it is crowded with entries
+                // no feed shows (sources removed from the config, waiting for deletion; many
+                // duplicates): then the configured sources' own indexes are merged, so a
+                // render never reads much more than it publishes.
+                None => match state.store.page_within(
+                    before.as_ref(),
+                    limit,
+                    &accept,
+                    2 * limit + 100,
+                )? {
+                    Some(page) => Ok(page),
+                    None => {
+                        let all: Vec<&str> =
+                            config.sources.iter().map(|s| s.name.as_str()).collect();
+                        state
+                            .store
+                            .page_of_sources(&all, None, before.as_ref(), limit, accept)
+                    }
+                },
             }
         }
     }?;

@@ -707,9 +707,24 @@ impl Store {
         limit: usize,
         accept: &impl Fn(&Entry) -> bool,
     ) -> Result<Page, StoreError> {
+        Ok(self
+            .collect_page_within(items, limit, accept, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// [`Store::collect_page`], giving up (`None`) once more than `max_rejected` entries
+    /// were read and not accepted.
+    fn collect_page_within<O: AsRef<[u8]>>(
+        &self,
+        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+        max_rejected: usize,
+    ) -> Result<Option<Page>, StoreError> {
         let mut entries = Vec::with_capacity(limit.min(1024));
         let mut last: Option<Cursor> = None;
         let mut more = false;
+        let mut rejected = 0usize;
         for item in items {
             let (tail, owner) = item?;
             let Ok(owner) = std::str::from_utf8(owner.as_ref()) else {
@@ -720,6 +735,10 @@ impl Store {
                 continue;
             };
             if !accept(&e) {
+                rejected += 1;
+                if rejected > max_rejected {
+                    return Ok(None);
+                }
                 continue;
             }
             if entries.len() >= limit {
@@ -729,9 +748,29 @@ impl Store {
             last = Some(Cursor(tail));
             entries.push(e);
         }
-        Ok(Page {
+        Ok(Some(Page {
             entries,
             next: if more { last } else { None },
+        }))
+    }
+
+    /// A page of the whole store's time index, newest first, of the entries `accept` takes;
+    /// `None` when more than `max_rejected` entries were read and not taken (the caller then
+    /// reads its sources' own indexes instead: see [`Store::page_of_sources`]).
+    pub fn page_within(
+        &self,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+        max_rejected: usize,
+    ) -> Result<Option<Page>, StoreError> {
+        self.reading(|| {
+            self.collect_page_within(
+                self.index_scan(b"t/".to_vec(), before)?,
+                limit,
+                &accept,
+                max_rejected,
+            )
         })
     }
 
@@ -1118,7 +1157,7 @@ impl Cursor {
 }
 
 /// One page of a feed.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Page {
     pub entries: Vec<Entry>,
     /// Where the next (older) page starts, if there is one.

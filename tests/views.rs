@@ -192,3 +192,64 @@ async fn a_changed_pattern_is_indexed_anew_on_reload() {
     let report = app::verify(config).await.expect("verifies");
     assert!(report.problems.is_empty(), "{:?}", report.problems);
 }
+
+/// Entries of a source removed from the config stay in the store (hidden) until retention
+/// deletes them days later; `/feed.atom` does not read its way through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hidden_entries_of_a_removed_source_are_not_read_through() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/big.xml",
+        Route::feed(big_feed(600, 1000), "application/rss+xml"),
+    );
+    // Older than every entry of "big".
+    let old: String = {
+        let mut s = String::from(
+            r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Old</title><link>https://old.example/</link><description>d</description>"#,
+        );
+        for i in 0..20 {
+            s.push_str(&format!(
+                "<item><guid>o{i}</guid><title>Old {i}</title><link>https://old.example/{i}</link><pubDate>{}</pubDate></item>",
+                (chrono::Utc::now() - chrono::Duration::days(3) - chrono::Duration::minutes(i)).to_rfc2822()
+            ));
+        }
+        s.push_str("</channel></rss>");
+        s
+    };
+    origin.set("/old.xml", Route::feed(old, "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = |with_big: bool| {
+        let mut t = format!(
+            "{}[[source]]\nname = \"old\"\nurl = \"{}\"\n\n",
+            config_prelude(""),
+            origin.url("/old.xml")
+        );
+        if with_big {
+            t.push_str(&format!(
+                "[[source]]\nname = \"big\"\nurl = \"{}\"\n\n",
+                origin.url("/big.xml")
+            ));
+        }
+        t
+    };
+    let config = config_raw(dir.path(), &text(true));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let mut daemon = app::start(config, listener).await.expect("daemon starts");
+    let mut reports = daemon.take_reports();
+    wait_stored(&mut reports, &["big", "old"]).await;
+    std::fs::write(dir.path().join("feeds.toml"), text(false)).expect("writes");
+    daemon.reload().await.expect("reloads");
+    let base = format!("http://{}", daemon.local_addr());
+    let (n, read) = render(&base, "/feed.atom?limit=5").await;
+    assert_eq!(n, 5);
+    assert!(
+        read <= 2 * 5 + 100 + 2 * 6,
+        "/feed.atom read {read} entries past 600 hidden ones"
+    );
+    let (_, _, body) = get(&format!("{base}/feed.atom?limit=5")).await;
+    assert!(
+        body.contains("Old 0") && !body.contains("about other"),
+        "{body}"
+    );
+    daemon.shutdown().await.expect("stops");
+}
