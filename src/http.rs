@@ -513,7 +513,7 @@ fn render_selection(
                 None => match state.store.page_within(
                     before.as_ref(),
                     limit,
-                    &accept,
+                    accept,
                     2 * limit + 100,
                 )? {
                     Some(page) => Ok(page),
