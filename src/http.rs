@@ -44,7 +44,6 @@ impl AppState {
 /// poll costs a lookup. Keyed by the canonical request (the feed's path and only the
 /// parameters that change the document), and bounded in bytes (`[server] render_cache_mb`):
 /// the least recently used documents give way.
-#[derive(Default)]
 pub struct RenderCache {
     generation: u64,
     /// The config the documents were rendered with.
@@ -56,9 +55,43 @@ pub struct RenderCache {
     tick: u64,
     /// What the documents take, as [`RenderCache::cost`] counts it.
     bytes: u64,
+    /// Renders under way, by generation, config and key: a miss joins one of these rather
+    /// than rendering the same document again.
+    renders: HashMap<String, Flight<Rendered>>,
+    /// Compressions under way, likewise (the key with its coding).
+    compressions: HashMap<String, Flight<bytes::Bytes>>,
+    /// Renders and compressions running at once, at most [`RenderCache::WORKERS`] of them;
+    /// the rest wait (asynchronously) for a permit.
+    work: Arc<tokio::sync::Semaphore>,
+}
+
+/// One render or compression that concurrent requests share.
+type Flight<T> = Arc<tokio::sync::OnceCell<Result<T, String>>>;
+
+impl Default for RenderCache {
+    fn default() -> Self {
+        RenderCache {
+            generation: 0,
+            config: None,
+            documents: HashMap::new(),
+            order: std::collections::BTreeMap::new(),
+            tick: 0,
+            bytes: 0,
+            renders: HashMap::new(),
+            compressions: HashMap::new(),
+            work: Arc::new(tokio::sync::Semaphore::new(Self::workers())),
+        }
+    }
 }
 
 impl RenderCache {
+    /// Renders and compressions at once: one per core, at least 2 and at most 8.
+    fn workers() -> usize {
+        std::thread::available_parallelism()
+            .map_or(2, std::num::NonZeroUsize::get)
+            .clamp(2, 8)
+    }
+
     /// Whether the documents were rendered from this store generation and this config.
     fn is_current(&self, generation: u64, config: &Arc<Config>) -> bool {
         self.generation == generation
@@ -82,7 +115,9 @@ impl RenderCache {
     fn cost(key: &str, r: &Rendered) -> u64 {
         // The map and order entries, the Rendered struct and the allocations' headers.
         const OVERHEAD: usize = 256;
-        (r.body.len() + 2 * key.len() + r.etag.len() + OVERHEAD) as u64
+        let variants = r.gzip.as_ref().map_or(0, bytes::Bytes::len)
+            + r.br.as_ref().map_or(0, bytes::Bytes::len);
+        (r.body.len() + variants + 2 * key.len() + r.etag.len() + OVERHEAD) as u64
     }
 
     /// The document for `key`, now the most recently used.
@@ -140,6 +175,9 @@ impl RenderCache {
 struct Rendered {
     /// Shared, not copied, by every response that serves it.
     body: bytes::Bytes,
+    /// The body gzipped and brotli-compressed, once a reader has asked for them.
+    gzip: Option<bytes::Bytes>,
+    br: Option<bytes::Bytes>,
     /// A strong ETag over the bytes (the documents carry no build time, so equal entries
     /// give equal bytes).
     etag: String,
@@ -148,6 +186,11 @@ struct Rendered {
 }
 
 pub fn router(state: AppState) -> Router {
+    // Cheap reads that must answer while feeds queue: outside the limit on feed requests.
+    let probes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone());
     Router::new()
         .route("/", get(index))
         .route("/feed.atom", get(feed_atom))
@@ -155,50 +198,202 @@ pub fn router(state: AppState) -> Router {
         .route("/feed.json", get(feed_json))
         // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
         .route("/{folder}/{file}", get(folder_feed))
-        .route("/healthz", get(healthz))
         .route("/opml", get(opml))
-        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(state)
-        // Feeds compress well (5-10x); readers that ask get gzip or brotli.
-        .layer(
-            tower_http::compression::CompressionLayer::new()
-                .gzip(true)
-                .br(true),
-        )
-        // Outside the compression: a compressed body is another representation.
-        .layer(axum::middleware::map_response(etag_per_encoding))
+        // At most this many requests are served at once (one count across these routes);
+        // the rest wait their turn.
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_CONCURRENT_REQUESTS,
+        ))
+        .merge(probes)
         // A request that takes this long is answered 408 and its work dropped.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             REQUEST_TIMEOUT,
         ))
-        // At most this many requests are served at once; the rest wait their turn.
-        .layer(tower::limit::ConcurrencyLimitLayer::new(
-            MAX_CONCURRENT_REQUESTS,
-        ))
 }
 
-/// A strong ETag names exact bytes, so each content coding gets its own (`"…-gzip"`,
-/// `"…-br"`); [`cached_response`] accepts any of them in If-None-Match.
-async fn etag_per_encoding(mut response: Response) -> Response {
-    let coding = response
-        .headers()
-        .get(header::CONTENT_ENCODING)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let etag = response
-        .headers()
-        .get(header::ETAG)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|e| e.strip_suffix('"'))
-        .map(str::to_string);
-    if let (Some(coding), Some(etag)) = (coding, etag)
-        && let Ok(v) = axum::http::HeaderValue::from_str(&format!("{etag}-{coding}\""))
-    {
-        response.headers_mut().insert(header::ETAG, v);
+/// A content coding a feed is served in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Coding {
+    Identity,
+    Gzip,
+    Br,
+}
+
+impl Coding {
+    fn name(self) -> &'static str {
+        match self {
+            Coding::Identity => "identity",
+            Coding::Gzip => "gzip",
+            Coding::Br => "br",
+        }
     }
-    response
+}
+
+/// The coding to answer in, from Accept-Encoding with its q-values: the most preferred of
+/// br, gzip and identity (on a tie in that order); identity when none is acceptable or the
+/// header is absent.
+fn negotiate(headers: &HeaderMap) -> Coding {
+    let (mut br, mut gzip, mut identity, mut any) = (None, None, None, None);
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let name = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let mut q = Some(1.0f32);
+            for p in parts {
+                if let Some((k, v)) = p.split_once('=')
+                    && k.trim().eq_ignore_ascii_case("q")
+                {
+                    q = v
+                        .trim()
+                        .parse::<f32>()
+                        .ok()
+                        .filter(|q| (0.0..=1.0).contains(q));
+                }
+            }
+            // A malformed q-value: the item is ignored.
+            let Some(q) = q else { continue };
+            match name.as_str() {
+                "br" => br = Some(q),
+                "gzip" | "x-gzip" => gzip = Some(q),
+                "identity" => identity = Some(q),
+                "*" => any = Some(q),
+                _ => {}
+            }
+        }
+    }
+    let br = br.or(any).unwrap_or(0.0);
+    let gzip = gzip.or(any).unwrap_or(0.0);
+    // Identity is acceptable unless excluded, and least preferred when not named.
+    let identity = identity.or(any.filter(|q| *q == 0.0)).unwrap_or(0.0001);
+    let mut best = (Coding::Identity, 0.0f32);
+    for (coding, q) in [
+        (Coding::Br, br),
+        (Coding::Gzip, gzip),
+        (Coding::Identity, identity),
+    ] {
+        if q > best.1 {
+            best = (coding, q);
+        }
+    }
+    best.0
+}
+
+/// Gzip level and brotli quality and window: good ratios at a few ms per 100 KB, and a
+/// brotli window of 1 MiB (not the 4 MiB default) so a compression holds little memory.
+const GZIP_LEVEL: u32 = 6;
+const BROTLI_QUALITY: i32 = 5;
+const BROTLI_WINDOW_BITS: i32 = 20;
+
+/// `body` in `coding` (no I/O: bytes in memory to bytes in memory).
+fn compress(body: &[u8], coding: Coding) -> Result<bytes::Bytes, String> {
+    use std::io::Write;
+    match coding {
+        Coding::Identity => Ok(bytes::Bytes::copy_from_slice(body)),
+        Coding::Gzip => {
+            let mut gz = flate2::write::GzEncoder::new(
+                Vec::with_capacity(body.len() / 4),
+                flate2::Compression::new(GZIP_LEVEL),
+            );
+            gz.write_all(body).map_err(|e| e.to_string())?;
+            gz.finish()
+                .map(bytes::Bytes::from)
+                .map_err(|e| e.to_string())
+        }
+        Coding::Br => {
+            let params = brotli::enc::BrotliEncoderParams {
+                quality: BROTLI_QUALITY,
+                lgwin: BROTLI_WINDOW_BITS,
+                size_hint: body.len(),
+                ..Default::default()
+            };
+            let mut out = Vec::with_capacity(body.len() / 4);
+            brotli::BrotliCompress(&mut &body[..], &mut out, &params).map_err(|e| e.to_string())?;
+            Ok(bytes::Bytes::from(out))
+        }
+    }
+}
+
+/// Joins the flight under `key` in the map `which` picks, starting it with `start` when
+/// there is none: concurrent callers share one result. The flight leaves the map when it
+/// has its result, or when its last caller gives up (so a later caller starts it again).
+async fn single_flight<T, F, Fut>(
+    state: &AppState,
+    key: String,
+    which: fn(&mut RenderCache) -> &mut HashMap<String, Flight<T>>,
+    start: F,
+) -> Result<T, String>
+where
+    T: Clone,
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    struct Leave<'a, T> {
+        state: &'a AppState,
+        key: String,
+        which: fn(&mut RenderCache) -> &mut HashMap<String, Flight<T>>,
+        flight: Flight<T>,
+    }
+    impl<T> Drop for Leave<'_, T> {
+        fn drop(&mut self) {
+            let mut cache = self
+                .state
+                .cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let map = (self.which)(&mut cache);
+            // Clones are made only under this lock: 2 is the map's and ours.
+            if map.get(&self.key).is_some_and(|f| {
+                Arc::ptr_eq(f, &self.flight)
+                    && (self.flight.initialized() || Arc::strong_count(&self.flight) == 2)
+            }) {
+                map.remove(&self.key);
+            }
+        }
+    }
+    let flight = {
+        let mut cache = state
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        which(&mut cache).entry(key.clone()).or_default().clone()
+    };
+    let leave = Leave {
+        state,
+        key,
+        which,
+        flight,
+    };
+    leave.flight.get_or_init(start).await.clone()
+}
+
+/// Runs `work` on a blocking thread once a render permit is free (waiting for it without
+/// holding a thread); the permit is held until the work is done, even if the request is
+/// dropped meanwhile.
+async fn bounded<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let semaphore = state
+        .cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .work
+        .clone();
+    let permit = semaphore.acquire_owned().await.map_err(|e| e.to_string())?;
+    match tokio::task::spawn_blocking(move || {
+        let result = work();
+        drop(permit);
+        result
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// How long one request may take.
@@ -349,45 +544,85 @@ async fn published(
     };
     let key = uri.to_string();
     let generation = state.store.generation();
-    // A std Mutex: held for a lookup or an insert, never across an .await.
-    let cached = {
-        let mut cache = state
-            .cache
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if cache.is_current(generation, &config) {
-            cache.get(&key)
-        } else {
-            None
-        }
-    };
-    let rendered = match cached {
+    // Flights are per store generation and config: a miss never joins a stale render.
+    let flight_key = format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
+    let rendered = match cached(state, generation, &config, &key) {
         Some(r) => r,
         None => {
-            // On a blocking thread: a render reads the store, and the runtime's few workers
-            // must stay free for other requests (`/healthz` among them).
-            let (for_render, uri) = (state.clone(), uri.clone());
-            let rendered = off_runtime(move || {
-                render_selection(&for_render, &selection, format, &uri, limit, before)
-            })
+            let render = single_flight(
+                state,
+                flight_key.clone(),
+                |c| &mut c.renders,
+                || async {
+                    // Another flight may have finished since the lookup.
+                    if let Some(r) = cached(state, generation, &config, &key) {
+                        return Ok(r);
+                    }
+                    // On a blocking thread, a few at a time: a render reads the store, and
+                    // the runtime's few workers must stay free for other requests
+                    // (`/healthz` among them).
+                    let (for_render, uri) = (state.clone(), uri.clone());
+                    let r = bounded(state, move || {
+                        render_selection(&for_render, &selection, format, &uri, limit, before)
+                            .map_err(|e| e.to_string())
+                    })
+                    .await?;
+                    state.metrics.record_render();
+                    keep(state, generation, &config, key.clone(), r.clone());
+                    Ok(r)
+                },
+            )
             .await;
-            let r = match rendered {
+            match render {
                 Ok(r) => r,
                 Err(e) => return internal_error(e),
-            };
-            let mut cache = state
-                .cache
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if !cache.is_current(generation, &config) {
-                cache.start_over(generation, &config);
             }
-            cache.insert(key, r.clone(), config.server.render_cache_bytes);
-            state.metrics.set_render_cache(cache.bytes(), cache.len());
+        }
+    };
+    let coding = negotiate(headers);
+    let rendered = match (coding, &rendered.gzip, &rendered.br) {
+        (Coding::Identity, _, _) | (Coding::Gzip, Some(_), _) | (Coding::Br, _, Some(_)) => {
+            rendered
+        }
+        _ => {
+            let compressed = single_flight(
+                state,
+                format!("{flight_key}#{}", coding.name()),
+                |c| &mut c.compressions,
+                || async {
+                    if let Some(r) = cached(state, generation, &config, &key)
+                        && let Some(b) = variant(&r, coding)
+                    {
+                        return Ok(b.clone());
+                    }
+                    let body = rendered.body.clone();
+                    let b = bounded(state, move || compress(&body, coding)).await?;
+                    state.metrics.record_compression(coding.name());
+                    // Kept beside the document (which may have given way meanwhile: then
+                    // the document comes back with it).
+                    let mut with = cached(state, generation, &config, &key)
+                        .unwrap_or_else(|| rendered.clone());
+                    match coding {
+                        Coding::Gzip => with.gzip = Some(b.clone()),
+                        Coding::Br => with.br = Some(b.clone()),
+                        Coding::Identity => {}
+                    }
+                    keep(state, generation, &config, key.clone(), with);
+                    Ok(b)
+                },
+            )
+            .await;
+            let mut r = rendered;
+            match (coding, compressed) {
+                (Coding::Gzip, Ok(b)) => r.gzip = Some(b),
+                (Coding::Br, Ok(b)) => r.br = Some(b),
+                (_, Ok(_)) => {}
+                (_, Err(e)) => return internal_error(e),
+            }
             r
         }
     };
-    let response = cached_response(state, headers, rendered);
+    let response = cached_response(state, headers, rendered, coding);
     let label = match format {
         Format::Atom => "atom",
         Format::Rss => "rss",
@@ -397,6 +632,46 @@ async fn published(
         .metrics
         .record_request(label, response.status().as_u16());
     response
+}
+
+/// The cached document for `key`, if the cache holds this generation and config.
+fn cached(state: &AppState, generation: u64, config: &Arc<Config>, key: &str) -> Option<Rendered> {
+    let mut cache = state
+        .cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if cache.is_current(generation, config) {
+        cache.get(key)
+    } else {
+        None
+    }
+}
+
+/// Keeps `rendered` (with the variants it carries) under `key`, within `render_cache_mb`.
+fn keep(state: &AppState, generation: u64, config: &Arc<Config>, key: String, r: Rendered) {
+    // A std Mutex: held for an insert, never across an .await.
+    let mut cache = state
+        .cache
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !cache.is_current(generation, config) {
+        if generation < cache.generation {
+            // Rendered from an older generation than the cache now holds: not kept.
+            return;
+        }
+        cache.start_over(generation, config);
+    }
+    cache.insert(key, r, config.server.render_cache_bytes);
+    state.metrics.set_render_cache(cache.bytes(), cache.len());
+}
+
+/// The compressed body `r` carries for `coding`, if any.
+fn variant(r: &Rendered, coding: Coding) -> Option<&bytes::Bytes> {
+    match coding {
+        Coding::Identity => Some(&r.body),
+        Coding::Gzip => r.gzip.as_ref(),
+        Coding::Br => r.br.as_ref(),
+    }
 }
 
 /// The request as the feed names itself: `/feed.{fmt}`, `/sources/{name}.{fmt}`,
@@ -586,21 +861,34 @@ fn render_selection(
     let etag = format!("\"{}\"", &blake3::hash(body.as_bytes()).to_hex()[..32]);
     Ok(Rendered {
         body: bytes::Bytes::from(body),
+        gzip: None,
+        br: None,
         etag,
         content_type,
         last_modified,
     })
 }
 
-/// The rendered document with its ETag, Last-Modified (the newest entry), a max-age from
-/// the poll intervals, or 304 when the reader already has it.
-fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) -> Response {
+/// The rendered document in `coding` (which it carries), with its ETag (a strong one per
+/// coding: `"…-gzip"`, `"…-br"`), Last-Modified (the newest entry), a max-age from the poll
+/// intervals, or 304 when the reader already has it (in any coding).
+fn cached_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    rendered: Rendered,
+    coding: Coding,
+) -> Response {
+    let body = variant(&rendered, coding)
+        .cloned()
+        .unwrap_or_else(|| rendered.body.clone());
+    let coded = !matches!(coding, Coding::Identity) && variant(&rendered, coding).is_some();
     let Rendered {
-        body,
         etag,
         content_type,
         last_modified,
+        ..
     } = rendered;
+    let vary = (header::VARY, "Accept-Encoding".to_string());
     let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
     // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
     let shortest = state
@@ -616,7 +904,7 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
     );
     let cache_control = format!("public, max-age={}", max_age.as_secs());
     // The validator the reader already has, when it names this document (any coding of it;
-    // see `etag_per_encoding`): a 304 echoes it back.
+    // `"…-gzip"`, `"…-br"`): a 304 echoes it back.
     let still_valid: Option<String> = match headers.get(header::IF_NONE_MATCH) {
         Some(inm) => inm.to_str().ok().and_then(|v| {
             v.split(',')
@@ -651,21 +939,36 @@ fn cached_response(state: &AppState, headers: &HeaderMap, rendered: Rendered) ->
                 (header::ETAG, validator),
                 (header::LAST_MODIFIED, last_modified),
                 (header::CACHE_CONTROL, cache_control),
+                vary,
             ],
         )
             .into_response();
     }
+    let (etag, encoding) = match coded {
+        true => (
+            format!("{}-{}\"", etag.trim_end_matches('"'), coding.name()),
+            Some((header::CONTENT_ENCODING, coding.name().to_string())),
+        ),
+        false => (etag, None),
+    };
     let common = [
         (header::ETAG, etag),
         (header::LAST_MODIFIED, last_modified),
         (header::CACHE_CONTROL, cache_control),
+        vary,
     ];
-    (
+    let mut response = (
         [(header::CONTENT_TYPE, content_type.to_string())],
         common,
         body,
     )
-        .into_response()
+        .into_response();
+    if let Some((name, value)) = encoding
+        && let Ok(value) = axum::http::HeaderValue::from_str(&value)
+    {
+        response.headers_mut().insert(name, value);
+    }
+    response
 }
 
 /// Attribution for each configured source: its title (from the config, else from its feed,

@@ -43,6 +43,13 @@ pub struct Metrics {
     connections_closed: Family<ReasonLabels, Counter>,
     render_cache_bytes: Gauge,
     render_cache_documents: Gauge,
+    renders: Counter,
+    compressions: Family<EncodingLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EncodingLabels {
+    encoding: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -81,6 +88,8 @@ impl Metrics {
         let connections_closed = Family::<ReasonLabels, Counter>::default();
         let render_cache_bytes = Gauge::default();
         let render_cache_documents = Gauge::default();
+        let renders = Counter::default();
+        let compressions = Family::<EncodingLabels, Counter>::default();
         registry.register(
             "http_connections_open",
             "Client connections open",
@@ -100,6 +109,16 @@ impl Metrics {
             "render_cache_documents",
             "Rendered documents kept in the render cache",
             render_cache_documents.clone(),
+        );
+        registry.register(
+            "renders",
+            "Feed documents rendered (each cache miss shared by concurrent requests counts once)",
+            renders.clone(),
+        );
+        registry.register(
+            "render_compressions",
+            "Rendered documents compressed, by content coding (each kept in the render cache)",
+            compressions.clone(),
         );
         registry.register(
             "entries_filtered",
@@ -180,7 +199,19 @@ impl Metrics {
             connections_closed,
             render_cache_bytes,
             render_cache_documents,
+            renders,
+            compressions,
         }
+    }
+
+    pub fn record_render(&self) {
+        self.renders.inc();
+    }
+
+    pub fn record_compression(&self, encoding: &'static str) {
+        self.compressions
+            .get_or_create(&EncodingLabels { encoding })
+            .inc();
     }
 
     pub fn set_connections_open(&self, n: usize) {

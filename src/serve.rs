@@ -50,6 +50,10 @@ pub struct Settings {
     pub stall_timeout: Duration,
 }
 
+/// The read buffer of a connection, and so the largest request head (hyper's minimum is
+/// 8 KiB, its default about 400 KB).
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
 /// How long a stop waits for responses in flight before closing their connections.
 pub const STOP_GRACE: Duration = Duration::from_secs(10);
 
@@ -494,6 +498,9 @@ impl Connection {
             .timer(TokioTimer::new())
             // Our own header timeout, below; see the module docs.
             .header_read_timeout(None)
+            // A request head larger than this is answered 431 and the connection closed,
+            // so an unfinished one holds at most this much.
+            .max_buf_size(MAX_HEAD_BYTES)
             .keep_alive(true);
         let conn = builder.serve_connection(io, service);
         tokio::pin!(conn);

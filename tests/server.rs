@@ -592,3 +592,345 @@ async fn hostile_descriptions_are_published_as_text() {
     }
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// An RSS feed of `n` items, each with `chars` characters of random text (compresses
+/// poorly, so a compressed response still outgrows the socket buffers).
+fn random_rss(n: usize, chars: usize) -> String {
+    let mut s = String::from(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fat</title><link>https://fat.example/</link><description>d</description>"#,
+    );
+    let mut rng = fastrand::Rng::with_seed(13);
+    for i in 0..n {
+        let filler: String = (0..chars).map(|_| rng.alphanumeric()).collect();
+        s.push_str(&format!(
+            "<item><guid>fat-{i}</guid><title>Item {i}</title><link>https://fat.example/{i}</link>\
+             <description>{filler}</description><pubDate>Mon, 01 Jan 2024 {:02}:{:02}:00 GMT</pubDate></item>",
+            (i / 60) % 24,
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
+
+/// A source `fat` serving `body`.
+async fn fat_source(body: String) -> (Origin, String) {
+    let origin = Origin::start().await;
+    origin.set("/feed.xml", Route::feed(body, "application/rss+xml"));
+    let rest = format!(
+        "[[source]]\nname = \"fat\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        origin.url("/feed.xml")
+    );
+    (origin, rest)
+}
+
+/// A client that neither decompresses nor asks for compression by itself.
+fn raw_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .gzip(false)
+        .brotli(false)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+fn header(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// gzip and brotli as Accept-Encoding asks (q-values, `Vary`), each decoding to the identity
+/// body, with a strong ETag per coding and 304 for any of them; each coding is compressed
+/// once and then served from the render cache.
+#[tokio::test]
+async fn feeds_are_negotiated_compressed_once_and_decode_to_the_identity_body() {
+    use std::io::Read;
+    let (_origin, rest) = fat_source(rss(200, 50)).await;
+    let (daemon, _dir) = daemon("", &rest).await;
+    let addr = daemon.local_addr();
+    let url = format!("http://{addr}/feed.atom?limit=200");
+    let client = raw_client();
+    let get = |accept: Option<&'static str>, inm: Option<String>| {
+        let mut request = client.get(&url);
+        if let Some(a) = accept {
+            request = request.header("accept-encoding", a);
+        }
+        if let Some(e) = inm {
+            request = request.header("if-none-match", e);
+        }
+        request.send()
+    };
+    let plain = get(None, None).await.expect("identity");
+    assert_eq!(plain.status(), 200);
+    assert_eq!(header(&plain, "content-encoding"), None);
+    assert_eq!(header(&plain, "vary").as_deref(), Some("Accept-Encoding"));
+    let etag = header(&plain, "etag").expect("etag");
+    let plain = plain.bytes().await.expect("body");
+
+    let decode = |coding: &str, body: &[u8]| {
+        let mut out = Vec::new();
+        match coding {
+            "gzip" => flate2::read::GzDecoder::new(body)
+                .read_to_end(&mut out)
+                .expect("gunzip"),
+            _ => brotli::Decompressor::new(body, 4096)
+                .read_to_end(&mut out)
+                .expect("unbrotli"),
+        };
+        out
+    };
+    let mut etags = vec![etag.clone()];
+    for (accept, coding) in [
+        ("gzip", "gzip"),
+        ("gzip, deflate, br", "br"),
+        ("br;q=0.5, gzip;q=0.9", "gzip"),
+        ("br;q=0, gzip", "gzip"),
+        ("*", "br"),
+        ("gzip;q=0.4, identity", "identity"),
+        ("br;q=0, gzip;q=0", "identity"),
+        ("deflate", "identity"),
+        ("gzip", "gzip"),
+        ("br", "br"),
+    ] {
+        let response = get(Some(accept), None).await.expect("answered");
+        assert_eq!(response.status(), 200);
+        assert_eq!(
+            header(&response, "vary").as_deref(),
+            Some("Accept-Encoding")
+        );
+        let e = header(&response, "etag").expect("etag");
+        let body = response.bytes().await.expect("body");
+        if coding == "identity" {
+            assert_eq!(e, etag, "{accept}");
+            assert_eq!(body, plain, "{accept}");
+            continue;
+        }
+        assert_eq!(
+            e,
+            format!("{}-{coding}\"", etag.trim_end_matches('"')),
+            "{accept}"
+        );
+        assert!(body.len() * 3 < plain.len(), "{accept}: {}", body.len());
+        assert_eq!(decode(coding, &body), plain, "{accept}");
+        etags.push(e);
+    }
+    // Each coding compressed once, however often asked for.
+    for coding in ["gzip", "br"] {
+        let n = metric(
+            addr,
+            &format!("tributary_render_compressions_total{{encoding=\"{coding}\"}}"),
+        )
+        .await;
+        assert_eq!(n, 1.0, "{coding} compressed {n} times");
+    }
+    assert_eq!(metric(addr, "tributary_renders_total").await, 1.0);
+    // Any coding's validator is good for any other.
+    for e in &etags {
+        for accept in [None, Some("gzip"), Some("br")] {
+            let r = get(accept, Some(e.clone())).await.expect("answered");
+            assert_eq!(r.status(), 304, "{e} with {accept:?}");
+            assert_eq!(header(&r, "etag").as_ref(), Some(e));
+        }
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// 100 identical requests for an uncached document right after a start render it once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_concurrent_misses_render_once() {
+    let (_origin, rest) = fat_source(rss(700, 300)).await;
+    let (daemon, _dir) = daemon("", &rest).await;
+    let addr = daemon.local_addr();
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(100));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..100 {
+        let barrier = barrier.clone();
+        set.spawn(async move {
+            let client = raw_client();
+            barrier.wait().await;
+            let response = client
+                .get(format!("http://{addr}/feed.atom?limit=700"))
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(response.status(), 200);
+            header(&response, "etag").expect("etag")
+        });
+    }
+    let mut etags = std::collections::HashSet::new();
+    while let Some(done) = set.join_next().await {
+        etags.insert(done.expect("request task"));
+    }
+    assert_eq!(etags.len(), 1);
+    assert_eq!(metric(addr, "tributary_renders_total").await, 1.0);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// 64 concurrent uncached renders, gzipped, from other connections: /healthz and /metrics
+/// answer within a second meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_under_concurrent_uncached_compressed_renders() {
+    let (_origin, rest) = fat_source(rss(700, 300)).await;
+    let (daemon, _dir) = daemon("", &rest).await;
+    let addr = daemon.local_addr();
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..64 {
+        set.spawn(async move {
+            let response = raw_client()
+                .get(format!("http://{addr}/feed.atom?limit={}", 600 + i))
+                .header("accept-encoding", "gzip")
+                .send()
+                .await
+                .expect("answered");
+            assert_eq!(response.status(), 200);
+            response.bytes().await.expect("body");
+        });
+    }
+    // Renders are under way (the first has finished; most wait for a permit).
+    while metric(addr, "tributary_renders_total").await < 1.0 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for path in ["/healthz", "/metrics", "/healthz", "/healthz"] {
+        let (status, took) = timed_get(&format!("http://{addr}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+        assert!(took < Duration::from_secs(1), "{path} took {took:?}");
+    }
+    let rendered = metric(addr, "tributary_renders_total").await;
+    assert!(rendered < 64.0, "the renders were over before the probes");
+    while let Some(done) = set.join_next().await {
+        done.expect("request task");
+    }
+    assert_eq!(metric(addr, "tributary_renders_total").await, 64.0);
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// At the cap, a client that stops reading a large response (identity or gzip) is not
+/// "serving a request": the response is one complete body handed to the connection, so the
+/// stalled connection gives way to a new one like any idle one.
+#[tokio::test]
+async fn a_stalled_compressed_reader_is_evicted_at_the_cap_like_an_identity_one() {
+    // About 2 MB of random text: about 1.5 MB gzipped, far beyond the socket buffers.
+    let (_origin, rest) = fat_source(random_rss(700, 3000)).await;
+    let (daemon, _dir) = daemon("max_connections = 2\nidle_timeout = \"5m\"", &rest).await;
+    let addr = daemon.local_addr();
+    let path = "/sources/fat.atom?limit=700";
+    for accept in ["identity", "gzip"] {
+        // Rendered and compressed first (the stall is about the reader, not the render).
+        let warm = raw_client()
+            .get(format!("http://{addr}{path}"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .expect("answered");
+        assert_eq!(warm.status(), 200);
+        assert!(warm.bytes().await.expect("body").len() > 1_000_000);
+        // The stalled reader: a small receive buffer, and it reads only the first bytes.
+        let socket = TcpSocket::new_v4().expect("socket");
+        socket.set_recv_buffer_size(4096).expect("rcvbuf");
+        socket
+            .bind(SocketAddr::from((Ipv4Addr::new(127, 0, 0, 2), 0)))
+            .expect("bind");
+        let mut stalled = socket.connect(addr).await.expect("connect");
+        stalled
+            .write_all(
+                format!(
+                    "GET {path} HTTP/1.1\r\nHost: feeds.test\r\nAccept-Encoding: {accept}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .expect("write");
+        let mut first = [0u8; 12];
+        stalled
+            .read_exact(&mut first)
+            .await
+            .expect("response begins");
+        assert_eq!(&first[9..12], b"200");
+        // Another connection, served after the stalled one began.
+        let mut other = connect_from(3, addr).await.expect("connect");
+        assert_eq!(
+            request(&mut other, "/healthz").await.expect("served").0,
+            200
+        );
+        // A third at the cap is served at once, and the stalled reader gave way for it.
+        let mut third = connect_from(4, addr).await.expect("connect");
+        let started = Instant::now();
+        let (status, _) =
+            tokio::time::timeout(Duration::from_secs(5), request(&mut third, "/healthz"))
+                .await
+                .expect("served within 5 s")
+                .expect("served");
+        assert_eq!(status, 200);
+        assert!(started.elapsed() < Duration::from_secs(1), "{accept}");
+        assert!(
+            closed_within(&mut stalled, Duration::from_secs(10))
+                .await
+                .is_some(),
+            "{accept}: the stalled reader was not evicted"
+        );
+        assert_eq!(
+            request(&mut other, "/healthz")
+                .await
+                .expect("other still open")
+                .0,
+            200,
+            "{accept}"
+        );
+        drop((other, third));
+        // Room again for the next round.
+        while metric(addr, "tributary_http_connections_open").await > 1.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// A request head over the 64 KiB read buffer is answered 431 and the connection closed,
+/// before the client finishes it; a 40 KB header is served.
+#[tokio::test]
+async fn an_oversized_request_head_gets_431() {
+    let (daemon, _dir) = daemon("", "").await;
+    let addr = daemon.local_addr();
+    let mut fine = connect_from(2, addr).await.expect("connect");
+    fine.write_all(
+        format!(
+            "GET /healthz HTTP/1.1\r\nHost: feeds.test\r\nX-Big: {}\r\n\r\n",
+            "a".repeat(40_000)
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("write");
+    assert_eq!(read_response(&mut fine).await.expect("served").0, 200);
+
+    let conn = connect_from(3, addr).await.expect("connect");
+    let (mut read, mut write) = conn.into_split();
+    // 380 KB of header that never ends: hyper's default buffer would take it all.
+    let writer = tokio::spawn(async move {
+        let _ = write
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: feeds.test\r\nX-Big: ")
+            .await;
+        for _ in 0..380 {
+            if write.write_all(&[b'a'; 1000]).await.is_err() {
+                break;
+            }
+        }
+        write
+    });
+    let mut answer = Vec::new();
+    let read_all = tokio::time::timeout(Duration::from_secs(10), read.read_to_end(&mut answer))
+        .await
+        .expect("closed within 10 s");
+    let _ = read_all;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(
+        text.starts_with("HTTP/1.1 431"),
+        "answered {:?}",
+        text.lines().next()
+    );
+    writer.abort();
+    daemon.shutdown().await.expect("shutdown");
+}
