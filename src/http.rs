@@ -55,6 +55,8 @@ pub struct RenderCache {
     tick: u64,
     /// What the documents take, as [`RenderCache::cost`] counts it.
     bytes: u64,
+    /// Of which documents with a query (see [`RenderCache::insert`]).
+    variant_bytes: u64,
     /// Renders under way, by generation, config and key: a miss joins one of these rather
     /// than rendering the same document again.
     renders: HashMap<String, Flight<Rendered>>,
@@ -77,6 +79,7 @@ impl Default for RenderCache {
             order: std::collections::BTreeMap::new(),
             tick: 0,
             bytes: 0,
+            variant_bytes: 0,
             renders: HashMap::new(),
             compressions: HashMap::new(),
             work: Arc::new(tokio::sync::Semaphore::new(Self::workers())),
@@ -140,24 +143,50 @@ impl RenderCache {
         if cost > bound {
             return;
         }
+        // The feeds readers subscribe to (no query) give way last: a document *with* a query
+        // (`?limit=`, `?before=`) only ever displaces others with one, and is not kept when
+        // they cannot make room, so a flood of variants cannot push `/feed.atom` out and make
+        // every reader wait for renders.
+        let variant = key.contains('?');
+        if variant && self.bytes - self.variant_bytes + cost > bound {
+            return;
+        }
         while self.bytes + cost > bound {
-            let Some((_, oldest)) = self.order.pop_first() else {
+            let victim = self
+                .order
+                .iter()
+                .find(|(_, k)| k.contains('?'))
+                .or_else(|| self.order.iter().next().filter(|_| !variant))
+                .map(|(&used, _)| used);
+            let Some(oldest) = victim.and_then(|used| self.order.remove(&used)) else {
                 break;
             };
-            if let Some((r, _)) = self.documents.remove(&oldest) {
-                self.bytes -= Self::cost(&oldest, &r);
-            }
+            self.forget(&oldest);
         }
         self.tick += 1;
         self.order.insert(self.tick, key.clone());
         self.documents.insert(key, (rendered, self.tick));
         self.bytes += cost;
+        if variant {
+            self.variant_bytes += cost;
+        }
     }
 
     fn remove(&mut self, key: &str) {
-        if let Some((r, used)) = self.documents.remove(key) {
-            self.order.remove(&used);
-            self.bytes -= Self::cost(key, &r);
+        if let Some((_, used)) = self.documents.get(key) {
+            self.order.remove(used);
+            self.forget(key);
+        }
+    }
+
+    /// Drops a document whose place in `order` is already gone.
+    fn forget(&mut self, key: &str) {
+        if let Some((r, _)) = self.documents.remove(key) {
+            let cost = Self::cost(key, &r);
+            self.bytes -= cost;
+            if key.contains('?') {
+                self.variant_bytes -= cost;
+            }
         }
     }
 
@@ -166,6 +195,7 @@ impl RenderCache {
         self.documents.clear();
         self.order.clear();
         self.bytes = 0;
+        self.variant_bytes = 0;
         self.generation = generation;
         self.config = Some(config.clone());
     }

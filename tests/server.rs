@@ -537,6 +537,16 @@ async fn render_cache_is_keyed_canonically_and_bounded_in_bytes() {
         assert!(bytes <= bound, "{bytes} bytes cached after limit={limit}");
         assert!(bytes > 0.0);
     }
+    // The feed as readers subscribe to it (no query) outlived that flood of variants: it is
+    // served from the cache, not rendered again.
+    let renders = metric(addr, "tributary_renders_total").await;
+    let (status, _, _) = support::get(&format!("http://{addr}/sources/fat.atom")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        metric(addr, "tributary_renders_total").await,
+        renders,
+        "the subscribed feed was pushed out of the cache by query variants"
+    );
     // Bigger than the whole cache: served whole, not kept (the rest stay).
     let before = metric(addr, "tributary_render_cache_documents").await;
     let (status, _, body) =
