@@ -89,6 +89,32 @@ fn index_prefix(instance: &[u8; 8]) -> Vec<u8> {
     [b"f/".as_slice(), instance].concat()
 }
 
+/// The instance a marker value names (its first 8 bytes).
+fn marker_instance(v: &[u8]) -> Option<[u8; 8]> {
+    v.get(..8).and_then(|i| <[u8; 8]>::try_from(i).ok())
+}
+
+/// Removes every marker whose definition `keep` does not keep (and any malformed one),
+/// queueing its instance as garbage.
+fn retire_markers(
+    db: &sled::Db,
+    batch: &mut sled::Batch,
+    keep: impl Fn(&[u8; 8]) -> bool,
+) -> Result<(), StoreError> {
+    for item in db.scan_prefix(b"fm/") {
+        let (k, v) = item?;
+        let id = k.get(3..).and_then(|id| <[u8; 8]>::try_from(id).ok());
+        if id.as_ref().is_some_and(&keep) {
+            continue;
+        }
+        if let Some(old) = marker_instance(&v) {
+            batch.insert(garbage_key(&old), &[]);
+        }
+        batch.remove(k);
+    }
+    Ok(())
+}
+
 fn index_key(instance: &[u8; 8], e: &Entry) -> Vec<u8> {
     let mut k = index_prefix(instance);
     k.extend_from_slice(&time_bytes(e.sort_time()));
@@ -148,16 +174,10 @@ impl Store {
                 let marker = db.get(marker_key(&def.id))?;
                 let (instance, ready) = match marker.as_deref() {
                     Some(v) if v.len() == 9 && kept_here => {
-                        let mut i = [0u8; 8];
-                        i.copy_from_slice(&v[..8]);
-                        (i, v[8] == 1)
+                        (marker_instance(v).unwrap_or_default(), v[8] == 1)
                     }
                     other => {
-                        if let Some(v) = other
-                            && v.len() >= 8
-                        {
-                            let mut old = [0u8; 8];
-                            old.copy_from_slice(&v[..8]);
+                        if let Some(old) = other.and_then(marker_instance) {
                             batch.insert(garbage_key(&old), &[]);
                         }
                         let instance = fastrand::u64(..).to_be_bytes();
@@ -172,28 +192,19 @@ impl Store {
                 }));
             }
             // Markers of definitions no longer wanted (or left by another config).
-            for item in db.scan_prefix(b"fm/") {
-                let (k, v) = item?;
-                let Some(id) = k.get(3..).and_then(|id| <[u8; 8]>::try_from(id).ok()) else {
-                    batch.remove(k);
-                    continue;
-                };
-                if wanted.contains(&id) {
-                    continue;
-                }
-                if let Some(old) = v.get(..8).and_then(|i| <[u8; 8]>::try_from(i).ok()) {
-                    batch.insert(garbage_key(&old), &[]);
-                }
-                batch.remove(k);
-            }
+            retire_markers(&db, &mut batch, |id| wanted.contains(id))?;
             db.apply_batch(batch)?;
-            *self
-                .feeds
-                .indexes
-                .write()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(registered));
+            self.set_feed_registry(registered);
             Ok(())
         })
+    }
+
+    fn set_feed_registry(&self, registered: Vec<Arc<Registered>>) {
+        *self
+            .feeds
+            .indexes
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(registered));
     }
 
     /// Builds every registered index that is not ready, then deletes garbage instances.
@@ -358,19 +369,9 @@ impl Store {
         }
         let db = self.db()?;
         let mut batch = sled::Batch::default();
-        for item in db.scan_prefix(b"fm/") {
-            let (k, v) = item?;
-            if let Some(old) = v.get(..8).and_then(|i| <[u8; 8]>::try_from(i).ok()) {
-                batch.insert(garbage_key(&old), &[]);
-            }
-            batch.remove(k);
-        }
+        retire_markers(&db, &mut batch, |_| false)?;
         db.apply_batch(batch)?;
-        *self
-            .feeds
-            .indexes
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(Vec::new()));
+        self.set_feed_registry(Vec::new());
         Ok(())
     }
 
