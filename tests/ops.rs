@@ -5,51 +5,22 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use support::{KillOnDrop, Origin, RawOrigin, RawRoute, Route, get};
+use support::{
+    KillOnDrop, Origin, RawOrigin, RawRoute, Route, free_port, get, small_rss, wait_for_line,
+};
 
 fn tributary() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
-    c.env_remove("TRIBUTARY_CONFIG")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("STATE_DIRECTORY")
-        .env_remove("CONFIGURATION_DIRECTORY")
-        .env_remove("JOURNAL_STREAM")
-        .env("RUST_LOG", "info,tributary::poll=debug");
-    c
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
+    support::tributary_command("info,tributary::poll=debug")
 }
 
 fn sigterm(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-TERM", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
+    support::signal(pid, "-TERM");
 }
 
-/// Log lines until one contains every one of `what`; panics after `within`.
-fn wait_for_line(lines: &Receiver<String>, what: &[&str], within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no log line with {what:?} within {within:?}"));
-        if what.iter().all(|w| line.contains(w)) {
-            return line;
-        }
-    }
+fn hup(pid: u32) {
+    support::signal(pid, "-HUP");
 }
 
 /// Waits for the child to exit; panics if it is still alive after `within`.
@@ -217,20 +188,6 @@ async fn sigterm_during_a_stalled_body_exits_at_once() {
     assert_eq!(health["entries"].as_u64(), Some(0), "{health}");
 }
 
-fn small_rss(tag: &str, n: usize) -> String {
-    let mut s = format!(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
-    );
-    for i in 0..n {
-        s.push_str(&format!(
-            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
-            i % 60
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
-}
-
 /// A feed's own redirects stay in the kind of network the feed is in: a source reached on
 /// loopback (no `allow_networks`) may redirect to another loopback address or to
 /// `localhost`, but a redirect into link-local or private space is refused before any
@@ -327,14 +284,6 @@ fn sources_text(sources: &[(&str, String)]) -> String {
             format!("\n[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n")
         })
         .collect()
-}
-
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
 }
 
 /// Careless saves of `feeds.toml` under the running daemon: a save written in two chunks

@@ -6,69 +6,16 @@ mod support;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use support::{KillOnDrop, Origin, Route};
+use support::{KillOnDrop, Origin, Route, free_port, small_rss, wait_for_line};
 
 fn tributary() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
-    c.env_remove("TRIBUTARY_CONFIG")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("STATE_DIRECTORY")
-        .env_remove("CONFIGURATION_DIRECTORY")
-        .env_remove("JOURNAL_STREAM");
-    for var in [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "ALL_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "all_proxy",
-        "no_proxy",
-    ] {
-        c.env_remove(var);
-    }
-    c.env("RUST_LOG", "info,tributary::poll=debug");
-    c
+    support::tributary_command("info,tributary::poll=debug")
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
-}
-
-/// Log lines until one contains every one of `what`; panics after `within`.
-fn wait_for_line(lines: &Receiver<String>, what: &[&str], within: Duration) -> String {
-    let deadline = Instant::now() + within;
-    loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let line = lines
-            .recv_timeout(left)
-            .unwrap_or_else(|_| panic!("no log line with {what:?} within {within:?}"));
-        if what.iter().all(|w| line.contains(w)) {
-            return line;
-        }
-    }
-}
-
-fn small_rss(tag: &str, n: usize) -> String {
-    let mut s = format!(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
-    );
-    for i in 0..n {
-        s.push_str(&format!(
-            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
-            i % 60
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+fn hup(pid: u32) {
+    support::signal(pid, "-HUP");
 }
 
 /// `tributary once` with `config`, `env` set on the child only; its output.
@@ -193,14 +140,6 @@ async fn a_redirect_through_a_proxy_stays_out_of_loopback() {
     let all = format!("{stdout}{stderr}");
     assert!(all.contains("is a loopback address"), "{all}");
     assert!(all.contains("localhost is a loopback name"), "{all}");
-}
-
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
 }
 
 /// Reloads that change nothing retention depends on do not stop retention: with

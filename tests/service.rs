@@ -9,27 +9,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{KillOnDrop, Origin, Route, get};
+use support::{KillOnDrop, Origin, Route, free_port, get, signal};
 
 fn tributary() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_tributary"));
-    c.env_remove("TRIBUTARY_CONFIG")
-        .env_remove("NOTIFY_SOCKET")
-        .env_remove("WATCHDOG_USEC")
-        .env_remove("WATCHDOG_PID")
-        .env_remove("STATE_DIRECTORY")
-        .env_remove("CONFIGURATION_DIRECTORY")
-        .env_remove("JOURNAL_STREAM")
-        .env("RUST_LOG", "info");
-    c
-}
-
-fn signal(pid: u32, sig: &str) {
-    let ok = Command::new("kill")
-        .args([sig, &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(ok.success());
+    support::tributary_command("info")
 }
 
 /// The next datagram from the daemon on the notify socket.
@@ -65,13 +48,6 @@ fn rss(items: std::ops::Range<u32>) -> String {
     }
     s.push_str("</channel></rss>");
     s
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// Under systemd: READY only once the listener answers, keep-alives while alive, RELOADING

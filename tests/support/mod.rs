@@ -635,3 +635,86 @@ impl Drop for KillOnDrop {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// The real binary, as tests that run it as a process use it.
+
+/// The tributary binary with none of the environment a test runner or a systemd session
+/// could leak into it (config path, notify socket, directories, proxies), logging at
+/// `rust_log`.
+pub fn tributary_command(rust_log: &str) -> std::process::Command {
+    // `option_env!`: examples include this module too, and have no binary path.
+    let mut c =
+        std::process::Command::new(option_env!("CARGO_BIN_EXE_tributary").unwrap_or("tributary"));
+    for var in [
+        "TRIBUTARY_CONFIG",
+        "NOTIFY_SOCKET",
+        "WATCHDOG_USEC",
+        "WATCHDOG_PID",
+        "STATE_DIRECTORY",
+        "CONFIGURATION_DIRECTORY",
+        "JOURNAL_STREAM",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+    ] {
+        c.env_remove(var);
+    }
+    c.env("RUST_LOG", rust_log);
+    c
+}
+
+/// A loopback port nothing listens on (at the moment of asking).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// Sends `sig` (`-TERM`, `-HUP`, ...) to `pid`.
+pub fn signal(pid: u32, sig: &str) {
+    let ok = std::process::Command::new("kill")
+        .args([sig, &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(ok.success());
+}
+
+/// Log lines until one contains every one of `what`; panics after `within`.
+pub fn wait_for_line(
+    lines: &std::sync::mpsc::Receiver<String>,
+    what: &[&str],
+    within: Duration,
+) -> String {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let line = lines
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("no log line with {what:?} within {within:?}"));
+        if what.iter().all(|w| line.contains(w)) {
+            return line;
+        }
+    }
+}
+
+/// An RSS feed `tag` of `n` items with permalink guids, one a minute.
+pub fn small_rss(tag: &str, n: usize) -> String {
+    let mut s = format!(
+        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
+    );
+    for i in 0..n {
+        s.push_str(&format!(
+            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
+            i % 60
+        ));
+    }
+    s.push_str("</channel></rss>");
+    s
+}
