@@ -293,7 +293,12 @@ impl Store {
             }
             return Ok(report);
         }
-        if !plan.confirmed {
+        // Only tightened limits can hold a pass (see `mass_removal`): without them the dry
+        // run would be a whole pass for nothing.
+        let may_hold = before.as_ref().is_some_and(|b| {
+            plan.keep_total < b.keep_total || plan.sources.iter().any(|(n, _)| b.tightened(plan, n))
+        });
+        if !plan.confirmed && may_hold {
             let would = self.prune_inner(&PrunePlan {
                 dry_run: true,
                 ..plan.clone()
