@@ -112,21 +112,14 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         .filter(|(_, links)| links.len() > 1)
         .map(|(page, _)| page.to_string())
         .collect();
-    // The link that identifies each entry: the page, or the whole link on such a source.
-    let id_links: Vec<Option<String>> = entries
-        .iter_mut()
-        .zip(bare_links)
-        .map(|(e, bare)| {
-            let bare = bare?;
-            if by_fragment.contains(bare.as_str())
-                && let Some(full) = e.link.as_deref().and_then(|l| Url::parse(l).ok())
-            {
-                e.article = Some(article_key(&full));
-                return Some(full.to_string());
-            }
-            Some(bare.to_string())
-        })
-        .collect();
+    // On such a source the whole link names the article.
+    for e in &mut entries {
+        if let Some(full) = e.link.as_deref().and_then(|l| Url::parse(l).ok())
+            && by_fragment.contains(without_fragment(&full).as_str())
+        {
+            e.article = Some(article_key(&full));
+        }
+    }
 
     // A guid shared by entries with different links is no identity: those entries are
     // identified by their links instead.
@@ -150,14 +143,12 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         }
     }
     let mut seen = HashSet::new();
-    let mut id_links = id_links.into_iter();
     entries.retain_mut(|e| {
-        let id_link = id_links.next().flatten();
         if e.guid.as_ref().is_some_and(|g| unusable.contains(g)) {
             e.key = identity(
                 source,
                 None,
-                e.link.as_deref().or(id_link.as_deref()),
+                e.link.as_deref(),
                 &e.title,
                 &e.summary,
                 &e.content,
@@ -618,7 +609,7 @@ fn absolute(href: &str, base: &Url) -> Option<Url> {
 }
 
 /// A URL without a user name or password: those are never published.
-fn without_credentials(mut url: Url) -> Url {
+pub(crate) fn without_credentials(mut url: Url) -> Url {
     if !url.username().is_empty() || url.password().is_some() {
         // Only fails for URLs that cannot have credentials, which then have none.
         let _ = url.set_username("");

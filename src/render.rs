@@ -197,17 +197,7 @@ fn visit_texts(e: &mut Entry, f: &mut dyn FnMut(&mut String)) {
 /// http(s) URL.
 pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
     match url.scheme() {
-        "http" | "https" => {
-            if url.username().is_empty() && url.password().is_none() {
-                url.to_string()
-            } else {
-                let mut u = url.clone();
-                // Cannot fail for http(s) URLs, which have a host.
-                let _ = u.set_username("");
-                let _ = u.set_password(None);
-                u.to_string()
-            }
-        }
+        "http" | "https" => crate::normalise::without_credentials(url.clone()).to_string(),
         _ => format!("{base_url}/sources/{name}.atom"),
     }
 }
