@@ -1045,17 +1045,17 @@ async fn off_runtime<T: Send + 'static>(
     }
 }
 
-/// Every source's status, read off the runtime, as the public may see it: a `file:`
-/// source (a path on this machine) is shown by its feed here, and its path is left out of
-/// its errors.
+/// Every source's status, read off the runtime.
 async fn health(state: &AppState) -> Result<crate::status::Health, String> {
     let (config, store) = (state.config(), state.store.clone());
-    let mut health = off_runtime({
-        let config = config.clone();
-        move || crate::status::collect(&config, &store)
-    })
-    .await?;
-    hide_local_paths(&config, &mut health);
+    off_runtime(move || crate::status::collect(&config, &store)).await
+}
+
+/// [`health`] as the public may see it: a `file:` source (a path on this machine) is shown
+/// by its feed here, and its path is left out of its errors.
+async fn public_health(state: &AppState) -> Result<crate::status::Health, String> {
+    let mut health = health(state).await?;
+    hide_local_paths(&state.config(), &mut health);
     Ok(health)
 }
 
@@ -1095,7 +1095,7 @@ fn hide_local_paths(config: &Config, health: &mut crate::status::Health) {
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
-    match health(&state).await {
+    match public_health(&state).await {
         Ok(health) => axum::Json(health).into_response(),
         Err(e) => internal_error(e),
     }
@@ -1200,7 +1200,7 @@ async fn index(State(state): State<AppState>) -> Response {
         ));
     }
     page.push_str("</ul><h2>Sources</h2>");
-    let health = match health(&state).await {
+    let health = match public_health(&state).await {
         Ok(h) => h,
         Err(err) => return internal_error(err),
     };
