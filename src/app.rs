@@ -202,24 +202,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         .within_fd_limit(crate::serve::raise_fd_limit());
     let server_metrics = metrics.clone();
     let task = tokio::spawn(async move {
-        // In-flight responses get SERVE_GRACE after a stop, then the connections are
-        // dropped: an open connection never holds the process up.
-        let _ = crate::shutdown::within_grace(
-            async {
-                crate::serve::serve(
-                    listener,
-                    app,
-                    settings,
-                    server_metrics,
-                    server_shutdown.clone(),
-                )
-                .await;
-                Ok::<(), std::convert::Infallible>(())
-            },
-            server_shutdown.clone(),
-            crate::shutdown::SERVE_GRACE,
-        )
-        .await;
+        // In-flight responses get `serve::STOP_GRACE` after a stop, then the connections
+        // still open are closed.
+        crate::serve::serve(listener, app, settings, server_metrics, server_shutdown).await;
         tracker.close();
         // A store write that never finishes (sled can hang after a disk error) must not
         // keep the process from stopping: after the grace, exit without it.

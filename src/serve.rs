@@ -54,8 +54,10 @@ pub struct Settings {
 /// 8 KiB, its default about 400 KB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
-/// How long a stop waits for responses in flight before closing their connections.
-pub const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How long a stop waits for responses in flight before closing their connections: short,
+/// so that an open connection never holds the process up (systemd, and the 2 s a stop may
+/// take in all).
+pub const STOP_GRACE: Duration = Duration::from_millis(800);
 
 /// File descriptors kept for everything but client connections (the store, outgoing fetches,
 /// the config watch, the listener).
@@ -377,7 +379,7 @@ pub async fn serve(
         .is_err()
     {
         tracing::warn!(
-            grace_s = STOP_GRACE.as_secs(),
+            grace_ms = STOP_GRACE.as_millis() as u64,
             "responses still in flight after the grace; closing their connections"
         );
         force.cancel();

@@ -1,31 +1,5 @@
 //! Turns the signals a service gets into futures: SIGTERM (how systemd stops a service) and
 //! SIGINT (Ctrl-C) mean stop; SIGHUP (`systemctl reload`) means reload the config.
-//! [`within_grace`] bounds how long the HTTP server's graceful shutdown may take.
-
-/// How long responses in progress may take to finish once a stop began; connections still
-/// open then (idle keep-alive ones, clients that never finish their request, slow readers)
-/// are dropped.
-pub const SERVE_GRACE: std::time::Duration = std::time::Duration::from_millis(800);
-
-/// Runs `serving` (a server with graceful shutdown on `stop`) until it ends, or until
-/// `grace` after `stop` was cancelled, whichever is first: an open connection never holds
-/// the process up. (Connections dropped that way end with the runtime.)
-pub async fn within_grace<E>(
-    serving: impl std::future::Future<Output = Result<(), E>>,
-    stop: tokio_util::sync::CancellationToken,
-    grace: std::time::Duration,
-) -> Result<(), E> {
-    tokio::select! {
-        served = serving => served,
-        () = async {
-            stop.cancelled().await;
-            tokio::time::sleep(grace).await;
-        } => {
-            tracing::info!(grace_ms = grace.as_millis() as u64, "closing the HTTP connections still open");
-            Ok(())
-        }
-    }
-}
 
 /// The process's signal streams, installed once. The fields are apart so a `select!`
 /// can wait on both at once.
