@@ -120,7 +120,7 @@ impl FeedConfig {
     /// a hash of its sources and patterns; `None` for a feed without patterns, which is
     /// read by merging its sources' own indexes.
     pub fn index(&self) -> Option<crate::store::FeedIndex> {
-        if self.include.is_empty() && self.exclude.is_empty() {
+        if !self.has_patterns() {
             return None;
         }
         Some(crate::store::FeedIndex {
@@ -131,6 +131,11 @@ impl FeedConfig {
                 std::sync::Arc::new(move |e| feed.admits_entry(e))
             },
         })
+    }
+
+    /// Whether it filters by patterns (and so has a store index of its own).
+    pub fn has_patterns(&self) -> bool {
+        !self.include.is_empty() || !self.exclude.is_empty()
     }
 
     /// Names the feed's definition: equal sources and patterns, equal id.

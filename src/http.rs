@@ -776,9 +776,7 @@ fn render_selection(
                     sources.sort_unstable();
                     sources.dedup();
                     // Every source and no patterns: the time index answers, as for /feed.atom.
-                    let everything = feed.include.is_empty()
-                        && feed.exclude.is_empty()
-                        && sources.len() == config.sources.len();
+                    let everything = !feed.has_patterns() && sources.len() == config.sources.len();
                     ((!everything).then_some(sources), Some(feed))
                 }
                 // Every configured source: the config's own index answers.
@@ -805,8 +803,7 @@ fn render_selection(
                 // merging its sources' indexes: never a scan of the whole store.
                 Some(sources) => state.store.page_of_sources(
                     sources,
-                    feed.filter(|f| !f.include.is_empty() || !f.exclude.is_empty())
-                        .map(|f| f.index_id()),
+                    feed.filter(|f| f.has_patterns()).map(|f| f.index_id()),
                     before.as_ref(),
                     limit,
                     accept,
