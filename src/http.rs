@@ -1057,9 +1057,25 @@ async fn public_health(state: &AppState) -> Result<crate::status::Health, String
 }
 
 /// Replaces each `file:` source's URL with its feed on this instance, and its path in its
-/// error and warning texts with `[local path]`.
+/// error and warning texts with `[local path]`; drops credentials from web sources' URLs.
 fn hide_local_paths(config: &Config, health: &mut crate::status::Health) {
     for s in &mut health.sources {
+        // A web source as the feeds publish it: without a user name or password, in its
+        // URLs and in its error texts (which may quote the URL).
+        for u in [&mut s.url, &mut s.current_url] {
+            if let Ok(parsed) = url::Url::parse(u)
+                && parsed.scheme() != "file"
+            {
+                let public = render::public_source_url(&config.server.base_url, &s.name, &parsed);
+                for text in [&mut s.last_error, &mut s.last_warning]
+                    .into_iter()
+                    .flatten()
+                {
+                    *text = text.replace(u.as_str(), &public);
+                }
+                *u = public;
+            }
+        }
         let Some(src) = config
             .source(&s.name)
             .filter(|src| src.url.scheme() == "file")

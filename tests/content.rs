@@ -758,16 +758,36 @@ async fn no_local_urls_or_credentials_reach_an_output() {
         &format!(
             "{}{}",
             source("based", &origin.url("/based.atom"), ""),
-            source("creds", &origin.url("/creds.xml"), "")
+            source(
+                "creds",
+                &origin
+                    .url("/creds.xml")
+                    .replace("http://", "http://owner:hunter2@"),
+                ""
+            )
         ),
     );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
     all_stored(&mut reports, &["based", "creds"]).await;
     let base = format!("http://{}", daemon.local_addr());
-    for path in ["/feed.atom", "/feed.rss", "/feed.json"] {
+    for path in [
+        "/feed.atom",
+        "/feed.rss",
+        "/feed.json",
+        "/healthz",
+        "/opml",
+        "/",
+    ] {
         let (status, _, body) = get(&format!("{base}{path}")).await;
         assert_eq!(status, 200);
+        assert!(
+            !body.contains("hunter2"),
+            "{path} publishes a source's password: {body}"
+        );
+        if matches!(path, "/healthz" | "/opml" | "/") {
+            continue;
+        }
         assert!(
             !body.contains("file:"),
             "{path} publishes a file: URL: {body}"
