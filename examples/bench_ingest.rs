@@ -41,7 +41,7 @@ fn files(dir: &Path, out: &mut Vec<PathBuf>) {
 fn parse_all(inputs: &[(Url, Vec<u8>)]) -> usize {
     let mut n = 0;
     for (url, bytes) in inputs {
-        if let Ok(p) = tributary::parse::parse_document_limited(bytes, None, url, 5000) {
+        if let Ok(p) = tributary::feed::parse::parse_document_limited(bytes, None, url, 5000) {
             n += p.feed.entries.len();
         }
     }
@@ -53,18 +53,18 @@ fn ingest_all(inputs: &[(Url, Vec<u8>)], store: &Store) -> usize {
     let now = Utc::now();
     let mut n = 0;
     for (i, (url, bytes)) in inputs.iter().enumerate() {
-        let Ok(p) = tributary::parse::parse_document_limited(bytes, None, url, 5000) else {
+        let Ok(p) = tributary::feed::parse::parse_document_limited(bytes, None, url, 5000) else {
             continue;
         };
         let name = format!("s{i}");
-        let normalised = tributary::normalise::normalise(p.feed, &name, url, now);
+        let normalised = tributary::feed::normalise::normalise(p.feed, &name, url, now);
         if let Ok(c) = store.apply_poll(
             &name,
             normalised.entries,
             SourceState::default(),
             None,
             now,
-            |old, new| tributary::normalise::merge(old, new, now),
+            |old, new| tributary::feed::normalise::merge(old, new, now),
         ) {
             n += c.new;
         }

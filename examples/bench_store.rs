@@ -52,7 +52,7 @@ fn main() -> Result<(), String> {
                 let when = base + Duration::minutes((i * sources + s) as i64);
                 let link = format!("https://source{s}.example/post/{i}");
                 let mut e = Entry {
-                    key: tributary::normalise::entry_key(&name, "guid", &link),
+                    key: tributary::feed::normalise::entry_key(&name, "guid", &link),
                     source: name.clone(),
                     guid: Some(link.clone()),
                     title: format!("Post {i} of source {s}"),
@@ -79,7 +79,7 @@ fn main() -> Result<(), String> {
                     full_text: None,
                     full_content: None,
                 };
-                e.fingerprint = tributary::normalise::fingerprint(&e);
+                e.fingerprint = tributary::feed::normalise::fingerprint(&e);
                 Ok(e)
             })
             .collect::<Result<_, String>>()?;
@@ -98,7 +98,7 @@ fn main() -> Result<(), String> {
                 },
                 None,
                 now,
-                |old, new| tributary::normalise::merge(old, new, now),
+                |old, new| tributary::feed::normalise::merge(old, new, now),
             )
             .map_err(|e| e.to_string())?;
     }

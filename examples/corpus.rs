@@ -472,7 +472,7 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-fn collapsed(feed: &tributary::parse::ParsedFeed) -> Collapsed {
+fn collapsed(feed: &tributary::feed::parse::ParsedFeed) -> Collapsed {
     let mut seen = HashSet::new();
     let mut c = Collapsed::default();
     for e in &feed.entries {
@@ -510,11 +510,11 @@ fn collapsed(feed: &tributary::parse::ParsedFeed) -> Collapsed {
 pub fn run_one(bytes: &[u8], content_type: Option<&str>, base: &Url) -> Outcome {
     let now = chrono::Utc::now();
     let result = catch_unwind(AssertUnwindSafe(|| {
-        match tributary::parse::parse(bytes, content_type, base) {
+        match tributary::feed::parse::parse(bytes, content_type, base) {
             Ok(feed) => {
                 let raw = feed.entries.len();
                 let collapsed = collapsed(&feed);
-                let n = tributary::normalise::normalise(feed, "corpus", base, now);
+                let n = tributary::feed::normalise::normalise(feed, "corpus", base, now);
                 Outcome::Parsed {
                     raw,
                     entries: n.entries.len(),

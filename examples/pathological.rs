@@ -20,7 +20,7 @@ mod pathological;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use tributary::poll::PollOutcome;
+use tributary::ingest::poll::PollOutcome;
 use url::Url;
 
 fn secs(d: Duration) -> String {
@@ -28,7 +28,7 @@ fn secs(d: Duration) -> String {
 }
 
 /// `app::once`, again while sled still holds the previous run's lock for a moment.
-async fn once(cfg: &tributary::config::Config) -> Vec<tributary::poll::PollReport> {
+async fn once(cfg: &tributary::config::Config) -> Vec<tributary::ingest::poll::PollReport> {
     loop {
         match tributary::app::once(cfg.clone()).await {
             Err(tributary::app::Error::Store(tributary::store::StoreError::Locked { .. })) => {
@@ -56,17 +56,17 @@ async fn main() {
         }
         let url = Url::parse(&origin.url(&format!("/{}", case.name))).expect("url");
         let t = Instant::now();
-        let parsed = tributary::parse::parse_document_limited(
+        let parsed = tributary::feed::parse::parse_document_limited(
             &case.body,
             Some(case.content_type),
             &url,
-            tributary::parse::DEFAULT_MAX_ENTRIES,
+            tributary::feed::parse::DEFAULT_MAX_ENTRIES,
         );
         let parse = t.elapsed();
         let (norm, encode, entries) = match parsed {
             Ok(p) => {
                 let t = Instant::now();
-                let n = tributary::normalise::normalise(p.feed, "s", &url, Utc::now());
+                let n = tributary::feed::normalise::normalise(p.feed, "s", &url, Utc::now());
                 let norm = t.elapsed();
                 let t = Instant::now();
                 let bytes: usize = n

@@ -11,14 +11,14 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::daemon::reload::ReloadReport;
+use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor};
+use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};
-use crate::http::{self, AppState};
-use crate::poll::{PollReport, poll_source};
-use crate::reload::ReloadReport;
-use crate::scheduler::{Bounds, Scheduler, Sources};
+use crate::ingest::poll::{PollReport, poll_source};
+use crate::ingest::scheduler::{Bounds, Scheduler, Sources};
+use crate::serve::{self, AppState};
 use crate::store::{PruneReport, Store, StoreError};
-use crate::supervise::{Control, Event, Heartbeat, Supervisor};
-use crate::systemd;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -160,7 +160,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let (live_tx, live) = watch::channel(config.clone());
     let heartbeat = Heartbeat::default();
 
-    let metrics = crate::metrics::Metrics::new();
+    let metrics = crate::daemon::metrics::Metrics::new();
     let scheduler = Scheduler {
         metrics: metrics.clone(),
         fetcher,
@@ -189,7 +189,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         "tributary started"
     );
 
-    let app = http::router(AppState {
+    let app = serve::router(AppState {
         store: store.clone(),
         live_config: live.clone(),
         started: Utc::now(),
@@ -198,13 +198,14 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     });
     let server_shutdown = shutdown.clone();
     // Each client connection takes a file descriptor: use all the process may have.
-    let settings = crate::serve::Settings::from_config(&config.server)
-        .within_fd_limit(crate::serve::raise_fd_limit());
+    let settings = crate::serve::listener::Settings::from_config(&config.server)
+        .within_fd_limit(crate::serve::listener::raise_fd_limit());
     let server_metrics = metrics.clone();
     let task = tokio::spawn(async move {
         // In-flight responses get `serve::STOP_GRACE` after a stop, then the connections
         // still open are closed.
-        crate::serve::serve(listener, app, settings, server_metrics, server_shutdown).await;
+        crate::serve::listener::serve(listener, app, settings, server_metrics, server_shutdown)
+            .await;
         tracker.close();
         // A store write that never finishes (sled can hang after a disk error) must not
         // keep the process from stopping: after the grace, exit without it.
@@ -245,7 +246,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
 pub async fn run(config: Config) -> Result<(), Error> {
     // Before anything else: a reload asked for during start-up must not kill the process
     // (SIGHUP's default action).
-    let mut signals = crate::shutdown::Signals::new();
+    let mut signals = crate::daemon::shutdown::Signals::new();
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
         .await
@@ -368,7 +369,7 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
         tokio::select! {
             opened = &mut opening => break opened,
             () = tokio::time::sleep(STILL_OPENING) => if began.elapsed() < OPENING_AT_MOST {
-                crate::systemd::still_starting(
+                crate::daemon::systemd::still_starting(
                     "opening the store (converting it, when the log says so)",
                     STILL_OPENING * 3,
                 );
@@ -417,7 +418,7 @@ pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<Pru
         }
         other => other?,
     };
-    let plan = crate::supervise::prune_plan(&config, dry_run, confirmed, None);
+    let plan = crate::daemon::supervise::prune_plan(&config, dry_run, confirmed, None);
     tokio::task::spawn_blocking(move || {
         let report = store.prune(&plan)?;
         store.flush()?;
@@ -436,7 +437,7 @@ const CONFIRM_DONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(
 /// `prune --confirm` while the daemon runs: leaves the confirmation in the store's folder,
 /// waits for the daemon to take it and run the pass, and returns the pass's report.
 async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
-    use crate::supervise::{CONFIRM_FILE, CONFIRM_REPORT};
+    use crate::daemon::supervise::{CONFIRM_FILE, CONFIRM_REPORT};
     let request = config.store.path.join(CONFIRM_FILE);
     let report = config.store.path.join(CONFIRM_REPORT);
     let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
@@ -503,7 +504,7 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
 /// one answers there, else read from the store directly.
-pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
+pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Error> {
     let mut addr = config.server.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
@@ -528,7 +529,7 @@ pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
     match open_existing_store(&config).await {
         Ok(store) => {
             let config = Arc::new(config);
-            tokio::task::spawn_blocking(move || crate::status::collect(&config, &store))
+            tokio::task::spawn_blocking(move || crate::daemon::status::collect(&config, &store))
                 .await
                 .map_err(|e| Error::Internal(e.to_string()))?
                 .map_err(Error::Store)
@@ -542,7 +543,7 @@ pub async fn status(config: Config) -> Result<crate::status::Health, Error> {
     }
 }
 
-async fn ask_daemon(url: &str) -> Result<crate::status::Health, String> {
+async fn ask_daemon(url: &str) -> Result<crate::daemon::status::Health, String> {
     let response = reqwest::Client::new()
         .get(url)
         .timeout(std::time::Duration::from_secs(10))
@@ -568,7 +569,7 @@ pub async fn export_opml(config: Config) -> String {
         .unwrap_or_default()
         .into_iter()
         .collect();
-    crate::opml::export(&config, &|name| {
+    crate::render::opml::export(&config, &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     })
 }

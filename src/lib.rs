@@ -36,30 +36,15 @@
 //! - [`systemd`]: readiness, reload, stopping and watchdog notifications to systemd.
 
 pub mod app;
-pub mod charset;
 pub mod config;
-pub mod dates;
-pub mod extract;
+pub mod daemon;
+pub mod feed;
 pub mod fetch;
-pub mod fulltext;
-pub mod guard;
-pub mod http;
-pub mod metrics;
+pub mod ingest;
 pub mod model;
-pub mod normalise;
-pub mod opml;
-pub mod parse;
-pub mod poll;
-pub mod reload;
 pub mod render;
-pub mod scheduler;
 pub mod serve;
-pub mod shutdown;
-pub mod status;
 pub mod store;
-pub mod supervise;
-pub mod systemd;
-pub mod transform;
 
 /// The version string used in the User-Agent and the generator element of output feeds.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

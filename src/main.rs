@@ -154,7 +154,7 @@ fn main() -> ExitCode {
                 } else {
                     println!(
                         "{}",
-                        tributary::status::render_text(&health, chrono::Utc::now())
+                        tributary::daemon::status::render_text(&health, chrono::Utc::now())
                     );
                 }
                 Ok(())
@@ -176,7 +176,7 @@ fn main() -> ExitCode {
                             .map_err(|e| app::Error::Internal(e.to_string()))?
                     );
                 } else {
-                    print!("{}", tributary::status::render_prune(&report));
+                    print!("{}", tributary::daemon::status::render_prune(&report));
                 }
                 match report.held {
                     Some(held) if !dry_run => Err(app::Error::PruneHeld(held.reason)),
@@ -288,17 +288,17 @@ fn limit_malloc_arenas() {}
 
 /// `tributary import-opml FILE`: appends the new subscriptions to the config file.
 fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> ExitCode {
-    let result = (|| -> Result<tributary::opml::Imported, String> {
+    let result = (|| -> Result<tributary::config::opml::Imported, String> {
         let opml = std::fs::read_to_string(opml_path)
             .map_err(|e| format!("{}: cannot read: {e}", opml_path.display()))?;
-        let outlines =
-            tributary::opml::read(&opml).map_err(|e| format!("{}: {e}", opml_path.display()))?;
+        let outlines = tributary::config::opml::read(&opml)
+            .map_err(|e| format!("{}: {e}", opml_path.display()))?;
         let text = match std::fs::read_to_string(config_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(format!("{}: cannot read: {e}", config_path.display())),
         };
-        let (new_text, report) = tributary::opml::import(&text, &outlines)
+        let (new_text, report) = tributary::config::opml::import(&text, &outlines)
             .map_err(|e| format!("{}: {e}", config_path.display()))?;
         // Never write a config that would not load.
         config::parse(&new_text, config_path).map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The stable identity of an entry: 16 bytes of a keyed BLAKE3 hash over the source name and
-/// the entry's guid, link or content (see [`crate::normalise::entry_key`]).
+/// the entry's guid, link or content (see [`crate::feed::normalise::entry_key`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntryKey(pub [u8; 16]);
 
@@ -289,4 +289,32 @@ pub struct PollCounts {
     /// New entries past `max_new_per_poll`, skipped for good.
     #[serde(default)]
     pub capped: usize,
+}
+
+/// A named feed that selects entries by a predicate, for the store to index.
+#[derive(Clone)]
+pub struct FeedIndex {
+    /// Names the definition (sources and patterns): equal definitions share an index, and
+    /// a changed definition gets a new one.
+    pub id: [u8; 8],
+    /// The sources whose entries it may take.
+    pub sources: std::collections::HashSet<String>,
+    /// Whether it takes an entry of one of those sources.
+    pub admits: std::sync::Arc<dyn Fn(&Entry) -> bool + Send + Sync>,
+}
+
+impl std::fmt::Debug for FeedIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FeedIndex")
+            .field(
+                "id",
+                &self
+                    .id
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect::<String>(),
+            )
+            .field("sources", &self.sources.len())
+            .finish()
+    }
 }

@@ -12,7 +12,7 @@ use support::{Origin, Route, config_prelude, get};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// A daemon whose `base_url` is its real address (its `next` links must work).
 async fn start(dir: &std::path::Path, text: &str) -> app::Daemon {

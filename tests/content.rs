@@ -20,7 +20,7 @@ use support::{
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 async fn start(cfg: tributary::config::Config) -> app::Daemon {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -167,7 +167,7 @@ fn json_with_controls() -> String {
 fn assert_xml_chars(what: &str, body: &str) {
     for c in body.chars() {
         assert!(
-            tributary::normalise::is_xml_char(c),
+            tributary::feed::normalise::is_xml_char(c),
             "{what}: U+{:04X} published",
             c as u32
         );
@@ -182,7 +182,7 @@ fn assert_xml_chars(what: &str, body: &str) {
         };
         if let Some(c) = code.and_then(char::from_u32) {
             assert!(
-                tributary::normalise::is_xml_char(c),
+                tributary::feed::normalise::is_xml_char(c),
                 "{what}: &#{}; published",
                 &rest[..end]
             );
@@ -225,7 +225,7 @@ fn assert_well_formed(what: &str, xml: &str) {
                     .resolve_char_ref()
                     .unwrap_or_else(|err| panic!("{what}: bad character reference: {err}"))
                     .expect("a character");
-                assert!(tributary::normalise::is_xml_char(c), "{what}: {c:?}");
+                assert!(tributary::feed::normalise::is_xml_char(c), "{what}: {c:?}");
             }
             Ok(_) => {}
             Err(e) => panic!(
@@ -322,7 +322,7 @@ async fn control_characters_never_reach_an_output() {
     assert_eq!(status, 200);
     assert_xml_chars("/opml", &opml);
     assert_well_formed("/opml", &opml);
-    let outlines = tributary::opml::read(&opml).expect("OPML reads");
+    let outlines = tributary::config::opml::read(&opml).expect("OPML reads");
     assert_eq!(outlines.len(), 3);
     assert!(
         outlines.iter().any(|o| o.title == "Atom source"),
@@ -680,7 +680,7 @@ async fn a_local_sources_path_is_never_published() {
     let doc: serde_json::Value = serde_json::from_str(&json).expect("JSON");
     assert_eq!(doc["items"][0]["_source"]["feed_url"].as_str(), Some(here));
     let (_, _, opml) = get(&format!("{base}/opml")).await;
-    let outlines = tributary::opml::read(&opml).expect("OPML");
+    let outlines = tributary::config::opml::read(&opml).expect("OPML");
     assert_eq!(outlines[0].xml_url, here);
     assert_eq!(outlines[0].title, "My diary");
     assert_eq!(
@@ -725,7 +725,7 @@ async fn a_local_sources_path_is_never_published() {
     // against the file; absolute web links stay.
     assert!(atom.contains("https://ok.example/kept"), "{atom}");
     // The owner's own export (tributary export-opml) still lists the file.
-    let exported = tributary::opml::export(&daemon.config(), &|_| None);
+    let exported = tributary::render::opml::export(&daemon.config(), &|_| None);
     assert!(exported.contains("file:"), "{exported}");
     daemon.shutdown().await.expect("clean shutdown");
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use support::{Origin, Route, assert_valid_atom, assert_valid_rss, config, get};
 use tokio::net::TcpListener;
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// Waits (on the daemon's own poll reports, not on a clock) until `pred` holds for a report.
 async fn wait_for(

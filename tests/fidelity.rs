@@ -41,9 +41,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use html5ever::tokenizer::{
     BufferQueue, TagKind, Token, TokenSink, TokenSinkResult, Tokenizer, TokenizerOpts,
 };
+use tributary::feed::normalise::{Normalised, normalise};
+use tributary::feed::parse::{ParsedFeed, parse_document};
 use tributary::model::Entry;
-use tributary::normalise::{Normalised, normalise};
-use tributary::parse::{ParsedFeed, parse_document};
 use url::Url;
 
 // ---------------------------------------------------------------------------------------------
@@ -687,7 +687,7 @@ fn encodings() {
         // The decoding stage on its own: most of these documents hold nothing but their
         // comment, so the comment (ASCII in every encoding here) must come out intact.
         let content_type = case.header("content-type");
-        let decoded = tributary::charset::decode(&case.bytes, content_type);
+        let decoded = tributary::feed::charset::decode(&case.bytes, content_type);
         if decoded.text.contains('\u{fffd}') {
             problems.push(format!(
                 "U+FFFD in the decoded text (read as {})",

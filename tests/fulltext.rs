@@ -9,7 +9,7 @@ use support::{Origin, RawOrigin, RawRoute, Route, config_prelude, fixture, get};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 async fn start(cfg: tributary::config::Config) -> app::Daemon {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");

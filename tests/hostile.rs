@@ -22,8 +22,8 @@ use support::{
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::config::Config;
+use tributary::ingest::poll::{PollOutcome, PollReport};
 use tributary::model::SourceState;
-use tributary::poll::{PollOutcome, PollReport};
 use tributary::store::{Store, StoreError};
 
 const MIB: u64 = 1024 * 1024;
@@ -698,7 +698,7 @@ async fn xxe_is_not_resolved() {
 /// with a warning, so memory stays bounded; the published feed is still capped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_thousand_entries_are_cut_to_max_entries() {
-    const N: usize = tributary::parse::DEFAULT_MAX_ENTRIES;
+    const N: usize = tributary::feed::parse::DEFAULT_MAX_ENTRIES;
     let xml = big_feed();
     let origin = Origin::start().await;
     origin.set("/big", Route::feed(xml, "application/rss+xml"));

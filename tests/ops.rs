@@ -12,7 +12,7 @@ use support::{
 };
 
 fn tributary() -> Command {
-    support::tributary_command("info,tributary::poll=debug")
+    support::tributary_command("info,tributary::ingest::poll=debug")
 }
 
 fn sigterm(pid: u32) {

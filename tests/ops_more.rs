@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::{KillOnDrop, Origin, Route, free_port, small_rss, wait_for_line};
 
 fn tributary() -> Command {
-    support::tributary_command("info,tributary::poll=debug")
+    support::tributary_command("info,tributary::ingest::poll=debug")
 }
 
 fn hup(pid: u32) {
@@ -161,7 +161,7 @@ async fn a_storm_of_no_change_reloads_does_not_stop_retention() {
     let config = write(dir.path(), &text);
     let mut child = KillOnDrop::spawn(
         tributary()
-            .env("RUST_LOG", "info,tributary::supervise=debug")
+            .env("RUST_LOG", "info,tributary::daemon::supervise=debug")
             .args(["run", "--config"])
             .arg(&config),
     );

@@ -21,7 +21,7 @@ use support::{Origin, Route, assert_valid_atom, assert_valid_rss, get};
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::config::Config;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 use tributary::store::StoreError;
 
 /// The catalogue at a quarter of the body cap (4 MB documents): already far past where the
@@ -131,10 +131,11 @@ async fn every_pathological_document_is_polled_in_bounded_time() {
                 let feed = assert_valid_atom(&body, &self_url);
                 assert!(!feed.entries.is_empty());
                 for e in &feed.entries {
-                    assert!(e.categories.len() <= tributary::normalise::MAX_CATEGORIES);
-                    assert!(e.authors.len() <= tributary::normalise::MAX_AUTHORS);
+                    assert!(e.categories.len() <= tributary::feed::normalise::MAX_CATEGORIES);
+                    assert!(e.authors.len() <= tributary::feed::normalise::MAX_AUTHORS);
                     assert!(
-                        e.title.value.chars().count() <= tributary::normalise::MAX_TITLE_CHARS + 1
+                        e.title.value.chars().count()
+                            <= tributary::feed::normalise::MAX_TITLE_CHARS + 1
                     );
                 }
             }

@@ -239,7 +239,7 @@ async fn opml_lists_every_source_with_its_tags() {
     let (status, ct, body) = get(&format!("http://{}/opml", daemon.local_addr())).await;
     assert_eq!(status, 200);
     assert!(ct.starts_with("text/x-opml"));
-    let outlines = tributary::opml::read(&body).expect("OPML");
+    let outlines = tributary::config::opml::read(&body).expect("OPML");
     assert_eq!(outlines.len(), 3);
     let news = outlines
         .iter()

@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 const HOUR: Duration = Duration::from_secs(3600);
 

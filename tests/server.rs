@@ -211,7 +211,7 @@ async fn one_source() -> (Origin, String) {
 /// answer within a second, and the daemon holds no more than `max_connections`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_idle_connections_do_not_lock_out_readers() {
-    tributary::serve::raise_fd_limit();
+    tributary::serve::listener::raise_fd_limit();
     let (_origin, rest) = one_source().await;
     // Timeouts longer than the test: only eviction makes room.
     let (daemon, _dir) = daemon(
@@ -253,7 +253,7 @@ async fn two_thousand_idle_connections_do_not_lock_out_readers() {
 /// addresses: /healthz and /feed.atom from 127.0.0.1 answer within a second.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_thousand_slowloris_connections_do_not_lock_out_readers() {
-    tributary::serve::raise_fd_limit();
+    tributary::serve::listener::raise_fd_limit();
     let (_origin, rest) = one_source().await;
     // Timeouts longer than the test: only eviction makes room.
     let (daemon, _dir) = daemon(

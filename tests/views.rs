@@ -10,8 +10,8 @@ use std::time::Duration;
 use support::{Origin, Route, assert_valid_atom, config_prelude, config_raw, get};
 use tokio::net::TcpListener;
 use tributary::app;
-use tributary::poll::{PollOutcome, PollReport};
-use tributary::supervise::Event;
+use tributary::daemon::supervise::Event;
+use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// An RSS feed of `n` items; every `every`-th title mentions "sled".
 fn big_feed(n: usize, every: usize) -> String {

@@ -30,31 +30,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Store, StoreError, time_bytes};
-use crate::model::Entry;
+use crate::model::{Entry, FeedIndex};
 
 /// Keys written or deleted per batch while building or collecting garbage.
 const CHUNK: usize = 500;
-
-/// A named feed that selects entries by a predicate, for the store to index.
-#[derive(Clone)]
-pub struct FeedIndex {
-    /// Names the definition (sources and patterns): equal definitions share an index, and
-    /// a changed definition gets a new one.
-    pub id: [u8; 8],
-    /// The sources whose entries it may take.
-    pub sources: HashSet<String>,
-    /// Whether it takes an entry of one of those sources.
-    pub admits: Arc<dyn Fn(&Entry) -> bool + Send + Sync>,
-}
-
-impl std::fmt::Debug for FeedIndex {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FeedIndex")
-            .field("id", &super::hex(&self.id))
-            .field("sources", &self.sources.len())
-            .finish()
-    }
-}
 
 /// A registered index: its definition, the instance its keys live under, and whether it
 /// holds every entry (and may be read).
@@ -434,8 +413,8 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::feed::normalise::merge;
     use crate::model::SourceState;
-    use crate::normalise::merge;
     use crate::store::tests::entry;
     use chrono::Utc;
 
@@ -613,7 +592,7 @@ mod tests {
                 .map(|m| {
                     let mut e = entry(&format!("{source}{m}"), *m, &format!("{source}{m}"));
                     e.source = source.into();
-                    e.key = crate::normalise::entry_key(source, "guid", &format!("{m}"));
+                    e.key = crate::feed::normalise::entry_key(source, "guid", &format!("{m}"));
                     e
                 })
                 .collect();

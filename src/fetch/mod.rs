@@ -10,13 +10,15 @@
 //!   compression bomb is cut off without being held in memory;
 //! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]);
 //! - a redirect off the configured URL's origin goes only where the address guard lets it
-//!   ([`crate::guard::Policy::for_redirects_from`]): a public feed cannot lead into
+//!   ([`crate::fetch::guard::Policy::for_redirects_from`]): a public feed cannot lead into
 //!   loopback, link-local or private space. Such hops are made by a guarded client (its
 //!   resolver checks the addresses connected to), one per kind of network the configured
 //!   URLs are reached at.
 //!
 //! Servers' caching hints (`Cache-Control`, `Expires`, judged by `http-cache-semantics` as a
 //! private cache) and `Retry-After` are returned for the scheduler to honour.
+
+pub mod guard;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,7 +34,7 @@ use crate::config::{FetchConfig, SourceConfig};
 /// A client that connects only where `policy` allows (its resolver drops other addresses),
 /// follows no redirects and uses no proxy.
 fn guarded_client(
-    policy: Arc<crate::guard::Policy>,
+    policy: Arc<crate::fetch::guard::Policy>,
     connect_timeout: Duration,
     default_headers: HeaderMap,
 ) -> Result<reqwest::Client, FetchError> {
@@ -41,7 +43,7 @@ fn guarded_client(
         .connect_timeout(connect_timeout)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
-        .dns_resolver(Arc::new(crate::guard::GuardedResolver { policy }))
+        .dns_resolver(Arc::new(crate::fetch::guard::GuardedResolver { policy }))
         .gzip(true)
         .brotli(true)
         .deflate(true)
@@ -158,7 +160,7 @@ pub enum FetchError {
     Empty,
     #[error("cannot read {path}: {error}")]
     File { path: String, error: std::io::Error },
-    /// An article URL pointing at a non-public address (see [`crate::guard`]).
+    /// An article URL pointing at a non-public address (see [`crate::fetch::guard`]).
     #[error("refused: {0}")]
     Refused(String),
     #[error("not a web page (Content-Type {0})")]
@@ -184,7 +186,7 @@ pub struct Fetcher {
     /// For article pages on other hosts than their source: resolves through the address
     /// guard, no proxy.
     guarded: reqwest::Client,
-    policy: Arc<crate::guard::Policy>,
+    policy: Arc<crate::fetch::guard::Policy>,
     /// Whether a proxy variable was set when the client was built: the first hop may have
     /// gone through a proxy, so its peer address says nothing about the feed's network.
     proxied: bool,
@@ -221,7 +223,7 @@ impl Fetcher {
             .deflate(true)
             .build()
             .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
-        let policy = Arc::new(crate::guard::Policy {
+        let policy = Arc::new(crate::fetch::guard::Policy {
             allow: config.allow_networks.clone(),
             also: None,
         });
@@ -270,7 +272,7 @@ impl Fetcher {
     }
 
     /// Waits for one of the `per_host` places of `url`'s host. The caller holds it for the
-    /// whole fetch (see [`crate::poll::poll_source`]).
+    /// whole fetch (see [`crate::ingest::poll::poll_source`]).
     pub async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let semaphore = {
@@ -345,7 +347,7 @@ impl Fetcher {
         let mut downgraded = false;
         let mut headers;
         let response = loop {
-            let own_origin = crate::guard::same_origin(&url, start);
+            let own_origin = crate::fetch::guard::same_origin(&url, start);
             let client = if own_origin {
                 self.client.clone()
             } else {
@@ -363,7 +365,7 @@ impl Fetcher {
                 reached = if self.proxied {
                     // The address connected to may be a proxy's: the configured URL's kind
                     // of network is judged from the URL alone.
-                    crate::guard::url_address(start)
+                    crate::fetch::guard::url_address(start)
                 } else {
                     response.remote_addr().map(|a| a.ip())
                 };
@@ -455,7 +457,7 @@ impl Fetcher {
         url: &Url,
     ) -> Result<reqwest::Client, FetchError> {
         let policy = self.policy.for_redirects_from(reached);
-        crate::guard::check_url(url, &policy)
+        crate::fetch::guard::check_url(url, &policy)
             .map_err(|why| FetchError::Refused(format!("redirect to {url}: {why}")))?;
         let mut clients = self
             .redirect_clients
@@ -532,13 +534,13 @@ impl Fetcher {
         let mut url = start.clone();
         let mut visited = vec![start.clone()];
         let response = loop {
-            let own_host = crate::guard::same_origin(&url, &source.url);
+            let own_host = crate::fetch::guard::same_origin(&url, &source.url);
             let (client, headers) = if own_host {
                 let mut h = self.headers_for(source, &Validators::default());
                 h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
                 (&self.client, h)
             } else {
-                crate::guard::check_url(&url, &self.policy).map_err(FetchError::Refused)?;
+                crate::fetch::guard::check_url(&url, &self.policy).map_err(FetchError::Refused)?;
                 let mut h = HeaderMap::new();
                 let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
                 if let Ok(v) = HeaderValue::from_str(ua) {
@@ -719,8 +721,8 @@ impl Fetcher {
 fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
     let lower = chain.to_ascii_lowercase();
-    if let Some(at) = chain.find(crate::guard::REFUSED) {
-        let why = chain[at + crate::guard::REFUSED.len()..].trim_start_matches(": ");
+    if let Some(at) = chain.find(crate::fetch::guard::REFUSED) {
+        let why = chain[at + crate::fetch::guard::REFUSED.len()..].trim_start_matches(": ");
         FetchError::Refused(why.to_string())
     } else if e.is_timeout() && e.is_connect() {
         FetchError::Connect(format!("timed out after {connect_timeout:?}"))

@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use url::Url;
 
+use crate::feed::parse::ParsedFeed;
 use crate::model::{Enclosure, Entry, EntryKey, Person};
-use crate::parse::ParsedFeed;
 
 /// Keeps key derivations of different versions or purposes apart.
 const KEY_CONTEXT: &str = "tributary 2026-11 entry key v1";
@@ -1044,7 +1044,7 @@ fn fallback_title(html: Option<&str>, link: Option<&Url>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::parse;
+    use crate::feed::parse::parse;
 
     fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")

@@ -2,7 +2,7 @@
 //! 0.3 and 1.0, JSON Feed 1.0 and 1.1. No I/O.
 //!
 //! feed-rs does the format work and honours the XML declaration's encoding. Its types stay
-//! between this module and [`crate::normalise`]; they never reach the store.
+//! between this module and [`crate::feed::normalise`]; they never reach the store.
 
 use url::Url;
 
@@ -36,7 +36,7 @@ pub fn parse(
 
 /// [`parse`], with the warnings.
 ///
-/// The bytes are decoded to UTF-8 first ([`crate::charset`]). When the strict parse fails on
+/// The bytes are decoded to UTF-8 first ([`crate::feed::charset`]). When the strict parse fails on
 /// breakage real readers forgive (a bare `&`, an HTML entity such as `&nbsp;` that XML does
 /// not declare, an `<rss>` with no or an odd `version`), the document is repaired and parsed
 /// again, with a warning.
@@ -48,8 +48,7 @@ pub fn parse_document(
     parse_document_limited(bytes, content_type, base, DEFAULT_MAX_ENTRIES)
 }
 
-/// How many entries of one document are read by default (`[fetch] max_entries`).
-pub const DEFAULT_MAX_ENTRIES: usize = 5_000;
+pub use crate::config::DEFAULT_MAX_ENTRIES;
 
 /// [`parse_document`], reading at most the first `max_entries` entries of an XML feed (feeds
 /// list their newest first). The parser's model costs about 2 KB an entry, so a hostile
@@ -66,17 +65,19 @@ pub fn parse_document_limited(
         .iter()
         .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
         == Some(&b'{');
-    let decoded = crate::charset::decode(bytes, if json { None } else { content_type });
+    let decoded = crate::feed::charset::decode(bytes, if json { None } else { content_type });
     warnings.extend(decoded.warning);
     let mut text = decoded.text;
     if json && let Some((bounded, what)) = bound_json(&text, max_entries) {
         warnings.push(what);
         text = std::borrow::Cow::Owned(bounded);
     }
-    if !json && let Some((cut, dropped)) = cut_long_lists(&text, crate::normalise::MAX_LIST_SCAN) {
+    if !json
+        && let Some((cut, dropped)) = cut_long_lists(&text, crate::feed::normalise::MAX_LIST_SCAN)
+    {
         warnings.push(format!(
             "{dropped} repeated elements past the first {} of their kind in one entry were not read",
-            crate::normalise::MAX_LIST_SCAN
+            crate::feed::normalise::MAX_LIST_SCAN
         ));
         text = std::borrow::Cow::Owned(cut);
     }
@@ -147,14 +148,14 @@ pub fn parse_document_limited(
 
 /// Items of a JSON Feed read at most (the newest first); feed-rs has no limit of its own.
 /// Lists inside an item (`tags`, `authors`, `attachments`) and the feed's `authors` are cut
-/// to [`crate::normalise::MAX_LIST_SCAN`]: feed-rs compares each author with every one before
+/// to [`crate::feed::normalise::MAX_LIST_SCAN`]: feed-rs compares each author with every one before
 /// it, and gives every item without authors a copy of the feed's.
 ///
 /// `None` when the document is within these bounds (or is no JSON object: feed-rs says
 /// what is wrong with it; serde_json refuses nesting over 128 levels).
 fn bound_json(text: &str, max_entries: usize) -> Option<(String, String)> {
     use serde_json::Value;
-    let max_list = crate::normalise::MAX_LIST_SCAN;
+    let max_list = crate::feed::normalise::MAX_LIST_SCAN;
     let mut doc: Value = serde_json::from_str(text).ok()?;
     let obj = doc.as_object_mut()?;
     let mut cut = Vec::new();
@@ -990,14 +991,14 @@ fn add_item_extras(feed: &mut ParsedFeed, text: &str, base: &Url) {
             entry.media.push(media);
         }
         if entry.published.is_none()
-            && let Some(d) = x.issued.as_deref().and_then(crate::dates::parse)
+            && let Some(d) = x.issued.as_deref().and_then(crate::feed::dates::parse)
         {
             entry.published = Some(d);
             if entry.updated.is_none() {
                 entry.updated = Some(d);
             }
         }
-        if let Some(d) = x.modified.as_deref().and_then(crate::dates::parse) {
+        if let Some(d) = x.modified.as_deref().and_then(crate::feed::dates::parse) {
             entry.updated = Some(d);
         }
     }
@@ -1058,7 +1059,7 @@ fn parse_with_feed_rs(
         .id_generator(|_, _, _| String::new())
         // Sanitising is ours to do (normalise), with URL resolution against the entry link.
         .sanitize_content(false)
-        .timestamp_parser(crate::dates::parse)
+        .timestamp_parser(crate::feed::dates::parse)
         .build()
         .parse(bytes)
 }
@@ -1194,7 +1195,7 @@ mod tests {
             r#"<rss version="2.0"><channel><title>t</title><item><title>a</title>{cats}{encs}<link>http://example.org/a</link></item><item><title>b</title><category>x</category></item></channel></rss>"#
         );
         let parsed = parse_document(xml.as_bytes(), None, &base()).expect("parses");
-        let max = crate::normalise::MAX_LIST_SCAN;
+        let max = crate::feed::normalise::MAX_LIST_SCAN;
         assert_eq!(parsed.feed.entries[0].categories.len(), max);
         assert_eq!(parsed.feed.entries[0].categories[0].term, "c0");
         assert_eq!(parsed.feed.entries[0].links[0].href, "http://example.org/a");
@@ -1225,7 +1226,7 @@ mod tests {
         let parsed = parse_document(doc.to_string().as_bytes(), None, &base()).expect("parses");
         assert_eq!(
             parsed.feed.entries[0].categories.len(),
-            crate::normalise::MAX_LIST_SCAN
+            crate::feed::normalise::MAX_LIST_SCAN
         );
         assert!(!parsed.warnings.is_empty());
     }

@@ -16,11 +16,11 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
+use crate::feed::normalise;
+use crate::feed::parse;
 use crate::fetch::{FetchError, Fetcher, Validators};
+use crate::ingest::scheduler::{Bounds, Signals, jittered, next_delay};
 use crate::model::{PollCounts, SourceState};
-use crate::normalise;
-use crate::parse;
-use crate::scheduler::{Bounds, Signals, jittered, next_delay};
 use crate::store::Store;
 
 /// What one poll did.
@@ -33,7 +33,7 @@ pub struct PollReport {
     /// When the source is due again; `None` once it is gone (410) or after a cancellation.
     pub next_poll: Option<DateTime<Utc>>,
     /// For `full_text` sources: the article pages this poll tried.
-    pub full_text: Option<crate::fulltext::FullTextCounts>,
+    pub full_text: Option<crate::ingest::fulltext::FullTextCounts>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -138,7 +138,7 @@ pub async fn poll_source(
             PollOutcome::Stored { .. } | PollOutcome::NotModified { .. }
         )
     {
-        let counts = Box::pin(crate::fulltext::fetch_pending(
+        let counts = Box::pin(crate::ingest::fulltext::fetch_pending(
             fetcher, store, source, cancel,
         ))
         .await;
@@ -414,7 +414,7 @@ fn read_page(
         .clone()
         .or_else(|| normalised.feed_title.clone())
         .unwrap_or_else(|| source.name.clone());
-    let (kept, filtered) = crate::transform::apply(source, &title, normalised.entries);
+    let (kept, filtered) = crate::feed::transform::apply(source, &title, normalised.entries);
     normalised.entries = kept;
     Ok(ReadPage {
         normalised,

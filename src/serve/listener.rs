@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServerConfig;
-use crate::metrics::Metrics;
+use crate::daemon::metrics::Metrics;
 
 /// How the server treats connections; from `[server]`.
 #[derive(Clone, Debug)]
@@ -71,7 +71,7 @@ impl Settings {
             trusted: c.trusted_proxies.clone(),
             header_timeout: c.header_timeout,
             idle_timeout: c.idle_timeout,
-            stall_timeout: c.idle_timeout.max(crate::http::REQUEST_TIMEOUT),
+            stall_timeout: c.idle_timeout.max(crate::serve::REQUEST_TIMEOUT),
         }
     }
 

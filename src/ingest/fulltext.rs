@@ -1,5 +1,5 @@
 //! Full text: for sources with `full_text = true`, each new entry's article page is
-//! fetched once and the article extracted ([`crate::extract`]) in place of the feed's teaser.
+//! fetched once and the article extracted ([`crate::feed::extract`]) in place of the feed's teaser.
 //!
 //! After each poll of such a source, its newest [`WINDOW`] entries that were never tried
 //! are fetched, at most [`PER_POLL`] per poll (the rest on later polls): politely, through
@@ -121,7 +121,7 @@ async fn fetch_one(
         }
     };
     let extracted = tokio::task::spawn_blocking(move || {
-        crate::extract::article(&page.bytes, page.content_type.as_deref(), &page.final_url)
+        crate::feed::extract::article(&page.bytes, page.content_type.as_deref(), &page.final_url)
     })
     .await;
     match extracted {

@@ -24,8 +24,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{FetchConfig, SourceConfig};
 use crate::fetch::Fetcher;
+use crate::ingest::poll::{PollOutcome, PollReport, poll_source};
 use crate::model::SourceState;
-use crate::poll::{PollOutcome, PollReport, poll_source};
 use crate::store::Store;
 
 /// How widely overdue sources are spread after a start.
@@ -96,7 +96,7 @@ pub struct Scheduler {
     pub permits: Arc<Semaphore>,
     pub events: broadcast::Sender<PollReport>,
     pub shutdown: CancellationToken,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::daemon::metrics::Metrics,
 }
 
 /// How soon a source's task polls first.

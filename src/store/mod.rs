@@ -28,13 +28,14 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 
+use crate::feed::normalise::Merge;
 use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
-use crate::normalise::Merge;
 
+mod face;
 mod feeds;
 mod retention;
 
-pub use feeds::FeedIndex;
+pub use crate::model::FeedIndex;
 pub use retention::{HeldPass, Limits, PrunePlan, PruneReport, VerifyReport};
 
 /// The on-disk layout version this build reads and writes.
@@ -88,6 +89,8 @@ pub enum StoreError {
         "the disk holding the store at {path} is full (no space left on device): this poll was not stored; the store was reopened and the feeds are still served; nothing is stored until [store] min_free_mb is free again"
     )]
     NoSpace { path: PathBuf },
+    #[error("a store call stopped unfinished: {0}")]
+    Task(String),
 }
 
 /// A cheap-to-clone handle to the store.
@@ -255,7 +258,7 @@ impl Store {
     /// Merges one poll's entries and the source's new state, atomically, then flushes.
     ///
     /// `merge` decides, for each incoming entry and the stored one with the same key, whether
-    /// it is new, updated or unchanged ([`crate::normalise::merge`]).
+    /// it is new, updated or unchanged ([`crate::feed::normalise::merge`]).
     ///
     /// With `max_new`, at most that many new entries are stored (the newest); the other
     /// new ones get a tombstone, so they are skipped for good (counted as `capped`).
@@ -1347,7 +1350,7 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::normalise::{entry_key as make_key, merge};
+    use crate::feed::normalise::{entry_key as make_key, merge};
 
     pub(in crate::store) fn entry(guid: &str, minute: u32, title: &str) -> Entry {
         let t = DateTime::parse_from_rfc3339(&format!("2025-01-01T00:{minute:02}:00Z"))
@@ -1376,7 +1379,7 @@ pub(crate) mod tests {
             full_text: None,
             full_content: None,
         };
-        e.fingerprint = crate::normalise::fingerprint(&e);
+        e.fingerprint = crate::feed::normalise::fingerprint(&e);
         e
     }
 

@@ -2,6 +2,8 @@
 //!
 //! It only reads the store; it never triggers a fetch.
 
+pub mod listener;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -30,7 +32,7 @@ pub struct AppState {
     pub started: DateTime<Utc>,
     /// Rendered documents, by path and query, for the store generation they were made at.
     pub cache: Arc<std::sync::Mutex<RenderCache>>,
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: crate::daemon::metrics::Metrics,
 }
 
 impl AppState {
@@ -1043,14 +1045,14 @@ async fn off_runtime<T: Send + 'static>(
 }
 
 /// Every source's status, read off the runtime.
-async fn health(state: &AppState) -> Result<crate::status::Health, String> {
+async fn health(state: &AppState) -> Result<crate::daemon::status::Health, String> {
     let (config, store) = (state.config(), state.store.clone());
-    off_runtime(move || crate::status::collect(&config, &store)).await
+    off_runtime(move || crate::daemon::status::collect(&config, &store)).await
 }
 
 /// [`health`] as the public may see it: a `file:` source (a path on this machine) is shown
 /// by its feed here, and its path is left out of its errors.
-async fn public_health(state: &AppState) -> Result<crate::status::Health, String> {
+async fn public_health(state: &AppState) -> Result<crate::daemon::status::Health, String> {
     let mut health = health(state).await?;
     hide_local_paths(&state.config(), &mut health);
     Ok(health)
@@ -1058,7 +1060,7 @@ async fn public_health(state: &AppState) -> Result<crate::status::Health, String
 
 /// Replaces each `file:` source's URL with its feed on this instance, and its path in its
 /// error and warning texts with `[local path]`; drops credentials from web sources' URLs.
-fn hide_local_paths(config: &Config, health: &mut crate::status::Health) {
+fn hide_local_paths(config: &Config, health: &mut crate::daemon::status::Health) {
     for s in &mut health.sources {
         // A web source as the feeds publish it: without a user name or password, in its
         // URLs and in its error texts (which may quote the URL).
@@ -1137,7 +1139,7 @@ async fn opml(State(state): State<AppState>) -> Response {
             Ok(s) => s.into_iter().collect(),
             Err(e) => return internal_error(e),
         };
-    let body = crate::opml::export_public(&state.config(), &|name| {
+    let body = crate::render::opml::export_public(&state.config(), &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     });
     ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
@@ -1147,9 +1149,10 @@ async fn opml(State(state): State<AppState>) -> Response {
 async fn index(State(state): State<AppState>) -> Response {
     let c = &state.config();
     // Characters XML cannot carry are no use in HTML either (and may come from the config).
-    let e = |s: &str| html_escape::encode_text(&crate::normalise::xml_text(s)).into_owned();
+    let e = |s: &str| html_escape::encode_text(&crate::feed::normalise::xml_text(s)).into_owned();
     let a = |s: &str| {
-        html_escape::encode_double_quoted_attribute(&crate::normalise::xml_text(s)).into_owned()
+        html_escape::encode_double_quoted_attribute(&crate::feed::normalise::xml_text(s))
+            .into_owned()
     };
     let base = &c.server.base_url;
     let title = e(&c.publish.title);

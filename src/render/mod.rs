@@ -5,14 +5,16 @@
 //! a feed-level author (so every entry has one), `id`/`title`/`updated` inside each Atom
 //! `<source>`, RFC 3339 dates in Atom and RFC 822 dates in RSS, unique ids.
 
+pub mod opml;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 
 use atom_syndication as atom;
 use chrono::{DateTime, FixedOffset, Utc};
 
+use crate::feed::normalise::{clean_xml_text, is_xml_char};
 use crate::model::Entry;
-use crate::normalise::{clean_xml_text, is_xml_char};
 
 /// What describes one published feed.
 #[derive(Clone, Debug)]
@@ -43,7 +45,7 @@ pub struct SourceInfo {
 }
 
 /// Every text of a document without the characters XML 1.0 cannot carry (see
-/// [`crate::normalise::xml_text`]): `normalise` removes them from what it stores, but entries
+/// [`crate::feed::normalise::xml_text`]): `normalise` removes them from what it stores, but entries
 /// stored by older versions, feed titles kept in a source's state and the config may still
 /// hold some, and one of them makes the whole document unreadable. Borrows what is clean.
 struct Clean<'a> {
@@ -197,7 +199,7 @@ fn visit_texts(e: &mut Entry, f: &mut dyn FnMut(&mut String)) {
 /// http(s) URL.
 pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
     match url.scheme() {
-        "http" | "https" => crate::normalise::without_credentials(url.clone()).to_string(),
+        "http" | "https" => crate::feed::normalise::without_credentials(url.clone()).to_string(),
         _ => format!("{base_url}/sources/{name}.atom"),
     }
 }
@@ -506,7 +508,7 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
                 // JSON Feed's summary is plain text.
                 item.insert(
                     "summary".into(),
-                    json!(crate::normalise::plain_text(summary, true)),
+                    json!(crate::feed::normalise::plain_text(summary, true)),
                 );
             }
             if let Some(p) = e.published {

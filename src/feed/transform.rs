@@ -16,7 +16,7 @@ fn texts(e: &Entry, field: Field) -> Vec<String> {
             .summary
             .iter()
             .chain(e.content.iter())
-            .map(|h| crate::normalise::plain_text(h, true))
+            .map(|h| crate::feed::normalise::plain_text(h, true))
             .collect(),
         Field::Link => e.link.iter().cloned().collect(),
         Field::Author => e
@@ -64,7 +64,7 @@ pub fn apply(
     if let Some(template) = &source.title_template {
         for e in &mut kept {
             e.title = render_title(template, e, &source.name, source_title);
-            e.fingerprint = crate::normalise::fingerprint(e);
+            e.fingerprint = crate::feed::normalise::fingerprint(e);
         }
     }
     (kept, filtered)
@@ -128,9 +128,9 @@ mod tests {
                 .map(|c| format!("<category>{c}</category>"))
                 .collect::<String>()
         );
-        let parsed =
-            crate::parse::parse_document_limited(xml.as_bytes(), None, &url, 100).expect("parses");
-        crate::normalise::normalise(parsed.feed, "s", &url, now)
+        let parsed = crate::feed::parse::parse_document_limited(xml.as_bytes(), None, &url, 100)
+            .expect("parses");
+        crate::feed::normalise::normalise(parsed.feed, "s", &url, now)
             .entries
             .remove(0)
     }

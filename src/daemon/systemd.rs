@@ -60,7 +60,7 @@ pub fn keepalive_period(watchdog: Duration) -> Duration {
 /// be younger than half the watchdog interval (the supervisor beats every second, so a
 /// healthy daemon is far inside that).
 pub fn alive(age: Duration, watchdog: Duration) -> bool {
-    age < keepalive_period(watchdog).max(crate::supervise::HEARTBEAT * 3)
+    age < keepalive_period(watchdog).max(crate::daemon::supervise::HEARTBEAT * 3)
 }
 
 pub fn keepalive() {

@@ -1,5 +1,5 @@
 //! What a reload of `feeds.toml` changes: a pure comparison of the running config with
-//! the new one. [`crate::supervise`] applies it.
+//! the new one. [`crate::daemon::supervise`] applies it.
 
 use crate::config::{Config, SourceChange};
 

@@ -29,9 +29,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, SourceChange};
+use crate::daemon::reload::{self, ReloadReport};
 use crate::fetch::Fetcher;
-use crate::reload::{self, ReloadReport};
-use crate::scheduler::{Bounds, Scheduler, Sources, Start};
+use crate::ingest::scheduler::{Bounds, Scheduler, Sources, Start};
 use crate::store::{Limits, PrunePlan, PruneReport, Store};
 
 /// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
@@ -55,7 +55,7 @@ pub enum Event {
     ReloadFailed(String),
     Pruned(PruneReport),
     PruneFailed(String),
-    /// Every named feed's index is built (see `store::FeedIndex`): each is read from it.
+    /// Every named feed's index is built (see `model::FeedIndex`): each is read from it.
     FeedIndexesBuilt,
 }
 
@@ -452,10 +452,10 @@ impl Supervisor {
 }
 
 /// Builds the registered named-feed indexes that are not ready yet, in the background (see
-/// `store::FeedIndex`); until one is ready its feed is read by merging its sources.
+/// `model::FeedIndex`); until one is ready its feed is read by merging its sources.
 fn build_feed_indexes(
     store: &Store,
-    register: Option<(u64, Vec<crate::store::FeedIndex>)>,
+    register: Option<(u64, Vec<crate::model::FeedIndex>)>,
     shutdown: &CancellationToken,
     events: &broadcast::Sender<Event>,
 ) {

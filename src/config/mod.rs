@@ -4,6 +4,11 @@
 //! every error can point at `file:line:col`), [`Config`] is what the daemon runs, with every
 //! value checked, defaulted and resolved (relative store paths against the config's folder).
 
+pub mod opml;
+
+/// How many entries of one document are read by default (`[fetch] max_entries`).
+pub const DEFAULT_MAX_ENTRIES: usize = 5_000;
+
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
@@ -116,14 +121,14 @@ impl FeedConfig {
         self.admits(&texts)
     }
 
-    /// The store index a feed with patterns is read from (see `store::FeedIndex`), named by
+    /// The store index a feed with patterns is read from (see `model::FeedIndex`), named by
     /// a hash of its sources and patterns; `None` for a feed without patterns, which is
     /// read by merging its sources' own indexes.
-    pub fn index(&self) -> Option<crate::store::FeedIndex> {
+    pub fn index(&self) -> Option<crate::model::FeedIndex> {
         if !self.has_patterns() {
             return None;
         }
-        Some(crate::store::FeedIndex {
+        Some(crate::model::FeedIndex {
             id: self.index_id(),
             sources: self.sources.iter().cloned().collect(),
             admits: {
@@ -176,7 +181,7 @@ impl FeedConfig {
 
 impl Config {
     /// The store indexes of the named feeds with patterns.
-    pub fn feed_indexes(&self) -> Vec<crate::store::FeedIndex> {
+    pub fn feed_indexes(&self) -> Vec<crate::model::FeedIndex> {
         self.feeds.iter().filter_map(FeedConfig::index).collect()
     }
 }
@@ -956,7 +961,7 @@ impl Validator<'_> {
             Some(t) => self.duration(t, "connect_timeout"),
         };
         let max_entries = match &fetch_raw.max_entries {
-            None => Some(crate::parse::DEFAULT_MAX_ENTRIES as u64),
+            None => Some(DEFAULT_MAX_ENTRIES as u64),
             Some(m) => self.positive(m, "max_entries", 1_000_000),
         };
         let max_body_mb = match &fetch_raw.max_body_mb {

@@ -1,0 +1,8 @@
+//! The daemon's life: the supervisor of source tasks, reloads, shutdown, systemd, health.
+
+pub mod metrics;
+pub mod reload;
+pub mod shutdown;
+pub mod status;
+pub mod supervise;
+pub mod systemd;

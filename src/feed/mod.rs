@@ -1,0 +1,8 @@
+//! The feed itself, from raw bytes to our own entries: pure functions, no I/O.
+
+pub mod charset;
+pub mod dates;
+pub mod extract;
+pub mod normalise;
+pub mod parse;
+pub mod transform;
