@@ -26,7 +26,7 @@ fi
 grep -q '^render_cache_mb = 0' "$T/feeds.toml" || sed -i 's/^\[server\]$/[server]\nrender_cache_mb = 0/' "$T/feeds.toml"
 echo "store on disk: $(du -sh "$T/store" | cut -f1)"
 start=$(date +%s.%N)
-RUST_LOG=info,tributary::supervise=debug "$BIN" run --config "$T/feeds.toml" 2> "$T/run.log" &
+RUST_LOG=info,tributary::daemon::supervise=debug "$BIN" run --config "$T/feeds.toml" 2> "$T/run.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
 until curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 0.01; done

@@ -38,7 +38,7 @@ include = ["^Post 7 of source 1[0-9]$"]
 name = "quiet-only"
 sources = ["quiet"]
 TOML
-RUST_LOG=info,tributary::supervise=debug "$BIN" run --config "$T/feeds.toml" 2> "$T/run.log" &
+RUST_LOG=info,tributary::daemon::supervise=debug "$BIN" run --config "$T/feeds.toml" 2> "$T/run.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null || true; rm -rf "$T"' EXIT
 until curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 0.01; done
