@@ -5,14 +5,15 @@
 
 mod support;
 
+use support::all_stored;
+
+use support::{Item, Rss};
+
 use std::collections::HashSet;
-use std::time::Duration;
 
 use support::{Origin, Route, config_prelude, get};
 use tokio::net::TcpListener;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
-use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// A daemon whose `base_url` is its real address (its `next` links must work).
 async fn start(dir: &std::path::Path, text: &str) -> app::Daemon {
@@ -23,55 +24,26 @@ async fn start(dir: &std::path::Path, text: &str) -> app::Daemon {
     app::start(cfg, listener).await.expect("daemon starts")
 }
 
-/// Waits until every source in `names` has stored a poll; returns their counts.
-async fn stored_all(rx: &mut Receiver<PollReport>, names: &[&str]) -> Vec<(String, usize)> {
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while out.len() < names.len() {
-            match rx.recv().await {
-                Ok(PollReport {
-                    source,
-                    outcome: PollOutcome::Stored { counts, .. },
-                    ..
-                }) if names.contains(&source.as_str())
-                    && !out.iter().any(|(s, _)| *s == source) =>
-                {
-                    out.push((source, counts.new));
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(e) => panic!("channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("every source polled");
-    out.sort();
-    out
-}
-
 /// `n` items numbered from `from`, linking to `site`; items `shared` link to a common site.
 fn rss(name: &str, range: std::ops::Range<u32>, shared: std::ops::Range<u32>) -> String {
-    let mut s = format!(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title><link>https://{name}.example/</link><description>d</description>"#
-    );
-    for i in range.clone().rev() {
-        s.push_str(&format!(
-            "<item><guid>{name}-{i}</guid><title>{name} {i}</title><link>https://{name}.example/{i}</link><pubDate>{}</pubDate></item>",
-            httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(1_750_000_000 + u64::from(i) * 3600))
-        ));
-    }
-    for i in shared {
-        s.push_str(&format!(
-            "<item><guid>{name}-shared-{i}</guid><title>shared {i}</title><link>https://wire.example/story/{i}</link><pubDate>{}</pubDate></item>",
-            httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(1_740_000_000 + u64::from(i) * 3600))
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+    Rss::new(name, format!("https://{name}.example/"))
+        .items(range.rev().map(|i| {
+            Item::new(format!("{name}-{i}"))
+                .title(format!("{name} {i}"))
+                .link(format!("https://{name}.example/{i}"))
+                .published_at(1_750_000_000 + u64::from(i) * 3600)
+        }))
+        .items(shared.map(|i| {
+            Item::new(format!("{name}-shared-{i}"))
+                .title(format!("shared {i}"))
+                .link(format!("https://wire.example/story/{i}"))
+                .published_at(1_740_000_000 + u64::from(i) * 3600)
+        }))
+        .xml()
 }
 
 fn source(name: &str, url: &str) -> String {
-    format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n\n")
+    support::source_toml(name, url, "1h", "")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,8 +75,8 @@ async fn an_instance_combining_two_others_gets_every_entry_once() {
         &format!("{prelude}{}", source("south", &origin.url("/south"))),
     )
     .await;
-    stored_all(&mut a.reports, &["north"]).await;
-    stored_all(&mut b.reports, &["south"]).await;
+    all_stored(&mut a.reports, &["north"]).await;
+    all_stored(&mut b.reports, &["south"]).await;
     let a_url = format!("http://{}/feed.atom", a.local_addr());
     let b_url = format!("http://{}/feed.atom", b.local_addr());
 
@@ -119,7 +91,7 @@ async fn an_instance_combining_two_others_gets_every_entry_once() {
         ),
     )
     .await;
-    let counts = stored_all(&mut c.reports, &["half-a", "half-b"]).await;
+    let counts = all_stored(&mut c.reports, &["half-a", "half-b"]).await;
     // North: 130 entries over three pages of 50; south: 80 over two.
     assert_eq!(
         counts,

@@ -10,6 +10,12 @@
 
 mod support;
 
+use support::all_stored;
+
+use support::source_toml;
+
+use support::start;
+
 use std::collections::HashSet;
 use std::path::Path;
 use std::time::Duration;
@@ -17,40 +23,8 @@ use std::time::Duration;
 use support::{
     Origin, Route, assert_valid_atom, assert_valid_rss, config_prelude, config_raw, get,
 };
-use tokio::net::TcpListener;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
-use tributary::ingest::poll::{PollOutcome, PollReport};
-
-async fn start(cfg: tributary::config::Config) -> app::Daemon {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    app::start(cfg, listener).await.expect("daemon starts")
-}
-
-/// Waits for a stored poll of each of `names` (a failed poll fails the test).
-async fn all_stored(rx: &mut Receiver<PollReport>, names: &[&str]) {
-    let mut left: HashSet<&str> = names.iter().copied().collect();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while !left.is_empty() {
-            match rx.recv().await {
-                Ok(r) => match &r.outcome {
-                    PollOutcome::Stored { .. } => {
-                        left.remove(r.source.as_str());
-                    }
-                    other => panic!("{}: {other:?}", r.source),
-                },
-                Err(RecvError::Lagged(_)) => {}
-                Err(e) => panic!("channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("every source was polled");
-}
-
-fn source(name: &str, url: &str, extra: &str) -> String {
-    format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n{extra}\n")
-}
+use tributary::ingest::poll::PollOutcome;
 
 /// A config of `sources` (TOML `[[source]]` tables) on the test prelude.
 fn config_of(dir: &Path, sources: &str) -> tributary::config::Config {
@@ -258,13 +232,14 @@ async fn control_characters_never_reach_an_output() {
         "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://feeds.test\"\n\n\
          [publish]\ntitle = \"River\\u0001 of\\u001f news\"\ndescription = \"All\\u000b of it\"\n\
          author = \"Ed\\u0008itor\"\n\n[fetch]\n\n{}{}{}",
-        source("rss", &origin.url("/rss"), ""),
-        source(
+        source_toml("rss", &origin.url("/rss"), "1h", ""),
+        source_toml(
             "atom",
             &origin.url("/atom"),
+            "1h",
             "title = \"Atom\\u0001 source\""
         ),
-        source("json", &origin.url("/json"), ""),
+        source_toml("json", &origin.url("/json"), "1h", ""),
     );
     let cfg = config_raw(dir.path(), &text);
     let mut daemon = start(cfg).await;
@@ -396,7 +371,7 @@ async fn posts_told_apart_by_fragment_stay_distinct_with_their_fragments() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = config_of(
         dir.path(),
-        &source("scripting", &origin.url("/scripting"), ""),
+        &source_toml("scripting", &origin.url("/scripting"), "1h", ""),
     );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
@@ -457,7 +432,10 @@ async fn a_section_anchor_is_still_the_same_article() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     // `first` is polled first (the only one at the start); `second` after a reload.
-    let cfg = config_of(dir.path(), &source("first", &origin.url("/first"), ""));
+    let cfg = config_of(
+        dir.path(),
+        &source_toml("first", &origin.url("/first"), "1h", ""),
+    );
     let mut daemon = start(cfg).await;
     let mut reports = daemon.take_reports();
     all_stored(&mut reports, &["first"]).await;
@@ -466,8 +444,8 @@ async fn a_section_anchor_is_still_the_same_article() {
         format!(
             "{}{}{}",
             config_prelude(""),
-            source("first", &origin.url("/first"), ""),
-            source("second", &origin.url("/second"), "")
+            source_toml("first", &origin.url("/first"), "1h", ""),
+            source_toml("second", &origin.url("/second"), "1h", "")
         ),
     )
     .expect("config written");
@@ -553,7 +531,7 @@ async fn entries_without_an_author_carry_their_feeds() {
     let cfg = config_of(
         dir.path(),
         &["rsc", "editor", "creator", "itunes", "json"]
-            .map(|n| source(n, &origin.url(&format!("/{n}")), ""))
+            .map(|n| source_toml(n, &origin.url(&format!("/{n}")), "1h", ""))
             .concat(),
     );
     let mut daemon = start(cfg).await;
@@ -640,8 +618,8 @@ async fn a_local_sources_path_is_never_published() {
         dir.path(),
         &format!(
             "{}{}",
-            source("diary", file_url.as_str(), ""),
-            source("missing", missing.as_str(), "")
+            source_toml("diary", file_url.as_str(), "1h", ""),
+            source_toml("missing", missing.as_str(), "1h", "")
         ),
     );
     let mut daemon = start(cfg).await;
@@ -757,12 +735,13 @@ async fn no_local_urls_or_credentials_reach_an_output() {
         dir.path(),
         &format!(
             "{}{}",
-            source("based", &origin.url("/based.atom"), ""),
-            source(
+            source_toml("based", &origin.url("/based.atom"), "1h", ""),
+            source_toml(
                 "creds",
                 &origin
                     .url("/creds.xml")
                     .replace("http://", "http://owner:hunter2@"),
+                "1h",
                 ""
             )
         ),
@@ -825,7 +804,10 @@ fn guidless_rss(items: &[(&str, &str)]) -> String {
 async fn a_page_gaining_its_second_fragment_post_makes_no_duplicate() {
     let origin = Origin::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = config_of(dir.path(), &source("day", &origin.url("/day.xml"), ""));
+    let cfg = config_of(
+        dir.path(),
+        &source_toml("day", &origin.url("/day.xml"), "1h", ""),
+    );
     let first = ("first", "http://s.test/2024/01/31.html#a1");
     let second = ("second", "http://s.test/2024/01/31.html#a2");
     for items in [vec![first], vec![second, first], vec![first]] {

@@ -2,6 +2,8 @@
 
 mod support;
 
+use support::{next, start};
+
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -10,35 +12,11 @@ use tokio::net::TcpListener;
 use tributary::app;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 
-/// Waits (on the daemon's own poll reports, not on a clock) until `pred` holds for a report.
-async fn wait_for(
-    reports: &mut tokio::sync::broadcast::Receiver<PollReport>,
-    mut pred: impl FnMut(&PollReport) -> bool,
-) -> PollReport {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match reports.recv().await {
-                Ok(r) if pred(&r) => return r,
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("report channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("the expected poll happened")
-}
-
 fn stored(r: &PollReport) -> (usize, usize, usize) {
     match &r.outcome {
         PollOutcome::Stored { counts, .. } => (counts.new, counts.updated, counts.unchanged),
         other => panic!("{}: expected stored, got {other:?}", r.source),
     }
-}
-
-async fn start(config: tributary::config::Config) -> app::Daemon {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    app::start(config, listener).await.expect("daemon starts")
 }
 
 fn rss_feed(items: &[(&str, &str, &str)]) -> String {
@@ -410,7 +388,7 @@ async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
     let cfg = config(dir.path(), &[("little", &url, "1s")], "");
 
     let mut daemon = start(cfg.clone()).await;
-    let first = wait_for(&mut daemon.reports, |r| r.source == "little").await;
+    let first = next(&mut daemon.reports, |r| r.source == "little").await;
     assert_eq!(stored(&first), (1, 0, 0));
     // Served (and now cached) with the one entry...
     let base = format!("http://{}", daemon.local_addr());
@@ -432,7 +410,7 @@ async fn daemon_polls_by_itself_and_the_store_survives_a_restart() {
             "application/rss+xml",
         ),
     );
-    wait_for(
+    next(
         &mut daemon.reports,
         |r| matches!(r.outcome, PollOutcome::Stored { counts, .. } if counts.new == 1),
     )

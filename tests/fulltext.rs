@@ -3,53 +3,31 @@
 
 mod support;
 
-use std::time::Duration;
+use support::is_stored;
+
+use support::health;
+
+use support::source_toml;
+
+use support::{Item, Rss};
+
+use support::{next, start};
 
 use support::{Origin, RawOrigin, RawRoute, Route, config_prelude, fixture, get};
-use tokio::net::TcpListener;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
-use tributary::app;
-use tributary::ingest::poll::{PollOutcome, PollReport};
-
-async fn start(cfg: tributary::config::Config) -> app::Daemon {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    app::start(cfg, listener).await.expect("daemon starts")
-}
-
-async fn next(rx: &mut Receiver<PollReport>, pred: impl Fn(&PollReport) -> bool) -> PollReport {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match rx.recv().await {
-                Ok(r) if pred(&r) => return r,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(e) => panic!("channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("the expected poll came")
-}
-
-fn stored(r: &PollReport) -> bool {
-    matches!(r.outcome, PollOutcome::Stored { .. })
-}
+use tributary::ingest::poll::PollOutcome;
 
 /// A feed whose items (guid, title, link, teaser) are given.
 fn rss(items: &[(&str, &str, &str, &str)]) -> String {
-    let mut s = String::from(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Riverside Gazette</title><link>https://gazette.example/</link><description>d</description>"#,
-    );
-    for (guid, title, link, teaser) in items {
-        s.push_str(&format!(
-            "<item><guid>{guid}</guid><title>{title}</title><link>{link}</link><description>{teaser}</description><pubDate>Tue, 03 Mar 2026 10:00:00 GMT</pubDate><category>{guid}</category></item>"
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
-}
-
-fn source(name: &str, url: &str, extra: &str) -> String {
-    format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1s\"\n{extra}\n\n")
+    Rss::new("Riverside Gazette", "https://gazette.example/")
+        .items(items.iter().map(|(guid, title, link, teaser)| {
+            Item::new(*guid)
+                .title(*title)
+                .link(*link)
+                .description(*teaser)
+                .pub_date("Tue, 03 Mar 2026 10:00:00 GMT")
+                .category(*guid)
+        }))
+        .xml()
 }
 
 /// The published Atom feed's entries: (title, content, summary).
@@ -73,11 +51,6 @@ async fn published(base: &str, path: &str) -> Vec<(String, String, String)> {
             )
         })
         .collect()
-}
-
-async fn health(base: &str) -> serde_json::Value {
-    let (_, _, body) = get(&format!("{base}/healthz")).await;
-    serde_json::from_str(&body).expect("json")
 }
 
 /// The article page in realistic site chrome: the published content is the article, with
@@ -110,13 +83,13 @@ async fn full_text_replaces_the_teaser_with_the_article_once() {
     let text = format!(
         "{}{}",
         config_prelude(""),
-        source("gazette", &origin.url("/feed"), "full_text = true")
+        source_toml("gazette", &origin.url("/feed"), "1s", "full_text = true")
     );
     let cfg = support::config_raw(dir.path(), &text);
     let mut daemon = start(cfg.clone()).await;
     let base = format!("http://{}", daemon.local_addr());
     let mut reports = daemon.take_reports();
-    let first = next(&mut reports, stored).await;
+    let first = next(&mut reports, is_stored).await;
     let ft = first.full_text.expect("a full-text pass");
     assert_eq!((ft.fetched, ft.failed, ft.refused), (1, 1, 0));
 
@@ -245,12 +218,12 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let text = format!(
         "{}{}",
         config_prelude(""),
-        source("s", &origin.url("/feed"), "full_text = true")
+        source_toml("s", &origin.url("/feed"), "1s", "full_text = true")
     );
     let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let base = format!("http://{}", daemon.local_addr());
     let mut reports = daemon.take_reports();
-    let r = next(&mut reports, stored).await;
+    let r = next(&mut reports, is_stored).await;
     let ft = r.full_text.expect("a full-text pass");
     assert_eq!((ft.fetched, ft.refused), (0, 3), "{ft:?}");
     assert!(inside.requests("/admin").is_empty(), "never fetched");
@@ -288,11 +261,11 @@ async fn article_pages_on_other_internal_hosts_are_never_fetched() {
     let text = format!(
         "{}{}",
         config_prelude("allow_networks = [\"127.0.0.2/32\", \"127.0.0.1/32\"]"),
-        source("s", &origin.url("/feed"), "full_text = true")
+        source_toml("s", &origin.url("/feed"), "1s", "full_text = true")
     );
     let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let mut reports = daemon.take_reports();
-    let r = next(&mut reports, stored).await;
+    let r = next(&mut reports, is_stored).await;
     assert_eq!(r.full_text.map(|f| f.fetched), Some(3));
     assert_eq!(inside.requests("/admin").len(), 2);
     assert_eq!(other_port.requests("/page").len(), 1);
@@ -322,13 +295,14 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
         format!(
             "{}{}{}{}",
             config_prelude(""),
-            source("inc", &origin.url("/f?1"), "include = ['(?i)rust']"),
-            source(
+            source_toml("inc", &origin.url("/f?1"), "1s", "include = ['(?i)rust']"),
+            source_toml(
                 "exc",
                 &origin.url("/f?2"),
+                "1s",
                 "exclude = [{ field = \"title\", pattern = '^Sponsored' }]"
             ),
-            source("both", &origin.url("/f?3"), rules)
+            source_toml("both", &origin.url("/f?3"), "1s", rules)
         )
     };
     let both = "include = [{ field = \"title\", pattern = '(?i)rust' }]\nexclude = [{ field = \"category\", pattern = '^c$' }]";
@@ -337,7 +311,7 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
     let mut reports = daemon.take_reports();
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 3 {
-        seen.insert(next(&mut reports, stored).await.source);
+        seen.insert(next(&mut reports, is_stored).await.source);
     }
     let titles = |entries: Vec<(String, String, String)>| -> Vec<String> {
         let mut t: Vec<String> = entries.into_iter().map(|(t, _, _)| t).collect();
@@ -402,16 +376,17 @@ async fn title_template_and_new_entry_cap() {
     let text = format!(
         "{}{}",
         config_prelude(""),
-        source(
+        source_toml(
             "ann",
             &origin.url("/f"),
+            "1s",
             "title_template = \"[{source}] {title} by {author}\"\nmax_new_per_poll = 3"
         )
     );
     let mut daemon = start(support::config_raw(dir.path(), &text)).await;
     let base = format!("http://{}", daemon.local_addr());
     let mut reports = daemon.take_reports();
-    let r = next(&mut reports, stored).await;
+    let r = next(&mut reports, is_stored).await;
     let PollOutcome::Stored { counts, .. } = r.outcome else {
         unreachable!()
     };
@@ -430,7 +405,7 @@ async fn title_template_and_new_entry_cap() {
         ]
     );
     // The next poll adds none of the skipped ones.
-    let r = next(&mut reports, |r| stored(r) && r.source == "ann").await;
+    let r = next(&mut reports, |r| is_stored(r) && r.source == "ann").await;
     let PollOutcome::Stored { counts, .. } = r.outcome else {
         unreachable!()
     };

@@ -9,6 +9,12 @@
 
 mod support;
 
+use support::{once, when_unlocked};
+
+use support::health;
+
+use support::{Item, Rss};
+
 use std::collections::HashSet;
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};
@@ -24,7 +30,7 @@ use tributary::app;
 use tributary::config::Config;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 use tributary::model::SourceState;
-use tributary::store::{Store, StoreError};
+use tributary::store::Store;
 
 const MIB: u64 = 1024 * 1024;
 /// The default body cap, `[fetch] max_body_mb = 16`.
@@ -34,46 +40,20 @@ const DEFAULT_CAP: u64 = 16 * MIB;
 // Helpers
 
 fn rss(items: &[(&str, &str)]) -> String {
-    let mut s = String::from(
-        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>Hostile test</title><link>https://hostile.example/</link><description>d</description>"#,
-    );
-    for (guid, title) in items {
-        s.push_str(&format!(
-            "<item><guid isPermaLink=\"false\">{guid}</guid><title>{title}</title><link>https://hostile.example/{guid}</link><pubDate>Mon, 01 Jan 2024 10:00:00 GMT</pubDate></item>"
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+    Rss::new("Hostile test", "https://hostile.example/")
+        .utf8_declared()
+        .items(items.iter().map(|(guid, title)| {
+            Item::new(*guid)
+                .not_permalink()
+                .title(*title)
+                .link(format!("https://hostile.example/{guid}"))
+                .pub_date("Mon, 01 Jan 2024 10:00:00 GMT")
+        }))
+        .xml()
 }
 
 fn small_feed() -> String {
     rss(&[("one", "One"), ("two", "Two")])
-}
-
-/// sled lets go of a store's lock from its background threads a moment after the last handle
-/// is dropped, so a store `once` (or a look at it) just closed can still be locked for a few
-/// milliseconds: try again, briefly, until it is free. Any other error is returned at once.
-async fn when_unlocked<T, F>(mut attempt: impl FnMut() -> F) -> Result<T, app::Error>
-where
-    F: Future<Output = Result<T, app::Error>>,
-{
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        match attempt().await {
-            Err(app::Error::Store(StoreError::Locked { .. }))
-                if std::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-            other => return other,
-        }
-    }
-}
-
-async fn once(cfg: &Config) -> Vec<PollReport> {
-    when_unlocked(|| app::once(cfg.clone()))
-        .await
-        .expect("once runs")
 }
 
 /// A config with one source, `s`, at `url`.
@@ -135,12 +115,6 @@ async fn start_daemon(cfg: Config) -> app::Daemon {
     })
     .await
     .expect("daemon starts")
-}
-
-async fn health(base: &str) -> serde_json::Value {
-    let (status, _, body) = get(&format!("{base}/healthz")).await;
-    assert_eq!(status, 200);
-    serde_json::from_str(&body).expect("healthz is JSON")
 }
 
 fn source_health<'a>(health: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {

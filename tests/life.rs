@@ -5,53 +5,34 @@
 
 mod support;
 
+use support::is_stored;
+
+use support::source_toml;
+
+use support::{Item, Rss};
+
+use support::{next, start};
+
 use std::path::Path;
-use std::time::Duration;
 
 use support::{Origin, Route, config_prelude, get};
-use tokio::net::TcpListener;
-use tokio::sync::broadcast::{Receiver, error::RecvError};
-use tributary::app;
 use tributary::daemon::supervise::Event;
-use tributary::ingest::poll::{PollOutcome, PollReport};
-
-async fn start(cfg: tributary::config::Config) -> app::Daemon {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    app::start(cfg, listener).await.expect("daemon starts")
-}
-
-/// Waits for the next report (or event) that `pred` accepts.
-async fn next<T: Clone>(rx: &mut Receiver<T>, mut pred: impl FnMut(&T) -> bool) -> T {
-    tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            match rx.recv().await {
-                Ok(x) if pred(&x) => return x,
-                Ok(_) | Err(RecvError::Lagged(_)) => {}
-                Err(e) => panic!("channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("the expected report or event came")
-}
-
-fn stored(r: &PollReport) -> bool {
-    matches!(r.outcome, PollOutcome::Stored { .. })
-}
+use tributary::ingest::poll::PollOutcome;
 
 fn rss(name: &str, items: std::ops::Range<u32>) -> String {
-    let mut s = format!(
-        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>{name}</title><link>https://{name}.example/</link><description>d</description>"#
-    );
-    for i in items.rev() {
-        s.push_str(&format!(
-            "<item><guid>https://{name}.example/{i}</guid><title>{name} {i}</title><link>https://{name}.example/{i}</link><pubDate>Mon, 01 Sep 2025 {:02}:{:02}:00 GMT</pubDate></item>",
-            i / 60 % 24,
-            i % 60
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+    Rss::new(name, format!("https://{name}.example/"))
+        .utf8_declared()
+        .items(items.rev().map(|i| {
+            Item::new(format!("https://{name}.example/{i}"))
+                .title(format!("{name} {i}"))
+                .link(format!("https://{name}.example/{i}"))
+                .pub_date(format!(
+                    "Mon, 01 Sep 2025 {:02}:{:02}:00 GMT",
+                    i / 60 % 24,
+                    i % 60
+                ))
+        }))
+        .xml()
 }
 
 fn write(path: &Path, text: &str) {
@@ -59,10 +40,6 @@ fn write(path: &Path, text: &str) {
     let tmp = path.with_extension("toml.swp");
     std::fs::write(&tmp, text).expect("write");
     std::fs::rename(&tmp, path).expect("rename");
-}
-
-fn source(name: &str, url: &str, extra: &str) -> String {
-    format!("[[source]]\nname = \"{name}\"\nurl = \"{url}\"\ninterval = \"1h\"\n{extra}\n\n")
 }
 
 async fn titles(base: &str, path: &str) -> Vec<String> {
@@ -89,8 +66,8 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     let prelude = config_prelude("");
     let first = format!(
         "{prelude}{}{}",
-        source("a", &origin.url("/a"), ""),
-        source("b", &origin.url("/b"), "")
+        source_toml("a", &origin.url("/a"), "1h", ""),
+        source_toml("b", &origin.url("/b"), "1h", "")
     );
     let cfg = support::config_raw(dir.path(), &first);
     let mut daemon = start(cfg).await;
@@ -99,7 +76,7 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     let mut seen = std::collections::HashSet::new();
     let mut initial = daemon.take_reports();
     while seen.len() < 2 {
-        let r = next(&mut initial, stored).await;
+        let r = next(&mut initial, is_stored).await;
         seen.insert(r.source);
     }
     let mut reports = daemon.subscribe();
@@ -108,8 +85,8 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     // Add c, remove b, point a at another URL, give nothing else.
     let second = format!(
         "{prelude}{}{}",
-        source("a", &origin.url("/a2"), ""),
-        source("c", &origin.url("/c"), "tags = [\"new\"]")
+        source_toml("a", &origin.url("/a2"), "1h", ""),
+        source_toml("c", &origin.url("/c"), "1h", "tags = [\"new\"]")
     );
     write(&path, &second);
     let Event::Reloaded(report) = next(&mut events, |e| matches!(e, Event::Reloaded(_))).await
@@ -127,7 +104,7 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     // Both are polled promptly (well inside their 1 h interval).
     let mut polled = std::collections::HashSet::new();
     while polled.len() < 2 {
-        let r = next(&mut reports, |r| stored(r) && r.source != "b").await;
+        let r = next(&mut reports, |r| is_stored(r) && r.source != "b").await;
         polled.insert(r.source);
     }
     assert_eq!(origin.requests("/a2").len(), 1);
@@ -205,9 +182,9 @@ async fn retention_prunes_and_pruned_entries_stay_away() {
     let text = format!(
         "{}[retention]\nkeep_per_source = 8\nkeep_min = 2\n\n{}{}",
         config_prelude(""),
-        source("s", &origin.url("/s"), "keep = 5\ninterval = \"1s\"")
+        source_toml("s", &origin.url("/s"), "1h", "keep = 5\ninterval = \"1s\"")
             .replace("interval = \"1h\"\n", ""),
-        source("t", &origin.url("/t"), "")
+        source_toml("t", &origin.url("/t"), "1h", "")
     );
     let cfg = support::config_raw(dir.path(), &text);
     let mut daemon = start(cfg).await;
@@ -215,7 +192,7 @@ async fn retention_prunes_and_pruned_entries_stay_away() {
     let mut reports = daemon.take_reports();
     let mut seen = std::collections::HashSet::new();
     while seen.len() < 2 {
-        seen.insert(next(&mut reports, stored).await.source);
+        seen.insert(next(&mut reports, is_stored).await.source);
     }
     let report = daemon.prune().await.expect("prunes");
     assert_eq!(report.pruned.get("s"), Some(&15));
@@ -225,7 +202,7 @@ async fn retention_prunes_and_pruned_entries_stay_away() {
     assert_eq!(titles(&base, "/sources/t.atom").await.len(), 8);
 
     // s is polled every second; its feed still lists all 20.
-    let again = next(&mut reports, |r| r.source == "s" && stored(r)).await;
+    let again = next(&mut reports, |r| r.source == "s" && is_stored(r)).await;
     let PollOutcome::Stored { counts, .. } = again.outcome else {
         unreachable!()
     };
@@ -254,14 +231,15 @@ async fn a_full_disk_stops_storing_not_serving() {
         format!(
             "{}[store]\nmin_free_mb = {min_free}\n\n{}",
             config_prelude(""),
-            source("s", &origin.url("/s"), "interval = \"1s\"").replace("interval = \"1h\"\n", "")
+            source_toml("s", &origin.url("/s"), "1h", "interval = \"1s\"")
+                .replace("interval = \"1h\"\n", "")
         )
     };
     let cfg = support::config_raw(dir.path(), &text(0));
     let mut daemon = start(cfg).await;
     let base = format!("http://{}", daemon.local_addr());
     let mut reports = daemon.take_reports();
-    next(&mut reports, stored).await;
+    next(&mut reports, is_stored).await;
 
     // More free space asked for than any disk has: the disk is "full".
     std::fs::write(&path, text(1 << 30)).expect("write");
@@ -282,7 +260,7 @@ async fn a_full_disk_stops_storing_not_serving() {
 
     std::fs::write(&path, text(1)).expect("write");
     daemon.reload().await.expect("reloads");
-    next(&mut reports, stored).await;
+    next(&mut reports, is_stored).await;
     assert_eq!(titles(&base, "/feed.atom").await.len(), 5);
     daemon.shutdown().await.expect("shutdown");
 }

@@ -390,40 +390,67 @@ async fn careless_saves_of_the_config_delete_and_hide_nothing() {
     verify_and_status(&path);
 }
 
+/// A daemon restarted with limits tightened (from 1000 entries per source to 10) over a
+/// store of 200 entries: its retention pass would remove most of the store, so it is held.
+struct RetentionHeld {
+    _origin: Origin,
+    dir: tempfile::TempDir,
+    port: u16,
+    path: std::path::PathBuf,
+    child: KillOnDrop,
+    /// The restarted daemon's log lines.
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl RetentionHeld {
+    async fn start() -> RetentionHeld {
+        let origin = Origin::start().await;
+        origin.set(
+            "/a",
+            Route::feed(small_rss("a", 200), "application/rss+xml"),
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let text = |keep: usize| {
+            format!(
+                "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[retention]\nkeep_per_source = {keep}\nkeep_min = 5\n{}",
+                sources_text(&[("a", origin.url("/a"))])
+            )
+        };
+        let path = dir.path().join("feeds.toml");
+        std::fs::write(&path, text(1000)).expect("config");
+        let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+        let lines = child.stderr_lines();
+        wait_for_line(
+            &lines,
+            &["source=a", "polled", "new=200"],
+            Duration::from_secs(60),
+        );
+        sigterm(child.id());
+        exits_within(&mut child, Duration::from_secs(5));
+
+        std::fs::write(&path, text(10)).expect("config");
+        let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
+        let lines = child.stderr_lines();
+        RetentionHeld {
+            _origin: origin,
+            dir,
+            port,
+            path,
+            child,
+            lines,
+        }
+    }
+}
+
 /// A retention pass that would remove most of the store (here: limits tightened while the
 /// daemon was stopped, from 1000 per source to 10) does not run by itself: the daemon
 /// logs it loudly and shows it in `/healthz` and `/metrics`, deleting nothing; `prune
 /// --dry-run` shows what would go, `prune` refuses, `prune --confirm` prunes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pass_removing_most_of_the_store_waits_for_prune_confirm() {
-    let origin = Origin::start().await;
-    origin.set(
-        "/a",
-        Route::feed(small_rss("a", 200), "application/rss+xml"),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let text = |keep: usize| {
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[retention]\nkeep_per_source = {keep}\nkeep_min = 5\n{}",
-            sources_text(&[("a", origin.url("/a"))])
-        )
-    };
-    let path = dir.path().join("feeds.toml");
-    std::fs::write(&path, text(1000)).expect("config");
-    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
-    let lines = child.stderr_lines();
-    wait_for_line(
-        &lines,
-        &["source=a", "polled", "new=200"],
-        Duration::from_secs(60),
-    );
-    sigterm(child.id());
-    exits_within(&mut child, Duration::from_secs(5));
-
-    std::fs::write(&path, text(10)).expect("config");
-    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
-    let lines = child.stderr_lines();
+    let held = RetentionHeld::start().await;
+    let (port, path, mut child, lines) = (held.port, held.path.clone(), held.child, held.lines);
     let line = wait_for_line(&lines, &["RETENTION HELD"], Duration::from_secs(60));
     assert!(
         line.contains("190 of the store's 200") && line.contains("prune --confirm"),
@@ -511,34 +538,8 @@ async fn sigterm_with_open_client_connections_exits_at_once() {
 /// pass and the command prints its report; a plain `prune` still refuses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_confirm_reaches_a_running_daemon() {
-    let origin = Origin::start().await;
-    origin.set(
-        "/a",
-        Route::feed(small_rss("a", 200), "application/rss+xml"),
-    );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let text = |keep: usize| {
-        format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[retention]\nkeep_per_source = {keep}\nkeep_min = 5\n{}",
-            sources_text(&[("a", origin.url("/a"))])
-        )
-    };
-    let path = dir.path().join("feeds.toml");
-    std::fs::write(&path, text(1000)).expect("config");
-    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
-    let lines = child.stderr_lines();
-    wait_for_line(
-        &lines,
-        &["source=a", "polled", "new=200"],
-        Duration::from_secs(60),
-    );
-    sigterm(child.id());
-    exits_within(&mut child, Duration::from_secs(5));
-
-    std::fs::write(&path, text(10)).expect("config");
-    let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(&path));
-    let lines = child.stderr_lines();
+    let held = RetentionHeld::start().await;
+    let (port, path, mut child, lines) = (held.port, held.path.clone(), held.child, held.lines);
     wait_for_line(&lines, &["RETENTION HELD"], Duration::from_secs(60));
     let run = |args: &[&str]| {
         let out = tributary()
@@ -566,8 +567,12 @@ async fn prune_confirm_reaches_a_running_daemon() {
     assert_eq!(h["entries"], 10, "{h}");
     assert!(h.get("retention_held").is_none(), "{h}");
     assert!(
-        !dir.path().join("store/prune-confirm").exists()
-            && !dir.path().join("store/prune-confirm.report.json").exists(),
+        !held.dir.path().join("store/prune-confirm").exists()
+            && !held
+                .dir
+                .path()
+                .join("store/prune-confirm.report.json")
+                .exists(),
         "the confirmation and its report are cleaned up"
     );
     sigterm(child.id());

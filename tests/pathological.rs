@@ -12,6 +12,8 @@
 
 mod support;
 
+use support::once;
+
 #[path = "support/pathological.rs"]
 mod pathological;
 
@@ -21,7 +23,7 @@ use support::{Origin, Route, assert_valid_atom, assert_valid_rss, get};
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::config::Config;
-use tributary::ingest::poll::{PollOutcome, PollReport};
+use tributary::ingest::poll::PollOutcome;
 use tributary::store::StoreError;
 
 /// The catalogue at a quarter of the body cap (4 MB documents): already far past where the
@@ -29,21 +31,6 @@ use tributary::store::StoreError;
 const SCALE: f64 = 0.25;
 /// What a poll of one document may take in a debug build, at most.
 const BOUND: Duration = Duration::from_secs(30);
-
-/// `app::once`, again while sled still holds the previous run's lock for a moment (it lets
-/// go from its background threads just after the store is closed).
-async fn once(cfg: &Config) -> Vec<PollReport> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match app::once(cfg.clone()).await {
-            Err(app::Error::Store(StoreError::Locked { .. })) if Instant::now() < deadline => {
-                tokio::task::yield_now().await;
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            other => return other.expect("once runs"),
-        }
-    }
-}
 
 fn write_config(dir: &std::path::Path, sources: &[(&str, String)]) -> Config {
     let list: Vec<(&str, &str, &str)> = sources

@@ -3,10 +3,11 @@
 
 mod support;
 
+use support::start;
+
 use std::path::Path;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
 use tokio::sync::broadcast::Receiver;
 use tokio::time::Instant;
 use tributary::app;
@@ -31,11 +32,6 @@ fn file_url(path: &Path) -> String {
     url::Url::from_file_path(path)
         .expect("file url")
         .to_string()
-}
-
-async fn start(cfg: tributary::config::Config) -> app::Daemon {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    app::start(cfg, listener).await.expect("starts")
 }
 
 /// Failures back off 1h, 2h, 4h from a 1h interval; a success resets to the interval.

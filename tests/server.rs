@@ -8,6 +8,8 @@
 
 mod support;
 
+use support::{Item, Rss};
+
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -47,20 +49,20 @@ fn toml_string(s: &str) -> String {
 
 /// An RSS feed of `n` items, each with `words` words of description.
 fn rss(n: usize, words: usize) -> String {
-    let mut s = String::from(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>Fat</title><link>https://fat.example/</link><description>d</description>"#,
-    );
     let filler = "lorem ipsum ".repeat(words / 2);
-    for i in 0..n {
-        s.push_str(&format!(
-            "<item><guid>fat-{i}</guid><title>Item {i}</title><link>https://fat.example/{i}</link>\
-             <description>{filler} {i}</description><pubDate>Mon, 01 Jan 2024 {:02}:{:02}:00 GMT</pubDate></item>",
-            (i / 60) % 24,
-            i % 60
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+    Rss::new("Fat", "https://fat.example/")
+        .items((0..n).map(|i| {
+            Item::new(format!("fat-{i}"))
+                .title(format!("Item {i}"))
+                .link(format!("https://fat.example/{i}"))
+                .description(format!("{filler} {i}"))
+                .pub_date(format!(
+                    "Mon, 01 Jan 2024 {:02}:{:02}:00 GMT",
+                    (i / 60) % 24,
+                    i % 60
+                ))
+        }))
+        .xml()
 }
 
 /// A TCP connection to `addr` from 127.0.0.`host`.

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::{Item, Rss};
+
 use std::os::unix::net::UnixDatagram;
 use std::path::Path;
 use std::process::Command;
@@ -38,16 +40,13 @@ fn until(socket: &UnixDatagram, what: &str) -> Vec<String> {
 }
 
 fn rss(items: std::ops::Range<u32>) -> String {
-    let mut s = String::from(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>s</title><link>https://s.example/</link><description>d</description>"#,
-    );
-    for i in items {
-        s.push_str(&format!(
-            "<item><guid>https://s.example/{i}</guid><title>item {i}</title><pubDate>Mon, 01 Sep 2025 10:{i:02}:00 GMT</pubDate></item>"
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
+    Rss::new("s", "https://s.example/")
+        .items(items.map(|i| {
+            Item::new(format!("https://s.example/{i}"))
+                .title(format!("item {i}"))
+                .pub_date(format!("Mon, 01 Sep 2025 10:{i:02}:00 GMT"))
+        }))
+        .xml()
 }
 
 /// Under systemd: READY only once the listener answers, keep-alives while alive, RELOADING

@@ -5,13 +5,14 @@
 
 mod support;
 
+use support::all_stored;
+
 use std::time::Duration;
 
 use support::{Origin, Route, assert_valid_atom, config_prelude, config_raw, get};
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::daemon::supervise::Event;
-use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// An RSS feed of `n` items; every `every`-th title mentions "sled".
 fn big_feed(n: usize, every: usize) -> String {
@@ -27,27 +28,6 @@ fn big_feed(n: usize, every: usize) -> String {
     }
     s.push_str("</channel></rss>");
     s
-}
-
-/// Waits until each of `sources` has had a stored poll (in any order).
-async fn wait_stored(reports: &mut tokio::sync::broadcast::Receiver<PollReport>, sources: &[&str]) {
-    let mut waiting: std::collections::HashSet<&str> = sources.iter().copied().collect();
-    tokio::time::timeout(Duration::from_secs(60), async {
-        while !waiting.is_empty() {
-            match reports.recv().await {
-                Ok(r) if waiting.contains(r.source.as_str()) => match r.outcome {
-                    PollOutcome::Stored { .. } => {
-                        waiting.remove(r.source.as_str());
-                    }
-                    other => panic!("{}: expected stored, got {other:?}", r.source),
-                },
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(e) => panic!("report channel closed: {e}"),
-            }
-        }
-    })
-    .await
-    .expect("the polls happened");
 }
 
 async fn wait_indexed(events: &mut tokio::sync::broadcast::Receiver<Event>) {
@@ -112,7 +92,7 @@ async fn empty_and_sparse_views_read_only_what_they_publish() {
     let mut daemon = app::start(config, listener).await.expect("daemon starts");
     let mut reports = daemon.take_reports();
     wait_indexed(&mut daemon.supervisor_events).await;
-    wait_stored(&mut reports, &["big", "quiet"]).await;
+    all_stored(&mut reports, &["big", "quiet"]).await;
     let base = format!("http://{}", daemon.local_addr());
 
     // The combined feed reads its page (500 a page here) and one more to know a next
@@ -166,7 +146,7 @@ async fn a_changed_pattern_is_indexed_anew_on_reload() {
     let mut daemon = app::start(config, listener).await.expect("daemon starts");
     let mut reports = daemon.take_reports();
     wait_indexed(&mut daemon.supervisor_events).await;
-    wait_stored(&mut reports, &["big"]).await;
+    all_stored(&mut reports, &["big"]).await;
     let base = format!("http://{}", daemon.local_addr());
     assert_eq!(render(&base, "/feeds/picked.atom").await, (3, 3));
 
@@ -236,7 +216,7 @@ async fn hidden_entries_of_a_removed_source_are_not_read_through() {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let mut daemon = app::start(config, listener).await.expect("daemon starts");
     let mut reports = daemon.take_reports();
-    wait_stored(&mut reports, &["big", "old"]).await;
+    all_stored(&mut reports, &["big", "old"]).await;
     std::fs::write(dir.path().join("feeds.toml"), text(false)).expect("writes");
     daemon.reload().await.expect("reloads");
     let base = format!("http://{}", daemon.local_addr());

@@ -4,6 +4,14 @@
 
 #![allow(dead_code)]
 
+mod daemon;
+mod feeds;
+
+#[allow(unused_imports)]
+pub use daemon::*;
+#[allow(unused_imports)]
+pub use feeds::*;
+
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -702,19 +710,4 @@ pub fn wait_for_line(
             return line;
         }
     }
-}
-
-/// An RSS feed `tag` of `n` items with permalink guids, one a minute.
-pub fn small_rss(tag: &str, n: usize) -> String {
-    let mut s = format!(
-        r#"<?xml version="1.0"?><rss version="2.0"><channel><title>{tag}</title><link>http://{tag}.example/</link><description>d</description>"#
-    );
-    for i in 0..n {
-        s.push_str(&format!(
-            "<item><guid>http://{tag}.example/{i}</guid><title>{tag} {i}</title><pubDate>Mon, 01 Sep 2025 10:{:02}:00 GMT</pubDate></item>",
-            i % 60
-        ));
-    }
-    s.push_str("</channel></rss>");
-    s
 }
