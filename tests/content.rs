@@ -20,6 +20,7 @@ use support::{
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 
 async fn start(cfg: tributary::config::Config) -> app::Daemon {
@@ -655,7 +656,8 @@ async fn a_local_sources_path_is_never_published() {
         match (r.source.as_str(), &r.outcome) {
             ("diary", PollOutcome::Stored { .. }) => left.remove("diary"),
             ("missing", PollOutcome::Failed { error }) => {
-                assert!(error.contains("missing.xml"), "{error}");
+                assert!(matches!(error, PollError::Fetch(_)), "{error:?}");
+                assert!(error.to_string().contains("missing.xml"), "{error}");
                 left.remove("missing")
             }
             (name, other) => panic!("{name}: {other:?}"),

@@ -13,7 +13,9 @@ use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
 use tributary::daemon::supervise::Event;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::{PollOutcome, PollReport};
+use tributary::store::StoreError;
 
 async fn start(cfg: tributary::config::Config) -> app::Daemon {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -271,6 +273,11 @@ async fn a_full_disk_stops_storing_not_serving() {
     let PollOutcome::Failed { error } = &failed.outcome else {
         unreachable!()
     };
+    assert!(
+        matches!(error, PollError::Store(e) if matches!(**e, StoreError::DiskFull { .. })),
+        "{error:?}"
+    );
+    let error = error.to_string();
     assert!(
         error.contains("is full") && error.contains("min_free_mb"),
         "{error}"
