@@ -120,7 +120,7 @@ struct Poll<'a> {
     cancel: &'a CancellationToken,
 }
 
-/// How a poll ends before its feed is stored: the outcome and when the source is due again.
+/// What the feed's part of a poll gives: its outcome and when the source is due again.
 type Ended = (PollOutcome, Option<DateTime<Utc>>);
 
 /// What the store says before a poll fetches anything (one store call).
@@ -129,13 +129,9 @@ enum Begun {
     Ready(Box<SourceState>),
     /// The source answered 410 Gone earlier.
     Gone,
-    /// No room on the store's disk (`min_free_mb`): recorded in the state (or not, the
-    /// second error); due again at the usual time.
-    NoSpace {
-        error: StoreError,
-        unrecorded: Option<StoreError>,
-        at: DateTime<Utc>,
-    },
+    /// No room on the store's disk (`min_free_mb`): recorded in the state (or, if that
+    /// failed too, the error says so); due again at the usual time.
+    NoSpace { error: PollError, at: DateTime<Utc> },
 }
 
 impl Poll<'_> {
@@ -185,31 +181,9 @@ impl Poll<'_> {
         let source = self.source;
         let mut state = match self.begin().await {
             Ok(Begun::Ready(state)) => *state,
-            Ok(Begun::Gone) => {
-                return (
-                    PollOutcome::Failed {
-                        error: PollError::GoneEarlier,
-                    },
-                    None,
-                );
-            }
-            Ok(Begun::NoSpace {
-                error,
-                unrecorded,
-                at,
-            }) => {
-                let error = unrecorded_if(error.into(), unrecorded);
-                return (PollOutcome::Failed { error }, Some(at));
-            }
-            Err(error) => {
-                let at = self.due(Utc::now(), Signals::default());
-                return (
-                    PollOutcome::Failed {
-                        error: error.into(),
-                    },
-                    Some(at),
-                );
-            }
+            Ok(Begun::Gone) => return failed(PollError::GoneEarlier, None),
+            Ok(Begun::NoSpace { error, at }) => return failed(error, Some(at)),
+            Err(error) => return failed(error, Some(self.due(Utc::now(), Signals::default()))),
         };
         let url = state.current_url(&source.url);
         let places = async {
@@ -247,23 +221,10 @@ impl Poll<'_> {
             ..
         } = fetched;
         let Some(body) = body else {
-            state.last_success = Some(now);
-            state.last_status = Some(status);
-            state.consecutive_failures = 0;
-            let signals = Signals {
-                fresh_for,
-                ..Signals::default()
-            };
-            let at = self.due(now, signals);
-            state.next_poll = Some(at);
+            let at = self.succeeded(&mut state, status, fresh_for, now);
             return match self.save(state).await {
                 Ok(()) => (PollOutcome::NotModified { status }, Some(at)),
-                Err(error) => (
-                    PollOutcome::Failed {
-                        error: error.into(),
-                    },
-                    Some(at),
-                ),
+                Err(error) => failed(error, Some(at)),
             };
         };
 
@@ -281,31 +242,18 @@ impl Poll<'_> {
             Ok(p) => p,
             Err(error) => {
                 state.last_status = Some(status);
-                let signals = Signals {
-                    failures: state.consecutive_failures.saturating_add(1),
-                    ..Signals::default()
-                };
-                let at = self.due(now, signals);
-                state.next_poll = Some(at);
+                let at = self.back_off(&mut state, None, now);
                 return (self.fail(state, error, now).await, Some(at));
             }
         };
 
-        let signals = Signals {
-            fresh_for: fresh_for.max(normalised.ttl),
-            ..Signals::default()
-        };
-        let at = self.due(now, signals);
-        state.next_poll = Some(at);
+        let at = self.succeeded(&mut state, status, fresh_for.max(normalised.ttl), now);
         for w in &warnings {
             tracing::warn!(warning = %w, "feed read with a repair");
         }
         state.last_warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         state.etag = new_validators.etag;
         state.last_modified = new_validators.last_modified;
-        state.last_success = Some(now);
-        state.last_status = Some(status);
-        state.consecutive_failures = 0;
         state.feed_title = normalised.feed_title.or(state.feed_title);
         state.feed_link = normalised.feed_link.or(state.feed_link);
         let next_page = normalised.next_page.clone();
@@ -326,12 +274,7 @@ impl Poll<'_> {
                 }
                 (PollOutcome::Stored { status, counts }, Some(at))
             }
-            Err(error) => (
-                PollOutcome::Failed {
-                    error: error.into(),
-                },
-                Some(at),
-            ),
+            Err(error) => failed(error, Some(at)),
         }
     }
 
@@ -359,11 +302,8 @@ impl Poll<'_> {
                 state.last_error = Some(error.to_string());
                 state.last_error_at = Some(now);
                 let unrecorded = store.save_state(&name, &state).err();
-                Ok(Begun::NoSpace {
-                    error,
-                    unrecorded,
-                    at,
-                })
+                let error = unrecorded_if(error.into(), unrecorded);
+                Ok(Begun::NoSpace { error, at })
             })
             .await
     }
@@ -393,13 +333,7 @@ impl Poll<'_> {
             FetchError::Status { retry_after, .. } => *retry_after,
             _ => None,
         };
-        let signals = Signals {
-            failures: state.consecutive_failures.saturating_add(1),
-            fresh_for: None,
-            retry_after,
-        };
-        let at = self.due(now, signals);
-        state.next_poll = Some(at);
+        let at = self.back_off(&mut state, retry_after, now);
         (self.fail(state, e.into(), now).await, Some(at))
     }
 
@@ -497,6 +431,45 @@ impl Poll<'_> {
         total
     }
 
+    /// A success noted in the state (`status`, fresh for `fresh_for` by the server's
+    /// word), with the next due time, which it returns.
+    fn succeeded(
+        &self,
+        state: &mut SourceState,
+        status: u16,
+        fresh_for: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        state.last_success = Some(now);
+        state.last_status = Some(status);
+        state.consecutive_failures = 0;
+        let signals = Signals {
+            fresh_for,
+            ..Signals::default()
+        };
+        let at = self.due(now, signals);
+        state.next_poll = Some(at);
+        at
+    }
+
+    /// The next due time after one more consecutive failure (and a server's
+    /// `retry_after`), set in the state and returned.
+    fn back_off(
+        &self,
+        state: &mut SourceState,
+        retry_after: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let signals = Signals {
+            failures: state.consecutive_failures.saturating_add(1),
+            fresh_for: None,
+            retry_after,
+        };
+        let at = self.due(now, signals);
+        state.next_poll = Some(at);
+        at
+    }
+
     /// When the source is due again after a poll at `now` that gave `signals`.
     fn due(&self, now: DateTime<Utc>, signals: Signals) -> DateTime<Utc> {
         due(now, self.source.interval, signals, self.poller.bounds)
@@ -550,6 +523,16 @@ impl Poll<'_> {
             .call(move |store| store.save_state(&name, &state))
             .await
     }
+}
+
+/// A poll that failed with `error`, due again `at`.
+fn failed(error: impl Into<PollError>, at: Option<DateTime<Utc>>) -> Ended {
+    (
+        PollOutcome::Failed {
+            error: error.into(),
+        },
+        at,
+    )
 }
 
 /// `error`, or, if recording it failed, both.
