@@ -30,7 +30,7 @@ pub enum PollError {
     Store(Arc<StoreError>),
     /// Reading the document stopped unfinished (a bug: the reader panicked).
     #[error("internal error: {0}")]
-    Task(String),
+    Task(Arc<tokio::task::JoinError>),
     /// The poll failed, and recording the failure in the source's state failed too.
     #[error("{error}; and {} could not be recorded: {record}", error.recorded_as())]
     Unrecorded {

@@ -105,7 +105,7 @@ enum ArticleError {
     Extract(String),
     /// The extraction stopped unfinished (a bug: it panicked).
     #[error("internal error: {0}")]
-    Task(String),
+    Task(tokio::task::JoinError),
 }
 
 impl From<ArticleError> for FullText {
@@ -135,6 +135,6 @@ async fn fetch_one(
     match extracted {
         Ok(Ok(html)) => Ok(html),
         Ok(Err(reason)) => Err(ArticleError::Extract(reason)),
-        Err(e) => Err(ArticleError::Task(e.to_string())),
+        Err(e) => Err(ArticleError::Task(e)),
     }
 }

@@ -359,7 +359,7 @@ impl Poll<'_> {
         match tokio::task::spawn_blocking(move || read_page(&source, body, max_entries, now)).await
         {
             Ok(read) => Ok(read?),
-            Err(join) => Err(PollError::Task(join.to_string())),
+            Err(join) => Err(PollError::Task(Arc::new(join))),
         }
     }
 
