@@ -97,7 +97,10 @@ async fn main() {
                     counts.new, counts.unchanged
                 ),
                 PollOutcome::Failed { error } => {
-                    format!("failed: {}", error.chars().take(60).collect::<String>())
+                    format!(
+                        "failed: {}",
+                        error.to_string().chars().take(60).collect::<String>()
+                    )
                 }
                 other => format!("{other:?}"),
             };

@@ -15,8 +15,9 @@ use crate::daemon::reload::ReloadReport;
 use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor};
 use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};
-use crate::ingest::poll::{PollReport, poll_source};
-use crate::ingest::scheduler::{Bounds, Scheduler, Sources};
+use crate::ingest::poll::{PollReport, Poller};
+use crate::ingest::scheduler::{Scheduler, Sources};
+use crate::ingest::timing::Bounds;
 use crate::serve::{self, AppState};
 use crate::store::{PruneReport, Store, StoreError};
 
@@ -161,19 +162,29 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let heartbeat = Heartbeat::default();
 
     let metrics = crate::daemon::metrics::Metrics::new();
+    let on_poll = {
+        let (metrics, events) = (metrics.clone(), events.clone());
+        Arc::new(move |report: PollReport| {
+            metrics.record_poll(&report);
+            // No receiver is fine: reports are for tests and status consumers.
+            let _ = events.send(report);
+        })
+    };
     let scheduler = Scheduler {
-        metrics: metrics.clone(),
-        fetcher,
-        store: store.clone(),
-        bounds: Bounds::from(&config.fetch),
-        permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
-        events: events.clone(),
+        poller: Poller {
+            fetcher,
+            store: store.clone(),
+            bounds: Bounds::from(&config.fetch),
+            permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+        },
+        on_poll,
         shutdown: shutdown.clone(),
     };
     let supervisor = Supervisor {
         config: config.clone(),
         live: live_tx,
         scheduler,
+        metrics: metrics.clone(),
         sources: Sources::new(tracker.clone()),
         store: store.clone(),
         events: changes.clone(),
@@ -325,21 +336,17 @@ fn status_line(daemon: &Daemon) -> String {
 pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
-    let permits = Arc::new(Semaphore::new(config.fetch.concurrency));
+    let poller = Poller {
+        fetcher,
+        store: store.clone(),
+        bounds: Bounds::from(&config.fetch),
+        permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+    };
     let cancel = CancellationToken::new();
-    let bounds = Bounds::from(&config.fetch);
     let mut set = JoinSet::new();
     for (i, source) in config.sources.iter().cloned().enumerate() {
-        let (store, fetcher, permits, cancel) = (
-            store.clone(),
-            fetcher.clone(),
-            permits.clone(),
-            cancel.clone(),
-        );
-        set.spawn(async move {
-            let report = poll_source(&fetcher, &store, &source, bounds, &permits, &cancel).await;
-            (i, report)
-        });
+        let (poller, cancel) = (poller.clone(), cancel.clone());
+        set.spawn(async move { (i, poller.poll(&source, &cancel).await) });
     }
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];
     while let Some(done) = set.join_next().await {

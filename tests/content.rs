@@ -24,6 +24,7 @@ use support::{
     Origin, Route, assert_valid_atom, assert_valid_rss, config_prelude, config_raw, get,
 };
 use tributary::app;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::PollOutcome;
 
 /// A config of `sources` (TOML `[[source]]` tables) on the test prelude.
@@ -633,7 +634,8 @@ async fn a_local_sources_path_is_never_published() {
         match (r.source.as_str(), &r.outcome) {
             ("diary", PollOutcome::Stored { .. }) => left.remove("diary"),
             ("missing", PollOutcome::Failed { error }) => {
-                assert!(error.contains("missing.xml"), "{error}");
+                assert!(matches!(error, PollError::Fetch(_)), "{error:?}");
+                assert!(error.to_string().contains("missing.xml"), "{error}");
                 left.remove("missing")
             }
             (name, other) => panic!("{name}: {other:?}"),

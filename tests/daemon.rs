@@ -10,6 +10,7 @@ use std::time::Duration;
 use support::{Origin, Route, assert_valid_atom, assert_valid_rss, config, get};
 use tokio::net::TcpListener;
 use tributary::app;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 
 fn stored(r: &PollReport) -> (usize, usize, usize) {
@@ -312,7 +313,7 @@ async fn failing_sources_do_not_stop_the_others() {
     let cfg = config(dir.path(), &sources, "timeout = \"2s\"");
 
     let reports = app::once(cfg.clone()).await.expect("once still succeeds");
-    let error = |name: &str| match &reports
+    let failure = |name: &str| match &reports
         .iter()
         .find(|r| r.source == name)
         .expect("report")
@@ -321,6 +322,15 @@ async fn failing_sources_do_not_stop_the_others() {
         PollOutcome::Failed { error } => error.clone(),
         other => panic!("{name}: expected a failure, got {other:?}"),
     };
+    let error = |name: &str| failure(name).to_string();
+    for name in ["missing", "500", "empty", "slow", "refused"] {
+        let kind = failure(name);
+        assert!(matches!(kind, PollError::Fetch(_)), "{name}: {kind:?}");
+    }
+    for name in ["garbage", "html", "truncated"] {
+        let kind = failure(name);
+        assert!(matches!(kind, PollError::Parse(_)), "{name}: {kind:?}");
+    }
     assert_eq!(stored(&reports[0]), (25, 0, 0));
     assert_eq!(error("missing"), "HTTP 404 Not Found");
     assert_eq!(error("500"), "HTTP 500 Internal Server Error");

@@ -28,6 +28,7 @@ use support::{
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::config::Config;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 use tributary::model::SourceState;
 use tributary::store::Store;
@@ -70,7 +71,7 @@ async fn poll_once(cfg: &Config) -> PollReport {
 
 fn failed(r: &PollReport) -> String {
     match &r.outcome {
-        PollOutcome::Failed { error } => error.clone(),
+        PollOutcome::Failed { error } => error.to_string(),
         other => panic!("{}: expected a failure, got {other:?}", r.source),
     }
 }
@@ -228,6 +229,15 @@ async fn gone_is_never_polled_again() {
     let r = poll_once(&cfg).await;
     assert_eq!(failed(&r), "HTTP 410 Gone: gone, no longer polled");
     assert!(failed(&r).contains("410 Gone"));
+    assert!(
+        matches!(
+            &r.outcome,
+            PollOutcome::Failed {
+                error: PollError::Gone(_)
+            }
+        ),
+        "{r:?}"
+    );
     assert_eq!(r.next_poll, None);
     assert_failure_recorded(&cfg, &r, Some(410)).await;
     assert_eq!(
@@ -241,6 +251,15 @@ async fn gone_is_never_polled_again() {
         "HTTP 410 Gone earlier: no longer polled (remove the source or change its url)"
     );
     assert_eq!(again.next_poll, None);
+    assert!(
+        matches!(
+            &again.outcome,
+            PollOutcome::Failed {
+                error: PollError::GoneEarlier
+            }
+        ),
+        "{again:?}"
+    );
     assert_eq!(origin.requests("/gone").len(), 1, "not contacted again");
 }
 
@@ -576,7 +595,11 @@ async fn invalid_utf8_does_not_crash() {
     match &r.outcome {
         PollOutcome::Stored { counts, .. } => assert_eq!(counts.new, 1),
         PollOutcome::Failed { error } => {
-            assert!(error.starts_with("cannot parse the feed"), "{error}")
+            assert!(matches!(error, PollError::Parse(_)), "{error:?}");
+            assert!(
+                error.to_string().starts_with("cannot parse the feed"),
+                "{error}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -614,7 +637,11 @@ async fn billion_laughs_is_not_expanded() {
     match &r.outcome {
         PollOutcome::Stored { counts, .. } => assert_eq!(counts.new, 1),
         PollOutcome::Failed { error } => {
-            assert!(error.starts_with("cannot parse the feed"), "{error}")
+            assert!(matches!(error, PollError::Parse(_)), "{error:?}");
+            assert!(
+                error.to_string().starts_with("cannot parse the feed"),
+                "{error}"
+            )
         }
         other => panic!("{other:?}"),
     }
@@ -647,7 +674,11 @@ async fn xxe_is_not_resolved() {
     match &r.outcome {
         PollOutcome::Stored { counts, .. } => assert_eq!(counts.new, 1),
         PollOutcome::Failed { error } => {
-            assert!(error.starts_with("cannot parse the feed"), "{error}")
+            assert!(matches!(error, PollError::Parse(_)), "{error:?}");
+            assert!(
+                error.to_string().starts_with("cannot parse the feed"),
+                "{error}"
+            )
         }
         other => panic!("{other:?}"),
     }

@@ -17,7 +17,9 @@ use std::path::Path;
 
 use support::{Origin, Route, config_prelude, get};
 use tributary::daemon::supervise::Event;
+use tributary::ingest::error::PollError;
 use tributary::ingest::poll::PollOutcome;
+use tributary::store::StoreError;
 
 fn rss(name: &str, items: std::ops::Range<u32>) -> String {
     Rss::new(name, format!("https://{name}.example/"))
@@ -249,6 +251,11 @@ async fn a_full_disk_stops_storing_not_serving() {
     let PollOutcome::Failed { error } = &failed.outcome else {
         unreachable!()
     };
+    assert!(
+        matches!(error, PollError::Store(e) if matches!(**e, StoreError::DiskFull { .. })),
+        "{error:?}"
+    );
+    let error = error.to_string();
     assert!(
         error.contains("is full") && error.contains("min_free_mb"),
         "{error}"

@@ -31,7 +31,8 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{self, Config, SourceChange};
 use crate::daemon::reload::{self, ReloadReport};
 use crate::fetch::Fetcher;
-use crate::ingest::scheduler::{Bounds, Scheduler, Sources, Start};
+use crate::ingest::scheduler::{Scheduler, Sources};
+use crate::ingest::timing::{Bounds, Start};
 use crate::store::{Limits, PrunePlan, PruneReport, Store};
 
 /// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
@@ -100,6 +101,7 @@ pub struct Supervisor {
     pub config: Arc<Config>,
     pub live: watch::Sender<Arc<Config>>,
     pub scheduler: Scheduler,
+    pub metrics: crate::daemon::metrics::Metrics,
     pub sources: Sources,
     pub store: Store,
     pub events: broadcast::Sender<Event>,
@@ -287,7 +289,7 @@ impl Supervisor {
                 "the config was not reloaded; the running config stays in force: {}",
                 error.replace('\n', "; ")
             );
-            self.scheduler.metrics.record_reload(false);
+            self.metrics.record_reload(false);
             let _ = self.events.send(Event::ReloadFailed(error.clone()));
         })
     }
@@ -298,14 +300,14 @@ impl Supervisor {
         if report.fetch_changed {
             match Fetcher::new(&new.fetch) {
                 Ok(fetcher) => {
-                    self.scheduler.fetcher = fetcher;
-                    self.scheduler.bounds = Bounds::from(&new.fetch);
-                    self.scheduler.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
+                    self.scheduler.poller.fetcher = fetcher;
+                    self.scheduler.poller.bounds = Bounds::from(&new.fetch);
+                    self.scheduler.poller.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
                 }
                 Err(e) => {
                     let error = format!("the new [fetch] settings cannot be used: {e}");
                     tracing::error!("the config was not reloaded: {error}");
-                    self.scheduler.metrics.record_reload(false);
+                    self.metrics.record_reload(false);
                     let _ = self.events.send(Event::ReloadFailed(error.clone()));
                     return Err(error);
                 }
@@ -361,7 +363,7 @@ impl Supervisor {
         // Handlers see the new config from their next request on.
         self.live.send_replace(new);
         tracing::info!(changes = %report, sources = self.sources.len(), "config reloaded");
-        self.scheduler.metrics.record_reload(true);
+        self.metrics.record_reload(true);
         let _ = self.events.send(Event::Reloaded(report.clone()));
         Ok(report)
     }
@@ -422,7 +424,7 @@ impl Supervisor {
                     "RETENTION HELD: {}, so nothing was pruned. If the [retention] limits or keep/keep_for in feeds.toml are what you meant, run `tributary prune --dry-run` to see what would go (stop the daemon first), then `tributary prune --confirm` (the running daemon takes it); if not, fix feeds.toml. Retention stays held until then",
                     held.reason
                 );
-                self.scheduler.metrics.record_prune(report);
+                self.metrics.record_prune(report);
                 let _ = self.events.send(Event::Pruned(report.clone()));
             }
             Ok(report) => {
@@ -437,7 +439,7 @@ impl Supervisor {
                 } else {
                     tracing::debug!(entries = report.entries, "retention pass: nothing to prune");
                 }
-                self.scheduler.metrics.record_prune(report);
+                self.metrics.record_prune(report);
                 let _ = self.events.send(Event::Pruned(report.clone()));
             }
             Err(error) => {

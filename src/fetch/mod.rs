@@ -272,7 +272,7 @@ impl Fetcher {
     }
 
     /// Waits for one of the `per_host` places of `url`'s host. The caller holds it for the
-    /// whole fetch (see [`crate::ingest::poll::poll_source`]).
+    /// whole fetch (see [`crate::ingest::poll::Poller::poll`]).
     pub async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let semaphore = {

@@ -41,17 +41,12 @@ pub async fn fetch_pending(
     cancel: &CancellationToken,
 ) -> FullTextCounts {
     let mut counts = FullTextCounts::default();
-    let pending = {
-        let store = store.clone();
-        let name = source.name.clone();
-        tokio::task::spawn_blocking(move || store.pending_full_text(&name, WINDOW)).await
-    };
-    let pending = match pending {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "cannot list the entries waiting for their full text");
-            return counts;
-        }
+    let name = source.name.clone();
+    let pending = match store
+        .call(move |store| store.pending_full_text(&name, WINDOW))
+        .await
+    {
+        Ok(p) => p,
         Err(e) => {
             tracing::warn!(error = %e, "cannot list the entries waiting for their full text");
             return counts;
@@ -61,21 +56,19 @@ pub async fn fetch_pending(
         if cancel.is_cancelled() {
             break;
         }
-        let (outcome, article, shown) = match link.as_deref().map(url::Url::parse) {
+        let (article, shown) = match link.as_deref().map(url::Url::parse) {
             Some(Ok(url)) => {
                 let fetched = tokio::select! {
                     r = fetch_one(fetcher, source, &url) => r,
                     () = cancel.cancelled() => break,
                 };
-                (fetched.0, fetched.1, url.to_string())
+                (fetched, url.to_string())
             }
-            _ => (
-                FullText::Failed {
-                    reason: "the entry has no link".into(),
-                },
-                None,
-                String::from("(no link)"),
-            ),
+            _ => (Err(ArticleError::NoLink), String::from("(no link)")),
+        };
+        let (outcome, article) = match article {
+            Ok(html) => (FullText::Fetched, Some(html)),
+            Err(e) => (e.into(), None),
         };
         match &outcome {
             FullText::Fetched => counts.fetched += 1,
@@ -88,17 +81,43 @@ pub async fn fetch_pending(
                 tracing::warn!(url = %shown, %reason, "article page refused by the address guard");
             }
         }
-        let store = store.clone();
         let name = source.name.clone();
-        let saved = tokio::task::spawn_blocking(move || {
-            store.set_full_text(&name, &key, outcome, article, &shown)
-        })
-        .await;
-        if let Ok(Err(e)) = saved {
+        let saved = store
+            .call(move |store| store.set_full_text(&name, &key, outcome, article, &shown))
+            .await;
+        if let Err(e) = saved {
             tracing::warn!(error = %e, "cannot store a full text");
         }
     }
     counts
+}
+
+/// Why an article page gave no full text.
+#[derive(Debug, thiserror::Error)]
+enum ArticleError {
+    #[error("the entry has no link")]
+    NoLink,
+    /// Not fetched (a refusal by the address guard among them).
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// Fetched, but no article found in it.
+    #[error("{0}")]
+    Extract(String),
+    /// The extraction stopped unfinished (a bug: it panicked).
+    #[error("internal error: {0}")]
+    Task(tokio::task::JoinError),
+}
+
+impl From<ArticleError> for FullText {
+    /// The outcome stored on the entry: a refusal is told apart from a failure.
+    fn from(e: ArticleError) -> FullText {
+        match e {
+            ArticleError::Fetch(FetchError::Refused(reason)) => FullText::Refused { reason },
+            e => FullText::Failed {
+                reason: e.to_string(),
+            },
+        }
+    }
 }
 
 /// One article page: fetched, extracted, sanitised.
@@ -106,32 +125,16 @@ async fn fetch_one(
     fetcher: &Fetcher,
     source: &SourceConfig,
     url: &url::Url,
-) -> (FullText, Option<String>) {
+) -> Result<String, ArticleError> {
     let _place = fetcher.host_permit(url).await;
-    let page = match fetcher.fetch_article(source, url).await {
-        Ok(page) => page,
-        Err(FetchError::Refused(reason)) => return (FullText::Refused { reason }, None),
-        Err(e) => {
-            return (
-                FullText::Failed {
-                    reason: e.to_string(),
-                },
-                None,
-            );
-        }
-    };
+    let page = fetcher.fetch_article(source, url).await?;
     let extracted = tokio::task::spawn_blocking(move || {
         crate::feed::extract::article(&page.bytes, page.content_type.as_deref(), &page.final_url)
     })
     .await;
     match extracted {
-        Ok(Ok(html)) => (FullText::Fetched, Some(html)),
-        Ok(Err(reason)) => (FullText::Failed { reason }, None),
-        Err(e) => (
-            FullText::Failed {
-                reason: format!("internal error: {e}"),
-            },
-            None,
-        ),
+        Ok(Ok(html)) => Ok(html),
+        Ok(Err(reason)) => Err(ArticleError::Extract(reason)),
+        Err(e) => Err(ArticleError::Task(e)),
     }
 }

@@ -1,115 +1,30 @@
-//! Decides when each source is polled: one task per source, each on its own interval with
-//! jitter, all under a global concurrency limit (and the fetcher's per-host limit).
-//!
-//! [`next_delay`] is the whole policy, a pure function:
-//! - after a success, the source's interval as written in `feeds.toml`; a longer freshness
-//!   promised by the server (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`) is honoured,
-//!   clamped to `[fetch] min_interval` and `max_interval`;
-//! - after failures, exponential backoff from the interval, doubling with each consecutive
-//!   failure, capped at `max_interval` (never below the interval), reset by a success;
-//! - a 429/503 `Retry-After` is a floor (up to [`MAX_RETRY_AFTER`]);
-//! - then ±10% jitter (at most 5 minutes) so sources do not poll in lockstep.
-//!
-//! Each poll stores its next due time; at start, a source resumes from it, and those that
-//! fell due while the daemon was stopped are spread over the first few seconds.
+//! One task per source: each sleeps until its source is due ([`crate::ingest::timing`]),
+//! polls it ([`crate::ingest::poll`]) and hands the report to whoever started it, all under
+//! a global concurrency limit (and the fetcher's per-host limit). [`Sources`] starts, stops
+//! and restarts the tasks when the config is reloaded.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::{Semaphore, broadcast};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::config::{FetchConfig, SourceConfig};
-use crate::fetch::Fetcher;
-use crate::ingest::poll::{PollOutcome, PollReport, poll_source};
-use crate::model::SourceState;
-use crate::store::Store;
+use crate::config::SourceConfig;
+use crate::ingest::poll::{PollOutcome, PollReport, Poller};
+use crate::ingest::timing::{Start, first_delay};
 
-/// How widely overdue sources are spread after a start.
-const STARTUP_SPREAD: Duration = Duration::from_secs(10);
-/// The longest Retry-After honoured: a server cannot switch a source off for good.
-pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// What the last poll tells the policy.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Signals {
-    /// Consecutive failures, this poll included (0 after a success).
-    pub failures: u32,
-    /// How long the server said the feed stays fresh (the longer of Cache-Control/Expires
-    /// and `<ttl>`).
-    pub fresh_for: Option<Duration>,
-    /// Retry-After of a 429 or 503.
-    pub retry_after: Option<Duration>,
-}
-
-/// The bounds that apply to derived intervals.
-#[derive(Clone, Copy, Debug)]
-pub struct Bounds {
-    pub min: Duration,
-    pub max: Duration,
-}
-
-impl From<&FetchConfig> for Bounds {
-    fn from(c: &FetchConfig) -> Bounds {
-        Bounds {
-            min: c.min_interval,
-            max: c.max_interval,
-        }
-    }
-}
-
-/// The delay before the next poll, before jitter. See the module docs.
-pub fn next_delay(interval: Duration, signals: Signals, bounds: Bounds) -> Duration {
-    let mut delay = interval;
-    if signals.failures > 0 {
-        let factor = 2u32.saturating_pow(signals.failures.saturating_sub(1).min(30));
-        let backoff = interval.saturating_mul(factor);
-        delay = backoff.min(bounds.max.max(interval));
-    } else if let Some(fresh) = signals.fresh_for.filter(|f| *f > interval) {
-        delay = delay.max(fresh.clamp(bounds.min, bounds.max.max(bounds.min)));
-    }
-    if let Some(retry) = signals.retry_after {
-        delay = delay.max(retry.min(MAX_RETRY_AFTER));
-    }
-    delay
-}
-
-/// The delay plus or minus up to 10% (at most 5 minutes), so sources drift apart.
-pub fn jittered(delay: Duration) -> Duration {
-    let span = (delay / 10).min(Duration::from_secs(300));
-    delay - span + random_fraction(span * 2)
-}
-
-fn random_fraction(d: Duration) -> Duration {
-    d.mul_f64(fastrand::f64())
-}
+/// Where each poll's report goes (the daemon counts it in its metrics and passes it on to
+/// its listeners).
+pub type OnPoll = Arc<dyn Fn(PollReport) + Send + Sync>;
 
 /// Everything a source's task needs.
 #[derive(Clone)]
 pub struct Scheduler {
-    pub fetcher: Fetcher,
-    pub store: Store,
-    pub bounds: Bounds,
-    pub permits: Arc<Semaphore>,
-    pub events: broadcast::Sender<PollReport>,
+    pub poller: Poller,
+    pub on_poll: OnPoll,
     pub shutdown: CancellationToken,
-    pub metrics: crate::daemon::metrics::Metrics,
-}
-
-/// How soon a source's task polls first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Start {
-    /// At the daemon's start: resume from the stored due time; overdue sources are spread
-    /// over the first seconds.
-    Resume,
-    /// Added or changed by a reload: within a second or so (still never earlier than a
-    /// stored backoff or Retry-After asks, unless the URL changed).
-    Prompt,
-    /// Its URL or request changed: within a second, whatever was stored.
-    Now,
 }
 
 /// The running source tasks, by name: a reload starts, stops and restarts them.
@@ -179,7 +94,7 @@ impl Sources {
 
 impl Scheduler {
     async fn source_loop(self, source: SourceConfig, stop: CancellationToken, start: Start) {
-        let Some(mut delay) = self.first_wait(&source, start) else {
+        let Some(mut delay) = self.first_wait(&source, start).await else {
             return;
         };
         loop {
@@ -190,20 +105,10 @@ impl Scheduler {
             // Boxed: a poll's state (fetch, parse, store futures) is several KB, and inline it
             // would make every idle source's task that big (74 MB for 10,000 sources). Boxed,
             // it exists only while the poll runs.
-            let report = Box::pin(poll_source(
-                &self.fetcher,
-                &self.store,
-                &source,
-                self.bounds,
-                &self.permits,
-                &stop,
-            ))
-            .await;
-            self.metrics.record_poll(&report);
+            let report = Box::pin(self.poller.poll(&source, &stop)).await;
             let next = report.next_poll;
             let cancelled = report.outcome == PollOutcome::Cancelled;
-            // No receiver is fine: reports are for tests and status consumers.
-            let _ = self.events.send(report);
+            (self.on_poll)(report);
             match next {
                 _ if cancelled => return,
                 None => return, // gone
@@ -217,8 +122,15 @@ impl Scheduler {
     /// How long a source's task waits before its first poll; `None` if it is not polled
     /// at all. (Its stored state is read here, not in the loop, so the idle task does not
     /// hold it.)
-    fn first_wait(&self, source: &SourceConfig, start: Start) -> Option<Duration> {
-        let state = self.store.source_state(&source.name).ok().flatten();
+    async fn first_wait(&self, source: &SourceConfig, start: Start) -> Option<Duration> {
+        let name = source.name.clone();
+        let state = self
+            .poller
+            .store
+            .call(move |store| store.source_state(&name))
+            .await
+            .ok()
+            .flatten();
         if state.as_ref().is_some_and(|s| s.is_gone(&source.url)) {
             tracing::warn!(
                 source = %source.name,
@@ -228,118 +140,5 @@ impl Scheduler {
             return None;
         }
         Some(first_delay(source, state.as_ref(), start))
-    }
-}
-
-/// How widely sources added or changed by a reload are spread.
-const PROMPT_SPREAD: Duration = Duration::from_secs(1);
-
-/// When a source's task first polls (see [`Start`]): from the stored due time, with
-/// overdue (or never polled) sources spread over the first seconds.
-fn first_delay(source: &SourceConfig, state: Option<&SourceState>, start: Start) -> Duration {
-    let spread = match start {
-        Start::Resume => STARTUP_SPREAD,
-        Start::Prompt | Start::Now => PROMPT_SPREAD,
-    };
-    let spread = random_fraction(source.interval.min(spread));
-    if start == Start::Now {
-        return spread;
-    }
-    let wait = state
-        .and_then(|s| s.next_poll)
-        .and_then(|at| (at - Utc::now()).to_std().ok());
-    let backing_off = state.is_some_and(|s| s.consecutive_failures > 0);
-    match wait {
-        // A new, shorter interval takes effect now, unless the source is backing off.
-        Some(wait) if start == Start::Prompt && !backing_off => {
-            wait.min(source.interval).max(spread)
-        }
-        // A stored due time (backoff, hints, Retry-After) still stands.
-        Some(wait) if wait > spread => wait,
-        _ => spread,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const MIN: Duration = Duration::from_secs(60);
-    const HOUR: Duration = Duration::from_secs(3600);
-
-    fn bounds() -> Bounds {
-        Bounds {
-            min: Duration::from_secs(300),
-            max: 24 * HOUR,
-        }
-    }
-
-    #[test]
-    fn success_uses_the_interval_as_written() {
-        let d = next_delay(Duration::from_secs(2), Signals::default(), bounds());
-        assert_eq!(d, Duration::from_secs(2));
-    }
-
-    #[test]
-    fn longer_server_freshness_is_a_floor_clamped_to_bounds() {
-        let s = |fresh| Signals {
-            fresh_for: Some(fresh),
-            ..Default::default()
-        };
-        assert_eq!(next_delay(30 * MIN, s(2 * HOUR), bounds()), 2 * HOUR);
-        // Shorter than the interval: the interval wins.
-        assert_eq!(next_delay(30 * MIN, s(10 * MIN), bounds()), 30 * MIN);
-        // Absurdly long: clamped to max_interval.
-        assert_eq!(next_delay(30 * MIN, s(1000 * HOUR), bounds()), 24 * HOUR);
-        // A hint longer than a tiny interval counts for at least min_interval.
-        assert_eq!(
-            next_delay(Duration::from_secs(2), s(Duration::from_secs(10)), bounds()),
-            Duration::from_secs(300)
-        );
-        // A hint shorter than the interval changes nothing.
-        assert_eq!(
-            next_delay(Duration::from_secs(2), s(Duration::from_secs(1)), bounds()),
-            Duration::from_secs(2)
-        );
-    }
-
-    #[test]
-    fn failures_back_off_exponentially_and_cap() {
-        let f = |n| Signals {
-            failures: n,
-            ..Default::default()
-        };
-        assert_eq!(next_delay(30 * MIN, f(1), bounds()), 30 * MIN);
-        assert_eq!(next_delay(30 * MIN, f(2), bounds()), HOUR);
-        assert_eq!(next_delay(30 * MIN, f(3), bounds()), 2 * HOUR);
-        assert_eq!(next_delay(30 * MIN, f(10), bounds()), 24 * HOUR);
-        assert_eq!(next_delay(30 * MIN, f(u32::MAX), bounds()), 24 * HOUR);
-        // An interval longer than the cap is still honoured.
-        assert_eq!(next_delay(48 * HOUR, f(5), bounds()), 48 * HOUR);
-    }
-
-    #[test]
-    fn retry_after_is_a_floor_with_a_limit() {
-        let r = |d| Signals {
-            failures: 1,
-            retry_after: Some(d),
-            ..Default::default()
-        };
-        assert_eq!(next_delay(MIN, r(2 * HOUR), bounds()), 2 * HOUR);
-        assert_eq!(next_delay(MIN, r(Duration::from_secs(10)), bounds()), MIN);
-        assert_eq!(next_delay(MIN, r(10_000 * HOUR), bounds()), MAX_RETRY_AFTER);
-    }
-
-    #[test]
-    fn jitter_stays_within_ten_percent() {
-        for _ in 0..1000 {
-            let d = jittered(Duration::from_secs(100));
-            assert!(
-                d >= Duration::from_secs(90) && d <= Duration::from_secs(110),
-                "{d:?}"
-            );
-        }
-        let long = jittered(24 * HOUR);
-        assert!(long >= 24 * HOUR - Duration::from_secs(300));
     }
 }

@@ -1,0 +1,104 @@
+//! What can make a poll fail: [`PollError`], one kind per cause, each shown as the same
+//! sentence `tributary once`, the logs and the status page have always shown (the status
+//! keeps it as the source's `last_error`).
+
+use std::sync::Arc;
+
+use crate::feed::parse::ParseError;
+use crate::fetch::FetchError;
+use crate::store::StoreError;
+
+/// Why a poll failed. Cheap to clone (a report goes to several listeners); two errors are
+/// equal when they are of the same kind and say the same.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum PollError {
+    /// The source answered 410 Gone at an earlier poll: it is no longer polled.
+    #[error("HTTP 410 Gone earlier: no longer polled (remove the source or change its url)")]
+    GoneEarlier,
+    /// The source answered 410 Gone now: it will not be polled again.
+    #[error("{0}: gone, no longer polled")]
+    Gone(Arc<FetchError>),
+    /// The feed could not be fetched.
+    #[error(transparent)]
+    Fetch(Arc<FetchError>),
+    /// The document is not a feed, or cannot be read as one (also: too many entries).
+    #[error(transparent)]
+    Parse(Arc<ParseError>),
+    /// The store could not read the source's state, has no room (`min_free_mb`), or could
+    /// not store the poll.
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// Reading the document stopped unfinished (a bug: the reader panicked).
+    #[error("internal error: {0}")]
+    Task(Arc<tokio::task::JoinError>),
+    /// The poll failed, and recording the failure in the source's state failed too.
+    #[error("{error}; and {} could not be recorded: {record}", error.recorded_as())]
+    Unrecorded {
+        error: Box<PollError>,
+        record: Arc<StoreError>,
+    },
+}
+
+impl PollError {
+    /// How an unrecorded failure is named: a store without room is not the source's
+    /// failure.
+    fn recorded_as(&self) -> &'static str {
+        match self {
+            PollError::Store(_) => "this",
+            _ => "the failure",
+        }
+    }
+}
+
+impl PartialEq for PollError {
+    fn eq(&self, other: &PollError) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+            && self.to_string() == other.to_string()
+    }
+}
+
+impl From<FetchError> for PollError {
+    fn from(e: FetchError) -> PollError {
+        PollError::Fetch(Arc::new(e))
+    }
+}
+
+impl From<ParseError> for PollError {
+    fn from(e: ParseError) -> PollError {
+        PollError::Parse(Arc::new(e))
+    }
+}
+
+impl From<StoreError> for PollError {
+    fn from(e: StoreError) -> PollError {
+        PollError::Store(Arc::new(e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unrecorded_failure_names_what_was_not_recorded() {
+        let record = || Arc::new(StoreError::Task("boom".into()));
+        let fetch = PollError::Unrecorded {
+            error: Box::new(FetchError::Empty.into()),
+            record: record(),
+        };
+        assert_eq!(
+            fetch.to_string(),
+            "empty response; and the failure could not be recorded: a store call stopped unfinished: boom"
+        );
+        let space = PollError::Unrecorded {
+            error: Box::new(StoreError::Task("full".into()).into()),
+            record: record(),
+        };
+        assert!(
+            space
+                .to_string()
+                .contains("; and this could not be recorded: "),
+            "{space}"
+        );
+    }
+}

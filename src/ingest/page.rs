@@ -1,0 +1,54 @@
+//! One fetched page read: parsed, normalised and run through the source's rules. Pure CPU
+//! work (a poll runs it on a blocking thread).
+
+use chrono::{DateTime, Utc};
+
+use crate::config::SourceConfig;
+use crate::feed::parse::ParseError;
+use crate::feed::{normalise, parse, transform};
+use crate::fetch::{Body, Validators};
+
+/// One fetched page, read: what [`read_page`] gives.
+pub struct ReadPage {
+    pub normalised: normalise::Normalised,
+    /// The validators to keep for the next poll.
+    pub validators: Validators,
+    /// What the parser had to repair.
+    pub warnings: Vec<String>,
+    /// Entries the source's rules kept out.
+    pub filtered: usize,
+}
+
+/// A fetched body parsed (at most `max_entries` entries), normalised and run through the
+/// source's rules.
+pub fn read_page(
+    source: &SourceConfig,
+    body: Body,
+    max_entries: usize,
+    now: DateTime<Utc>,
+) -> Result<ReadPage, ParseError> {
+    let Body {
+        bytes,
+        content_type,
+        final_url,
+        validators,
+    } = body;
+    let parsed =
+        parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)?;
+    // The raw body can be large (up to max_body_mb): gone before the next copy is made.
+    drop(bytes);
+    let mut normalised = normalise::normalise(parsed.feed, &source.name, &final_url, now);
+    let title = source
+        .title
+        .clone()
+        .or_else(|| normalised.feed_title.clone())
+        .unwrap_or_else(|| source.name.clone());
+    let (kept, filtered) = transform::apply(source, &title, normalised.entries);
+    normalised.entries = kept;
+    Ok(ReadPage {
+        normalised,
+        validators,
+        warnings: parsed.warnings,
+        filtered,
+    })
+}
