@@ -112,11 +112,17 @@ impl FeedConfig {
     }
 
     /// Whether the feed takes this entry (its patterns on its title, summary, content and
-    /// categories; the entry's source is not checked here).
+    /// categories; the entry's source is not checked here). Summary and content are
+    /// matched as plain text (tags stripped), so a pattern never matches markup.
     pub fn admits_entry(&self, e: &crate::model::Entry) -> bool {
+        let plain: Vec<String> = e
+            .summary
+            .iter()
+            .chain(e.content.iter())
+            .map(|h| crate::feed::normalise::plain_text(h, true))
+            .collect();
         let mut texts = vec![e.title.as_str()];
-        texts.extend(e.summary.as_deref());
-        texts.extend(e.content.as_deref());
+        texts.extend(plain.iter().map(String::as_str));
         texts.extend(e.categories.iter().map(String::as_str));
         self.admits(&texts)
     }
@@ -143,9 +149,12 @@ impl FeedConfig {
         !self.include.is_empty() || !self.exclude.is_empty()
     }
 
-    /// Names the feed's definition: equal sources and patterns, equal id.
+    /// Names the feed's definition: equal sources and patterns, equal id. The meaning of
+    /// the patterns is hashed too ([`PATTERN_MEANING`]), so indexes built under an older
+    /// meaning are rebuilt.
     pub fn index_id(&self) -> [u8; 8] {
         let mut h = blake3::Hasher::new();
+        h.update(PATTERN_MEANING.as_bytes());
         let mut sources = self.sources.clone();
         sources.sort();
         sources.dedup();
@@ -178,6 +187,10 @@ impl FeedConfig {
         id
     }
 }
+
+/// Names what a named feed's patterns mean, for [`FeedConfig::index_id`]: version 2 matches
+/// summary and content as plain text (version 1, unnamed in the hash, matched their markup).
+const PATTERN_MEANING: &str = "patterns v2: plain text";
 
 impl Config {
     /// The store indexes of the named feeds with patterns.
@@ -1575,6 +1588,56 @@ exclude = ["(?i)beta"]
             ),
             "{p:?}"
         );
+    }
+
+    #[test]
+    fn named_feed_patterns_match_text_and_their_index_names_the_meaning() {
+        let c = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\n\n[[feed]]\nname = \"x\"\nexclude = [\"href\"]\n",
+            Path::new("feeds.toml"),
+        )
+        .expect("valid");
+        let f = &c.feeds[0];
+        let now = chrono::Utc::now();
+        let entry = crate::model::Entry {
+            key: crate::model::EntryKey([0; 16]),
+            source: "a".into(),
+            guid: None,
+            title: "Linked".into(),
+            link: None,
+            summary: None,
+            content: Some("<a href=\"https://x.example/\">this</a>".into()),
+            authors: Vec::new(),
+            categories: Vec::new(),
+            enclosures: Vec::new(),
+            comments: None,
+            thumbnail: None,
+            published: None,
+            updated: now,
+            first_seen: now,
+            fingerprint: [0; 16],
+            article: None,
+            duplicate_of: None,
+            also_in: Vec::new(),
+            full_text: None,
+            full_content: None,
+        };
+        assert!(f.admits_entry(&entry));
+        // The id a store indexed under the old meaning (markup matched) is not reused.
+        let mut h = blake3::Hasher::new();
+        for (tag, list) in [
+            ("sources", vec!["a"]),
+            ("include", vec![]),
+            ("exclude", vec!["href"]),
+        ] {
+            h.update(tag.as_bytes());
+            h.update(&(list.len() as u64).to_le_bytes());
+            for item in list {
+                h.update(&(item.len() as u64).to_le_bytes());
+                h.update(item.as_bytes());
+            }
+        }
+        assert_ne!(f.index_id(), h.finalize().as_bytes()[..8]);
     }
 
     #[test]
