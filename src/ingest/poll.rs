@@ -414,7 +414,7 @@ fn read_page(
         .clone()
         .or_else(|| normalised.feed_title.clone())
         .unwrap_or_else(|| source.name.clone());
-    let (kept, filtered) = crate::feed::transform::apply(source, &title, normalised.entries);
+    let (kept, filtered) = source.transform().apply(&title, normalised.entries);
     normalised.entries = kept;
     Ok(ReadPage {
         normalised,
