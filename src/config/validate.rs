@@ -367,25 +367,17 @@ impl Validator<'_> {
         default_interval: Option<Duration>,
     ) -> Option<SourceConfig> {
         let name = s.name.get_ref().trim();
-        let name_line = self.line_col(s.name.span().start).0;
-        let mut ok = true;
-        if !is_slug(name) {
+        let mut ok = if !is_slug(name) {
             self.problem(
                 Some(s.name.span()),
                 format!(
                     "source name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit (it is used in URLs)"
                 ),
             );
-            ok = false;
-        } else if let Some(first) = seen.names.get(name) {
-            self.problem(
-                Some(s.name.span()),
-                format!("duplicate source name \"{name}\" (first used on line {first})"),
-            );
-            ok = false;
+            false
         } else {
-            seen.names.insert(name.to_string(), name_line);
-        }
+            self.first_use(name, s.name.span(), &mut seen.names, "source name")
+        };
 
         let url = match Url::parse(s.url.get_ref().trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
@@ -412,18 +404,10 @@ impl Validator<'_> {
                 None
             }
         };
-        if let Some(u) = &url {
-            let key = u.as_str().to_string();
-            if let Some(first) = seen.urls.get(&key) {
-                self.problem(
-                    Some(s.url.span()),
-                    format!("duplicate source url \"{key}\" (first used on line {first})"),
-                );
-                ok = false;
-            } else {
-                let line = self.line_col(s.url.span().start).0;
-                seen.urls.insert(key, line);
-            }
+        if let Some(u) = &url
+            && !self.first_use(u.as_str(), s.url.span(), &mut seen.urls, "source url")
+        {
+            ok = false;
         }
 
         let mut tags = Vec::new();
@@ -539,25 +523,17 @@ impl Validator<'_> {
         names: &mut HashMap<String, usize>,
     ) -> Option<FeedConfig> {
         let name = f.name.get_ref().trim();
-        let mut ok = true;
-        if !is_slug(name) {
+        let mut ok = if !is_slug(name) {
             self.problem(
                 Some(f.name.span()),
                 format!(
                     "feed name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_'"
                 ),
             );
-            ok = false;
-        } else if let Some(first) = names.get(name) {
-            self.problem(
-                Some(f.name.span()),
-                format!("duplicate feed name \"{name}\" (first used on line {first})"),
-            );
-            ok = false;
+            false
         } else {
-            let line = self.line_col(f.name.span().start).0;
-            names.insert(name.to_string(), line);
-        }
+            self.first_use(name, f.name.span(), names, "feed name")
+        };
         let mut chosen: Vec<String> = Vec::new();
         for s in &f.sources {
             if sources.iter().any(|c| &c.name == s.get_ref()) {
@@ -612,6 +588,28 @@ impl Validator<'_> {
                 exclude: exclude?,
             },
         })
+    }
+
+    /// Whether `key` (a `what`, e.g. "source name") is used here first: `seen` then holds
+    /// it with its line; else a problem names the line of its first use.
+    fn first_use(
+        &mut self,
+        key: &str,
+        span: Range<usize>,
+        seen: &mut HashMap<String, usize>,
+        what: &str,
+    ) -> bool {
+        if let Some(first) = seen.get(key) {
+            self.problem(
+                Some(span),
+                format!("duplicate {what} \"{key}\" (first used on line {first})"),
+            );
+            false
+        } else {
+            let line = self.line_col(span.start).0;
+            seen.insert(key.to_string(), line);
+            true
+        }
     }
 
     fn problem(&mut self, span: Option<Range<usize>>, message: impl Into<String>) {
