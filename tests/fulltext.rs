@@ -351,7 +351,7 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
         "{err}"
     );
     assert_eq!(
-        daemon.config().sources[2].include[0].pattern.as_str(),
+        daemon.config().sources[2].rules.include[0].pattern.as_str(),
         "(?i)rust"
     );
     daemon.shutdown().await.expect("shutdown");

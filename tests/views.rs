@@ -233,3 +233,64 @@ async fn hidden_entries_of_a_removed_source_are_not_read_through() {
     );
     daemon.shutdown().await.expect("stops");
 }
+
+/// A named feed's patterns match an entry's text, not its markup (as a source's filters
+/// do): `exclude = ["href"]` keeps an entry that only links, and `include = ["strong"]`
+/// takes an entry that says "strong", not one that is merely bold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn named_feed_patterns_do_not_match_markup() {
+    let origin = Origin::start().await;
+    let item = |i: usize, title: &str, html: &str| {
+        format!(
+            "<item><guid isPermaLink=\"false\">m{i}</guid><title>{title}</title><link>https://m.example/{i}</link><description><![CDATA[{html}]]></description><pubDate>{}</pubDate></item>",
+            (chrono::Utc::now() - chrono::Duration::minutes(i as i64)).to_rfc2822()
+        )
+    };
+    let body = format!(
+        r#"<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>M</title><link>https://m.example/</link><description>d</description>{}{}{}</channel></rss>"#,
+        item(
+            1,
+            "Linked",
+            r#"<p>See <a href="https://x.example/">this page</a></p>"#
+        ),
+        item(2, "Bold", "<p><strong>Loud</strong> words</p>"),
+        item(3, "Said", "<p>A strong case</p>"),
+    );
+    origin.set("/m.xml", Route::feed(body, "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}[[source]]\nname = \"m\"\nurl = \"{}\"\n\n\
+         [[feed]]\nname = \"no-href\"\nexclude = [\"href\"]\n\n\
+         [[feed]]\nname = \"strong\"\ninclude = [\"strong\"]\n",
+        config_prelude(""),
+        origin.url("/m.xml"),
+    );
+    let config = config_raw(dir.path(), &text);
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let mut daemon = app::start(config, listener).await.expect("daemon starts");
+    let mut reports = daemon.take_reports();
+    wait_indexed(&mut daemon.supervisor_events).await;
+    all_stored(&mut reports, &["m"]).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let titles = |path: &'static str| {
+        let base = base.clone();
+        async move {
+            let (status, _, body) = get(&format!("{base}{path}")).await;
+            assert_eq!(status, 200, "{path}: {body}");
+            let feed = assert_valid_atom(&body, &format!("http://feeds.test{path}"));
+            let mut t: Vec<String> = feed
+                .entries()
+                .iter()
+                .map(|e| e.title().value.clone())
+                .collect();
+            t.sort();
+            t
+        }
+    };
+    assert_eq!(
+        titles("/feeds/no-href.atom").await,
+        ["Bold", "Linked", "Said"]
+    );
+    assert_eq!(titles("/feeds/strong.atom").await, ["Said"]);
+    daemon.shutdown().await.expect("stops");
+}

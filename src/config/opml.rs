@@ -8,6 +8,18 @@ use url::Url;
 
 use crate::config::is_slug;
 
+/// Why an OPML file cannot be read or its subscriptions cannot be added to the config. The
+/// message includes the underlying error.
+#[derive(Debug, thiserror::Error)]
+pub enum OpmlError {
+    #[error("not a readable OPML file: {0}")]
+    Unreadable(quick_xml::Error),
+    #[error("the config is not valid TOML: {0}")]
+    ConfigNotToml(toml_edit::TomlError),
+    #[error("`source` in the config is not a list of [[source]] tables")]
+    SourceNotTables,
+}
+
 /// One subscription read from an OPML file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outline {
@@ -18,14 +30,12 @@ pub struct Outline {
 
 /// Every `<outline>` with an `xmlUrl`, at any depth; a folder outline's title becomes a
 /// category of the feeds inside it.
-pub fn read(opml: &str) -> Result<Vec<Outline>, String> {
+pub fn read(opml: &str) -> Result<Vec<Outline>, OpmlError> {
     let mut reader = quick_xml::Reader::from_str(opml);
     let mut out = Vec::new();
     let mut folders: Vec<Option<String>> = Vec::new();
     loop {
-        let event = reader
-            .read_event()
-            .map_err(|e| format!("not a readable OPML file: {e}"))?;
+        let event = reader.read_event().map_err(OpmlError::Unreadable)?;
         let (e, empty) = match event {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
@@ -85,10 +95,8 @@ pub struct Imported {
 
 /// Appends the outlines that are not in `config_text` yet as `[[source]]` tables, keeping
 /// everything else in the file as it was. Returns the new text.
-pub fn import(config_text: &str, outlines: &[Outline]) -> Result<(String, Imported), String> {
-    let mut doc: toml_edit::DocumentMut = config_text
-        .parse()
-        .map_err(|e| format!("the config is not valid TOML: {e}"))?;
+pub fn import(config_text: &str, outlines: &[Outline]) -> Result<(String, Imported), OpmlError> {
+    let mut doc: toml_edit::DocumentMut = config_text.parse().map_err(OpmlError::ConfigNotToml)?;
     let mut report = Imported::default();
     let mut names: HashSet<String> = HashSet::new();
     let mut urls: HashSet<String> = HashSet::new();
@@ -113,7 +121,7 @@ pub fn import(config_text: &str, outlines: &[Outline]) -> Result<(String, Import
         .get_mut("source")
         .and_then(|s| s.as_array_of_tables_mut())
     else {
-        return Err("`source` in the config is not a list of [[source]] tables".into());
+        return Err(OpmlError::SourceNotTables);
     };
     for o in outlines {
         let url = match Url::parse(&o.xml_url) {

@@ -160,14 +160,11 @@ fn publish_differs(old: &Config, new: &Config) -> bool {
 fn feeds_differ(old: &Config, new: &Config) -> bool {
     old.feeds.len() != new.feeds.len()
         || old.feeds.iter().zip(&new.feeds).any(|(a, b)| {
-            let patterns =
-                |v: &[regex::Regex]| v.iter().map(|r| r.as_str().to_string()).collect::<Vec<_>>();
             a.name != b.name
                 || a.title != b.title
                 || a.description != b.description
                 || a.sources != b.sources
-                || patterns(&a.include) != patterns(&b.include)
-                || patterns(&a.exclude) != patterns(&b.exclude)
+                || a.rules != b.rules
         })
 }
 

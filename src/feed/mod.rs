@@ -5,4 +5,9 @@ pub mod dates;
 pub mod extract;
 pub mod normalise;
 pub mod parse;
+pub mod rules;
+pub mod template;
 pub mod transform;
+
+/// How many entries of one document are read by default (`[fetch] max_entries`).
+pub const DEFAULT_MAX_ENTRIES: usize = 5_000;

@@ -48,7 +48,7 @@ pub fn parse_document(
     parse_document_limited(bytes, content_type, base, DEFAULT_MAX_ENTRIES)
 }
 
-pub use crate::config::DEFAULT_MAX_ENTRIES;
+pub use crate::feed::DEFAULT_MAX_ENTRIES;
 
 /// [`parse_document`], reading at most the first `max_entries` entries of an XML feed (feeds
 /// list their newest first). The parser's model costs about 2 KB an entry, so a hostile

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use crate::config::SourceConfig;
 use crate::feed::parse::ParseError;
-use crate::feed::{normalise, parse, transform};
+use crate::feed::{normalise, parse};
 use crate::fetch::{Body, Validators};
 
 /// One fetched page, read: what [`read_page`] gives.
@@ -43,7 +43,7 @@ pub fn read_page(
         .clone()
         .or_else(|| normalised.feed_title.clone())
         .unwrap_or_else(|| source.name.clone());
-    let (kept, filtered) = transform::apply(source, &title, normalised.entries);
+    let (kept, filtered) = source.transform().apply(&title, normalised.entries);
     normalised.entries = kept;
     Ok(ReadPage {
         normalised,
