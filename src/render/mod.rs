@@ -6,6 +6,7 @@
 //! `<source>`, RFC 3339 dates in Atom and RFC 822 dates in RSS, unique ids.
 
 pub mod opml;
+pub mod page;
 
 use std::borrow::Cow;
 use std::collections::HashMap;
