@@ -209,11 +209,7 @@ pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
 pub fn atom(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceInfo>) -> String {
     let c = clean(meta, entries, sources);
     let (meta, entries, sources) = (&*c.meta, &*c.entries, &*c.sources);
-    let updated = entries
-        .iter()
-        .map(|e| e.updated)
-        .max()
-        .unwrap_or(meta.empty_updated);
+    let updated = newest(entries, meta);
     let feed = atom::Feed {
         title: atom::Text::plain(meta.title.clone()),
         id: meta.id.clone(),
@@ -373,11 +369,7 @@ fn rss_thumbnail_extension(e: &Entry) -> rss::extension::ExtensionMap {
 pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceInfo>) -> String {
     let c = clean(meta, entries, sources);
     let (meta, entries, sources) = (&*c.meta, &*c.entries, &*c.sources);
-    let newest = entries
-        .iter()
-        .map(|e| e.updated)
-        .max()
-        .unwrap_or(meta.empty_updated);
+    let newest = newest(entries, meta);
     let channel = rss::Channel {
         title: meta.title.clone(),
         link: meta.home_url.clone(),
@@ -458,6 +450,15 @@ fn rss_item(e: &Entry, sources: &HashMap<String, SourceInfo>) -> rss::Item {
         extensions: rss_thumbnail_extension(e),
         ..Default::default()
     }
+}
+
+/// When the newest entry changed; for a feed without entries, `meta.empty_updated`.
+fn newest(entries: &[Entry], meta: &FeedMeta) -> DateTime<Utc> {
+    entries
+        .iter()
+        .map(|e| e.updated)
+        .max()
+        .unwrap_or(meta.empty_updated)
 }
 
 fn fixed(t: DateTime<Utc>) -> DateTime<FixedOffset> {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
 
 use super::cache::{self, Coding, Rendered};
 use super::{ATOM_TYPE, AppState, JSON_TYPE, MAX_LIMIT, RSS_TYPE, internal_error};
@@ -15,14 +16,24 @@ use crate::config::Config;
 use crate::render::{self, FeedMeta, SourceInfo};
 use crate::store::{Cursor, Store, StoreError};
 
+/// An output format of the published feeds.
 #[derive(Clone, Copy)]
-enum Format {
+pub(super) enum Format {
     Atom,
     Rss,
     Json,
 }
 
 impl Format {
+    /// The file extension of the format (also its label in the metrics).
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Atom => "atom",
+            Format::Rss => "rss",
+            Format::Json => "json",
+        }
+    }
+
     fn from_extension(ext: &str) -> Option<Format> {
         match ext {
             "atom" => Some(Format::Atom),
@@ -42,28 +53,13 @@ enum Selection {
     Named(usize),
 }
 
-pub(super) async fn feed_atom(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    published(&state, Selection::All, Format::Atom, &uri, &headers).await
-}
-
-pub(super) async fn feed_rss(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    published(&state, Selection::All, Format::Rss, &uri, &headers).await
-}
-
-pub(super) async fn feed_json(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-) -> Response {
-    published(&state, Selection::All, Format::Json, &uri, &headers).await
+/// The route of `/feed.{fmt}`: every configured source, in `format`.
+pub(super) fn everything(format: Format) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, uri: Uri, headers: HeaderMap| async move {
+            published(&state, Selection::All, format, &uri, &headers).await
+        },
+    )
 }
 
 pub(super) async fn folder_feed(
@@ -256,14 +252,9 @@ async fn published(
         }
     };
     let response = cache::cached_response(state, headers, rendered, coding);
-    let label = match format {
-        Format::Atom => "atom",
-        Format::Rss => "rss",
-        Format::Json => "json",
-    };
     state
         .metrics
-        .record_request(label, response.status().as_u16());
+        .record_request(format.extension(), response.status().as_u16());
     response
 }
 
@@ -277,11 +268,7 @@ fn canonical_uri(
     limit: usize,
     before: Option<&Cursor>,
 ) -> Option<Uri> {
-    let ext = match format {
-        Format::Atom => "atom",
-        Format::Rss => "rss",
-        Format::Json => "json",
-    };
+    let ext = format.extension();
     let path = match selection {
         Selection::All => format!("/feed.{ext}"),
         Selection::Source(name) => format!("/sources/{name}.{ext}"),

@@ -55,9 +55,9 @@ pub fn router(state: AppState) -> Router {
         .with_state(state.clone());
     Router::new()
         .route("/", get(pages::index))
-        .route("/feed.atom", get(feeds::feed_atom))
-        .route("/feed.rss", get(feeds::feed_rss))
-        .route("/feed.json", get(feeds::feed_json))
+        .route("/feed.atom", feeds::everything(feeds::Format::Atom))
+        .route("/feed.rss", feeds::everything(feeds::Format::Rss))
+        .route("/feed.json", feeds::everything(feeds::Format::Json))
         // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
         .route("/{folder}/{file}", get(feeds::folder_feed))
         .route("/opml", get(pages::opml))
