@@ -107,8 +107,8 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
         // The source's own feed, or for a `file:` source (a path on this machine) its feed
         // here.
         let href = match (url::Url::parse(&s.current_url), c.source(&s.name)) {
-            (Ok(u), _) => super::public_source_url(base, &s.name, &u),
-            (Err(_), Some(src)) => super::public_source_url(base, &s.name, &src.url),
+            (Ok(u), _) => super::meta::public_source_url(base, &s.name, &u),
+            (Err(_), Some(src)) => super::meta::public_source_url(base, &s.name, &src.url),
             (Err(_), None) => format!("{base}/sources/{}.atom", s.name),
         };
         page.push_str(&format!(
