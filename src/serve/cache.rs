@@ -3,14 +3,15 @@
 //! compression); the gzip and brotli variants; ETags, Last-Modified and 304s.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
-use super::{AppState, ServeError};
+use super::error::ServeError;
 use crate::config::Config;
+use crate::daemon::metrics::Metrics;
 
 /// Rendered feeds kept until the store changes or the config is reloaded, so a reader's
 /// poll costs a lookup. Keyed by the canonical request (the feed's path and only the
@@ -295,7 +296,7 @@ fn compress(body: &[u8], coding: Coding) -> Result<bytes::Bytes, ServeError> {
 /// there is none: concurrent callers share one result. The flight leaves the map when it
 /// has its result, or when its last caller gives up (so a later caller starts it again).
 pub(super) async fn single_flight<T, F, Fut>(
-    state: &AppState,
+    cache: &Mutex<RenderCache>,
     key: String,
     which: fn(&mut RenderCache) -> &mut HashMap<String, Flight<T>>,
     start: F,
@@ -306,7 +307,7 @@ where
     Fut: std::future::Future<Output = Result<T, ServeError>>,
 {
     struct Leave<'a, T> {
-        state: &'a AppState,
+        cache: &'a Mutex<RenderCache>,
         key: String,
         which: fn(&mut RenderCache) -> &mut HashMap<String, Flight<T>>,
         flight: Flight<T>,
@@ -314,7 +315,6 @@ where
     impl<T> Drop for Leave<'_, T> {
         fn drop(&mut self) {
             let mut cache = self
-                .state
                 .cache
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -329,14 +329,13 @@ where
         }
     }
     let flight = {
-        let mut cache = state
-            .cache
+        let mut cache = cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         which(&mut cache).entry(key.clone()).or_default().clone()
     };
     let leave = Leave {
-        state,
+        cache,
         key,
         which,
         flight,
@@ -352,10 +351,9 @@ where
 /// compressions hold one until their work is done, even if the request is dropped
 /// meanwhile, so at most [`RenderCache::workers`] run at once.
 pub(super) async fn work_permit(
-    state: &AppState,
+    cache: &Mutex<RenderCache>,
 ) -> Result<tokio::sync::OwnedSemaphorePermit, ServeError> {
-    let semaphore = state
-        .cache
+    let semaphore = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .work
@@ -365,11 +363,11 @@ pub(super) async fn work_permit(
 
 /// `body` in `coding`, compressed on a blocking thread once a render permit is free.
 pub(super) async fn compress_bounded(
-    state: &AppState,
+    cache: &Mutex<RenderCache>,
     body: bytes::Bytes,
     coding: Coding,
 ) -> Result<bytes::Bytes, ServeError> {
-    let permit = work_permit(state).await?;
+    let permit = work_permit(cache).await?;
     tokio::task::spawn_blocking(move || {
         let result = compress(&body, coding);
         drop(permit);
@@ -380,13 +378,12 @@ pub(super) async fn compress_bounded(
 
 /// The cached document for `key`, if the cache holds this generation and config.
 pub(super) fn cached(
-    state: &AppState,
+    cache: &Mutex<RenderCache>,
     generation: u64,
     config: &Arc<Config>,
     key: &str,
 ) -> Option<Rendered> {
-    let mut cache = state
-        .cache
+    let mut cache = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if cache.is_current(generation, config) {
@@ -398,15 +395,15 @@ pub(super) fn cached(
 
 /// Keeps `rendered` (with the variants it carries) under `key`, within `render_cache_mb`.
 pub(super) fn keep(
-    state: &AppState,
+    cache: &Mutex<RenderCache>,
+    metrics: &Metrics,
     generation: u64,
     config: &Arc<Config>,
     key: String,
     r: Rendered,
 ) {
     // A std Mutex: held for an insert, never across an .await.
-    let mut cache = state
-        .cache
+    let mut cache = cache
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !cache.is_current(generation, config) {
@@ -417,7 +414,7 @@ pub(super) fn keep(
         cache.start_over(generation, config);
     }
     cache.insert(key, r, config.server.render_cache_bytes);
-    state.metrics.set_render_cache(cache.bytes(), cache.len());
+    metrics.set_render_cache(cache.bytes(), cache.len());
 }
 
 /// The compressed body `r` carries for `coding`, if any.
@@ -432,7 +429,7 @@ pub(super) fn variant(r: &Rendered, coding: Coding) -> Option<&bytes::Bytes> {
 /// coding: `"…-gzip"`, `"…-br"`), Last-Modified (the newest entry), a max-age from the poll
 /// intervals, or 304 when the reader already has it (in any coding).
 pub(super) fn cached_response(
-    state: &AppState,
+    config: &Config,
     headers: &HeaderMap,
     rendered: Rendered,
     coding: Coding,
@@ -450,13 +447,12 @@ pub(super) fn cached_response(
     let vary = (header::VARY, "Accept-Encoding".to_string());
     let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
     // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
-    let shortest = state
-        .config()
+    let shortest = config
         .sources
         .iter()
         .map(|s| s.interval)
         .min()
-        .unwrap_or(state.config().fetch.default_interval);
+        .unwrap_or(config.fetch.default_interval);
     let max_age = (shortest / 2).clamp(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_secs(900),

@@ -11,10 +11,18 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use super::cache::{self, Coding, Rendered};
-use super::{ATOM_TYPE, AppState, JSON_TYPE, MAX_LIMIT, RSS_TYPE, internal_error};
+use super::error::internal_error;
+use super::state::AppState;
 use crate::config::Config;
 use crate::render::{self, FeedMeta, SourceInfo};
 use crate::store::{Cursor, Store, StoreError};
+
+pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
+pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
+pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
+
+/// The most entries `?limit=` may ask for.
+pub const MAX_LIMIT: usize = 1000;
 
 /// An output format of the published feeds.
 #[derive(Clone, Copy)]
@@ -163,23 +171,23 @@ async fn published(
     let generation = state.store.generation();
     // Flights are per store generation and config: a miss never joins a stale render.
     let flight_key = format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
-    let rendered = match cache::cached(state, generation, &config, &key) {
+    let rendered = match cache::cached(&state.cache, generation, &config, &key) {
         Some(r) => r,
         None => {
             let render = cache::single_flight(
-                state,
+                &state.cache,
                 flight_key.clone(),
                 |c| &mut c.renders,
                 || async {
                     // Another flight may have finished since the lookup.
-                    if let Some(r) = cache::cached(state, generation, &config, &key) {
+                    if let Some(r) = cache::cached(&state.cache, generation, &config, &key) {
                         return Ok(r);
                     }
                     // On a blocking thread, a few at a time: a render reads the store, and
                     // the runtime's few workers must stay free for other requests
                     // (`/healthz` among them).
                     let (for_render, uri) = (state.clone(), uri.clone());
-                    let permit = cache::work_permit(state).await?;
+                    let permit = cache::work_permit(&state.cache).await?;
                     let r = state
                         .store
                         .call(move |store| {
@@ -197,7 +205,14 @@ async fn published(
                         })
                         .await?;
                     state.metrics.record_render();
-                    cache::keep(state, generation, &config, key.clone(), r.clone());
+                    cache::keep(
+                        &state.cache,
+                        &state.metrics,
+                        generation,
+                        &config,
+                        key.clone(),
+                        r.clone(),
+                    );
                     Ok(r)
                 },
             )
@@ -215,28 +230,35 @@ async fn published(
         }
         _ => {
             let compressed = cache::single_flight(
-                state,
+                &state.cache,
                 format!("{flight_key}#{}", coding.name()),
                 |c| &mut c.compressions,
                 || async {
-                    if let Some(r) = cache::cached(state, generation, &config, &key)
+                    if let Some(r) = cache::cached(&state.cache, generation, &config, &key)
                         && let Some(b) = cache::variant(&r, coding)
                     {
                         return Ok(b.clone());
                     }
                     let body = rendered.body.clone();
-                    let b = cache::compress_bounded(state, body, coding).await?;
+                    let b = cache::compress_bounded(&state.cache, body, coding).await?;
                     state.metrics.record_compression(coding.name());
                     // Kept beside the document (which may have given way meanwhile: then
                     // the document comes back with it).
-                    let mut with = cache::cached(state, generation, &config, &key)
+                    let mut with = cache::cached(&state.cache, generation, &config, &key)
                         .unwrap_or_else(|| rendered.clone());
                     match coding {
                         Coding::Gzip => with.gzip = Some(b.clone()),
                         Coding::Br => with.br = Some(b.clone()),
                         Coding::Identity => {}
                     }
-                    cache::keep(state, generation, &config, key.clone(), with);
+                    cache::keep(
+                        &state.cache,
+                        &state.metrics,
+                        generation,
+                        &config,
+                        key.clone(),
+                        with,
+                    );
                     Ok(b)
                 },
             )
@@ -251,7 +273,7 @@ async fn published(
             r
         }
     };
-    let response = cache::cached_response(state, headers, rendered, coding);
+    let response = cache::cached_response(&config, headers, rendered, coding);
     state
         .metrics
         .record_request(format.extension(), response.status().as_u16());

@@ -10,7 +10,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 
-use super::{AppState, ServeError, internal_error};
+use super::error::{ServeError, internal_error};
+use super::state::AppState;
 use crate::config::Config;
 use crate::daemon::status::Health;
 use crate::model::SourceState;
