@@ -376,45 +376,51 @@ pub(super) async fn compress_bounded(
     .await?
 }
 
-/// The cached document for `key`, if the cache holds this generation and config.
-pub(super) fn cached(
-    cache: &Mutex<RenderCache>,
-    generation: u64,
-    config: &Arc<Config>,
-    key: &str,
-) -> Option<Rendered> {
-    let mut cache = cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if cache.is_current(generation, config) {
-        cache.get(key)
-    } else {
-        None
-    }
+/// Where one document lives in the cache: its canonical request (`key`), rendered from one
+/// store generation and config.
+pub(super) struct Slot<'a> {
+    pub(super) cache: &'a Mutex<RenderCache>,
+    pub(super) metrics: &'a Metrics,
+    pub(super) generation: u64,
+    pub(super) config: &'a Arc<Config>,
+    pub(super) key: &'a str,
 }
 
-/// Keeps `rendered` (with the variants it carries) under `key`, within `render_cache_mb`.
-pub(super) fn keep(
-    cache: &Mutex<RenderCache>,
-    metrics: &Metrics,
-    generation: u64,
-    config: &Arc<Config>,
-    key: String,
-    r: Rendered,
-) {
-    // A std Mutex: held for an insert, never across an .await.
-    let mut cache = cache
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !cache.is_current(generation, config) {
-        if generation < cache.generation {
-            // Rendered from an older generation than the cache now holds: not kept.
-            return;
+impl Slot<'_> {
+    /// The cached document, if the cache holds this generation and config.
+    pub(super) fn get(&self) -> Option<Rendered> {
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.is_current(self.generation, self.config) {
+            cache.get(self.key)
+        } else {
+            None
         }
-        cache.start_over(generation, config);
     }
-    cache.insert(key, r, config.server.render_cache_bytes);
-    metrics.set_render_cache(cache.bytes(), cache.len());
+
+    /// Keeps `r` (with the variants it carries), within `render_cache_mb`.
+    pub(super) fn keep(&self, r: Rendered) {
+        // A std Mutex: held for an insert, never across an .await.
+        let mut cache = self
+            .cache
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !cache.is_current(self.generation, self.config) {
+            if self.generation < cache.generation {
+                // Rendered from an older generation than the cache now holds: not kept.
+                return;
+            }
+            cache.start_over(self.generation, self.config);
+        }
+        cache.insert(
+            self.key.to_string(),
+            r,
+            self.config.server.render_cache_bytes,
+        );
+        self.metrics.set_render_cache(cache.bytes(), cache.len());
+    }
 }
 
 /// The compressed body `r` carries for `coding`, if any.

@@ -171,7 +171,14 @@ async fn published(
     let generation = state.store.generation();
     // Flights are per store generation and config: a miss never joins a stale render.
     let flight_key = format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
-    let rendered = match cache::cached(&state.cache, generation, &config, &key) {
+    let slot = cache::Slot {
+        cache: &state.cache,
+        metrics: &state.metrics,
+        generation,
+        config: &config,
+        key: &key,
+    };
+    let rendered = match slot.get() {
         Some(r) => r,
         None => {
             let render = cache::single_flight(
@@ -180,7 +187,7 @@ async fn published(
                 |c| &mut c.renders,
                 || async {
                     // Another flight may have finished since the lookup.
-                    if let Some(r) = cache::cached(&state.cache, generation, &config, &key) {
+                    if let Some(r) = slot.get() {
                         return Ok(r);
                     }
                     // On a blocking thread, a few at a time: a render reads the store, and
@@ -205,14 +212,7 @@ async fn published(
                         })
                         .await?;
                     state.metrics.record_render();
-                    cache::keep(
-                        &state.cache,
-                        &state.metrics,
-                        generation,
-                        &config,
-                        key.clone(),
-                        r.clone(),
-                    );
+                    slot.keep(r.clone());
                     Ok(r)
                 },
             )
@@ -234,7 +234,7 @@ async fn published(
                 format!("{flight_key}#{}", coding.name()),
                 |c| &mut c.compressions,
                 || async {
-                    if let Some(r) = cache::cached(&state.cache, generation, &config, &key)
+                    if let Some(r) = slot.get()
                         && let Some(b) = cache::variant(&r, coding)
                     {
                         return Ok(b.clone());
@@ -244,21 +244,13 @@ async fn published(
                     state.metrics.record_compression(coding.name());
                     // Kept beside the document (which may have given way meanwhile: then
                     // the document comes back with it).
-                    let mut with = cache::cached(&state.cache, generation, &config, &key)
-                        .unwrap_or_else(|| rendered.clone());
+                    let mut with = slot.get().unwrap_or_else(|| rendered.clone());
                     match coding {
                         Coding::Gzip => with.gzip = Some(b.clone()),
                         Coding::Br => with.br = Some(b.clone()),
                         Coding::Identity => {}
                     }
-                    cache::keep(
-                        &state.cache,
-                        &state.metrics,
-                        generation,
-                        &config,
-                        key.clone(),
-                        with,
-                    );
+                    slot.keep(with);
                     Ok(b)
                 },
             )
