@@ -4,6 +4,9 @@
 //! reopens the store), so async code never calls a [`Store`] method on a runtime worker:
 //! it hands the call to tokio's blocking pool with [`Store::call`], and the workers stay
 //! free to answer `/healthz` and cached feeds whatever the disk does.
+//!
+//! The test of that promise needs a disk that stalls: [`Store::slow_page_reads_for_tests`]
+//! makes this store's page reads wait (inert unless a test calls it).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
