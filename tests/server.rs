@@ -946,3 +946,71 @@ async fn an_oversized_request_head_gets_431() {
     writer.abort();
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// GET `url` from a thread and runtime of its own, so the time is measured even when the
+/// daemon's runtime workers are stuck: status and time taken.
+fn probe(url: String) -> std::thread::JoinHandle<(u16, Duration)> {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("probe runtime")
+            .block_on(timed_get(&url))
+    })
+}
+
+/// Ends the slow page reads of a store when dropped (also when the test fails).
+struct SlowPageReads(std::path::PathBuf);
+
+impl Drop for SlowPageReads {
+    fn drop(&mut self) {
+        tributary::store::Store::slow_page_reads_for_tests(&self.0, Duration::ZERO);
+    }
+}
+
+/// While every page read of the store stalls and more uncached feeds are asked for than
+/// the runtime has workers, `/healthz` and the cached `/feed.atom` still answer promptly:
+/// handlers read the store off the runtime (through `Store::call`), never on a worker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
+    use tributary::store::Store;
+    let (_origin, rest) = one_source().await;
+    let (daemon, _dir) = daemon("", &rest).await;
+    let addr = daemon.local_addr();
+    let store = daemon.config().store.path.clone();
+    let (status, _) = timed_get(&format!("http://{addr}/feed.atom")).await;
+    assert_eq!(status, 200, "warm the cache");
+
+    Store::slow_page_reads_for_tests(&store, Duration::from_secs(60));
+    let slow = SlowPageReads(store.clone());
+    let uncached: Vec<_> = (1..=8)
+        .map(|n| probe(format!("http://{addr}/feed.atom?limit={n}")))
+        .collect();
+    // Wait until the renders hang in the store.
+    let began = Instant::now();
+    while Store::slow_page_reads_waiting(&store) == 0 {
+        assert!(
+            began.elapsed() < Duration::from_secs(10),
+            "the renders never reached the store"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    for path in ["/healthz", "/feed.atom", "/healthz", "/feed.atom"] {
+        let (status, took) = probe(format!("http://{addr}{path}"))
+            .join()
+            .expect("answered while the store stalls");
+        assert_eq!(status, 200, "{path}");
+        assert!(took < Duration::from_secs(2), "{path} took {took:?}");
+    }
+    assert!(
+        Store::slow_page_reads_waiting(&store) > 0,
+        "the renders still hang"
+    );
+    // The stall ends: the uncached feeds are served too.
+    drop(slow);
+    for request in uncached {
+        let (status, _) = request.join().expect("answered once the store is quick");
+        assert_eq!(status, 200);
+    }
+    daemon.shutdown().await.expect("shutdown");
+}

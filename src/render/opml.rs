@@ -13,7 +13,7 @@ pub fn export(config: &Config, titles: &dyn Fn(&str) -> Option<String>) -> Strin
 
 /// [`export`] as served at `/opml`: a `file:` source (a path on this machine) is listed by
 /// its feed on this instance, and no URL carries a user name or password
-/// ([`crate::render::public_source_url`]).
+/// ([`super::public_source_url`]).
 pub fn export_public(config: &Config, titles: &dyn Fn(&str) -> Option<String>) -> String {
     export_with(config, titles, true)
 }
@@ -49,7 +49,7 @@ fn export_with(config: &Config, titles: &dyn Fn(&str) -> Option<String>, public:
             .unwrap_or_else(|| s.name.clone());
         let title = xml_text(&title);
         let url = if public {
-            crate::render::public_source_url(&config.server.base_url, &s.name, &s.url)
+            super::meta::public_source_url(&config.server.base_url, &s.name, &s.url)
         } else {
             s.url.to_string()
         };

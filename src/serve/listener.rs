@@ -59,6 +59,9 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 /// take in all).
 pub const STOP_GRACE: Duration = Duration::from_millis(800);
 
+/// How long one request may take (then it is answered 408; see [`super::router`]).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// File descriptors kept for everything but client connections (the store, outgoing fetches,
 /// the config watch, the listener).
 pub const RESERVED_FDS: u64 = 256;
@@ -71,7 +74,7 @@ impl Settings {
             trusted: c.trusted_proxies.clone(),
             header_timeout: c.header_timeout,
             idle_timeout: c.idle_timeout,
-            stall_timeout: c.idle_timeout.max(crate::serve::REQUEST_TIMEOUT),
+            stall_timeout: c.idle_timeout.max(REQUEST_TIMEOUT),
         }
     }
 

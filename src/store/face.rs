@@ -4,6 +4,13 @@
 //! reopens the store), so async code never calls a [`Store`] method on a runtime worker:
 //! it hands the call to tokio's blocking pool with [`Store::call`], and the workers stay
 //! free to answer `/healthz` and cached feeds whatever the disk does.
+//!
+//! The test of that promise needs a disk that stalls: [`Store::slow_page_reads_for_tests`]
+//! makes this store's page reads wait (inert unless a test calls it).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{Store, StoreError};
 
@@ -19,6 +26,74 @@ impl Store {
         match tokio::task::spawn_blocking(move || f(&store)).await {
             Ok(result) => result,
             Err(join) => Err(StoreError::Task(join.to_string())),
+        }
+    }
+}
+
+/// Page reads made slow on purpose, by store path, with how many wait now: for the test
+/// that the runtime stays free while the disk is slow. Empty unless a test fills it.
+static SLOW_PAGE_READS: std::sync::Mutex<Vec<(std::path::PathBuf, Duration, usize)>> =
+    std::sync::Mutex::new(Vec::new());
+/// Whether [`SLOW_PAGE_READS`] was ever filled: page reads skip its lock until then.
+static ANY_SLOW: AtomicBool = AtomicBool::new(false);
+
+impl Store {
+    /// For tests: from now on every page read (a feed's entries, from any index) of the
+    /// store at `path` first waits `delay`, as on a disk that stalls; `Duration::ZERO` ends
+    /// it and lets the reads waiting go on at once. Inert unless called.
+    #[doc(hidden)]
+    pub fn slow_page_reads_for_tests(path: &Path, delay: Duration) {
+        let mut slow = SLOW_PAGE_READS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match slow.iter_mut().find(|(p, _, _)| p == path) {
+            Some(entry) => entry.1 = delay,
+            None => slow.push((path.to_path_buf(), delay, 0)),
+        }
+        ANY_SLOW.store(true, Ordering::Release);
+    }
+
+    /// For tests: how many page reads of the store at `path` wait now (see
+    /// [`Store::slow_page_reads_for_tests`]).
+    #[doc(hidden)]
+    pub fn slow_page_reads_waiting(path: &Path) -> usize {
+        SLOW_PAGE_READS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map_or(0, |(_, _, waiting)| *waiting)
+    }
+
+    /// Where a page read waits when a test made this store's page reads slow; returns at
+    /// once otherwise.
+    pub(super) fn slow_page_read(&self) {
+        if !ANY_SLOW.load(Ordering::Acquire) {
+            return;
+        }
+        let began = Instant::now();
+        let mut waiting = false;
+        loop {
+            {
+                let mut slow = SLOW_PAGE_READS
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let Some(entry) = slow.iter_mut().find(|(p, _, _)| p == &*self.path) else {
+                    return;
+                };
+                let done = began.elapsed() >= entry.1;
+                match (waiting, done) {
+                    (false, false) => entry.2 += 1,
+                    (true, true) => {
+                        entry.2 -= 1;
+                        return;
+                    }
+                    (false, true) => return,
+                    (true, false) => {}
+                }
+                waiting = true;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

@@ -682,6 +682,7 @@ impl Store {
         before: Option<&Cursor>,
     ) -> Result<impl Iterator<Item = Result<([u8; 24], sled::IVec), StoreError>> + use<>, StoreError>
     {
+        self.slow_page_read();
         let db = self.db()?;
         let iter = match before {
             None => db.scan_prefix(&prefix),

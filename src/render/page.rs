@@ -1,0 +1,128 @@
+//! The HTML page at `/`: the feeds with autodiscovery links for readers, and a table of the
+//! sources' health. Pure: it takes the config and the sources' status and returns the page
+//! (no I/O); every text is escaped, without the characters XML cannot carry.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Config;
+use crate::feed::normalise::xml_text;
+
+/// One row of the sources' table, as the public may see it (the caller has already hidden
+/// local paths and credentials).
+#[derive(Clone, Debug, Default)]
+pub struct PageSource {
+    pub name: String,
+    /// The URL polled (may not parse: then the configured source's public URL is linked).
+    pub current_url: String,
+    /// "new", "ok", "failing" or "gone".
+    pub state: String,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub consecutive_failures: u32,
+    pub next_poll: Option<DateTime<Utc>>,
+    pub entries: u64,
+}
+
+/// The page at `/`.
+pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
+    // Characters XML cannot carry are no use in HTML either (and may come from the config).
+    let e = |s: &str| html_escape::encode_text(&xml_text(s)).into_owned();
+    let a = |s: &str| html_escape::encode_double_quoted_attribute(&xml_text(s)).into_owned();
+    let base = &c.server.base_url;
+    let title = e(&c.publish.title);
+    let mut page = String::new();
+    page.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+    page.push_str(&format!("<title>{title}</title>"));
+    page.push_str(
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><style>\
+         body{font:16px/1.5 system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
+         table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;\
+         border-bottom:1px solid #ddd;vertical-align:top}th{background:#f4f4f4}\
+         td:last-child,th:last-child{text-align:right}a{color:#0645ad}</style>",
+    );
+    page.push_str(&format!(
+        "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{} (Atom)\" href=\"{}\">",
+        a(&c.publish.title),
+        a(&format!("{base}/feed.atom"))
+    ));
+    page.push_str(&format!(
+        "<link rel=\"alternate\" type=\"application/rss+xml\" title=\"{} (RSS)\" href=\"{}\">",
+        a(&c.publish.title),
+        a(&format!("{base}/feed.rss"))
+    ));
+    page.push_str(&format!(
+        "<link rel=\"alternate\" type=\"application/feed+json\" title=\"{} (JSON Feed)\" href=\"{}\">",
+        a(&c.publish.title),
+        a(&format!("{base}/feed.json"))
+    ));
+    page.push_str("</head><body>");
+    page.push_str(&format!(
+        "<h1>{title}</h1><p>{}</p>",
+        e(&c.publish.description)
+    ));
+    page.push_str("<h2>Feeds</h2><ul>");
+    let formats = |path: &str| {
+        format!(
+            "<a href=\"{0}.atom\">Atom</a> · <a href=\"{0}.rss\">RSS</a> · <a href=\"{0}.json\">JSON</a>",
+            a(path)
+        )
+    };
+    page.push_str(&format!("<li>Everything: {}</li>", formats("feed")));
+    for f in &c.feeds {
+        page.push_str(&format!(
+            "<li>{}: {}</li>",
+            e(f.title.as_deref().unwrap_or(&f.name)),
+            formats(&format!("feeds/{}", f.name))
+        ));
+    }
+    let mut tags: Vec<&str> = c
+        .sources
+        .iter()
+        .flat_map(|s| s.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    for t in tags {
+        page.push_str(&format!(
+            "<li>#{}: {}</li>",
+            e(t),
+            formats(&format!("tags/{t}"))
+        ));
+    }
+    page.push_str("</ul><h2>Sources</h2>");
+    let when = |t: Option<DateTime<Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_else(|| "never".into())
+    };
+    page.push_str(
+        "<table><thead><tr><th>Source</th><th>Feeds</th><th>State</th><th>Last success</th>\
+         <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
+    );
+    for s in sources {
+        let error = match (&s.last_error, s.consecutive_failures) {
+            (Some(err), n) if n > 0 => format!("{} ({n} in a row)", e(err)),
+            (Some(err), _) => format!("{} (then recovered)", e(err)),
+            (None, _) => String::new(),
+        };
+        // The source's own feed, or for a `file:` source (a path on this machine) its feed
+        // here.
+        let href = match (url::Url::parse(&s.current_url), c.source(&s.name)) {
+            (Ok(u), _) => super::meta::public_source_url(base, &s.name, &u),
+            (Err(_), Some(src)) => super::meta::public_source_url(base, &s.name, &src.url),
+            (Err(_), None) => format!("{base}/sources/{}.atom", s.name),
+        };
+        page.push_str(&format!(
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            a(&href),
+            e(&s.name),
+            formats(&format!("sources/{}", s.name)),
+            e(&s.state),
+            when(s.last_success),
+            error,
+            if s.state == "gone" { "never".into() } else { when(s.next_poll) },
+            s.entries
+        ));
+    }
+    page.push_str("</tbody></table></body></html>\n");
+    page
+}

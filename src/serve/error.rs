@@ -1,0 +1,36 @@
+//! Why a request could not be answered, and the 500 the reader gets for it.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+
+use crate::store::StoreError;
+
+/// Why a request could not be answered (the reader sees a 500 without the details; the log
+/// has them).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("compressing a document failed")]
+    Compress(#[source] std::io::Error),
+    #[error("a render or compression stopped unfinished")]
+    Task(#[from] tokio::task::JoinError),
+    #[error("the render permits are closed")]
+    Closed(#[from] tokio::sync::AcquireError),
+}
+
+/// A 500 for the reader; the error with its causes for the log.
+pub(super) fn internal_error(e: &ServeError) -> Response {
+    let mut chain = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        chain.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    tracing::error!(error = %chain, "request failed");
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal error: the store could not be read\n",
+    )
+        .into_response()
+}

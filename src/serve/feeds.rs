@@ -1,0 +1,487 @@
+//! The published feeds: `/feed.{fmt}`, `/sources/`, `/tags/` and `/feeds/{name}.{fmt}`;
+//! their query (`?limit=`, `?before=`), canonical request, the selection of entries from
+//! the store and the render, through the render cache.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get};
+
+use super::cache::{self, Coding, Rendered};
+use super::error::internal_error;
+use super::state::AppState;
+use crate::config::Config;
+use crate::render::{self, FeedMeta, SourceInfo};
+use crate::store::{Cursor, Store, StoreError};
+
+pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
+pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
+pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
+
+/// The most entries `?limit=` may ask for.
+pub const MAX_LIMIT: usize = 1000;
+
+/// An output format of the published feeds.
+#[derive(Clone, Copy)]
+pub(super) enum Format {
+    Atom,
+    Rss,
+    Json,
+}
+
+impl Format {
+    /// The file extension of the format (also its label in the metrics).
+    fn extension(self) -> &'static str {
+        match self {
+            Format::Atom => "atom",
+            Format::Rss => "rss",
+            Format::Json => "json",
+        }
+    }
+
+    fn from_extension(ext: &str) -> Option<Format> {
+        match ext {
+            "atom" => Some(Format::Atom),
+            "rss" => Some(Format::Rss),
+            "json" => Some(Format::Json),
+            _ => None,
+        }
+    }
+}
+
+/// Which entries a published feed takes.
+enum Selection {
+    All,
+    Source(String),
+    Tag(String),
+    /// A `[[feed]]` from the config, by index.
+    Named(usize),
+}
+
+/// The route of `/feed.{fmt}`: every configured source, in `format`.
+pub(super) fn everything(format: Format) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, uri: Uri, headers: HeaderMap| async move {
+            published(&state, Selection::All, format, &uri, &headers).await
+        },
+    )
+}
+
+pub(super) async fn folder_feed(
+    State(state): State<AppState>,
+    Path((folder, file)): Path<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let select = |c: &Config, name: &str| match folder.as_str() {
+        "sources" => c.source(name).map(|_| Selection::Source(name.into())),
+        "tags" => c
+            .sources
+            .iter()
+            .any(|s| s.tags.iter().any(|t| t == name))
+            .then(|| Selection::Tag(name.into())),
+        "feeds" => c
+            .feeds
+            .iter()
+            .position(|f| f.name == name)
+            .map(Selection::Named),
+        _ => None,
+    };
+    feed_file(&state, &file, &uri, &headers, select).await
+}
+
+/// `{name}.{fmt}` in a feed folder: `select` says which entries `name` means, or that there
+/// is no such feed (404).
+async fn feed_file(
+    state: &AppState,
+    file: &str,
+    uri: &Uri,
+    headers: &HeaderMap,
+    select: impl Fn(&Config, &str) -> Option<Selection>,
+) -> Response {
+    match split_file(file).and_then(|(name, format)| Some((select(&state.config(), name)?, format)))
+    {
+        Some((selection, format)) => published(state, selection, format, uri, headers).await,
+        None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    }
+}
+
+/// `name.atom` → (`name`, Atom).
+fn split_file(file: &str) -> Option<(&str, Format)> {
+    let (name, ext) = file.rsplit_once('.')?;
+    Some((name, Format::from_extension(ext)?))
+}
+
+/// A feed's query that is not understood: a 400 with this text.
+#[derive(Debug, thiserror::Error)]
+enum QueryError {
+    #[error("limit must be a whole number from 1 to {MAX_LIMIT}\n")]
+    Limit,
+    #[error("before must be a cursor from a feed's next link\n")]
+    Before,
+}
+
+/// The query a feed takes: `?limit=N` (1 to [`MAX_LIMIT`]) and `?before=CURSOR` (from a
+/// `next` link); anything malformed there is a 400.
+fn query(uri: &Uri, default: usize) -> Result<(usize, Option<Cursor>), QueryError> {
+    let mut limit = default;
+    let mut before = None;
+    let Some(q) = uri.query() else {
+        return Ok((limit, before));
+    };
+    for (k, v) in url::form_urlencoded::parse(q.as_bytes()) {
+        match &*k {
+            "limit" => {
+                limit = match v.parse::<usize>() {
+                    Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
+                    _ => return Err(QueryError::Limit),
+                }
+            }
+            "before" => before = Some(Cursor::from_param(&v).ok_or(QueryError::Before)?),
+            _ => {}
+        }
+    }
+    Ok((limit, before))
+}
+
+/// Renders a published feed, answering conditional requests with 304.
+async fn published(
+    state: &AppState,
+    selection: Selection,
+    format: Format,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Response {
+    let config = state.config();
+    let (limit, before) = match query(uri, config.publish.max_items) {
+        Ok(q) => q,
+        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+    };
+    // The canonical request: the feed's own path and only the parameters that change the
+    // document, so that ignored or re-spelt parameters neither add cache entries nor reach
+    // the self link.
+    let uri = match canonical_uri(&config, &selection, format, limit, before.as_ref()) {
+        Some(u) => u,
+        None => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+    };
+    let key = uri.to_string();
+    let generation = state.store.generation();
+    // Flights are per store generation and config: a miss never joins a stale render.
+    let flight_key = format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
+    let slot = cache::Slot {
+        cache: &state.cache,
+        metrics: &state.metrics,
+        generation,
+        config: &config,
+        key: &key,
+    };
+    let rendered = match slot.get() {
+        Some(r) => r,
+        None => {
+            let render = cache::single_flight(
+                &state.cache,
+                flight_key.clone(),
+                |c| &mut c.renders,
+                || async {
+                    // Another flight may have finished since the lookup.
+                    if let Some(r) = slot.get() {
+                        return Ok(r);
+                    }
+                    // On a blocking thread, a few at a time: a render reads the store, and
+                    // the runtime's few workers must stay free for other requests
+                    // (`/healthz` among them).
+                    let (for_render, uri) = (state.clone(), uri.clone());
+                    let permit = cache::work_permit(&state.cache).await?;
+                    let r = state
+                        .store
+                        .call(move |store| {
+                            let r = render_selection(
+                                &for_render,
+                                store,
+                                &selection,
+                                format,
+                                &uri,
+                                limit,
+                                before,
+                            );
+                            drop(permit);
+                            r
+                        })
+                        .await?;
+                    state.metrics.record_render();
+                    slot.keep(r.clone());
+                    Ok(r)
+                },
+            )
+            .await;
+            match render {
+                Ok(r) => r,
+                Err(e) => return internal_error(&e),
+            }
+        }
+    };
+    let coding = cache::negotiate(headers);
+    let rendered = match (coding, &rendered.gzip, &rendered.br) {
+        (Coding::Identity, _, _) | (Coding::Gzip, Some(_), _) | (Coding::Br, _, Some(_)) => {
+            rendered
+        }
+        _ => {
+            let compressed = cache::single_flight(
+                &state.cache,
+                format!("{flight_key}#{}", coding.name()),
+                |c| &mut c.compressions,
+                || async {
+                    if let Some(r) = slot.get()
+                        && let Some(b) = cache::variant(&r, coding)
+                    {
+                        return Ok(b.clone());
+                    }
+                    let body = rendered.body.clone();
+                    let b = cache::compress_bounded(&state.cache, body, coding).await?;
+                    state.metrics.record_compression(coding.name());
+                    // Kept beside the document (which may have given way meanwhile: then
+                    // the document comes back with it).
+                    let mut with = slot.get().unwrap_or_else(|| rendered.clone());
+                    match coding {
+                        Coding::Gzip => with.gzip = Some(b.clone()),
+                        Coding::Br => with.br = Some(b.clone()),
+                        Coding::Identity => {}
+                    }
+                    slot.keep(with);
+                    Ok(b)
+                },
+            )
+            .await;
+            let mut r = rendered;
+            match (coding, compressed) {
+                (Coding::Gzip, Ok(b)) => r.gzip = Some(b),
+                (Coding::Br, Ok(b)) => r.br = Some(b),
+                (_, Ok(_)) => {}
+                (_, Err(e)) => return internal_error(&e),
+            }
+            r
+        }
+    };
+    let response = cache::cached_response(&config, headers, rendered, coding);
+    state
+        .metrics
+        .record_request(format.extension(), response.status().as_u16());
+    response
+}
+
+/// The request as the feed names itself: `/feed.{fmt}`, `/sources/{name}.{fmt}`,
+/// `/tags/{tag}.{fmt}` or `/feeds/{name}.{fmt}`, with `limit` (when it is not the default)
+/// and `before`. Names and tags are slugs, so they need no escaping.
+fn canonical_uri(
+    config: &Config,
+    selection: &Selection,
+    format: Format,
+    limit: usize,
+    before: Option<&Cursor>,
+) -> Option<Uri> {
+    let ext = format.extension();
+    let path = match selection {
+        Selection::All => format!("/feed.{ext}"),
+        Selection::Source(name) => format!("/sources/{name}.{ext}"),
+        Selection::Tag(tag) => format!("/tags/{tag}.{ext}"),
+        Selection::Named(i) => format!("/feeds/{}.{ext}", config.feeds.get(*i)?.name),
+    };
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if limit != config.publish.max_items {
+        query.append_pair("limit", &limit.to_string());
+    }
+    if let Some(c) = before {
+        query.append_pair("before", &c.to_param());
+    }
+    let query = query.finish();
+    let text = if query.is_empty() {
+        path
+    } else {
+        format!("{path}?{query}")
+    };
+    text.parse().ok()
+}
+
+/// Reads the selected entries and renders them.
+fn render_selection(
+    state: &AppState,
+    store: &Store,
+    selection: &Selection,
+    format: Format,
+    uri: &Uri,
+    limit: usize,
+    before: Option<Cursor>,
+) -> Result<Rendered, StoreError> {
+    let config = &state.config();
+    let page = match selection {
+        // A source's own feed shows all its entries, duplicates of other sources' included.
+        Selection::Source(name) => store.page(Some(name), before.as_ref(), limit, |_| true),
+        _ => {
+            // The sources the feed takes, and the named feed (for its patterns).
+            let (sources, feed): (Option<Vec<&str>>, _) = match selection {
+                Selection::Tag(tag) => (
+                    Some(
+                        config
+                            .sources
+                            .iter()
+                            .filter(|s| s.tags.iter().any(|t| t == tag))
+                            .map(|s| s.name.as_str())
+                            .collect(),
+                    ),
+                    None,
+                ),
+                Selection::Named(i) => {
+                    let feed = &config.feeds[*i];
+                    let mut sources: Vec<&str> = feed.sources.iter().map(String::as_str).collect();
+                    sources.sort_unstable();
+                    sources.dedup();
+                    // Every source and no patterns: the time index answers, as for /feed.atom.
+                    let everything = !feed.has_patterns() && sources.len() == config.sources.len();
+                    ((!everything).then_some(sources), Some(feed))
+                }
+                // Every configured source: the config's own index answers.
+                _ => (None, None),
+            };
+            let chosen_set: Option<HashSet<&str>> =
+                sources.as_ref().map(|s| s.iter().copied().collect());
+            let chosen = |name: &str| match &chosen_set {
+                Some(set) => set.contains(name),
+                None => config.source(name).is_some(),
+            };
+            // Each article once: a duplicate shows only while its credited source is not in
+            // the same feed.
+            // (A credited entry pruned by retention no longer stands in for its duplicates.)
+            let accept = |e: &crate::model::Entry| {
+                chosen(&e.source)
+                    && e.duplicate_of
+                        .as_ref()
+                        .is_none_or(|c| !chosen(&c.source) || !store.has_entry(&c.source, &c.key))
+                    && feed.is_none_or(|f| f.admits_entry(e))
+            };
+            match &sources {
+                // Read from the feed's own index when it has one and it is built, else by
+                // merging its sources' indexes: never a scan of the whole store.
+                Some(sources) => store.page_of_sources(
+                    sources,
+                    feed.filter(|f| f.has_patterns()).map(|f| f.index_id()),
+                    before.as_ref(),
+                    limit,
+                    accept,
+                ),
+                // Every configured source: the time index, unless it is crowded with entries
+                // no feed shows (sources removed from the config, waiting for deletion; many
+                // duplicates): then the configured sources' own indexes are merged, so a
+                // render never reads much more than it publishes.
+                None => match store.page_within(before.as_ref(), limit, accept, 2 * limit + 100)? {
+                    Some(page) => Ok(page),
+                    None => {
+                        let all: Vec<&str> =
+                            config.sources.iter().map(|s| s.name.as_str()).collect();
+                        store.page_of_sources(&all, None, before.as_ref(), limit, accept)
+                    }
+                },
+            }
+        }
+    }?;
+    let title = match selection {
+        Selection::All => config.publish.title.clone(),
+        Selection::Source(name) => format!("{}: {name}", config.publish.title),
+        Selection::Tag(tag) => format!("{}: #{tag}", config.publish.title),
+        Selection::Named(i) => {
+            let feed = &config.feeds[*i];
+            feed.title
+                .clone()
+                .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name))
+        }
+    };
+    let entries: Vec<crate::model::Entry> = page
+        .entries
+        .into_iter()
+        .map(crate::model::Entry::for_publishing)
+        .collect();
+    let sources = source_infos(state, store, &entries)?;
+    let base = &config.server.base_url;
+    let description = match selection {
+        Selection::Named(i) => config.feeds[*i].description.clone(),
+        _ => None,
+    };
+    let meta = FeedMeta {
+        title,
+        description: description.unwrap_or_else(|| config.publish.description.clone()),
+        author: config.publish.author.clone(),
+        self_url: format!(
+            "{base}{}",
+            uri.path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or(uri.path())
+        ),
+        id: format!("{base}{}", uri.path()),
+        home_url: format!("{base}/"),
+        empty_updated: state.started,
+        // RFC 5005 paging: the same feed, from where this page ends.
+        next_url: page.next.map(|c| {
+            let mut next = url::form_urlencoded::Serializer::new(String::new());
+            if limit != config.publish.max_items {
+                next.append_pair("limit", &limit.to_string());
+            }
+            next.append_pair("before", &c.to_param());
+            format!("{base}{}?{}", uri.path(), next.finish())
+        }),
+    };
+    let (body, content_type) = match format {
+        Format::Atom => (render::atom(&meta, &entries, &sources), ATOM_TYPE),
+        Format::Rss => (render::rss(&meta, &entries, &sources), RSS_TYPE),
+        Format::Json => (render::json(&meta, &entries, &sources), JSON_TYPE),
+    };
+    let last_modified = entries
+        .iter()
+        .map(|e| e.updated)
+        .max()
+        .unwrap_or(state.started);
+    let etag = format!("\"{}\"", &blake3::hash(body.as_bytes()).to_hex()[..32]);
+    Ok(Rendered {
+        body: bytes::Bytes::from(body),
+        gzip: None,
+        br: None,
+        etag,
+        content_type,
+        last_modified,
+    })
+}
+
+/// Attribution for each configured source: its title (from the config, else from its feed,
+/// else its name), feed URL and home page.
+fn source_infos(
+    state: &AppState,
+    store: &Store,
+    entries: &[crate::model::Entry],
+) -> Result<HashMap<String, SourceInfo>, StoreError> {
+    // Only the sources on this page: a render costs the page, not the number of sources.
+    let config = state.config();
+    let mut out = HashMap::new();
+    for e in entries {
+        if out.contains_key(&e.source) {
+            continue;
+        }
+        let Some(s) = config.source(&e.source) else {
+            continue;
+        };
+        let st = store.source_state(&s.name)?;
+        let title = s
+            .title
+            .clone()
+            .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
+            .unwrap_or_else(|| s.name.clone());
+        // A `file:` URL is private to this machine: the source's feed here stands for it.
+        let info = SourceInfo {
+            title,
+            url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
+            link: st.and_then(|st| st.feed_link),
+        };
+        out.insert(s.name.clone(), info);
+    }
+    Ok(out)
+}

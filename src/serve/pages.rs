@@ -1,0 +1,145 @@
+//! The pages beside the feeds: `/` (the HTML page, rendered by [`crate::render::page`]),
+//! `/healthz` (every source's status as JSON), `/metrics` (OpenMetrics) and `/opml` (the
+//! sources as a subscription list). Their store reads go through [`Store::call`].
+//!
+//! [`Store::call`]: crate::store::Store::call
+
+use std::collections::HashMap;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+
+use super::error::{ServeError, internal_error};
+use super::state::AppState;
+use crate::config::Config;
+use crate::daemon::status::Health;
+use crate::model::SourceState;
+use crate::render::{self, page::PageSource};
+
+/// Every source's status, read off the runtime.
+async fn health(state: &AppState) -> Result<Health, ServeError> {
+    let config = state.config();
+    Ok(state
+        .store
+        .call(move |store| crate::daemon::status::collect(&config, store))
+        .await?)
+}
+
+/// [`health`] as the public may see it: a `file:` source (a path on this machine) is shown
+/// by its feed here, and its path is left out of its errors.
+async fn public_health(state: &AppState) -> Result<Health, ServeError> {
+    let mut health = health(state).await?;
+    hide_local_paths(&state.config(), &mut health);
+    Ok(health)
+}
+
+/// Replaces each `file:` source's URL with its feed on this instance, and its path in its
+/// error and warning texts with `[local path]`; drops credentials from web sources' URLs.
+fn hide_local_paths(config: &Config, health: &mut Health) {
+    for s in &mut health.sources {
+        // A web source as the feeds publish it: without a user name or password, in its
+        // URLs and in its error texts (which may quote the URL).
+        for u in [&mut s.url, &mut s.current_url] {
+            if let Ok(parsed) = url::Url::parse(u)
+                && parsed.scheme() != "file"
+            {
+                let public = render::public_source_url(&config.server.base_url, &s.name, &parsed);
+                for text in [&mut s.last_error, &mut s.last_warning]
+                    .into_iter()
+                    .flatten()
+                {
+                    *text = text.replace(u.as_str(), &public);
+                }
+                *u = public;
+            }
+        }
+        let Some(src) = config
+            .source(&s.name)
+            .filter(|src| src.url.scheme() == "file")
+        else {
+            continue;
+        };
+        let public = render::public_source_url(&config.server.base_url, &s.name, &src.url);
+        let mut paths = vec![src.url.to_string(), s.url.clone(), s.current_url.clone()];
+        if let Ok(p) = src.url.to_file_path() {
+            paths.push(p.display().to_string());
+        }
+        paths.retain(|p| !p.is_empty());
+        // The longest first, so a URL is replaced whole before its path inside it.
+        paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
+        let private = |text: &mut Option<String>| {
+            if let Some(t) = text {
+                for p in &paths {
+                    *t = t.replace(p.as_str(), "[local path]");
+                }
+            }
+        };
+        private(&mut s.last_error);
+        private(&mut s.last_warning);
+        if let Some(f) = &mut s.full_text {
+            private(&mut f.last_refusal);
+        }
+        s.url = public.clone();
+        s.current_url = public;
+    }
+}
+
+pub(super) async fn healthz(State(state): State<AppState>) -> Response {
+    match public_health(&state).await {
+        Ok(health) => axum::Json(health).into_response(),
+        Err(e) => internal_error(&e),
+    }
+}
+
+pub(super) async fn metrics(State(state): State<AppState>) -> Response {
+    let stored = match health(&state).await {
+        Ok(h) => h.entries,
+        Err(e) => return internal_error(&e),
+    };
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(stored, state.store.entries_read()),
+    )
+        .into_response()
+}
+
+/// The sources as an OPML subscription list.
+pub(super) async fn opml(State(state): State<AppState>) -> Response {
+    let states: HashMap<String, SourceState> =
+        match state.store.call(|store| store.source_states()).await {
+            Ok(s) => s.into_iter().collect(),
+            Err(e) => return internal_error(&e.into()),
+        };
+    let body = render::opml::export_public(&state.config(), &|name| {
+        states.get(name).and_then(|s| s.feed_title.clone())
+    });
+    ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
+}
+
+/// A plain page listing the feeds, with autodiscovery links for readers.
+pub(super) async fn index(State(state): State<AppState>) -> Response {
+    let config = state.config();
+    let health = match public_health(&state).await {
+        Ok(h) => h,
+        Err(err) => return internal_error(&err),
+    };
+    let sources: Vec<PageSource> = health
+        .sources
+        .into_iter()
+        .map(|s| PageSource {
+            name: s.name,
+            current_url: s.current_url,
+            state: s.state,
+            last_success: s.last_success,
+            last_error: s.last_error,
+            consecutive_failures: s.consecutive_failures,
+            next_poll: s.next_poll,
+            entries: s.entries,
+        })
+        .collect();
+    Html(render::page::status_page(&config, &sources)).into_response()
+}

@@ -1,0 +1,29 @@
+//! What the handlers share: the store, the live config, the render cache, the metrics.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use super::cache::RenderCache;
+use crate::config::Config;
+use crate::store::Store;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    /// The running config; a reload replaces it (see [`AppState::config`]).
+    pub live_config: tokio::sync::watch::Receiver<Arc<Config>>,
+    /// When the daemon started: `updated` of a feed that has no entries yet.
+    pub started: DateTime<Utc>,
+    /// Rendered documents, by path and query, for the store generation they were made at.
+    pub cache: Arc<std::sync::Mutex<RenderCache>>,
+    pub metrics: crate::daemon::metrics::Metrics,
+}
+
+impl AppState {
+    /// The config as of now (a reload may replace it between two calls).
+    pub fn config(&self) -> Arc<Config> {
+        self.live_config.borrow().clone()
+    }
+}
