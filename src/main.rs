@@ -146,11 +146,7 @@ fn main() -> ExitCode {
             Command::Status { json } => {
                 let health = app::status(config).await?;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&health)
-                            .map_err(|e| app::Error::Internal(e.to_string()))?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&health)?);
                 } else {
                     println!(
                         "{}",
@@ -170,11 +166,7 @@ fn main() -> ExitCode {
             } => {
                 let report = app::prune(config, dry_run, confirm).await?;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report)
-                            .map_err(|e| app::Error::Internal(e.to_string()))?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
                     print!("{}", tributary::daemon::status::render_prune(&report));
                 }
@@ -216,10 +208,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tributary: {e}");
+            eprintln!("tributary: {}", with_causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error with the chain of its causes, one `caused by:` line each; a cause whose text
+/// an earlier line already holds (an error that embeds its source's message, as
+/// `cannot listen on ADDR: Address in use` does) is not repeated.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str("\n  caused by: ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal. When

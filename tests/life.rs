@@ -12,6 +12,7 @@ use support::{Origin, Route, config_prelude, get};
 use tokio::net::TcpListener;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 use tributary::app;
+use tributary::daemon::reload::ReloadError;
 use tributary::daemon::supervise::Event;
 use tributary::ingest::poll::{PollOutcome, PollReport};
 
@@ -152,6 +153,8 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     else {
         unreachable!()
     };
+    assert!(matches!(error, ReloadError::Config(_)), "{error:?}");
+    let error = error.to_string();
     let check = tributary::config::load(&path)
         .expect_err("check refuses it too")
         .to_string();

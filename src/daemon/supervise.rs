@@ -8,7 +8,7 @@
 //!   content) for [`SETTLE`], and only if it is still the same just before applying, so an
 //!   editor writing in several steps is never caught half way;
 //! - a reload to a config with no sources, or one removing most running sources at once,
-//!   is refused ([`reload::refusal`]); a restart applies such a config deliberately;
+//!   is refused ([`reload::plan`]); a restart applies such a config deliberately;
 //! - a reload never prunes: after a reload that changes what retention depends on (sources
 //!   added or removed, a source's `keep`/`keep_for`, `[retention]`) the next retention pass
 //!   comes at its usual time and not sooner than [`PRUNE_AFTER_RELOAD`] after the change
@@ -29,10 +29,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, SourceChange};
-use crate::daemon::reload::{self, ReloadReport};
+use crate::daemon::reload::{self, ReloadError, ReloadReport};
 use crate::fetch::Fetcher;
 use crate::ingest::scheduler::{Bounds, Scheduler, Sources, Start};
-use crate::store::{Limits, PrunePlan, PruneReport, Store};
+use crate::store::{Limits, PrunePlan, PruneReport, Store, StoreError};
 
 /// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
 /// before a change is applied: editors write a file in several steps (truncate, write in
@@ -51,18 +51,38 @@ pub const WRITE_STALL: Duration = Duration::from_secs(20);
 #[derive(Clone, Debug)]
 pub enum Event {
     Reloaded(ReloadReport),
-    /// A reload found `feeds.toml` unusable and kept the running config.
-    ReloadFailed(String),
+    /// A reload found `feeds.toml` unusable (or refused it) and kept the running config.
+    ReloadFailed(ReloadError),
     Pruned(PruneReport),
-    PruneFailed(String),
+    PruneFailed(RetentionError),
     /// Every named feed's index is built (see `model::FeedIndex`): each is read from it.
     FeedIndexesBuilt,
 }
 
 /// Requests to the supervisor.
 pub enum Control {
-    Reload(oneshot::Sender<Result<ReloadReport, String>>),
-    Prune(oneshot::Sender<Result<PruneReport, String>>),
+    Reload(oneshot::Sender<Result<ReloadReport, ReloadError>>),
+    Prune(PruneReply),
+}
+
+/// Where the report of a retention pass asked for goes.
+pub type PruneReply = oneshot::Sender<Result<PruneReport, RetentionError>>;
+
+/// Why a retention pass of the running daemon failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RetentionError {
+    /// The store failed during the pass (nothing past the failure was pruned).
+    #[error(transparent)]
+    Store(Arc<StoreError>),
+    /// The supervisor is gone: the daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
+impl From<StoreError> for RetentionError {
+    fn from(error: StoreError) -> Self {
+        RetentionError::Store(Arc::new(error))
+    }
 }
 
 /// When the supervisor last completed a round trip through its loop and a store read,
@@ -110,9 +130,9 @@ pub struct Supervisor {
 
 /// A retention pass in progress.
 struct Pass {
-    task: tokio::task::JoinHandle<Result<PruneReport, String>>,
+    task: tokio::task::JoinHandle<Result<PruneReport, StoreError>>,
     stop: Arc<AtomicBool>,
-    waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
+    waiting: Vec<PruneReply>,
     /// Confirmed by `tributary prune --confirm` (see [`CONFIRM_FILE`]): its report is
     /// written back for the command.
     confirmed: bool,
@@ -144,11 +164,9 @@ impl Supervisor {
         // What the file held when last looked at while a change settles.
         let mut settling: Option<Option<Snapshot>> = None;
         let mut reload_at: Option<Instant> = None;
-        let mut next_prune = Instant::now();
-        // The latest reloads may put the next pass off to (see [`postpone_pass`]).
-        let mut due_before_reloads: Option<Instant> = None;
+        let mut passes = PassSchedule::new();
         let mut pass: Option<Pass> = None;
-        let mut pending_prunes: Vec<oneshot::Sender<Result<PruneReport, String>>> = Vec::new();
+        let mut pending_prunes: Vec<PruneReply> = Vec::new();
         let mut stalled = false;
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -160,21 +178,14 @@ impl Supervisor {
                         let read = snapshot(&self.config.path).await;
                         last_read = read.as_ref().map(|(id, _)| id.clone());
                         let r = match self.prepare(read.map(|(_, bytes)| bytes)).await {
-                            Ok(new) => {
-                                let retention = reload::retention_changed(&self.config, &new);
-                                let r = self.apply(new);
-                                if r.is_ok() && retention {
-                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
-                                }
-                                r
-                            }
+                            Ok(new) => self.reload(new, &mut passes),
                             Err(e) => Err(e),
                         };
                         let _ = reply.send(r);
                     }
                     Control::Prune(reply) => {
                         pending_prunes.push(reply);
-                        next_prune = Instant::now();
+                        passes.next = Instant::now();
                     }
                 },
                 Some(()) = file_rx.recv() => {
@@ -204,18 +215,15 @@ impl Supervisor {
                                 reload_at = Some(Instant::now() + SETTLE);
                                 last_read = None;
                             } else {
-                                let retention = reload::retention_changed(&self.config, &new);
-                                if self.apply(new).is_ok() && retention {
-                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
-                                }
+                                // A failure is logged and reported by `reload`.
+                                let _ = self.reload(new, &mut passes);
                             }
                         }
                     }
                 }
-                () = tokio::time::sleep_until(next_prune), if pass.is_none() => {
+                () = tokio::time::sleep_until(passes.next), if pass.is_none() => {
                     pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
-                    next_prune = Instant::now() + self.config.retention.every;
-                    due_before_reloads = None;
+                    passes.started(self.config.retention.every);
                 }
                 done = finish(&mut pass) => {
                     let (waiting, confirmed) = pass
@@ -228,18 +236,20 @@ impl Supervisor {
                     self.finished_pass(done, waiting);
                 }
                 _ = beat.tick() => {
-                    let confirm = self.config.store.path.join(CONFIRM_FILE);
-                    if pass.is_none() && tokio::fs::try_exists(&confirm).await.unwrap_or(false) {
-                        match tokio::fs::remove_file(&confirm).await {
-                            Ok(()) => {
-                                tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
-                                pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), true));
-                            }
-                            Err(error) => tracing::error!(%error, path = %confirm.display(), "a prune confirmation could not be taken (remove the file by hand)"),
+                    // No confirmation is taken while a pass runs.
+                    let confirm = pass.is_none().then(|| self.config.store.path.join(CONFIRM_FILE));
+                    let (confirmation, read) = self.beat_trip(confirm.clone()).await;
+                    match confirmation {
+                        Confirmation::Absent => {}
+                        Confirmation::Taken => {
+                            tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
+                            pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), true));
+                        }
+                        Confirmation::Stuck(error) => {
+                            let path = confirm.unwrap_or_default();
+                            tracing::error!(%error, path = %path.display(), "a prune confirmation could not be taken (remove the file by hand)");
                         }
                     }
-                    let store = self.store.clone();
-                    let read = tokio::task::spawn_blocking(move || store.probe()).await;
                     let stall = self.store.write_stall();
                     if stall > WRITE_STALL {
                         if !stalled {
@@ -249,7 +259,7 @@ impl Supervisor {
                             );
                         }
                         stalled = true;
-                    } else if let Ok(Ok(())) = read {
+                    } else if read.is_ok() {
                         stalled = false;
                         self.heartbeat.beat();
                     }
@@ -262,39 +272,72 @@ impl Supervisor {
         }
     }
 
+    /// A heartbeat's one trip to the blocking pool: takes a prune confirmation left in the
+    /// store's folder (looked for at `confirm`, when given) and reads the store, so neither
+    /// the file system nor the store is touched on a runtime worker.
+    async fn beat_trip(
+        &self,
+        confirm: Option<std::path::PathBuf>,
+    ) -> (Confirmation, Result<(), StoreError>) {
+        let trip = self
+            .store
+            .call(move |store| {
+                let confirmation = confirm
+                    .as_deref()
+                    .map_or(Confirmation::Absent, take_confirmation);
+                Ok((confirmation, store.probe()))
+            })
+            .await;
+        trip.unwrap_or_else(|error| (Confirmation::Absent, Err(error)))
+    }
+
     /// Validates `feeds.toml` as read (`bytes`; `None`: it could not be read) and checks
-    /// that applying it cannot hide or lose everything ([`reload::refusal`]). A file that
+    /// that applying it cannot hide or lose everything ([`reload::plan`]). A file that
     /// fails is logged and reported, and changes nothing.
-    async fn prepare(&mut self, bytes: Option<Vec<u8>>) -> Result<Config, String> {
+    async fn prepare(&mut self, bytes: Option<Vec<u8>>) -> Result<Prepared, ReloadError> {
         let path = self.config.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || match bytes {
-            Some(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => config::parse(&text, &path).map_err(|e| e.to_string()),
-                Err(_) => Err(format!("{}: not UTF-8 text", path.display())),
-            },
-            None => config::load(&path).map_err(|e| e.to_string()),
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .and_then(|new| match reload::refusal(&self.config, &new) {
-            Some(why) => Err(why),
-            None => Ok(new),
+        let loaded = tokio::task::spawn_blocking(move || read_config(bytes, path))
+            .await
+            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
+        let prepared = loaded.and_then(|config| {
+            let report = reload::plan(&self.config, &config)?;
+            Ok(Prepared { config, report })
         });
-        loaded.inspect_err(|error| {
-            // One line: each line of a log becomes its own journal entry.
-            tracing::error!(
-                "the config was not reloaded; the running config stays in force: {}",
-                error.replace('\n', "; ")
-            );
-            self.scheduler.metrics.record_reload(false);
-            let _ = self.events.send(Event::ReloadFailed(error.clone()));
-        })
+        prepared.inspect_err(|error| self.reload_failed(error))
+    }
+
+    /// A prepared config applied (see [`Supervisor::apply`]); one that changes what
+    /// retention depends on puts the next retention pass off (see [`PassSchedule::postpone`]).
+    fn reload(
+        &mut self,
+        new: Prepared,
+        passes: &mut PassSchedule,
+    ) -> Result<ReloadReport, ReloadError> {
+        let retention = reload::retention_changed(&self.config, &new.config);
+        let report = self.apply(new)?;
+        if retention {
+            passes.postpone();
+        }
+        Ok(report)
+    }
+
+    /// A reload that changed nothing: logged (on one line: each line of a log becomes its
+    /// own journal entry), counted and reported.
+    fn reload_failed(&self, error: &ReloadError) {
+        tracing::error!(
+            "the config was not reloaded; the running config stays in force: {}",
+            error.to_string().replace('\n', "; ")
+        );
+        self.scheduler.metrics.record_reload(false);
+        let _ = self.events.send(Event::ReloadFailed(error.clone()));
     }
 
     /// Applies a validated config: what changed (see [`reload::diff`]).
-    fn apply(&mut self, new: Config) -> Result<ReloadReport, String> {
-        let report = reload::diff(&self.config, &new);
+    fn apply(&mut self, prepared: Prepared) -> Result<ReloadReport, ReloadError> {
+        let Prepared {
+            config: new,
+            report,
+        } = prepared;
         if report.fetch_changed {
             match Fetcher::new(&new.fetch) {
                 Ok(fetcher) => {
@@ -303,10 +346,8 @@ impl Supervisor {
                     self.scheduler.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
                 }
                 Err(e) => {
-                    let error = format!("the new [fetch] settings cannot be used: {e}");
-                    tracing::error!("the config was not reloaded: {error}");
-                    self.scheduler.metrics.record_reload(false);
-                    let _ = self.events.send(Event::ReloadFailed(error.clone()));
+                    let error = ReloadError::from(e);
+                    self.reload_failed(&error);
                     return Err(error);
                 }
             }
@@ -367,10 +408,10 @@ impl Supervisor {
     }
 
     /// Writes a confirmed pass's report where `tributary prune --confirm` waits for it.
-    async fn report_confirmed(&self, done: &Result<PruneReport, String>) {
+    async fn report_confirmed(&self, done: &Result<PruneReport, RetentionError>) {
         let body = match done {
             Ok(report) => serde_json::to_vec(report).map_err(|e| e.to_string()),
-            Err(error) => Err(error.clone()),
+            Err(error) => Err(error.to_string()),
         };
         let body = body.unwrap_or_else(|error| {
             serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default()
@@ -386,16 +427,11 @@ impl Supervisor {
         }
     }
 
-    fn start_pass(
-        &self,
-        waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
-        confirmed: bool,
-    ) -> Pass {
+    fn start_pass(&self, waiting: Vec<PruneReply>, confirmed: bool) -> Pass {
         let stop = Arc::new(AtomicBool::new(false));
         let plan = prune_plan(&self.config, false, confirmed, Some(stop.clone()));
         let store = self.store.clone();
-        let task =
-            tokio::task::spawn_blocking(move || store.prune(&plan).map_err(|e| e.to_string()));
+        let task = tokio::spawn(async move { store.call(move |s| s.prune(&plan)).await });
         Pass {
             task,
             stop,
@@ -404,11 +440,7 @@ impl Supervisor {
         }
     }
 
-    fn finished_pass(
-        &self,
-        done: Result<PruneReport, String>,
-        waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
-    ) {
+    fn finished_pass(&self, done: Result<PruneReport, RetentionError>, waiting: Vec<PruneReply>) {
         match &done {
             Ok(
                 report @ PruneReport {
@@ -460,12 +492,16 @@ fn build_feed_indexes(
     events: &broadcast::Sender<Event>,
 ) {
     let (store, shutdown, events) = (store.clone(), shutdown.clone(), events.clone());
-    tokio::task::spawn_blocking(move || {
-        let built = match register {
-            Some((ticket, indexes)) => store.register_feed_indexes_as(ticket, indexes),
-            None => Ok(()),
-        }
-        .and_then(|()| store.build_feed_indexes(&|| shutdown.is_cancelled()));
+    tokio::spawn(async move {
+        let stop = shutdown.clone();
+        let built = store
+            .call(move |store| {
+                if let Some((ticket, indexes)) = register {
+                    store.register_feed_indexes_as(ticket, indexes)?;
+                }
+                store.build_feed_indexes(&|| stop.is_cancelled())
+            })
+            .await;
         match built {
             Ok(()) if !shutdown.is_cancelled() => {
                 let _ = events.send(Event::FeedIndexesBuilt);
@@ -511,23 +547,87 @@ pub fn prune_plan(
     }
 }
 
-/// A reload that changed what retention depends on (see [`reload::retention_changed`])
-/// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
-/// prunes nothing at once; but however many such reloads come, a pass is never put off by
-/// more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
-/// (`latest`, set by the first and cleared when a pass starts).
-fn postpone_pass(next_prune: &mut Instant, latest: &mut Option<Instant>) {
-    let now = Instant::now();
-    let latest = *latest.get_or_insert((*next_prune).max(now) + PRUNE_AFTER_RELOAD);
-    *next_prune = (*next_prune).max(now + PRUNE_AFTER_RELOAD).min(latest);
+/// When the next retention pass is due.
+struct PassSchedule {
+    next: Instant,
+    /// The latest the reloads since the last pass may put the next pass off to (see
+    /// [`PassSchedule::postpone`]).
+    due_before_reloads: Option<Instant>,
+}
+
+impl PassSchedule {
+    /// The first pass is due at once.
+    fn new() -> Self {
+        PassSchedule {
+            next: Instant::now(),
+            due_before_reloads: None,
+        }
+    }
+
+    /// A pass started: the next one is `every` from now.
+    fn started(&mut self, every: Duration) {
+        self.next = Instant::now() + every;
+        self.due_before_reloads = None;
+    }
+
+    /// A reload that changed what retention depends on (see [`reload::retention_changed`])
+    /// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
+    /// prunes nothing at once; but however many such reloads come, a pass is never put off
+    /// by more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
+    /// (set by the first and cleared when a pass starts).
+    fn postpone(&mut self) {
+        let now = Instant::now();
+        let latest = *self
+            .due_before_reloads
+            .get_or_insert(self.next.max(now) + PRUNE_AFTER_RELOAD);
+        self.next = self.next.max(now + PRUNE_AFTER_RELOAD).min(latest);
+    }
+}
+
+/// A validated config with what applying it changes.
+struct Prepared {
+    config: Config,
+    report: ReloadReport,
+}
+
+/// `feeds.toml` as read (`bytes`; `None`: read it again here), validated.
+fn read_config(bytes: Option<Vec<u8>>, path: std::path::PathBuf) -> Result<Config, ReloadError> {
+    let config = match bytes {
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => config::parse(&text, &path)?,
+            Err(error) => return Err(ReloadError::NotUtf8 { path, error }),
+        },
+        None => config::load(&path)?,
+    };
+    Ok(config)
+}
+
+/// What a heartbeat found of a prune confirmation (see [`CONFIRM_FILE`]).
+enum Confirmation {
+    Absent,
+    /// Found and removed: the confirmed pass runs.
+    Taken,
+    /// Found but it could not be removed.
+    Stuck(std::io::Error),
+}
+
+/// Takes the confirmation at `path` if one is there (blocking: on the blocking pool).
+fn take_confirmation(path: &std::path::Path) -> Confirmation {
+    if !path.try_exists().unwrap_or(false) {
+        return Confirmation::Absent;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => Confirmation::Taken,
+        Err(error) => Confirmation::Stuck(error),
+    }
 }
 
 /// Completes when the pass in progress does (never when there is none).
-async fn finish(pass: &mut Option<Pass>) -> Result<PruneReport, String> {
+async fn finish(pass: &mut Option<Pass>) -> Result<PruneReport, RetentionError> {
     match pass {
         Some(p) => match (&mut p.task).await {
-            Ok(r) => r,
-            Err(e) => Err(format!("internal error: {e}")),
+            Ok(r) => Ok(r?),
+            Err(e) => Err(StoreError::Task(e.to_string()).into()),
         },
         None => std::future::pending().await,
     }
