@@ -374,23 +374,13 @@ mod tests {
             &old,
             &config(&format!("{base}title = \"A\"\ninterval = \"2h\"\n"))
         ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("{base}keep = 5\n"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("{base}keep_for = \"3d\"\n"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("[retention]\nkeep_total = 10\n{base}"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!(
-                "{base}[[source]]\nname = \"b\"\nurl = \"https://b.example/feed\"\n"
-            ))
-        ));
+        for changed in [
+            format!("{base}keep = 5\n"),
+            format!("{base}keep_for = \"3d\"\n"),
+            format!("[retention]\nkeep_total = 10\n{base}"),
+            format!("{base}[[source]]\nname = \"b\"\nurl = \"https://b.example/feed\"\n"),
+        ] {
+            assert!(retention_changed(&old, &config(&changed)), "{changed}");
+        }
     }
 }
