@@ -40,6 +40,14 @@ fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
     path
 }
 
+/// A port on 127.0.0.1 that was just free (nothing listens there).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -157,10 +165,7 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
     origin.set("/f.xml", Route::fixture("large_rss.xml"));
     let dir = tempfile::tempdir().expect("tempdir");
     // A fixed port, as in real use, so `status` can find the daemon: one that was just free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let path = write_config(
         dir.path(),
         &format!(
@@ -363,10 +368,7 @@ async fn opml_round_trips() {
 async fn errors_print_their_causes_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Nothing listens on a port that was just free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let path = write_config(
         dir.path(),
         &format!(

@@ -6,3 +6,4 @@ pub mod shutdown;
 pub mod status;
 pub mod supervise;
 pub mod systemd;
+mod watch;
