@@ -12,7 +12,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::daemon::reload::{ReloadError, ReloadReport};
-use crate::daemon::supervise::{Control, Event, Heartbeat, RetentionError, Supervisor};
+use crate::daemon::retention::RetentionError;
+use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor};
 use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};
 use crate::ingest::poll::{PollReport, poll_source};
@@ -445,7 +446,7 @@ async fn open_existing_store(config: &Config) -> Result<Store, Error> {
 /// (recorded for `status`) and returned with `held` set.
 pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<PruneReport, Error> {
     let store = match open_existing_store(&config).await {
-        // The running daemon takes a confirmation (see `supervise::CONFIRM_FILE`).
+        // The running daemon takes a confirmation (see `retention::CONFIRM_FILE`).
         Err(Error::Store(StoreError::Locked { .. })) if confirmed => {
             return confirm_to_daemon(&config).await;
         }
@@ -457,7 +458,7 @@ pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<Pru
         }
         other => other?,
     };
-    let plan = crate::daemon::supervise::prune_plan(&config, dry_run, confirmed, None);
+    let plan = crate::daemon::retention::prune_plan(&config, dry_run, confirmed, None);
     let report = store
         .call(move |s| {
             let report = s.prune(&plan)?;
@@ -476,7 +477,7 @@ const CONFIRM_DONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(
 /// `prune --confirm` while the daemon runs: leaves the confirmation in the store's folder,
 /// waits for the daemon to take it and run the pass, and returns the pass's report.
 async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
-    use crate::daemon::supervise::{CONFIRM_FILE, CONFIRM_REPORT};
+    use crate::daemon::retention::{CONFIRM_FILE, CONFIRM_REPORT};
     let request = config.store.path.join(CONFIRM_FILE);
     let report = config.store.path.join(CONFIRM_REPORT);
     let io = |what: &'static str, path: &std::path::Path, error: std::io::Error| Error::Confirm {

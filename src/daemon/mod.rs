@@ -2,6 +2,7 @@
 
 pub mod metrics;
 pub mod reload;
+pub mod retention;
 pub mod shutdown;
 pub mod status;
 pub mod supervise;

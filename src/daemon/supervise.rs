@@ -14,34 +14,38 @@
 //!   comes at its usual time and not sooner than [`PRUNE_AFTER_RELOAD`] after the change
 //!   (but, however many reloads come, never more than that past when it was due; a reload
 //!   that changes none of it does not move the pass), and a pass that would remove most of the
-//!   store is held until `tributary prune --confirm` (see `store::retention`).
+//!   store is held until `tributary prune --confirm` (see `store::retention`). How a pass
+//!   runs and is confirmed: [`crate::daemon::retention`].
+//!
+//! [`PRUNE_AFTER_RELOAD`]: crate::daemon::retention::PRUNE_AFTER_RELOAD
 //!
 //! Everything that changes the running daemon goes through this one loop, so a reload, a
 //! retention pass and a shutdown never race each other.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, SourceChange};
 use crate::daemon::reload::{self, ReloadError, ReloadReport};
+use crate::daemon::retention::{
+    CONFIRM_FILE, Confirmation, Pass, PassSchedule, PruneReply, RetentionError, pass_done,
+    report_confirmed, take_confirmation,
+};
 use crate::daemon::watch::{Snapshot, snapshot, watch_file};
 use crate::fetch::Fetcher;
 use crate::ingest::scheduler::{Bounds, Scheduler, Sources, Start};
-use crate::store::{Limits, PrunePlan, PruneReport, Store, StoreError};
+use crate::store::{PruneReport, Store, StoreError};
 
 /// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
 /// before a change is applied: editors write a file in several steps (truncate, write in
 /// chunks, rename). The file is looked at once this long after the last event and again
 /// this long later; a change between the two starts the wait again.
 pub const SETTLE: Duration = Duration::from_secs(1);
-/// A reload never prunes at once: the next retention pass is at least this far away.
-pub const PRUNE_AFTER_RELOAD: Duration = Duration::from_secs(10 * 60);
 /// How often the supervisor proves it is alive (see [`Heartbeat`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A store write holding the write lock longer than this is stuck: no write holds it for
@@ -64,26 +68,6 @@ pub enum Event {
 pub enum Control {
     Reload(oneshot::Sender<Result<ReloadReport, ReloadError>>),
     Prune(PruneReply),
-}
-
-/// Where the report of a retention pass asked for goes.
-pub type PruneReply = oneshot::Sender<Result<PruneReport, RetentionError>>;
-
-/// Why a retention pass of the running daemon failed.
-#[derive(Clone, Debug, thiserror::Error)]
-pub enum RetentionError {
-    /// The store failed during the pass (nothing past the failure was pruned).
-    #[error(transparent)]
-    Store(Arc<StoreError>),
-    /// The supervisor is gone: the daemon is stopping.
-    #[error("the daemon is stopping")]
-    Stopping,
-}
-
-impl From<StoreError> for RetentionError {
-    fn from(error: StoreError) -> Self {
-        RetentionError::Store(Arc::new(error))
-    }
 }
 
 /// When the supervisor last completed a round trip through its loop and a store read,
@@ -128,24 +112,6 @@ pub struct Supervisor {
     pub heartbeat: Heartbeat,
     pub shutdown: CancellationToken,
 }
-
-/// A retention pass in progress.
-struct Pass {
-    task: tokio::task::JoinHandle<Result<PruneReport, StoreError>>,
-    stop: Arc<AtomicBool>,
-    waiting: Vec<PruneReply>,
-    /// Confirmed by `tributary prune --confirm` (see [`CONFIRM_FILE`]): its report is
-    /// written back for the command.
-    confirmed: bool,
-}
-
-/// `tributary prune --confirm` against a running daemon leaves this file in the store's
-/// folder (only someone who may write there can confirm); the supervisor finds it within a
-/// heartbeat, removes it, runs a confirmed pass and writes the pass's report to
-/// [`CONFIRM_REPORT`] beside it.
-pub const CONFIRM_FILE: &str = "prune-confirm";
-/// Where the report of a pass confirmed through [`CONFIRM_FILE`] is written (JSON).
-pub const CONFIRM_REPORT: &str = "prune-confirm.report.json";
 
 impl Supervisor {
     /// Starts every configured source, then runs until shutdown.
@@ -223,16 +189,16 @@ impl Supervisor {
                     }
                 }
                 () = tokio::time::sleep_until(passes.next), if pass.is_none() => {
-                    pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
+                    pass = Some(Pass::start(&self.config, &self.store, std::mem::take(&mut pending_prunes), false));
                     passes.started(self.config.retention.every);
                 }
-                done = finish(&mut pass) => {
+                done = pass_done(&mut pass) => {
                     let (waiting, confirmed) = pass
                         .take()
                         .map(|p| (p.waiting, p.confirmed))
                         .unwrap_or_default();
                     if confirmed {
-                        self.report_confirmed(&done).await;
+                        report_confirmed(&self.config.store.path, &done).await;
                     }
                     self.finished_pass(done, waiting);
                 }
@@ -244,7 +210,7 @@ impl Supervisor {
                         Confirmation::Absent => {}
                         Confirmation::Taken => {
                             tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
-                            pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), true));
+                            pass = Some(Pass::start(&self.config, &self.store, std::mem::take(&mut pending_prunes), true));
                         }
                         Confirmation::Stuck(error) => {
                             let path = confirm.unwrap_or_default();
@@ -268,8 +234,7 @@ impl Supervisor {
             }
         }
         if let Some(p) = pass {
-            p.stop.store(true, Ordering::Release);
-            let _ = p.task.await;
+            p.stop().await;
         }
     }
 
@@ -408,39 +373,6 @@ impl Supervisor {
         Ok(report)
     }
 
-    /// Writes a confirmed pass's report where `tributary prune --confirm` waits for it.
-    async fn report_confirmed(&self, done: &Result<PruneReport, RetentionError>) {
-        let body = match done {
-            Ok(report) => serde_json::to_vec(report).map_err(|e| e.to_string()),
-            Err(error) => Err(error.to_string()),
-        };
-        let body = body.unwrap_or_else(|error| {
-            serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default()
-        });
-        let path = self.config.store.path.join(CONFIRM_REPORT);
-        let tmp = path.with_extension("tmp");
-        let written = match tokio::fs::write(&tmp, body).await {
-            Ok(()) => tokio::fs::rename(&tmp, &path).await,
-            Err(e) => Err(e),
-        };
-        if let Err(error) = written {
-            tracing::error!(%error, path = %path.display(), "the confirmed pass's report could not be written");
-        }
-    }
-
-    fn start_pass(&self, waiting: Vec<PruneReply>, confirmed: bool) -> Pass {
-        let stop = Arc::new(AtomicBool::new(false));
-        let plan = prune_plan(&self.config, false, confirmed, Some(stop.clone()));
-        let store = self.store.clone();
-        let task = tokio::spawn(async move { store.call(move |s| s.prune(&plan)).await });
-        Pass {
-            task,
-            stop,
-            waiting,
-            confirmed,
-        }
-    }
-
     fn finished_pass(&self, done: Result<PruneReport, RetentionError>, waiting: Vec<PruneReply>) {
         match &done {
             Ok(
@@ -516,75 +448,6 @@ fn build_feed_indexes(
     });
 }
 
-/// The retention plan the config asks for, now.
-pub fn prune_plan(
-    config: &Config,
-    dry_run: bool,
-    confirmed: bool,
-    stop: Option<Arc<AtomicBool>>,
-) -> PrunePlan {
-    let r = &config.retention;
-    PrunePlan {
-        sources: config
-            .sources
-            .iter()
-            .map(|s| {
-                let keep = s.keep.unwrap_or(r.keep_per_source);
-                let limits = Limits {
-                    keep,
-                    keep_for: s.keep_for.unwrap_or(r.keep_for),
-                    keep_min: r.keep_min.min(keep),
-                };
-                (s.name.clone(), limits)
-            })
-            .collect(),
-        keep_total: r.keep_total,
-        removed_after: r.removed_after,
-        tombstones_for: r.tombstones_for,
-        now: Utc::now(),
-        dry_run,
-        stop,
-        confirmed,
-    }
-}
-
-/// When the next retention pass is due.
-struct PassSchedule {
-    next: Instant,
-    /// The latest the reloads since the last pass may put the next pass off to (see
-    /// [`PassSchedule::postpone`]).
-    due_before_reloads: Option<Instant>,
-}
-
-impl PassSchedule {
-    /// The first pass is due at once.
-    fn new() -> Self {
-        PassSchedule {
-            next: Instant::now(),
-            due_before_reloads: None,
-        }
-    }
-
-    /// A pass started: the next one is `every` from now.
-    fn started(&mut self, every: Duration) {
-        self.next = Instant::now() + every;
-        self.due_before_reloads = None;
-    }
-
-    /// A reload that changed what retention depends on (see [`reload::retention_changed`])
-    /// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
-    /// prunes nothing at once; but however many such reloads come, a pass is never put off
-    /// by more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
-    /// (set by the first and cleared when a pass starts).
-    fn postpone(&mut self) {
-        let now = Instant::now();
-        let latest = *self
-            .due_before_reloads
-            .get_or_insert(self.next.max(now) + PRUNE_AFTER_RELOAD);
-        self.next = self.next.max(now + PRUNE_AFTER_RELOAD).min(latest);
-    }
-}
-
 /// A validated config with what applying it changes.
 struct Prepared {
     config: Config,
@@ -601,37 +464,6 @@ fn read_config(bytes: Option<Vec<u8>>, path: std::path::PathBuf) -> Result<Confi
         None => config::load(&path)?,
     };
     Ok(config)
-}
-
-/// What a heartbeat found of a prune confirmation (see [`CONFIRM_FILE`]).
-enum Confirmation {
-    Absent,
-    /// Found and removed: the confirmed pass runs.
-    Taken,
-    /// Found but it could not be removed.
-    Stuck(std::io::Error),
-}
-
-/// Takes the confirmation at `path` if one is there (blocking: on the blocking pool).
-fn take_confirmation(path: &std::path::Path) -> Confirmation {
-    if !path.try_exists().unwrap_or(false) {
-        return Confirmation::Absent;
-    }
-    match std::fs::remove_file(path) {
-        Ok(()) => Confirmation::Taken,
-        Err(error) => Confirmation::Stuck(error),
-    }
-}
-
-/// Completes when the pass in progress does (never when there is none).
-async fn finish(pass: &mut Option<Pass>) -> Result<PruneReport, RetentionError> {
-    match pass {
-        Some(p) => match (&mut p.task).await {
-            Ok(r) => Ok(r?),
-            Err(e) => Err(StoreError::Task(e.to_string()).into()),
-        },
-        None => std::future::pending().await,
-    }
 }
 
 async fn sleep_until(at: Option<Instant>) {
