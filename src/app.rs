@@ -11,7 +11,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
-use crate::daemon::reload::ReloadReport;
+use crate::daemon::reload::{ReloadError, ReloadReport};
+use crate::daemon::retention::RetentionError;
 use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor};
 use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};
@@ -21,6 +22,8 @@ use crate::ingest::timing::Bounds;
 use crate::serve::{self, AppState};
 use crate::store::{PruneReport, Store, StoreError};
 
+/// Why a command (or the daemon) failed: the stage's own error, kept as the source so
+/// `main` can print the whole chain.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
@@ -30,14 +33,29 @@ pub enum Error {
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
+        #[source]
         error: std::io::Error,
     },
+    /// A task of ours stopped unfinished (it panicked or was cancelled).
     #[error("internal error: {0}")]
-    Internal(String),
+    Task(#[from] tokio::task::JoinError),
+    /// A report could not be written as JSON.
+    #[error("internal error: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A stop's grace ran out while a store write was still in progress.
+    #[error("internal error: stopped with a store write stuck")]
+    WriteStuck,
+    /// A second stop signal ended the process before the store was flushed.
+    #[error("internal error: stopped before the store was flushed")]
+    StoppedUnflushed,
     #[error(
         "the store is in use by a running tributary, but its /healthz at {url} did not answer: {error}"
     )]
-    Daemon { url: String, error: String },
+    Daemon {
+        url: String,
+        #[source]
+        error: AskError,
+    },
     #[error(
         "the store at {path} is in use by the running tributary, which prunes every {every} by itself (a pass that would remove most of the store waits for `tributary prune --confirm`); to prune now, stop it first (`systemctl stop tributary`), prune, and start it again"
     )]
@@ -46,8 +64,42 @@ pub enum Error {
         "not pruned: {0}, more than half; run `tributary prune --confirm` if that is what you meant (`--dry-run` lists it), or change the limits in feeds.toml"
     )]
     PruneHeld(String),
+    /// `prune --confirm` could not hand its confirmation to the running daemon.
+    #[error("{what} {}: {error}", path.display())]
+    Confirm {
+        what: &'static str,
+        path: std::path::PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    #[error(
+        "the running tributary did not take the confirmation within {} s (is the daemon stuck, or older than this command?); stop it and run `tributary prune --confirm` again",
+        CONFIRM_TAKEN_WITHIN.as_secs()
+    )]
+    ConfirmNotTaken,
+    #[error(
+        "the running tributary took the confirmation but has not finished the pass after 30 minutes; its log says more"
+    )]
+    ConfirmNotFinished,
+    /// The running daemon's confirmed pass failed (its error, as it wrote it).
+    #[error("the confirmed pass failed: {0}")]
+    ConfirmedPassFailed(String),
     #[error("the store is inconsistent ({0} problems)")]
     Inconsistent(usize),
+}
+
+/// Why the running daemon's `/healthz` gave no status.
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    /// No answer (nothing listens there, or it timed out).
+    #[error(transparent)]
+    Request(reqwest::Error),
+    /// The answer broke off.
+    #[error(transparent)]
+    Body(reqwest::Error),
+    /// The answer is not a status.
+    #[error(transparent)]
+    Json(serde_json::Error),
 }
 
 /// How long a stop waits for the source tasks (a store write in progress finishes in well
@@ -99,28 +151,28 @@ impl Daemon {
 
     /// Reads the config file again and applies it (what SIGHUP does). A broken file is an
     /// error and changes nothing.
-    pub async fn reload(&self) -> Result<ReloadReport, String> {
-        self.ask(Control::Reload).await
+    pub async fn reload(&self) -> Result<ReloadReport, ReloadError> {
+        self.ask(Control::Reload, ReloadError::Stopping).await
     }
 
     /// Runs a retention pass now and returns what it did (a pass that would remove most of
     /// the store is held: see `PruneReport::held`).
-    pub async fn prune(&self) -> Result<PruneReport, String> {
-        self.ask(Control::Prune).await
+    pub async fn prune(&self) -> Result<PruneReport, RetentionError> {
+        self.ask(Control::Prune, RetentionError::Stopping).await
     }
 
-    /// Sends the supervisor a request and waits for its answer.
-    async fn ask<T>(
+    /// Sends the supervisor a request and waits for its answer (`stopping` when the
+    /// supervisor is gone).
+    async fn ask<T, E>(
         &self,
-        request: impl FnOnce(oneshot::Sender<Result<T, String>>) -> Control,
-    ) -> Result<T, String> {
-        const STOPPING: &str = "the daemon is stopping";
+        request: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Control,
+        stopping: E,
+    ) -> Result<T, E> {
         let (reply, answer) = oneshot::channel();
-        self.control
-            .send(request(reply))
-            .await
-            .map_err(|_| STOPPING.to_string())?;
-        answer.await.map_err(|_| STOPPING.to_string())?
+        if self.control.send(request(reply)).await.is_err() {
+            return Err(stopping);
+        }
+        answer.await.unwrap_or(Err(stopping))
     }
 
     /// How long ago the supervisor last proved itself alive (loop and store both answering).
@@ -136,10 +188,7 @@ impl Daemon {
 
     /// Waits until the daemon has stopped (after its shutdown token was cancelled).
     pub async fn wait(self) -> Result<(), Error> {
-        match self.task.await {
-            Ok(r) => r,
-            Err(e) => Err(Error::Internal(e.to_string())),
-        }
+        self.task.await?
     }
 }
 
@@ -228,12 +277,9 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
                 grace_s = SHUTDOWN_GRACE.as_secs(),
                 "a store write is stuck; stopping without waiting for it (the store recovers at the next start)"
             );
-            return Err(Error::Internal("stopped with a store write stuck".into()));
+            return Err(Error::WriteStuck);
         }
-        let flushed = tokio::task::spawn_blocking(move || store.flush())
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?;
-        flushed?;
+        store.call(|s| s.flush()).await?;
         tracing::info!("tributary stopped; store flushed");
         Ok(())
     });
@@ -316,7 +362,7 @@ pub async fn run(config: Config) -> Result<(), Error> {
         stopped = daemon.shutdown() => stopped,
         () = signals.stop.next() => {
             tracing::warn!("asked to stop again: exiting without waiting (the store recovers at the next start)");
-            Err(Error::Internal("stopped before the store was flushed".into()))
+            Err(Error::StoppedUnflushed)
         }
     }
 }
@@ -350,12 +396,10 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     }
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];
     while let Some(done) = set.join_next().await {
-        let (i, report) = done.map_err(|e| Error::Internal(e.to_string()))?;
+        let (i, report) = done?;
         reports[i] = Some(report);
     }
-    tokio::task::spawn_blocking(move || store.flush())
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
+    store.call(|s| s.flush()).await?;
     Ok(reports.into_iter().flatten().collect())
 }
 
@@ -382,17 +426,14 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
                 );
             },
         }
-    }
-    .map_err(|e| Error::Internal(e.to_string()))?
-    .map_err(Error::Store)?;
+    }??;
     store.set_min_free(config.store.min_free_bytes);
     store.set_tombstone_ttl(config.retention.tombstones_for);
     // Before the first write, so every write keeps the named feeds' indexes.
-    let (registering, indexes) = (store.clone(), config.feed_indexes());
-    tokio::task::spawn_blocking(move || registering.register_feed_indexes(indexes))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)?;
+    let indexes = config.feed_indexes();
+    store
+        .call(move |s| s.register_feed_indexes(indexes))
+        .await?;
     Ok(store)
 }
 
@@ -400,10 +441,9 @@ async fn open_store(config: &Config) -> Result<Store, Error> {
 async fn open_existing_store(config: &Config) -> Result<Store, Error> {
     let path = config.store.path.clone();
     let cache = config.store.cache_bytes;
-    let store = tokio::task::spawn_blocking(move || Store::open_existing(&path, cache))
-        .await
-        .map_err(|e| Error::Internal(e.to_string()))?
-        .map_err(Error::Store)?;
+    // There is no store to call yet: opening is the one store call made on its own
+    // blocking thread.
+    let store = tokio::task::spawn_blocking(move || Store::open_existing(&path, cache)).await??;
     store.set_tombstone_ttl(config.retention.tombstones_for);
     Ok(store)
 }
@@ -413,7 +453,7 @@ async fn open_existing_store(config: &Config) -> Result<Store, Error> {
 /// (recorded for `status`) and returned with `held` set.
 pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<PruneReport, Error> {
     let store = match open_existing_store(&config).await {
-        // The running daemon takes a confirmation (see `supervise::CONFIRM_FILE`).
+        // The running daemon takes a confirmation (see `retention::CONFIRM_FILE`).
         Err(Error::Store(StoreError::Locked { .. })) if confirmed => {
             return confirm_to_daemon(&config).await;
         }
@@ -425,15 +465,15 @@ pub async fn prune(config: Config, dry_run: bool, confirmed: bool) -> Result<Pru
         }
         other => other?,
     };
-    let plan = crate::daemon::supervise::prune_plan(&config, dry_run, confirmed, None);
-    tokio::task::spawn_blocking(move || {
-        let report = store.prune(&plan)?;
-        store.flush()?;
-        Ok::<_, StoreError>(report)
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-    .map_err(Error::Store)
+    let plan = crate::daemon::retention::prune_plan(&config, dry_run, confirmed, None);
+    let report = store
+        .call(move |s| {
+            let report = s.prune(&plan)?;
+            s.flush()?;
+            Ok(report)
+        })
+        .await?;
+    Ok(report)
 }
 
 /// How long the running daemon has to take a confirmation (it looks every heartbeat, when
@@ -444,11 +484,13 @@ const CONFIRM_DONE_WITHIN: std::time::Duration = std::time::Duration::from_secs(
 /// `prune --confirm` while the daemon runs: leaves the confirmation in the store's folder,
 /// waits for the daemon to take it and run the pass, and returns the pass's report.
 async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
-    use crate::daemon::supervise::{CONFIRM_FILE, CONFIRM_REPORT};
+    use crate::daemon::retention::{CONFIRM_FILE, CONFIRM_REPORT};
     let request = config.store.path.join(CONFIRM_FILE);
     let report = config.store.path.join(CONFIRM_REPORT);
-    let io = |what: &str, path: &std::path::Path, e: std::io::Error| {
-        Error::Internal(format!("{what} {}: {e}", path.display()))
+    let io = |what: &'static str, path: &std::path::Path, error: std::io::Error| Error::Confirm {
+        what,
+        path: path.to_path_buf(),
+        error,
     };
     match tokio::fs::remove_file(&report).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -476,22 +518,15 @@ async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
                 .ok()
                 .and_then(|v| v.get("error")?.as_str().map(str::to_string))
                 .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            return Err(Error::Internal(format!(
-                "the confirmed pass failed: {error}"
-            )));
+            return Err(Error::ConfirmedPassFailed(error));
         }
         let taken = !tokio::fs::try_exists(&request).await.unwrap_or(true);
         if !taken && began.elapsed() > CONFIRM_TAKEN_WITHIN {
             let _ = tokio::fs::remove_file(&request).await;
-            return Err(Error::Internal(format!(
-                "the running tributary did not take the confirmation within {} s (is the daemon stuck, or older than this command?); stop it and run `tributary prune --confirm` again",
-                CONFIRM_TAKEN_WITHIN.as_secs()
-            )));
+            return Err(Error::ConfirmNotTaken);
         }
         if began.elapsed() > CONFIRM_DONE_WITHIN {
-            return Err(Error::Internal(
-                "the running tributary took the confirmation but has not finished the pass after 30 minutes; its log says more".into(),
-            ));
+            return Err(Error::ConfirmNotFinished);
         }
     }
 }
@@ -500,13 +535,13 @@ async fn confirm_to_daemon(config: &Config) -> Result<PruneReport, Error> {
 pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error> {
     let store = open_existing_store(&config).await?;
     let indexes = config.feed_indexes();
-    tokio::task::spawn_blocking(move || {
-        store.register_feed_indexes(indexes)?;
-        store.verify()
-    })
-    .await
-    .map_err(|e| Error::Internal(e.to_string()))?
-    .map_err(Error::Store)
+    let report = store
+        .call(move |s| {
+            s.register_feed_indexes(indexes)?;
+            s.verify()
+        })
+        .await?;
+    Ok(report)
 }
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
@@ -521,61 +556,57 @@ pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Err
         });
     }
     let url = format!("http://{addr}/healthz");
-    let asked = ask_daemon(&url).await;
-    if let Ok(mut health) = asked {
-        // The daemon shows the public its `file:` sources by their feeds there; the owner
-        // sees the configured URL.
-        for s in &mut health.sources {
-            if let Some(src) = config.source(&s.name).filter(|c| c.url.scheme() == "file") {
-                s.url = src.url.to_string();
-                s.current_url = src.url.to_string();
+    let error = match ask_daemon(&url).await {
+        Ok(mut health) => {
+            // The daemon shows the public its `file:` sources by their feeds there; the
+            // owner sees the configured URL.
+            for s in &mut health.sources {
+                if let Some(src) = config.source(&s.name).filter(|c| c.url.scheme() == "file") {
+                    s.url = src.url.to_string();
+                    s.current_url = src.url.to_string();
+                }
             }
+            return Ok(health);
         }
-        return Ok(health);
-    }
+        Err(error) => error,
+    };
     match open_existing_store(&config).await {
         Ok(store) => {
-            let config = Arc::new(config);
-            tokio::task::spawn_blocking(move || crate::daemon::status::collect(&config, &store))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))?
-                .map_err(Error::Store)
+            let health = store
+                .call(move |s| crate::daemon::status::collect(&config, s))
+                .await?;
+            Ok(health)
         }
         // Locked, so a daemon runs on it, yet /healthz did not answer: say why.
-        Err(Error::Store(StoreError::Locked { .. })) => Err(Error::Daemon {
-            url,
-            error: asked.err().unwrap_or_default(),
-        }),
+        Err(Error::Store(StoreError::Locked { .. })) => Err(Error::Daemon { url, error }),
         Err(e) => Err(e),
     }
 }
 
-async fn ask_daemon(url: &str) -> Result<crate::daemon::status::Health, String> {
+async fn ask_daemon(url: &str) -> Result<crate::daemon::status::Health, AskError> {
     let response = reqwest::Client::new()
         .get(url)
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
-        .map_err(|e| e.to_string())?;
-    let body = response.bytes().await.map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| e.to_string())
+        .map_err(AskError::Request)?;
+    let body = response.bytes().await.map_err(AskError::Body)?;
+    serde_json::from_slice(&body).map_err(AskError::Json)
 }
 
 /// The sources as OPML, with the feeds' own titles from the store when it can be read (a
 /// running daemon holds it; then the config's titles and names are used).
 pub async fn export_opml(config: Config) -> String {
-    let path = config.store.path.clone();
-    let cache = config.store.cache_bytes;
     let states: std::collections::HashMap<String, crate::model::SourceState> =
-        tokio::task::spawn_blocking(move || {
-            Store::open_existing(&path, cache)
-                .and_then(|s| s.source_states())
+        match open_existing_store(&config).await {
+            Ok(store) => store
+                .call(|s| s.source_states())
+                .await
                 .unwrap_or_default()
-        })
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .collect();
+                .into_iter()
+                .collect(),
+            Err(_) => Default::default(),
+        };
     crate::render::opml::export(&config, &|name| {
         states.get(name).and_then(|s| s.feed_title.clone())
     })

@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     let config = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -146,11 +146,7 @@ fn main() -> ExitCode {
             Command::Status { json } => {
                 let health = app::status(config).await?;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&health)
-                            .map_err(|e| app::Error::Internal(e.to_string()))?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&health)?);
                 } else {
                     println!(
                         "{}",
@@ -170,11 +166,7 @@ fn main() -> ExitCode {
             } => {
                 let report = app::prune(config, dry_run, confirm).await?;
                 if json {
-                    println!(
-                        "{}",
-                        serde_json::to_string_pretty(&report)
-                            .map_err(|e| app::Error::Internal(e.to_string()))?
-                    );
+                    println!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
                     print!("{}", tributary::daemon::status::render_prune(&report));
                 }
@@ -216,10 +208,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("tributary: {e}");
+            eprintln!("tributary: {}", with_causes(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error with the chain of its causes, one `caused by:` line each; a cause whose text
+/// an earlier line already holds (an error that embeds its source's message, as
+/// `cannot listen on ADDR: Address in use` does) is not repeated.
+fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str("\n  caused by: ");
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal. When
@@ -286,26 +295,59 @@ fn limit_malloc_arenas() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn limit_malloc_arenas() {}
 
+/// Why `import-opml` wrote nothing.
+#[derive(Debug, thiserror::Error)]
+enum ImportError {
+    #[error("{}: cannot read: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+    /// The OPML file cannot be read as OPML, or the config file cannot take its sources
+    /// (the message is `config::opml`'s).
+    #[error("{}: {message}", path.display())]
+    Opml { path: PathBuf, message: String },
+    /// The config with the new sources would not load: it is not written.
+    #[error(transparent)]
+    Invalid(#[from] config::ConfigError),
+    #[error("{}: cannot write: {error}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        error: std::io::Error,
+    },
+}
+
 /// `tributary import-opml FILE`: appends the new subscriptions to the config file.
 fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> ExitCode {
-    let result = (|| -> Result<tributary::config::opml::Imported, String> {
-        let opml = std::fs::read_to_string(opml_path)
-            .map_err(|e| format!("{}: cannot read: {e}", opml_path.display()))?;
-        let outlines = tributary::config::opml::read(&opml)
-            .map_err(|e| format!("{}: {e}", opml_path.display()))?;
+    let read = |path: &std::path::Path, error| ImportError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let opml = |path: &std::path::Path, message: &dyn std::fmt::Display| ImportError::Opml {
+        path: path.to_path_buf(),
+        message: message.to_string(),
+    };
+    let result = (|| -> Result<tributary::config::opml::Imported, ImportError> {
+        let text = std::fs::read_to_string(opml_path).map_err(|e| read(opml_path, e))?;
+        let outlines = tributary::config::opml::read(&text).map_err(|e| opml(opml_path, &e))?;
         let text = match std::fs::read_to_string(config_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(format!("{}: cannot read: {e}", config_path.display())),
+            Err(e) => return Err(read(config_path, e)),
         };
-        let (new_text, report) = tributary::config::opml::import(&text, &outlines)
-            .map_err(|e| format!("{}: {e}", config_path.display()))?;
+        let (new_text, report) =
+            tributary::config::opml::import(&text, &outlines).map_err(|e| opml(config_path, &e))?;
         // Never write a config that would not load.
-        config::parse(&new_text, config_path).map_err(|e| e.to_string())?;
+        config::parse(&new_text, config_path)?;
         let tmp = config_path.with_extension("toml.new");
         std::fs::write(&tmp, &new_text)
             .and_then(|()| std::fs::rename(&tmp, config_path))
-            .map_err(|e| format!("{}: cannot write: {e}", config_path.display()))?;
+            .map_err(|error| ImportError::Write {
+                path: config_path.to_path_buf(),
+                error,
+            })?;
         Ok(report)
     })();
     match result {
@@ -325,7 +367,7 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}", with_causes(&e));
             ExitCode::FAILURE
         }
     }

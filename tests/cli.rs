@@ -40,6 +40,14 @@ fn write_config(dir: &Path, body: &str) -> std::path::PathBuf {
     path
 }
 
+/// A port on 127.0.0.1 that was just free (nothing listens there).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -157,10 +165,7 @@ async fn run_serves_and_stops_cleanly_on_sigterm() {
     origin.set("/f.xml", Route::fixture("large_rss.xml"));
     let dir = tempfile::tempdir().expect("tempdir");
     // A fixed port, as in real use, so `status` can find the daemon: one that was just free.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
+    let port = free_port();
     let path = write_config(
         dir.path(),
         &format!(
@@ -355,4 +360,69 @@ async fn opml_round_trips() {
             .expect("read")
             .starts_with("# mine\n")
     );
+}
+
+/// A failing command prints its error with the chain of causes, one `caused by:` line each,
+/// and no cause its message already holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_print_their_causes_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Nothing listens on a port that was just free.
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n"
+        ),
+    );
+    // Another process holds the store, but no daemon answers at `listen`: `status` says
+    // why /healthz did not answer, down to the refused connection.
+    let store = tributary::store::Store::open(&dir.path().join("store"), 1 << 20).expect("store");
+    let mut cmd = tributary();
+    cmd.arg("status").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    drop(store);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert!(
+        lines[0].starts_with(&format!(
+            "tributary: the store is in use by a running tributary, but its /healthz at http://127.0.0.1:{port}/healthz did not answer: "
+        )),
+        "{err}"
+    );
+    let causes: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.strip_prefix("  caused by: ").expect("one cause a line"))
+        .collect();
+    assert!(!causes.is_empty(), "{err}");
+    assert!(
+        causes
+            .iter()
+            .any(|c| c.to_lowercase().contains("connection refused")),
+        "{err}"
+    );
+    for (i, cause) in causes.iter().enumerate() {
+        let before = lines[..=i].join("\n");
+        assert!(!before.contains(cause), "repeated: {cause}\n{err}");
+    }
+
+    // A cause the message already holds is not repeated.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let path = write_config(
+        dir.path(),
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let mut cmd = tributary();
+    cmd.arg("run").arg("--config").arg(&path);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with(&format!("tributary: cannot listen on 127.0.0.1:{port}: ")),
+        "{err}"
+    );
+    assert!(!err.contains("caused by"), "{err}");
 }

@@ -346,6 +346,11 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
     std::fs::write(&path, text("include = ['(?i)rust(']")).expect("write");
     let err = daemon.reload().await.expect_err("refused");
     assert!(
+        matches!(err, tributary::daemon::reload::ReloadError::Config(_)),
+        "{err:?}"
+    );
+    let err = err.to_string();
+    assert!(
         err.contains("feeds.toml:")
             && err.contains("include pattern \"(?i)rust(\" is not a valid regular expression"),
         "{err}"

@@ -16,6 +16,7 @@ use support::{next, start};
 use std::path::Path;
 
 use support::{Origin, Route, config_prelude, get};
+use tributary::daemon::reload::ReloadError;
 use tributary::daemon::supervise::Event;
 use tributary::ingest::error::PollError;
 use tributary::ingest::poll::PollOutcome;
@@ -131,6 +132,8 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     else {
         unreachable!()
     };
+    assert!(matches!(error, ReloadError::Config(_)), "{error:?}");
+    let error = error.to_string();
     let check = tributary::config::load(&path)
         .expect_err("check refuses it too")
         .to_string();

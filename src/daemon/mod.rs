@@ -2,7 +2,9 @@
 
 pub mod metrics;
 pub mod reload;
+pub mod retention;
 pub mod shutdown;
 pub mod status;
 pub mod supervise;
 pub mod systemd;
+mod watch;

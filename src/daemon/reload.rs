@@ -1,7 +1,71 @@
 //! What a reload of `feeds.toml` changes: a pure comparison of the running config with
-//! the new one. [`crate::daemon::supervise`] applies it.
+//! the new one, and why a reload changes nothing ([`ReloadError`]).
+//! [`crate::daemon::supervise`] applies it.
 
-use crate::config::{Config, SourceChange};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, SourceChange};
+use crate::fetch::FetchError;
+
+/// Why a reload changed nothing (the running config stays in force).
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ReloadError {
+    /// `feeds.toml` cannot be read or is not valid: the same text as `tributary check`.
+    #[error(transparent)]
+    Config(Arc<ConfigError>),
+    #[error("{}: not UTF-8 text", path.display())]
+    NotUtf8 {
+        path: PathBuf,
+        #[source]
+        error: std::string::FromUtf8Error,
+    },
+    /// Applying the file would hide most of what is served (see [`plan`]).
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error("the new [fetch] settings cannot be used: {0}")]
+    Fetch(#[source] Arc<FetchError>),
+    /// The supervisor is gone: the daemon is stopping.
+    #[error("the daemon is stopping")]
+    Stopping,
+    /// Reading the file stopped unfinished (its thread panicked).
+    #[error("internal error: {0}")]
+    Task(String),
+}
+
+impl From<ConfigError> for ReloadError {
+    fn from(error: ConfigError) -> Self {
+        ReloadError::Config(Arc::new(error))
+    }
+}
+
+impl From<FetchError> for ReloadError {
+    fn from(error: FetchError) -> Self {
+        ReloadError::Fetch(Arc::new(error))
+    }
+}
+
+/// Why a valid config is refused as a reload (see [`plan`]); a restart applies it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No sources left while sources are running: an empty or truncated save.
+    #[error(
+        "{} has no [[source]] left (an empty or half-written save?); the {running} running sources stay; restart the daemon to run without sources",
+        path.display()
+    )]
+    NoSources { path: PathBuf, running: usize },
+    /// Most of the running sources removed at once ([`MASS_REMOVAL`] or more, and more
+    /// than half).
+    #[error(
+        "{} would remove {removed} of the {running} running sources at once (a truncated save?); nothing was changed; restart the daemon to apply it deliberately",
+        path.display()
+    )]
+    MassRemoval {
+        path: PathBuf,
+        removed: usize,
+        running: usize,
+    },
+}
 
 /// The difference between two configs, as a reload applies it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -105,34 +169,33 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
 }
 
 /// A reload removing at least this many running sources, and more than half of them, is
-/// refused (see [`refusal`]).
+/// refused (see [`plan`]).
 pub const MASS_REMOVAL: usize = 5;
 
-/// Why a reload from `old` to `new` is refused, if it is: a config with no sources while
-/// sources are running (an empty or truncated save), or one that removes most of the
-/// running sources at once ([`MASS_REMOVAL`] or more, and more than half). Either would
-/// hide most of what is served in one careless save; a restart applies such a config
-/// deliberately.
-pub fn refusal(old: &Config, new: &Config) -> Option<String> {
+/// What a reload from `old` to `new` changes ([`diff`]), or why it is refused: a config
+/// with no sources while sources are running (an empty or truncated save), or one that
+/// removes most of the running sources at once ([`MASS_REMOVAL`] or more, and more than
+/// half). Either would hide most of what is served in one careless save; a restart applies
+/// such a config deliberately.
+pub fn plan(old: &Config, new: &Config) -> Result<ReloadReport, Refusal> {
+    let report = diff(old, new);
     let running = old.sources.len();
+    let path = || new.path.clone();
     if running > 0 && new.sources.is_empty() {
-        return Some(format!(
-            "{} has no [[source]] left (an empty or half-written save?); the {running} running sources stay; restart the daemon to run without sources",
-            new.path.display()
-        ));
+        return Err(Refusal::NoSources {
+            path: path(),
+            running,
+        });
     }
-    let removed = old
-        .sources
-        .iter()
-        .filter(|o| !new.sources.iter().any(|s| s.name == o.name))
-        .count();
+    let removed = report.removed.len();
     if removed >= MASS_REMOVAL && removed.saturating_mul(2) > running {
-        return Some(format!(
-            "{} would remove {removed} of the {running} running sources at once (a truncated save?); nothing was changed; restart the daemon to apply it deliberately",
-            new.path.display()
-        ));
+        return Err(Refusal::MassRemoval {
+            path: path(),
+            removed,
+            running,
+        });
     }
-    None
+    Ok(report)
 }
 
 fn fetch_differs(old: &Config, new: &Config) -> bool {
@@ -258,11 +321,16 @@ mod tests {
                 })
                 .collect::<String>()
         };
+        let refusal = |old: &Config, new: &Config| plan(old, new).err();
         let running = config(&sources(0..10));
         let why = refusal(&running, &config("[retention]\nkeep_total = 2\n")).expect("refused");
+        assert!(matches!(why, Refusal::NoSources { running: 10, .. }));
+        let why = why.to_string();
         assert!(why.contains("no [[source]] left"), "{why}");
         assert!(refusal(&running, &config("")).is_some());
         let why = refusal(&running, &config(&sources(0..4))).expect("refused");
+        assert!(matches!(why, Refusal::MassRemoval { removed: 6, .. }));
+        let why = why.to_string();
         assert!(why.contains("remove 6 of the 10"), "{why}");
         // Half, or fewer than five: a deliberate edit.
         assert_eq!(refusal(&running, &config(&sources(0..5))), None);
@@ -303,23 +371,13 @@ mod tests {
             &old,
             &config(&format!("{base}title = \"A\"\ninterval = \"2h\"\n"))
         ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("{base}keep = 5\n"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("{base}keep_for = \"3d\"\n"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!("[retention]\nkeep_total = 10\n{base}"))
-        ));
-        assert!(retention_changed(
-            &old,
-            &config(&format!(
-                "{base}[[source]]\nname = \"b\"\nurl = \"https://b.example/feed\"\n"
-            ))
-        ));
+        for changed in [
+            format!("{base}keep = 5\n"),
+            format!("{base}keep_for = \"3d\"\n"),
+            format!("[retention]\nkeep_total = 10\n{base}"),
+            format!("{base}[[source]]\nname = \"b\"\nurl = \"https://b.example/feed\"\n"),
+        ] {
+            assert!(retention_changed(&old, &config(&changed)), "{changed}");
+        }
     }
 }

@@ -8,40 +8,45 @@
 //!   content) for [`SETTLE`], and only if it is still the same just before applying, so an
 //!   editor writing in several steps is never caught half way;
 //! - a reload to a config with no sources, or one removing most running sources at once,
-//!   is refused ([`reload::refusal`]); a restart applies such a config deliberately;
+//!   is refused ([`reload::plan`]); a restart applies such a config deliberately;
 //! - a reload never prunes: after a reload that changes what retention depends on (sources
 //!   added or removed, a source's `keep`/`keep_for`, `[retention]`) the next retention pass
 //!   comes at its usual time and not sooner than [`PRUNE_AFTER_RELOAD`] after the change
 //!   (but, however many reloads come, never more than that past when it was due; a reload
 //!   that changes none of it does not move the pass), and a pass that would remove most of the
-//!   store is held until `tributary prune --confirm` (see `store::retention`).
+//!   store is held until `tributary prune --confirm` (see `store::retention`). How a pass
+//!   runs and is confirmed: [`crate::daemon::retention`].
+//!
+//! [`PRUNE_AFTER_RELOAD`]: crate::daemon::retention::PRUNE_AFTER_RELOAD
 //!
 //! Everything that changes the running daemon goes through this one loop, so a reload, a
 //! retention pass and a shutdown never race each other.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{self, Config, SourceChange};
-use crate::daemon::reload::{self, ReloadReport};
+use crate::daemon::reload::{self, ReloadError, ReloadReport};
+use crate::daemon::retention::{
+    CONFIRM_FILE, Confirmation, Pass, PassSchedule, PruneReply, RetentionError, pass_done,
+    report_confirmed, take_confirmation,
+};
+use crate::daemon::watch::{Snapshot, snapshot, watch_file};
 use crate::fetch::Fetcher;
 use crate::ingest::scheduler::{Scheduler, Sources};
 use crate::ingest::timing::{Bounds, Start};
-use crate::store::{Limits, PrunePlan, PruneReport, Store};
+use crate::store::{PruneReport, Store, StoreError};
 
 /// How long `feeds.toml` must stay unchanged (no event, same size, mtime and content)
 /// before a change is applied: editors write a file in several steps (truncate, write in
 /// chunks, rename). The file is looked at once this long after the last event and again
 /// this long later; a change between the two starts the wait again.
 pub const SETTLE: Duration = Duration::from_secs(1);
-/// A reload never prunes at once: the next retention pass is at least this far away.
-pub const PRUNE_AFTER_RELOAD: Duration = Duration::from_secs(10 * 60);
 /// How often the supervisor proves it is alive (see [`Heartbeat`]).
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A store write holding the write lock longer than this is stuck: no write holds it for
@@ -52,18 +57,18 @@ pub const WRITE_STALL: Duration = Duration::from_secs(20);
 #[derive(Clone, Debug)]
 pub enum Event {
     Reloaded(ReloadReport),
-    /// A reload found `feeds.toml` unusable and kept the running config.
-    ReloadFailed(String),
+    /// A reload found `feeds.toml` unusable (or refused it) and kept the running config.
+    ReloadFailed(ReloadError),
     Pruned(PruneReport),
-    PruneFailed(String),
+    PruneFailed(RetentionError),
     /// Every named feed's index is built (see `model::FeedIndex`): each is read from it.
     FeedIndexesBuilt,
 }
 
 /// Requests to the supervisor.
 pub enum Control {
-    Reload(oneshot::Sender<Result<ReloadReport, String>>),
-    Prune(oneshot::Sender<Result<PruneReport, String>>),
+    Reload(oneshot::Sender<Result<ReloadReport, ReloadError>>),
+    Prune(PruneReply),
 }
 
 /// When the supervisor last completed a round trip through its loop and a store read,
@@ -110,24 +115,6 @@ pub struct Supervisor {
     pub shutdown: CancellationToken,
 }
 
-/// A retention pass in progress.
-struct Pass {
-    task: tokio::task::JoinHandle<Result<PruneReport, String>>,
-    stop: Arc<AtomicBool>,
-    waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
-    /// Confirmed by `tributary prune --confirm` (see [`CONFIRM_FILE`]): its report is
-    /// written back for the command.
-    confirmed: bool,
-}
-
-/// `tributary prune --confirm` against a running daemon leaves this file in the store's
-/// folder (only someone who may write there can confirm); the supervisor finds it within a
-/// heartbeat, removes it, runs a confirmed pass and writes the pass's report to
-/// [`CONFIRM_REPORT`] beside it.
-pub const CONFIRM_FILE: &str = "prune-confirm";
-/// Where the report of a pass confirmed through [`CONFIRM_FILE`] is written (JSON).
-pub const CONFIRM_REPORT: &str = "prune-confirm.report.json";
-
 impl Supervisor {
     /// Starts every configured source, then runs until shutdown.
     pub async fn run(mut self) {
@@ -146,11 +133,9 @@ impl Supervisor {
         // What the file held when last looked at while a change settles.
         let mut settling: Option<Option<Snapshot>> = None;
         let mut reload_at: Option<Instant> = None;
-        let mut next_prune = Instant::now();
-        // The latest reloads may put the next pass off to (see [`postpone_pass`]).
-        let mut due_before_reloads: Option<Instant> = None;
+        let mut passes = PassSchedule::new();
         let mut pass: Option<Pass> = None;
-        let mut pending_prunes: Vec<oneshot::Sender<Result<PruneReport, String>>> = Vec::new();
+        let mut pending_prunes: Vec<PruneReply> = Vec::new();
         let mut stalled = false;
         let mut beat = tokio::time::interval(HEARTBEAT);
         beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -162,21 +147,14 @@ impl Supervisor {
                         let read = snapshot(&self.config.path).await;
                         last_read = read.as_ref().map(|(id, _)| id.clone());
                         let r = match self.prepare(read.map(|(_, bytes)| bytes)).await {
-                            Ok(new) => {
-                                let retention = reload::retention_changed(&self.config, &new);
-                                let r = self.apply(new);
-                                if r.is_ok() && retention {
-                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
-                                }
-                                r
-                            }
+                            Ok(new) => self.reload(new, &mut passes),
                             Err(e) => Err(e),
                         };
                         let _ = reply.send(r);
                     }
                     Control::Prune(reply) => {
                         pending_prunes.push(reply);
-                        next_prune = Instant::now();
+                        passes.next = Instant::now();
                     }
                 },
                 Some(()) = file_rx.recv() => {
@@ -206,42 +184,41 @@ impl Supervisor {
                                 reload_at = Some(Instant::now() + SETTLE);
                                 last_read = None;
                             } else {
-                                let retention = reload::retention_changed(&self.config, &new);
-                                if self.apply(new).is_ok() && retention {
-                                    postpone_pass(&mut next_prune, &mut due_before_reloads);
-                                }
+                                // A failure is logged and reported by `reload`.
+                                let _ = self.reload(new, &mut passes);
                             }
                         }
                     }
                 }
-                () = tokio::time::sleep_until(next_prune), if pass.is_none() => {
-                    pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), false));
-                    next_prune = Instant::now() + self.config.retention.every;
-                    due_before_reloads = None;
+                () = tokio::time::sleep_until(passes.next), if pass.is_none() => {
+                    pass = Some(Pass::start(&self.config, &self.store, std::mem::take(&mut pending_prunes), false));
+                    passes.started(self.config.retention.every);
                 }
-                done = finish(&mut pass) => {
+                done = pass_done(&mut pass) => {
                     let (waiting, confirmed) = pass
                         .take()
                         .map(|p| (p.waiting, p.confirmed))
                         .unwrap_or_default();
                     if confirmed {
-                        self.report_confirmed(&done).await;
+                        report_confirmed(&self.config.store.path, &done).await;
                     }
                     self.finished_pass(done, waiting);
                 }
                 _ = beat.tick() => {
-                    let confirm = self.config.store.path.join(CONFIRM_FILE);
-                    if pass.is_none() && tokio::fs::try_exists(&confirm).await.unwrap_or(false) {
-                        match tokio::fs::remove_file(&confirm).await {
-                            Ok(()) => {
-                                tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
-                                pass = Some(self.start_pass(std::mem::take(&mut pending_prunes), true));
-                            }
-                            Err(error) => tracing::error!(%error, path = %confirm.display(), "a prune confirmation could not be taken (remove the file by hand)"),
+                    // No confirmation is taken while a pass runs.
+                    let confirm = pass.is_none().then(|| self.config.store.path.join(CONFIRM_FILE));
+                    let (confirmation, read) = self.beat_trip(confirm.clone()).await;
+                    match confirmation {
+                        Confirmation::Absent => {}
+                        Confirmation::Taken => {
+                            tracing::warn!("`tributary prune --confirm`: running the retention pass even if it removes most of the store");
+                            pass = Some(Pass::start(&self.config, &self.store, std::mem::take(&mut pending_prunes), true));
+                        }
+                        Confirmation::Stuck(error) => {
+                            let path = confirm.unwrap_or_default();
+                            tracing::error!(%error, path = %path.display(), "a prune confirmation could not be taken (remove the file by hand)");
                         }
                     }
-                    let store = self.store.clone();
-                    let read = tokio::task::spawn_blocking(move || store.probe()).await;
                     let stall = self.store.write_stall();
                     if stall > WRITE_STALL {
                         if !stalled {
@@ -251,7 +228,7 @@ impl Supervisor {
                             );
                         }
                         stalled = true;
-                    } else if let Ok(Ok(())) = read {
+                    } else if read.is_ok() {
                         stalled = false;
                         self.heartbeat.beat();
                     }
@@ -259,44 +236,76 @@ impl Supervisor {
             }
         }
         if let Some(p) = pass {
-            p.stop.store(true, Ordering::Release);
-            let _ = p.task.await;
+            p.stop().await;
         }
     }
 
+    /// A heartbeat's one trip to the blocking pool: takes a prune confirmation left in the
+    /// store's folder (looked for at `confirm`, when given) and reads the store, so neither
+    /// the file system nor the store is touched on a runtime worker.
+    async fn beat_trip(
+        &self,
+        confirm: Option<std::path::PathBuf>,
+    ) -> (Confirmation, Result<(), StoreError>) {
+        let trip = self
+            .store
+            .call(move |store| {
+                let confirmation = confirm
+                    .as_deref()
+                    .map_or(Confirmation::Absent, take_confirmation);
+                Ok((confirmation, store.probe()))
+            })
+            .await;
+        trip.unwrap_or_else(|error| (Confirmation::Absent, Err(error)))
+    }
+
     /// Validates `feeds.toml` as read (`bytes`; `None`: it could not be read) and checks
-    /// that applying it cannot hide or lose everything ([`reload::refusal`]). A file that
+    /// that applying it cannot hide or lose everything ([`reload::plan`]). A file that
     /// fails is logged and reported, and changes nothing.
-    async fn prepare(&mut self, bytes: Option<Vec<u8>>) -> Result<Config, String> {
+    async fn prepare(&mut self, bytes: Option<Vec<u8>>) -> Result<Prepared, ReloadError> {
         let path = self.config.path.clone();
-        let loaded = tokio::task::spawn_blocking(move || match bytes {
-            Some(bytes) => match String::from_utf8(bytes) {
-                Ok(text) => config::parse(&text, &path).map_err(|e| e.to_string()),
-                Err(_) => Err(format!("{}: not UTF-8 text", path.display())),
-            },
-            None => config::load(&path).map_err(|e| e.to_string()),
-        })
-        .await
-        .map_err(|e| e.to_string())
-        .and_then(|r| r)
-        .and_then(|new| match reload::refusal(&self.config, &new) {
-            Some(why) => Err(why),
-            None => Ok(new),
+        let loaded = tokio::task::spawn_blocking(move || read_config(bytes, path))
+            .await
+            .unwrap_or_else(|e| Err(ReloadError::Task(e.to_string())));
+        let prepared = loaded.and_then(|config| {
+            let report = reload::plan(&self.config, &config)?;
+            Ok(Prepared { config, report })
         });
-        loaded.inspect_err(|error| {
-            // One line: each line of a log becomes its own journal entry.
-            tracing::error!(
-                "the config was not reloaded; the running config stays in force: {}",
-                error.replace('\n', "; ")
-            );
-            self.metrics.record_reload(false);
-            let _ = self.events.send(Event::ReloadFailed(error.clone()));
-        })
+        prepared.inspect_err(|error| self.reload_failed(error))
+    }
+
+    /// A prepared config applied (see [`Supervisor::apply`]); one that changes what
+    /// retention depends on puts the next retention pass off (see [`PassSchedule::postpone`]).
+    fn reload(
+        &mut self,
+        new: Prepared,
+        passes: &mut PassSchedule,
+    ) -> Result<ReloadReport, ReloadError> {
+        let retention = reload::retention_changed(&self.config, &new.config);
+        let report = self.apply(new)?;
+        if retention {
+            passes.postpone();
+        }
+        Ok(report)
+    }
+
+    /// A reload that changed nothing: logged (on one line: each line of a log becomes its
+    /// own journal entry), counted and reported.
+    fn reload_failed(&self, error: &ReloadError) {
+        tracing::error!(
+            "the config was not reloaded; the running config stays in force: {}",
+            error.to_string().replace('\n', "; ")
+        );
+        self.metrics.record_reload(false);
+        let _ = self.events.send(Event::ReloadFailed(error.clone()));
     }
 
     /// Applies a validated config: what changed (see [`reload::diff`]).
-    fn apply(&mut self, new: Config) -> Result<ReloadReport, String> {
-        let report = reload::diff(&self.config, &new);
+    fn apply(&mut self, prepared: Prepared) -> Result<ReloadReport, ReloadError> {
+        let Prepared {
+            config: new,
+            report,
+        } = prepared;
         if report.fetch_changed {
             match Fetcher::new(&new.fetch) {
                 Ok(fetcher) => {
@@ -305,10 +314,8 @@ impl Supervisor {
                     self.scheduler.poller.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
                 }
                 Err(e) => {
-                    let error = format!("the new [fetch] settings cannot be used: {e}");
-                    tracing::error!("the config was not reloaded: {error}");
-                    self.metrics.record_reload(false);
-                    let _ = self.events.send(Event::ReloadFailed(error.clone()));
+                    let error = ReloadError::from(e);
+                    self.reload_failed(&error);
                     return Err(error);
                 }
             }
@@ -368,49 +375,7 @@ impl Supervisor {
         Ok(report)
     }
 
-    /// Writes a confirmed pass's report where `tributary prune --confirm` waits for it.
-    async fn report_confirmed(&self, done: &Result<PruneReport, String>) {
-        let body = match done {
-            Ok(report) => serde_json::to_vec(report).map_err(|e| e.to_string()),
-            Err(error) => Err(error.clone()),
-        };
-        let body = body.unwrap_or_else(|error| {
-            serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_default()
-        });
-        let path = self.config.store.path.join(CONFIRM_REPORT);
-        let tmp = path.with_extension("tmp");
-        let written = match tokio::fs::write(&tmp, body).await {
-            Ok(()) => tokio::fs::rename(&tmp, &path).await,
-            Err(e) => Err(e),
-        };
-        if let Err(error) = written {
-            tracing::error!(%error, path = %path.display(), "the confirmed pass's report could not be written");
-        }
-    }
-
-    fn start_pass(
-        &self,
-        waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
-        confirmed: bool,
-    ) -> Pass {
-        let stop = Arc::new(AtomicBool::new(false));
-        let plan = prune_plan(&self.config, false, confirmed, Some(stop.clone()));
-        let store = self.store.clone();
-        let task =
-            tokio::task::spawn_blocking(move || store.prune(&plan).map_err(|e| e.to_string()));
-        Pass {
-            task,
-            stop,
-            waiting,
-            confirmed,
-        }
-    }
-
-    fn finished_pass(
-        &self,
-        done: Result<PruneReport, String>,
-        waiting: Vec<oneshot::Sender<Result<PruneReport, String>>>,
-    ) {
+    fn finished_pass(&self, done: Result<PruneReport, RetentionError>, waiting: Vec<PruneReply>) {
         match &done {
             Ok(
                 report @ PruneReport {
@@ -462,12 +427,16 @@ fn build_feed_indexes(
     events: &broadcast::Sender<Event>,
 ) {
     let (store, shutdown, events) = (store.clone(), shutdown.clone(), events.clone());
-    tokio::task::spawn_blocking(move || {
-        let built = match register {
-            Some((ticket, indexes)) => store.register_feed_indexes_as(ticket, indexes),
-            None => Ok(()),
-        }
-        .and_then(|()| store.build_feed_indexes(&|| shutdown.is_cancelled()));
+    tokio::spawn(async move {
+        let stop = shutdown.clone();
+        let built = store
+            .call(move |store| {
+                if let Some((ticket, indexes)) = register {
+                    store.register_feed_indexes_as(ticket, indexes)?;
+                }
+                store.build_feed_indexes(&|| stop.is_cancelled())
+            })
+            .await;
         match built {
             Ok(()) if !shutdown.is_cancelled() => {
                 let _ = events.send(Event::FeedIndexesBuilt);
@@ -481,58 +450,22 @@ fn build_feed_indexes(
     });
 }
 
-/// The retention plan the config asks for, now.
-pub fn prune_plan(
-    config: &Config,
-    dry_run: bool,
-    confirmed: bool,
-    stop: Option<Arc<AtomicBool>>,
-) -> PrunePlan {
-    let r = &config.retention;
-    PrunePlan {
-        sources: config
-            .sources
-            .iter()
-            .map(|s| {
-                let keep = s.keep.unwrap_or(r.keep_per_source);
-                let limits = Limits {
-                    keep,
-                    keep_for: s.keep_for.unwrap_or(r.keep_for),
-                    keep_min: r.keep_min.min(keep),
-                };
-                (s.name.clone(), limits)
-            })
-            .collect(),
-        keep_total: r.keep_total,
-        removed_after: r.removed_after,
-        tombstones_for: r.tombstones_for,
-        now: Utc::now(),
-        dry_run,
-        stop,
-        confirmed,
-    }
+/// A validated config with what applying it changes.
+struct Prepared {
+    config: Config,
+    report: ReloadReport,
 }
 
-/// A reload that changed what retention depends on (see [`reload::retention_changed`])
-/// moves the next pass to at least [`PRUNE_AFTER_RELOAD`] from now, so a careless save
-/// prunes nothing at once; but however many such reloads come, a pass is never put off by
-/// more than [`PRUNE_AFTER_RELOAD`] past when it was due before the first of them
-/// (`latest`, set by the first and cleared when a pass starts).
-fn postpone_pass(next_prune: &mut Instant, latest: &mut Option<Instant>) {
-    let now = Instant::now();
-    let latest = *latest.get_or_insert((*next_prune).max(now) + PRUNE_AFTER_RELOAD);
-    *next_prune = (*next_prune).max(now + PRUNE_AFTER_RELOAD).min(latest);
-}
-
-/// Completes when the pass in progress does (never when there is none).
-async fn finish(pass: &mut Option<Pass>) -> Result<PruneReport, String> {
-    match pass {
-        Some(p) => match (&mut p.task).await {
-            Ok(r) => r,
-            Err(e) => Err(format!("internal error: {e}")),
+/// `feeds.toml` as read (`bytes`; `None`: read it again here), validated.
+fn read_config(bytes: Option<Vec<u8>>, path: std::path::PathBuf) -> Result<Config, ReloadError> {
+    let config = match bytes {
+        Some(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => config::parse(&text, &path)?,
+            Err(error) => return Err(ReloadError::NotUtf8 { path, error }),
         },
-        None => std::future::pending().await,
-    }
+        None => config::load(&path)?,
+    };
+    Ok(config)
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -540,139 +473,4 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// What identifies a version of the config file: its size, mtime and a hash of its bytes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct Snapshot {
-    len: u64,
-    modified: Option<std::time::SystemTime>,
-    hash: blake3::Hash,
-}
-
-/// The file's bytes with their [`Snapshot`] (`None` when it cannot be read).
-async fn snapshot(path: &std::path::Path) -> Option<(Snapshot, Vec<u8>)> {
-    let meta = tokio::fs::metadata(path).await.ok()?;
-    let bytes = tokio::fs::read(path).await.ok()?;
-    let id = Snapshot {
-        len: meta.len(),
-        modified: meta.modified().ok(),
-        hash: blake3::hash(&bytes),
-    };
-    Some((id, bytes))
-}
-
-/// The file a config path leads to when it is a symbolic link (through every link): its
-/// folder and name. `None` when it is not a link (or leads nowhere).
-fn link_target(path: &std::path::Path) -> Option<(std::path::PathBuf, std::ffi::OsString)> {
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.file_type().is_symlink() {
-        return None;
-    }
-    let target = std::fs::canonicalize(path).ok()?;
-    Some((
-        target.parent()?.to_path_buf(),
-        target.file_name()?.to_owned(),
-    ))
-}
-
-/// The task watching the config file; ends with the supervisor (dropping this aborts it).
-struct FileWatch(tokio::task::JoinHandle<()>);
-
-impl Drop for FileWatch {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Watches the config file's folder (editors replace the file by renaming another over it,
-/// which a watch on the file itself would miss) and signals events about the file. When
-/// the path is a symbolic link, the folder of the file it leads to is watched too (found
-/// again after every event, so a link pointed elsewhere is followed): an edit of the target
-/// is a change, and so is a swap of `..data` beside the link (the Kubernetes ConfigMap
-/// layout, `feeds.toml -> ..data/feeds.toml`).
-fn watch_file(path: &std::path::Path, tx: mpsc::UnboundedSender<()>) -> Option<FileWatch> {
-    use notify::Watcher;
-    let link = path.to_path_buf();
-    let name = path.file_name()?.to_owned();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let (raw_tx, mut raw) = mpsc::unbounded_channel::<notify::Event>();
-    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event
-            && !event.kind.is_access()
-        {
-            let _ = raw_tx.send(event);
-        }
-    });
-    let mut watcher = match watcher {
-        Ok(w) => w,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot watch the config file; reload with SIGHUP");
-            return None;
-        }
-    };
-    if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
-        tracing::warn!(
-            error = %e,
-            dir = %dir.display(),
-            "cannot watch the config file's folder; reload with SIGHUP"
-        );
-        return None;
-    }
-    let own_dir = std::fs::canonicalize(&dir).ok();
-    // The target's folder being watched besides `dir`, and the target's name.
-    let mut target: Option<(std::path::PathBuf, std::ffi::OsString)> = None;
-    let follow =
-        move |watcher: &mut notify::RecommendedWatcher,
-              target: &mut Option<(std::path::PathBuf, std::ffi::OsString)>| {
-            let now = link_target(&link);
-            let old_dir = target.as_ref().map(|(d, _)| d.clone());
-            let new_dir = now.as_ref().map(|(d, _)| d.clone());
-            if old_dir != new_dir {
-                if let Some(d) = &old_dir
-                    && Some(d) != own_dir.as_ref()
-                {
-                    let _ = watcher.unwatch(d);
-                }
-                if let Some(d) = &new_dir
-                    && Some(d) != own_dir.as_ref()
-                    && let Err(e) = watcher.watch(d, notify::RecursiveMode::NonRecursive)
-                {
-                    tracing::warn!(
-                        error = %e,
-                        dir = %d.display(),
-                        "cannot watch the folder the config file's link leads to; reload with SIGHUP"
-                    );
-                }
-            }
-            *target = now;
-        };
-    follow(&mut watcher, &mut target);
-    let task = tokio::spawn(async move {
-        loop {
-            let event = tokio::select! {
-                () = tx.closed() => break,
-                event = raw.recv() => match event {
-                    Some(event) => event,
-                    None => break,
-                },
-            };
-            let target_name = target.as_ref().map(|(_, n)| n.clone());
-            let hit = event.paths.iter().any(|p| {
-                let file = p.file_name();
-                file == Some(&name)
-                    || file == Some(std::ffi::OsStr::new("..data"))
-                    || (file.is_some() && file == target_name.as_deref())
-            });
-            // The link may lead elsewhere now (its target or `..data` replaced).
-            follow(&mut watcher, &mut target);
-            if hit && tx.send(()).is_err() {
-                break;
-            }
-        }
-    });
-    Some(FileWatch(task))
 }
