@@ -6,8 +6,7 @@
 
 pub mod opml;
 
-/// How many entries of one document are read by default (`[fetch] max_entries`).
-pub const DEFAULT_MAX_ENTRIES: usize = 5_000;
+use crate::feed::parse::DEFAULT_MAX_ENTRIES;
 
 use std::collections::HashMap;
 use std::fmt;
