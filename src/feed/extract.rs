@@ -55,8 +55,8 @@ const CHROME_LINKS: &[&str] = &[
 pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<String, String> {
     let html = decode(bytes, content_type);
     // html5ever (under dom_smoothie) costs time in the nesting depth for each element: a
-    // page is bounded like feed content first (`normalise::bound_html`).
-    let html = crate::feed::normalise::bound_html(&html);
+    // page is bounded like feed content first (`text::bound_html`).
+    let html = crate::feed::text::bound_html(&html);
     let cfg = dom_smoothie::Config {
         max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()
@@ -67,8 +67,8 @@ pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<St
         .parse()
         .map_err(|e| format!("no article found in the page ({e})"))?;
     let cleaned = strip_chrome(&found.content);
-    let html = crate::feed::normalise::sanitise(&cleaned, url);
-    let text = crate::feed::normalise::plain_text(&html, true);
+    let html = crate::feed::text::sanitise(&cleaned, url);
+    let text = crate::feed::text::plain_text(&html, true);
     if text.chars().count() < MIN_ARTICLE_CHARS {
         return Err(format!(
             "no article found in the page (only {} characters of text)",

@@ -3,6 +3,8 @@
 pub mod charset;
 pub mod dates;
 pub mod extract;
+pub mod identity;
 pub mod normalise;
 pub mod parse;
+pub mod text;
 pub mod transform;

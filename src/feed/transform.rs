@@ -16,7 +16,7 @@ fn texts(e: &Entry, field: Field) -> Vec<String> {
             .summary
             .iter()
             .chain(e.content.iter())
-            .map(|h| crate::feed::normalise::plain_text(h, true))
+            .map(|h| crate::feed::text::plain_text(h, true))
             .collect(),
         Field::Link => e.link.iter().cloned().collect(),
         Field::Author => e
@@ -64,7 +64,7 @@ pub fn apply(
     if let Some(template) = &source.title_template {
         for e in &mut kept {
             e.title = render_title(template, e, &source.name, source_title);
-            e.fingerprint = crate::feed::normalise::fingerprint(e);
+            e.fingerprint = crate::feed::identity::fingerprint(e);
         }
     }
     (kept, filtered)

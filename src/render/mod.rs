@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use atom_syndication as atom;
 use chrono::{DateTime, FixedOffset, Utc};
 
-use crate::feed::normalise::{clean_xml_text, is_xml_char};
+use crate::feed::text::{clean_xml_text, is_xml_char};
 use crate::model::Entry;
 
 /// What describes one published feed.
@@ -45,7 +45,7 @@ pub struct SourceInfo {
 }
 
 /// Every text of a document without the characters XML 1.0 cannot carry (see
-/// [`crate::feed::normalise::xml_text`]): `normalise` removes them from what it stores, but entries
+/// [`crate::feed::text::xml_text`]): `normalise` removes them from what it stores, but entries
 /// stored by older versions, feed titles kept in a source's state and the config may still
 /// hold some, and one of them makes the whole document unreadable. Borrows what is clean.
 struct Clean<'a> {
@@ -199,7 +199,7 @@ fn visit_texts(e: &mut Entry, f: &mut dyn FnMut(&mut String)) {
 /// http(s) URL.
 pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
     match url.scheme() {
-        "http" | "https" => crate::feed::normalise::without_credentials(url.clone()).to_string(),
+        "http" | "https" => crate::feed::text::without_credentials(url.clone()).to_string(),
         _ => format!("{base_url}/sources/{name}.atom"),
     }
 }
@@ -508,7 +508,7 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
                 // JSON Feed's summary is plain text.
                 item.insert(
                     "summary".into(),
-                    json!(crate::feed::normalise::plain_text(summary, true)),
+                    json!(crate::feed::text::plain_text(summary, true)),
                 );
             }
             if let Some(p) = e.published {

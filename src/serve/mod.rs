@@ -1149,10 +1149,9 @@ async fn opml(State(state): State<AppState>) -> Response {
 async fn index(State(state): State<AppState>) -> Response {
     let c = &state.config();
     // Characters XML cannot carry are no use in HTML either (and may come from the config).
-    let e = |s: &str| html_escape::encode_text(&crate::feed::normalise::xml_text(s)).into_owned();
+    let e = |s: &str| html_escape::encode_text(&crate::feed::text::xml_text(s)).into_owned();
     let a = |s: &str| {
-        html_escape::encode_double_quoted_attribute(&crate::feed::normalise::xml_text(s))
-            .into_owned()
+        html_escape::encode_double_quoted_attribute(&crate::feed::text::xml_text(s)).into_owned()
     };
     let base = &c.server.base_url;
     let title = e(&c.publish.title);
