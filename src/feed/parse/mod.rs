@@ -318,6 +318,16 @@ mod tests {
         Url::parse("http://example.org/feed").expect("static url")
     }
 
+    /// An RSS 2.0 document that opens with `head` and has 50 items, guids 0 to 49.
+    fn fifty_items(head: &str) -> String {
+        let mut xml = String::from(head);
+        for i in 0..50 {
+            xml.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
+        }
+        xml.push_str("</channel></rss>");
+        xml
+    }
+
     #[test]
     fn long_lists_in_an_entry_are_cut_before_feed_rs() {
         let cats: String = (0..3000)
@@ -463,12 +473,8 @@ mod tests {
 
     #[test]
     fn huge_feeds_are_cut_after_max_entries() {
-        let mut xml =
-            String::from(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>"#);
-        for i in 0..50 {
-            xml.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
-        }
-        xml.push_str("</channel></rss>");
+        let xml =
+            fifty_items(r#"<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>"#);
         let p = parse_document_limited(xml.as_bytes(), None, &base(), 10).expect("parses");
         assert_eq!(p.feed.entries.len(), 10);
         assert_eq!(p.feed.entries[9].id, "9");
@@ -580,11 +586,7 @@ mod tests {
 
     #[test]
     fn malformed_huge_feeds_are_still_cut() {
-        let mut xml = String::from(r#"<rss version="2.0"><channel><title>Fish & Chips</title>"#);
-        for i in 0..50 {
-            xml.push_str(&format!("<item><guid>{i}</guid><title>n{i}</title></item>"));
-        }
-        xml.push_str("</channel></rss>");
+        let xml = fifty_items(r#"<rss version="2.0"><channel><title>Fish & Chips</title>"#);
         let p = parse_document_limited(xml.as_bytes(), None, &base(), 10).expect("parses");
         assert_eq!(p.feed.entries.len(), 10);
     }
