@@ -126,7 +126,12 @@ async fn fetch_one(
     .await;
     match extracted {
         Ok(Ok(html)) => (FullText::Fetched, Some(html)),
-        Ok(Err(reason)) => (FullText::Failed { reason }, None),
+        Ok(Err(e)) => (
+            FullText::Failed {
+                reason: e.to_string(),
+            },
+            None,
+        ),
         Err(e) => (
             FullText::Failed {
                 reason: format!("internal error: {e}"),
