@@ -10,7 +10,7 @@
 //!   compression bomb is cut off without being held in memory;
 //! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]);
 //! - a redirect off the configured URL's origin goes only where the address guard lets it
-//!   ([`crate::fetch::guard::Policy::for_redirects_from`]): a public feed cannot lead into
+//!   ([`guard::Policy::for_redirects_from`]): a public feed cannot lead into
 //!   loopback, link-local or private space. Such hops are made by a guarded client (its
 //!   resolver checks the addresses connected to), one per kind of network the configured
 //!   URLs are reached at.
@@ -297,7 +297,7 @@ impl Fetcher {
     }
 
     /// Waits for one of the `per_host` places of `url`'s host. The caller holds it for the
-    /// whole fetch (see [`crate::ingest::poll::poll_source`]).
+    /// whole fetch, from the request to the end of the body.
     pub async fn host_permit(&self, url: &Url) -> Option<tokio::sync::OwnedSemaphorePermit> {
         let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
         let semaphore = {
@@ -413,11 +413,7 @@ impl Fetcher {
                 retry_after: cache::retry_after(status, response.headers()),
             });
         }
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let content_type = content_type(&response);
         let new_validators = Validators::of_response(response.headers());
         let bytes = self.read_body(response).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -560,11 +556,7 @@ impl Fetcher {
                 retry_after: None,
             });
         }
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let content_type = content_type(&response);
         if let Some(ct) = &content_type
             && !ct.to_ascii_lowercase().contains("html")
         {
@@ -645,6 +637,15 @@ impl Fetcher {
     }
 }
 
+/// The response's Content-Type, when it is text.
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Whether any proxy variable reqwest honours is set (non-empty), in either case. NO_PROXY
 /// is not consulted: when in doubt, the first hop counts as proxied.
 fn proxy_configured() -> bool {
@@ -698,4 +699,112 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A raw HTTP origin on 127.0.0.1 that answers each request for a path with
+    /// `answer(path)` (a whole response) and closes the connection.
+    async fn origin(answer: fn(&str) -> String) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&request);
+                    let path = request.split_whitespace().nth(1).unwrap_or("/");
+                    let _ = conn.write_all(answer(path).as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    fn answer(path: &str) -> String {
+        let (status, headers) = match path {
+            "/loop" => ("302 Found", "Location: /loop\r\n"),
+            "/nowhere" => ("302 Found", ""),
+            "/ftp" => (
+                "301 Moved Permanently",
+                "Location: ftp://example.org/feed\r\n",
+            ),
+            "/busy" => ("503 Service Unavailable", "Retry-After: 120\r\n"),
+            "/big" => ("200 OK", ""),
+            _ => ("404 Not Found", ""),
+        };
+        let body = if path == "/big" {
+            "x".repeat(2 * 1024 * 1024)
+        } else {
+            String::new()
+        };
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    async fn fetch(url: &str) -> Result<Fetched, FetchError> {
+        let text = format!("[fetch]\nmax_body_mb = 1\n[[source]]\nname = \"s\"\nurl = \"{url}\"\n");
+        let config = crate::config::parse(&text, Path::new("feeds.toml")).expect("valid");
+        let fetcher = Fetcher::new(&config.fetch).expect("client");
+        let url = Url::parse(url).expect("url");
+        fetcher
+            .fetch(&config.sources[0], &url, &Validators::default())
+            .await
+    }
+
+    /// Callers (status, metrics, tests) tell failures apart by kind, not by their text.
+    #[tokio::test]
+    async fn failures_come_back_as_kinds() {
+        let at = origin(answer).await;
+        let url = |path: &str| format!("http://{at}{path}");
+        match fetch(&url("/loop")).await {
+            Err(FetchError::RedirectLoop(u)) => assert_eq!(u.as_str(), url("/loop")),
+            other => panic!("expected a redirect loop, got {other:?}"),
+        }
+        assert!(matches!(
+            fetch(&url("/nowhere")).await,
+            Err(FetchError::NoLocation { status: 302 })
+        ));
+        match fetch(&url("/ftp")).await {
+            Err(e @ FetchError::RedirectScheme { .. }) => {
+                assert_eq!(e.to_string(), "bad redirect: redirect to a ftp URL");
+            }
+            other => panic!("expected a refused scheme, got {other:?}"),
+        }
+        assert!(matches!(
+            fetch(&url("/busy")).await,
+            Err(FetchError::Status {
+                status: 503,
+                retry_after: Some(d),
+                ..
+            }) if d == Duration::from_secs(120)
+        ));
+        assert!(matches!(
+            fetch(&url("/big")).await,
+            Err(FetchError::TooLarge { limit }) if limit == 1024 * 1024
+        ));
+        // A port nothing listens on (just freed).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        assert!(matches!(
+            fetch(&format!("http://{closed}/feed")).await,
+            Err(FetchError::Connect(_))
+        ));
+    }
 }
