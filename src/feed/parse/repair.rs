@@ -11,13 +11,16 @@ pub(super) fn repair(text: &str) -> Option<(String, String)> {
     while let Some(i) = rest.find(['&', '<']) {
         out.push_str(&rest[..i]);
         rest = &rest[i..];
-        // Copy CDATA sections and comments through untouched.
-        for (open, close) in [("<![CDATA[", "]]>"), ("<!--", "-->")] {
-            if rest.starts_with(open) {
-                let end = rest.find(close).map_or(rest.len(), |e| e + close.len());
-                out.push_str(&rest[..end]);
-                rest = &rest[end..];
-            }
+        // Copy CDATA sections and comments through untouched (each one: another may follow
+        // right after).
+        if let Some((_, close)) = [("<![CDATA[", "]]>"), ("<!--", "-->")]
+            .into_iter()
+            .find(|(open, _)| rest.starts_with(open))
+        {
+            let end = rest.find(close).map_or(rest.len(), |e| e + close.len());
+            out.push_str(&rest[..end]);
+            rest = &rest[end..];
+            continue;
         }
         if rest.starts_with('<') {
             out.push('<');
@@ -152,4 +155,22 @@ fn fix_rss_version(text: &str) -> Option<String> {
         None => new_tag.push_str(attrs),
     }
     Some(format!("{}{}{}", &text[..at], new_tag, &text[end..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `]]]]><![CDATA[>` is how a CDATA section holds `]]>`: the second section is copied
+    /// untouched like the first, its `&` not escaped.
+    #[test]
+    fn adjacent_cdata_sections_are_left_alone() {
+        let xml = "<rss><channel><title>Fish & Chips</title><item><description><![CDATA[a]]><![CDATA[b & c]]><!-- x --><![CDATA[d & e]]></description></item></channel></rss>";
+        let (repaired, _) = repair(xml).expect("repaired");
+        assert!(
+            repaired.contains("<![CDATA[a]]><![CDATA[b & c]]><!-- x --><![CDATA[d & e]]>"),
+            "{repaired}"
+        );
+        assert!(repaired.contains("Fish &amp; Chips"), "{repaired}");
+    }
 }
