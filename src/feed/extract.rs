@@ -102,11 +102,7 @@ fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
             .into_owned();
     }
     let label = content_type
-        .and_then(|ct| {
-            ct.split(';')
-                .find_map(|p| p.trim().strip_prefix("charset="))
-                .map(|c| c.trim_matches('"').to_string())
-        })
+        .and_then(crate::feed::charset::charset_param)
         .or_else(|| meta_charset(&bytes[..bytes.len().min(1024)]));
     let encoding = label
         .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
@@ -239,5 +235,20 @@ show that spring floods now arrive almost two weeks earlier than a century ago.<
         let html =
             article(&bytes, Some("text/html; charset=windows-1252"), &url()).expect("article");
         assert!(html.contains("nörth"));
+    }
+
+    /// The HTTP charset beats the page's `<meta>`, however the parameter is written
+    /// (parameter names are case-insensitive, RFC 9110 §5.6.6).
+    #[test]
+    fn the_http_charset_is_read_in_any_case() {
+        let page = PAGE.replace("north", "nörth");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&page);
+        for content_type in [
+            "text/html; Charset=windows-1252",
+            "text/html;charset = \"windows-1252\"",
+        ] {
+            let html = article(&bytes, Some(content_type), &url()).expect("article");
+            assert!(html.contains("nörth"), "{content_type}: {html}");
+        }
     }
 }
