@@ -4,10 +4,10 @@
 //! feed-rs does the format work and honours the XML declaration's encoding. Its types stay
 //! between this module and [`crate::feed::normalise`]; they never reach the store.
 //!
-//! This file is the dispatch: decode ([`crate::feed::charset`]), bound ([`bounds`]), parse
-//! with the rewrites feed-rs needs ([`rewrite`]), add what it drops ([`extras`]); when that
-//! fails, an HTML page is named with the feeds it advertises ([`discover`]), and broken XML
-//! is repaired and tried again ([`repair`]).
+//! This file is the dispatch: decode ([`crate::feed::charset`]), bound (`bounds.rs`), parse
+//! with the rewrites feed-rs needs (`rewrite.rs`), add what it drops (`extras.rs`); when that
+//! fails, an HTML page is named with the feeds it advertises (`discover.rs`), and broken XML
+//! is repaired and tried again (`repair.rs`).
 
 mod bounds;
 mod discover;
