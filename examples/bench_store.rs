@@ -52,7 +52,7 @@ fn main() -> Result<(), String> {
                 let when = base + Duration::minutes((i * sources + s) as i64);
                 let link = format!("https://source{s}.example/post/{i}");
                 let mut e = Entry {
-                    key: tributary::feed::normalise::entry_key(&name, "guid", &link),
+                    key: tributary::feed::identity::entry_key(&name, "guid", &link),
                     source: name.clone(),
                     guid: Some(link.clone()),
                     title: format!("Post {i} of source {s}"),
@@ -79,7 +79,7 @@ fn main() -> Result<(), String> {
                     full_text: None,
                     full_content: None,
                 };
-                e.fingerprint = tributary::feed::normalise::fingerprint(&e);
+                e.fingerprint = tributary::feed::identity::fingerprint(&e);
                 Ok(e)
             })
             .collect::<Result<_, String>>()?;

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The stable identity of an entry: 16 bytes of a keyed BLAKE3 hash over the source name and
-/// the entry's guid, link or content (see [`crate::feed::normalise::entry_key`]).
+/// the entry's guid, link or content (see [`crate::feed::identity::entry_key`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct EntryKey(pub [u8; 16]);
 

@@ -142,7 +142,7 @@ fn json_with_controls() -> String {
 fn assert_xml_chars(what: &str, body: &str) {
     for c in body.chars() {
         assert!(
-            tributary::feed::normalise::is_xml_char(c),
+            tributary::feed::text::is_xml_char(c),
             "{what}: U+{:04X} published",
             c as u32
         );
@@ -157,7 +157,7 @@ fn assert_xml_chars(what: &str, body: &str) {
         };
         if let Some(c) = code.and_then(char::from_u32) {
             assert!(
-                tributary::feed::normalise::is_xml_char(c),
+                tributary::feed::text::is_xml_char(c),
                 "{what}: &#{}; published",
                 &rest[..end]
             );
@@ -200,7 +200,7 @@ fn assert_well_formed(what: &str, xml: &str) {
                     .resolve_char_ref()
                     .unwrap_or_else(|err| panic!("{what}: bad character reference: {err}"))
                     .expect("a character");
-                assert!(tributary::feed::normalise::is_xml_char(c), "{what}: {c:?}");
+                assert!(tributary::feed::text::is_xml_char(c), "{what}: {c:?}");
             }
             Ok(_) => {}
             Err(e) => panic!(

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use url::Url;
 
-pub use crate::feed::DEFAULT_MAX_ENTRIES;
+pub use crate::feed::parse::DEFAULT_MAX_ENTRIES;
 pub use crate::feed::rules::{Field, Rule, Rules};
 pub use crate::feed::template::Template;
 

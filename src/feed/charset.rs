@@ -194,8 +194,9 @@ fn xml_declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].trim().to_string())
 }
 
-/// The `charset` parameter of a Content-Type, unquoted.
-fn charset_param(content_type: &str) -> Option<String> {
+/// The `charset` parameter of a Content-Type (any case), unquoted; `None` when absent or
+/// empty.
+pub(crate) fn charset_param(content_type: &str) -> Option<String> {
     content_type.split(';').skip(1).find_map(|p| {
         let (k, v) = p.split_once('=')?;
         (k.trim().eq_ignore_ascii_case("charset"))

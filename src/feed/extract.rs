@@ -50,30 +50,44 @@ const CHROME_LINKS: &[&str] = &[
     "comments",
 ];
 
+/// Why a page gave no article.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    /// The extractor could not take the page at all.
+    #[error("cannot read the page: {0}")]
+    Unreadable(dom_smoothie::ReadabilityError),
+    /// The extractor found nothing that looks like an article.
+    #[error("no article found in the page ({0})")]
+    NotFound(dom_smoothie::ReadabilityError),
+    /// What was found is too short to be an article.
+    #[error("no article found in the page (only {chars} characters of text)")]
+    TooShort { chars: usize },
+}
+
 /// The article in `bytes` (a page fetched from `url`, with its Content-Type), as sanitised
 /// HTML; or why there is none.
-pub fn article(bytes: &[u8], content_type: Option<&str>, url: &Url) -> Result<String, String> {
+pub fn article(
+    bytes: &[u8],
+    content_type: Option<&str>,
+    url: &Url,
+) -> Result<String, ExtractError> {
     let html = decode(bytes, content_type);
     // html5ever (under dom_smoothie) costs time in the nesting depth for each element: a
-    // page is bounded like feed content first (`normalise::bound_html`).
-    let html = crate::feed::normalise::bound_html(&html);
+    // page is bounded like feed content first (`text::bound_html`).
+    let html = crate::feed::text::bound_html(&html);
     let cfg = dom_smoothie::Config {
         max_elements_to_parse: MAX_ELEMENTS,
         ..Default::default()
     };
     let mut readability = dom_smoothie::Readability::new(&*html, Some(url.as_str()), Some(cfg))
-        .map_err(|e| format!("cannot read the page: {e}"))?;
-    let found = readability
-        .parse()
-        .map_err(|e| format!("no article found in the page ({e})"))?;
+        .map_err(ExtractError::Unreadable)?;
+    let found = readability.parse().map_err(ExtractError::NotFound)?;
     let cleaned = strip_chrome(&found.content);
-    let html = crate::feed::normalise::sanitise(&cleaned, url);
-    let text = crate::feed::normalise::plain_text(&html, true);
-    if text.chars().count() < MIN_ARTICLE_CHARS {
-        return Err(format!(
-            "no article found in the page (only {} characters of text)",
-            text.chars().count()
-        ));
+    let html = crate::feed::text::sanitise(&cleaned, url);
+    let text = crate::feed::text::plain_text(&html, true);
+    let chars = text.chars().count();
+    if chars < MIN_ARTICLE_CHARS {
+        return Err(ExtractError::TooShort { chars });
     }
     Ok(html)
 }
@@ -88,11 +102,7 @@ fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
             .into_owned();
     }
     let label = content_type
-        .and_then(|ct| {
-            ct.split(';')
-                .find_map(|p| p.trim().strip_prefix("charset="))
-                .map(|c| c.trim_matches('"').to_string())
-        })
+        .and_then(crate::feed::charset::charset_param)
         .or_else(|| meta_charset(&bytes[..bytes.len().min(1024)]));
     let encoding = label
         .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
@@ -208,7 +218,9 @@ show that spring floods now arrive almost two weeks earlier than a century ago.<
     #[test]
     fn a_page_without_an_article_is_refused() {
         let page = "<html><body><nav><a href='/'>Home</a></nav><p>Please log in.</p></body></html>";
-        let err = article(page.as_bytes(), None, &url()).expect_err("no article");
+        let err = article(page.as_bytes(), None, &url())
+            .expect_err("no article")
+            .to_string();
         assert!(err.contains("no article found"), "{err}");
     }
 
@@ -223,5 +235,20 @@ show that spring floods now arrive almost two weeks earlier than a century ago.<
         let html =
             article(&bytes, Some("text/html; charset=windows-1252"), &url()).expect("article");
         assert!(html.contains("nörth"));
+    }
+
+    /// The HTTP charset beats the page's `<meta>`, however the parameter is written
+    /// (parameter names are case-insensitive, RFC 9110 §5.6.6).
+    #[test]
+    fn the_http_charset_is_read_in_any_case() {
+        let page = PAGE.replace("north", "nörth");
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(&page);
+        for content_type in [
+            "text/html; Charset=windows-1252",
+            "text/html;charset = \"windows-1252\"",
+        ] {
+            let html = article(&bytes, Some(content_type), &url()).expect("article");
+            assert!(html.contains("nörth"), "{content_type}: {html}");
+        }
     }
 }

@@ -114,7 +114,7 @@ impl Texts<'_> {
                     e.summary
                         .iter()
                         .chain(e.content.iter())
-                        .map(|h| crate::feed::normalise::plain_text(h, true))
+                        .map(|h| crate::feed::text::plain_text(h, true))
                         .collect()
                 })
                 .iter()

@@ -29,7 +29,7 @@ impl Transform<'_> {
         if let Some(template) = self.title_template {
             for e in &mut kept {
                 e.title = template.render(e, self.name, source_title);
-                e.fingerprint = crate::feed::normalise::fingerprint(e);
+                e.fingerprint = crate::feed::identity::fingerprint(e);
             }
         }
         (kept, filtered)

@@ -93,6 +93,19 @@ fn non_public_v4(ip: Ipv4Addr) -> Option<&'static str> {
     }
 }
 
+/// Why the guard refuses a URL or an address.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// A non-public address (`kind` as [`non_public`] names it) outside `allow_networks`.
+    #[error("{ip} is a {kind} address (not public; allow it with [fetch] allow_networks)")]
+    NonPublic { ip: IpAddr, kind: &'static str },
+    /// `localhost` or one of its subdomains, refused by name.
+    #[error("{name} is a loopback name")]
+    LoopbackName { name: String },
+    #[error("the URL has no host")]
+    NoHost,
+}
+
 /// What the guard lets through besides public addresses.
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
@@ -104,15 +117,13 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// `Err(reason)` when `ip` may not be fetched from.
-    pub fn check(&self, ip: IpAddr) -> Result<(), String> {
+    /// `Err(why)` when `ip` may not be fetched from.
+    pub fn check(&self, ip: IpAddr) -> Result<(), Refusal> {
         match non_public(ip) {
             None => Ok(()),
             Some(_) if self.allow.iter().any(|n| n.contains(&ip)) => Ok(()),
             Some(kind) if self.also == Some(kind) => Ok(()),
-            Some(kind) => Err(format!(
-                "{ip} is a {kind} address (not public; allow it with [fetch] allow_networks)"
-            )),
+            Some(kind) => Err(Refusal::NonPublic { ip, kind }),
         }
     }
 
@@ -135,12 +146,14 @@ pub fn url_address(url: &Url) -> Option<IpAddr> {
     match url.host()? {
         Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
         Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
-        Host::Domain(d) => {
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            (d == "localhost" || d.ends_with(".localhost"))
-                .then_some(IpAddr::V4(Ipv4Addr::LOCALHOST))
-        }
+        Host::Domain(d) => is_loopback_name(d).then_some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
     }
+}
+
+/// `localhost` and its subdomains (any case, with or without the final dot).
+fn is_loopback_name(domain: &str) -> bool {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost" || d.ends_with(".localhost")
 }
 
 /// Whether `url` is on the source's own origin (same scheme, host and port): such pages
@@ -165,24 +178,19 @@ fn host_eq(a: &Host<&str>, b: &Host<&str>) -> bool {
     }
 }
 
-/// A literal IP host must pass the policy (names are checked as they resolve).
-pub fn check_url(url: &Url, policy: &Policy) -> Result<(), String> {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => policy.check(IpAddr::V4(ip)),
-        Some(Host::Ipv6(ip)) => policy.check(IpAddr::V6(ip)),
-        Some(Host::Domain(d)) => {
-            // `localhost` and friends never reach the resolver's answer check on every
-            // platform; refuse them by name too.
-            let d = d.trim_end_matches('.').to_ascii_lowercase();
-            if d == "localhost" || d.ends_with(".localhost") {
-                policy
-                    .check(IpAddr::V4(Ipv4Addr::LOCALHOST))
-                    .map_err(|_| format!("{d} is a loopback name"))
-            } else {
-                Ok(())
-            }
-        }
-        None => Err("the URL has no host".into()),
+/// A literal IP host must pass the policy (names are checked as they resolve), and so must
+/// `localhost` and friends, by name: they never reach the resolver's answer check on every
+/// platform.
+pub fn check_url(url: &Url, policy: &Policy) -> Result<(), Refusal> {
+    let host = url.host().ok_or(Refusal::NoHost)?;
+    let Some(ip) = url_address(url) else {
+        return Ok(());
+    };
+    match host {
+        Host::Domain(d) => policy.check(ip).map_err(|_| Refusal::LoopbackName {
+            name: d.trim_end_matches('.').to_ascii_lowercase(),
+        }),
+        Host::Ipv4(_) | Host::Ipv6(_) => policy.check(ip),
     }
 }
 
@@ -217,8 +225,7 @@ impl reqwest::dns::Resolve for GuardedResolver {
             if allowed.is_empty() {
                 let why = refused
                     .first()
-                    .cloned()
-                    .unwrap_or_else(|| "no address".into());
+                    .map_or_else(|| "no address".to_string(), ToString::to_string);
                 let err: Box<dyn std::error::Error + Send + Sync> =
                     format!("{REFUSED}: {host} resolves to {why}").into();
                 return Err(err);
@@ -279,6 +286,7 @@ mod tests {
         };
         assert!(policy.check(ip("10.9.8.7")).is_ok());
         let err = policy.check(ip("192.168.0.1")).expect_err("refused");
+        let err = err.to_string();
         assert!(err.contains("private address"), "{err}");
         assert!(
             check_url(
@@ -333,7 +341,7 @@ mod tests {
             "::1",
             "fd00::1",
         ] {
-            let err = public.check(ip(target)).expect_err(target);
+            let err = public.check(ip(target)).expect_err(target).to_string();
             assert!(err.contains("not public"), "{err}");
         }
         assert!(public.check(ip("1.1.1.1")).is_ok());

@@ -10,19 +10,20 @@
 //!   compression bomb is cut off without being held in memory;
 //! - at most `per_host` requests at a time to any one host ([`Fetcher::host_permit`]);
 //! - a redirect off the configured URL's origin goes only where the address guard lets it
-//!   ([`crate::fetch::guard::Policy::for_redirects_from`]): a public feed cannot lead into
+//!   ([`guard::Policy::for_redirects_from`]): a public feed cannot lead into
 //!   loopback, link-local or private space. Such hops are made by a guarded client (its
 //!   resolver checks the addresses connected to), one per kind of network the configured
 //!   URLs are reached at.
 //!
-//! Servers' caching hints (`Cache-Control`, `Expires`, judged by `http-cache-semantics` as a
-//! private cache) and `Retry-After` are returned for the scheduler to honour.
+//! Servers' caching hints and `Retry-After` are read in [`cache`] and returned for the
+//! scheduler to honour; the address guard is [`guard`].
 
+pub mod cache;
 pub mod guard;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -30,25 +31,33 @@ use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::config::{FetchConfig, SourceConfig};
+use guard::{GuardedResolver, Policy};
 
-/// A client that connects only where `policy` allows (its resolver drops other addresses),
-/// follows no redirects and uses no proxy.
-fn guarded_client(
-    policy: Arc<crate::fetch::guard::Policy>,
-    connect_timeout: Duration,
+pub use cache::Validators;
+
+/// An HTTP client with `default_headers` that follows no redirects (they are followed
+/// here, hop by hop) and decompresses bodies. With a `guard`, it connects only where the
+/// policy allows (its resolver drops other addresses) and uses no proxy.
+fn build_client(
     default_headers: HeaderMap,
+    connect_timeout: Duration,
+    guard: Option<Arc<Policy>>,
 ) -> Result<reqwest::Client, FetchError> {
-    reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .default_headers(default_headers)
         .connect_timeout(connect_timeout)
+        // The total timeout is applied around the whole fetch (redirects included), in
+        // `fetch`, so there is one clock and one message.
         .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .dns_resolver(Arc::new(crate::fetch::guard::GuardedResolver { policy }))
         .gzip(true)
         .brotli(true)
-        .deflate(true)
-        .build()
-        .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))
+        .deflate(true);
+    if let Some(policy) = guard {
+        builder = builder
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { policy }));
+    }
+    builder.build().map_err(FetchError::Client)
 }
 
 /// Redirects followed at most, per fetch.
@@ -66,32 +75,27 @@ fn redirect_target(
         .headers()
         .get(header::LOCATION)
         .and_then(|v| v.to_str().ok())
-        .ok_or_else(|| {
-            FetchError::BadRedirect(format!("HTTP {} without a Location", status.as_u16()))
+        .ok_or(FetchError::NoLocation {
+            status: status.as_u16(),
         })?;
-    let next = url.join(location).map_err(|e| {
-        FetchError::BadRedirect(format!("Location \"{location}\" is not a URL ({e})"))
-    })?;
+    let next = url
+        .join(location)
+        .map_err(|error| FetchError::BadLocation {
+            location: location.to_string(),
+            error,
+        })?;
     if !matches!(next.scheme(), "http" | "https") {
-        return Err(FetchError::BadRedirect(format!(
-            "redirect to a {} URL",
-            next.scheme()
-        )));
+        return Err(FetchError::RedirectScheme {
+            scheme: next.scheme().to_string(),
+        });
     }
     if visited.contains(&next) {
-        return Err(FetchError::RedirectLoop(next.to_string()));
+        return Err(FetchError::RedirectLoop(next));
     }
     if visited.len() > MAX_REDIRECTS {
         return Err(FetchError::TooManyRedirects);
     }
     Ok(next)
-}
-
-/// The validators of the previous successful response, sent back as a conditional GET.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Validators {
-    pub etag: Option<String>,
-    pub last_modified: Option<String>,
 }
 
 /// A completed exchange: 200 with a body, or 304.
@@ -128,6 +132,7 @@ pub struct Body {
     pub validators: Validators,
 }
 
+/// Why a fetch failed, by kind; the Display text is what status pages and logs show.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     #[error("DNS lookup failed: {0}")]
@@ -136,6 +141,10 @@ pub enum FetchError {
     Tls(String),
     #[error("cannot connect: {0}")]
     Connect(String),
+    /// No connection within `[fetch] connect_timeout`.
+    #[error("cannot connect: timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// The whole exchange took longer than `[fetch] timeout`.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
     #[error("HTTP {status}{}{}", reason.map(|r| format!(" {r}")).unwrap_or_default(),
@@ -149,9 +158,16 @@ pub enum FetchError {
     #[error("more than {MAX_REDIRECTS} redirects")]
     TooManyRedirects,
     #[error("redirect loop: {0} was reached twice")]
-    RedirectLoop(String),
-    #[error("bad redirect: {0}")]
-    BadRedirect(String),
+    RedirectLoop(Url),
+    #[error("bad redirect: HTTP {status} without a Location")]
+    NoLocation { status: u16 },
+    #[error("bad redirect: Location \"{location}\" is not a URL ({error})")]
+    BadLocation {
+        location: String,
+        error: url::ParseError,
+    },
+    #[error("bad redirect: redirect to a {scheme} URL")]
+    RedirectScheme { scheme: String },
     #[error("response too large: more than {limit} bytes")]
     TooLarge { limit: u64 },
     #[error("connection broken while reading the body: {0}")]
@@ -160,13 +176,21 @@ pub enum FetchError {
     Empty,
     #[error("cannot read {path}: {error}")]
     File { path: String, error: std::io::Error },
-    /// An article URL pointing at a non-public address (see [`crate::fetch::guard`]).
+    #[error("{0} is not a local file path")]
+    NotAFilePath(Url),
+    #[error("{path} is not a regular file")]
+    NotAFile { path: String },
+    /// A URL (an article page, a redirect hop) at an address the guard refuses (see
+    /// [`crate::fetch::guard`]), or not http(s).
     #[error("refused: {0}")]
     Refused(String),
     #[error("not a web page (Content-Type {0})")]
     NotHtml(String),
+    #[error("cannot build the HTTP client: {0}")]
+    Client(reqwest::Error),
+    /// Any other failure of the request, with reqwest's causes.
     #[error("{0}")]
-    Other(String),
+    Request(String),
 }
 
 impl FetchError {
@@ -186,13 +210,14 @@ pub struct Fetcher {
     /// For article pages on other hosts than their source: resolves through the address
     /// guard, no proxy.
     guarded: reqwest::Client,
-    policy: Arc<crate::fetch::guard::Policy>,
+    policy: Arc<Policy>,
     /// Whether a proxy variable was set when the client was built: the first hop may have
     /// gone through a proxy, so its peer address says nothing about the feed's network.
     proxied: bool,
     /// For a feed's redirect hops off its configured origin: a guarded client per kind of
-    /// network the configured URL was reached at (`None`: public), built when first needed.
-    redirect_clients: Arc<Mutex<HashMap<Option<&'static str>, reqwest::Client>>>,
+    /// non-public network the configured URL was reached at, built when first needed (from
+    /// a public one, hops use `guarded`).
+    redirect_clients: Arc<Mutex<HashMap<&'static str, reqwest::Client>>>,
     accept: HeaderMap,
     user_agent: String,
     timeout: Duration,
@@ -212,22 +237,18 @@ impl Fetcher {
                 "application/atom+xml, application/rss+xml, application/rdf+xml, application/feed+json, application/json;q=0.9, application/xml;q=0.9, text/xml;q=0.8, */*;q=0.5",
             ),
         );
-        let client = reqwest::Client::builder()
-            .default_headers(headers.clone())
-            .connect_timeout(config.connect_timeout)
-            // The total timeout is applied around the whole fetch (redirects included), in
-            // `fetch`, so there is one clock and one message.
-            .redirect(reqwest::redirect::Policy::none())
-            .gzip(true)
-            .brotli(true)
-            .deflate(true)
-            .build()
-            .map_err(|e| FetchError::Other(format!("cannot build the HTTP client: {e}")))?;
-        let policy = Arc::new(crate::fetch::guard::Policy {
+        let client = build_client(headers.clone(), config.connect_timeout, None)?;
+        let policy = Arc::new(Policy {
             allow: config.allow_networks.clone(),
             also: None,
         });
-        let guarded = guarded_client(policy.clone(), config.connect_timeout, HeaderMap::new())?;
+        // Article requests set their own Accept; feed redirect hops from a public host use
+        // this client too, with the feed Accept.
+        let guarded = build_client(
+            headers.clone(),
+            config.connect_timeout,
+            Some(policy.clone()),
+        )?;
         Ok(Fetcher {
             client,
             guarded,
@@ -254,16 +275,20 @@ impl Fetcher {
         validators: &Validators,
     ) -> Result<Fetched, FetchError> {
         if url.scheme() == "file" {
-            return match tokio::time::timeout(self.timeout, self.fetch_file(url, validators)).await
-            {
-                Ok(result) => result,
-                Err(_) => Err(FetchError::Timeout(self.timeout)),
-            };
+            return self.within_timeout(self.fetch_file(url, validators)).await;
         }
-        match tokio::time::timeout(self.timeout, self.fetch_http(source, url, validators)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(self.timeout)),
-        }
+        self.within_timeout(self.fetch_http(source, url, validators))
+            .await
+    }
+
+    /// `work`, or [`FetchError::Timeout`] when it takes longer than `[fetch] timeout`.
+    async fn within_timeout<T>(
+        &self,
+        work: impl Future<Output = Result<T, FetchError>>,
+    ) -> Result<T, FetchError> {
+        tokio::time::timeout(self.timeout, work)
+            .await
+            .unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 
     /// Entries read from one document, at most (`[fetch] max_entries`).
@@ -288,10 +313,6 @@ impl Fetcher {
         semaphore.acquire_owned().await.ok()
     }
 
-    fn headers_for(&self, source: &SourceConfig, validators: &Validators) -> HeaderMap {
-        self.headers_with(source, validators, true)
-    }
-
     /// The request headers for `source`: User-Agent, the validators, and its custom
     /// `headers` (often credentials) only when `custom` (a hop on the configured origin).
     fn headers_with(
@@ -314,20 +335,7 @@ impl Fetcher {
                 h.insert(n, v);
             }
         }
-        if let Some(v) = validators
-            .etag
-            .as_deref()
-            .and_then(|e| HeaderValue::from_str(e).ok())
-        {
-            h.insert(header::IF_NONE_MATCH, v);
-        }
-        if let Some(v) = validators
-            .last_modified
-            .as_deref()
-            .and_then(|e| HeaderValue::from_str(e).ok())
-        {
-            h.insert(header::IF_MODIFIED_SINCE, v);
-        }
+        validators.add_conditions(&mut h);
         h
     }
 
@@ -347,7 +355,7 @@ impl Fetcher {
         let mut downgraded = false;
         let mut headers;
         let response = loop {
-            let own_origin = crate::fetch::guard::same_origin(&url, start);
+            let own_origin = guard::same_origin(&url, start);
             let client = if own_origin {
                 self.client.clone()
             } else {
@@ -365,7 +373,7 @@ impl Fetcher {
                 reached = if self.proxied {
                     // The address connected to may be a proxy's: the configured URL's kind
                     // of network is judged from the URL alone.
-                    crate::fetch::guard::url_address(start)
+                    guard::url_address(start)
                 } else {
                     response.remote_addr().map(|a| a.ip())
                 };
@@ -389,7 +397,7 @@ impl Fetcher {
         };
 
         let status = response.status();
-        let fresh_for = freshness(&url, &headers, status, response.headers());
+        let fresh_for = cache::freshness(&url, &headers, status, response.headers());
         if status == StatusCode::NOT_MODIFIED {
             return Ok(Fetched {
                 status: status.as_u16(),
@@ -399,38 +407,14 @@ impl Fetcher {
             });
         }
         if !status.is_success() {
-            let retry_after = if matches!(
-                status,
-                StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
-            ) {
-                response
-                    .headers()
-                    .get(header::RETRY_AFTER)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| parse_retry_after(v, SystemTime::now()))
-            } else {
-                None
-            };
             return Err(FetchError::Status {
                 status: status.as_u16(),
                 reason: status.canonical_reason(),
-                retry_after,
+                retry_after: cache::retry_after(status, response.headers()),
             });
         }
-        let header_str = |name: header::HeaderName| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let content_type = header_str(header::CONTENT_TYPE);
-        let new_validators = Validators {
-            etag: header_str(header::ETAG),
-            // A Last-Modified that is not a date is useless as a validator.
-            last_modified: header_str(header::LAST_MODIFIED)
-                .filter(|lm| httpdate::parse_http_date(lm).is_ok()),
-        };
+        let content_type = content_type(&response);
+        let new_validators = Validators::of_response(response.headers());
         let bytes = self.read_body(response).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(FetchError::Empty);
@@ -457,17 +441,24 @@ impl Fetcher {
         url: &Url,
     ) -> Result<reqwest::Client, FetchError> {
         let policy = self.policy.for_redirects_from(reached);
-        crate::fetch::guard::check_url(url, &policy)
+        guard::check_url(url, &policy)
             .map_err(|why| FetchError::Refused(format!("redirect to {url}: {why}")))?;
+        // From a public host: the same policy as article pages.
+        let Some(kind) = policy.also else {
+            return Ok(self.guarded.clone());
+        };
         let mut clients = self
             .redirect_clients
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(c) = clients.get(&policy.also) {
+        if let Some(c) = clients.get(kind) {
             return Ok(c.clone());
         }
-        let kind = policy.also;
-        let client = guarded_client(Arc::new(policy), self.connect_timeout, self.accept.clone())?;
+        let client = build_client(
+            self.accept.clone(),
+            self.connect_timeout,
+            Some(Arc::new(policy)),
+        )?;
         clients.insert(kind, client.clone());
         Ok(client)
     }
@@ -514,10 +505,8 @@ impl Fetcher {
         source: &SourceConfig,
         url: &Url,
     ) -> Result<Page, FetchError> {
-        match tokio::time::timeout(self.timeout, self.fetch_article_inner(source, url)).await {
-            Ok(result) => result,
-            Err(_) => Err(FetchError::Timeout(self.timeout)),
-        }
+        self.within_timeout(self.fetch_article_inner(source, url))
+            .await
     }
 
     async fn fetch_article_inner(
@@ -534,21 +523,17 @@ impl Fetcher {
         let mut url = start.clone();
         let mut visited = vec![start.clone()];
         let response = loop {
-            let own_host = crate::fetch::guard::same_origin(&url, &source.url);
-            let (client, headers) = if own_host {
-                let mut h = self.headers_for(source, &Validators::default());
-                h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
-                (&self.client, h)
+            let own_host = guard::same_origin(&url, &source.url);
+            let client = if own_host {
+                &self.client
             } else {
-                crate::fetch::guard::check_url(&url, &self.policy).map_err(FetchError::Refused)?;
-                let mut h = HeaderMap::new();
-                let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
-                if let Ok(v) = HeaderValue::from_str(ua) {
-                    h.insert(header::USER_AGENT, v);
-                }
-                h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
-                (&self.guarded, h)
+                guard::check_url(&url, &self.policy)
+                    .map_err(|why| FetchError::Refused(why.to_string()))?;
+                &self.guarded
             };
+            // The source's extra headers go only to its own origin.
+            let mut headers = self.headers_with(source, &Validators::default(), own_host);
+            headers.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
             let response = client
                 .get(url.clone())
                 .headers(headers)
@@ -571,11 +556,7 @@ impl Fetcher {
                 retry_after: None,
             });
         }
-        let content_type = response
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+        let content_type = content_type(&response);
         if let Some(ct) = &content_type
             && !ct.to_ascii_lowercase().contains("html")
         {
@@ -594,17 +575,16 @@ impl Fetcher {
     async fn fetch_file(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {
         let path = url
             .to_file_path()
-            .map_err(|()| FetchError::Other(format!("{url} is not a local file path")))?;
+            .map_err(|()| FetchError::NotAFilePath(url.clone()))?;
         let file_err = |error| FetchError::File {
             path: path.display().to_string(),
             error,
         };
         let meta = tokio::fs::metadata(&path).await.map_err(file_err)?;
         if !meta.is_file() {
-            return Err(FetchError::Other(format!(
-                "{} is not a regular file",
-                path.display()
-            )));
+            return Err(FetchError::NotAFile {
+                path: path.display().to_string(),
+            });
         }
         if meta.len() > self.max_body {
             return Err(FetchError::TooLarge {
@@ -657,6 +637,15 @@ impl Fetcher {
     }
 }
 
+/// The response's Content-Type, when it is text.
+fn content_type(response: &reqwest::Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
 /// Whether any proxy variable reqwest honours is set (non-empty), in either case. NO_PROXY
 /// is not consulted: when in doubt, the first hop counts as proxied.
 fn proxy_configured() -> bool {
@@ -669,48 +658,6 @@ fn proxy_configured() -> bool {
         })
 }
 
-/// How long the server says this response stays fresh, judged as a private cache would
-/// (RFC 9111 via `http-cache-semantics`). No heuristics from Last-Modified: only what the
-/// server said. `Expires: 0`, `no-store`, `max-age=0` and the like give nothing.
-fn freshness(
-    url: &Url,
-    request_headers: &HeaderMap,
-    status: StatusCode,
-    response_headers: &HeaderMap,
-) -> Option<Duration> {
-    let mut request = http::Request::get(url.as_str()).body(()).ok()?;
-    *request.headers_mut() = request_headers.clone();
-    let mut response = http::Response::builder().status(status).body(()).ok()?;
-    *response.headers_mut() = response_headers.clone();
-    let options = http_cache_semantics::CacheOptions {
-        shared: false,
-        cache_heuristic: 0.0,
-        ..Default::default()
-    };
-    let policy = http_cache_semantics::CachePolicy::new_options(
-        &request,
-        &response,
-        SystemTime::now(),
-        options,
-    );
-    if !policy.is_storable() {
-        return None;
-    }
-    // Whole seconds: the policy's own clock reading makes the rest noise.
-    let ttl = policy.time_to_live(SystemTime::now()).as_secs_f64().round();
-    Some(Duration::from_secs(ttl as u64)).filter(|d| !d.is_zero())
-}
-
-/// `Retry-After`: delay-seconds or an HTTP date (RFC 9110 §10.2.3).
-pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or_default())
-}
-
 impl Fetcher {
     /// Names what failed, from reqwest's error and its causes (its own message is vague).
     fn classify(&self, e: reqwest::Error) -> FetchError {
@@ -721,11 +668,11 @@ impl Fetcher {
 fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
     let lower = chain.to_ascii_lowercase();
-    if let Some(at) = chain.find(crate::fetch::guard::REFUSED) {
-        let why = chain[at + crate::fetch::guard::REFUSED.len()..].trim_start_matches(": ");
+    if let Some(at) = chain.find(guard::REFUSED) {
+        let why = chain[at + guard::REFUSED.len()..].trim_start_matches(": ");
         FetchError::Refused(why.to_string())
     } else if e.is_timeout() && e.is_connect() {
-        FetchError::Connect(format!("timed out after {connect_timeout:?}"))
+        FetchError::ConnectTimeout(connect_timeout)
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         FetchError::Dns(chain)
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
@@ -736,7 +683,7 @@ fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     } else if e.is_body() || e.is_decode() {
         FetchError::Body(chain)
     } else {
-        FetchError::Other(chain)
+        FetchError::Request(chain)
     }
 }
 
@@ -757,62 +704,107 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    #[test]
-    fn retry_after_seconds_and_dates() {
-        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // 2015-10-21 07:28:00
-        assert_eq!(
-            parse_retry_after("120", now),
-            Some(Duration::from_secs(120))
-        );
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:38:00 GMT", now),
-            Some(Duration::from_secs(600))
-        );
-        // A date in the past: retry now.
-        assert_eq!(
-            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon", now), None);
+    /// A raw HTTP origin on 127.0.0.1 that answers each request for a path with
+    /// `answer(path)` (a whole response) and closes the connection.
+    async fn origin(answer: fn(&str) -> String) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut request = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match conn.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => request.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let request = String::from_utf8_lossy(&request);
+                    let path = request.split_whitespace().nth(1).unwrap_or("/");
+                    let _ = conn.write_all(answer(path).as_bytes()).await;
+                });
+            }
+        });
+        addr
     }
 
-    fn fresh(headers: &[(&str, &str)]) -> Option<Duration> {
-        let mut h = HeaderMap::new();
-        for (k, v) in headers {
-            h.insert(
-                HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                HeaderValue::from_str(v).expect("value"),
-            );
+    fn answer(path: &str) -> String {
+        let (status, headers) = match path {
+            "/loop" => ("302 Found", "Location: /loop\r\n"),
+            "/nowhere" => ("302 Found", ""),
+            "/ftp" => (
+                "301 Moved Permanently",
+                "Location: ftp://example.org/feed\r\n",
+            ),
+            "/busy" => ("503 Service Unavailable", "Retry-After: 120\r\n"),
+            "/big" => ("200 OK", ""),
+            _ => ("404 Not Found", ""),
+        };
+        let body = if path == "/big" {
+            "x".repeat(2 * 1024 * 1024)
+        } else {
+            String::new()
+        };
+        format!(
+            "HTTP/1.1 {status}\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    async fn fetch(url: &str) -> Result<Fetched, FetchError> {
+        let text = format!("[fetch]\nmax_body_mb = 1\n[[source]]\nname = \"s\"\nurl = \"{url}\"\n");
+        let config = crate::config::parse(&text, Path::new("feeds.toml")).expect("valid");
+        let fetcher = Fetcher::new(&config.fetch).expect("client");
+        let url = Url::parse(url).expect("url");
+        fetcher
+            .fetch(&config.sources[0], &url, &Validators::default())
+            .await
+    }
+
+    /// Callers (status, metrics, tests) tell failures apart by kind, not by their text.
+    #[tokio::test]
+    async fn failures_come_back_as_kinds() {
+        let at = origin(answer).await;
+        let url = |path: &str| format!("http://{at}{path}");
+        match fetch(&url("/loop")).await {
+            Err(FetchError::RedirectLoop(u)) => assert_eq!(u.as_str(), url("/loop")),
+            other => panic!("expected a redirect loop, got {other:?}"),
         }
-        let url = Url::parse("http://example.org/feed").expect("url");
-        freshness(&url, &HeaderMap::new(), StatusCode::OK, &h)
-    }
-
-    #[test]
-    fn freshness_from_max_age_and_expires_but_not_from_useless_hints() {
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=3600")]),
-            Some(Duration::from_secs(3600))
-        );
-        assert_eq!(
-            fresh(&[("cache-control", "max-age=3600"), ("age", "600")]),
-            Some(Duration::from_secs(3000))
-        );
-        let date = httpdate::fmt_http_date(SystemTime::now());
-        let later = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(7200));
-        let got = fresh(&[("date", &date), ("expires", &later)]).expect("fresh");
-        assert!(
-            got > Duration::from_secs(7100) && got <= Duration::from_secs(7200),
-            "{got:?}"
-        );
-        assert_eq!(fresh(&[("expires", "0")]), None);
-        assert_eq!(fresh(&[("cache-control", "no-store, max-age=3600")]), None);
-        assert_eq!(fresh(&[("cache-control", "max-age=0")]), None);
-        // Last-Modified alone is no promise.
-        assert_eq!(
-            fresh(&[("last-modified", "Wed, 21 Oct 2015 07:28:00 GMT")]),
-            None
-        );
+        assert!(matches!(
+            fetch(&url("/nowhere")).await,
+            Err(FetchError::NoLocation { status: 302 })
+        ));
+        match fetch(&url("/ftp")).await {
+            Err(e @ FetchError::RedirectScheme { .. }) => {
+                assert_eq!(e.to_string(), "bad redirect: redirect to a ftp URL");
+            }
+            other => panic!("expected a refused scheme, got {other:?}"),
+        }
+        assert!(matches!(
+            fetch(&url("/busy")).await,
+            Err(FetchError::Status {
+                status: 503,
+                retry_after: Some(d),
+                ..
+            }) if d == Duration::from_secs(120)
+        ));
+        assert!(matches!(
+            fetch(&url("/big")).await,
+            Err(FetchError::TooLarge { limit }) if limit == 1024 * 1024
+        ));
+        // A port nothing listens on (just freed).
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port");
+        assert!(matches!(
+            fetch(&format!("http://{closed}/feed")).await,
+            Err(FetchError::Connect(_))
+        ));
     }
 }

@@ -101,8 +101,8 @@ enum ArticleError {
     #[error(transparent)]
     Fetch(#[from] FetchError),
     /// Fetched, but no article found in it.
-    #[error("{0}")]
-    Extract(String),
+    #[error(transparent)]
+    Extract(#[from] crate::feed::extract::ExtractError),
     /// The extraction stopped unfinished (a bug: it panicked).
     #[error("internal error: {0}")]
     Task(tokio::task::JoinError),

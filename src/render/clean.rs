@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::meta::{FeedMeta, SourceInfo};
-use crate::feed::normalise::{clean_xml_text, is_xml_char};
+use crate::feed::text::{clean_xml_text, is_xml_char};
 use crate::model::Entry;
 
 /// Every text of a document without the characters XML 1.0 cannot carry (see
-/// [`crate::feed::normalise::xml_text`]): `normalise` removes them from what it stores, but entries
+/// [`crate::feed::text::xml_text`]): `normalise` removes them from what it stores, but entries
 /// stored by older versions, feed titles kept in a source's state and the config may still
 /// hold some, and one of them makes the whole document unreadable. Borrows what is clean.
 pub(super) struct Clean<'a> {

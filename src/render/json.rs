@@ -33,7 +33,7 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
                 // JSON Feed's summary is plain text.
                 item.insert(
                     "summary".into(),
-                    json!(crate::feed::normalise::plain_text(summary, true)),
+                    json!(crate::feed::text::plain_text(summary, true)),
                 );
             }
             if let Some(p) = e.published {

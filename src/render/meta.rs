@@ -40,7 +40,7 @@ pub struct SourceInfo {
 /// http(s) URL.
 pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
     match url.scheme() {
-        "http" | "https" => crate::feed::normalise::without_credentials(url.clone()).to_string(),
+        "http" | "https" => crate::feed::text::without_credentials(url.clone()).to_string(),
         _ => format!("{base_url}/sources/{name}.atom"),
     }
 }

@@ -19,7 +19,7 @@ pub fn export_public(config: &Config, titles: &dyn Fn(&str) -> Option<String>) -
 }
 
 fn export_with(config: &Config, titles: &dyn Fn(&str) -> Option<String>, public: bool) -> String {
-    use crate::feed::normalise::xml_text;
+    use crate::feed::text::xml_text;
     let mut w = quick_xml::Writer::new_with_indent(Vec::new(), b' ', 2);
     let write = |w: &mut quick_xml::Writer<Vec<u8>>, e: Event<'_>| {
         // Writing to a Vec cannot fail.

@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::Config;
-use crate::feed::normalise::xml_text;
+use crate::feed::text::xml_text;
 
 /// One row of the sources' table, as the public may see it (the caller has already hidden
 /// local paths and credentials).

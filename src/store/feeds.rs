@@ -592,7 +592,7 @@ mod tests {
                 .map(|m| {
                     let mut e = entry(&format!("{source}{m}"), *m, &format!("{source}{m}"));
                     e.source = source.into();
-                    e.key = crate::feed::normalise::entry_key(source, "guid", &format!("{m}"));
+                    e.key = crate::feed::identity::entry_key(source, "guid", &format!("{m}"));
                     e
                 })
                 .collect();

@@ -1351,7 +1351,8 @@ fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::feed::normalise::{entry_key as make_key, merge};
+    use crate::feed::identity::entry_key as make_key;
+    use crate::feed::normalise::merge;
 
     pub(in crate::store) fn entry(guid: &str, minute: u32, title: &str) -> Entry {
         let t = DateTime::parse_from_rfc3339(&format!("2025-01-01T00:{minute:02}:00Z"))
@@ -1380,7 +1381,7 @@ pub(crate) mod tests {
             full_text: None,
             full_content: None,
         };
-        e.fingerprint = crate::feed::normalise::fingerprint(&e);
+        e.fingerprint = crate::feed::identity::fingerprint(&e);
         e
     }
 

@@ -913,7 +913,7 @@ mod tests {
         let renamed: Vec<Entry> = entries(0..20)
             .into_iter()
             .map(|mut e| {
-                e.key = crate::feed::normalise::entry_key("s", "guid", &format!("new-{}", e.title));
+                e.key = crate::feed::identity::entry_key("s", "guid", &format!("new-{}", e.title));
                 e
             })
             .collect();
@@ -1275,12 +1275,12 @@ mod tests {
         let shared = |source: &str| {
             let mut e = entries(0..1).remove(0);
             e.source = source.into();
-            e.key = crate::feed::normalise::entry_key(source, "guid", "shared");
+            e.key = crate::feed::identity::entry_key(source, "guid", "shared");
             e
         };
         let mut newer = entries(5..6).remove(0);
         newer.source = "a".into();
-        newer.key = crate::feed::normalise::entry_key("a", "guid", "newer");
+        newer.key = crate::feed::identity::entry_key("a", "guid", "newer");
         newer.published = newer.published.map(|t| t + chrono::Duration::days(1));
         poll_as(&store, "a", vec![shared("a"), newer], now);
         poll_as(&store, "b", vec![shared("b")], now);

@@ -1,0 +1,517 @@
+//! Text and HTML helpers shared by every stage that reads or writes feed text: plain text
+//! from HTML, sanitised HTML, bounds that keep html5ever linear, mojibake repair, the
+//! characters XML can carry, and URLs without credentials. Pure functions, no I/O.
+
+use std::collections::{HashMap, HashSet};
+
+use url::Url;
+
+/// A summary or content longer than this (in bytes, before sanitising) is cut; ammonia closes
+/// what the cut leaves open.
+pub const MAX_HTML_BYTES: usize = 1024 * 1024;
+/// HTML elements open at once, at most, when sanitising: deeper ones are dropped (their
+/// text kept) before html5ever sees them.
+pub const MAX_HTML_DEPTH: usize = 256;
+/// Attributes per HTML tag, at most: later ones are dropped before html5ever sees them.
+pub const MAX_HTML_ATTRIBUTES: usize = 64;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn cut_bytes(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut at = max;
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    &text[..at]
+}
+
+/// A URL without a user name or password: those are never published.
+pub(crate) fn without_credentials(mut url: Url) -> Url {
+    if !url.username().is_empty() || url.password().is_some() {
+        // Only fails for URLs that cannot have credentials, which then have none.
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+    }
+    url
+}
+
+/// Repairs two kinds of mojibake that arrive inside otherwise well-decoded documents:
+/// - C1 control characters (U+0080..U+009F) never belong in text: they are windows-1252
+///   bytes read as Latin-1 (`&#146;` for a right quote), mapped to what windows-1252 means,
+///   as browsers and feedparser do;
+/// - UTF-8 read as windows-1252 (`â€¦` for `…`): when the whole text is representable in
+///   windows-1252 and those bytes are valid UTF-8 with at least one multi-byte character, the
+///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
+fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    let mapped = map_c1(text);
+    if mapped.is_ascii() {
+        return mapped;
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&mapped);
+    if !unmappable
+        && !bytes.is_ascii()
+        && let Ok(utf8) = std::str::from_utf8(&bytes)
+        && utf8 != mapped
+    {
+        return std::borrow::Cow::Owned(utf8.to_string());
+    }
+    mapped
+}
+
+fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| {
+            if ('\u{80}'..='\u{9f}').contains(&c) {
+                let byte = [c as u32 as u8];
+                encoding_rs::WINDOWS_1252
+                    .decode_without_bom_handling(&byte)
+                    .0
+                    .chars()
+                    .next()
+                    .unwrap_or(c)
+            } else {
+                c
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
+/// Whether XML 1.0 can carry `c` (its `Char` production: tab, line feed, carriage return,
+/// U+0020..U+D7FF, U+E000..U+FFFD, U+10000..; Rust's `char` has no surrogates).
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// `text` without the characters XML 1.0 cannot carry (C0 controls other than tab, line feed
+/// and carriage return; U+FFFE, U+FFFF): one of them anywhere in a published document makes
+/// it not well-formed, and a reader rejects the whole feed. Borrowed when there are none.
+pub fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.chars().all(is_xml_char) {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.chars().filter(|c| is_xml_char(*c)).collect())
+    }
+}
+
+/// [`xml_text`] in place.
+pub fn clean_xml_text(text: &mut String) {
+    if !text.chars().all(is_xml_char) {
+        text.retain(is_xml_char);
+    }
+}
+
+/// Sanitised HTML from HTML: the same allow-list as feed content, relative URLs resolved
+/// against `base`.
+pub fn sanitise(html: &str, base: &Url) -> String {
+    to_html(
+        html,
+        true,
+        Some(base).filter(|b| matches!(b.scheme(), "http" | "https")),
+    )
+}
+
+/// Sanitised HTML from feed text: HTML is cleaned by the allow-list, plain text escaped.
+///
+/// At most [`MAX_HTML_BYTES`] are read, nesting and attributes are bounded
+/// ([`bound_html`]) before html5ever parses, and characters XML cannot carry are removed.
+pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
+    let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
+    let text = &*fix_mojibake(&text);
+    if !html {
+        return html_escape::encode_text(text.trim()).into_owned();
+    }
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_relative(match base {
+            Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
+            None => ammonia::UrlRelative::Deny,
+        })
+        .link_rel(Some("noopener noreferrer"));
+    let clean = builder.clean(&bound_html(text)).to_string();
+    // An entity such as `&#1;` becomes the character itself in the parsed HTML.
+    xml_text(&fix_mojibake(clean.trim())).into_owned()
+}
+
+/// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
+/// white space folded, characters XML cannot carry removed; read from at most
+/// [`MAX_HTML_BYTES`].
+pub fn plain_text(text: &str, html: bool) -> String {
+    let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
+    let text = &*fix_mojibake(&text);
+    let decoded = if html || text.contains('<') || text.contains('&') {
+        let stripped = ammonia::Builder::empty()
+            .clean_content_tags(HashSet::from(["script", "style"]))
+            .clean(&bound_html(text))
+            .to_string();
+        html_escape::decode_html_entities(&stripped).into_owned()
+    } else {
+        text.to_string()
+    };
+    let mut out = String::with_capacity(decoded.len());
+    for word in xml_text(&fix_mojibake(&decoded)).split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// HTML elements that never have content (no end tag; they open nothing).
+const VOID_ELEMENTS: &[&str] = &[
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
+    "track", "wbr", "keygen",
+];
+/// Elements whose content is text up to their end tag.
+const RAW_TEXT_ELEMENTS: &[&str] = &[
+    "script", "style", "textarea", "title", "xmp", "iframe", "noembed", "noframes",
+];
+/// Elements a following start tag of their kind closes (`<li>a<li>b`), and what may be
+/// open above them when it does.
+const IMPLIED_END: &[&str] = &[
+    "p", "li", "dt", "dd", "option", "optgroup", "tr", "td", "th", "thead", "tbody", "tfoot", "rb",
+    "rt", "rp",
+];
+
+/// HTML with its nesting bounded to [`MAX_HTML_DEPTH`] open elements and every tag to
+/// [`MAX_HTML_ATTRIBUTES`] attributes, for html5ever, whose tree builder costs time in the
+/// depth for each element (100,000 nested `<div>`s took 26 s, 200,000 took 154 s) and whose
+/// tokenizer checks each attribute against the tag's others.
+///
+/// One linear scan keeps a model of the open elements (void elements open nothing, `<li>`
+/// closes an open `<li>` and the like, an end tag closes up to its element); a start tag
+/// past the depth is dropped, with its end tag, and its text kept. Borrowed, unchanged, when
+/// the document is within the bounds, as every real one is.
+pub fn bound_html(html: &str) -> std::borrow::Cow<'_, str> {
+    // Cheap: short text, or text without tags that is short or has few `&`.
+    if html.len() <= 256 || (!html.contains('<') && !needs_split(html)) {
+        return std::borrow::Cow::Borrowed(html);
+    }
+    match scan_html(html, false) {
+        None => std::borrow::Cow::Borrowed(html),
+        Some(_) => std::borrow::Cow::Owned(scan_html(html, true).unwrap_or_default()),
+    }
+}
+
+/// The scan behind [`bound_html`]. Without `rewrite`: `Some` (empty) as soon as a bound is
+/// exceeded, `None` when none is. With `rewrite`: the bounded document.
+fn scan_html(html: &str, rewrite: bool) -> Option<String> {
+    let bytes = html.as_bytes();
+    let mut out = String::with_capacity(if rewrite { html.len() } else { 0 });
+    let mut open: Vec<String> = Vec::new();
+    let mut open_count: HashMap<String, usize> = HashMap::new();
+    let mut i = 0;
+    let mut copied = 0; // bytes of `html` before this are dealt with
+    let mut exceeded = false;
+    while let Some(lt) = memchr_lt(bytes, i) {
+        if needs_split(&html[i..lt]) {
+            if !rewrite {
+                return Some(String::new());
+            }
+            out.push_str(&html[copied..i]);
+            split_text(&html[i..lt], &mut out);
+            copied = lt;
+        }
+        let next = bytes.get(lt + 1).copied().unwrap_or(b' ');
+        if html[lt..].starts_with("<!--") {
+            i = html[lt + 4..]
+                .find("-->")
+                .map_or(bytes.len(), |e| lt + 4 + e + 3);
+            continue;
+        }
+        if matches!(next, b'!' | b'?') {
+            i = html[lt..].find('>').map_or(bytes.len(), |e| lt + e + 1);
+            continue;
+        }
+        let end_tag = next == b'/';
+        let name_at = lt + 1 + usize::from(end_tag);
+        if !bytes.get(name_at).is_some_and(u8::is_ascii_alphabetic) {
+            i = lt + 1;
+            continue;
+        }
+        let mut j = name_at;
+        while j < bytes.len()
+            && !matches!(
+                bytes[j],
+                b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>'
+            )
+        {
+            j += 1;
+        }
+        let name = html[name_at..j].to_ascii_lowercase();
+        // Attributes: name, optionally `=` and a value, quoted or not.
+        let mut attributes = 0usize;
+        let mut keep_to = j; // the tag is copied up to here when attributes are dropped
+        let mut cut_at: Option<usize> = None; // an attribute from here on is dropped
+        loop {
+            while j < bytes.len()
+                && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/')
+            {
+                j += 1;
+            }
+            if j >= bytes.len() || bytes[j] == b'>' {
+                break;
+            }
+            let attribute_at = j;
+            let mut value = j..j;
+            while j < bytes.len()
+                && !matches!(
+                    bytes[j],
+                    b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'/' | b'>' | b'='
+                )
+            {
+                j += 1;
+            }
+            while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c') {
+                j += 1;
+            }
+            if bytes.get(j) == Some(&b'=') {
+                j += 1;
+                while j < bytes.len() && matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+                {
+                    j += 1;
+                }
+                match bytes.get(j) {
+                    Some(q @ (b'"' | b'\'')) => {
+                        let start = j + 1;
+                        j = html[j + 1..]
+                            .find(char::from(*q))
+                            .map_or(bytes.len(), |e| j + 1 + e + 1);
+                        value = start..j.saturating_sub(1).max(start);
+                    }
+                    _ => {
+                        let start = j;
+                        while j < bytes.len()
+                            && !matches!(bytes[j], b' ' | b'\t' | b'\n' | b'\r' | b'\x0c' | b'>')
+                        {
+                            j += 1;
+                        }
+                        value = start..j;
+                    }
+                }
+            }
+            attributes += 1;
+            if cut_at.is_none() && needs_split(&html[value]) {
+                cut_at = Some(attribute_at);
+            }
+            if attributes <= MAX_HTML_ATTRIBUTES && cut_at.is_none() {
+                keep_to = j.min(bytes.len());
+            }
+        }
+        let tag_end = (j + 1).min(bytes.len());
+        // What becomes of the tag: kept whole, kept without some attributes, or dropped.
+        let mut keep = true;
+        let close_to = |open: &mut Vec<String>, counts: &mut HashMap<String, usize>, at: usize| {
+            for n in open.drain(at..) {
+                if let Some(c) = counts.get_mut(&n) {
+                    *c -= 1;
+                }
+            }
+        };
+        if end_tag {
+            // Looked for only when open: each search that finds it closes what it passed.
+            match open_count
+                .get(&name)
+                .filter(|c| **c > 0)
+                .and_then(|_| open.iter().rposition(|n| *n == name))
+            {
+                Some(at) => close_to(&mut open, &mut open_count, at),
+                None => keep = !rewrite || !exceeded, // unmatched: its start was dropped
+            }
+        } else if !VOID_ELEMENTS.contains(&name.as_str()) {
+            // `<li>` closes an `<li>` open just above (with only such elements over it).
+            if IMPLIED_END.contains(&name.as_str())
+                && let Some(back) = open.iter().rev().take(8).position(|n| *n == name)
+                && open
+                    .iter()
+                    .rev()
+                    .take(back)
+                    .all(|n| IMPLIED_END.contains(&n.as_str()))
+            {
+                let at = open.len() - 1 - back;
+                close_to(&mut open, &mut open_count, at);
+            }
+            if open.len() >= MAX_HTML_DEPTH {
+                keep = false;
+            } else {
+                *open_count.entry(name.clone()).or_default() += 1;
+                open.push(name.clone());
+            }
+        }
+        if !keep || attributes > MAX_HTML_ATTRIBUTES || cut_at.is_some() {
+            if !rewrite {
+                return Some(String::new());
+            }
+            exceeded = true;
+            out.push_str(&html[copied..lt]);
+            if keep {
+                out.push_str(&html[lt..keep_to]);
+                out.push('>');
+            }
+            copied = tag_end;
+        }
+        i = tag_end;
+        // Raw text: no tags until the element's end tag.
+        if !end_tag && keep && RAW_TEXT_ELEMENTS.contains(&name.as_str()) {
+            let from = i;
+            i = html[i..]
+                .match_indices("</")
+                .find(|(at, _)| {
+                    html.as_bytes()
+                        .get(i + at + 2..i + at + 2 + name.len())
+                        .is_some_and(|n| n.eq_ignore_ascii_case(name.as_bytes()))
+                })
+                .map_or(bytes.len(), |(at, _)| i + at);
+            // Such text cannot be split with elements: a big one full of `&` is dropped.
+            if needs_split(&html[from..i]) {
+                if !rewrite {
+                    return Some(String::new());
+                }
+                out.push_str(&html[copied..from]);
+                copied = i;
+            }
+        }
+    }
+    if needs_split(&html[i.min(bytes.len())..]) {
+        if !rewrite {
+            return Some(String::new());
+        }
+        out.push_str(&html[copied..i]);
+        split_text(&html[i..], &mut out);
+        copied = bytes.len();
+    }
+    if !rewrite {
+        return None;
+    }
+    out.push_str(&html[copied..]);
+    Some(out)
+}
+
+/// A text run (or attribute value) longer than this, with more than
+/// [`MAX_TEXT_SPECIALS`] characters html5ever's serializer escapes, is split
+/// ([`split_text`]); such an attribute is dropped.
+const MAX_TEXT_RUN: usize = 4096;
+const MAX_TEXT_SPECIALS: usize = 64;
+/// The pieces a long text run is split into.
+const TEXT_PIECE: usize = 1024;
+
+/// Whether html5ever's serializer would take quadratic time over `text`: for each `&` (or
+/// character U+0080..U+00BF, lead byte 0xC2) in a text node it searches the rest of the
+/// node for `<`, `>` (or `"`); one 1 MB node of `a & b ` took 1.3 s.
+fn needs_split(text: &str) -> bool {
+    text.len() > MAX_TEXT_RUN
+        && text
+            .bytes()
+            .filter(|b| matches!(b, b'&' | 0xC2))
+            .nth(MAX_TEXT_SPECIALS)
+            .is_some()
+}
+
+/// `text` as runs of about [`TEXT_PIECE`] bytes with an empty `<span></span>` between them,
+/// so html5ever's text nodes stay short. Never cut inside a character reference: a cut is
+/// made before a `&`, or at least 40 bytes after the last one (longer than any entity name).
+fn split_text(text: &str, out: &mut String) {
+    let bytes = text.as_bytes();
+    let mut piece = 0;
+    let mut last_amp: Option<usize> = None;
+    for at in 0..bytes.len() {
+        if at - piece >= TEXT_PIECE
+            && text.is_char_boundary(at)
+            && (bytes[at] == b'&' || last_amp.is_none_or(|a| at - a >= 40))
+        {
+            out.push_str(&text[piece..at]);
+            out.push_str("<span></span>");
+            piece = at;
+        }
+        if bytes[at] == b'&' {
+            last_amp = Some(at);
+        }
+    }
+    out.push_str(&text[piece..]);
+}
+
+/// The next `<` at or after `from`.
+fn memchr_lt(bytes: &[u8], from: usize) -> Option<usize> {
+    bytes
+        .get(from..)?
+        .iter()
+        .position(|b| *b == b'<')
+        .map(|p| from + p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mojibake_is_repaired_and_latin1_left_alone() {
+        assert_eq!(plain_text("don\u{92}t", false), "don’t");
+        assert_eq!(
+            plain_text("Wait\u{e2}\u{80}\u{a6} what", false),
+            "Wait… what"
+        );
+        assert_eq!(
+            plain_text("Caf\u{c3}\u{a9} cr\u{c3}\u{a8}me", false),
+            "Café crème"
+        );
+        assert_eq!(plain_text("Café crème", false), "Café crème");
+        assert_eq!(
+            plain_text("naïve Zürich — “quoted”", false),
+            "naïve Zürich — “quoted”"
+        );
+    }
+
+    #[test]
+    fn characters_xml_cannot_carry_are_removed() {
+        assert_eq!(
+            xml_text("a\u{1}b\u{8}c\u{b}d\u{1f}e\u{fffe}f\u{ffff}g"),
+            "abcdefg"
+        );
+        assert_eq!(
+            xml_text("tab\tnl\ncr\r é \u{10000}"),
+            "tab\tnl\ncr\r é \u{10000}"
+        );
+        assert!(matches!(xml_text("clean"), std::borrow::Cow::Borrowed(_)));
+        assert_eq!(plain_text("x&#1;y", true), "xy");
+        let base = Url::parse("https://example.org/").expect("url");
+        assert_eq!(
+            to_html("<p>a&#1;b\u{1}</p>", true, Some(&base)),
+            "<p>ab</p>"
+        );
+    }
+
+    #[test]
+    fn html_is_bounded_before_sanitising() {
+        let deep = format!("{}x{}", "<div>".repeat(1000), "</div>".repeat(1000));
+        let bounded = bound_html(&deep);
+        assert_eq!(bounded.matches("<div>").count(), MAX_HTML_DEPTH);
+        assert_eq!(bounded.matches("</div>").count(), MAX_HTML_DEPTH);
+        assert!(bounded.contains('x'));
+        // Unclosed list items and paragraphs do not count as nesting.
+        let list = format!("<ul>{}</ul>", "<li><p>item".repeat(2000));
+        assert!(matches!(bound_html(&list), std::borrow::Cow::Borrowed(_)));
+        let attrs: String = (0..500).map(|i| format!(" a{i}=\"x\"")).collect();
+        let tag = format!("<p{attrs}>text</p>{}", " ".repeat(300));
+        let bounded = bound_html(&tag);
+        assert_eq!(bounded.matches("=\"x\"").count(), MAX_HTML_ATTRIBUTES);
+        assert!(bounded.contains(">text</p>"));
+        // Long text full of `&` is split into short runs, entities intact.
+        let amps = "a &amp; b &eacute; ".repeat(2000);
+        let split = bound_html(&amps);
+        assert!(split.contains("<span></span>"));
+        assert_eq!(split.replace("<span></span>", ""), amps);
+        // Real content is left alone.
+        let article =
+            "<p>Some <b>bold</b> &amp; <a href=\"/x?a=1&amp;b=2\">links</a>.</p>".repeat(200);
+        assert!(matches!(
+            bound_html(&article),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+}
