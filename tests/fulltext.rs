@@ -295,14 +295,14 @@ async fn per_source_filters_keep_entries_out_of_every_output() {
         format!(
             "{}{}{}{}",
             config_prelude(""),
-            source_toml("inc", &origin.url("/f?1"), "1s", "include = ['(?i)rust']"),
+            source_toml("inc", &origin.url("/f?1"), "1h", "include = ['(?i)rust']"),
             source_toml(
                 "exc",
                 &origin.url("/f?2"),
-                "1s",
+                "1h",
                 "exclude = [{ field = \"title\", pattern = '^Sponsored' }]"
             ),
-            source_toml("both", &origin.url("/f?3"), "1s", rules)
+            source_toml("both", &origin.url("/f?3"), "1h", rules)
         )
     };
     let both = "include = [{ field = \"title\", pattern = '(?i)rust' }]\nexclude = [{ field = \"category\", pattern = '^c$' }]";
