@@ -26,19 +26,17 @@
 //! hold a pass: a busy source losing most of its entries to its own `keep` every pass, or a
 //! new source's backlog, is ordinary pruning. Removed sources' deletion after
 //! `removed_after` is not counted (their grace period was the safety).
-//!
-//! [`Store::verify`] checks the invariants the layout promises (every index key has its
-//! entry, every entry both its index keys, counts match) without changing anything.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Store, StoreError, article_key, decode, encode, entry_key, link_key, source_time_key,
-    state_key, time_key, tomb_key,
+use super::keys::{
+    self, article_key, decode, encode, entry_key, index_time, key_at_end, link_key, source_prefix,
+    source_time_key, state_key, time_key, tomb_article, tomb_key, tomb_seen, tomb_value,
 };
+use super::{Store, StoreError};
 use crate::model::{Credit, Entry, EntryKey, SourceState};
 
 /// Entries deleted per sled batch.
@@ -47,11 +45,6 @@ const DELETE_CHUNK: usize = 500;
 /// A pass that would prune fewer entries than this is never held, however large a share of
 /// the store they are (a small store's ordinary pruning).
 pub const HOLD_AT_LEAST: usize = 100;
-
-/// Where a held pass is recorded.
-const HELD_KEY: &[u8] = b"meta/prune_held";
-/// Where the limits of the last pass that ran are recorded.
-const LIMITS_KEY: &[u8] = b"meta/prune_limits";
 
 /// The limits a pass ran with, to tell tightened limits from steady pruning.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -250,16 +243,6 @@ fn mass_removal(
     })
 }
 
-/// What [`Store::verify`] found.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct VerifyReport {
-    pub entries: usize,
-    pub sources: usize,
-    pub tombstones: usize,
-    /// Every broken invariant, as a sentence.
-    pub problems: Vec<String>,
-}
-
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
@@ -268,8 +251,8 @@ impl Store {
 
     /// The pass held for confirmation, if the last one was.
     pub fn held_prune(&self) -> Result<Option<HeldPass>, StoreError> {
-        match self.db()?.get(HELD_KEY)? {
-            Some(v) => Ok(decode::<HeldPass>(HELD_KEY, &v).ok()),
+        match self.db()?.get(keys::PRUNE_HELD)? {
+            Some(v) => Ok(decode::<HeldPass>(keys::PRUNE_HELD, &v).ok()),
             None => Ok(None),
         }
     }
@@ -282,8 +265,8 @@ impl Store {
             .into_iter()
             .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
             .collect();
-        let before = match self.db()?.get(LIMITS_KEY)? {
-            Some(v) => decode::<RanWith>(LIMITS_KEY, &v).ok(),
+        let before = match self.db()?.get(keys::PRUNE_LIMITS)? {
+            Some(v) => decode::<RanWith>(keys::PRUNE_LIMITS, &v).ok(),
             None => None,
         };
         if plan.dry_run {
@@ -308,7 +291,7 @@ impl Store {
                     held.since = before.since;
                 }
                 let _guard = self.lock();
-                self.db()?.insert(HELD_KEY, encode(&held))?;
+                self.db()?.insert(keys::PRUNE_HELD, encode(&held))?;
                 return Ok(PruneReport {
                     tombstones: would.tombstones,
                     entries: would.entries,
@@ -321,9 +304,9 @@ impl Store {
         if !plan.stopped() {
             let _guard = self.lock();
             let mut batch = sled::Batch::default();
-            batch.remove(HELD_KEY);
+            batch.remove(keys::PRUNE_HELD);
             let ran = RanWith::of(plan, &counts, &report.deleted_sources);
-            batch.insert(LIMITS_KEY, encode(&ran));
+            batch.insert(keys::PRUNE_LIMITS, encode(&ran));
             self.db()?.apply_batch(batch)?;
         }
         Ok(report)
@@ -352,7 +335,7 @@ impl Store {
         self.bury_all(doomed, plan, &mut report)?;
         self.expire_tombstones(plan, &mut report)?;
         report.entries = self.stored_total()?;
-        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
+        report.tombstones = self.db()?.scan_prefix(keys::TOMB).keys().count();
         if !plan.dry_run && (report.pruned_total() > 0 || !report.deleted_sources.is_empty()) {
             self.flush_tracked()?;
             self.generation
@@ -415,12 +398,12 @@ impl Store {
 
     /// Deletes everything a source has; returns how many entries it had.
     fn delete_source(&self, name: &str, plan: &PrunePlan) -> Result<usize, StoreError> {
-        let prefix = source_prefix(b"s/", name);
+        let prefix = source_prefix(keys::SOURCE_TIME, name);
         let keys: Vec<EntryKey> = self
             .db()?
             .scan_prefix(&prefix)
             .keys()
-            .filter_map(|k| k.ok().and_then(|k| index_entry_key(&k)))
+            .filter_map(|k| k.ok().and_then(|k| key_at_end(&k)))
             .collect();
         if plan.dry_run {
             return Ok(keys.len());
@@ -460,7 +443,10 @@ impl Store {
             return Ok(keys.len());
         }
         let mut batch = sled::Batch::default();
-        for p in [source_prefix(b"l/", name), source_prefix(b"x/", name)] {
+        for p in [
+            source_prefix(keys::LINK, name),
+            source_prefix(keys::TOMB, name),
+        ] {
             for k in self.db()?.scan_prefix(&p).keys() {
                 batch.remove(k?);
             }
@@ -491,7 +477,7 @@ impl Store {
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .and_then(|d| now.checked_sub_signed(d));
         let mut doomed = Vec::new();
-        let prefix = source_prefix(b"s/", name);
+        let prefix = source_prefix(keys::SOURCE_TIME, name);
         // Nothing to prune unless the source has more than `keep` entries or its oldest is
         // past the cutoff: the usual case, told from its count and one index key, so a pass
         // costs a few reads per source rather than one per entry.
@@ -510,7 +496,7 @@ impl Store {
         }
         for (i, k) in self.db()?.scan_prefix(&prefix).keys().rev().enumerate() {
             let k = k?;
-            let (Some(time), Some(key)) = (index_time(&k), index_entry_key(&k)) else {
+            let (Some(time), Some(key)) = (index_time(&k), key_at_end(&k)) else {
                 continue;
             };
             if i >= limits.keep {
@@ -534,10 +520,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut doomed = Vec::with_capacity(excess);
-        for item in self.db()?.scan_prefix(b"t/").take(excess) {
+        for item in self.db()?.scan_prefix(keys::TIME).take(excess) {
             let (k, v) = item?;
             // The time index records each entry's source.
-            if let (Some(key), Ok(source)) = (index_entry_key(&k), std::str::from_utf8(&v)) {
+            if let (Some(key), Ok(source)) = (key_at_end(&k), std::str::from_utf8(&v)) {
                 doomed.push((source.to_string(), key));
             }
         }
@@ -619,7 +605,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let ttl = chrono::Duration::from_std(plan.tombstones_for).unwrap_or(chrono::TimeDelta::MAX);
         let mut expired = Vec::new();
-        for item in self.db()?.scan_prefix(b"x/") {
+        for item in self.db()?.scan_prefix(keys::TOMB) {
             let (k, v) = item?;
             if tomb_seen(&v).is_none_or(|seen| plan.now - seen >= ttl) {
                 expired.push((k, tomb_article(&v)));
@@ -643,14 +629,16 @@ impl Store {
                     continue;
                 }
                 // `x/{source}\0{key}`: the link key points at the entry key for guid changes.
-                if let (Some(article), Some(split)) = (article, k.len().checked_sub(17))
-                    && let Ok(source) = std::str::from_utf8(&k[2..split])
+                if let Some(article) = article
+                    && let Some(source) = keys::key_source(k, keys::TOMB, 16)
+                    && let Ok(source) = std::str::from_utf8(source)
+                    && let Some(key) = key_at_end(k)
                 {
                     let lkey = link_key(source, article);
                     if self
                         .db()?
                         .get(&lkey)?
-                        .is_some_and(|v| v.as_ref() == &k[split + 1..])
+                        .is_some_and(|v| v.as_ref() == &key.0[..])
                     {
                         batch.remove(lkey);
                     }
@@ -661,133 +649,6 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Checks the layout's invariants; changes nothing.
-    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut report = VerifyReport::default();
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut seen = HashSet::new();
-        for item in self.db()?.scan_prefix(b"e/") {
-            let (k, v) = item?;
-            let e: Entry = match decode(&k, &v) {
-                Ok(e) => e,
-                Err(err) => {
-                    report.problems.push(err.to_string());
-                    continue;
-                }
-            };
-            report.entries += 1;
-            if *k != *entry_key(&e.source, &e.key) {
-                report.problems.push(format!(
-                    "entry {} is stored under another key",
-                    super::hex(&e.key.0)
-                ));
-            }
-            if !seen.insert(e.key) {
-                report
-                    .problems
-                    .push(format!("entry {} appears twice", super::hex(&e.key.0)));
-            }
-            *counts.entry(e.source.clone()).or_default() += 1;
-            for index in [time_key(&e), source_time_key(&e)] {
-                if !self.db()?.contains_key(&index)? {
-                    report.problems.push(format!(
-                        "entry {} of {} is missing from the index {}",
-                        super::hex(&e.key.0),
-                        e.source,
-                        String::from_utf8_lossy(&index[..2])
-                    ));
-                }
-            }
-        }
-        for prefix in [b"t/".as_slice(), b"s/".as_slice()] {
-            let mut indexed = 0usize;
-            for item in self.db()?.scan_prefix(prefix) {
-                let (k, v) = item?;
-                indexed += 1;
-                // The source: in the time index, the value; in a source's, the key.
-                let source = if prefix == b"t/" {
-                    std::str::from_utf8(&v).ok()
-                } else {
-                    k.len()
-                        .checked_sub(25)
-                        .and_then(|end| std::str::from_utf8(k.get(2..end)?).ok())
-                };
-                match (source, index_entry_key(&k)) {
-                    (Some(source), Some(key))
-                        if self.db()?.contains_key(entry_key(source, &key))? => {}
-                    _ => report
-                        .problems
-                        .push(format!("index key {} points at no entry", super::hex(&k))),
-                }
-            }
-            if indexed != report.entries {
-                report.problems.push(format!(
-                    "the {} index has {indexed} keys for {} entries",
-                    String::from_utf8_lossy(prefix),
-                    report.entries
-                ));
-            }
-        }
-        for (name, state) in self.source_states()? {
-            report.sources += 1;
-            let stored = counts.remove(&name).unwrap_or(0);
-            if state.entry_count != stored {
-                report.problems.push(format!(
-                    "source {name} counts {} entries but has {stored}",
-                    state.entry_count
-                ));
-            }
-        }
-        for (name, n) in counts {
-            report
-                .problems
-                .push(format!("{n} entries belong to {name}, which has no state"));
-        }
-        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
-        report.problems.extend(self.verify_feed_indexes()?);
-        Ok(report)
-    }
-}
-
-/// `{prefix}{source}\0`
-pub(super) fn source_prefix(prefix: &[u8], name: &str) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(name.as_bytes());
-    p.push(0);
-    p
-}
-
-/// The entry key at the end of an index key (`…{time:8}{key:16}`).
-fn index_entry_key(k: &[u8]) -> Option<EntryKey> {
-    let at = k.len().checked_sub(16)?;
-    <[u8; 16]>::try_from(&k[at..]).ok().map(EntryKey)
-}
-
-/// The time in an index key.
-fn index_time(k: &[u8]) -> Option<DateTime<Utc>> {
-    let at = k.len().checked_sub(24)?;
-    let bytes = <[u8; 8]>::try_from(&k[at..at + 8]).ok()?;
-    let millis = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
-    DateTime::from_timestamp_millis(millis)
-}
-
-/// A tombstone's value: when its entry was last seen in the feed, and its article.
-pub(super) fn tomb_value(seen: DateTime<Utc>, article: Option<[u8; 16]>) -> Vec<u8> {
-    let mut v = seen.timestamp_millis().to_be_bytes().to_vec();
-    if let Some(a) = article {
-        v.extend_from_slice(&a);
-    }
-    v
-}
-
-pub(super) fn tomb_seen(v: &[u8]) -> Option<DateTime<Utc>> {
-    let bytes = <[u8; 8]>::try_from(v.get(..8)?).ok()?;
-    DateTime::from_timestamp_millis(i64::from_be_bytes(bytes))
-}
-
-pub(super) fn tomb_article(v: &[u8]) -> Option<[u8; 16]> {
-    <[u8; 16]>::try_from(v.get(8..24)?).ok()
 }
 
 #[cfg(test)]

@@ -1,0 +1,186 @@
+//! Disk space: the free space below which nothing is written (`[store] min_free_mb`), the
+//! reserve file that lets a store on a full disk be reopened, telling a full disk from
+//! other sled errors, and recovering from one (closing and reopening sled).
+
+use std::path::Path;
+
+use super::{Store, StoreError, open_db};
+
+impl Store {
+    /// Free space on the store's file system, in bytes.
+    pub fn free_bytes(&self) -> std::io::Result<u64> {
+        free_bytes(&self.path)
+    }
+
+    /// Sets the free space below which polls store nothing (`[store] min_free_mb`).
+    pub fn set_min_free(&self, bytes: u64) {
+        self.min_free
+            .store(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Refuses to write when the store's file system has less free space than
+    /// [`Store::set_min_free`] asks: a store that fills its disk cannot even record why it
+    /// stopped, and the rest of the system suffers too.
+    pub fn ensure_space(&self) -> Result<(), StoreError> {
+        let min = self.min_free.load(std::sync::atomic::Ordering::Relaxed);
+        if min == 0 {
+            return Ok(());
+        }
+        let free = self.free_bytes();
+        // Space is back: put the reserve back too (it is what lets a store on a full disk
+        // be reopened).
+        if let Ok(f) = free
+            && f >= min.saturating_add(RESERVE_BYTES)
+            && !self.path.join(RESERVE_FILE).exists()
+        {
+            make_reserve(&self.path);
+        }
+        match free {
+            Ok(free) if free < min => Err(StoreError::DiskFull {
+                path: self.path.to_path_buf(),
+                free: free / (1024 * 1024),
+                min: min / (1024 * 1024),
+            }),
+            // Cannot tell: let the write try (a real ENOSPC is reported as such).
+            _ => Ok(()),
+        }
+    }
+
+    /// A read; if it finds sled stopped by a full disk, the store is reopened and the read
+    /// made again, so what is stored is still served.
+    pub(super) fn reading<T>(
+        &self,
+        read: impl Fn() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        match read() {
+            Err(StoreError::Sled(e)) if is_disk_full(&e) => {
+                self.recover_from(epoch);
+                read()
+            }
+            other => other,
+        }
+    }
+
+    /// A write; one that fails for a full disk reopens the store (see [`Store::recover`])
+    /// and is reported as [`StoreError::NoSpace`].
+    pub(super) fn writing<T>(
+        &self,
+        write: impl FnOnce() -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        match write() {
+            Err(StoreError::Sled(e)) if is_disk_full(&e) => {
+                self.recover_from(epoch);
+                Err(StoreError::NoSpace {
+                    path: self.path.to_path_buf(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// After a write failed for lack of space sled refuses every later call, reads
+    /// included. The store is closed, the reserve file released so there is room to open
+    /// it, and opened again; sled recovers to its last complete batch, as after a crash.
+    /// Writes stay refused by [`Store::ensure_space`] until `min_free` is free again.
+    pub fn recover(&self) {
+        self.recover_from(self.epoch.load(std::sync::atomic::Ordering::Acquire));
+    }
+
+    /// [`Store::recover`], unless another thread already reopened the store since
+    /// `epoch` (when the failure was seen).
+    pub(super) fn recover_from(&self, epoch: u64) {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.epoch.load(std::sync::atomic::Ordering::Acquire) != epoch {
+            return;
+        }
+        self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        if slot.take().is_some() {
+            let released = release_reserve(&self.path);
+            tracing::error!(
+                path = %self.path.display(),
+                reserve_released = released,
+                "the disk holding the store is full: reopening the store; nothing is stored until space is freed, the feeds are still served"
+            );
+        }
+        match open_db(&self.path, self.cache_bytes) {
+            Ok(db) => *slot = Some(db),
+            Err(e) => tracing::error!(error = %e, "cannot reopen the store; will try again"),
+        }
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Opens the store again if it is closed (a reopen after a full disk failed).
+    pub(super) fn reopen(&self) -> Result<sled::Db, StoreError> {
+        let mut slot = self
+            .db
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(db) = &*slot {
+            return Ok(db.clone());
+        }
+        release_reserve(&self.path);
+        let db = open_db(&self.path, self.cache_bytes)?;
+        *slot = Some(db.clone());
+        Ok(db)
+    }
+}
+
+/// up so that sled has room to open and recover.
+pub(super) const RESERVE_FILE: &str = "tributary.reserve";
+const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Writes the reserve file if it is missing and there is room for it (twice its size).
+pub(super) fn make_reserve(dir: &Path) {
+    let path = dir.join(RESERVE_FILE);
+    if path.exists() || free_bytes(dir).map_or(true, |f| f < 2 * RESERVE_BYTES) {
+        return;
+    }
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&path)?;
+        let chunk = vec![0u8; 1 << 20];
+        for _ in 0..RESERVE_BYTES / (1 << 20) {
+            f.write_all(&chunk)?;
+        }
+        f.sync_all()
+    };
+    if let Err(e) = write() {
+        let _ = std::fs::remove_file(&path);
+        tracing::warn!(error = %e, "cannot write the store's reserve file");
+    }
+}
+
+/// Deletes the reserve file; whether there was one.
+pub(super) fn release_reserve(dir: &Path) -> bool {
+    std::fs::remove_file(dir.join(RESERVE_FILE)).is_ok()
+}
+
+/// Whether sled failed for lack of space (it then refuses every later call).
+fn is_disk_full(e: &sled::Error) -> bool {
+    matches!(e, sled::Error::Io(io)
+        if io.kind() == std::io::ErrorKind::StorageFull
+            || io.raw_os_error() == Some(libc::ENOSPC)
+            || io.raw_os_error() == Some(libc::EDQUOT))
+}
+
+/// `statvfs(2)`: the space an unprivileged process may still use on `path`'s file system.
+fn free_bytes(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: statvfs writes into the zeroed struct we own; the path is a valid C string
+    // that outlives the call.
+    let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
+    Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
