@@ -131,6 +131,7 @@ impl Store {
     }
 }
 
+/// The reserve: a file of real blocks in the store's folder, released when the disk fills
 /// up so that sled has room to open and recover.
 pub(super) const RESERVE_FILE: &str = "tributary.reserve";
 const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
