@@ -66,6 +66,10 @@ pub enum StoreError {
         "the disk holding the store at {path} is full (no space left on device): this poll was not stored; the store was reopened and the feeds are still served; nothing is stored until [store] min_free_mb is free again"
     )]
     NoSpace { path: PathBuf },
+    #[error(
+        "the store at {path} stopped when its disk filled up: it is reopened by the next poll's write, and read again then"
+    )]
+    Stopped { path: PathBuf },
     #[error("a store call stopped unfinished: {0}")]
     Task(String),
 }
@@ -179,7 +183,9 @@ impl Store {
         })
     }
 
-    /// The sled handle (an Arc clone).
+    /// The sled handle (an Arc clone). While the store is closed (a reopening after a full
+    /// disk failed), [`StoreError::Stopped`]: only a write opens it again
+    /// ([`Store::writing`]).
     fn db(&self) -> Result<sled::Db, StoreError> {
         let slot = self
             .db
@@ -187,10 +193,9 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         match &*slot {
             Some(db) => Ok(db.clone()),
-            None => {
-                drop(slot);
-                self.reopen()
-            }
+            None => Err(StoreError::Stopped {
+                path: self.path.to_path_buf(),
+            }),
         }
     }
 

@@ -46,8 +46,11 @@ impl Store {
         }
     }
 
-    /// A read; if it finds sled stopped by a full disk, the store is reopened and the read
-    /// made again, so what is stored is still served.
+    /// A read. One that finds sled stopped by a full disk does not reopen the store:
+    /// reopening releases the reserve and replaces the handle under every other caller, and
+    /// is for writes ([`Store::writing`]), which polls make every interval. If a write
+    /// reopened the store while this read ran, the read is made again on the new handle;
+    /// otherwise it fails with [`StoreError::Stopped`] (rendered feeds stay cached).
     pub(super) fn reading<T>(
         &self,
         read: impl Fn() -> Result<T, StoreError>,
@@ -55,8 +58,23 @@ impl Store {
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         match read() {
             Err(StoreError::Sled(e)) if is_disk_full(&e) => {
-                self.recover_from(epoch);
-                read()
+                // Waits for a reopening in progress (it holds the slot).
+                drop(
+                    self.db
+                        .read()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                );
+                if self.epoch.load(std::sync::atomic::Ordering::Acquire) == epoch {
+                    return Err(StoreError::Stopped {
+                        path: self.path.to_path_buf(),
+                    });
+                }
+                match read() {
+                    Err(StoreError::Sled(e)) if is_disk_full(&e) => Err(StoreError::Stopped {
+                        path: self.path.to_path_buf(),
+                    }),
+                    other => other,
+                }
             }
             other => other,
         }
@@ -68,6 +86,11 @@ impl Store {
         &self,
         write: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        // A store left closed (a reopening after a full disk failed) is opened again by
+        // the next write, never by a read (see `Store::db`).
+        if self.is_closed() {
+            self.reopen()?;
+        }
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         match write() {
             Err(StoreError::Sled(e)) if is_disk_full(&e) => {
@@ -115,7 +138,16 @@ impl Store {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
+    /// Whether the store is closed (a reopening after a full disk failed).
+    fn is_closed(&self) -> bool {
+        self.db
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_none()
+    }
+
     /// Opens the store again if it is closed (a reopen after a full disk failed).
+    /// Called by writes only ([`Store::writing`]).
     pub(super) fn reopen(&self) -> Result<sled::Db, StoreError> {
         let mut slot = self
             .db
@@ -184,4 +216,93 @@ fn free_bytes(path: &Path) -> std::io::Result<u64> {
     }
     #[allow(clippy::unnecessary_cast)] // the field types differ between platforms
     Ok(stat.f_bavail as u64 * stat.f_frsize as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::SourceState;
+    use std::sync::atomic::Ordering;
+
+    fn disk_full() -> StoreError {
+        StoreError::Sled(sled::Error::Io(std::io::Error::from_raw_os_error(
+            libc::ENOSPC,
+        )))
+    }
+
+    fn is_open(store: &Store) -> bool {
+        store.db.read().expect("not poisoned").is_some()
+    }
+
+    #[test]
+    fn a_read_that_meets_a_full_disk_does_not_reopen_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let reserve = dir.path().join(RESERVE_FILE).exists();
+        let generation = store.generation();
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let read = store.reading(|| -> Result<(), StoreError> {
+            calls.fetch_add(1, Ordering::Relaxed);
+            Err(disk_full())
+        });
+        assert!(matches!(read, Err(StoreError::Stopped { .. })), "{read:?}");
+        assert_eq!(calls.load(Ordering::Relaxed), 1, "not read again");
+        assert_eq!(store.epoch.load(Ordering::Acquire), 0, "not reopened");
+        assert_eq!(store.generation(), generation, "not reopened");
+        assert_eq!(dir.path().join(RESERVE_FILE).exists(), reserve);
+        assert!(is_open(&store));
+
+        // A write that meets it reopens the store.
+        let write = store.writing(|| -> Result<(), StoreError> { Err(disk_full()) });
+        assert!(
+            matches!(write, Err(StoreError::NoSpace { .. })),
+            "{write:?}"
+        );
+        assert_eq!(store.epoch.load(Ordering::Acquire), 1, "reopened");
+        assert!(is_open(&store));
+    }
+
+    #[test]
+    fn a_read_is_made_again_when_a_write_reopened_the_store_meanwhile() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let read = store.reading(|| {
+            if calls.fetch_add(1, Ordering::Relaxed) == 0 {
+                // A writer met the full disk too and reopened the store.
+                store.recover();
+                return Err(disk_full());
+            }
+            Ok(7)
+        });
+        assert_eq!(read.expect("read again"), 7);
+        assert_eq!(calls.load(Ordering::Relaxed), 2);
+        assert_eq!(store.epoch.load(Ordering::Acquire), 1, "reopened once");
+    }
+
+    #[test]
+    fn a_closed_store_is_opened_again_by_a_write_not_by_a_read() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let reserve = dir.path().join(RESERVE_FILE).exists();
+        // As a reopening that failed leaves it.
+        drop(store.db.write().expect("not poisoned").take());
+
+        let page = store.page(None, None, 10, |_| true);
+        assert!(matches!(page, Err(StoreError::Stopped { .. })), "{page:?}");
+        let state = store.source_state("s");
+        assert!(
+            matches!(state, Err(StoreError::Stopped { .. })),
+            "{state:?}"
+        );
+        assert!(store.probe().is_err());
+        assert!(!is_open(&store), "a read does not reopen the store");
+        assert_eq!(dir.path().join(RESERVE_FILE).exists(), reserve);
+
+        store
+            .save_state("s", &SourceState::default())
+            .expect("a write reopens the store");
+        assert!(is_open(&store));
+        assert!(store.source_state("s").expect("reads").is_some());
+    }
 }
