@@ -240,7 +240,7 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 ) -> Result<T, StoreError> {
     serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
         key: String::from_utf8_lossy(key).to_string(),
-        error: e.to_string(),
+        error: e,
     })
 }
 

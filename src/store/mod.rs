@@ -49,7 +49,11 @@ pub enum StoreError {
     )]
     Missing { path: PathBuf },
     #[error("cannot open the store at {path}: {error}")]
-    Open { path: PathBuf, error: String },
+    Open {
+        path: PathBuf,
+        #[source]
+        error: OpenError,
+    },
     #[error(
         "the store at {path} has schema version {found}, newer than this tributary understands ({SCHEMA_VERSION}); upgrade tributary"
     )]
@@ -57,7 +61,11 @@ pub enum StoreError {
     #[error("store error: {0}")]
     Sled(#[from] sled::Error),
     #[error("store record {key} is unreadable: {error}")]
-    Corrupt { key: String, error: String },
+    Corrupt {
+        key: String,
+        #[source]
+        error: serde_json::Error,
+    },
     #[error(
         "the disk holding the store at {path} is full ({free} MB free, [store] min_free_mb is {min} MB): nothing is stored until space is freed; the feeds are still served"
     )]
@@ -71,7 +79,18 @@ pub enum StoreError {
     )]
     Stopped { path: PathBuf },
     #[error("a store call stopped unfinished: {0}")]
-    Task(String),
+    Task(#[from] tokio::task::JoinError),
+}
+
+/// Why the store could not be opened (shown as the cause itself).
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Its folder could not be made.
+    #[error(transparent)]
+    Folder(std::io::Error),
+    /// sled refused it.
+    #[error(transparent)]
+    Sled(sled::Error),
 }
 
 /// A cheap-to-clone handle to the store.
@@ -120,7 +139,7 @@ impl Store {
         if let Err(e) = std::fs::create_dir_all(path) {
             return Err(StoreError::Open {
                 path: path.to_path_buf(),
-                error: e.to_string(),
+                error: OpenError::Folder(e),
             });
         }
         let db = match open_db(path, cache_bytes) {
@@ -291,7 +310,7 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
                 }
                 other => StoreError::Open {
                     path: path.to_path_buf(),
-                    error: other.to_string(),
+                    error: OpenError::Sled(other),
                 },
             })
     };
