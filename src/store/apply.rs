@@ -344,8 +344,7 @@ fn credit_of(e: &Entry) -> Credit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, poll_as};
 
     #[test]
     fn newest_first_and_no_duplicates() {
@@ -353,22 +352,9 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).expect("opens");
         let now = Utc::now();
         let polled = vec![entry("a", 1, "A"), entry("b", 3, "B"), entry("c", 2, "C")];
-        let c = store
-            .apply_poll(
-                "s",
-                polled.clone(),
-                SourceState::default(),
-                None,
-                now,
-                |o, n| merge(o, n, now),
-            )
-            .expect("applies");
+        let c = poll_as(&store, "s", polled.clone(), now);
         assert_eq!(c.new, 3);
-        let c = store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies");
+        let c = poll_as(&store, "s", polled, now);
         assert_eq!((c.new, c.unchanged), (0, 3));
         let titles: Vec<_> = store
             .page(None, None, 10, |_| true)

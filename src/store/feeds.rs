@@ -396,9 +396,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
-    use crate::model::SourceState;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, poll_as, walk_pages};
     use chrono::Utc;
 
     /// A feed over source "s" taking titles that contain `word`.
@@ -415,11 +413,7 @@ mod tests {
 
     fn poll(store: &Store, polled: Vec<Entry>) {
         let now = Utc::now();
-        store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies");
+        poll_as(store, "s", polled, now);
     }
 
     fn titles(store: &Store, f: &FeedIndex) -> Vec<String> {
@@ -579,24 +573,13 @@ mod tests {
                     e
                 })
                 .collect();
+            poll_as(&store, source, polled, now);
+        }
+        let seen = walk_pages(|cursor| {
             store
-                .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
-                    merge(o, n, now)
-                })
-                .expect("applies");
-        }
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .page_of_sources(&["a", "b", "empty"], None, cursor.as_ref(), 2, |_| true)
-                .expect("reads");
-            seen.extend(page.entries.into_iter().map(|e| e.title));
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+                .page_of_sources(&["a", "b", "empty"], None, cursor, 2, |_| true)
+                .expect("reads")
+        });
         assert_eq!(seen, ["b6", "a5", "a4", "b3", "b2", "a1"]);
     }
 }

@@ -331,9 +331,43 @@ fn open_db(path: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
 
 #[cfg(test)]
 pub(crate) mod tests {
-    use crate::feed::normalise::entry_key as make_key;
-    use crate::model::Entry;
+    use super::{Cursor, Page, Store};
+    use crate::feed::normalise::{entry_key as make_key, merge};
+    use crate::model::{Entry, PollCounts, SourceState};
     use chrono::{DateTime, Utc};
+
+    /// Stores one poll of `source` as a poll does: no earlier state, no cap, merged at
+    /// `now`.
+    pub(in crate::store) fn poll_as(
+        store: &Store,
+        source: &str,
+        polled: Vec<Entry>,
+        now: DateTime<Utc>,
+    ) -> PollCounts {
+        store
+            .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
+                merge(o, n, now)
+            })
+            .expect("applies")
+    }
+
+    /// The titles on every page `page` gives, newest first, following each page's `next`
+    /// (which must survive the trip through a URL).
+    pub(in crate::store) fn walk_pages(page: impl Fn(Option<&Cursor>) -> Page) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = page(cursor.as_ref());
+            seen.extend(page.entries.into_iter().map(|e| e.title));
+            match page.next {
+                Some(c) => {
+                    assert_eq!(Cursor::from_param(&c.to_param()), Some(c));
+                    cursor = Some(c);
+                }
+                None => return seen,
+            }
+        }
+    }
 
     pub(in crate::store) fn entry(guid: &str, minute: u32, title: &str) -> Entry {
         let t = DateTime::parse_from_rfc3339(&format!("2025-01-01T00:{minute:02}:00Z"))

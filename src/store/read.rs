@@ -310,8 +310,7 @@ pub struct Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, poll_as, walk_pages};
     use chrono::Utc;
 
     #[test]
@@ -322,26 +321,8 @@ mod tests {
         let polled: Vec<Entry> = (0..10)
             .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))
             .collect();
-        store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies");
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .page(Some("s"), cursor.as_ref(), 4, |_| true)
-                .expect("page");
-            seen.extend(page.entries.into_iter().map(|e| e.title));
-            match page.next {
-                Some(c) => {
-                    assert_eq!(Cursor::from_param(&c.to_param()), Some(c));
-                    cursor = Some(c);
-                }
-                None => break,
-            }
-        }
+        poll_as(&store, "s", polled, now);
+        let seen = walk_pages(|cursor| store.page(Some("s"), cursor, 4, |_| true).expect("page"));
         let expected: Vec<String> = (0..10).rev().map(|i| format!("T{i}")).collect();
         assert_eq!(seen, expected);
         assert_eq!(Cursor::from_param("zz"), None);

@@ -166,10 +166,10 @@ fn migrate_entries(db: &sled::Db) -> Result<(), StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::{entry_key as make_key, merge};
+    use crate::feed::normalise::entry_key as make_key;
     use crate::model::PollCounts;
     use crate::store::Store;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, poll_as};
     use chrono::Utc;
 
     #[test]
@@ -223,18 +223,7 @@ mod tests {
         };
         let poll_both = |store: &Store| -> Vec<PollCounts> {
             ["a", "b"]
-                .map(|source| {
-                    store
-                        .apply_poll(
-                            source,
-                            for_source(source),
-                            SourceState::default(),
-                            None,
-                            now,
-                            |o, n| merge(o, n, now),
-                        )
-                        .expect("applies")
-                })
+                .map(|source| poll_as(store, source, for_source(source), now))
                 .to_vec()
         };
         let (before, counts_before) = {
@@ -281,11 +270,7 @@ mod tests {
             let polled: Vec<Entry> = (0..250)
                 .map(|i| entry(&format!("g{i}"), i % 60, &format!("T{i}")))
                 .collect();
-            store
-                .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                    merge(o, n, now)
-                })
-                .expect("applies");
+            poll_as(&store, "s", polled, now);
             downgrade_to_schema_2(&store);
             // An older build's drifted count, and a conversion cut short: marked, some
             // entries moved, the rest not.

@@ -451,7 +451,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
     use crate::store::tests::entry;
 
     pub(super) const DAY: Duration = Duration::from_secs(24 * 3600);
@@ -480,10 +479,6 @@ mod tests {
             .collect()
     }
 
-    fn poll_at(store: &Store, polled: Vec<Entry>, at: DateTime<Utc>) -> crate::model::PollCounts {
-        poll(store, polled, at)
-    }
-
     pub(super) fn poll_as(
         store: &Store,
         source: &str,
@@ -493,11 +488,7 @@ mod tests {
         for e in &mut polled {
             e.source = source.into();
         }
-        store
-            .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies")
+        crate::store::tests::poll_as(store, source, polled, now)
     }
 
     pub(super) fn poll(
@@ -505,11 +496,7 @@ mod tests {
         polled: Vec<Entry>,
         now: DateTime<Utc>,
     ) -> crate::model::PollCounts {
-        store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies")
+        crate::store::tests::poll_as(store, "s", polled, now)
     }
 
     pub(super) fn plan(now: DateTime<Utc>, limits: Limits) -> PrunePlan {
@@ -785,7 +772,7 @@ mod tests {
         store.prune(&p).expect("prunes");
         for hours in [4, 8, 12, 16, 20] {
             let at = now + chrono::Duration::hours(hours);
-            let c = poll_at(&store, entries(0..10), at);
+            let c = poll(&store, entries(0..10), at);
             assert_eq!((c.new, c.pruned), (0, 8), "at +{hours}h: {c:?}");
             p.now = at + chrono::Duration::hours(1);
             store.prune(&p).expect("prunes");
