@@ -240,22 +240,12 @@ mod tests {
         };
         // The first pass a store sees has nothing to compare with: nothing is held
         // (a dry run of it shows that too).
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, tight)
-            })
-            .expect("dry run");
+        let dry = dry_run(&store, plan(now, tight));
         assert_eq!((dry.pruned["s"], dry.held), (290, None));
         let report = store.prune(&plan(now, KEEP_ALL)).expect("prunes");
         assert_eq!((report.pruned_total(), report.held), (0, None));
 
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, tight)
-            })
-            .expect("dry run");
+        let dry = dry_run(&store, plan(now, tight));
         assert_eq!(dry.pruned["s"], 290);
         let held = dry.held.expect("a dry run says the pass would be held");
         assert_eq!((held.would_prune, held.entries), (290, 300));

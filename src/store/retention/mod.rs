@@ -512,6 +512,16 @@ mod tests {
         }
     }
 
+    /// What `plan` would do, as a dry run.
+    pub(super) fn dry_run(store: &Store, plan: PrunePlan) -> PruneReport {
+        store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan
+            })
+            .expect("dry run")
+    }
+
     pub(super) fn titles(store: &Store) -> Vec<String> {
         let page = store.page(Some("s"), None, 1000, |_| true).expect("reads");
         page.entries.into_iter().map(|e| e.title).collect()
@@ -533,12 +543,7 @@ mod tests {
             keep: 5,
             ..KEEP_ALL
         };
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, limits)
-            })
-            .expect("dry run");
+        let dry = dry_run(&store, plan(now, limits));
         assert_eq!(dry.pruned["s"], 15);
         assert_eq!(titles(&store).len(), 20, "a dry run changes nothing");
 
