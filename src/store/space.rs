@@ -7,7 +7,8 @@ use std::path::Path;
 use super::{Store, StoreError, open_db};
 
 impl Store {
-    /// Free space on the store's file system, in bytes.
+    /// Free space on the store's file system, in bytes. Blocking (`statvfs`): async code
+    /// calls it through [`Store::call`].
     pub fn free_bytes(&self) -> std::io::Result<u64> {
         free_bytes(&self.path)
     }
@@ -21,6 +22,9 @@ impl Store {
     /// Refuses to write when the store's file system has less free space than
     /// [`Store::set_min_free`] asks: a store that fills its disk cannot even record why it
     /// stopped, and the rest of the system suffers too.
+    ///
+    /// Blocking (`statvfs`, and it may write the reserve file): the store's writes call it
+    /// on the thread they run on; async code calls it through [`Store::call`].
     pub fn ensure_space(&self) -> Result<(), StoreError> {
         let min = self.min_free.load(std::sync::atomic::Ordering::Relaxed);
         if min == 0 {
@@ -93,7 +97,7 @@ impl Store {
         }
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
         match write() {
-            Err(StoreError::Sled(e)) if is_disk_full(&e) => {
+            Err(e) if stopped_by_full_disk(&e) => {
                 self.recover_from(epoch);
                 Err(StoreError::NoSpace {
                     path: self.path.to_path_buf(),
@@ -194,6 +198,16 @@ pub(super) fn release_reserve(dir: &Path) -> bool {
     std::fs::remove_file(dir.join(RESERVE_FILE)).is_ok()
 }
 
+/// Whether a write failed because sled stopped for lack of space: met by the write itself,
+/// or by a read it made ([`StoreError::Stopped`]: retention reads states as it writes).
+fn stopped_by_full_disk(e: &StoreError) -> bool {
+    match e {
+        StoreError::Sled(e) => is_disk_full(e),
+        StoreError::Stopped { .. } => true,
+        _ => false,
+    }
+}
+
 /// Whether sled failed for lack of space (it then refuses every later call).
 fn is_disk_full(e: &sled::Error) -> bool {
     matches!(e, sled::Error::Io(io)
@@ -259,6 +273,16 @@ mod tests {
             "{write:?}"
         );
         assert_eq!(store.epoch.load(Ordering::Acquire), 1, "reopened");
+        assert!(is_open(&store));
+
+        // So does a write whose own read met it.
+        let write =
+            store.writing(|| store.reading(|| -> Result<(), StoreError> { Err(disk_full()) }));
+        assert!(
+            matches!(write, Err(StoreError::NoSpace { .. })),
+            "{write:?}"
+        );
+        assert_eq!(store.epoch.load(Ordering::Acquire), 2, "reopened");
         assert!(is_open(&store));
     }
 
