@@ -229,10 +229,10 @@ impl Store {
                 for k in range.keys().take(CHUNK) {
                     let k = k?;
                     seen += 1;
-                    let Some(tail) = k.len().checked_sub(16).map(|at| &k[at..]) else {
+                    let Some(key) = keys::key_at_end(&k) else {
                         continue;
                     };
-                    if let Some(e) = self.indexed_entry(source, tail)?
+                    if let Some(e) = self.indexed_entry(source, &key)?
                         && (index.def.admits)(&e)
                     {
                         batch.insert(feed_index_key(&index.instance, &e), e.source.as_bytes());
@@ -372,7 +372,7 @@ impl Store {
         for r in registry.iter().filter(|r| r.ready.load(Ordering::Acquire)) {
             for item in self.db()?.scan_prefix(feed_index_prefix(&r.instance)) {
                 let (k, v) = item?;
-                let Some(tail) = k.len().checked_sub(24).map(|at| &k[at..]) else {
+                let Some(tail) = keys::index_tail(&k) else {
                     problems.push(format!("feed index key {} is too short", hex(&k)));
                     continue;
                 };
@@ -380,7 +380,7 @@ impl Store {
                     problems.push(format!("feed index key {} names no source", hex(&k)));
                     continue;
                 };
-                match self.indexed_entry(source, &tail[8..])? {
+                match self.indexed_entry(source, &keys::tail_key(&tail))? {
                     Some(e) if time_bytes(e.sort_time()) == tail[..8] && (r.def.admits)(&e) => {}
                     _ => problems.push(format!(
                         "feed index key {} points at no matching entry",

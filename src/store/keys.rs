@@ -186,6 +186,13 @@ pub(super) fn index_tail(k: &[u8]) -> Option<[u8; TAIL]> {
     <[u8; TAIL]>::try_from(&k[at..]).ok()
 }
 
+/// The entry key in an index key's tail.
+pub(super) fn tail_key(tail: &[u8; TAIL]) -> EntryKey {
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&tail[8..]);
+    EntryKey(key)
+}
+
 /// The entry key at the end of a key (`…{key:16}`: index keys, entry keys, tombstones).
 pub(super) fn key_at_end(k: &[u8]) -> Option<EntryKey> {
     let at = k.len().checked_sub(16)?;

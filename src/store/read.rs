@@ -51,10 +51,10 @@ impl Store {
             let mut out = Vec::new();
             for k in self.db()?.scan_prefix(&prefix).keys().rev().take(window) {
                 let k = k?;
-                let Some(tail) = k.len().checked_sub(16).map(|at| &k[at..]) else {
+                let Some(key) = keys::key_at_end(&k) else {
                     continue;
                 };
-                if let Some(e) = self.indexed_entry(source, tail)?
+                if let Some(e) = self.indexed_entry(source, &key)?
                     && e.full_text.is_none()
                 {
                     out.push((e.key, e.link));
@@ -208,7 +208,7 @@ impl Store {
                 tracing::warn!(key = %hex(&tail), "index key without a source; skipped");
                 continue;
             };
-            let Some(e) = self.indexed_entry(owner, &tail[8..])? else {
+            let Some(e) = self.indexed_entry(owner, &keys::tail_key(&tail))? else {
                 continue;
             };
             if !accept(&e) {
@@ -255,16 +255,13 @@ impl Store {
     pub(super) fn indexed_entry(
         &self,
         source: &str,
-        key: &[u8],
+        key: &EntryKey,
     ) -> Result<Option<Entry>, StoreError> {
-        let Ok(key) = <[u8; 16]>::try_from(key) else {
-            return Ok(None);
-        };
-        let ekey = entry_key(source, &EntryKey(key));
+        let ekey = entry_key(source, key);
         self.entries_read
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let Some(v) = self.db()?.get(&ekey)? else {
-            tracing::warn!(key = %hex(&key), "index points at a missing entry; skipped");
+            tracing::warn!(key = %hex(&key.0), "index points at a missing entry; skipped");
             return Ok(None);
         };
         match decode::<Entry>(&ekey, &v) {
