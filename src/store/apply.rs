@@ -344,12 +344,11 @@ fn credit_of(e: &Entry) -> Credit {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{entry, poll_as};
+    use crate::store::tests::{entry, poll_as, temp_store};
 
     #[test]
     fn newest_first_and_no_duplicates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let polled = vec![entry("a", 1, "A"), entry("b", 3, "B"), entry("c", 2, "C")];
         let c = poll_as(&store, "s", polled.clone(), now);

@@ -396,7 +396,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{entry, poll_as, walk_pages};
+    use crate::store::tests::{entry, poll_as, temp_store, walk_pages};
     use chrono::Utc;
 
     /// A feed over source "s" taking titles that contain `word`.
@@ -429,8 +429,7 @@ mod tests {
 
     #[test]
     fn a_feed_index_is_built_then_kept_by_polls_and_retention() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let rust = feed("rust");
         store
             .register_feed_indexes(vec![rust.clone()])
@@ -490,8 +489,7 @@ mod tests {
 
     #[test]
     fn a_changed_feed_gets_a_new_index_and_the_old_one_is_collected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let (rust, go) = (feed("rust"), feed("go"));
         store
             .register_feed_indexes(vec![rust.clone()])
@@ -560,8 +558,7 @@ mod tests {
 
     #[test]
     fn merging_sources_pages_newest_first_across_sources() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         for (source, minutes) in [("a", [1, 4, 5]), ("b", [2, 3, 6]), ("c", [7, 8, 9])] {
             let polled = minutes

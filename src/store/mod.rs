@@ -336,6 +336,13 @@ pub(crate) mod tests {
     use crate::model::{Entry, PollCounts, SourceState};
     use chrono::{DateTime, Utc};
 
+    /// A new store in a new temporary folder (which must outlive it).
+    pub(in crate::store) fn temp_store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        (dir, store)
+    }
+
     /// Stores one poll of `source` as a poll does: no earlier state, no cap, merged at
     /// `now`.
     pub(in crate::store) fn poll_as(

@@ -307,13 +307,12 @@ pub struct Page {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::{entry, poll_as, walk_pages};
+    use crate::store::tests::{entry, poll_as, temp_store, walk_pages};
     use chrono::Utc;
 
     #[test]
     fn pages_walk_back_through_history() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let polled: Vec<Entry> = (0..10)
             .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))

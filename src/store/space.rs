@@ -236,6 +236,7 @@ fn free_bytes(path: &Path) -> std::io::Result<u64> {
 mod tests {
     use super::*;
     use crate::model::SourceState;
+    use crate::store::tests::temp_store;
     use std::sync::atomic::Ordering;
 
     fn disk_full() -> StoreError {
@@ -250,8 +251,7 @@ mod tests {
 
     #[test]
     fn a_read_that_meets_a_full_disk_does_not_reopen_the_store() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (dir, store) = temp_store();
         let reserve = dir.path().join(RESERVE_FILE).exists();
         let generation = store.generation();
         let calls = std::sync::atomic::AtomicUsize::new(0);
@@ -288,8 +288,7 @@ mod tests {
 
     #[test]
     fn a_read_is_made_again_when_a_write_reopened_the_store_meanwhile() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let calls = std::sync::atomic::AtomicUsize::new(0);
         let read = store.reading(|| {
             if calls.fetch_add(1, Ordering::Relaxed) == 0 {
@@ -306,8 +305,7 @@ mod tests {
 
     #[test]
     fn a_closed_store_is_opened_again_by_a_write_not_by_a_read() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (dir, store) = temp_store();
         let reserve = dir.path().join(RESERVE_FILE).exists();
         // As a reopening that failed leaves it.
         drop(store.db.write().expect("not poisoned").take());

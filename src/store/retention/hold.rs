@@ -224,14 +224,14 @@ impl Store {
 mod tests {
     use super::super::tests::*;
     use super::*;
+    use crate::store::tests::temp_store;
     use chrono::Utc;
 
     /// A pass that would remove most of the store is held (nothing changes, the hold is
     /// recorded) until confirmed; a dry run says it would be held.
     #[test]
     fn a_pass_removing_most_of_the_store_waits_for_confirmation() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         assert_eq!(poll(&store, entries(0..300), now).new, 300);
         let tight = Limits {
@@ -312,8 +312,7 @@ mod tests {
     /// entries at the last pass is new and prunes without a hold.
     #[test]
     fn a_removed_source_returning_with_tight_limits_is_held() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         assert_eq!(poll(&store, entries(0..300), now).new, 300);
         assert_eq!(poll_as(&store, "other", entries(0..5), now).new, 5);

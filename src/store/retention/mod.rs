@@ -451,13 +451,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, temp_store};
 
     pub(super) const DAY: Duration = Duration::from_secs(24 * 3600);
-
-    pub(super) fn open(dir: &std::path::Path) -> Store {
-        Store::open(dir, 1 << 20).expect("opens")
-    }
 
     /// `n` entries of source "s", one a minute from 2025-01-01T00:00 (wrapping at 60),
     /// with guids g0.. and, when given, a link each.
@@ -535,8 +531,7 @@ mod tests {
 
     #[test]
     fn count_limit_keeps_the_newest_and_tombstones_stop_them_coming_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         assert_eq!(poll(&store, entries(0..20), now).new, 20);
         let limits = Limits {
@@ -579,8 +574,7 @@ mod tests {
 
     #[test]
     fn age_limit_spares_recent_finds_and_the_newest_few() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (dir, store) = temp_store();
         // Entries dated 2025, first seen then too.
         let then = DateTime::parse_from_rfc3339("2025-01-02T00:00:00Z")
             .expect("date")
@@ -632,8 +626,7 @@ mod tests {
 
     #[test]
     fn store_wide_limit_prunes_the_oldest_of_all_sources() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..30), now);
         let mut p = plan(now, KEEP_ALL);
@@ -646,8 +639,7 @@ mod tests {
 
     #[test]
     fn tombstones_expire_when_no_longer_seen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..10), now);
         store
@@ -678,8 +670,7 @@ mod tests {
 
     #[test]
     fn removed_sources_are_hidden_then_deleted_unless_they_return() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..10), now);
         let gone = |at| PrunePlan {
@@ -720,8 +711,7 @@ mod tests {
     /// 100. The store's size on disk levels off instead of growing with what went through.
     #[test]
     fn disk_size_stays_bounded_under_churn() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let limits = Limits {
             keep: 100,
@@ -760,8 +750,7 @@ mod tests {
     /// so entries the feed still lists never come back.
     #[test]
     fn short_tombstone_lifetimes_are_kept_alive_by_polls() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let twelve_hours = Duration::from_secs(12 * 3600);
         store.set_tombstone_ttl(twelve_hours);
         let now = Utc::now();
@@ -788,8 +777,7 @@ mod tests {
     /// the combined feeds again (the selection http.rs makes).
     #[test]
     fn pruning_a_credited_entry_uncovers_its_duplicates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let shared = |source: &str| {
             let mut e = entries(0..1).remove(0);
