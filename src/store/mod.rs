@@ -183,7 +183,8 @@ impl Store {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
     }
 
-    /// A cheap read that proves the store answers (for the watchdog).
+    /// A cheap read that proves the store answers (for the watchdog). Like every read, it
+    /// never reopens a store stopped by a full disk: the next write does.
     pub fn probe(&self) -> Result<(), StoreError> {
         self.db()?.get(keys::SCHEMA)?;
         Ok(())
