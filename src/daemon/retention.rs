@@ -201,7 +201,7 @@ pub(super) async fn pass_done(pass: &mut Option<Pass>) -> Result<PruneReport, Re
     match pass {
         Some(p) => match (&mut p.task).await {
             Ok(r) => Ok(r?),
-            Err(e) => Err(StoreError::Task(e.to_string()).into()),
+            Err(e) => Err(StoreError::Task(e).into()),
         },
         None => std::future::pending().await,
     }

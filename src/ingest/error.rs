@@ -81,17 +81,17 @@ mod tests {
 
     #[test]
     fn an_unrecorded_failure_names_what_was_not_recorded() {
-        let record = || Arc::new(StoreError::Task("boom".into()));
+        let record = || Arc::new(StoreError::Stopped { path: "/s".into() });
         let fetch = PollError::Unrecorded {
             error: Box::new(FetchError::Empty.into()),
             record: record(),
         };
         assert_eq!(
             fetch.to_string(),
-            "empty response; and the failure could not be recorded: a store call stopped unfinished: boom"
+            "empty response; and the failure could not be recorded: the store at /s stopped when its disk filled up: it is reopened by the next poll's write, and read again then"
         );
         let space = PollError::Unrecorded {
-            error: Box::new(StoreError::Task("full".into()).into()),
+            error: Box::new(StoreError::Stopped { path: "/t".into() }.into()),
             record: record(),
         };
         assert!(

@@ -25,7 +25,7 @@ impl Store {
         let store = self.clone();
         match tokio::task::spawn_blocking(move || f(&store)).await {
             Ok(result) => result,
-            Err(join) => Err(StoreError::Task(join.to_string())),
+            Err(join) => Err(StoreError::Task(join)),
         }
     }
 }

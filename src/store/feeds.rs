@@ -2,7 +2,7 @@
 //! `exclude`), so such a feed is read from its own index, newest first, like `/feed.atom`:
 //! an uncached render costs the page, whatever the patterns match (nothing included).
 //!
-//! # Layout
+//! # Layout (built in [`super::keys`])
 //! - `fm/{feed:8}` → `{instance:8}{ready:1}`: the index of a feed definition (its sources
 //!   and patterns, hashed by the caller into `feed`), kept under a random `instance`.
 //! - `f/{instance:8}{time:8}{key:16}` → the entry's source: the entries the feed admits,
@@ -29,7 +29,11 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::{Store, StoreError, time_bytes};
+use super::keys::{
+    self, feed_garbage_key, feed_index_key, feed_index_prefix, feed_marker_instance,
+    feed_marker_key, feed_marker_value, hex, time_bytes,
+};
+use super::{Store, StoreError};
 use crate::model::{Entry, FeedIndex};
 
 /// Keys written or deleted per batch while building or collecting garbage.
@@ -56,23 +60,6 @@ pub(super) struct Registry {
     applied: std::sync::Mutex<u64>,
 }
 
-fn marker_key(id: &[u8; 8]) -> Vec<u8> {
-    [b"fm/".as_slice(), id].concat()
-}
-
-fn garbage_key(instance: &[u8; 8]) -> Vec<u8> {
-    [b"fg/".as_slice(), instance].concat()
-}
-
-fn index_prefix(instance: &[u8; 8]) -> Vec<u8> {
-    [b"f/".as_slice(), instance].concat()
-}
-
-/// The instance a marker value names (its first 8 bytes).
-fn marker_instance(v: &[u8]) -> Option<[u8; 8]> {
-    v.get(..8).and_then(|i| <[u8; 8]>::try_from(i).ok())
-}
-
 /// Removes every marker whose definition `keep` does not keep (and any malformed one),
 /// queueing its instance as garbage.
 fn retire_markers(
@@ -80,25 +67,18 @@ fn retire_markers(
     batch: &mut sled::Batch,
     keep: impl Fn(&[u8; 8]) -> bool,
 ) -> Result<(), StoreError> {
-    for item in db.scan_prefix(b"fm/") {
+    for item in db.scan_prefix(keys::FEED_MARKER) {
         let (k, v) = item?;
-        let id = k.get(3..).and_then(|id| <[u8; 8]>::try_from(id).ok());
+        let id = keys::feed_marker_id(&k);
         if id.as_ref().is_some_and(&keep) {
             continue;
         }
-        if let Some(old) = marker_instance(&v) {
-            batch.insert(garbage_key(&old), &[]);
+        if let Some(old) = feed_marker_instance(&v) {
+            batch.insert(feed_garbage_key(&old), &[]);
         }
         batch.remove(k);
     }
     Ok(())
-}
-
-fn index_key(instance: &[u8; 8], e: &Entry) -> Vec<u8> {
-    let mut k = index_prefix(instance);
-    k.extend_from_slice(&time_bytes(e.sort_time()));
-    k.extend_from_slice(&e.key.0);
-    k
 }
 
 impl Store {
@@ -150,17 +130,20 @@ impl Store {
                 let kept_here = previous
                     .as_ref()
                     .is_none_or(|p| p.iter().any(|r| r.def.id == def.id));
-                let marker = db.get(marker_key(&def.id))?;
+                let marker = db.get(feed_marker_key(&def.id))?;
                 let (instance, ready) = match marker.as_deref() {
                     Some(v) if v.len() == 9 && kept_here => {
-                        (marker_instance(v).unwrap_or_default(), v[8] == 1)
+                        (feed_marker_instance(v).unwrap_or_default(), v[8] == 1)
                     }
                     other => {
-                        if let Some(old) = other.and_then(marker_instance) {
-                            batch.insert(garbage_key(&old), &[]);
+                        if let Some(old) = other.and_then(feed_marker_instance) {
+                            batch.insert(feed_garbage_key(&old), &[]);
                         }
                         let instance = fastrand::u64(..).to_be_bytes();
-                        batch.insert(marker_key(&def.id), [&instance[..], &[0]].concat());
+                        batch.insert(
+                            feed_marker_key(&def.id),
+                            feed_marker_value(&instance, false),
+                        );
                         (instance, false)
                     }
                 };
@@ -223,7 +206,7 @@ impl Store {
         sources.sort();
         let mut indexed = 0usize;
         for source in sources {
-            let prefix = super::retention::source_prefix(b"s/", source);
+            let prefix = keys::source_prefix(keys::SOURCE_TIME, source);
             let mut after: Option<Vec<u8>> = None;
             loop {
                 if stop() || !self.is_registered(index) {
@@ -246,13 +229,13 @@ impl Store {
                 for k in range.keys().take(CHUNK) {
                     let k = k?;
                     seen += 1;
-                    let Some(tail) = k.len().checked_sub(16).map(|at| &k[at..]) else {
+                    let Some(key) = keys::key_at_end(&k) else {
                         continue;
                     };
-                    if let Some(e) = self.indexed_entry(source, tail)?
+                    if let Some(e) = self.indexed_entry(source, &key)?
                         && (index.def.admits)(&e)
                     {
-                        batch.insert(index_key(&index.instance, &e), e.source.as_bytes());
+                        batch.insert(feed_index_key(&index.instance, &e), e.source.as_bytes());
                         indexed += 1;
                     }
                     after = Some(k.to_vec());
@@ -268,13 +251,13 @@ impl Store {
             return Ok(());
         }
         self.db()?.insert(
-            marker_key(&index.def.id),
-            [&index.instance[..], &[1]].concat(),
+            feed_marker_key(&index.def.id),
+            feed_marker_value(&index.instance, true),
         )?;
         index.ready.store(true, Ordering::Release);
         self.bump_generation();
         tracing::info!(
-            feed = %super::hex(&index.def.id),
+            feed = %hex(&index.def.id),
             entries = indexed,
             took_ms = began.elapsed().as_millis() as u64,
             "named feed index built"
@@ -286,12 +269,12 @@ impl Store {
     fn collect_feed_garbage(&self, stop: &dyn Fn() -> bool) -> Result<(), StoreError> {
         let garbage: Vec<[u8; 8]> = self
             .db()?
-            .scan_prefix(b"fg/")
+            .scan_prefix(keys::FEED_GARBAGE)
             .keys()
-            .filter_map(|k| k.ok()?.get(3..).and_then(|i| <[u8; 8]>::try_from(i).ok()))
+            .filter_map(|k| keys::feed_garbage_instance(&k.ok()?))
             .collect();
         for instance in garbage {
-            let prefix = index_prefix(&instance);
+            let prefix = feed_index_prefix(&instance);
             loop {
                 if stop() {
                     return Ok(());
@@ -305,7 +288,7 @@ impl Store {
                     n += 1;
                 }
                 if n == 0 {
-                    db.remove(garbage_key(&instance))?;
+                    db.remove(feed_garbage_key(&instance))?;
                     break;
                 }
                 db.apply_batch(batch)?;
@@ -361,7 +344,7 @@ impl Store {
         };
         for r in registry.iter() {
             if r.def.sources.contains(&e.source) && (r.def.admits)(e) {
-                batch.insert(index_key(&r.instance, e), e.source.as_bytes());
+                batch.insert(feed_index_key(&r.instance, e), e.source.as_bytes());
             }
         }
     }
@@ -374,7 +357,7 @@ impl Store {
         };
         for r in registry.iter() {
             if r.def.sources.contains(&e.source) {
-                batch.remove(index_key(&r.instance, e));
+                batch.remove(feed_index_key(&r.instance, e));
             }
         }
     }
@@ -387,21 +370,21 @@ impl Store {
             return Ok(problems);
         };
         for r in registry.iter().filter(|r| r.ready.load(Ordering::Acquire)) {
-            for item in self.db()?.scan_prefix(index_prefix(&r.instance)) {
+            for item in self.db()?.scan_prefix(feed_index_prefix(&r.instance)) {
                 let (k, v) = item?;
-                let Some(tail) = k.len().checked_sub(24).map(|at| &k[at..]) else {
-                    problems.push(format!("feed index key {} is too short", super::hex(&k)));
+                let Some(tail) = keys::index_tail(&k) else {
+                    problems.push(format!("feed index key {} is too short", hex(&k)));
                     continue;
                 };
                 let Ok(source) = std::str::from_utf8(&v) else {
-                    problems.push(format!("feed index key {} names no source", super::hex(&k)));
+                    problems.push(format!("feed index key {} names no source", hex(&k)));
                     continue;
                 };
-                match self.indexed_entry(source, &tail[8..])? {
+                match self.indexed_entry(source, &keys::tail_key(&tail))? {
                     Some(e) if time_bytes(e.sort_time()) == tail[..8] && (r.def.admits)(&e) => {}
                     _ => problems.push(format!(
                         "feed index key {} points at no matching entry",
-                        super::hex(&k)
+                        hex(&k)
                     )),
                 }
             }
@@ -413,9 +396,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
-    use crate::model::SourceState;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, poll_as, temp_store, walk_pages};
     use chrono::Utc;
 
     /// A feed over source "s" taking titles that contain `word`.
@@ -432,11 +413,7 @@ mod tests {
 
     fn poll(store: &Store, polled: Vec<Entry>) {
         let now = Utc::now();
-        store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies");
+        poll_as(store, "s", polled, now);
     }
 
     fn titles(store: &Store, f: &FeedIndex) -> Vec<String> {
@@ -452,8 +429,7 @@ mod tests {
 
     #[test]
     fn a_feed_index_is_built_then_kept_by_polls_and_retention() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let rust = feed("rust");
         store
             .register_feed_indexes(vec![rust.clone()])
@@ -513,8 +489,7 @@ mod tests {
 
     #[test]
     fn a_changed_feed_gets_a_new_index_and_the_old_one_is_collected() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let (rust, go) = (feed("rust"), feed("go"));
         store
             .register_feed_indexes(vec![rust.clone()])
@@ -583,8 +558,7 @@ mod tests {
 
     #[test]
     fn merging_sources_pages_newest_first_across_sources() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = Store::open(dir.path(), 1 << 20).expect("opens");
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         for (source, minutes) in [("a", [1, 4, 5]), ("b", [2, 3, 6]), ("c", [7, 8, 9])] {
             let polled = minutes
@@ -596,24 +570,13 @@ mod tests {
                     e
                 })
                 .collect();
+            poll_as(&store, source, polled, now);
+        }
+        let seen = walk_pages(|cursor| {
             store
-                .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
-                    merge(o, n, now)
-                })
-                .expect("applies");
-        }
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = store
-                .page_of_sources(&["a", "b", "empty"], None, cursor.as_ref(), 2, |_| true)
-                .expect("reads");
-            seen.extend(page.entries.into_iter().map(|e| e.title));
-            match page.next {
-                Some(c) => cursor = Some(c),
-                None => break,
-            }
-        }
+                .page_of_sources(&["a", "b", "empty"], None, cursor, 2, |_| true)
+                .expect("reads")
+        });
         assert_eq!(seen, ["b6", "a5", "a4", "b3", "b2", "a1"]);
     }
 }

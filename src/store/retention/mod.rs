@@ -17,121 +17,27 @@
 //! so polls interleave with a long pass; each batch also brings the source's entry count
 //! up to date.
 //!
-//! A pass that would remove most of the store (more than half of all entries, or of one
-//! source's, and at least [`HOLD_AT_LEAST`] entries) because the limits were tightened
-//! since the last pass that ran (`meta/prune_limits` records them) does not run unless
-//! the plan is `confirmed` (`tributary prune --confirm`): it is *held*, nothing is
-//! deleted, and the hold is recorded in the store (`meta/prune_held`, a [`HeldPass`]) for
-//! `status`, `/healthz` and `/metrics` until a pass runs. Limits that did not change never
-//! hold a pass: a busy source losing most of its entries to its own `keep` every pass, or a
-//! new source's backlog, is ordinary pruning. Removed sources' deletion after
-//! `removed_after` is not counted (their grace period was the safety).
-//!
-//! [`Store::verify`] checks the invariants the layout promises (every index key has its
-//! entry, every entry both its index keys, counts match) without changing anything.
+//! A pass that would remove most of the store because its limits were tightened is held
+//! for the operator's confirmation instead (see `hold`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{
-    Store, StoreError, article_key, decode, encode, entry_key, link_key, source_time_key,
-    state_key, time_key, tomb_key,
+use super::keys::{
+    self, article_key, decode, encode, entry_key, index_time, key_at_end, link_key, source_prefix,
+    source_time_key, state_key, time_key, tomb_article, tomb_key, tomb_seen, tomb_value,
 };
+use super::{Store, StoreError};
 use crate::model::{Credit, Entry, EntryKey, SourceState};
+
+mod hold;
+
+pub use hold::HeldPass;
 
 /// Entries deleted per sled batch.
 const DELETE_CHUNK: usize = 500;
-
-/// A pass that would prune fewer entries than this is never held, however large a share of
-/// the store they are (a small store's ordinary pruning).
-pub const HOLD_AT_LEAST: usize = 100;
-
-/// Where a held pass is recorded.
-const HELD_KEY: &[u8] = b"meta/prune_held";
-/// Where the limits of the last pass that ran are recorded.
-const LIMITS_KEY: &[u8] = b"meta/prune_limits";
-
-/// The limits a pass ran with, to tell tightened limits from steady pruning.
-#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
-struct RanWith {
-    keep_total: usize,
-    sources: BTreeMap<String, Limits>,
-}
-
-impl RanWith {
-    /// The limits of `plan`, and for every source that is not in it but still has entries
-    /// in the store (`counts` before the pass, less the sources it `deleted`): unlimited, as
-    /// a removed source's entries are kept until `removed_after`. So a removed source that
-    /// comes back with tight limits counts as tightened, not as new.
-    fn of(
-        plan: &PrunePlan,
-        counts: &BTreeMap<String, usize>,
-        deleted: &BTreeMap<String, usize>,
-    ) -> RanWith {
-        let mut sources: BTreeMap<String, Limits> = plan.sources.iter().cloned().collect();
-        for (name, &count) in counts {
-            if count > 0 && !sources.contains_key(name) && !deleted.contains_key(name) {
-                sources.insert(
-                    name.clone(),
-                    Limits {
-                        keep: usize::MAX,
-                        keep_for: None,
-                        keep_min: usize::MAX,
-                    },
-                );
-            }
-        }
-        RanWith {
-            keep_total: plan.keep_total,
-            sources,
-        }
-    }
-
-    /// Whether `source` may keep fewer entries under `plan` than it could before (a source
-    /// with no earlier limits was not tightened: it is new, it had no entries at the last
-    /// pass; one that was removed but kept its entries was recorded as unlimited).
-    fn tightened(&self, plan: &PrunePlan, source: &str) -> bool {
-        let was = self.sources.get(source);
-        let now = plan
-            .sources
-            .iter()
-            .find(|(n, _)| n == source)
-            .map(|(_, l)| l);
-        let limits = match (was, now) {
-            (Some(was), Some(now)) => {
-                now.keep < was.keep
-                    || now.keep_min < was.keep_min
-                    || match (was.keep_for, now.keep_for) {
-                        (None, Some(_)) => true,
-                        (Some(a), Some(b)) => b < a,
-                        _ => false,
-                    }
-            }
-            _ => false,
-        };
-        limits || plan.keep_total < self.keep_total
-    }
-}
-
-/// A retention pass that would have removed most of the store, held for the operator's
-/// confirmation (`tributary prune --confirm`).
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct HeldPass {
-    /// When a pass was first held (kept while passes stay held).
-    pub since: DateTime<Utc>,
-    /// When it was last held.
-    pub last: DateTime<Utc>,
-    /// Entries the pass would prune.
-    pub would_prune: usize,
-    /// Entries in the store.
-    pub entries: usize,
-    /// Per source: entries it would lose, of how many.
-    pub sources: BTreeMap<String, (usize, usize)>,
-    /// Why, as a sentence for the log and status.
-    pub reason: String,
-}
 
 /// One source's retention limits.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -197,136 +103,10 @@ impl PruneReport {
     }
 }
 
-/// Whether a pass that would prune what `would` says (a dry run's report) removes most of
-/// the store (or of one source, by its count in `counts`): more than half, and at least
-/// [`HOLD_AT_LEAST`] entries.
-/// Only sources whose limits were tightened since the last pass that ran (`before`; none
-/// recorded: nothing was) count, and the store as a whole only if some were.
-fn mass_removal(
-    would: &PruneReport,
-    counts: &BTreeMap<String, usize>,
-    plan: &PrunePlan,
-    before: Option<&RanWith>,
-) -> Option<HeldPass> {
-    let before = before?;
-    let total: usize = counts.values().copied().fold(0, usize::saturating_add);
-    let pruned = would.pruned_total();
-    let most = |gone: usize, of: usize| gone >= HOLD_AT_LEAST && gone.saturating_mul(2) > of;
-    let tightened: Vec<&String> = would
-        .pruned
-        .keys()
-        .filter(|name| before.tightened(plan, name))
-        .collect();
-    let sources: BTreeMap<String, (usize, usize)> = tightened
-        .iter()
-        .map(|name| {
-            let gone = would.pruned.get(*name).copied().unwrap_or(0);
-            (
-                (*name).clone(),
-                (gone, counts.get(*name).copied().unwrap_or(0)),
-            )
-        })
-        .filter(|(_, (gone, of))| most(*gone, *of))
-        .collect();
-    let reason = if !tightened.is_empty() && most(pruned, total) {
-        format!(
-            "it would remove {pruned} of the store's {total} entries (the limits were tightened since the last pass)"
-        )
-    } else if let Some((name, (gone, of))) = sources.iter().next() {
-        format!(
-            "it would remove {gone} of source {name}'s {of} entries (its limits were tightened since the last pass)"
-        )
-    } else {
-        return None;
-    };
-    let now = plan.now;
-    Some(HeldPass {
-        since: now,
-        last: now,
-        would_prune: pruned,
-        entries: total,
-        sources,
-        reason,
-    })
-}
-
-/// What [`Store::verify`] found.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
-pub struct VerifyReport {
-    pub entries: usize,
-    pub sources: usize,
-    pub tombstones: usize,
-    /// Every broken invariant, as a sentence.
-    pub problems: Vec<String>,
-}
-
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
         self.writing(|| self.prune_guarded(plan))
-    }
-
-    /// The pass held for confirmation, if the last one was.
-    pub fn held_prune(&self) -> Result<Option<HeldPass>, StoreError> {
-        match self.db()?.get(HELD_KEY)? {
-            Some(v) => Ok(decode::<HeldPass>(HELD_KEY, &v).ok()),
-            None => Ok(None),
-        }
-    }
-
-    /// A dry run first: a pass that would remove most of the store is held unless
-    /// confirmed (see the module docs).
-    fn prune_guarded(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
-        let counts: BTreeMap<String, usize> = self
-            .source_states()?
-            .into_iter()
-            .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
-            .collect();
-        let before = match self.db()?.get(LIMITS_KEY)? {
-            Some(v) => decode::<RanWith>(LIMITS_KEY, &v).ok(),
-            None => None,
-        };
-        if plan.dry_run {
-            let mut report = self.prune_inner(plan)?;
-            if !plan.confirmed {
-                report.held = mass_removal(&report, &counts, plan, before.as_ref());
-            }
-            return Ok(report);
-        }
-        // Only tightened limits can hold a pass (see `mass_removal`): without them the dry
-        // run would be a whole pass for nothing.
-        let may_hold = before.as_ref().is_some_and(|b| {
-            plan.keep_total < b.keep_total || plan.sources.iter().any(|(n, _)| b.tightened(plan, n))
-        });
-        if !plan.confirmed && may_hold {
-            let would = self.prune_inner(&PrunePlan {
-                dry_run: true,
-                ..plan.clone()
-            })?;
-            if let Some(mut held) = mass_removal(&would, &counts, plan, before.as_ref()) {
-                if let Some(before) = self.held_prune()? {
-                    held.since = before.since;
-                }
-                let _guard = self.lock();
-                self.db()?.insert(HELD_KEY, encode(&held))?;
-                return Ok(PruneReport {
-                    tombstones: would.tombstones,
-                    entries: would.entries,
-                    held: Some(held),
-                    ..PruneReport::default()
-                });
-            }
-        }
-        let report = self.prune_inner(plan)?;
-        if !plan.stopped() {
-            let _guard = self.lock();
-            let mut batch = sled::Batch::default();
-            batch.remove(HELD_KEY);
-            let ran = RanWith::of(plan, &counts, &report.deleted_sources);
-            batch.insert(LIMITS_KEY, encode(&ran));
-            self.db()?.apply_batch(batch)?;
-        }
-        Ok(report)
     }
 
     fn prune_inner(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
@@ -352,7 +132,7 @@ impl Store {
         self.bury_all(doomed, plan, &mut report)?;
         self.expire_tombstones(plan, &mut report)?;
         report.entries = self.stored_total()?;
-        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
+        report.tombstones = self.db()?.scan_prefix(keys::TOMB).keys().count();
         if !plan.dry_run && (report.pruned_total() > 0 || !report.deleted_sources.is_empty()) {
             self.flush_tracked()?;
             self.generation
@@ -415,12 +195,12 @@ impl Store {
 
     /// Deletes everything a source has; returns how many entries it had.
     fn delete_source(&self, name: &str, plan: &PrunePlan) -> Result<usize, StoreError> {
-        let prefix = source_prefix(b"s/", name);
+        let prefix = source_prefix(keys::SOURCE_TIME, name);
         let keys: Vec<EntryKey> = self
             .db()?
             .scan_prefix(&prefix)
             .keys()
-            .filter_map(|k| k.ok().and_then(|k| index_entry_key(&k)))
+            .filter_map(|k| k.ok().and_then(|k| key_at_end(&k)))
             .collect();
         if plan.dry_run {
             return Ok(keys.len());
@@ -460,7 +240,10 @@ impl Store {
             return Ok(keys.len());
         }
         let mut batch = sled::Batch::default();
-        for p in [source_prefix(b"l/", name), source_prefix(b"x/", name)] {
+        for p in [
+            source_prefix(keys::LINK, name),
+            source_prefix(keys::TOMB, name),
+        ] {
             for k in self.db()?.scan_prefix(&p).keys() {
                 batch.remove(k?);
             }
@@ -491,7 +274,7 @@ impl Store {
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .and_then(|d| now.checked_sub_signed(d));
         let mut doomed = Vec::new();
-        let prefix = source_prefix(b"s/", name);
+        let prefix = source_prefix(keys::SOURCE_TIME, name);
         // Nothing to prune unless the source has more than `keep` entries or its oldest is
         // past the cutoff: the usual case, told from its count and one index key, so a pass
         // costs a few reads per source rather than one per entry.
@@ -510,7 +293,7 @@ impl Store {
         }
         for (i, k) in self.db()?.scan_prefix(&prefix).keys().rev().enumerate() {
             let k = k?;
-            let (Some(time), Some(key)) = (index_time(&k), index_entry_key(&k)) else {
+            let (Some(time), Some(key)) = (index_time(&k), key_at_end(&k)) else {
                 continue;
             };
             if i >= limits.keep {
@@ -534,10 +317,10 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut doomed = Vec::with_capacity(excess);
-        for item in self.db()?.scan_prefix(b"t/").take(excess) {
+        for item in self.db()?.scan_prefix(keys::TIME).take(excess) {
             let (k, v) = item?;
             // The time index records each entry's source.
-            if let (Some(key), Ok(source)) = (index_entry_key(&k), std::str::from_utf8(&v)) {
+            if let (Some(key), Ok(source)) = (key_at_end(&k), std::str::from_utf8(&v)) {
                 doomed.push((source.to_string(), key));
             }
         }
@@ -619,7 +402,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let ttl = chrono::Duration::from_std(plan.tombstones_for).unwrap_or(chrono::TimeDelta::MAX);
         let mut expired = Vec::new();
-        for item in self.db()?.scan_prefix(b"x/") {
+        for item in self.db()?.scan_prefix(keys::TOMB) {
             let (k, v) = item?;
             if tomb_seen(&v).is_none_or(|seen| plan.now - seen >= ttl) {
                 expired.push((k, tomb_article(&v)));
@@ -643,14 +426,16 @@ impl Store {
                     continue;
                 }
                 // `x/{source}\0{key}`: the link key points at the entry key for guid changes.
-                if let (Some(article), Some(split)) = (article, k.len().checked_sub(17))
-                    && let Ok(source) = std::str::from_utf8(&k[2..split])
+                if let Some(article) = article
+                    && let Some(source) = keys::key_source(k, keys::TOMB, 16)
+                    && let Ok(source) = std::str::from_utf8(source)
+                    && let Some(key) = key_at_end(k)
                 {
                     let lkey = link_key(source, article);
                     if self
                         .db()?
                         .get(&lkey)?
-                        .is_some_and(|v| v.as_ref() == &k[split + 1..])
+                        .is_some_and(|v| v.as_ref() == &key.0[..])
                     {
                         batch.remove(lkey);
                     }
@@ -661,150 +446,18 @@ impl Store {
         }
         Ok(())
     }
-
-    /// Checks the layout's invariants; changes nothing.
-    pub fn verify(&self) -> Result<VerifyReport, StoreError> {
-        let mut report = VerifyReport::default();
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let mut seen = HashSet::new();
-        for item in self.db()?.scan_prefix(b"e/") {
-            let (k, v) = item?;
-            let e: Entry = match decode(&k, &v) {
-                Ok(e) => e,
-                Err(err) => {
-                    report.problems.push(err.to_string());
-                    continue;
-                }
-            };
-            report.entries += 1;
-            if *k != *entry_key(&e.source, &e.key) {
-                report.problems.push(format!(
-                    "entry {} is stored under another key",
-                    super::hex(&e.key.0)
-                ));
-            }
-            if !seen.insert(e.key) {
-                report
-                    .problems
-                    .push(format!("entry {} appears twice", super::hex(&e.key.0)));
-            }
-            *counts.entry(e.source.clone()).or_default() += 1;
-            for index in [time_key(&e), source_time_key(&e)] {
-                if !self.db()?.contains_key(&index)? {
-                    report.problems.push(format!(
-                        "entry {} of {} is missing from the index {}",
-                        super::hex(&e.key.0),
-                        e.source,
-                        String::from_utf8_lossy(&index[..2])
-                    ));
-                }
-            }
-        }
-        for prefix in [b"t/".as_slice(), b"s/".as_slice()] {
-            let mut indexed = 0usize;
-            for item in self.db()?.scan_prefix(prefix) {
-                let (k, v) = item?;
-                indexed += 1;
-                // The source: in the time index, the value; in a source's, the key.
-                let source = if prefix == b"t/" {
-                    std::str::from_utf8(&v).ok()
-                } else {
-                    k.len()
-                        .checked_sub(25)
-                        .and_then(|end| std::str::from_utf8(k.get(2..end)?).ok())
-                };
-                match (source, index_entry_key(&k)) {
-                    (Some(source), Some(key))
-                        if self.db()?.contains_key(entry_key(source, &key))? => {}
-                    _ => report
-                        .problems
-                        .push(format!("index key {} points at no entry", super::hex(&k))),
-                }
-            }
-            if indexed != report.entries {
-                report.problems.push(format!(
-                    "the {} index has {indexed} keys for {} entries",
-                    String::from_utf8_lossy(prefix),
-                    report.entries
-                ));
-            }
-        }
-        for (name, state) in self.source_states()? {
-            report.sources += 1;
-            let stored = counts.remove(&name).unwrap_or(0);
-            if state.entry_count != stored {
-                report.problems.push(format!(
-                    "source {name} counts {} entries but has {stored}",
-                    state.entry_count
-                ));
-            }
-        }
-        for (name, n) in counts {
-            report
-                .problems
-                .push(format!("{n} entries belong to {name}, which has no state"));
-        }
-        report.tombstones = self.db()?.scan_prefix(b"x/").keys().count();
-        report.problems.extend(self.verify_feed_indexes()?);
-        Ok(report)
-    }
-}
-
-/// `{prefix}{source}\0`
-pub(super) fn source_prefix(prefix: &[u8], name: &str) -> Vec<u8> {
-    let mut p = prefix.to_vec();
-    p.extend_from_slice(name.as_bytes());
-    p.push(0);
-    p
-}
-
-/// The entry key at the end of an index key (`…{time:8}{key:16}`).
-fn index_entry_key(k: &[u8]) -> Option<EntryKey> {
-    let at = k.len().checked_sub(16)?;
-    <[u8; 16]>::try_from(&k[at..]).ok().map(EntryKey)
-}
-
-/// The time in an index key.
-fn index_time(k: &[u8]) -> Option<DateTime<Utc>> {
-    let at = k.len().checked_sub(24)?;
-    let bytes = <[u8; 8]>::try_from(&k[at..at + 8]).ok()?;
-    let millis = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
-    DateTime::from_timestamp_millis(millis)
-}
-
-/// A tombstone's value: when its entry was last seen in the feed, and its article.
-pub(super) fn tomb_value(seen: DateTime<Utc>, article: Option<[u8; 16]>) -> Vec<u8> {
-    let mut v = seen.timestamp_millis().to_be_bytes().to_vec();
-    if let Some(a) = article {
-        v.extend_from_slice(&a);
-    }
-    v
-}
-
-pub(super) fn tomb_seen(v: &[u8]) -> Option<DateTime<Utc>> {
-    let bytes = <[u8; 8]>::try_from(v.get(..8)?).ok()?;
-    DateTime::from_timestamp_millis(i64::from_be_bytes(bytes))
-}
-
-pub(super) fn tomb_article(v: &[u8]) -> Option<[u8; 16]> {
-    <[u8; 16]>::try_from(v.get(8..24)?).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::feed::normalise::merge;
-    use crate::store::tests::entry;
+    use crate::store::tests::{entry, temp_store};
 
-    const DAY: Duration = Duration::from_secs(24 * 3600);
-
-    fn open(dir: &std::path::Path) -> Store {
-        Store::open(dir, 1 << 20).expect("opens")
-    }
+    pub(super) const DAY: Duration = Duration::from_secs(24 * 3600);
 
     /// `n` entries of source "s", one a minute from 2025-01-01T00:00 (wrapping at 60),
     /// with guids g0.. and, when given, a link each.
-    fn entries(range: std::ops::Range<u32>) -> Vec<Entry> {
+    pub(super) fn entries(range: std::ops::Range<u32>) -> Vec<Entry> {
         range
             .map(|i| {
                 let mut e = entry(&format!("g{i}"), i % 60, &format!("T{i}"));
@@ -822,11 +475,7 @@ mod tests {
             .collect()
     }
 
-    fn poll_at(store: &Store, polled: Vec<Entry>, at: DateTime<Utc>) -> crate::model::PollCounts {
-        poll(store, polled, at)
-    }
-
-    fn poll_as(
+    pub(super) fn poll_as(
         store: &Store,
         source: &str,
         mut polled: Vec<Entry>,
@@ -835,22 +484,18 @@ mod tests {
         for e in &mut polled {
             e.source = source.into();
         }
-        store
-            .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies")
+        crate::store::tests::poll_as(store, source, polled, now)
     }
 
-    fn poll(store: &Store, polled: Vec<Entry>, now: DateTime<Utc>) -> crate::model::PollCounts {
-        store
-            .apply_poll("s", polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
-            .expect("applies")
+    pub(super) fn poll(
+        store: &Store,
+        polled: Vec<Entry>,
+        now: DateTime<Utc>,
+    ) -> crate::model::PollCounts {
+        crate::store::tests::poll_as(store, "s", polled, now)
     }
 
-    fn plan(now: DateTime<Utc>, limits: Limits) -> PrunePlan {
+    pub(super) fn plan(now: DateTime<Utc>, limits: Limits) -> PrunePlan {
         PrunePlan {
             sources: vec![("s".into(), limits)],
             keep_total: 1_000_000,
@@ -863,12 +508,22 @@ mod tests {
         }
     }
 
-    fn titles(store: &Store) -> Vec<String> {
+    /// What `plan` would do, as a dry run.
+    pub(super) fn dry_run(store: &Store, plan: PrunePlan) -> PruneReport {
+        store
+            .prune(&PrunePlan {
+                dry_run: true,
+                ..plan
+            })
+            .expect("dry run")
+    }
+
+    pub(super) fn titles(store: &Store) -> Vec<String> {
         let page = store.page(Some("s"), None, 1000, |_| true).expect("reads");
         page.entries.into_iter().map(|e| e.title).collect()
     }
 
-    const KEEP_ALL: Limits = Limits {
+    pub(super) const KEEP_ALL: Limits = Limits {
         keep: usize::MAX,
         keep_for: None,
         keep_min: 0,
@@ -876,20 +531,14 @@ mod tests {
 
     #[test]
     fn count_limit_keeps_the_newest_and_tombstones_stop_them_coming_back() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         assert_eq!(poll(&store, entries(0..20), now).new, 20);
         let limits = Limits {
             keep: 5,
             ..KEEP_ALL
         };
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, limits)
-            })
-            .expect("dry run");
+        let dry = dry_run(&store, plan(now, limits));
         assert_eq!(dry.pruned["s"], 15);
         assert_eq!(titles(&store).len(), 20, "a dry run changes nothing");
 
@@ -925,8 +574,7 @@ mod tests {
 
     #[test]
     fn age_limit_spares_recent_finds_and_the_newest_few() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (dir, store) = temp_store();
         // Entries dated 2025, first seen then too.
         let then = DateTime::parse_from_rfc3339("2025-01-02T00:00:00Z")
             .expect("date")
@@ -976,145 +624,9 @@ mod tests {
         assert_eq!(report.pruned_total(), 0);
     }
 
-    /// A pass that would remove most of the store is held (nothing changes, the hold is
-    /// recorded) until confirmed; a dry run says it would be held.
-    #[test]
-    fn a_pass_removing_most_of_the_store_waits_for_confirmation() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
-        let now = Utc::now();
-        assert_eq!(poll(&store, entries(0..300), now).new, 300);
-        let tight = Limits {
-            keep: 10,
-            ..KEEP_ALL
-        };
-        // The first pass a store sees has nothing to compare with: nothing is held
-        // (a dry run of it shows that too).
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, tight)
-            })
-            .expect("dry run");
-        assert_eq!((dry.pruned["s"], dry.held), (290, None));
-        let report = store.prune(&plan(now, KEEP_ALL)).expect("prunes");
-        assert_eq!((report.pruned_total(), report.held), (0, None));
-
-        let dry = store
-            .prune(&PrunePlan {
-                dry_run: true,
-                ..plan(now, tight)
-            })
-            .expect("dry run");
-        assert_eq!(dry.pruned["s"], 290);
-        let held = dry.held.expect("a dry run says the pass would be held");
-        assert_eq!((held.would_prune, held.entries), (290, 300));
-        assert_eq!(
-            store.held_prune().expect("reads"),
-            None,
-            "a dry run records nothing"
-        );
-
-        let report = store.prune(&plan(now, tight)).expect("held");
-        assert_eq!(report.pruned_total(), 0);
-        let held = report.held.expect("held");
-        assert!(
-            held.reason.contains("290 of the store's 300"),
-            "{}",
-            held.reason
-        );
-        assert_eq!(held.sources.get("s"), Some(&(290, 300)));
-        assert_eq!(titles(&store).len(), 300, "nothing deleted");
-        assert_eq!(store.held_prune().expect("reads"), Some(held.clone()));
-        // Held again later: the hold keeps its first time.
-        let later = now + chrono::Duration::hours(1);
-        let again = store.prune(&plan(later, tight)).expect("held");
-        assert_eq!(
-            again.held.as_ref().map(|h| (h.since, h.last)),
-            Some((now, later))
-        );
-
-        // A pass removing a minority runs, whatever the size.
-        let half = Limits {
-            keep: 150,
-            ..KEEP_ALL
-        };
-        let report = store.prune(&plan(now, half)).expect("prunes");
-        assert_eq!((report.pruned["s"], report.held), (150, None));
-        assert_eq!(
-            store.held_prune().expect("reads"),
-            None,
-            "a pass that ran clears the hold"
-        );
-
-        let report = store.prune(&plan(now, tight)).expect("held");
-        assert!(report.held.is_some());
-        let report = store
-            .prune(&PrunePlan {
-                confirmed: true,
-                ..plan(now, tight)
-            })
-            .expect("prunes");
-        assert_eq!((report.pruned["s"], report.held), (140, None));
-        assert_eq!(titles(&store).len(), 10);
-        assert_eq!(store.held_prune().expect("reads"), None);
-
-        // Unchanged limits never hold a pass: a busy source losing most of its entries to
-        // its own `keep` at every pass is ordinary pruning.
-        assert_eq!(poll(&store, entries(1000..1300), now).new, 300);
-        let report = store.prune(&plan(now, tight)).expect("prunes");
-        assert_eq!((report.pruned["s"], report.held), (300, None));
-        assert!(store.verify().expect("verifies").problems.is_empty());
-    }
-
-    /// A source removed for one pass (its entries kept, pending deletion) that comes back
-    /// with tight limits is not "new": the pass waits for confirmation. A source that had no
-    /// entries at the last pass is new and prunes without a hold.
-    #[test]
-    fn a_removed_source_returning_with_tight_limits_is_held() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
-        let now = Utc::now();
-        assert_eq!(poll(&store, entries(0..300), now).new, 300);
-        assert_eq!(poll_as(&store, "other", entries(0..5), now).new, 5);
-        let other = ("other".to_string(), KEEP_ALL);
-        let report = store
-            .prune(&PrunePlan {
-                sources: vec![other.clone()],
-                ..plan(now, KEEP_ALL)
-            })
-            .expect("a pass without s");
-        assert_eq!((report.pruned_total(), report.held), (0, None));
-
-        let tight = Limits {
-            keep: 1,
-            ..KEEP_ALL
-        };
-        let back = PrunePlan {
-            sources: vec![("s".into(), tight), other.clone()],
-            ..plan(now, KEEP_ALL)
-        };
-        let report = store.prune(&back).expect("held");
-        assert_eq!(report.pruned_total(), 0);
-        let held = report.held.expect("the hold is not bypassed");
-        assert_eq!(held.sources.get("s"), Some(&(299, 300)));
-        assert_eq!(titles(&store).len(), 300, "nothing deleted");
-
-        // A brand-new source (no entries at the last pass) is not held.
-        assert_eq!(poll_as(&store, "fresh", entries(0..50), now).new, 50);
-        let report = store
-            .prune(&PrunePlan {
-                sources: vec![("s".into(), KEEP_ALL), other, ("fresh".into(), tight)],
-                ..plan(now, KEEP_ALL)
-            })
-            .expect("prunes");
-        assert_eq!((report.pruned["fresh"], report.held), (49, None));
-    }
-
     #[test]
     fn store_wide_limit_prunes_the_oldest_of_all_sources() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..30), now);
         let mut p = plan(now, KEEP_ALL);
@@ -1127,8 +639,7 @@ mod tests {
 
     #[test]
     fn tombstones_expire_when_no_longer_seen() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..10), now);
         store
@@ -1159,8 +670,7 @@ mod tests {
 
     #[test]
     fn removed_sources_are_hidden_then_deleted_unless_they_return() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         poll(&store, entries(0..10), now);
         let gone = |at| PrunePlan {
@@ -1201,8 +711,7 @@ mod tests {
     /// 100. The store's size on disk levels off instead of growing with what went through.
     #[test]
     fn disk_size_stays_bounded_under_churn() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let limits = Limits {
             keep: 100,
@@ -1241,8 +750,7 @@ mod tests {
     /// so entries the feed still lists never come back.
     #[test]
     fn short_tombstone_lifetimes_are_kept_alive_by_polls() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let twelve_hours = Duration::from_secs(12 * 3600);
         store.set_tombstone_ttl(twelve_hours);
         let now = Utc::now();
@@ -1258,7 +766,7 @@ mod tests {
         store.prune(&p).expect("prunes");
         for hours in [4, 8, 12, 16, 20] {
             let at = now + chrono::Duration::hours(hours);
-            let c = poll_at(&store, entries(0..10), at);
+            let c = poll(&store, entries(0..10), at);
             assert_eq!((c.new, c.pruned), (0, 8), "at +{hours}h: {c:?}");
             p.now = at + chrono::Duration::hours(1);
             store.prune(&p).expect("prunes");
@@ -1269,8 +777,7 @@ mod tests {
     /// the combined feeds again (the selection http.rs makes).
     #[test]
     fn pruning_a_credited_entry_uncovers_its_duplicates() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = open(dir.path());
+        let (_dir, store) = temp_store();
         let now = Utc::now();
         let shared = |source: &str| {
             let mut e = entries(0..1).remove(0);

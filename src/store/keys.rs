@@ -1,0 +1,298 @@
+//! The key layout: every key the store writes is built and taken apart here, and nowhere
+//! else. One sled tree holds everything, under these prefixes:
+//!
+//! | key                                   | value                                   | what for |
+//! |---------------------------------------|-----------------------------------------|----------|
+//! | `meta/schema`                         | schema version (ASCII decimal)          | [`super::schema`] |
+//! | `meta/converting`                     | empty                                   | a conversion under way |
+//! | `meta/prune_held`                     | a [`super::HeldPass`] as JSON           | a retention pass held for confirmation |
+//! | `meta/prune_limits`                   | the limits of the last pass, as JSON    | tell tightened limits from steady pruning |
+//! | `e/{source}\0{key:16}`                | an [`Entry`] as JSON                    | a source's entries side by side |
+//! | `t/{time:8}{key:16}`                  | the entry's source                      | every entry by [`Entry::sort_time`] |
+//! | `s/{source}\0{time:8}{key:16}`        | empty                                   | the same, per source |
+//! | `st/{source}`                         | a [`SourceState`] as JSON               | a source's state |
+//! | `l/{source}\0{article:16}`            | an entry key                            | a source's entries by normalised link (guid changes) |
+//! | `a/{article:16}`                      | a [`Credit`] as JSON                    | who brought an article first (cross-source dedup) |
+//! | `x/{source}\0{key:16}`                | `{last seen:8}{article:16}?`            | a tombstone: an entry retention pruned |
+//! | `fm/{feed:8}`                         | `{instance:8}{ready:1}`                 | a named feed's index (see [`super::feeds`]) |
+//! | `f/{instance:8}{time:8}{key:16}`      | the entry's source                      | the entries a named feed takes |
+//! | `fg/{instance:8}`                     | empty                                   | an index instance to delete |
+//!
+//! `{time:8}` is milliseconds since the epoch, big-endian with the sign bit flipped
+//! ([`time_bytes`]), so keys sort in time order and the newest N are read from the end. A
+//! source name holds no NUL (it ends at `\0`). Every index key ends in `{time:8}{key:16}`
+//! ([`index_tail`]), which is what a [`super::Cursor`] holds.
+//!
+//! [`Credit`]: crate::model::Credit
+//! [`SourceState`]: crate::model::SourceState
+
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::model::{Entry, EntryKey};
+
+/// `meta/schema`: the layout version ([`super::SCHEMA_VERSION`]).
+pub(super) const SCHEMA: &[u8] = b"meta/schema";
+/// Present while an older store is being converted to [`super::SCHEMA_VERSION`].
+pub(super) const CONVERTING: &[u8] = b"meta/converting";
+/// Where a held retention pass is recorded.
+pub(super) const PRUNE_HELD: &[u8] = b"meta/prune_held";
+/// Where the limits of the last retention pass that ran are recorded.
+pub(super) const PRUNE_LIMITS: &[u8] = b"meta/prune_limits";
+
+/// Entries: `e/{source}\0{key:16}`.
+pub(super) const ENTRY: &[u8] = b"e/";
+/// The time index: `t/{time:8}{key:16}` → source.
+pub(super) const TIME: &[u8] = b"t/";
+/// The per-source time index: `s/{source}\0{time:8}{key:16}`.
+pub(super) const SOURCE_TIME: &[u8] = b"s/";
+/// Source states: `st/{source}`.
+pub(super) const STATE: &[u8] = b"st/";
+/// Links: `l/{source}\0{article:16}` → entry key.
+pub(super) const LINK: &[u8] = b"l/";
+/// Credits: `a/{article:16}`.
+pub(super) const ARTICLE: &[u8] = b"a/";
+/// Tombstones: `x/{source}\0{key:16}`.
+pub(super) const TOMB: &[u8] = b"x/";
+/// Named-feed index keys: `f/{instance:8}{time:8}{key:16}` → source.
+pub(super) const FEED_INDEX: &[u8] = b"f/";
+/// Named-feed index markers: `fm/{feed:8}` → `{instance:8}{ready:1}`.
+pub(super) const FEED_MARKER: &[u8] = b"fm/";
+/// Named-feed index instances to delete: `fg/{instance:8}`.
+pub(super) const FEED_GARBAGE: &[u8] = b"fg/";
+
+/// Length of an index key's tail, `{time:8}{key:16}`.
+pub(super) const TAIL: usize = 8 + 16;
+
+/// `{prefix}{source}\0{tail}`: the shape of every per-source key.
+fn sourced(prefix: &[u8], source: &str, tail: &[&[u8]]) -> Vec<u8> {
+    let len = tail.iter().map(|t| t.len()).sum::<usize>();
+    let mut k = Vec::with_capacity(prefix.len() + source.len() + 1 + len);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(source.as_bytes());
+    k.push(0);
+    for t in tail {
+        k.extend_from_slice(t);
+    }
+    k
+}
+
+/// `{prefix}{source}\0`: where a source's keys under `prefix` begin.
+pub(super) fn source_prefix(prefix: &[u8], source: &str) -> Vec<u8> {
+    sourced(prefix, source, &[])
+}
+
+/// `e/{source}\0{key:16}`: a source's entries side by side.
+pub(super) fn entry_key(source: &str, key: &EntryKey) -> Vec<u8> {
+    sourced(ENTRY, source, &[&key.0])
+}
+
+/// `l/{source}\0{article:16}` → the entry key: a source's entries by link.
+pub(super) fn link_key(source: &str, article: &[u8; 16]) -> Vec<u8> {
+    sourced(LINK, source, &[article])
+}
+
+/// `x/{source}\0{key:16}`: a pruned entry's tombstone.
+pub(super) fn tomb_key(source: &str, key: &EntryKey) -> Vec<u8> {
+    sourced(TOMB, source, &[&key.0])
+}
+
+/// `a/{article:16}` → the [`crate::model::Credit`]: who had an article first.
+pub(super) fn article_key(article: &[u8; 16]) -> Vec<u8> {
+    [ARTICLE, article].concat()
+}
+
+/// `st/{source}`: a source's state.
+pub(super) fn state_key(source: &str) -> Vec<u8> {
+    [STATE, source.as_bytes()].concat()
+}
+
+/// The source name of a state key (`st/{source}`).
+pub(super) fn state_source(k: &[u8]) -> &[u8] {
+    k.get(STATE.len()..).unwrap_or_default()
+}
+
+/// Milliseconds since the epoch, as big-endian bytes that sort in time order (sign bit
+/// flipped so dates before 1970 sort first).
+pub(super) fn time_bytes(t: DateTime<Utc>) -> [u8; 8] {
+    ((t.timestamp_millis() as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// `t/{time:8}{key:16}` → source.
+pub(super) fn time_key(e: &Entry) -> Vec<u8> {
+    [TIME, &time_bytes(e.sort_time()), &e.key.0].concat()
+}
+
+/// `s/{source}\0{time:8}{key:16}`.
+pub(super) fn source_time_key(e: &Entry) -> Vec<u8> {
+    sourced(
+        SOURCE_TIME,
+        &e.source,
+        &[&time_bytes(e.sort_time()), &e.key.0],
+    )
+}
+
+/// Both index keys of an entry: the time index records its source.
+pub(super) fn insert_indexes(e: &Entry, batch: &mut sled::Batch) {
+    batch.insert(time_key(e), e.source.as_bytes());
+    batch.insert(source_time_key(e), &[]);
+}
+
+/// `fm/{feed:8}`: the marker of a named feed's index.
+pub(super) fn feed_marker_key(feed: &[u8; 8]) -> Vec<u8> {
+    [FEED_MARKER, feed].concat()
+}
+
+/// The feed id of a marker key (`fm/{feed:8}`).
+pub(super) fn feed_marker_id(k: &[u8]) -> Option<[u8; 8]> {
+    k.get(FEED_MARKER.len()..)
+        .and_then(|id| <[u8; 8]>::try_from(id).ok())
+}
+
+/// `{instance:8}{ready:1}`: a marker's value.
+pub(super) fn feed_marker_value(instance: &[u8; 8], ready: bool) -> Vec<u8> {
+    [&instance[..], &[u8::from(ready)]].concat()
+}
+
+/// The instance a marker value names (its first 8 bytes).
+pub(super) fn feed_marker_instance(v: &[u8]) -> Option<[u8; 8]> {
+    v.get(..8).and_then(|i| <[u8; 8]>::try_from(i).ok())
+}
+
+/// `fg/{instance:8}`: an index instance queued for deletion.
+pub(super) fn feed_garbage_key(instance: &[u8; 8]) -> Vec<u8> {
+    [FEED_GARBAGE, instance].concat()
+}
+
+/// The instance of a garbage key (`fg/{instance:8}`).
+pub(super) fn feed_garbage_instance(k: &[u8]) -> Option<[u8; 8]> {
+    k.get(FEED_GARBAGE.len()..)
+        .and_then(|i| <[u8; 8]>::try_from(i).ok())
+}
+
+/// `f/{instance:8}`: where an index instance's keys begin.
+pub(super) fn feed_index_prefix(instance: &[u8; 8]) -> Vec<u8> {
+    [FEED_INDEX, instance].concat()
+}
+
+/// `f/{instance:8}{time:8}{key:16}` → source.
+pub(super) fn feed_index_key(instance: &[u8; 8], e: &Entry) -> Vec<u8> {
+    [FEED_INDEX, instance, &time_bytes(e.sort_time()), &e.key.0].concat()
+}
+
+/// The tail of an index key (`…{time:8}{key:16}`).
+pub(super) fn index_tail(k: &[u8]) -> Option<[u8; TAIL]> {
+    let at = k.len().checked_sub(TAIL)?;
+    <[u8; TAIL]>::try_from(&k[at..]).ok()
+}
+
+/// The entry key in an index key's tail.
+pub(super) fn tail_key(tail: &[u8; TAIL]) -> EntryKey {
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&tail[8..]);
+    EntryKey(key)
+}
+
+/// The entry key at the end of a key (`…{key:16}`: index keys, entry keys, tombstones).
+pub(super) fn key_at_end(k: &[u8]) -> Option<EntryKey> {
+    let at = k.len().checked_sub(16)?;
+    <[u8; 16]>::try_from(&k[at..]).ok().map(EntryKey)
+}
+
+/// The time in an index key.
+pub(super) fn index_time(k: &[u8]) -> Option<DateTime<Utc>> {
+    let tail = index_tail(k)?;
+    let bytes = <[u8; 8]>::try_from(&tail[..8]).ok()?;
+    let millis = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
+    DateTime::from_timestamp_millis(millis)
+}
+
+/// The source of a key `{prefix}{source}\0{rest}` whose `rest` is `rest` bytes long (an
+/// entry key or tombstone: 16; a per-source index key: 24).
+pub(super) fn key_source<'k>(k: &'k [u8], prefix: &[u8], rest: usize) -> Option<&'k [u8]> {
+    let end = k.len().checked_sub(rest + 1)?;
+    k.get(prefix.len()..end)
+}
+
+/// A tombstone's value: when its entry was last seen in the feed, and its article.
+pub(super) fn tomb_value(seen: DateTime<Utc>, article: Option<[u8; 16]>) -> Vec<u8> {
+    let mut v = seen.timestamp_millis().to_be_bytes().to_vec();
+    if let Some(a) = article {
+        v.extend_from_slice(&a);
+    }
+    v
+}
+
+/// When a tombstone's entry was last seen in its feed.
+pub(super) fn tomb_seen(v: &[u8]) -> Option<DateTime<Utc>> {
+    let bytes = <[u8; 8]>::try_from(v.get(..8)?).ok()?;
+    DateTime::from_timestamp_millis(i64::from_be_bytes(bytes))
+}
+
+/// The article a tombstone's entry had.
+pub(super) fn tomb_article(v: &[u8]) -> Option<[u8; 16]> {
+    <[u8; 16]>::try_from(v.get(8..24)?).ok()
+}
+
+/// A value as stored: JSON.
+pub(super) fn encode<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    // Our model types serialise infallibly (no maps with non-string keys, no custom impls).
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// A stored value read back; [`StoreError::Corrupt`] names the key.
+pub(super) fn decode<T: serde::de::DeserializeOwned>(
+    key: &[u8],
+    value: &[u8],
+) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        key: String::from_utf8_lossy(key).to_string(),
+        error: e,
+    })
+}
+
+/// Bytes as lowercase hex (keys in logs and reports, cursors in URLs).
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn per_source_keys_take_apart_as_they_are_built() {
+        let key = EntryKey([7; 16]);
+        let k = entry_key("src", &key);
+        assert_eq!(&k[..6], b"e/src\0");
+        assert_eq!(key_source(&k, ENTRY, 16), Some(&b"src"[..]));
+        assert_eq!(key_at_end(&k), Some(key));
+        let t = tomb_key("src", &key);
+        assert_eq!(key_source(&t, TOMB, 16), Some(&b"src"[..]));
+        assert_eq!(state_source(&state_key("src")), b"src");
+        assert!(entry_key("src", &key).starts_with(&source_prefix(ENTRY, "src")));
+    }
+
+    #[test]
+    fn time_bytes_sort_in_time_order_across_the_epoch() {
+        let at = |ms: i64| DateTime::from_timestamp_millis(ms).expect("in range");
+        assert!(time_bytes(at(-1)) < time_bytes(at(0)));
+        assert!(time_bytes(at(0)) < time_bytes(at(1)));
+        let mut k = b"s/x\0".to_vec();
+        k.extend_from_slice(&time_bytes(at(1_700_000_000_123)));
+        k.extend_from_slice(&[1; 16]);
+        assert_eq!(index_time(&k), Some(at(1_700_000_000_123)));
+    }
+
+    #[test]
+    fn tombstone_values_round_trip() {
+        let seen = DateTime::from_timestamp_millis(1_700_000_000_000).expect("in range");
+        let v = tomb_value(seen, Some([3; 16]));
+        assert_eq!(
+            (tomb_seen(&v), tomb_article(&v)),
+            (Some(seen), Some([3; 16]))
+        );
+        let v = tomb_value(seen, None);
+        assert_eq!((tomb_seen(&v), tomb_article(&v)), (Some(seen), None));
+    }
+}

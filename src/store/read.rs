@@ -1,0 +1,327 @@
+//! Reading the store: source states, single entries, and pages of entries newest first
+//! through the time indexes (all sources, one, several merged, or a named feed's own
+//! index), with the [`Cursor`] that continues a page. Every entry read through an index is
+//! counted ([`Store::entries_read`]).
+
+use super::keys::{self, decode, entry_key, hex, state_key};
+use super::{Store, StoreError};
+use crate::model::{Entry, EntryKey, SourceState};
+
+impl Store {
+    /// The saved state of a source, if it was ever polled.
+    pub fn source_state(&self, source: &str) -> Result<Option<SourceState>, StoreError> {
+        self.reading(|| self.source_state_inner(source))
+    }
+
+    pub(super) fn source_state_inner(
+        &self,
+        source: &str,
+    ) -> Result<Option<SourceState>, StoreError> {
+        let key = state_key(source);
+        match self.db()?.get(&key)? {
+            None => Ok(None),
+            Some(v) => decode(&key, &v).map(Some),
+        }
+    }
+
+    /// Every source with saved state, by name.
+    pub fn source_states(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        self.reading(|| self.source_states_inner())
+    }
+
+    pub(super) fn source_states_inner(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db()?.scan_prefix(keys::STATE) {
+            let (k, v) = item?;
+            let name = String::from_utf8_lossy(keys::state_source(&k)).to_string();
+            out.push((name, decode(&k, &v)?));
+        }
+        Ok(out)
+    }
+
+    /// A source's newest `window` entries whose article page was never tried (full text):
+    /// their keys and links.
+    pub fn pending_full_text(
+        &self,
+        source: &str,
+        window: usize,
+    ) -> Result<Vec<(EntryKey, Option<String>)>, StoreError> {
+        self.reading(|| {
+            let prefix = keys::source_prefix(keys::SOURCE_TIME, source);
+            let mut out = Vec::new();
+            for k in self.db()?.scan_prefix(&prefix).keys().rev().take(window) {
+                let k = k?;
+                let Some(key) = keys::key_at_end(&k) else {
+                    continue;
+                };
+                if let Some(e) = self.indexed_entry(source, &key)?
+                    && e.full_text.is_none()
+                {
+                    out.push((e.key, e.link));
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    /// Whether an entry is stored (a failed read counts as yes: nothing is hidden by it).
+    pub fn has_entry(&self, source: &str, key: &EntryKey) -> bool {
+        self.db()
+            .and_then(|db| Ok(db.contains_key(entry_key(source, key))?))
+            .unwrap_or(true)
+    }
+
+    pub(super) fn entry(&self, source: &str, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
+        let ekey = entry_key(source, key);
+        match self.db()?.get(&ekey)? {
+            Some(v) => Ok(Some(decode(&ekey, &v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// One page of entries, newest first: all sources (`source: None`) or one, strictly
+    /// older than `before` (a cursor from an earlier page's `next`), at most `limit`, those
+    /// for which `accept` holds. `next` is set when older accepted entries remain.
+    pub fn page(
+        &self,
+        source: Option<&str>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.reading(|| self.page_inner(source, before, limit, &accept))
+    }
+
+    pub(super) fn page_inner(
+        &self,
+        source: Option<&str>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        match source {
+            // The time index records each entry's source.
+            None => self.collect_page(self.index_scan(keys::TIME.to_vec(), before)?, limit, accept),
+            Some(name) => {
+                let items = self
+                    .index_scan(keys::source_prefix(keys::SOURCE_TIME, name), before)?
+                    .map(|item| item.map(|(tail, _)| (tail, name.to_string())));
+                self.collect_page(items, limit, accept)
+            }
+        }
+    }
+
+    /// A page of a feed made of `sources`, newest first, of the entries `accept` takes.
+    ///
+    /// With `index` (a named feed with patterns, see [`super::feeds`]) ready, the feed's own index
+    /// is read: it holds only what the patterns take, so a page costs the same whatever
+    /// they match. Otherwise the sources' own indexes are merged, newest first: the cost is
+    /// the page plus one index seek per source, and a source with no entries costs a seek.
+    pub fn page_of_sources(
+        &self,
+        sources: &[&str],
+        index: Option<[u8; 8]>,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        self.reading(|| {
+            if let Some(instance) = index.and_then(|id| self.ready_instance(&id)) {
+                let prefix = keys::feed_index_prefix(&instance);
+                return self.collect_page(self.index_scan(prefix, before)?, limit, &accept);
+            }
+            let mut heads = std::collections::BinaryHeap::new();
+            let mut scans = Vec::with_capacity(sources.len());
+            for (i, name) in sources.iter().enumerate() {
+                let mut scan =
+                    self.index_scan(keys::source_prefix(keys::SOURCE_TIME, name), before)?;
+                if let Some(item) = scan.next() {
+                    heads.push((item?.0, i));
+                }
+                scans.push(scan);
+            }
+            let merged = std::iter::from_fn(|| {
+                let (tail, i) = heads.pop()?;
+                match scans[i].next() {
+                    Some(Ok((next, _))) => heads.push((next, i)),
+                    Some(Err(e)) => return Some(Err(e)),
+                    None => {}
+                }
+                Some(Ok((tail, sources[i].to_string())))
+            });
+            self.collect_page(merged, limit, &accept)
+        })
+    }
+
+    /// The keys under an index `prefix`, newest first, older than `before`: each key's
+    /// last 24 bytes (time and entry key) and its value.
+    pub(super) fn index_scan(
+        &self,
+        prefix: Vec<u8>,
+        before: Option<&Cursor>,
+    ) -> Result<impl Iterator<Item = Result<([u8; 24], sled::IVec), StoreError>> + use<>, StoreError>
+    {
+        self.slow_page_read();
+        let db = self.db()?;
+        let iter = match before {
+            None => db.scan_prefix(&prefix),
+            Some(c) => {
+                let mut upper = prefix.clone();
+                upper.extend_from_slice(&c.0);
+                db.range(prefix..upper)
+            }
+        };
+        Ok(iter.rev().filter_map(|item| match item {
+            Err(e) => Some(Err(StoreError::from(e))),
+            Ok((k, v)) => Some(Ok((keys::index_tail(&k)?, v))),
+        }))
+    }
+
+    /// The entries `items` (index tails with their sources, newest first) point at, up to
+    /// `limit` that `accept` takes; `next` is set when more follow.
+    pub(super) fn collect_page<O: AsRef<[u8]>>(
+        &self,
+        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+    ) -> Result<Page, StoreError> {
+        Ok(self
+            .collect_page_within(items, limit, accept, usize::MAX)?
+            .unwrap_or_default())
+    }
+
+    /// [`Store::collect_page`], giving up (`None`) once more than `max_rejected` entries
+    /// were read and not accepted.
+    pub(super) fn collect_page_within<O: AsRef<[u8]>>(
+        &self,
+        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        limit: usize,
+        accept: &impl Fn(&Entry) -> bool,
+        max_rejected: usize,
+    ) -> Result<Option<Page>, StoreError> {
+        let mut entries = Vec::with_capacity(limit.min(1024));
+        let mut last: Option<Cursor> = None;
+        let mut more = false;
+        let mut rejected = 0usize;
+        for item in items {
+            let (tail, owner) = item?;
+            let Ok(owner) = std::str::from_utf8(owner.as_ref()) else {
+                tracing::warn!(key = %hex(&tail), "index key without a source; skipped");
+                continue;
+            };
+            let Some(e) = self.indexed_entry(owner, &keys::tail_key(&tail))? else {
+                continue;
+            };
+            if !accept(&e) {
+                rejected += 1;
+                if rejected > max_rejected {
+                    return Ok(None);
+                }
+                continue;
+            }
+            if entries.len() >= limit {
+                more = true;
+                break;
+            }
+            last = Some(Cursor(tail));
+            entries.push(e);
+        }
+        Ok(Some(Page {
+            entries,
+            next: if more { last } else { None },
+        }))
+    }
+
+    /// A page of the whole store's time index, newest first, of the entries `accept` takes;
+    /// `None` when more than `max_rejected` entries were read and not taken (the caller then
+    /// reads its sources' own indexes instead: see [`Store::page_of_sources`]).
+    pub fn page_within(
+        &self,
+        before: Option<&Cursor>,
+        limit: usize,
+        accept: impl Fn(&Entry) -> bool,
+        max_rejected: usize,
+    ) -> Result<Option<Page>, StoreError> {
+        self.reading(|| {
+            self.collect_page_within(
+                self.index_scan(keys::TIME.to_vec(), before)?,
+                limit,
+                &accept,
+                max_rejected,
+            )
+        })
+    }
+
+    /// The entry an index key points at; a dangling or unreadable one is logged and skipped.
+    pub(super) fn indexed_entry(
+        &self,
+        source: &str,
+        key: &EntryKey,
+    ) -> Result<Option<Entry>, StoreError> {
+        let ekey = entry_key(source, key);
+        self.entries_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let Some(v) = self.db()?.get(&ekey)? else {
+            tracing::warn!(key = %hex(&key.0), "index points at a missing entry; skipped");
+            return Ok(None);
+        };
+        match decode::<Entry>(&ekey, &v) {
+            Ok(e) => Ok(Some(e)),
+            Err(err) => {
+                tracing::warn!(%err, "skipped an unreadable entry");
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cursor([u8; 24]);
+
+impl Cursor {
+    /// As it appears in a URL.
+    pub fn to_param(&self) -> String {
+        hex(&self.0)
+    }
+
+    /// From a URL parameter; `None` unless it is exactly what [`Cursor::to_param`] makes.
+    pub fn from_param(s: &str) -> Option<Cursor> {
+        if s.len() != 48 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let mut out = [0u8; 24];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(Cursor(out))
+    }
+}
+
+/// One page of a feed.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub entries: Vec<Entry>,
+    /// Where the next (older) page starts, if there is one.
+    pub next: Option<Cursor>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::tests::{entry, poll_as, temp_store, walk_pages};
+    use chrono::Utc;
+
+    #[test]
+    fn pages_walk_back_through_history() {
+        let (_dir, store) = temp_store();
+        let now = Utc::now();
+        let polled: Vec<Entry> = (0..10)
+            .map(|i| entry(&format!("g{i}"), i, &format!("T{i}")))
+            .collect();
+        poll_as(&store, "s", polled, now);
+        let seen = walk_pages(|cursor| store.page(Some("s"), cursor, 4, |_| true).expect("page"));
+        let expected: Vec<String> = (0..10).rev().map(|i| format!("T{i}")).collect();
+        assert_eq!(seen, expected);
+        assert_eq!(Cursor::from_param("zz"), None);
+    }
+}
