@@ -304,10 +304,12 @@ enum ImportError {
         #[source]
         error: std::io::Error,
     },
-    /// The OPML file cannot be read as OPML, or the config file cannot take its sources
-    /// (the message is `config::opml`'s).
-    #[error("{}: {message}", path.display())]
-    Opml { path: PathBuf, message: String },
+    /// The OPML file cannot be read as OPML, or the config file cannot take its sources.
+    #[error("{}: {error}", path.display())]
+    Opml {
+        path: PathBuf,
+        error: tributary::config::opml::OpmlError,
+    },
     /// The config with the new sources would not load: it is not written.
     #[error(transparent)]
     Invalid(#[from] config::ConfigError),
@@ -325,20 +327,20 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
         path: path.to_path_buf(),
         error,
     };
-    let opml = |path: &std::path::Path, message: &dyn std::fmt::Display| ImportError::Opml {
+    let opml = |path: &std::path::Path, error| ImportError::Opml {
         path: path.to_path_buf(),
-        message: message.to_string(),
+        error,
     };
     let result = (|| -> Result<tributary::config::opml::Imported, ImportError> {
         let text = std::fs::read_to_string(opml_path).map_err(|e| read(opml_path, e))?;
-        let outlines = tributary::config::opml::read(&text).map_err(|e| opml(opml_path, &e))?;
+        let outlines = tributary::config::opml::read(&text).map_err(|e| opml(opml_path, e))?;
         let text = match std::fs::read_to_string(config_path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(read(config_path, e)),
         };
         let (new_text, report) =
-            tributary::config::opml::import(&text, &outlines).map_err(|e| opml(config_path, &e))?;
+            tributary::config::opml::import(&text, &outlines).map_err(|e| opml(config_path, e))?;
         // Never write a config that would not load.
         config::parse(&new_text, config_path)?;
         let tmp = config_path.with_extension("toml.new");
