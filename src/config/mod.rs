@@ -136,7 +136,7 @@ impl FeedConfig {
     }
 
     /// Names the feed's definition: equal sources and patterns, equal id. The meaning of
-    /// the patterns is hashed too ([`PATTERN_MEANING`]), so indexes built under an older
+    /// the patterns is hashed too (`PATTERN_MEANING`), so indexes built under an older
     /// meaning are rebuilt.
     pub fn index_id(&self) -> [u8; 8] {
         let patterns = |rules: &[Rule]| -> Vec<String> {

@@ -113,7 +113,7 @@ impl Store {
 
     /// A page of a feed made of `sources`, newest first, of the entries `accept` takes.
     ///
-    /// With `index` (a named feed with patterns, see [`super::feeds`]) ready, the feed's own index
+    /// With `index` (a named feed with patterns, see `store::feeds`) ready, the feed's own index
     /// is read: it holds only what the patterns take, so a page costs the same whatever
     /// they match. Otherwise the sources' own indexes are merged, newest first: the cost is
     /// the page plus one index seek per source, and a source with no entries costs a seek.
