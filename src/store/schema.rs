@@ -13,12 +13,12 @@ use crate::model::{Entry, SourceState};
 /// - 2: adds tombstones (`x/`). A version-1 store is upgraded in place at open (nothing
 ///   to convert); a build that knows only version 1 refuses a version-2 store, since it
 ///   would store pruned entries again.
-/// - 4: adds the named-feed indexes (`f/`, `fm/`, `fg/`, see [`super::feeds`]). A version-3
+/// - 4: adds the named-feed indexes (`f/`, `fm/`, `fg/`, see `store::feeds`). A version-3
 ///   store is upgraded in place at open (nothing to convert); a build that knows only
 ///   version 3 refuses a version-4 store, since its writes would not keep those indexes.
 /// - 3: entries are keyed by source and key (`e/{source}\0{key}`, was `e/{key}`), and the
 ///   time index records the source. An older store is converted at open (see
-///   [`convert`]), resumably: the version is set to 3 first, with a `meta/converting`
+///   `convert`), resumably: the version is set to 3 first, with a `meta/converting`
 ///   marker (so an older build refuses the half-converted store); a crash midway leaves
 ///   some entries moved and the marker, and the next open moves the rest.
 pub const SCHEMA_VERSION: u32 = 4;
