@@ -141,9 +141,9 @@ impl FileResult {
 /// Where a fix belongs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fix {
-    /// In `src/parse.rs` (a pre-pass over the bytes, or a fallback parse).
+    /// In `src/feed/parse/` (a pre-pass over the bytes, or a fallback parse).
     Parse,
-    /// In `src/normalise.rs`.
+    /// In `src/feed/normalise.rs`.
     Normalise,
     /// Not a tributary bug: tributary is right, or the difference is deliberate.
     None,
@@ -1362,8 +1362,8 @@ impl Run {
         let _ = writeln!(
             md,
             "Counted per file, in every bucket; \"reference\" is the part that lowers the \
-             agreement figure. \"Fix\": where a fix belongs (parse = `src/parse.rs`, \
-             normalise = `src/normalise.rs`; no = tributary is right or it is deliberate; \
+             agreement figure. \"Fix\": where a fix belongs (parse = `src/feed/parse/`, \
+             normalise = `src/feed/normalise.rs`; no = tributary is right or it is deliberate; \
              optional = cheap to match, little real-world value).\n"
         );
         let _ = writeln!(

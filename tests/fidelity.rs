@@ -662,7 +662,7 @@ const ENCODING_KNOWN_DIVERGENCES: &[(&str, &str)] = &[];
 
 /// A parse failure these documents share, not an encoding problem: an `<rss>` with no
 /// `<channel>` is rejected (feedparser reads an empty feed). Their decoding is still checked.
-const NO_CHANNEL: &str = "an <rss> with no <channel> does not parse (src/parse.rs)";
+const NO_CHANNEL: &str = "an <rss> with no <channel> does not parse (src/feed/parse/)";
 
 #[test]
 fn encodings() {

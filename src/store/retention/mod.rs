@@ -774,7 +774,7 @@ mod tests {
     }
 
     /// Pruning the entry an article is credited to lets the other sources' copies show in
-    /// the combined feeds again (the selection http.rs makes).
+    /// the combined feeds again (the selection serve/feeds.rs makes).
     #[test]
     fn pruning_a_credited_entry_uncovers_its_duplicates() {
         let (_dir, store) = temp_store();
