@@ -367,17 +367,12 @@ impl Validator<'_> {
         default_interval: Option<Duration>,
     ) -> Option<SourceConfig> {
         let name = s.name.get_ref().trim();
-        let mut ok = if !is_slug(name) {
-            self.problem(
-                Some(s.name.span()),
-                format!(
-                    "source name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_', starting with a letter or digit (it is used in URLs)"
-                ),
-            );
-            false
-        } else {
-            self.first_use(name, s.name.span(), &mut seen.names, "source name")
-        };
+        let mut ok = self.unique_slug(
+            &s.name,
+            &mut seen.names,
+            "source name",
+            ", starting with a letter or digit (it is used in URLs)",
+        );
 
         let url = match Url::parse(s.url.get_ref().trim()) {
             Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
@@ -523,17 +518,7 @@ impl Validator<'_> {
         names: &mut HashMap<String, usize>,
     ) -> Option<FeedConfig> {
         let name = f.name.get_ref().trim();
-        let mut ok = if !is_slug(name) {
-            self.problem(
-                Some(f.name.span()),
-                format!(
-                    "feed name \"{name}\" must be a slug: lowercase letters, digits, '-' and '_'"
-                ),
-            );
-            false
-        } else {
-            self.first_use(name, f.name.span(), names, "feed name")
-        };
+        let mut ok = self.unique_slug(&f.name, names, "feed name", "");
         let mut chosen: Vec<String> = Vec::new();
         for s in &f.sources {
             if sources.iter().any(|c| &c.name == s.get_ref()) {
@@ -592,6 +577,28 @@ impl Validator<'_> {
 
     /// Whether `key` (a `what`, e.g. "source name") is used here first: `seen` then holds
     /// it with its line; else a problem names the line of its first use.
+    /// A name (`what`: "source name", "feed name") that must be a slug, the first of its kind;
+    /// `more` ends the message that says what a slug is.
+    fn unique_slug(
+        &mut self,
+        name: &Spanned<String>,
+        seen: &mut HashMap<String, usize>,
+        what: &str,
+        more: &str,
+    ) -> bool {
+        let key = name.get_ref().trim();
+        if is_slug(key) {
+            return self.first_use(key, name.span(), seen, what);
+        }
+        self.problem(
+            Some(name.span()),
+            format!(
+                "{what} \"{key}\" must be a slug: lowercase letters, digits, '-' and '_'{more}"
+            ),
+        );
+        false
+    }
+
     fn first_use(
         &mut self,
         key: &str,
