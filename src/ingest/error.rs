@@ -88,7 +88,7 @@ mod tests {
         };
         assert_eq!(
             fetch.to_string(),
-            "empty response; and the failure could not be recorded: the store at /s stopped when its disk filled up: it is reopened by the next poll's write, and read again then"
+            "empty response; and the failure could not be recorded: the store at /s stopped when its disk filled up: it is reopened within a second once there is room again"
         );
         let space = PollError::Unrecorded {
             error: Box::new(StoreError::Stopped { path: "/t".into() }.into()),

@@ -75,7 +75,7 @@ pub enum StoreError {
     )]
     NoSpace { path: PathBuf },
     #[error(
-        "the store at {path} stopped when its disk filled up: it is reopened by the next poll's write, and read again then"
+        "the store at {path} stopped when its disk filled up: it is reopened within a second once there is room again"
     )]
     Stopped { path: PathBuf },
     #[error("a store call stopped unfinished: {0}")]
@@ -181,13 +181,6 @@ impl Store {
     fn bump_generation(&self) {
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
-    }
-
-    /// A cheap read that proves the store answers (for the watchdog). Like every read, it
-    /// never reopens a store stopped by a full disk: the next write does.
-    pub fn probe(&self) -> Result<(), StoreError> {
-        self.db()?.get(keys::SCHEMA)?;
-        Ok(())
     }
 
     /// The store's folder.

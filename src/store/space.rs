@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Store, StoreError, open_db};
+use super::{Store, StoreError, keys, open_db};
 
 impl Store {
     /// Free space on the store's file system, in bytes. Blocking (`statvfs`): async code
@@ -84,6 +84,29 @@ impl Store {
         }
     }
 
+    /// A cheap read that proves the store answers, for the watchdog's heartbeat (once a
+    /// second, from the supervisor alone). It is also what brings back a store a full disk
+    /// stopped, so the daemon recovers within a heartbeat of space coming back whether or
+    /// not a poll writes: it opens a store left closed (a reopening failed) and recovers a
+    /// sled that refuses calls after a failed write. Other reads never do (see
+    /// [`Store::reading`]): they run under every request.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        if self.is_closed() {
+            self.reopen()?;
+        }
+        let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        match self.db()?.get(keys::SCHEMA) {
+            Err(e) if is_disk_full(&e) => {
+                self.recover_from(epoch);
+                self.db()?.get(keys::SCHEMA)?;
+            }
+            other => {
+                other?;
+            }
+        }
+        Ok(())
+    }
+
     /// A write; one that fails for a full disk reopens the store (see [`Store::recover`])
     /// and is reported as [`StoreError::NoSpace`].
     pub(super) fn writing<T>(
@@ -91,7 +114,7 @@ impl Store {
         write: impl FnOnce() -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         // A store left closed (a reopening after a full disk failed) is opened again by
-        // the next write, never by a read (see `Store::db`).
+        // the next write or the heartbeat's probe, never by another read (see `Store::db`).
         if self.is_closed() {
             self.reopen()?;
         }
@@ -317,7 +340,6 @@ mod tests {
             matches!(state, Err(StoreError::Stopped { .. })),
             "{state:?}"
         );
-        assert!(store.probe().is_err());
         assert!(!is_open(&store), "a read does not reopen the store");
         assert_eq!(dir.path().join(RESERVE_FILE).exists(), reserve);
 
@@ -326,5 +348,26 @@ mod tests {
             .expect("a write reopens the store");
         assert!(is_open(&store));
         assert!(store.source_state("s").expect("reads").is_some());
+    }
+
+    /// The heartbeat's probe opens a store a failed reopening left closed (a poll begins
+    /// with a read, so without it only the next retention pass would), and the store is
+    /// whole afterwards.
+    #[test]
+    fn the_heartbeat_probe_opens_a_closed_store() {
+        let (_dir, store) = temp_store();
+        store
+            .save_state("s", &SourceState::default())
+            .expect("writes");
+        drop(store.db.write().expect("not poisoned").take());
+        assert!(matches!(
+            store.source_state("s"),
+            Err(StoreError::Stopped { .. })
+        ));
+
+        store.probe().expect("the probe opens the store again");
+        assert!(is_open(&store));
+        assert!(store.source_state("s").expect("reads").is_some());
+        store.probe().expect("and answers");
     }
 }
