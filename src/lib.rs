@@ -39,3 +39,20 @@ pub mod store;
 
 /// The version string used in the User-Agent and the generator element of output feeds.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// `error` with the chain of its causes, each after `separator`; a cause whose text an
+/// earlier one already holds (an error that embeds its source's message, as `cannot listen
+/// on ADDR: Address in use` does) is not repeated. For `main`'s messages and the logs.
+pub fn with_causes(error: &(dyn std::error::Error + 'static), separator: &str) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let line = e.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(separator);
+            text.push_str(&line);
+        }
+        cause = e.source();
+    }
+    text
+}

@@ -214,21 +214,9 @@ fn main() -> ExitCode {
     }
 }
 
-/// An error with the chain of its causes, one `caused by:` line each; a cause whose text
-/// an earlier line already holds (an error that embeds its source's message, as
-/// `cannot listen on ADDR: Address in use` does) is not repeated.
+/// An error with the chain of its causes, one `caused by:` line each.
 fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(e) = cause {
-        let line = e.to_string();
-        if !line.is_empty() && !text.contains(&line) {
-            text.push_str("\n  caused by: ");
-            text.push_str(&line);
-        }
-        cause = e.source();
-    }
-    text
+    tributary::with_causes(error, "\n  caused by: ")
 }
 
 /// Logs to stderr, filtered by RUST_LOG (default info); colours only on a terminal. When

@@ -21,12 +21,7 @@ pub enum ServeError {
 
 /// A 500 for the reader; the error with its causes for the log.
 pub(super) fn internal_error(e: &ServeError) -> Response {
-    let mut chain = e.to_string();
-    let mut cause = std::error::Error::source(e);
-    while let Some(c) = cause {
-        chain.push_str(&format!(": {c}"));
-        cause = c.source();
-    }
+    let chain = crate::with_causes(e, ": ");
     tracing::error!(error = %chain, "request failed");
     (
         StatusCode::INTERNAL_SERVER_ERROR,
