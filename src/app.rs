@@ -11,9 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::daemon::control::{self, ClientError, Reply};
 use crate::daemon::reload::{ReloadError, ReloadReport};
 use crate::daemon::retention::RetentionError;
-use crate::daemon::control::{self, ClientError, Reply};
 use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor, unknown_sources};
 use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};

@@ -236,7 +236,9 @@ async fn poll(config: config::Config, names: Vec<String>) -> Result<(), app::Err
     })
     .await?;
     for name in &summary.missing {
-        println!("{name:<24} no result yet: still waiting for a place to poll (see `tributary status`)");
+        println!(
+            "{name:<24} no result yet: still waiting for a place to poll (see `tributary status`)"
+        );
     }
     println!(
         "{} sources polled, {} failed{}",

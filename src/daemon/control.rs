@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::broadcast::error::RecvError;
 use tokio::sync::{Semaphore, broadcast, mpsc, oneshot};
@@ -160,12 +160,15 @@ impl Listening {
             let place = places.clone().try_acquire_owned().ok();
             let channel = channel.clone();
             tracker.spawn(async move {
+                let mut stream = stream;
                 let stop = channel.shutdown.clone();
                 tokio::select! {
-                    () = serve_client(stream, channel, place.is_some()) => {}
+                    () = serve_client(&mut stream, channel, place.is_some()) => {}
                     () = stop.cancelled() => {}
                 }
+                // The place is free before the client sees the end.
                 drop(place);
+                drop(stream);
             });
         }
         let _ = std::fs::remove_file(&self.path);
@@ -173,8 +176,8 @@ impl Listening {
 }
 
 /// One client: its request, then the reports (see the module docs).
-async fn serve_client(stream: UnixStream, channel: Channel, has_place: bool) {
-    let (read, mut write) = stream.into_split();
+async fn serve_client(stream: &mut UnixStream, channel: Channel, has_place: bool) {
+    let (read, mut write) = stream.split();
     if !has_place {
         let message = format!("busy: {MAX_CLIENTS} clients are being served; try again");
         let _ = send(&mut write, &Reply::Error { message }).await;
@@ -198,7 +201,11 @@ async fn serve_client(stream: UnixStream, channel: Channel, has_place: bool) {
     let mut reports = channel.reports.subscribe();
     let asked_at = Utc::now();
     let (reply, answer) = oneshot::channel();
-    let woken = match channel.control.send(Control::PollNow(request.poll, reply)).await {
+    let woken = match channel
+        .control
+        .send(Control::PollNow(request.poll, reply))
+        .await
+    {
         Ok(()) => answer.await.unwrap_or(Err(PollNowError::Stopping)),
         Err(_) => Err(PollNowError::Stopping),
     };
@@ -214,9 +221,14 @@ async fn serve_client(stream: UnixStream, channel: Channel, has_place: bool) {
             return;
         }
     };
-    if send(&mut write, &Reply::Started { sources: names.len() })
-        .await
-        .is_err()
+    if send(
+        &mut write,
+        &Reply::Started {
+            sources: names.len(),
+        },
+    )
+    .await
+    .is_err()
     {
         return;
     }
@@ -262,7 +274,7 @@ async fn serve_client(stream: UnixStream, channel: Channel, has_place: bool) {
 
 /// The request line: at most [`MAX_REQUEST`] bytes, at most [`MAX_NAMES`] names.
 async fn read_request(read: impl AsyncRead + Unpin) -> Result<Request, String> {
-    let line = read_line(read, MAX_REQUEST)
+    let line = read_line(&mut BufReader::new(read), MAX_REQUEST)
         .await
         .map_err(|e| e.to_string())?
         .ok_or_else(|| "no request".to_string())?;
@@ -285,11 +297,15 @@ pub enum LineError {
 
 /// One line (without its newline), reading no more than `max` bytes of it; `None` at the
 /// end of the stream.
-async fn read_line(read: impl AsyncRead + Unpin, max: usize) -> Result<Option<Vec<u8>>, LineError> {
+async fn read_line(
+    read: &mut (impl AsyncBufRead + Unpin),
+    max: usize,
+) -> Result<Option<Vec<u8>>, LineError> {
     use tokio::io::AsyncReadExt;
-    let mut reader = BufReader::new(read.take(max as u64 + 1));
     let mut line = Vec::new();
-    reader.read_until(b'\n', &mut line).await?;
+    read.take(max as u64 + 1)
+        .read_until(b'\n', &mut line)
+        .await?;
     if line.last() == Some(&b'\n') {
         line.pop();
         return Ok(Some(line));
@@ -428,14 +444,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_line_is_read_up_to_its_bound() {
-        let ok = read_line(&b"{\"poll\":[]}\nmore"[..], 64).await.unwrap();
+        let mut two = &b"{\"poll\":[]}\nmore\n"[..];
+        let ok = read_line(&mut two, 64).await.unwrap();
         assert_eq!(ok.as_deref(), Some(&b"{\"poll\":[]}"[..]));
+        let more = read_line(&mut two, 64).await.unwrap();
+        assert_eq!(
+            more.as_deref(),
+            Some(&b"more"[..]),
+            "nothing read past a line"
+        );
         let endless = vec![b'x'; 1000];
         assert!(matches!(
-            read_line(&endless[..], 64).await,
+            read_line(&mut &endless[..], 64).await,
             Err(LineError::TooLong(64))
         ));
-        assert_eq!(read_line(&b""[..], 64).await.unwrap(), None);
+        assert_eq!(read_line(&mut &b""[..], 64).await.unwrap(), None);
     }
 
     #[tokio::test]

@@ -284,7 +284,10 @@ impl Supervisor {
             self.config.sources.iter().map(|s| s.name.clone()).collect()
         } else {
             let mut seen = std::collections::HashSet::new();
-            names.into_iter().filter(|n| seen.insert(n.clone())).collect()
+            names
+                .into_iter()
+                .filter(|n| seen.insert(n.clone()))
+                .collect()
         };
         let unknown: Vec<String> = names
             .iter()

@@ -50,8 +50,6 @@ struct Running {
     task: JoinHandle<()>,
 }
 
-
-
 impl Sources {
     pub fn new(tracker: TaskTracker) -> Sources {
         Sources {
@@ -70,12 +68,9 @@ impl Sources {
         let poll_now = Arc::new(Notify::new());
         // The loop's future itself, not an `async move` around it, which would hold the
         // moved arguments and the future both: the task lives as long as the source.
-        let task = self.tracker.spawn(this.source_loop(
-            task_source,
-            task_stop,
-            start,
-            poll_now.clone(),
-        ));
+        let task =
+            self.tracker
+                .spawn(this.source_loop(task_source, task_stop, start, poll_now.clone()));
         self.running.insert(
             source.name.clone(),
             Running {
