@@ -29,13 +29,11 @@ fn write_config(dir: &Path, origin: &Origin) -> PathBuf {
     path
 }
 
-fn origin_with_feeds() -> impl std::future::Future<Output = Origin> {
-    async {
-        let origin = Origin::start().await;
-        origin.set("/a", Route::feed(small_rss("a", 3), "application/rss+xml"));
-        origin.set("/b", Route::feed(small_rss("b", 2), "application/rss+xml"));
-        origin
-    }
+async fn origin_with_feeds() -> Origin {
+    let origin = Origin::start().await;
+    origin.set("/a", Route::feed(small_rss("a", 3), "application/rss+xml"));
+    origin.set("/b", Route::feed(small_rss("b", 2), "application/rss+xml"));
+    origin
 }
 
 /// `tributary ARGS --config PATH`, run to its end.
