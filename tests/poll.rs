@@ -180,6 +180,18 @@ async fn the_control_socket_is_private_and_removed_at_stop() {
     assert!(meta.file_type().is_socket());
     assert_eq!(meta.permissions().mode() & 0o777, 0o600);
 
+    // A daemon without its socket (an older one, say) is named, not taken for none.
+    let moved = dir.path().join("store").join("moved.sock");
+    std::fs::rename(socket(dir.path()), &moved).expect("move away");
+    let out = tributary(&path, &["poll"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("in use by a running tributary, but its control socket did not answer"),
+        "{stderr}"
+    );
+    std::fs::rename(&moved, socket(dir.path())).expect("move back");
+
     support::signal(daemon.id(), "-TERM");
     let status = daemon.0.take().expect("child").wait().expect("exits");
     assert!(status.success());

@@ -461,6 +461,22 @@ mod tests {
         assert_eq!(read_line(&mut &b""[..], 64).await.unwrap(), None);
     }
 
+    /// A client that does not take its replies is given up on after [`WRITE_WITHIN`].
+    #[tokio::test(start_paused = true)]
+    async fn a_reply_not_taken_in_time_is_given_up() {
+        let (mut daemon_end, _client_end) = tokio::io::duplex(64);
+        let reply = Reply::Error {
+            message: "x".repeat(1000),
+        };
+        let began = tokio::time::Instant::now();
+        let sent = send(&mut daemon_end, &reply).await;
+        assert_eq!(
+            sent.map_err(|e| e.kind()),
+            Err(std::io::ErrorKind::TimedOut)
+        );
+        assert_eq!(began.elapsed(), WRITE_WITHIN);
+    }
+
     #[tokio::test]
     async fn requests_are_checked() {
         assert!(read_request(&b"hello\n"[..]).await.is_err());
