@@ -922,11 +922,7 @@ fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
         if let Err(e) = env.template_from_named_str(&name, &text) {
             let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
             let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-            return Err(format!(
-                "{}{line}: {}{detail}",
-                file.display(),
-                e.kind()
-            ));
+            return Err(format!("{}{line}: {}{detail}", file.display(), e.kind()));
         }
         files.push((name, text));
     }

@@ -46,7 +46,26 @@ pub fn environment(
     overrides: &[(String, String)],
 ) -> Result<minijinja::Environment<'static>, TemplateError> {
     let mut env = minijinja::Environment::new();
-    // Every name ends in `.html`: minijinja's default autoescapes those.
+    // Every name ends in `.html`: minijinja's default autoescapes those, here with the five
+    // characters HTML needs (minijinja's own also writes `/` as `&#x2f;`, unreadable in
+    // URLs).
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() != minijinja::AutoEscape::Html
+            || value.is_safe()
+            || value.is_undefined()
+            || value.is_none()
+        {
+            return minijinja::escape_formatter(out, state, value);
+        }
+        let text = match value.as_str() {
+            Some(s) => html_escape::encode_quoted_attribute(s),
+            None => html_escape::encode_quoted_attribute(&value.to_string())
+                .into_owned()
+                .into(),
+        };
+        out.write_str(&text)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
     for (name, source) in BUILT_IN {
         env.add_template(name, source).map_err(TemplateError)?;
     }
@@ -57,11 +76,17 @@ pub fn environment(
     Ok(env)
 }
 
-/// One view's page, rendered in `env`.
+/// One view's page, rendered in `env`, without the characters XML cannot carry (no use in
+/// HTML either, wherever a feed put them).
 pub fn river(env: &minijinja::Environment<'_>, page: &RiverPage) -> Result<String, TemplateError> {
-    env.get_template(PAGE)
+    let html = env
+        .get_template(PAGE)
         .and_then(|t| t.render(page))
-        .map_err(TemplateError)
+        .map_err(TemplateError)?;
+    Ok(match xml_text(&html) {
+        std::borrow::Cow::Borrowed(_) => html,
+        std::borrow::Cow::Owned(clean) => clean,
+    })
 }
 
 /// What a view's template gets: `view` (about the page) and `entries`.
@@ -163,7 +188,9 @@ impl RiverEntry {
             title: text(&e.title),
             link: e.link.clone(),
             source,
-            date: e.sort_time().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            date: e
+                .sort_time()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             date_text: date_text(e.sort_time()),
             authors: e.authors.iter().map(|p| text(&p.name)).collect(),
             excerpt: excerpt(&plain_text(excerpt_from, true)),
@@ -203,9 +230,7 @@ fn media(m: &crate::model::Enclosure) -> Media {
                 .and_then(|mut s| s.next_back().map(str::to_string))
         })
         .filter(|n| !n.is_empty())
-        .map(|n| {
-            percent_decode(&n)
-        })
+        .map(|n| percent_decode(&n))
         .unwrap_or_else(|| m.url.clone());
     Media {
         url: m.url.clone(),

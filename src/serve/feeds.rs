@@ -476,7 +476,13 @@ fn render_selection(
     let (body, content_type) = match format {
         Format::Html => (
             river_page(
-                config, store, selection, &meta, &entries, &sources, before.is_some(),
+                config,
+                store,
+                selection,
+                &meta,
+                &entries,
+                &sources,
+                before.is_some(),
             )?,
             HTML_TYPE,
         ),
