@@ -432,3 +432,77 @@ async fn a_theme_replaces_a_template_and_a_broken_one_is_refused() {
     );
     daemon.shutdown().await.expect("shutdown");
 }
+
+#[test]
+fn templates_dump_writes_the_built_in_templates_and_keeps_edits() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let theme = dir.path().join("theme");
+    let dump = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tributary"))
+            .arg("templates")
+            .arg("--dump")
+            .arg(&theme)
+            .output()
+            .expect("runs")
+    };
+    let out = dump();
+    assert!(out.status.success(), "{out:?}");
+    for (name, text) in tributary::render::river::BUILT_IN {
+        let written = std::fs::read_to_string(theme.join(name)).expect("written");
+        assert_eq!(&written, text, "{name}");
+    }
+    // An edited file is kept.
+    std::fs::write(theme.join("entry.html"), "mine").expect("write");
+    let out = dump();
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("kept"));
+    assert_eq!(
+        std::fs::read_to_string(theme.join("entry.html")).expect("read"),
+        "mine"
+    );
+}
+
+#[test]
+fn a_theme_folder_is_read_within_bounds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("feeds.toml");
+    let load = |templates: &str| {
+        std::fs::write(
+            &config,
+            format!(
+                "[publish]\ntemplates = \"{templates}\"\n\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n"
+            ),
+        )
+        .expect("write");
+        tributary::config::load(&config)
+            .map(|c| c.publish.templates)
+            .map_err(|e| e.to_string())
+    };
+    // Missing: said at the key's position.
+    let err = load("nope").expect_err("no such folder");
+    assert!(
+        err.contains("feeds.toml:2:13: templates: cannot read"),
+        "{err}"
+    );
+    // Relative to the config's folder; only `.html` files are templates.
+    let theme = dir.path().join("theme");
+    std::fs::create_dir(&theme).expect("mkdir");
+    std::fs::write(theme.join("entry.html"), "<p>{{ entry.title }}</p>").expect("write");
+    std::fs::write(theme.join("notes.txt"), "{% broken").expect("write");
+    let t = load("theme").expect("valid").expect("a theme");
+    assert_eq!(t.files.len(), 1);
+    assert_eq!(t.files[0].0, "entry.html");
+    assert!(t.dir.is_absolute());
+    // A template past the size bound is refused, not read whole.
+    let big = "x".repeat(tributary::config::MAX_TEMPLATE_BYTES as usize + 1);
+    std::fs::write(theme.join("base.html"), big).expect("write");
+    let err = load("theme").expect_err("too big");
+    assert!(err.contains("base.html is larger than 256 KiB"), "{err}");
+    // So is a folder of more templates than the bound.
+    std::fs::remove_file(theme.join("base.html")).expect("remove");
+    for i in 0..tributary::config::MAX_TEMPLATES {
+        std::fs::write(theme.join(format!("part{i}.html")), "x").expect("write");
+    }
+    let err = load("theme").expect_err("too many");
+    assert!(err.contains("holds more than 64 templates"), "{err}");
+}
