@@ -506,3 +506,25 @@ fn a_theme_folder_is_read_within_bounds() {
     let err = load("theme").expect_err("too many");
     assert!(err.contains("holds more than 64 templates"), "{err}");
 }
+
+#[tokio::test]
+async fn a_template_failing_as_it_renders_answers_500() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let theme = dir.path().join("theme");
+    std::fs::create_dir(&theme).expect("mkdir");
+    std::fs::write(
+        theme.join("river.html"),
+        "<p>\n{% include \"missing.html\" %}\n",
+    )
+    .expect("write");
+    let (daemon, _origin, _dir) =
+        river_daemon(&format!("templates = \"{}\"", theme.display())).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let (status, _, body) = fetch(&format!("{base}/")).await;
+    assert_eq!(status, 500);
+    assert_eq!(body, "internal error: the page's template failed\n");
+    // The feeds do not depend on the templates.
+    let (status, _, _) = fetch(&format!("{base}/feed.atom")).await;
+    assert_eq!(status, 200);
+    daemon.shutdown().await.expect("shutdown");
+}
