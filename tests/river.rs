@@ -430,6 +430,20 @@ async fn a_theme_replaces_a_template_and_a_broken_one_is_refused() {
             .length(),
         3
     );
+    // Fixed, the reload applies it and the page changes with it.
+    std::fs::write(
+        theme.join("entry.html"),
+        "<article class=\"fixed\">{{ entry.title }}</article>\n",
+    )
+    .expect("write");
+    daemon.reload().await.expect("the reload applies the theme");
+    let (_, _, page) = fetch(&format!("{base}/")).await;
+    assert_eq!(
+        Document::from(page.as_str())
+            .select("article.fixed")
+            .length(),
+        3
+    );
     daemon.shutdown().await.expect("shutdown");
 }
 
