@@ -31,7 +31,7 @@ fn item(site: &str, n: usize, hours: i64, extra: &str) -> String {
 
 fn rss(title: &str, site: &str, items: &[String]) -> String {
     format!(
-        "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\"><channel>\
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?><rss version=\"2.0\" xmlns:content=\"http://purl.org/rss/1.0/modules/content/\"><channel>\
          <title>{title}</title><link>https://{site}.example/</link><description>d</description>{}\
          </channel></rss>",
         items.concat()
@@ -46,9 +46,10 @@ async fn river_daemon(extra_publish: &str) -> (app::Daemon, Origin, tempfile::Te
     let mut alpha: Vec<String> = (0..5)
         .map(|n| {
             let extra = match n {
-                1 => "<description>&lt;p&gt;Hello &lt;script&gt;alert(1)&lt;/script&gt;\
+                1 => "<description>Hello</description>\
+                      <content:encoded>&lt;p&gt;Hello &lt;script&gt;alert(1)&lt;/script&gt;\
                       &lt;img src=\"https://alpha.example/x.png\" onerror=\"alert(2)\"&gt;\
-                      &lt;a href=\"javascript:alert(3)\"&gt;click&lt;/a&gt;&lt;/p&gt;</description>\
+                      &lt;a href=\"javascript:alert(3)\"&gt;click&lt;/a&gt;&lt;/p&gt;</content:encoded>\
                       <author>ann@alpha.example (Ann Author)</author>"
                     .to_string(),
                 2 => "<description>Listen to this</description>\
@@ -267,7 +268,11 @@ async fn entries_expand_play_their_media_and_nothing_runs() {
         .expect("the entry is there");
     assert_eq!(
         hostile.select("details summary").text().to_string(),
-        "Hello click"
+        "Hello"
+    );
+    assert_eq!(
+        hostile.select("details .content a").text().to_string(),
+        "click"
     );
     assert_eq!(
         hostile
@@ -286,6 +291,14 @@ async fn entries_expand_play_their_media_and_nothing_runs() {
     let link = doc.select("ul.media a[href='https://alpha.example/ep2.mp3']");
     assert_eq!(link.text().to_string(), "ep2.mp3");
     assert!(page.contains("12.3 MB"), "{page}");
+    // An entry whose excerpt is all there is shows its text as it is, not behind it.
+    let short = doc
+        .select("article")
+        .iter()
+        .find(|a| a.select("h2").text().contains("alpha post 0"))
+        .expect("the entry is there");
+    assert_eq!(short.select("details").length(), 0);
+    assert_eq!(short.select(".content").text().to_string(), "Alpha body 0");
     assert_eq!(
         doc.select("article video[controls]")
             .attr("src")

@@ -151,6 +151,9 @@ pub struct RiverEntry {
     pub excerpt: String,
     /// Sanitised HTML: the content (else the summary).
     pub content: Option<String>,
+    /// Whether the content says more than the excerpt (else the content is shown as it is,
+    /// not behind the excerpt).
+    pub expands: bool,
     pub enclosures: Vec<Media>,
 }
 
@@ -184,6 +187,8 @@ impl RiverEntry {
         let text = |s: &str| xml_text(s).into_owned();
         let full = e.content.as_deref().or(e.summary.as_deref());
         let excerpt_from = e.summary.as_deref().or(e.content.as_deref()).unwrap_or("");
+        let excerpt_text = excerpt(&plain_text(excerpt_from, true));
+        let expands = full.is_some_and(|f| plain_text(f, true) != excerpt_text);
         RiverEntry {
             title: text(&e.title),
             link: e.link.clone(),
@@ -193,8 +198,9 @@ impl RiverEntry {
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             date_text: date_text(e.sort_time()),
             authors: e.authors.iter().map(|p| text(&p.name)).collect(),
-            excerpt: excerpt(&plain_text(excerpt_from, true)),
+            excerpt: excerpt_text,
             content: full.map(text),
+            expands,
             enclosures: e.enclosures.iter().map(media).collect(),
         }
     }
