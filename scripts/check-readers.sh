@@ -4,8 +4,9 @@
 # Python feedparser, xmllint and newsboat read every kind of feed `tributary run` publishes
 # (combined, per tag, named, per source; Atom and RSS).
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
-# Also opens the home page in headless Chromium: a screenshot (target/check-page.png) and a
-# check that every link on the rendered page works.
+# Also opens the river (/) and the status page (/status) in headless Chromium: a screenshot
+# of / (target/check-page.png) and a check that every link of ours on the rendered pages
+# works.
 # Last line: "readers: N passed, M failed"; exit status 1 if anything failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -189,7 +190,7 @@ for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/l
   check "$path: newsboat has no item without a title ($n)" test "$n" = 0
 done
 
-echo "== the home page in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
+echo "== the river (/) and the status page (/status) in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
 # The flags keep Chromium off the network (only our loopback server) and out of $HOME.
 CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync
@@ -197,11 +198,12 @@ CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first
 SHOT="$TARGET/check-page.png"
 timeout 60 "${CHROME[@]}" --screenshot="$SHOT" "$BASE/" >"$TMP/chrome.log" 2>&1 || true
 check "Chromium took a screenshot of / ($SHOT)" test -s "$SHOT" -a "$(stat -c %s "$SHOT" 2>/dev/null || echo 0)" -gt 10000
-timeout 60 "${CHROME[@]}" --dump-dom "$BASE/" >"$TMP/dom.html" 2>>"$TMP/chrome.log" || true
-check "Chromium rendered / (DOM has the sources table)" grep -q "<table>" "$TMP/dom.html"
-check "/ advertises the Atom feed for autodiscovery" grep -q 'rel="alternate" type="application/atom+xml"' "$TMP/dom.html"
-# Every link on the rendered page works (http(s) ones are fetched; file:// sources skipped).
-python3 - "$BASE/" "$TMP/dom.html" >"$TMP/links.txt" <<'PY' || fail "cannot read the links of /"
+# `check_links PAGE DOM SCOPE`: every link on the rendered page answers 200. SCOPE "all"
+# fetches every http(s) link (the status page links only our sources, on loopback); "own"
+# only those on this server (the river links articles on the internet).
+check_links() {
+  local page=$1 dom=$2 scope=$3
+  python3 - "$BASE$page" "$dom" >"$TMP/links.txt" <<'PY' || fail "cannot read the links of $page"
 import sys, html.parser, urllib.parse
 base, path = sys.argv[1], sys.argv[2]
 class P(html.parser.HTMLParser):
@@ -211,15 +213,27 @@ class P(html.parser.HTMLParser):
             print(urllib.parse.urljoin(base, href))
 P().feed(open(path, encoding="utf-8").read())
 PY
-LINKS=0
-BROKEN=0
-while read -r link; do
-  case $link in http://*|https://*) ;; *) continue ;; esac
-  LINKS=$((LINKS + 1))
-  code=$(curl -s -o /dev/null -w '%{http_code}' "$link") || code=000
-  if [[ $code != 200 ]]; then BROKEN=$((BROKEN + 1)); echo "    broken link: $link ($code)"; fi
-done <"$TMP/links.txt"
-check "every link on / answers 200 ($LINKS links, $BROKEN broken)" test "$LINKS" -gt 10 -a "$BROKEN" = 0
+  local links=0 broken=0 link code
+  while read -r link; do
+    case $link in http://*|https://*) ;; *) continue ;; esac
+    if [[ $scope == own && $link != "$BASE"/* ]]; then continue; fi
+    links=$((links + 1))
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$link") || code=000
+    if [[ $code != 200 ]]; then broken=$((broken + 1)); echo "    broken link: $link ($code)"; fi
+  done <"$TMP/links.txt"
+  check "every link on $page answers 200 ($links links, $broken broken)" test "$links" -gt 10 -a "$broken" = 0
+}
+timeout 60 "${CHROME[@]}" --dump-dom "$BASE/" >"$TMP/river.html" 2>>"$TMP/chrome.log" || true
+check "Chromium rendered / (DOM has entries with dates)" grep -q '<time datetime="' "$TMP/river.html"
+ARTICLES=$(grep -o '<article' "$TMP/river.html" | wc -l)
+check "/ shows entries ($ARTICLES, at most max_items = 500)" test "$ARTICLES" -gt 0 -a "$ARTICLES" -le 500
+check "/ advertises the Atom feed for autodiscovery" grep -q 'rel="alternate" type="application/atom+xml"' "$TMP/river.html"
+check "/ has no script" bash -c '! grep -qi "<script" "$1"' _ "$TMP/river.html"
+check_links / "$TMP/river.html" own
+timeout 60 "${CHROME[@]}" --dump-dom "$BASE/status" >"$TMP/dom.html" 2>>"$TMP/chrome.log" || true
+check "Chromium rendered /status (DOM has the sources table)" grep -q "<table>" "$TMP/dom.html"
+check "/status advertises the Atom feed for autodiscovery" grep -q 'rel="alternate" type="application/atom+xml"' "$TMP/dom.html"
+check_links /status "$TMP/dom.html" all
 
 echo "== summary"
 echo "    sources: $(grep -c '^\[\[source\]\]' "$CONFIG"), entries stored: $TOTAL"

@@ -100,6 +100,13 @@ enum Command {
     ///
     /// Exits 0 when the config is valid, 1 otherwise.
     Check,
+    /// Write the built-in templates of the HTML pages into a folder: the starting point of
+    /// a theme (`[publish] templates`). Existing files are left alone.
+    Templates {
+        /// The folder to write them into (created if missing).
+        #[arg(long, value_name = "DIR")]
+        dump: PathBuf,
+    },
 }
 
 /// How long the runtime waits at exit for blocking threads still running (an abandoned
@@ -113,6 +120,9 @@ fn main() -> ExitCode {
     let path = config::resolve_path(cli.config);
     if let Command::ImportOpml { file } = &cli.command {
         return import_opml(&path, file);
+    }
+    if let Command::Templates { dump } = &cli.command {
+        return dump_templates(dump);
     }
     let config = match config::load(&path) {
         Ok(c) => c,
@@ -209,7 +219,7 @@ fn main() -> ExitCode {
                     Err(app::Error::Inconsistent(report.problems.len()))
                 }
             }
-            Command::Check | Command::ImportOpml { .. } => Ok(()),
+            Command::Check | Command::ImportOpml { .. } | Command::Templates { .. } => Ok(()),
         }
     });
     // Parsing and normalising run on blocking threads, which cannot be interrupted: a stop
@@ -251,6 +261,35 @@ async fn poll(config: config::Config, names: Vec<String>) -> Result<(), app::Err
         }
     );
     Ok(())
+}
+
+/// `templates --dump DIR`: writes each built-in template into `dir`, skipping (and saying
+/// so) a file that is already there.
+fn dump_templates(dir: &std::path::Path) -> ExitCode {
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        eprintln!("tributary: cannot create {}: {e}", dir.display());
+        return ExitCode::FAILURE;
+    }
+    for (name, text) in tributary::render::river::BUILT_IN {
+        let file = dir.join(name);
+        let file = std::path::absolute(&file).unwrap_or(file);
+        let written = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
+        match written {
+            Ok(()) => println!("wrote {}", file.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                println!("kept {} (already there)", file.display());
+            }
+            Err(e) => {
+                eprintln!("tributary: cannot write {}: {e}", file.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// An error with the chain of its causes, one `caused by:` line each.

@@ -304,10 +304,13 @@ async fn control_characters_never_reach_an_output() {
         outlines.iter().any(|o| o.title == "Atom source"),
         "{outlines:?}"
     );
-    let (status, _, page) = get(&format!("{base}/")).await;
+    let (status, _, page) = get(&format!("{base}/status")).await;
     assert_eq!(status, 200);
-    assert_xml_chars("/", &page);
+    assert_xml_chars("/status", &page);
     assert!(page.contains("River of news"), "{page}");
+    let (status, _, river) = get(&format!("{base}/")).await;
+    assert_eq!(status, 200);
+    assert_xml_chars("/", &river);
 
     // The text around the characters is all there, in every format.
     for word in [
@@ -667,8 +670,9 @@ async fn a_local_sources_path_is_never_published() {
         outlines[1].xml_url,
         "http://feeds.test/sources/missing.atom"
     );
-    let (_, _, page) = get(&format!("{base}/")).await;
+    let (_, _, page) = get(&format!("{base}/status")).await;
     assert!(page.contains(here), "{page}");
+    let (_, _, river) = get(&format!("{base}/")).await;
     assert!(page.contains("[local path]"), "{page}");
 
     let (_, _, health) = get(&format!("{base}/healthz")).await;
@@ -687,7 +691,8 @@ async fn a_local_sources_path_is_never_published() {
         ("/feed.rss", &rss),
         ("/feed.json", &json),
         ("/opml", &opml),
-        ("/", &page),
+        ("/status", &page),
+        ("/", &river),
         ("/healthz", &health),
         ("/metrics", &metrics),
     ] {
@@ -758,6 +763,7 @@ async fn no_local_urls_or_credentials_reach_an_output() {
         "/feed.json",
         "/healthz",
         "/opml",
+        "/status",
         "/",
     ] {
         let (status, _, body) = get(&format!("{base}{path}")).await;
@@ -766,7 +772,7 @@ async fn no_local_urls_or_credentials_reach_an_output() {
             !body.contains("hunter2"),
             "{path} publishes a source's password: {body}"
         );
-        if matches!(path, "/healthz" | "/opml" | "/") {
+        if matches!(path, "/healthz" | "/opml" | "/status") {
             continue;
         }
         assert!(

@@ -367,8 +367,8 @@ async fn failing_sources_do_not_stop_the_others() {
     assert_eq!(missing["last_error"], "HTTP 404 Not Found");
     assert_eq!(missing["consecutive_failures"], 1);
     assert_eq!(missing["last_status"], 404);
-    // The home page shows each source's state and last error.
-    let (_, _, page) = get(&format!("{base}/")).await;
+    // The status page shows each source's state and last error.
+    let (_, _, page) = get(&format!("{base}/status")).await;
     assert!(page.contains("HTTP 404 Not Found (1 in a row)"), "{page}");
     assert!(page.contains("<td>failing</td>"));
     let (_, _, body) = get(&format!("{base}/feed.atom")).await;

@@ -95,13 +95,14 @@ async fn per_source_and_per_tag_feeds() {
         "/sources/nope.atom",
         "/tags/nope.rss",
         "/sources/code.xml",
-        "/sources/code",
+        "/sources/nope",
+        "/tags/nope.html",
     ] {
         let (status, _, _) = get(&format!("{base}{missing}")).await;
         assert_eq!(status, 404, "{missing}");
     }
-    // The home page links every feed.
-    let (_, _, page) = get(&format!("{base}/")).await;
+    // The status page links every feed.
+    let (_, _, page) = get(&format!("{base}/status")).await;
     for link in [
         "sources/code.atom",
         "tags/tech.rss",

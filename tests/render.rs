@@ -194,6 +194,7 @@ fn page_sources() -> Vec<PageSource> {
     vec![
         PageSource {
             name: "alpha".into(),
+            title: Some("Alpha <Weblog>".into()),
             current_url: "https://alpha.example/feed.xml?x=1&y=2".into(),
             state: "ok".into(),
             last_success: Some(at(2024, 3, 5, 12, 0)),
@@ -204,6 +205,7 @@ fn page_sources() -> Vec<PageSource> {
         },
         PageSource {
             name: "beta".into(),
+            title: None,
             current_url: "http://feeds.test/sources/beta.atom".into(),
             state: "failing".into(),
             last_success: None,
@@ -214,6 +216,7 @@ fn page_sources() -> Vec<PageSource> {
         },
         PageSource {
             name: "gamma".into(),
+            title: Some("gamma".into()),
             current_url: "not a url".into(),
             state: "gone".into(),
             last_success: Some(at(2023, 12, 31, 23, 59)),
@@ -295,7 +298,55 @@ fn opml_matches_its_golden_files() {
 #[test]
 fn status_page_matches_its_golden_file() {
     golden(
-        "index.html",
+        "status.html",
         &render::page::status_page(&config(), &page_sources()),
+    );
+}
+
+#[test]
+fn river_page_matches_its_golden_file() {
+    use render::river::{Alternate, NavLink, RiverEntry, RiverPage, RiverSource, View};
+    let sources = sources();
+    let entries = entries()
+        .into_iter()
+        .map(|e| {
+            // A source without attribution is shown by its name.
+            let info = sources.get(&e.source);
+            let source = RiverSource {
+                name: e.source.clone(),
+                title: info.map_or_else(|| e.source.clone(), |i| i.title.clone()),
+                site: info.map(|i| i.link.clone().unwrap_or_else(|| i.url.clone())),
+                view: format!("http://feeds.test/sources/{}", e.source),
+            };
+            RiverEntry::new(&e, source)
+        })
+        .collect();
+    let page = RiverPage {
+        view: View {
+            site_title: "Golden <river>".into(),
+            title: "Golden <river>".into(),
+            description: "Every & all".into(),
+            site: None,
+            home: "http://feeds.test/".into(),
+            status: "http://feeds.test/status".into(),
+            alternates: vec![Alternate {
+                mime_type: "application/atom+xml".into(),
+                title: "Golden <river> (Atom)".into(),
+                label: "Atom".into(),
+                href: "http://feeds.test/feed.atom".into(),
+            }],
+            nav: vec![NavLink {
+                title: "#rust".into(),
+                href: "http://feeds.test/tags/rust".into(),
+            }],
+            older: Some("http://feeds.test/?before=abc".into()),
+            newest: Some("http://feeds.test/".into()),
+        },
+        entries,
+    };
+    let env = render::river::environment(&[]).expect("the built-in templates compile");
+    golden(
+        "river.html",
+        &render::river::river(&env, &page).expect("the river renders"),
     );
 }

@@ -218,7 +218,23 @@ pub struct PublishConfig {
     /// The author named on published feeds (needed for entries that name none).
     pub author: String,
     pub max_items: usize,
+    /// `templates`: the theme's folder (absolute) and its templates, read and checked when
+    /// the config was: (file name, source), each replacing the built-in template of its
+    /// name or beside them.
+    pub templates: Option<Templates>,
 }
+
+/// A theme's templates (`[publish] templates`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Templates {
+    pub dir: PathBuf,
+    pub files: Vec<(String, String)>,
+}
+
+/// A theme folder holds at most this many templates...
+pub const MAX_TEMPLATES: usize = 64;
+/// ...of at most this many bytes each.
+pub const MAX_TEMPLATE_BYTES: u64 = 256 * 1024;
 
 #[derive(Clone, Debug)]
 pub struct FetchConfig {

@@ -83,6 +83,7 @@ pub(super) struct RawPublish {
     pub(super) description: Option<String>,
     pub(super) author: Option<String>,
     pub(super) max_items: Option<Spanned<i64>>,
+    pub(super) templates: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

@@ -79,7 +79,7 @@ impl Validator<'_> {
     fn build(&mut self, raw: RawConfig, path: &Path) -> Option<Config> {
         let server = self.server(raw.server.unwrap_or_default());
         let store = self.store(raw.store.unwrap_or_default(), path);
-        let publish = self.publish(raw.publish.unwrap_or_default());
+        let publish = self.publish(raw.publish.unwrap_or_default(), path);
         let fetch_raw = raw.fetch.unwrap_or_default();
         let default_interval = self.duration_or(&fetch_raw.interval, "interval", DEFAULT_INTERVAL);
         let base_url = server.as_ref().map(|s| s.base_url.as_str());
@@ -213,8 +213,26 @@ impl Validator<'_> {
     }
 
     /// `[publish]`.
-    fn publish(&mut self, raw: RawPublish) -> Option<PublishConfig> {
+    fn publish(&mut self, raw: RawPublish, path: &Path) -> Option<PublishConfig> {
         let max_items = self.count(&raw.max_items, "max_items", 10_000, 50);
+        let templates = match &raw.templates {
+            None => Some(None),
+            Some(dir) => {
+                let config_dir = path.parent().unwrap_or(Path::new("."));
+                let dir_path = std::path::absolute(config_dir.join(dir.get_ref()))
+                    .unwrap_or_else(|_| config_dir.join(dir.get_ref()));
+                match read_templates(&dir_path) {
+                    Ok(files) => Some(Some(super::Templates {
+                        dir: dir_path,
+                        files,
+                    })),
+                    Err(message) => {
+                        self.problem(Some(dir.span()), format!("templates: {message}"));
+                        None
+                    }
+                }
+            }
+        };
         let title = raw
             .title
             .unwrap_or_else(|| "tributary".to_string())
@@ -227,6 +245,7 @@ impl Validator<'_> {
             author: raw.author.unwrap_or_else(|| title.clone()),
             title,
             max_items: max_items? as usize,
+            templates: templates?,
         })
     }
 
@@ -863,4 +882,50 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// A theme's `*.html` files (at most [`MAX_TEMPLATES`], each at most
+/// [`MAX_TEMPLATE_BYTES`]), each checked by minijinja; a problem names the file and line.
+fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    use super::{MAX_TEMPLATE_BYTES, MAX_TEMPLATES};
+    use std::io::Read;
+    let listing =
+        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+    let mut files = Vec::new();
+    for item in listing {
+        let item = item.map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+        let file = item.path();
+        let Some(name) = item.file_name().to_str().map(str::to_string) else {
+            continue;
+        };
+        if !name.ends_with(".html") || !file.is_file() {
+            continue;
+        }
+        if files.len() == MAX_TEMPLATES {
+            return Err(format!(
+                "{} holds more than {MAX_TEMPLATES} templates",
+                dir.display()
+            ));
+        }
+        let mut text = String::new();
+        std::fs::File::open(&file)
+            .and_then(|f| f.take(MAX_TEMPLATE_BYTES + 1).read_to_string(&mut text))
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        if text.len() as u64 > MAX_TEMPLATE_BYTES {
+            return Err(format!(
+                "{} is larger than {} KiB",
+                file.display(),
+                MAX_TEMPLATE_BYTES / 1024
+            ));
+        }
+        let env = minijinja::Environment::new();
+        if let Err(e) = env.template_from_named_str(&name, &text) {
+            let line = e.line().map(|l| format!(":{l}")).unwrap_or_default();
+            let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+            return Err(format!("{}{line}: {}{detail}", file.display(), e.kind()));
+        }
+        files.push((name, text));
+    }
+    files.sort();
+    Ok(files)
 }

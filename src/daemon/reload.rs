@@ -218,6 +218,7 @@ fn publish_differs(old: &Config, new: &Config) -> bool {
         || a.description != b.description
         || a.author != b.author
         || a.max_items != b.max_items
+        || a.templates != b.templates
 }
 
 fn feeds_differ(old: &Config, new: &Config) -> bool {

@@ -1,6 +1,7 @@
 //! Entries to the published documents: Atom 1.0 (`atom`), RSS 2.0 (`rss`), JSON Feed 1.1
 //! (`json`), with the writer crates (never by string formatting, so escaping is always
-//! right); the OPML subscription list (`opml`) and the HTML page (`page`). No I/O: each
+//! right); the OPML subscription list (`opml`), the status page (`page`) and the river of news
+//! (`river`, from minijinja templates). No I/O: each
 //! takes its data and returns the document.
 //!
 //! What the W3C Feed Validator asks for is built in: a self link equal to the URL requested,
@@ -13,6 +14,7 @@ mod json;
 mod meta;
 pub mod opml;
 pub mod page;
+pub mod river;
 mod rss;
 
 pub use atom::atom;

@@ -1,5 +1,5 @@
-//! The HTML page at `/`: the feeds with autodiscovery links for readers, and a table of the
-//! sources' health. Pure: it takes the config and the sources' status and returns the page
+//! The status page at `/status`: the feeds with autodiscovery links for readers, and a table
+//! of the sources' health. Pure: it takes the config and the sources' status and returns the page
 //! (no I/O); every text is escaped, without the characters XML cannot carry.
 
 use chrono::{DateTime, Utc};
@@ -12,6 +12,8 @@ use crate::feed::text::xml_text;
 #[derive(Clone, Debug, Default)]
 pub struct PageSource {
     pub name: String,
+    /// Its title: the `title` key of its `[[source]]`, else its feed's own.
+    pub title: Option<String>,
     /// The URL polled (may not parse: then the configured source's public URL is linked).
     pub current_url: String,
     /// "new", "ok", "failing" or "gone".
@@ -23,7 +25,7 @@ pub struct PageSource {
     pub entries: u64,
 }
 
-/// The page at `/`.
+/// The page at `/status`.
 pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
     // Characters XML cannot carry are no use in HTML either (and may come from the config).
     let e = |s: &str| html_escape::encode_text(&xml_text(s)).into_owned();
@@ -57,8 +59,9 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
     ));
     page.push_str("</head><body>");
     page.push_str(&format!(
-        "<h1>{title}</h1><p>{}</p>",
-        e(&c.publish.description)
+        "<h1>{title}</h1><p>{}</p><p><a href=\"{}\">Read the entries</a></p>",
+        e(&c.publish.description),
+        a(&format!("{base}/"))
     ));
     page.push_str("<h2>Feeds</h2><ul>");
     let formats = |path: &str| {
@@ -114,7 +117,10 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
         page.push_str(&format!(
             "<tr><td><a href=\"{}\">{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
             a(&href),
-            e(&s.name),
+            match &s.title {
+                Some(t) if t != &s.name => format!("{} ({})", e(t), e(&s.name)),
+                _ => e(&s.name),
+            },
             formats(&format!("sources/{}", s.name)),
             e(&s.state),
             when(s.last_success),

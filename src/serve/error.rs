@@ -17,15 +17,17 @@ pub enum ServeError {
     Task(#[from] tokio::task::JoinError),
     #[error("the render permits are closed")]
     Closed(#[from] tokio::sync::AcquireError),
+    #[error("rendering the page failed")]
+    Template(#[from] crate::render::river::TemplateError),
 }
 
 /// A 500 for the reader; the error with its causes for the log.
 pub(super) fn internal_error(e: &ServeError) -> Response {
     let chain = crate::with_causes(e, ": ");
     tracing::error!(error = %chain, "request failed");
-    (
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal error: the store could not be read\n",
-    )
-        .into_response()
+    let text = match e {
+        ServeError::Template(_) => "internal error: the page's template failed\n",
+        _ => "internal error: the store could not be read\n",
+    };
+    (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use super::cache::{self, Coding, Rendered};
-use super::error::internal_error;
+use super::error::{ServeError, internal_error};
 use super::state::AppState;
 use crate::config::Config;
 use crate::render::{self, FeedMeta, SourceInfo};
@@ -20,6 +20,12 @@ use crate::store::{Cursor, Store, StoreError};
 pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
 pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
 pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
+pub const HTML_TYPE: &str = "text/html; charset=utf-8";
+
+/// What the HTML pages may load and do: styles inline, images and media from anywhere,
+/// nothing else (no script at all, no frames, no forms, no `<base>`).
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
+     img-src * data:; media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// The most entries `?limit=` may ask for.
 pub const MAX_LIMIT: usize = 1000;
@@ -30,6 +36,8 @@ pub(super) enum Format {
     Atom,
     Rss,
     Json,
+    /// The river of news: the view's entries as an HTML page.
+    Html,
 }
 
 impl Format {
@@ -39,6 +47,7 @@ impl Format {
             Format::Atom => "atom",
             Format::Rss => "rss",
             Format::Json => "json",
+            Format::Html => "html",
         }
     }
 
@@ -109,10 +118,14 @@ async fn feed_file(
     }
 }
 
-/// `name.atom` → (`name`, Atom).
+/// `name.atom` → (`name`, Atom); `name` and `name.html` → (`name`, Html) (names are slugs,
+/// without dots).
 fn split_file(file: &str) -> Option<(&str, Format)> {
-    let (name, ext) = file.rsplit_once('.')?;
-    Some((name, Format::from_extension(ext)?))
+    match file.rsplit_once('.') {
+        Some((name, "html")) => Some((name, Format::Html)),
+        Some((name, ext)) => Some((name, Format::from_extension(ext)?)),
+        None => Some((file, Format::Html)),
+    }
 }
 
 /// A feed's query that is not understood: a 400 with this text.
@@ -208,9 +221,13 @@ async fn published(
                                 before,
                             );
                             drop(permit);
-                            r
+                            // A store error ends the call; a template error is the render's.
+                            match r {
+                                Err(ServeError::Store(e)) => Err(e),
+                                other => Ok(other),
+                            }
                         })
-                        .await?;
+                        .await??;
                     state.metrics.record_render();
                     slot.keep(r.clone());
                     Ok(r)
@@ -265,7 +282,13 @@ async fn published(
             r
         }
     };
-    let response = cache::cached_response(&config, headers, rendered, coding);
+    let mut response = cache::cached_response(&config, headers, rendered, coding);
+    if let Format::Html = format {
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     state
         .metrics
         .record_request(format.extension(), response.status().as_u16());
@@ -282,12 +305,9 @@ fn canonical_uri(
     limit: usize,
     before: Option<&Cursor>,
 ) -> Option<Uri> {
-    let ext = format.extension();
-    let path = match selection {
-        Selection::All => format!("/feed.{ext}"),
-        Selection::Source(name) => format!("/sources/{name}.{ext}"),
-        Selection::Tag(tag) => format!("/tags/{tag}.{ext}"),
-        Selection::Named(i) => format!("/feeds/{}.{ext}", config.feeds.get(*i)?.name),
+    let path = match format {
+        Format::Html => view_path(config, selection)?,
+        _ => feed_path(config, selection, format)?,
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if limit != config.publish.max_items {
@@ -305,6 +325,28 @@ fn canonical_uri(
     text.parse().ok()
 }
 
+/// The path of the selection's feed in `format` (not Html).
+fn feed_path(config: &Config, selection: &Selection, format: Format) -> Option<String> {
+    let ext = format.extension();
+    Some(match selection {
+        Selection::All => format!("/feed.{ext}"),
+        Selection::Source(name) => format!("/sources/{name}.{ext}"),
+        Selection::Tag(tag) => format!("/tags/{tag}.{ext}"),
+        Selection::Named(i) => format!("/feeds/{}.{ext}", config.feeds.get(*i)?.name),
+    })
+}
+
+/// The path of the selection's HTML view: `/`, `/sources/{name}`, `/tags/{tag}` or
+/// `/feeds/{name}`.
+fn view_path(config: &Config, selection: &Selection) -> Option<String> {
+    Some(match selection {
+        Selection::All => "/".to_string(),
+        Selection::Source(name) => format!("/sources/{name}"),
+        Selection::Tag(tag) => format!("/tags/{tag}"),
+        Selection::Named(i) => format!("/feeds/{}", config.feeds.get(*i)?.name),
+    })
+}
+
 /// Reads the selected entries and renders them.
 fn render_selection(
     state: &AppState,
@@ -314,7 +356,7 @@ fn render_selection(
     uri: &Uri,
     limit: usize,
     before: Option<Cursor>,
-) -> Result<Rendered, StoreError> {
+) -> Result<Rendered, ServeError> {
     let config = &state.config();
     let page = match selection {
         // A source's own feed shows all its entries, duplicates of other sources' included.
@@ -432,6 +474,18 @@ fn render_selection(
         }),
     };
     let (body, content_type) = match format {
+        Format::Html => (
+            river_page(
+                config,
+                store,
+                selection,
+                &meta,
+                &entries,
+                &sources,
+                before.is_some(),
+            )?,
+            HTML_TYPE,
+        ),
         Format::Atom => (render::atom(&meta, &entries, &sources), ATOM_TYPE),
         Format::Rss => (render::rss(&meta, &entries, &sources), RSS_TYPE),
         Format::Json => (render::json(&meta, &entries, &sources), JSON_TYPE),
@@ -452,8 +506,114 @@ fn render_selection(
     })
 }
 
-/// Attribution for each configured source: its title (from the config, else from its feed,
-/// else its name), feed URL and home page.
+/// The river page of a view: its entries with their sources' titles, links to its feeds
+/// and the older page, in the config's templates.
+fn river_page(
+    config: &Config,
+    store: &Store,
+    selection: &Selection,
+    meta: &FeedMeta,
+    entries: &[crate::model::Entry],
+    sources: &HashMap<String, SourceInfo>,
+    paged: bool,
+) -> Result<String, ServeError> {
+    use render::river::{Alternate, NavLink, RiverEntry, RiverPage, RiverSource, View};
+    let base = &config.server.base_url;
+    let (title, description, site) = match selection {
+        Selection::All => (
+            config.publish.title.clone(),
+            config.publish.description.clone(),
+            None,
+        ),
+        Selection::Source(name) => match config.source(name) {
+            Some(s) => {
+                let info = source_info(config, store, s)?;
+                (info.title, String::new(), info.link)
+            }
+            None => (name.clone(), String::new(), None),
+        },
+        Selection::Tag(tag) => (format!("#{tag}"), String::new(), None),
+        Selection::Named(i) => {
+            let feed = &config.feeds[*i];
+            (
+                feed.title.clone().unwrap_or_else(|| feed.name.clone()),
+                meta.description.clone(),
+                None,
+            )
+        }
+    };
+    let alternates = [
+        (Format::Atom, "application/atom+xml", "Atom"),
+        (Format::Rss, "application/rss+xml", "RSS"),
+        (Format::Json, "application/feed+json", "JSON Feed"),
+    ]
+    .into_iter()
+    .filter_map(|(format, mime_type, label)| {
+        Some(Alternate {
+            mime_type: mime_type.into(),
+            title: format!("{title} ({label})"),
+            label: label.into(),
+            href: format!("{base}{}", feed_path(config, selection, format)?),
+        })
+    })
+    .collect();
+    let mut nav: Vec<NavLink> = config
+        .feeds
+        .iter()
+        .map(|f| NavLink {
+            title: f.title.clone().unwrap_or_else(|| f.name.clone()),
+            href: format!("{base}/feeds/{}", f.name),
+        })
+        .collect();
+    let mut tags: Vec<&str> = config
+        .sources
+        .iter()
+        .flat_map(|s| s.tags.iter().map(String::as_str))
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    nav.extend(tags.into_iter().map(|t| NavLink {
+        title: format!("#{t}"),
+        href: format!("{base}/tags/{t}"),
+    }));
+    let entries = entries
+        .iter()
+        .map(|e| {
+            let info = sources.get(&e.source);
+            let source = RiverSource {
+                name: e.source.clone(),
+                title: info.map_or_else(|| e.source.clone(), |i| i.title.clone()),
+                site: info.map(|i| i.link.clone().unwrap_or_else(|| i.url.clone())),
+                view: format!("{base}/sources/{}", e.source),
+            };
+            RiverEntry::new(e, source)
+        })
+        .collect();
+    let page = RiverPage {
+        view: View {
+            site_title: config.publish.title.clone(),
+            title,
+            description,
+            site,
+            home: format!("{base}/"),
+            status: format!("{base}/status"),
+            alternates,
+            nav,
+            older: meta.next_url.clone(),
+            newest: paged.then(|| meta.id.clone()),
+        },
+        entries,
+    };
+    let overrides = config
+        .publish
+        .templates
+        .as_ref()
+        .map_or(&[][..], |t| &t.files[..]);
+    let env = render::river::environment(overrides)?;
+    Ok(render::river::river(&env, &page)?)
+}
+
+/// Attribution for each configured source on the page: see [`source_info`].
 fn source_infos(
     state: &AppState,
     store: &Store,
@@ -469,19 +629,28 @@ fn source_infos(
         let Some(s) = config.source(&e.source) else {
             continue;
         };
-        let st = store.source_state(&s.name)?;
-        let title = s
-            .title
-            .clone()
-            .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
-            .unwrap_or_else(|| s.name.clone());
-        // A `file:` URL is private to this machine: the source's feed here stands for it.
-        let info = SourceInfo {
-            title,
-            url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
-            link: st.and_then(|st| st.feed_link),
-        };
-        out.insert(s.name.clone(), info);
+        out.insert(s.name.clone(), source_info(&config, store, s)?);
     }
     Ok(out)
+}
+
+/// A source's attribution: its title (from the config, else from its feed, else its name),
+/// feed URL and home page.
+fn source_info(
+    config: &Config,
+    store: &Store,
+    s: &crate::config::SourceConfig,
+) -> Result<SourceInfo, StoreError> {
+    let st = store.source_state(&s.name)?;
+    let title = s
+        .title
+        .clone()
+        .or_else(|| st.as_ref().and_then(|st| st.feed_title.clone()))
+        .unwrap_or_else(|| s.name.clone());
+    // A `file:` URL is private to this machine: the source's feed here stands for it.
+    Ok(SourceInfo {
+        title,
+        url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
+        link: st.and_then(|st| st.feed_link),
+    })
 }

@@ -1,9 +1,11 @@
-//! The HTTP server: published feeds, the status page and `/healthz`.
+//! The HTTP server: published feeds, their HTML views (the river of news), the status page
+//! and `/healthz`.
 //!
 //! It only reads the store; it never triggers a fetch, and every store read goes through
 //! [`Store::call`](crate::store::Store::call) so the runtime's workers stay free. This file
 //! holds the [`router`]; what the handlers share ([`AppState`]) is in `state`, their errors
-//! in `error`, the handlers in `feeds` (published feeds) and `pages` (`/`, `/healthz`,
+//! in `error`, the handlers in `feeds` (published feeds and their HTML views, `/` among
+//! them) and `pages` (`/status`, `/healthz`,
 //! `/metrics`, `/opml`), the render cache in `cache`, the connections in `listener`.
 
 mod cache;
@@ -20,7 +22,7 @@ use axum::routing::get;
 
 pub use cache::RenderCache;
 pub use error::ServeError;
-pub use feeds::{ATOM_TYPE, JSON_TYPE, MAX_LIMIT, RSS_TYPE};
+pub use feeds::{ATOM_TYPE, CONTENT_SECURITY_POLICY, HTML_TYPE, JSON_TYPE, MAX_LIMIT, RSS_TYPE};
 pub use listener::REQUEST_TIMEOUT;
 pub use state::AppState;
 
@@ -31,7 +33,8 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(pages::metrics))
         .with_state(state.clone());
     Router::new()
-        .route("/", get(pages::index))
+        .route("/", feeds::everything(feeds::Format::Html))
+        .route("/status", get(pages::status))
         .route("/feed.atom", feeds::everything(feeds::Format::Atom))
         .route("/feed.rss", feeds::everything(feeds::Format::Rss))
         .route("/feed.json", feeds::everything(feeds::Format::Json))

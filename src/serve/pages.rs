@@ -1,4 +1,5 @@
-//! The pages beside the feeds: `/` (the HTML page, rendered by [`crate::render::page`]),
+//! The pages beside the feeds: `/status` (the sources' health as an HTML page, rendered by
+//! [`crate::render::page`]),
 //! `/healthz` (every source's status as JSON), `/metrics` (OpenMetrics) and `/opml` (the
 //! sources as a subscription list). Their store reads go through [`Store::call`].
 //!
@@ -120,17 +121,29 @@ pub(super) async fn opml(State(state): State<AppState>) -> Response {
     ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
 }
 
-/// A plain page listing the feeds, with autodiscovery links for readers.
-pub(super) async fn index(State(state): State<AppState>) -> Response {
+/// A plain page listing the feeds and the sources' health, with autodiscovery links.
+pub(super) async fn status(State(state): State<AppState>) -> Response {
     let config = state.config();
     let health = match public_health(&state).await {
         Ok(h) => h,
         Err(err) => return internal_error(&err),
     };
+    let feed_titles: HashMap<String, String> =
+        match state.store.call(|store| store.source_states()).await {
+            Ok(s) => s
+                .into_iter()
+                .filter_map(|(name, st)| Some((name, st.feed_title?)))
+                .collect(),
+            Err(e) => return internal_error(&e.into()),
+        };
     let sources: Vec<PageSource> = health
         .sources
         .into_iter()
         .map(|s| PageSource {
+            title: config
+                .source(&s.name)
+                .and_then(|c| c.title.clone())
+                .or_else(|| feed_titles.get(&s.name).cloned()),
             name: s.name,
             current_url: s.current_url,
             state: s.state,
@@ -141,5 +154,12 @@ pub(super) async fn index(State(state): State<AppState>) -> Response {
             entries: s.entries,
         })
         .collect();
-    Html(render::page::status_page(&config, &sources)).into_response()
+    (
+        [(
+            header::CONTENT_SECURITY_POLICY,
+            super::feeds::CONTENT_SECURITY_POLICY,
+        )],
+        Html(render::page::status_page(&config, &sources)),
+    )
+        .into_response()
 }

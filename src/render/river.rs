@@ -1,0 +1,300 @@
+//! The river of news: the HTML view of a feed (`/`, `/sources/{name}`, `/tags/{tag}`,
+//! `/feeds/{name}`), its entries newest first, rendered with minijinja from the built-in
+//! templates ([`BUILT_IN`], compiled into the binary) or a theme's files that replace them
+//! (`[publish] templates`). Pure: the caller reads the store and the theme's files; this
+//! takes the data and returns the page. Autoescaping is on (every template is `.html`):
+//! only an entry's `content`, sanitised when it was stored, is marked `|safe` by the
+//! templates.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::feed::text::{plain_text, xml_text};
+use crate::model::Entry;
+
+/// The built-in templates by name: a theme's file of the same name replaces one.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    ("base.html", include_str!("templates/base.html")),
+    ("river.html", include_str!("templates/river.html")),
+    ("entry.html", include_str!("templates/entry.html")),
+];
+
+/// The template a view renders (it extends and includes the others).
+pub const PAGE: &str = "river.html";
+
+/// At most this many characters of an entry's text make its excerpt.
+const EXCERPT_CHARS: usize = 280;
+
+/// A template that failed to compile or render: its file, line and what is wrong.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe(.0))]
+pub struct TemplateError(#[source] minijinja::Error);
+
+/// `name:line: message` (with minijinja's own detail), the file where the error is.
+fn describe(e: &minijinja::Error) -> String {
+    let name = e.name().unwrap_or("template");
+    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+    match e.line() {
+        Some(line) => format!("{name}:{line}: {}{detail}", e.kind()),
+        None => format!("{name}: {}{detail}", e.kind()),
+    }
+}
+
+/// The environment with the built-in templates, then `overrides` (name, source) in their
+/// place or beside them. An error names the file and line.
+pub fn environment(
+    overrides: &[(String, String)],
+) -> Result<minijinja::Environment<'static>, TemplateError> {
+    let mut env = minijinja::Environment::new();
+    // Every name ends in `.html`: minijinja's default autoescapes those, here with the five
+    // characters HTML needs (minijinja's own also writes `/` as `&#x2f;`, unreadable in
+    // URLs).
+    env.set_formatter(|out, state, value| {
+        if state.auto_escape() != minijinja::AutoEscape::Html
+            || value.is_safe()
+            || value.is_undefined()
+            || value.is_none()
+        {
+            return minijinja::escape_formatter(out, state, value);
+        }
+        let text = match value.as_str() {
+            Some(s) => html_escape::encode_quoted_attribute(s),
+            None => html_escape::encode_quoted_attribute(&value.to_string())
+                .into_owned()
+                .into(),
+        };
+        out.write_str(&text)
+            .map_err(|e| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, e.to_string()))
+    });
+    for (name, source) in BUILT_IN {
+        env.add_template(name, source).map_err(TemplateError)?;
+    }
+    for (name, source) in overrides {
+        env.add_template_owned(name.clone(), source.clone())
+            .map_err(TemplateError)?;
+    }
+    Ok(env)
+}
+
+/// One view's page, rendered in `env`, without the characters XML cannot carry (no use in
+/// HTML either, wherever a feed put them).
+pub fn river(env: &minijinja::Environment<'_>, page: &RiverPage) -> Result<String, TemplateError> {
+    let html = env
+        .get_template(PAGE)
+        .and_then(|t| t.render(page))
+        .map_err(TemplateError)?;
+    Ok(match xml_text(&html) {
+        std::borrow::Cow::Borrowed(_) => html,
+        std::borrow::Cow::Owned(clean) => clean,
+    })
+}
+
+/// What a view's template gets: `view` (about the page) and `entries`.
+#[derive(Clone, Debug, Serialize)]
+pub struct RiverPage {
+    pub view: View,
+    pub entries: Vec<RiverEntry>,
+}
+
+/// About the page: its titles, where it links to.
+#[derive(Clone, Debug, Serialize)]
+pub struct View {
+    /// `[publish] title`.
+    pub site_title: String,
+    /// The view's own title: the site's, a source's, `#tag` or a named feed's.
+    pub title: String,
+    pub description: String,
+    /// A source's home page (a source's view only).
+    pub site: Option<String>,
+    /// `{base_url}/` and `{base_url}/status`.
+    pub home: String,
+    pub status: String,
+    /// The view's feeds, for autodiscovery (`<link rel="alternate">`) and the footer.
+    pub alternates: Vec<Alternate>,
+    /// The named feeds and tags, by title.
+    pub nav: Vec<NavLink>,
+    /// The next (older) page: the same `?before=` cursor as the feeds' next links.
+    pub older: Option<String>,
+    /// The first page, when this is not it.
+    pub newest: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Alternate {
+    /// The MIME type.
+    #[serde(rename = "type")]
+    pub mime_type: String,
+    /// The view's title with the format ("News (Atom)").
+    pub title: String,
+    /// The format alone ("Atom").
+    pub label: String,
+    pub href: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NavLink {
+    pub title: String,
+    pub href: String,
+}
+
+/// One entry as the page shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RiverEntry {
+    pub title: String,
+    pub link: Option<String>,
+    pub source: RiverSource,
+    /// RFC 3339, for `<time datetime>`, and as read.
+    pub date: String,
+    pub date_text: String,
+    pub authors: Vec<String>,
+    /// Plain text: the start of the summary (else the content).
+    pub excerpt: String,
+    /// Sanitised HTML: the content (else the summary).
+    pub content: Option<String>,
+    /// Whether the content says more than the excerpt (else the content is shown as it is,
+    /// not behind the excerpt).
+    pub expands: bool,
+    pub enclosures: Vec<Media>,
+}
+
+/// Where an entry came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct RiverSource {
+    pub name: String,
+    pub title: String,
+    /// Its home page (else its feed).
+    pub site: Option<String>,
+    /// Its view on this site.
+    pub view: String,
+}
+
+/// An enclosure: `kind` is "audio", "video" or "other".
+#[derive(Clone, Debug, Serialize)]
+pub struct Media {
+    pub url: String,
+    #[serde(rename = "type")]
+    pub mime_type: Option<String>,
+    pub kind: &'static str,
+    /// The file's name in its URL, else the URL.
+    pub name: String,
+    /// "12.3 MB", when the feed gave a length.
+    pub size: Option<String>,
+}
+
+impl RiverEntry {
+    /// The entry as published (`Entry::for_publishing` applied), from `source`.
+    pub fn new(e: &Entry, source: RiverSource) -> RiverEntry {
+        let text = |s: &str| xml_text(s).into_owned();
+        let full = e.content.as_deref().or(e.summary.as_deref());
+        let excerpt_from = e.summary.as_deref().or(e.content.as_deref()).unwrap_or("");
+        let excerpt_text = excerpt(&plain_text(excerpt_from, true));
+        let expands = full.is_some_and(|f| plain_text(f, true) != excerpt_text);
+        RiverEntry {
+            title: text(&e.title),
+            link: e.link.clone(),
+            source,
+            date: e
+                .sort_time()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            date_text: date_text(e.sort_time()),
+            authors: e.authors.iter().map(|p| text(&p.name)).collect(),
+            excerpt: excerpt_text,
+            content: full.map(text),
+            expands,
+            enclosures: e.enclosures.iter().map(media).collect(),
+        }
+    }
+}
+
+fn date_text(t: DateTime<Utc>) -> String {
+    t.format("%-d %b %Y, %H:%M UTC").to_string()
+}
+
+/// The first [`EXCERPT_CHARS`] characters of `text`, cut at a word, with "…" when cut.
+fn excerpt(text: &str) -> String {
+    if text.chars().count() <= EXCERPT_CHARS {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(EXCERPT_CHARS).collect();
+    let at_word = match cut.rfind(' ') {
+        Some(i) if i > EXCERPT_CHARS / 2 => &cut[..i],
+        _ => &cut,
+    };
+    format!("{}…", at_word.trim_end())
+}
+
+fn media(m: &crate::model::Enclosure) -> Media {
+    let kind = match m.mime_type.as_deref() {
+        Some(t) if t.starts_with("audio/") => "audio",
+        Some(t) if t.starts_with("video/") => "video",
+        _ => "other",
+    };
+    let name = url::Url::parse(&m.url)
+        .ok()
+        .and_then(|u| {
+            u.path_segments()
+                .and_then(|mut s| s.next_back().map(str::to_string))
+        })
+        .filter(|n| !n.is_empty())
+        .map(|n| percent_decode(&n))
+        .unwrap_or_else(|| m.url.clone());
+    Media {
+        url: m.url.clone(),
+        mime_type: m.mime_type.clone(),
+        kind,
+        name,
+        size: m.length.filter(|n| *n > 0).map(size_text),
+    }
+}
+
+fn percent_decode(s: &str) -> String {
+    url::form_urlencoded::parse(format!("x={}", s.replace('+', "%2B")).as_bytes())
+        .next()
+        .map(|(_, v)| xml_text(&v).into_owned())
+        .unwrap_or_else(|| s.to_string())
+}
+
+fn size_text(n: u64) -> String {
+    const UNITS: &[&str] = &["bytes", "KB", "MB", "GB", "TB"];
+    let mut size = n as f64;
+    let mut unit = 0;
+    while size >= 1000.0 && unit + 1 < UNITS.len() {
+        size /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{size:.1} {}", UNITS[unit])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn excerpts_are_cut_at_a_word() {
+        let long = "word ".repeat(100);
+        let e = excerpt(long.trim());
+        assert!(e.ends_with("word…"), "{e}");
+        assert!(e.chars().count() <= EXCERPT_CHARS + 1);
+        assert_eq!(excerpt("short"), "short");
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(size_text(512), "512 bytes");
+        assert_eq!(size_text(12_345_678), "12.3 MB");
+    }
+
+    #[test]
+    fn a_broken_override_names_its_file_and_line() {
+        let err = environment(&[("entry.html".into(), "<p>\n{% if x %}\n".into())])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.starts_with("entry.html:"), "{err}");
+        assert!(err.contains("syntax error"), "{err}");
+    }
+}
