@@ -7,6 +7,7 @@
 //! Filter rules and title templates are the feed's own types ([`Rules`], [`Template`]),
 //! built here once.
 
+pub mod edit;
 pub mod opml;
 mod raw;
 mod validate;
