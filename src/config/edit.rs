@@ -109,7 +109,11 @@ pub fn add_sources(config_text: &str, new: &[NewSource]) -> Result<(String, Adde
         sources.push(t);
         report.added.push(name);
     }
-    Ok((doc.to_string(), report))
+    let mut text = doc.to_string();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    Ok((text, report))
 }
 
 /// A slug from a title (or the URL's host when the title gives none), unique among `taken`.
@@ -190,6 +194,7 @@ mod tests {
         assert_eq!(report.added, ["b"]);
         assert_eq!(report.skipped, ["https://a.example/feed"]);
         assert!(text.starts_with("# mine\n"), "{text}");
+        assert!(text.ends_with("tags = [\"tech-news\"]\n"), "{text}");
         let c = crate::config::parse(&text, std::path::Path::new("feeds.toml")).expect("valid");
         assert_eq!(c.sources[1].tags, ["tech-news"]);
     }

@@ -1,0 +1,294 @@
+//! `tributary add URL` through the real binary, against local origins: a page that
+//! advertises its feed, a page that does not (a common path holds it), a feed's own URL,
+//! several feeds (`--pick`), a URL already configured, an unreachable site, and a page
+//! advertising URLs that must never be fetched.
+
+mod support;
+
+use std::path::Path;
+use std::process::Output;
+
+use support::{Item, Origin, Route, Rss, config_prelude, tributary_command};
+
+const CONFIG_HEAD: &str = "# my river: keep this comment\n";
+
+/// A config with a comment and `sources` (TOML), in `dir`.
+fn write_config(dir: &Path, sources: &str) -> std::path::PathBuf {
+    let path = dir.join("feeds.toml");
+    let text = format!("{CONFIG_HEAD}{}{sources}", config_prelude(""));
+    std::fs::write(&path, text).expect("write config");
+    path
+}
+
+/// Runs `tributary --config PATH add ARGS...` without a terminal.
+async fn add(config: &Path, args: &[&str]) -> Output {
+    let mut c = tributary_command("warn");
+    c.arg("--config").arg(config).arg("add").args(args);
+    c.stdin(std::process::Stdio::null());
+    tokio::task::spawn_blocking(move || c.output().expect("run tributary"))
+        .await
+        .expect("join")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+fn feed(title: &str, entries: &[&str]) -> Route {
+    let rss =
+        Rss::new(title, "http://site.example/").items(entries.iter().enumerate().map(|(i, t)| {
+            Item::new(format!("http://site.example/{i}"))
+                .title(*t)
+                .published_at(1_750_000_000 + i as u64 * 60)
+        }));
+    Route::feed(rss.xml(), "application/rss+xml")
+}
+
+fn page(head: &str) -> Route {
+    Route::feed(
+        format!(
+            "<!doctype html><html><head><title>Site</title>{head}</head><body>hi</body></html>"
+        ),
+        "text/html; charset=utf-8",
+    )
+}
+
+/// The sources in the config file at `path`, which must load.
+fn sources(path: &Path) -> Vec<tributary::config::SourceConfig> {
+    tributary::config::load(path)
+        .expect("the config still loads")
+        .sources
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_with_an_alternate_link_adds_its_feed_with_a_transliterated_name() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(r#"<link rel="alternate" type="application/rss+xml" title="RSS" href="/blog.rss">"#),
+    );
+    origin.set(
+        "/blog.rss",
+        feed("Café Résumé — Blog!", &["Old post", "Newest post"]),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let out = add(&path, &[&origin.url("/"), "--tag", "tech", "--tag", "food"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("Café Résumé — Blog!"), "{stdout}");
+    // The newest entry is listed first.
+    let newest = stdout.find("Newest post").expect("newest shown");
+    let old = stdout.find("Old post").expect("old shown");
+    assert!(newest < old, "{stdout}");
+    assert!(stdout.contains("added cafe-resume-blog"), "{stdout}");
+    assert!(stdout.contains("reloads"), "{stdout}");
+    let written = std::fs::read_to_string(&path).expect("read config");
+    assert!(written.starts_with(CONFIG_HEAD), "{written}");
+    let s = sources(&path);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].name, "cafe-resume-blog");
+    assert_eq!(s[0].url.as_str(), origin.url("/blog.rss"));
+    assert_eq!(s[0].tags, ["food", "tech"]);
+    // The feed was fetched once; no common path was tried.
+    assert_eq!(origin.requests("/blog.rss").len(), 1);
+    assert!(origin.requests("/feed").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_without_links_is_looked_for_at_the_common_paths() {
+    let origin = Origin::start().await;
+    origin.set("/", page(""));
+    origin.set("/feed.xml", feed("Quiet Site", &["A post"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let out = add(&path, &[&origin.url("/"), "--name", "quiet"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Quiet Site") && stdout.contains("A post"),
+        "{stdout}"
+    );
+    let s = sources(&path);
+    assert_eq!(s[0].name, "quiet");
+    assert_eq!(s[0].url.as_str(), origin.url("/feed.xml"));
+    assert_eq!(origin.requests("/feed.xml").len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_feed_url_is_added_as_it_is() {
+    let origin = Origin::start().await;
+    origin.set("/x.rss", feed("Direct", &["One"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let out = add(&path, &[&origin.url("/x.rss")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("is a feed"), "{stdout}");
+    let s = sources(&path);
+    assert_eq!(
+        (s[0].name.as_str(), s[0].url.as_str()),
+        ("direct", origin.url("/x.rss").as_str())
+    );
+    assert_eq!(origin.requests("/x.rss").len(), 1);
+    assert!(origin.requests("/").is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn several_feeds_are_listed_and_one_is_picked() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(concat!(
+            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
+            r#"<link rel="alternate" type="application/atom+xml" href="/comments.rss">"#
+        )),
+    );
+    origin.set("/posts.rss", feed("Posts", &["P1"]));
+    origin.set("/comments.rss", feed("Comments", &["C1"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+
+    // No terminal, no --pick: listed, nothing written, told what to do.
+    let out = add(&path, &[&origin.url("/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("1. Posts") && stdout.contains("2. Comments"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("--pick N"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    let out = add(&path, &[&origin.url("/"), "--pick", "3"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("--pick 3: there are 2 feeds"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    let out = add(&path, &[&origin.url("/"), "--pick", "2"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let s = sources(&path);
+    assert_eq!(s.len(), 1);
+    assert_eq!(
+        (s[0].name.as_str(), s[0].url.as_str()),
+        ("comments", origin.url("/comments.rss").as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_already_configured_is_refused_with_its_source_name() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(r#"<link rel="alternate" type="application/rss+xml" href="/blog.rss">"#),
+    );
+    origin.set("/blog.rss", feed("Blog", &["One"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let known = format!(
+        "[[source]]\nname = \"mine\"\nurl = \"{}\"\n",
+        origin.url("/blog.rss")
+    );
+    let path = write_config(dir.path(), &known);
+    let before = std::fs::read_to_string(&path).expect("read");
+
+    // The feed's own URL: refused before anything is fetched.
+    let out = add(&path, &[&origin.url("/blog.rss")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("already in") && stderr.contains("\"mine\""),
+        "{stderr}"
+    );
+    assert!(origin.requests("/blog.rss").is_empty());
+
+    // The site's address: found, then refused.
+    let out = add(&path, &[&origin.url("/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(stderr.contains("\"mine\""), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    // A name already taken is refused too.
+    origin.set("/other.rss", feed("Other", &["O"]));
+    let out = add(&path, &[&origin.url("/other.rss"), "--name", "mine"]).await;
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("--name \"mine\""), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_site_is_reported_and_nothing_is_written() {
+    // A port nobody listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let out = add(&path, &[&format!("http://127.0.0.1:{port}/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot fetch http://127.0.0.1:{port}/")),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_advertising_hostile_urls_gets_none_of_them_fetched() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(concat!(
+            r#"<link rel="alternate" type="application/rss+xml" href="file:///etc/passwd">"#,
+            r#"<link rel="alternate" type="application/rss+xml" href="http://10.255.255.1/feed.xml">"#,
+            r#"<link rel="alternate" type="application/rss+xml" href="http://169.254.169.254/latest/meta-data/">"#
+        )),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let out = add(&path, &[&origin.url("/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains("root:") && !stderr.contains("root:"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        !stdout.contains("/etc/passwd"),
+        "never even listed: {stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "not taken: http://10.255.255.1/feed.xml (refused: 10.255.255.1 is a private address"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not taken: http://169.254.169.254/latest/meta-data/ (refused"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("no feed found"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_non_http_url_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let out = add(&path, &["file:///etc/passwd"]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(stderr.contains("is not an http(s) URL"), "{stderr}");
+    assert!(!stdout.contains("root:") && !stderr.contains("root:"));
+}
