@@ -292,3 +292,34 @@ async fn a_non_http_url_is_refused() {
     assert!(stderr.contains("is not an http(s) URL"), "{stderr}");
     assert!(!stdout.contains("root:") && !stderr.contains("root:"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_daemon_polls_the_added_source_after_its_reload() {
+    let origin = Origin::start().await;
+    origin.set("/a.rss", feed("A", &["a1"]));
+    origin.set(
+        "/",
+        page(r#"<link rel="alternate" type="application/rss+xml" href="/new.rss">"#),
+    );
+    origin.set("/new.rss", feed("New Site", &["n1", "n2"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = format!(
+        "[[source]]\nname = \"a\"\nurl = \"{}\"\n",
+        origin.url("/a.rss")
+    );
+    let path = write_config(dir.path(), &a);
+    let mut daemon = support::KillOnDrop::spawn(
+        tributary_command("info")
+            .arg("--config")
+            .arg(&path)
+            .arg("run"),
+    );
+    let log = daemon.stderr_lines();
+    let within = std::time::Duration::from_secs(20);
+    support::wait_for_line(&log, &["source=a", "polled"], within);
+    let out = add(&path, &[&origin.url("/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    support::wait_for_line(&log, &["config reloaded", "added new-site"], within);
+    support::wait_for_line(&log, &["source=new-site", "polled", "new=2"], within);
+}
