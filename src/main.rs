@@ -113,7 +113,8 @@ enum Command {
     },
     /// Check the config file and report every problem as file:line:col: message.
     ///
-    /// Exits 0 when the config is valid, 1 otherwise.
+    /// Exits 0 when the config is valid, 1 otherwise. What is valid but probably not meant
+    /// (a base_url readers cannot reach given listen) is printed as a `warning:` line.
     Check,
 }
 
@@ -153,7 +154,15 @@ fn main() -> ExitCode {
             config.store.path.display(),
             config.server.listen
         );
+        for w in config::warn::warnings(&config) {
+            eprintln!("warning: {w}");
+        }
         return ExitCode::SUCCESS;
+    }
+    if let Command::Run = cli.command {
+        for w in config::warn::warnings(&config) {
+            tracing::warn!("{w}");
+        }
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
