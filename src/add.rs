@@ -40,7 +40,7 @@ enum AddError {
     #[error("--tag \"{0}\" is not a valid tag: use lower-case letters, digits, '-' and '_'")]
     BadTag(String),
     #[error(transparent)]
-    Discover(#[from] DiscoverError),
+    Discover(Box<DiscoverError>),
     #[error(
         "no feed found at {url}: it advertises none that can be read, and none of {} holds one",
         COMMON_PATHS.join(", ")
@@ -134,7 +134,7 @@ fn run(
         .map_err(AddError::Runtime)?;
     let found = runtime.block_on(discover(&config.fetch, &url));
     runtime.shutdown_timeout(super::ABANDON_AFTER);
-    let found = found?;
+    let found = found.map_err(|e| AddError::Discover(Box::new(e)))?;
     print_discovery(&url, &found);
     let count = found.candidates.len();
     let chosen = match (pick, count) {

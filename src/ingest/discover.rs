@@ -245,7 +245,7 @@ fn read_feed(fetcher: &Fetcher, got: &Got) -> Result<Candidate, ParseError> {
         .iter()
         .map(|e| (e.title.clone(), e.published.or(Some(e.updated))))
         .collect();
-    newest.sort_by(|a, b| b.1.cmp(&a.1));
+    newest.sort_by_key(|e| std::cmp::Reverse(e.1));
     newest.truncate(NEWEST_SHOWN);
     Ok(Candidate {
         url: got.subscribe.clone(),
