@@ -212,12 +212,16 @@ fn print_discovery(url: &Url, found: &Discovery) {
         print_candidate(i + 1, c);
     }
     for (link, why) in &found.rejected {
-        println!("  not taken: {link} ({why})");
+        println!("  not taken: {link} ({})", clean(why));
     }
 }
 
+/// Text from the network, without control characters (no terminal escapes).
+fn clean(s: &str) -> String {
+    s.chars().filter(|c| !c.is_control()).collect()
+}
+
 fn print_candidate(n: usize, c: &Candidate) {
-    let clean = |s: &str| s.chars().filter(|c| !c.is_control()).collect::<String>();
     println!(
         "  {n}. {}",
         clean(c.title.as_deref().unwrap_or("(untitled feed)"))

@@ -323,3 +323,25 @@ async fn a_running_daemon_polls_the_added_source_after_its_reload() {
     support::wait_for_line(&log, &["config reloaded", "added new-site"], within);
     support::wait_for_line(&log, &["source=new-site", "polled", "new=2"], within);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_missing_config_is_created_with_the_source_and_terminal_escapes_are_not_printed() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/f.rss",
+        feed("Evil\u{1b}[2J Title", &["Post\u{1b}]0;owned\u{7}"]),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("feeds.toml");
+    let out = add(&path, &[&origin.url("/f.rss")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(stdout.contains("Evil[2J Title"), "{stdout}");
+    let s = sources(&path);
+    assert_eq!(s.len(), 1);
+    assert_eq!(s[0].url.as_str(), origin.url("/f.rss"));
+}
