@@ -345,3 +345,74 @@ async fn a_missing_config_is_created_with_the_source_and_terminal_escapes_are_no
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].url.as_str(), origin.url("/f.rss"));
 }
+
+/// On a terminal, several feeds are offered with a prompt; the answer picks one.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_user_is_asked_which_feed() {
+    use std::io::{Read, Write};
+    use std::os::fd::{FromRawFd, OwnedFd};
+
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(concat!(
+            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
+            r#"<link rel="alternate" type="application/rss+xml" href="/links.rss">"#
+        )),
+    );
+    origin.set("/posts.rss", feed("Posts", &["P1"]));
+    origin.set("/links.rss", feed("Links", &["L1"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+
+    let (mut master, slave) = {
+        let (mut m, mut s) = (0, 0);
+        // SAFETY: openpty writes two new descriptors, owned from here on.
+        let rc = unsafe {
+            libc::openpty(
+                &mut m,
+                &mut s,
+                std::ptr::null_mut(),
+                std::ptr::null(),
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(rc, 0, "openpty");
+        // SAFETY: both are open descriptors nothing else owns.
+        unsafe { (std::fs::File::from_raw_fd(m), OwnedFd::from_raw_fd(s)) }
+    };
+    let mut c = tributary_command("warn");
+    c.arg("--config")
+        .arg(&path)
+        .arg("add")
+        .arg(origin.url("/"))
+        .stdin(slave.try_clone().expect("dup"))
+        .stdout(slave)
+        .stderr(std::process::Stdio::piped());
+    // A first answer out of range is asked again; the second picks "Links".
+    master.write_all(b"7\n2\n").expect("type");
+    let out = tokio::task::spawn_blocking(move || {
+        let out = c.output().expect("run");
+        drop(c);
+        out
+    })
+    .await
+    .expect("join");
+    let mut screen = Vec::new();
+    // Every slave descriptor is closed now: reading ends (EIO) once the output is read.
+    let _ = master.read_to_end(&mut screen);
+    let screen = String::from_utf8_lossy(&screen);
+    assert!(
+        out.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        screen.contains("Add which feed? [1-2, Enter for none]"),
+        "{screen}"
+    );
+    assert!(screen.contains("Type a number from 1 to 2."), "{screen}");
+    let s = sources(&path);
+    assert_eq!(s[0].url.as_str(), origin.url("/links.rss"));
+}
