@@ -11,9 +11,10 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::daemon::control::{self, ClientError, Reply};
 use crate::daemon::reload::{ReloadError, ReloadReport};
 use crate::daemon::retention::RetentionError;
-use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor};
+use crate::daemon::supervise::{Control, Event, Heartbeat, Supervisor, unknown_sources};
 use crate::daemon::systemd;
 use crate::fetch::{FetchError, Fetcher};
 use crate::ingest::poll::{PollReport, Poller};
@@ -86,6 +87,33 @@ pub enum Error {
     ConfirmedPassFailed(String),
     #[error("the store is inconsistent ({0} problems)")]
     Inconsistent(usize),
+    /// `poll` named sources the config (the daemon's, when one runs) does not have.
+    #[error("{}", unknown_sources(.0))]
+    UnknownSources(Vec<String>),
+    /// `poll`: the daemon's control socket failed.
+    #[error(transparent)]
+    Control(#[from] ClientError),
+    /// `poll`: the daemon refused the request (its message).
+    #[error("the running tributary refused: {0}")]
+    ControlRefused(String),
+    #[error(
+        "the store is in use by a running tributary, but its control socket did not answer (is it older than this command, or could it not create the socket? its log says): {error}"
+    )]
+    NoControl {
+        #[source]
+        error: ClientError,
+    },
+}
+
+/// What `poll` did in all.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PollSummary {
+    pub polled: usize,
+    pub failed: usize,
+    /// Sources the daemon had not reported on when it stopped waiting.
+    pub missing: Vec<String>,
+    /// Whether the running daemon polled them (else this process did).
+    pub by_daemon: bool,
 }
 
 /// Why the running daemon's `/healthz` gave no status.
@@ -242,6 +270,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         shutdown: shutdown.clone(),
     };
     tracker.spawn(supervisor.run());
+    start_control(&config, &control_tx, &events, &shutdown, &tracker);
     tracing::info!(
         %addr,
         sources = config.sources.len(),
@@ -367,6 +396,33 @@ pub async fn run(config: Config) -> Result<(), Error> {
     }
 }
 
+/// The control socket (`tributary poll`), served until shutdown; a daemon that cannot
+/// create it runs without it.
+fn start_control(
+    config: &Config,
+    control: &mpsc::Sender<Control>,
+    reports: &broadcast::Sender<PollReport>,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) {
+    let path = control::socket_path(&config.store.path);
+    match control::bind(&path) {
+        Ok(listening) => {
+            let channel = control::Channel {
+                control: control.clone(),
+                reports: reports.clone(),
+                shutdown: shutdown.clone(),
+            };
+            tracing::debug!(path = %path.display(), "control socket listening");
+            tracker.spawn(listening.serve(channel, tracker.clone()));
+        }
+        Err(error) => tracing::error!(
+            %error,
+            "running without the control socket: `tributary poll` cannot reach this daemon"
+        ),
+    }
+}
+
 fn status_line(daemon: &Daemon) -> String {
     let config = daemon.config();
     format!(
@@ -401,6 +457,82 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     }
     store.call(|s| s.flush()).await?;
     Ok(reports.into_iter().flatten().collect())
+}
+
+/// Polls the named sources now (every source when `names` is empty): the running daemon
+/// does, over its control socket (see [`control`]), and each poll's line (what `once`
+/// prints) is handed to `line` as it finishes; with no daemon running, this process polls
+/// them as `once` does. A name the config does not have is an error and polls nothing.
+pub async fn poll(
+    config: Config,
+    names: Vec<String>,
+    mut line: impl FnMut(&str),
+) -> Result<PollSummary, Error> {
+    let path = control::socket_path(&config.store.path);
+    let request = control::Request {
+        poll: names.clone(),
+    };
+    match control::Client::ask(&path, &request).await {
+        Ok(client) => poll_by_daemon(client, line).await,
+        Err(ClientError::NotRunning { path, error }) => {
+            let unknown: Vec<String> = names
+                .iter()
+                .filter(|n| config.source(n).is_none())
+                .cloned()
+                .collect();
+            if !unknown.is_empty() {
+                return Err(Error::UnknownSources(unknown));
+            }
+            let mut config = config;
+            if !names.is_empty() {
+                config.sources.retain(|s| names.contains(&s.name));
+            }
+            let reports = match once(config).await {
+                Err(Error::Store(StoreError::Locked { .. })) => {
+                    let error = ClientError::NotRunning { path, error };
+                    return Err(Error::NoControl { error });
+                }
+                other => other?,
+            };
+            for r in &reports {
+                line(&r.to_string());
+            }
+            Ok(PollSummary {
+                polled: reports.len(),
+                failed: reports.iter().filter(|r| r.is_failure()).count(),
+                missing: Vec::new(),
+                by_daemon: false,
+            })
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// The daemon's replies to a poll request, until its `done`.
+async fn poll_by_daemon(
+    mut client: control::Client,
+    mut line: impl FnMut(&str),
+) -> Result<PollSummary, Error> {
+    loop {
+        match client.next().await? {
+            Reply::Started { .. } => {}
+            Reply::Report { line: text, .. } => line(&text),
+            Reply::Done {
+                polled,
+                failed,
+                missing,
+            } => {
+                return Ok(PollSummary {
+                    polled,
+                    failed,
+                    missing,
+                    by_daemon: true,
+                });
+            }
+            Reply::Unknown { names } => return Err(Error::UnknownSources(names)),
+            Reply::Error { message } => return Err(Error::ControlRefused(message)),
+        }
+    }
 }
 
 /// How often systemd hears that opening the store is still going on.

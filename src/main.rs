@@ -46,6 +46,17 @@ enum Command {
     /// Exits 0 even when some sources fail (their lines say why); exits 1 only when the
     /// config or the store cannot be used.
     Once,
+    /// Poll the named sources now (every source when none is named), print one line per
+    /// source as each finishes, and a total.
+    ///
+    /// The running daemon polls them (asked over its control socket, `control.sock` in the
+    /// store's folder); with no daemon running, this polls them itself, as `once` does.
+    /// Exits 0 even when some sources fail; 1 if a name is unknown (nothing is polled), or
+    /// the config, the store or the daemon cannot be used.
+    Poll {
+        /// Source names, as in feeds.toml.
+        names: Vec<String>,
+    },
     /// Show each source's status: last success, last error, failures in a row, next poll,
     /// current URL and entry count.
     ///
@@ -187,6 +198,7 @@ fn main() -> ExitCode {
                 println!("{} sources polled, {} failed", reports.len(), failed);
                 Ok(())
             }
+            Command::Poll { names } => poll(config, names).await,
             Command::Status { json } => {
                 let health = app::status(config).await?;
                 if json {
@@ -256,6 +268,33 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `tributary poll [NAME...]`: each source's line as its poll finishes, then a total.
+async fn poll(config: config::Config, names: Vec<String>) -> Result<(), app::Error> {
+    use std::io::Write;
+    let summary = app::poll(config, names, |line| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    })
+    .await?;
+    for name in &summary.missing {
+        println!(
+            "{name:<24} no result yet: still waiting for a place to poll (see `tributary status`)"
+        );
+    }
+    println!(
+        "{} sources polled, {} failed{}",
+        summary.polled,
+        summary.failed,
+        if summary.by_daemon {
+            " (by the running daemon)"
+        } else {
+            ""
+        }
+    );
+    Ok(())
 }
 
 /// An error with the chain of its causes, one `caused by:` line each.

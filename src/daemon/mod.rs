@@ -1,5 +1,6 @@
 //! The daemon's life: the supervisor of source tasks, reloads, shutdown, systemd, health.
 
+pub mod control;
 pub mod metrics;
 pub mod reload;
 pub mod retention;

@@ -69,6 +69,40 @@ pub enum Event {
 pub enum Control {
     Reload(oneshot::Sender<Result<ReloadReport, ReloadError>>),
     Prune(PruneReply),
+    /// Poll these sources now (every source when empty): answers with the sources woken,
+    /// in the order asked (config order for all), whose reports then come as every poll's
+    /// do; or, if any name is unknown, with those names, and polls nothing.
+    PollNow(
+        Vec<String>,
+        oneshot::Sender<Result<Vec<String>, PollNowError>>,
+    ),
+}
+
+/// Why a poll-now request polled nothing.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum PollNowError {
+    #[error("{}", unknown_sources(.0))]
+    Unknown(Vec<String>),
+    #[error("the daemon is stopping")]
+    Stopping,
+}
+
+/// "no source named a, b" (at most 20 names: a request may hold thousands).
+pub fn unknown_sources(names: &[String]) -> String {
+    const SHOWN: usize = 20;
+    let mut text = format!(
+        "no source named {}",
+        names
+            .iter()
+            .take(SHOWN)
+            .map(|n| format!("{n:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if names.len() > SHOWN {
+        text.push_str(&format!(" (and {} more)", names.len() - SHOWN));
+    }
+    text
 }
 
 /// When the supervisor last completed a round trip through its loop and a store read,
@@ -156,6 +190,9 @@ impl Supervisor {
                         pending_prunes.push(reply);
                         passes.next = Instant::now();
                     }
+                    Control::PollNow(names, reply) => {
+                        let _ = reply.send(self.poll_now(names));
+                    }
                 },
                 Some(()) = file_rx.recv() => {
                     reload_at = Some(Instant::now() + SETTLE);
@@ -238,6 +275,33 @@ impl Supervisor {
         if let Some(p) = pass {
             p.stop().await;
         }
+    }
+
+    /// Wakes the named sources' tasks (every source's when `names` is empty) to poll now;
+    /// nothing if a name is unknown.
+    fn poll_now(&self, names: Vec<String>) -> Result<Vec<String>, PollNowError> {
+        let names: Vec<String> = if names.is_empty() {
+            self.config.sources.iter().map(|s| s.name.clone()).collect()
+        } else {
+            let mut seen = std::collections::HashSet::new();
+            names
+                .into_iter()
+                .filter(|n| seen.insert(n.clone()))
+                .collect()
+        };
+        let unknown: Vec<String> = names
+            .iter()
+            .filter(|n| self.sources.config(n).is_none())
+            .cloned()
+            .collect();
+        if !unknown.is_empty() {
+            return Err(PollNowError::Unknown(unknown));
+        }
+        for name in &names {
+            self.sources.poll_now(&self.scheduler, name);
+        }
+        tracing::info!(sources = names.len(), "polling now, as asked");
+        Ok(names)
     }
 
     /// A heartbeat's one trip to the blocking pool: takes a prune confirmation left in the

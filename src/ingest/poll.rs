@@ -99,13 +99,26 @@ impl Poller {
     /// It waits first for a place at the source's host (`per_host`), then for one of the
     /// `permits` (the global concurrency), in that order, so sources queued behind a slow
     /// host never hold global places; both are held until the poll is stored.
-    // The span keeps the name log lines have always shown.
-    #[tracing::instrument(name = "poll_source", skip_all, fields(source = %source.name))]
+    // The span (on `poll_with`) keeps the name log lines have always shown.
     pub async fn poll(&self, source: &SourceConfig, cancel: &CancellationToken) -> PollReport {
+        self.poll_with(source, cancel, true).await
+    }
+
+    /// [`Poller::poll`], where `first_in_run` says whether this source has not failed yet
+    /// since its task started: if so, a failure is retried soon (see
+    /// [`crate::ingest::timing::FIRST_RETRY`]), as is one after a success.
+    #[tracing::instrument(name = "poll_source", skip_all, fields(source = %source.name))]
+    pub async fn poll_with(
+        &self,
+        source: &SourceConfig,
+        cancel: &CancellationToken,
+        first_in_run: bool,
+    ) -> PollReport {
         Poll {
             poller: self,
             source,
             cancel,
+            first_in_run,
         }
         .run()
         .await
@@ -118,6 +131,8 @@ struct Poll<'a> {
     poller: &'a Poller,
     source: &'a SourceConfig,
     cancel: &'a CancellationToken,
+    /// No failure of this source yet since its task started.
+    first_in_run: bool,
 }
 
 /// What the feed's part of a poll gives: its outcome and when the source is due again.
@@ -462,6 +477,7 @@ impl Poll<'_> {
     ) -> DateTime<Utc> {
         let signals = Signals {
             failures: state.consecutive_failures.saturating_add(1),
+            first_failure: self.first_in_run || state.consecutive_failures == 0,
             fresh_for: None,
             retry_after,
         };

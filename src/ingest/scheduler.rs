@@ -1,13 +1,16 @@
 //! One task per source: each sleeps until its source is due ([`crate::ingest::timing`]),
 //! polls it ([`crate::ingest::poll`]) and hands the report to whoever started it, all under
 //! a global concurrency limit (and the fetcher's per-host limit). [`Sources`] starts, stops
-//! and restarts the tasks when the config is reloaded.
+//! and restarts the tasks when the config is reloaded, and wakes one to poll now
+//! (`tributary poll`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -42,6 +45,9 @@ pub struct Sources {
 struct Running {
     config: SourceConfig,
     stop: CancellationToken,
+    /// Wakes the task to poll now (a wake during a poll makes it poll once more after).
+    poll_now: Arc<Notify>,
+    task: JoinHandle<()>,
 }
 
 impl Sources {
@@ -59,17 +65,44 @@ impl Sources {
         let this = scheduler.clone();
         let task_stop = stop.clone();
         let task_source = source.clone();
+        let poll_now = Arc::new(Notify::new());
         // The loop's future itself, not an `async move` around it, which would hold the
         // moved arguments and the future both: the task lives as long as the source.
-        self.tracker
-            .spawn(this.source_loop(task_source, task_stop, start));
+        let task =
+            self.tracker
+                .spawn(this.source_loop(task_source, task_stop, start, poll_now.clone()));
         self.running.insert(
             source.name.clone(),
             Running {
                 config: source,
                 stop,
+                poll_now,
+                task,
             },
         );
+    }
+
+    /// Makes a source's task poll now, whatever its schedule; its report goes where every
+    /// report goes. A task that has ended (its source answered 410 Gone) is not restarted:
+    /// the source is polled once on its own (and reports it is gone, unless its URL
+    /// changed). `false` if no such source runs.
+    pub fn poll_now(&self, scheduler: &Scheduler, name: &str) -> bool {
+        match self.running.get(name) {
+            None => false,
+            Some(r) if r.task.is_finished() => {
+                let (this, source) = (scheduler.clone(), r.config.clone());
+                let stop = r.stop.clone();
+                self.tracker.spawn(async move {
+                    let report = Box::pin(this.poller.poll(&source, &stop)).await;
+                    (this.on_poll)(report);
+                });
+                true
+            }
+            Some(r) => {
+                r.poll_now.notify_one();
+                true
+            }
+        }
     }
 
     /// Stops a source's task: a fetch in flight is dropped; a store write in progress
@@ -99,19 +132,29 @@ impl Sources {
 }
 
 impl Scheduler {
-    async fn source_loop(self, source: SourceConfig, stop: CancellationToken, start: Start) {
+    async fn source_loop(
+        self,
+        source: SourceConfig,
+        stop: CancellationToken,
+        start: Start,
+        poll_now: Arc<Notify>,
+    ) {
         let Some(mut delay) = self.first_wait(&source, start).await else {
             return;
         };
+        // Whether the source has failed since its task started (see `timing::FIRST_RETRY`).
+        let mut failed = false;
         loop {
             tokio::select! {
                 () = tokio::time::sleep(delay) => {}
+                () = poll_now.notified() => {}
                 () = stop.cancelled() => return,
             }
             // Boxed: a poll's state (fetch, parse, store futures) is several KB, and inline it
             // would make every idle source's task that big (74 MB for 10,000 sources). Boxed,
             // it exists only while the poll runs.
-            let report = Box::pin(self.poller.poll(&source, &stop)).await;
+            let report = Box::pin(self.poller.poll_with(&source, &stop, !failed)).await;
+            failed = report.is_failure();
             let next = report.next_poll;
             let cancelled = report.outcome == PollOutcome::Cancelled;
             (self.on_poll)(report);

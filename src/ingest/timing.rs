@@ -5,8 +5,12 @@
 //! - after a success, the source's interval as written in `feeds.toml`; a longer freshness
 //!   promised by the server (`Cache-Control: max-age`, `Expires`, RSS `<ttl>`) is honoured,
 //!   clamped to `[fetch] min_interval` and `max_interval`;
-//! - after failures, exponential backoff from the interval, doubling with each consecutive
-//!   failure, capped at `max_interval` (never below the interval), reset by a success;
+//! - after the first failure since the daemon started (or a reload restarted the source) or
+//!   since a success, a quick retry: after [`FIRST_RETRY`] (or the interval, if shorter), as
+//!   most failures are passing (a network blip, a server restarting, no network yet at boot);
+//! - after further failures, exponential backoff from the interval: the interval, then
+//!   doubling with each consecutive failure, capped at `max_interval` (never below the
+//!   interval), reset by a success;
 //! - a 429/503 `Retry-After` is a floor (up to [`MAX_RETRY_AFTER`]);
 //! - then ±10% jitter (at most 5 minutes) so sources do not poll in lockstep.
 //!
@@ -22,6 +26,8 @@ use crate::model::SourceState;
 
 /// How widely overdue sources are spread after a start.
 const STARTUP_SPREAD: Duration = Duration::from_secs(10);
+/// How soon a first failure is retried (see [`next_delay`]).
+pub const FIRST_RETRY: Duration = Duration::from_secs(60);
 /// The longest Retry-After honoured: a server cannot switch a source off for good.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
@@ -30,6 +36,9 @@ pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 pub struct Signals {
     /// Consecutive failures, this poll included (0 after a success).
     pub failures: u32,
+    /// This failure is the first since the daemon started (or the source's task was
+    /// restarted) or since a success: it is retried after [`FIRST_RETRY`].
+    pub first_failure: bool,
     /// How long the server said the feed stays fresh (the longer of Cache-Control/Expires
     /// and `<ttl>`).
     pub fresh_for: Option<Duration>,
@@ -56,8 +65,12 @@ impl From<&FetchConfig> for Bounds {
 /// The delay before the next poll, before jitter. See the module docs.
 pub fn next_delay(interval: Duration, signals: Signals, bounds: Bounds) -> Duration {
     let mut delay = interval;
-    if signals.failures > 0 {
-        let factor = 2u32.saturating_pow(signals.failures.saturating_sub(1).min(30));
+    if signals.failures > 0 && signals.first_failure {
+        delay = interval.min(FIRST_RETRY);
+    } else if signals.failures > 0 {
+        // The quick retry took the first step: the second failure waits the interval, the
+        // third twice that, and so on.
+        let factor = 2u32.saturating_pow(signals.failures.saturating_sub(2).min(30));
         let backoff = interval.saturating_mul(factor);
         delay = backoff.min(bounds.max.max(interval));
     } else if let Some(fresh) = signals.fresh_for.filter(|f| *f > interval) {
@@ -184,9 +197,9 @@ mod tests {
             failures: n,
             ..Default::default()
         };
-        assert_eq!(next_delay(30 * MIN, f(1), bounds()), 30 * MIN);
-        assert_eq!(next_delay(30 * MIN, f(2), bounds()), HOUR);
-        assert_eq!(next_delay(30 * MIN, f(3), bounds()), 2 * HOUR);
+        assert_eq!(next_delay(30 * MIN, f(2), bounds()), 30 * MIN);
+        assert_eq!(next_delay(30 * MIN, f(3), bounds()), HOUR);
+        assert_eq!(next_delay(30 * MIN, f(4), bounds()), 2 * HOUR);
         assert_eq!(next_delay(30 * MIN, f(10), bounds()), 24 * HOUR);
         assert_eq!(next_delay(30 * MIN, f(u32::MAX), bounds()), 24 * HOUR);
         // An interval longer than the cap is still honoured.
@@ -194,9 +207,46 @@ mod tests {
     }
 
     #[test]
+    fn a_first_failure_is_retried_within_a_minute_then_backs_off() {
+        let first = |n| Signals {
+            failures: n,
+            first_failure: true,
+            ..Default::default()
+        };
+        let then = |n| Signals {
+            failures: n,
+            ..Default::default()
+        };
+        // After start-up or a success: a minute, whatever the interval.
+        assert_eq!(next_delay(2 * HOUR, first(1), bounds()), FIRST_RETRY);
+        // The first since start-up of a source that was already failing (its count kept in
+        // the store): a minute too.
+        assert_eq!(next_delay(2 * HOUR, first(9), bounds()), FIRST_RETRY);
+        // An interval shorter than a minute is not lengthened.
+        let short = Duration::from_secs(20);
+        assert_eq!(next_delay(short, first(1), bounds()), short);
+        // Then the backoff as before: the interval, twice, four times...
+        assert_eq!(next_delay(2 * HOUR, then(2), bounds()), 2 * HOUR);
+        assert_eq!(next_delay(2 * HOUR, then(3), bounds()), 4 * HOUR);
+        assert_eq!(next_delay(2 * HOUR, then(4), bounds()), 8 * HOUR);
+        // A Retry-After still wins over the quick retry.
+        let limited = Signals {
+            retry_after: Some(HOUR),
+            ..first(1)
+        };
+        assert_eq!(next_delay(2 * HOUR, limited, bounds()), HOUR);
+        // A success ignores the flag.
+        let ok = Signals {
+            first_failure: true,
+            ..Default::default()
+        };
+        assert_eq!(next_delay(2 * HOUR, ok, bounds()), 2 * HOUR);
+    }
+
+    #[test]
     fn retry_after_is_a_floor_with_a_limit() {
         let r = |d| Signals {
-            failures: 1,
+            failures: 2,
             retry_after: Some(d),
             ..Default::default()
         };
