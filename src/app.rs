@@ -679,15 +679,7 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
 /// one answers there, else read from the store directly.
 pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Error> {
-    let mut addr = config.server.listen;
-    if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() {
-            std::net::Ipv4Addr::LOCALHOST.into()
-        } else {
-            std::net::Ipv6Addr::LOCALHOST.into()
-        });
-    }
-    let url = format!("http://{addr}/healthz");
+    let url = daemon_url(&config, "/healthz");
     let error = match ask_daemon(&url).await {
         Ok(mut health) => {
             // The daemon shows the public its `file:` sources by their feeds there; the
@@ -726,20 +718,80 @@ async fn ask_daemon(url: &str) -> Result<crate::daemon::status::Health, AskError
     serde_json::from_slice(&body).map_err(AskError::Json)
 }
 
-/// The sources as OPML, with the feeds' own titles from the store when it can be read (a
-/// running daemon holds it; then the config's titles and names are used).
+/// The sources as OPML, each titled by its config `title`, else its feed's own title (from
+/// the store, or, while a daemon holds the store, from the daemon's `/opml`), else its name.
 pub async fn export_opml(config: Config) -> String {
-    let states: std::collections::HashMap<String, crate::model::SourceState> =
-        match open_existing_store(&config).await {
-            Ok(store) => store
-                .call(|s| s.source_states())
-                .await
-                .unwrap_or_default()
-                .into_iter()
-                .collect(),
-            Err(_) => Default::default(),
-        };
-    crate::render::opml::export(&config, &|name| {
-        states.get(name).and_then(|s| s.feed_title.clone())
-    })
+    let titles: std::collections::HashMap<String, String> = match open_existing_store(&config).await
+    {
+        Ok(store) => store
+            .call(|s| s.source_states())
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, s)| s.feed_title.map(|t| (name, t)))
+            .collect(),
+        Err(Error::Store(StoreError::Locked { .. })) => titles_from_daemon(&config).await,
+        Err(_) => Default::default(),
+    };
+    crate::render::opml::export(&config, &|name| titles.get(name).cloned())
+}
+
+/// The feeds' own titles by source name, as the running daemon's `/opml` lists them (each
+/// outline is matched to its source by the public URL `/opml` gives it). Empty, with a
+/// warning, when the daemon does not answer.
+async fn titles_from_daemon(config: &Config) -> std::collections::HashMap<String, String> {
+    /// `/opml` of even 100,000 sources is far smaller.
+    const MAX_OPML: usize = 64 * 1024 * 1024;
+    let url = daemon_url(config, "/opml");
+    let answer = async {
+        let mut response = reqwest::Client::new()
+            .get(&url)
+            .timeout(std::time::Duration::from_secs(10))
+            .send()
+            .await?
+            .error_for_status()?;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await? {
+            if body.len() + chunk.len() > MAX_OPML {
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok::<_, reqwest::Error>(body)
+    };
+    let outlines = match answer.await {
+        Ok(body) => crate::config::opml::read(&String::from_utf8_lossy(&body)).ok(),
+        Err(e) => {
+            tracing::warn!(%url, error = %e, "the store is in use, and the daemon did not answer: outlines without a configured title are titled by the source's name");
+            None
+        }
+    };
+    let by_url: std::collections::HashMap<String, String> = outlines
+        .unwrap_or_default()
+        .into_iter()
+        .map(|o| (o.xml_url, o.title))
+        .collect();
+    config
+        .sources
+        .iter()
+        .filter_map(|s| {
+            let public = crate::render::public_source_url(&config.server.base_url, &s.name, &s.url);
+            let title = by_url.get(&public)?;
+            (title != &s.name).then(|| (s.name.clone(), title.clone()))
+        })
+        .collect()
+}
+
+/// `path` on the running daemon, at `[server] listen` (loopback when it listens on every
+/// interface).
+fn daemon_url(config: &Config, path: &str) -> String {
+    let mut addr = config.server.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
+    }
+    format!("http://{addr}{path}")
 }

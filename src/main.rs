@@ -9,6 +9,8 @@ use tracing_subscriber::EnvFilter;
 
 use tributary::{app, config};
 
+mod add;
+
 /// tributary gathers RSS, Atom and JSON feeds into one place and publishes them again as
 /// combined feeds you can subscribe to.
 ///
@@ -91,14 +93,39 @@ enum Command {
     /// Add the subscriptions of an OPML file to the config as [[source]] tables, keeping
     /// the file's comments and layout; sources whose URL is already there are skipped.
     ///
-    /// The result is checked before it is written; a running daemon needs a restart to see it.
+    /// Sources are named by readable slugs of their titles ("Café Résumé — Blog!" becomes
+    /// cafe-resume-blog). The result is checked before it is written; a running daemon
+    /// reloads the file by itself and starts polling the new sources.
     ImportOpml {
         /// The OPML file (from another reader's export).
         file: PathBuf,
     },
+    /// Add a site by its address (or a feed by its own): finds its feeds, shows each one's
+    /// title and newest entries, and appends the one chosen to the config as a [[source]].
+    ///
+    /// A web page's feeds are those it advertises (<link rel="alternate">), else the first
+    /// of the common paths (/feed, /rss, /atom.xml, /feed.xml, ...) that holds one. With
+    /// several, you choose on a terminal; without one, pass --pick N. The config keeps its
+    /// comments and layout and is checked before it is written; a URL already there is
+    /// refused. A running daemon reloads the file by itself and starts polling the source.
+    Add {
+        /// The site's address, e.g. https://example.org (https:// may be left out), or a
+        /// feed's.
+        url: String,
+        /// The source's name [default: a slug of the feed's title].
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// A tag for the source (repeat for several).
+        #[arg(long = "tag", value_name = "TAG")]
+        tags: Vec<String>,
+        /// Which of several feeds found to add (1 is the first listed).
+        #[arg(long, value_name = "N")]
+        pick: Option<usize>,
+    },
     /// Check the config file and report every problem as file:line:col: message.
     ///
-    /// Exits 0 when the config is valid, 1 otherwise.
+    /// Exits 0 when the config is valid, 1 otherwise. What is valid but probably not meant
+    /// (a base_url readers cannot reach given listen) is printed as a `warning:` line.
     Check,
     /// Write the built-in templates of the HTML pages into a folder: the starting point of
     /// a theme (`[publish] templates`). Existing files are left alone.
@@ -124,6 +151,15 @@ fn main() -> ExitCode {
     if let Command::Templates { dump } = &cli.command {
         return dump_templates(dump);
     }
+    if let Command::Add {
+        url,
+        name,
+        tags,
+        pick,
+    } = &cli.command
+    {
+        return add::add(&path, url, name.as_deref(), tags, *pick);
+    }
     let config = match config::load(&path) {
         Ok(c) => c,
         Err(e) => {
@@ -139,7 +175,15 @@ fn main() -> ExitCode {
             config.store.path.display(),
             config.server.listen
         );
+        for w in config::warn::warnings(&config) {
+            eprintln!("warning: {w}");
+        }
         return ExitCode::SUCCESS;
+    }
+    if let Command::Run = cli.command {
+        for w in config::warn::warnings(&config) {
+            tracing::warn!("{w}");
+        }
     }
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -219,7 +263,10 @@ fn main() -> ExitCode {
                     Err(app::Error::Inconsistent(report.problems.len()))
                 }
             }
-            Command::Check | Command::ImportOpml { .. } | Command::Templates { .. } => Ok(()),
+            Command::Check
+            | Command::ImportOpml { .. }
+            | Command::Templates { .. }
+            | Command::Add { .. } => Ok(()),
         }
     });
     // Parsing and normalising run on blocking threads, which cannot be interrupted: a stop
@@ -409,13 +456,10 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
             tributary::config::opml::import(&text, &outlines).map_err(|e| opml(config_path, e))?;
         // Never write a config that would not load.
         config::parse(&new_text, config_path)?;
-        let tmp = config_path.with_extension("toml.new");
-        std::fs::write(&tmp, &new_text)
-            .and_then(|()| std::fs::rename(&tmp, config_path))
-            .map_err(|error| ImportError::Write {
-                path: config_path.to_path_buf(),
-                error,
-            })?;
+        write_config(config_path, &new_text).map_err(|error| ImportError::Write {
+            path: config_path.to_path_buf(),
+            error,
+        })?;
         Ok(report)
     })();
     match result {
@@ -439,4 +483,11 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
             ExitCode::FAILURE
         }
     }
+}
+
+/// Replaces the config file with `text` at once: written beside it, then renamed over it,
+/// so a daemon watching it never reads half a file.
+fn write_config(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("toml.new");
+    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
 }

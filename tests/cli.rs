@@ -426,3 +426,149 @@ async fn errors_print_their_causes_once() {
     );
     assert!(!err.contains("caused by"), "{err}");
 }
+
+/// `check` warns (and exits 0) when base_url and listen disagree; the shipped config is
+/// quiet and leaves base_url to follow listen.
+#[tokio::test]
+async fn check_warns_when_base_url_and_listen_disagree() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = "[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n";
+    let check = |server: &str| {
+        let path = write_config(dir.path(), &format!("[server]\n{server}\n{source}"));
+        let mut cmd = tributary();
+        cmd.arg("check").arg("--config").arg(path);
+        cmd
+    };
+    let out = run(check(
+        "listen = \"0.0.0.0:8080\"\nbase_url = \"http://127.0.0.1:8080\"",
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr
+            .starts_with("warning: base_url \"http://127.0.0.1:8080\" points at this machine only"),
+        "{stderr}"
+    );
+    assert!(text(&out.stdout).contains(": ok ("));
+
+    let out = run(check("listen = \"[::]:8080\"")).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("warning: listen = \"[::]:8080\" accepts connections on every interface, but base_url is not set"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // The trap of the old shipped config: listen changed, base_url not.
+    let out = run(check(
+        "listen = \"127.0.0.1:9090\"\nbase_url = \"http://127.0.0.1:8080\"",
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("names this machine on port 8080"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = run(check(
+        "listen = \"0.0.0.0:8080\"\nbase_url = \"https://news.example.org\"",
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("feeds.toml");
+    let mut cmd = tributary();
+    cmd.arg("check").arg("--config").arg(&shipped);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        text(&out.stderr),
+        "",
+        "the shipped config warns about nothing"
+    );
+    let shipped = std::fs::read_to_string(&shipped).expect("read shipped");
+    assert!(
+        shipped.lines().any(|l| l.starts_with("# base_url = "))
+            && !shipped.lines().any(|l| l.starts_with("base_url")),
+        "base_url is left commented out"
+    );
+}
+
+/// `import-opml` names sources by transliterated slugs of their titles.
+#[tokio::test]
+async fn import_opml_names_are_readable_slugs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opml = dir.path().join("subs.opml");
+    std::fs::write(
+        &opml,
+        r#"<opml version="2.0"><body><outline text="Café Résumé — Blog!" xmlUrl="https://cafe.example/feed"/><outline text="Ελληνικά" xmlUrl="https://gr.example/feed"/></body></opml>"#,
+    )
+    .expect("write opml");
+    let config = dir.path().join("feeds.toml");
+    let mut cmd = tributary();
+    cmd.arg("import-opml")
+        .arg(&opml)
+        .arg("--config")
+        .arg(&config);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let names: Vec<String> = tributary::config::load(&config)
+        .expect("loads")
+        .sources
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    assert_eq!(names, ["cafe-resume-blog", "ellenika"]);
+}
+
+/// `export-opml` titles each outline by its feed's own title, from the store, and from the
+/// running daemon while it holds the store: never by the slug when a title is known.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_opml_uses_feed_titles_with_and_without_a_daemon() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/t.xml",
+        Route::feed(
+            support::Rss::new("The Feed Own Title", "http://t.example/")
+                .item(support::Item::new("http://t.example/1").title("one"))
+                .xml(),
+            "application/rss+xml",
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let path = write_config(
+        dir.path(),
+        &format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n\n[[source]]\nname = \"t\"\nurl = \"{}\"\n\n[[source]]\nname = \"u\"\nurl = \"https://u.example/feed\"\ntitle = \"Configured U\"\n",
+            origin.url("/t.xml")
+        ),
+    );
+    let export = || {
+        let mut cmd = tributary();
+        cmd.arg("export-opml").arg("--config").arg(&path);
+        cmd
+    };
+    let mut daemon = support::KillOnDrop::spawn(
+        support::tributary_command("info")
+            .arg("--config")
+            .arg(&path)
+            .arg("run"),
+    );
+    let log = daemon.stderr_lines();
+    support::wait_for_line(&log, &["source=t", "polled"], Duration::from_secs(20));
+    let out = run(export()).await;
+    let opml = text(&out.stdout);
+    assert!(opml.contains(r#"title="The Feed Own Title""#), "{opml}");
+    assert!(opml.contains(r#"title="Configured U""#), "{opml}");
+    assert!(!opml.contains(r#"title="t""#), "{opml}");
+    drop(daemon);
+
+    // With no daemon, from the store.
+    let out = run(export()).await;
+    let opml = text(&out.stdout);
+    assert!(opml.contains(r#"title="The Feed Own Title""#), "{opml}");
+}

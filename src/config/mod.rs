@@ -7,9 +7,11 @@
 //! Filter rules and title templates are the feed's own types ([`Rules`], [`Template`]),
 //! built here once.
 
+pub mod edit;
 pub mod opml;
 mod raw;
 mod validate;
+pub mod warn;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -199,6 +201,8 @@ pub struct ServerConfig {
     pub render_cache_bytes: u64,
     /// The public URL of this instance, without a trailing slash.
     pub base_url: String,
+    /// Whether `base_url` was written in the config (else it was made from `listen`).
+    pub base_url_set: bool,
 }
 
 #[derive(Clone, Debug)]

@@ -1,12 +1,9 @@
-//! OPML subscriptions read and added to `feeds.toml` with toml_edit, so the file keeps its
-//! comments and layout. (The export is [`crate::render::opml`].)
-
-use std::collections::HashSet;
+//! OPML subscriptions read and added to `feeds.toml` ([`super::edit`]: toml_edit, so the file
+//! keeps its comments and layout). (The export is [`crate::render::opml`].)
 
 use quick_xml::events::Event;
-use url::Url;
 
-use crate::config::is_slug;
+use super::edit::{EditError, NewSource, add_sources};
 
 /// Why an OPML file cannot be read or its subscriptions cannot be added to the config. The
 /// message includes the underlying error.
@@ -14,10 +11,8 @@ use crate::config::is_slug;
 pub enum OpmlError {
     #[error("not a readable OPML file: {0}")]
     Unreadable(quick_xml::Error),
-    #[error("the config is not valid TOML: {0}")]
-    ConfigNotToml(toml_edit::TomlError),
-    #[error("`source` in the config is not a list of [[source]] tables")]
-    SourceNotTables,
+    #[error(transparent)]
+    Edit(#[from] EditError),
 }
 
 /// One subscription read from an OPML file.
@@ -86,113 +81,22 @@ pub fn read(opml: &str) -> Result<Vec<Outline>, OpmlError> {
 }
 
 /// What an import did.
-#[derive(Debug, Default, PartialEq)]
-pub struct Imported {
-    pub added: Vec<String>,
-    /// Already in the config (same URL), or not an http(s) URL.
-    pub skipped: Vec<String>,
-}
+pub type Imported = super::edit::Added;
 
-/// Appends the outlines that are not in `config_text` yet as `[[source]]` tables, keeping
-/// everything else in the file as it was. Returns the new text.
+/// Appends the outlines that are not in `config_text` yet as `[[source]]` tables (named by
+/// readable slugs of their titles), keeping everything else in the file as it was. Returns
+/// the new text.
 pub fn import(config_text: &str, outlines: &[Outline]) -> Result<(String, Imported), OpmlError> {
-    let mut doc: toml_edit::DocumentMut = config_text.parse().map_err(OpmlError::ConfigNotToml)?;
-    let mut report = Imported::default();
-    let mut names: HashSet<String> = HashSet::new();
-    let mut urls: HashSet<String> = HashSet::new();
-    if let Some(sources) = doc.get("source").and_then(|s| s.as_array_of_tables()) {
-        for t in sources.iter() {
-            if let Some(n) = t.get("name").and_then(|v| v.as_str()) {
-                names.insert(n.to_string());
-            }
-            if let Some(u) = t
-                .get("url")
-                .and_then(|v| v.as_str())
-                .and_then(|u| Url::parse(u).ok())
-            {
-                urls.insert(u.to_string());
-            }
-        }
-    }
-    if doc.get("source").is_none() {
-        doc.insert("source", toml_edit::Item::ArrayOfTables(Default::default()));
-    }
-    let Some(sources) = doc
-        .get_mut("source")
-        .and_then(|s| s.as_array_of_tables_mut())
-    else {
-        return Err(OpmlError::SourceNotTables);
-    };
-    for o in outlines {
-        let url = match Url::parse(&o.xml_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => u,
-            _ => {
-                report.skipped.push(o.xml_url.clone());
-                continue;
-            }
-        };
-        if !urls.insert(url.to_string()) {
-            report.skipped.push(o.xml_url.clone());
-            continue;
-        }
-        let name = unique_slug(&o.title, &url, &names);
-        names.insert(name.clone());
-        let mut t = toml_edit::Table::new();
-        t.insert("name", toml_edit::value(name.clone()));
-        t.insert("url", toml_edit::value(url.as_str()));
-        if !o.title.is_empty() && o.title != o.xml_url {
-            t.insert("title", toml_edit::value(o.title.clone()));
-        }
-        let tags: Vec<String> = o
-            .categories
-            .iter()
-            .map(|c| slug(c))
-            .filter(|c| is_slug(c))
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if !tags.is_empty() {
-            let mut arr = toml_edit::Array::new();
-            for tag in tags {
-                arr.push(tag);
-            }
-            t.insert("tags", toml_edit::value(arr));
-        }
-        sources.push(t);
-        report.added.push(name);
-    }
-    Ok((doc.to_string(), report))
-}
-
-/// A slug from a title (or the URL's host when the title gives none), made unique.
-fn unique_slug(title: &str, url: &Url, taken: &HashSet<String>) -> String {
-    let mut base = slug(title);
-    if !is_slug(&base) {
-        base = slug(url.host_str().unwrap_or("feed"));
-    }
-    if !is_slug(&base) {
-        base = "feed".into();
-    }
-    base.truncate(56);
-    let mut name = base.clone();
-    let mut n = 2;
-    while taken.contains(&name) {
-        name = format!("{base}-{n}");
-        n += 1;
-    }
-    name
-}
-
-fn slug(s: &str) -> String {
-    let mut out = String::new();
-    for c in s.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.trim_matches('-').to_string()
+    let new: Vec<NewSource> = outlines
+        .iter()
+        .map(|o| NewSource {
+            name: None,
+            title: (!o.title.is_empty() && o.title != o.xml_url).then(|| o.title.clone()),
+            url: o.xml_url.clone(),
+            tags: o.categories.clone(),
+        })
+        .collect();
+    Ok(add_sources(config_text, &new)?)
 }
 
 #[cfg(test)]
@@ -219,5 +123,15 @@ mod tests {
         let lwn = &c.sources[1];
         assert_eq!(lwn.title.as_deref(), Some("LWN & more"));
         assert_eq!(lwn.tags, ["linux", "news", "tech"]);
+    }
+
+    #[test]
+    fn import_names_are_transliterated_slugs() {
+        let opml = r#"<opml version="2.0"><body>
+            <outline text="Café Résumé — Blog!" xmlUrl="https://cafe.example/feed"/>
+            <outline text="Café Résumé — Blog!" xmlUrl="https://cafe.example/other"/></body></opml>"#;
+        let outlines = read(opml).expect("reads");
+        let (_, report) = import("", &outlines).expect("imports");
+        assert_eq!(report.added, ["cafe-resume-blog", "cafe-resume-blog-2"]);
     }
 }

@@ -177,6 +177,7 @@ impl Validator<'_> {
             render_cache_bytes: render_cache_mb?.saturating_mul(1024 * 1024),
             listen: listen?,
             base_url: base_url?,
+            base_url_set: raw.base_url.is_some(),
         })
     }
 
