@@ -225,6 +225,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             store: store.clone(),
             bounds: Bounds::from(&config.fetch),
             permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+            quiet: false,
         },
         on_poll,
         shutdown: shutdown.clone(),
@@ -380,6 +381,16 @@ fn status_line(daemon: &Daemon) -> String {
 /// report per source, in config order. Failing sources are reports, not errors; only an
 /// unusable store is an error.
 pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
+    once_each(config, |_| {}).await
+}
+
+/// [`once`], handing each report to `each` as its poll finishes (in the order they finish),
+/// before returning them all in config order. Each poll's log line is at debug level: the
+/// caller shows the reports.
+pub async fn once_each(
+    config: Config,
+    mut each: impl FnMut(&PollReport),
+) -> Result<Vec<PollReport>, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let poller = Poller {
@@ -387,6 +398,7 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
         store: store.clone(),
         bounds: Bounds::from(&config.fetch),
         permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+        quiet: true,
     };
     let cancel = CancellationToken::new();
     let mut set = JoinSet::new();
@@ -397,6 +409,7 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];
     while let Some(done) = set.join_next().await {
         let (i, report) = done?;
+        each(&report);
         reports[i] = Some(report);
     }
     store.call(|s| s.flush()).await?;

@@ -134,15 +134,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run => app::run(config).await,
-            Command::Once => {
-                let reports = app::once(config).await?;
-                for r in &reports {
-                    println!("{r}");
-                }
-                let failed = reports.iter().filter(|r| r.is_failure()).count();
-                println!("{} sources polled, {} failed", reports.len(), failed);
-                Ok(())
-            }
+            Command::Once => once(config).await,
             Command::Status { json } => {
                 let health = app::status(config).await?;
                 if json {
@@ -214,6 +206,64 @@ fn main() -> ExitCode {
     }
 }
 
+/// `tributary once`: each source's line on stdout as its poll finishes, then the totals.
+/// On a terminal, a progress line on stderr ("12/200 sources, 1 failed"), cleared at the
+/// end; log lines and stdout lines are written around it.
+async fn once(config: config::Config) -> Result<(), app::Error> {
+    let total = config.sources.len() as u64;
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{pos}/{len} sources, {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message("0 failed");
+        let _ = PROGRESS.set(bar.clone());
+        bar
+    });
+    let mut failed = 0usize;
+    let reports = app::once_each(config, |report| {
+        failed += usize::from(report.is_failure());
+        match &progress {
+            Some(bar) => {
+                bar.suspend(|| println!("{report}"));
+                bar.set_message(format!("{failed} failed"));
+                bar.inc(1);
+            }
+            None => println!("{report}"),
+        }
+    })
+    .await;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let reports = reports?;
+    println!("{} sources polled, {} failed", reports.len(), failed);
+    Ok(())
+}
+
+/// The progress line `once` draws on a terminal: log lines are written around it.
+static PROGRESS: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+/// stderr for the log: a progress line being drawn is cleared for each log line and
+/// drawn again after it.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match PROGRESS.get() {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write(buf)),
+            _ => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// An error with the chain of its causes, one `caused by:` line each.
 fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     tributary::with_causes(error, "\n  caused by: ")
@@ -228,7 +278,7 @@ fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         let format = tracing_subscriber::fmt::format()
