@@ -559,7 +559,16 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
 /// one answers there, else read from the store directly.
-pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Error> {
+pub async fn status(
+    config: Config,
+) -> Result<
+    (
+        crate::daemon::status::Health,
+        crate::daemon::status::Answered,
+    ),
+    Error,
+> {
+    use crate::daemon::status::Answered;
     let mut addr = config.server.listen;
     if addr.ip().is_unspecified() {
         addr.set_ip(if addr.is_ipv4() {
@@ -579,16 +588,17 @@ pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Err
                     s.current_url = src.url.to_string();
                 }
             }
-            return Ok(health);
+            return Ok((health, Answered::Daemon));
         }
         Err(error) => error,
     };
+    tracing::debug!(%url, error = %crate::with_causes(&error, ": "), "no daemon answered; reading the store");
     match open_existing_store(&config).await {
         Ok(store) => {
             let health = store
                 .call(move |s| crate::daemon::status::collect(&config, s))
                 .await?;
-            Ok(health)
+            Ok((health, Answered::Store { healthz: url }))
         }
         // Locked, so a daemon runs on it, yet /healthz did not answer: say why.
         Err(Error::Store(StoreError::Locked { .. })) => Err(Error::Daemon { url, error }),

@@ -136,14 +136,13 @@ fn main() -> ExitCode {
             Command::Run => app::run(config).await,
             Command::Once => once(config).await,
             Command::Status { json } => {
-                let health = app::status(config).await?;
+                let (health, answered) = app::status(config).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&health)?);
                 } else {
-                    println!(
-                        "{}",
-                        tributary::daemon::status::render_text(&health, chrono::Utc::now())
-                    );
+                    let now = chrono::Utc::now();
+                    let text = tributary::daemon::status::render_text(&health, now, &answered);
+                    println!("{text}");
                 }
                 Ok(())
             }
@@ -275,7 +274,9 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
 /// priority (so `journalctl -p warning` works), and carries no timestamp or level text of
 /// its own (journald adds the time; the priority is the level).
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = EnvFilter::try_new(log_directives(rust_log.as_deref()))
+        .unwrap_or_else(|_| EnvFilter::new(log_directives(None)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(|| LogWriter)
@@ -289,6 +290,36 @@ fn init_logging() {
     } else {
         builder.init();
     }
+}
+
+/// RUST_LOG as tributary reads it: a bare level is tributary's own ("debug" means
+/// `warn,tributary=debug`), other crates stay at warn unless named
+/// ("debug,html5ever=debug"), and tributary logs at info unless told otherwise. A bare
+/// level of warn or less ("error", "off") is everyone's.
+fn log_directives(rust_log: Option<&str>) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    let value = rust_log.map(str::trim).filter(|v| !v.is_empty());
+    let mut named = Vec::new();
+    let mut bare = None;
+    for directive in value.unwrap_or("info").split(',').map(str::trim) {
+        match directive.parse::<LevelFilter>() {
+            Ok(level) if !directive.is_empty() => bare = Some((directive, level)),
+            _ if directive.is_empty() => {}
+            _ => named.push(directive),
+        }
+    }
+    let ours_named = named
+        .iter()
+        .any(|d| d.split(['=', '[']).next() == Some("tributary"));
+    let mut directives = match bare {
+        // Quieter than warn: everyone's.
+        Some((text, level)) if level <= LevelFilter::WARN => vec![text.to_string()],
+        Some((text, _)) if !ours_named => vec!["warn".into(), format!("tributary={text}")],
+        None if !ours_named => vec!["warn".into(), "tributary=info".into()],
+        _ => vec!["warn".to_string()],
+    };
+    directives.extend(named.into_iter().map(str::to_string));
+    directives.join(",")
 }
 
 /// Prefixes each log line with its syslog priority, for journald.

@@ -135,15 +135,23 @@ pub struct Body {
 /// Why a fetch failed, by kind; the Display text is what status pages and logs show.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("DNS lookup failed: {0}")]
-    Dns(String),
-    #[error("TLS failed: {0}")]
+    /// The host's name did not resolve (the whole chain is logged at debug level).
+    #[error("cannot resolve {host}")]
+    Dns { host: String },
+    /// The TLS handshake failed: why, in short ("certificate expired").
+    #[error("TLS: {0}")]
     Tls(String),
-    #[error("cannot connect: {0}")]
-    Connect(String),
+    /// No TCP connection to `addr` (host:port): "connection refused by 10.0.0.5:443", or
+    /// "cannot connect to ...: network is unreachable".
+    #[error("{}", match reason { ConnectFailure::Refused => format!("connection refused by {addr}"),
+        ConnectFailure::Other(why) => format!("cannot connect to {addr}: {why}") })]
+    Connect {
+        addr: String,
+        reason: ConnectFailure,
+    },
     /// No connection within `[fetch] connect_timeout`.
-    #[error("cannot connect: timed out after {0:?}")]
-    ConnectTimeout(Duration),
+    #[error("timed out after {} connecting to {addr}", humantime::format_duration(*after))]
+    ConnectTimeout { after: Duration, addr: String },
     /// The whole exchange took longer than `[fetch] timeout`.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
@@ -191,6 +199,15 @@ pub enum FetchError {
     /// Any other failure of the request, with reqwest's causes.
     #[error("{0}")]
     Request(String),
+}
+
+/// Why a TCP connection failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectFailure {
+    /// Nothing listens there (the peer answered with a reset).
+    Refused,
+    /// Anything else, in the operating system's words ("network is unreachable").
+    Other(String),
 }
 
 impl FetchError {
@@ -363,12 +380,26 @@ impl Fetcher {
             };
             // The source's custom headers (credentials) go only to its configured origin.
             headers = self.headers_with(source, validators, own_origin && !downgraded);
+            tracing::debug!(
+                url = %url,
+                if_none_match = validators.etag.as_deref(),
+                if_modified_since = validators.last_modified.as_deref(),
+                "request"
+            );
+            let sent = std::time::Instant::now();
             let response = client
                 .get(url.clone())
                 .headers(headers.clone())
                 .send()
                 .await
                 .map_err(|e| self.classify(e))?;
+            tracing::debug!(
+                url = %url,
+                status = response.status().as_u16(),
+                ms = sent.elapsed().as_millis() as u64,
+                remote = response.remote_addr().map(|a| a.to_string()),
+                "response headers"
+            );
             if visited.len() == 1 {
                 reached = if self.proxied {
                     // The address connected to may be a proxy's: the configured URL's kind
@@ -398,7 +429,14 @@ impl Fetcher {
 
         let status = response.status();
         let fresh_for = cache::freshness(&url, &headers, status, response.headers());
+        if let Some(fresh) = fresh_for {
+            tracing::debug!(
+                fresh_s = fresh.as_secs(),
+                "cache: the server says the response stays fresh this long"
+            );
+        }
         if status == StatusCode::NOT_MODIFIED {
+            tracing::debug!(url = %url, "cache: 304 Not Modified, the stored entries stand");
             return Ok(Fetched {
                 status: status.as_u16(),
                 body: None,
@@ -415,7 +453,19 @@ impl Fetcher {
         }
         let content_type = content_type(&response);
         let new_validators = Validators::of_response(response.headers());
+        tracing::debug!(
+            etag = new_validators.etag.as_deref(),
+            last_modified = new_validators.last_modified.as_deref(),
+            "cache: validators kept for the next poll"
+        );
+        let sent = std::time::Instant::now();
         let bytes = self.read_body(response).await?;
+        tracing::debug!(
+            url = %url,
+            bytes = bytes.len(),
+            ms = sent.elapsed().as_millis() as u64,
+            "body read"
+        );
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(FetchError::Empty);
         }
@@ -667,23 +717,108 @@ impl Fetcher {
 
 fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
+    let url = e.url().map(|u| u.as_str()).unwrap_or_default();
+    // The short message names what failed; the whole chain is here for whoever asks.
+    tracing::debug!(url, error = %chain, "request failed");
     let lower = chain.to_ascii_lowercase();
+    let host = e
+        .url()
+        .and_then(Url::host_str)
+        .unwrap_or_default()
+        .to_string();
+    let addr = match e.url().and_then(Url::port_or_known_default) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
     if let Some(at) = chain.find(guard::REFUSED) {
         let why = chain[at + guard::REFUSED.len()..].trim_start_matches(": ");
         FetchError::Refused(why.to_string())
     } else if e.is_timeout() && e.is_connect() {
-        FetchError::ConnectTimeout(connect_timeout)
+        FetchError::ConnectTimeout {
+            after: connect_timeout,
+            addr,
+        }
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        FetchError::Dns(chain)
+        FetchError::Dns { host }
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
-        FetchError::Tls(chain)
+        FetchError::Tls(tls_reason(&e))
     } else if e.is_connect() {
-        FetchError::Connect(chain)
+        let reason = match io_cause(&e) {
+            Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                ConnectFailure::Refused
+            }
+            Some(io) => ConnectFailure::Other(os_words(io)),
+            None => ConnectFailure::Other(innermost(&e)),
+        };
+        FetchError::Connect { addr, reason }
     } else if e.is_body() || e.is_decode() {
-        FetchError::Body(chain)
+        FetchError::Body(innermost(&e))
     } else {
-        FetchError::Request(chain)
+        FetchError::Request(innermost(&e))
+    }
+}
+
+/// The first I/O error among `e`'s causes.
+fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        cause = c.source();
+    }
+    None
+}
+
+/// An I/O error as the operating system says it, without its number: "network is
+/// unreachable".
+fn os_words(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    let text = match text.find(" (os error") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text.to_string(),
+    }
+}
+
+/// The last cause of `e`: what actually failed (reqwest's and hyper's wrappers above it say
+/// only "error sending request").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(c) = last.source() {
+        last = c;
+    }
+    match last.downcast_ref::<std::io::Error>() {
+        Some(io) => os_words(io),
+        None => last.to_string(),
+    }
+}
+
+/// Why a TLS handshake failed, in short: "certificate expired", "certificate issuer
+/// unknown", "received fatal alert: HandshakeFailure".
+fn tls_reason(e: &(dyn std::error::Error + 'static)) -> String {
+    let why = innermost(e);
+    let Some(reason) = why.strip_prefix("invalid peer certificate: ") else {
+        return why;
+    };
+    // rustls adds the times or names after the reason ("certificate expired: verification
+    // time ..."), or names it by its variant: the reason is enough here.
+    match reason.split(": ").next().unwrap_or(reason) {
+        "Expired" => "certificate expired".to_string(),
+        "NotValidYet" => "certificate not valid yet".to_string(),
+        "UnknownIssuer" => {
+            "certificate issuer unknown (self-signed, or an intermediate missing)".to_string()
+        }
+        "NotValidForName" => "certificate not valid for this name".to_string(),
+        "Revoked" => "certificate revoked".to_string(),
+        "BadSignature" => "certificate signature invalid".to_string(),
+        "BadEncoding" => "certificate unreadable".to_string(),
+        short => short.to_string(),
     }
 }
 
@@ -804,7 +939,10 @@ mod tests {
             .expect("a free port");
         assert!(matches!(
             fetch(&format!("http://{closed}/feed")).await,
-            Err(FetchError::Connect(_))
+            Err(FetchError::Connect {
+                reason: ConnectFailure::Refused,
+                ..
+            })
         ));
     }
 }
