@@ -142,7 +142,7 @@ pub enum FetchError {
     #[error("TLS: {0}")]
     Tls(String),
     /// No TCP connection to `addr` (host:port): "connection refused by 10.0.0.5:443", or
-    /// "cannot connect to ...: network is unreachable".
+    /// "cannot connect to ...: Network is unreachable".
     #[error("{}", match reason { ConnectFailure::Refused => format!("connection refused by {addr}"),
         ConnectFailure::Other(why) => format!("cannot connect to {addr}: {why}") })]
     Connect {
@@ -206,7 +206,7 @@ pub enum FetchError {
 pub enum ConnectFailure {
     /// Nothing listens there (the peer answered with a reset).
     Refused,
-    /// Anything else, in the operating system's words ("network is unreachable").
+    /// Anything else, in the operating system's words ("Network is unreachable").
     Other(String),
 }
 
@@ -771,18 +771,13 @@ fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io:
     None
 }
 
-/// An I/O error as the operating system says it, without its number: "network is
+/// An I/O error as the operating system says it, without its number: "Network is
 /// unreachable".
 fn os_words(io: &std::io::Error) -> String {
     let text = io.to_string();
-    let text = match text.find(" (os error") {
-        Some(at) => &text[..at],
-        None => &text,
-    };
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_lowercase().chain(chars).collect(),
-        None => text.to_string(),
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 
