@@ -36,10 +36,14 @@ struct Cli {
 enum Command {
     /// Run the daemon: poll every source on its interval and serve the feeds over HTTP.
     ///
-    /// Stops cleanly on SIGTERM or Ctrl-C. Log verbosity follows RUST_LOG (e.g.
-    /// RUST_LOG=debug or RUST_LOG=tributary=debug); the default is info.
+    /// Stops cleanly on SIGTERM or Ctrl-C. Log verbosity follows RUST_LOG: the default is
+    /// info; RUST_LOG=debug is tributary's debug log (requests, cache decisions, skipped
+    /// entries), with other crates at warn unless named (RUST_LOG=debug,hyper=debug).
     Run,
     /// Poll every source once, store what is new, print one line per source, and exit.
+    ///
+    /// Each line is printed as its poll finishes, with the poll's own time (not time
+    /// queued behind [fetch] concurrency); on a terminal a progress line is drawn on stderr.
     ///
     /// Exits 0 even when some sources fail (their lines say why); exits 1 only when the
     /// config or the store cannot be used.
@@ -48,7 +52,8 @@ enum Command {
     /// current URL and entry count.
     ///
     /// Asks the running daemon when there is one (over HTTP, at [server] listen), else reads
-    /// the store. `--json` prints the same JSON as /healthz.
+    /// the store and says that no daemon is running. `--json` prints the same JSON as
+    /// /healthz.
     Status {
         /// Print JSON instead of text.
         #[arg(long)]

@@ -39,23 +39,36 @@ fn failure<'a>(stdout: &'a str, source: &str) -> &'a str {
     error.rsplit_once("  ").map_or(error, |(e, _)| e)
 }
 
-/// A name that cannot resolve (.invalid never does) and a port nothing listens on: one
-/// short line each, naming the host or the address; the whole chain only at debug level.
+/// A name that cannot resolve (.invalid never does), a port nothing listens on and a TLS
+/// handshake with a server that does not speak TLS: one short line each, naming the host or
+/// the address; the whole chain only at debug level.
 #[tokio::test]
 async fn network_failures_are_one_short_line() {
     let dir = tempfile::tempdir().expect("tempdir");
     let port = free_port();
+    // https:// to a server that answers in plain HTTP: the handshake fails.
+    let origin = Origin::start().await;
+    origin.set(
+        "/feed",
+        Route::feed(support::small_rss("a", 2), "application/rss+xml"),
+    );
+    let plain = origin.url("/feed").replacen("http://", "https://", 1);
     let config = write_config(
         dir.path(),
         &format!(
-            "{}{}",
+            "{}{}{}",
             source_toml("nowhere", "http://nonexistent.invalid/feed", "1h", ""),
-            source_toml("closed", &format!("http://127.0.0.1:{port}/feed"), "1h", "")
+            source_toml("closed", &format!("http://127.0.0.1:{port}/feed"), "1h", ""),
+            source_toml("plain", &plain, "1h", "")
         ),
     );
     let out = run(&config, "info", &["once"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
+    assert_eq!(
+        failure(&stdout, "plain"),
+        "TLS: the server does not speak TLS here (an http:// address?)"
+    );
     assert_eq!(
         failure(&stdout, "nowhere"),
         "cannot resolve nonexistent.invalid"

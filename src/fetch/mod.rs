@@ -740,9 +740,11 @@ fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
         }
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         FetchError::Dns { host }
+    } else if let Some(tls) = rustls_cause(&e) {
+        FetchError::Tls(tls_reason(tls))
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
-        FetchError::Tls(tls_reason(&e))
+        FetchError::Tls(innermost(&e))
     } else if e.is_connect() {
         let reason = match io_cause(&e) {
             Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -759,16 +761,27 @@ fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     }
 }
 
-/// The first I/O error among `e`'s causes.
-fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+/// The I/O errors among `e`'s causes, outermost first, with those wrapped inside them (an
+/// I/O error does not list the error it wraps as its source).
+fn io_errors<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a std::io::Error> {
+    let mut found = Vec::new();
     let mut cause = e.source();
     while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            return Some(io);
+        let mut io = c.downcast_ref::<std::io::Error>();
+        while let Some(i) = io {
+            found.push(i);
+            io = i
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>());
         }
         cause = c.source();
     }
-    None
+    found
+}
+
+/// The innermost I/O error among `e`'s causes: the one that says what happened.
+fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    io_errors(e).pop()
 }
 
 /// An I/O error as the operating system says it, without its number: "Network is
@@ -794,26 +807,56 @@ fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
     }
 }
 
+/// The TLS error among `e`'s causes: rustls's error travels inside an I/O error, which
+/// does not list it as a source.
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = c.source();
+    }
+    io_errors(e)
+        .into_iter()
+        .find_map(|io| io.get_ref()?.downcast_ref::<rustls::Error>())
+}
+
 /// Why a TLS handshake failed, in short: "certificate expired", "certificate issuer
-/// unknown", "received fatal alert: HandshakeFailure".
-fn tls_reason(e: &(dyn std::error::Error + 'static)) -> String {
-    let why = innermost(e);
-    let Some(reason) = why.strip_prefix("invalid peer certificate: ") else {
-        return why;
-    };
-    // rustls adds the times or names after the reason ("certificate expired: verification
-    // time ..."), or names it by its variant: the reason is enough here.
-    match reason.split(": ").next().unwrap_or(reason) {
-        "Expired" => "certificate expired".to_string(),
-        "NotValidYet" => "certificate not valid yet".to_string(),
-        "UnknownIssuer" => {
+/// unknown", "the server does not speak TLS here".
+fn tls_reason(e: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error};
+    let certificate = |c: &CertificateError| match c {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate expired".to_string()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate not valid yet".to_string()
+        }
+        CertificateError::UnknownIssuer => {
             "certificate issuer unknown (self-signed, or an intermediate missing)".to_string()
         }
-        "NotValidForName" => "certificate not valid for this name".to_string(),
-        "Revoked" => "certificate revoked".to_string(),
-        "BadSignature" => "certificate signature invalid".to_string(),
-        "BadEncoding" => "certificate unreadable".to_string(),
-        short => short.to_string(),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "certificate not valid for this name".to_string()
+        }
+        CertificateError::Revoked => "certificate revoked".to_string(),
+        CertificateError::BadSignature => "certificate signature invalid".to_string(),
+        CertificateError::BadEncoding => "certificate unreadable".to_string(),
+        // rustls adds times or names after the reason: the reason is enough here.
+        other => other
+            .to_string()
+            .split(": ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    match e {
+        Error::InvalidCertificate(c) => certificate(c),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
+            "the server does not speak TLS here (an http:// address?)".to_string()
+        }
+        Error::AlertReceived(alert) => format!("the server refused the handshake ({alert:?})"),
+        other => other.to_string(),
     }
 }
 
@@ -895,6 +938,44 @@ mod tests {
         fetcher
             .fetch(&config.sources[0], &url, &Validators::default())
             .await
+    }
+
+    /// Network failures read as one short line.
+    #[test]
+    fn network_failures_are_short() {
+        use rustls::{CertificateError, Error};
+        let tls = |e: Error| FetchError::Tls(tls_reason(&e)).to_string();
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::Expired)),
+            "TLS: certificate expired"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "TLS: certificate issuer unknown (self-signed, or an intermediate missing)"
+        );
+        assert_eq!(
+            FetchError::ConnectTimeout {
+                after: Duration::from_secs(30),
+                addr: "example.org:443".into()
+            }
+            .to_string(),
+            "timed out after 30s connecting to example.org:443"
+        );
+        assert_eq!(
+            FetchError::Dns {
+                host: "xkcd.com".into()
+            }
+            .to_string(),
+            "cannot resolve xkcd.com"
+        );
+        assert_eq!(
+            FetchError::Connect {
+                addr: "10.0.0.5:443".into(),
+                reason: ConnectFailure::Refused
+            }
+            .to_string(),
+            "connection refused by 10.0.0.5:443"
+        );
     }
 
     /// Callers (status, metrics, tests) tell failures apart by kind, not by their text.
