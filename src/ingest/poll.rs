@@ -32,7 +32,11 @@ use crate::ingest::error::PollError;
 pub struct PollReport {
     pub source: String,
     pub outcome: PollOutcome,
+    /// When the fetch began: after the poll had its places (`per_host`, `concurrency`),
+    /// so time queued behind other polls is not counted (at the poll's start when it
+    /// never got them).
     pub started: DateTime<Utc>,
+    /// From `started` to the stored result.
     pub duration: Duration,
     /// When the source is due again; `None` once it is gone (410) or after a cancellation.
     pub next_poll: Option<DateTime<Utc>>,
