@@ -253,6 +253,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             store: store.clone(),
             bounds: Bounds::from(&config.fetch),
             permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+            quiet: false,
         },
         on_poll,
         shutdown: shutdown.clone(),
@@ -436,6 +437,16 @@ fn status_line(daemon: &Daemon) -> String {
 /// report per source, in config order. Failing sources are reports, not errors; only an
 /// unusable store is an error.
 pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
+    once_each(config, |_| {}).await
+}
+
+/// [`once`], handing each report to `each` as its poll finishes (in the order they finish),
+/// before returning them all in config order. Each poll's log line is at debug level: the
+/// caller shows the reports.
+pub async fn once_each(
+    config: Config,
+    mut each: impl FnMut(&PollReport),
+) -> Result<Vec<PollReport>, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;
     let poller = Poller {
@@ -443,6 +454,7 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
         store: store.clone(),
         bounds: Bounds::from(&config.fetch),
         permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
+        quiet: true,
     };
     let cancel = CancellationToken::new();
     let mut set = JoinSet::new();
@@ -453,6 +465,7 @@ pub async fn once(config: Config) -> Result<Vec<PollReport>, Error> {
     let mut reports: Vec<Option<PollReport>> = vec![None; config.sources.len()];
     while let Some(done) = set.join_next().await {
         let (i, report) = done?;
+        each(&report);
         reports[i] = Some(report);
     }
     store.call(|s| s.flush()).await?;
@@ -487,16 +500,14 @@ pub async fn poll(
             if !names.is_empty() {
                 config.sources.retain(|s| names.contains(&s.name));
             }
-            let reports = match once(config).await {
+            // Each line as its poll finishes, as `once` prints them.
+            let reports = match once_each(config, |r| line(&r.to_string())).await {
                 Err(Error::Store(StoreError::Locked { .. })) => {
                     let error = ClientError::NotRunning { path, error };
                     return Err(Error::NoControl { error });
                 }
                 other => other?,
             };
-            for r in &reports {
-                line(&r.to_string());
-            }
             Ok(PollSummary {
                 polled: reports.len(),
                 failed: reports.iter().filter(|r| r.is_failure()).count(),
@@ -678,7 +689,16 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when
 /// one answers there, else read from the store directly.
-pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Error> {
+pub async fn status(
+    config: Config,
+) -> Result<
+    (
+        crate::daemon::status::Health,
+        crate::daemon::status::Answered,
+    ),
+    Error,
+> {
+    use crate::daemon::status::Answered;
     let url = daemon_url(&config, "/healthz");
     let error = match ask_daemon(&url).await {
         Ok(mut health) => {
@@ -690,16 +710,17 @@ pub async fn status(config: Config) -> Result<crate::daemon::status::Health, Err
                     s.current_url = src.url.to_string();
                 }
             }
-            return Ok(health);
+            return Ok((health, Answered::Daemon));
         }
         Err(error) => error,
     };
+    tracing::debug!(%url, error = %crate::with_causes(&error, ": "), "no daemon answered; reading the store");
     match open_existing_store(&config).await {
         Ok(store) => {
             let health = store
                 .call(move |s| crate::daemon::status::collect(&config, s))
                 .await?;
-            Ok(health)
+            Ok((health, Answered::Store { healthz: url }))
         }
         // Locked, so a daemon runs on it, yet /healthz did not answer: say why.
         Err(Error::Store(StoreError::Locked { .. })) => Err(Error::Daemon { url, error }),

@@ -38,10 +38,14 @@ struct Cli {
 enum Command {
     /// Run the daemon: poll every source on its interval and serve the feeds over HTTP.
     ///
-    /// Stops cleanly on SIGTERM or Ctrl-C. Log verbosity follows RUST_LOG (e.g.
-    /// RUST_LOG=debug or RUST_LOG=tributary=debug); the default is info.
+    /// Stops cleanly on SIGTERM or Ctrl-C. Log verbosity follows RUST_LOG: the default is
+    /// info; RUST_LOG=debug is tributary's debug log (requests, cache decisions, skipped
+    /// entries), with other crates at warn unless named (RUST_LOG=debug,hyper=debug).
     Run,
     /// Poll every source once, store what is new, print one line per source, and exit.
+    ///
+    /// Each line is printed as its poll finishes, with the poll's own time (not time
+    /// queued behind [fetch] concurrency); on a terminal a progress line is drawn on stderr.
     ///
     /// Exits 0 even when some sources fail (their lines say why); exits 1 only when the
     /// config or the store cannot be used.
@@ -61,7 +65,8 @@ enum Command {
     /// current URL and entry count.
     ///
     /// Asks the running daemon when there is one (over HTTP, at [server] listen), else reads
-    /// the store. `--json` prints the same JSON as /healthz.
+    /// the store and says that no daemon is running. `--json` prints the same JSON as
+    /// /healthz.
     Status {
         /// Print JSON instead of text.
         #[arg(long)]
@@ -199,25 +204,16 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run => app::run(config).await,
-            Command::Once => {
-                let reports = app::once(config).await?;
-                for r in &reports {
-                    println!("{r}");
-                }
-                let failed = reports.iter().filter(|r| r.is_failure()).count();
-                println!("{} sources polled, {} failed", reports.len(), failed);
-                Ok(())
-            }
+            Command::Once => once(config).await,
             Command::Poll { names } => poll(config, names).await,
             Command::Status { json } => {
-                let health = app::status(config).await?;
+                let (health, answered) = app::status(config).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&health)?);
                 } else {
-                    println!(
-                        "{}",
-                        tributary::daemon::status::render_text(&health, chrono::Utc::now())
-                    );
+                    let now = chrono::Utc::now();
+                    let text = tributary::daemon::status::render_text(&health, now, &answered);
+                    println!("{text}");
                 }
                 Ok(())
             }
@@ -339,6 +335,64 @@ fn dump_templates(dir: &std::path::Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// `tributary once`: each source's line on stdout as its poll finishes, then the totals.
+/// On a terminal, a progress line on stderr ("12/200 sources, 1 failed"), cleared at the
+/// end; log lines and stdout lines are written around it.
+async fn once(config: config::Config) -> Result<(), app::Error> {
+    let total = config.sources.len() as u64;
+    let progress = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(total),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{pos}/{len} sources, {msg}") {
+            bar.set_style(style);
+        }
+        bar.set_message("0 failed");
+        let _ = PROGRESS.set(bar.clone());
+        bar
+    });
+    let mut failed = 0usize;
+    let reports = app::once_each(config, |report| {
+        failed += usize::from(report.is_failure());
+        match &progress {
+            Some(bar) => {
+                bar.suspend(|| println!("{report}"));
+                bar.set_message(format!("{failed} failed"));
+                bar.inc(1);
+            }
+            None => println!("{report}"),
+        }
+    })
+    .await;
+    if let Some(bar) = &progress {
+        bar.finish_and_clear();
+    }
+    let reports = reports?;
+    println!("{} sources polled, {} failed", reports.len(), failed);
+    Ok(())
+}
+
+/// The progress line `once` draws on a terminal: log lines are written around it.
+static PROGRESS: std::sync::OnceLock<indicatif::ProgressBar> = std::sync::OnceLock::new();
+
+/// stderr for the log: a progress line being drawn is cleared for each log line and
+/// drawn again after it.
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match PROGRESS.get() {
+            Some(bar) if !bar.is_finished() => bar.suspend(|| std::io::stderr().write(buf)),
+            _ => std::io::stderr().write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// An error with the chain of its causes, one `caused by:` line each.
 fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
     tributary::with_causes(error, "\n  caused by: ")
@@ -350,10 +404,12 @@ fn with_causes(error: &(dyn std::error::Error + 'static)) -> String {
 /// priority (so `journalctl -p warning` works), and carries no timestamp or level text of
 /// its own (journald adds the time; the priority is the level).
 fn init_logging() {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = EnvFilter::try_new(log_directives(rust_log.as_deref()))
+        .unwrap_or_else(|_| EnvFilter::new(log_directives(None)));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| LogWriter)
         .with_ansi(std::io::stderr().is_terminal());
     if std::env::var_os("JOURNAL_STREAM").is_some() {
         let format = tracing_subscriber::fmt::format()
@@ -364,6 +420,36 @@ fn init_logging() {
     } else {
         builder.init();
     }
+}
+
+/// RUST_LOG as tributary reads it: a bare level is tributary's own ("debug" means
+/// `warn,tributary=debug`), other crates stay at warn unless named
+/// ("debug,html5ever=debug"), and tributary logs at info unless told otherwise. A bare
+/// level of warn or less ("error", "off") is everyone's.
+fn log_directives(rust_log: Option<&str>) -> String {
+    use tracing_subscriber::filter::LevelFilter;
+    let value = rust_log.map(str::trim).filter(|v| !v.is_empty());
+    let mut named = Vec::new();
+    let mut bare = None;
+    for directive in value.unwrap_or("info").split(',').map(str::trim) {
+        match directive.parse::<LevelFilter>() {
+            Ok(level) if !directive.is_empty() => bare = Some((directive, level)),
+            _ if directive.is_empty() => {}
+            _ => named.push(directive),
+        }
+    }
+    let ours_named = named
+        .iter()
+        .any(|d| d.split(['=', '[']).next() == Some("tributary"));
+    let mut directives = match bare {
+        // Quieter than warn: everyone's.
+        Some((text, level)) if level <= LevelFilter::WARN => vec![text.to_string()],
+        Some((text, _)) if !ours_named => vec!["warn".into(), format!("tributary={text}")],
+        None if !ours_named => vec!["warn".into(), "tributary=info".into()],
+        _ => vec!["warn".to_string()],
+    };
+    directives.extend(named.into_iter().map(str::to_string));
+    directives.join(",")
 }
 
 /// Prefixes each log line with its syslog priority, for journald.

@@ -136,6 +136,14 @@ pub struct Credit {
 }
 
 impl Entry {
+    /// How a log line names the entry: its link, else its guid, else its title.
+    pub fn label(&self) -> &str {
+        self.link
+            .as_deref()
+            .or(self.guid.as_deref())
+            .unwrap_or(&self.title)
+    }
+
     /// The entry as published: with an extracted article, the article is the content and
     /// the feed's own summary (else its content) the summary.
     pub fn for_publishing(mut self) -> Entry {

@@ -250,11 +250,14 @@ async fn log_lines_carry_their_priority_for_journald() {
         format!(
             "[[source]]\nname = \"s\"\nurl = \"{}\"\n\n[[source]]\nname = \"gone\"\nurl = \"{}\"\n",
             origin.url("/s"),
-            origin.url("/missing")
+            origin.url("/gone")
         ),
     )
     .expect("config");
-    let mut cmd = tributary();
+    origin.set("/gone", Route::status(410, ""));
+    // `once` prints its own table: its per-poll log lines are at debug level (<7>); a
+    // source that is gone is a warning (<4>).
+    let mut cmd = support::tributary_command("debug");
     cmd.args(["once", "--config"])
         .arg(&config)
         .env("JOURNAL_STREAM", "8:12345");
@@ -266,13 +269,19 @@ async fn log_lines_carry_their_priority_for_journald() {
     assert!(
         lines
             .iter()
-            .any(|l| l.starts_with("<6>") && l.contains("source=s") && l.contains("polled")),
+            .any(|l| l.starts_with("<7>") && l.contains("source=s") && l.contains("polled")),
         "{err}"
     );
     assert!(
-        lines.iter().any(|l| l.starts_with("<4>")
+        lines.iter().any(|l| l.starts_with("<7>")
             && l.contains("source=gone")
             && l.contains("poll failed")),
+        "{err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("<4>") && l.contains("source=gone") && l.contains("410 Gone")),
         "{err}"
     );
     assert!(

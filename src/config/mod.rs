@@ -377,11 +377,13 @@ impl std::fmt::Display for Listed<'_> {
 /// flag), else `feeds.toml` in `$CONFIGURATION_DIRECTORY` (set by systemd's
 /// `ConfigurationDirectory=`), else `./feeds.toml`.
 pub fn resolve_path(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(|| {
+    let path = flag.unwrap_or_else(|| {
         first_directory("CONFIGURATION_DIRECTORY")
             .unwrap_or_default()
             .join("feeds.toml")
-    })
+    });
+    // Absolute, so every message names the file wherever it is read.
+    std::path::absolute(&path).unwrap_or(path)
 }
 
 /// The first folder of a systemd directory variable (`$STATE_DIRECTORY` and the like hold a

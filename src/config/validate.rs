@@ -192,6 +192,8 @@ impl Validator<'_> {
         // place in a hardened unit): relative store paths resolve there.
         let store_base = first_directory("STATE_DIRECTORY").unwrap_or(config_dir);
         let store_path = store_base.join(raw.path.unwrap_or_else(|| "store".into()));
+        // Absolute, so messages and logs name it wherever tributary was started.
+        let store_path = std::path::absolute(&store_path).unwrap_or(store_path);
         let min_free_mb = self.count_or_zero(&raw.min_free_mb, "min_free_mb", 1 << 30, 64);
         let cache_mb = match &raw.cache_mb {
             None => 32,

@@ -120,8 +120,18 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
     })
 }
 
-/// A report for a person: one block per source.
-pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
+/// Where a status came from.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Answered {
+    /// The running daemon's `/healthz`.
+    Daemon,
+    /// The store, because no daemon answered at `healthz`: nothing is polling.
+    Store { healthz: String },
+}
+
+/// A report for a person: one block per source, and, when no daemon is running, a line
+/// that says so (and next polls that wait for one).
+pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> String {
     let when = |t: Option<DateTime<Utc>>| match t {
         None => "never".to_string(),
         Some(t) => format!(
@@ -174,9 +184,12 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
                 );
             }
         }
+        let running = *answered == Answered::Daemon;
         let next = match (s.state.as_str(), s.next_poll) {
             ("gone", _) => "never (410 Gone)".to_string(),
-            ("new", None) => "soon after start".to_string(),
+            ("new", None) if running => "soon after start".to_string(),
+            (_, None) if !running => "when a daemon runs".to_string(),
+            (_, t) if !running => format!("when a daemon runs (due {})", when(t)),
             (_, t) => when(t),
         };
         let _ = writeln!(out, "  next poll:      {next}");
@@ -193,6 +206,12 @@ pub fn render_text(health: &Health, now: DateTime<Utc>) -> String {
             "\nRETENTION HELD since {}: {}. Nothing is pruned until you run `tributary prune --confirm` (with the daemon stopped; `prune --dry-run` shows what would go) or change the limits in feeds.toml.",
             when(Some(held.since)),
             held.reason
+        );
+    }
+    if let Answered::Store { healthz } = answered {
+        let _ = write!(
+            out,
+            "\nNo daemon is running (nothing answered at {healthz}): this is what the store holds, and nothing is polled until `tributary run` starts (or `tributary once` polls every source once)."
         );
     }
     out

@@ -135,15 +135,23 @@ pub struct Body {
 /// Why a fetch failed, by kind; the Display text is what status pages and logs show.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
-    #[error("DNS lookup failed: {0}")]
-    Dns(String),
-    #[error("TLS failed: {0}")]
+    /// The host's name did not resolve (the whole chain is logged at debug level).
+    #[error("cannot resolve {host}")]
+    Dns { host: String },
+    /// The TLS handshake failed: why, in short ("certificate expired").
+    #[error("TLS: {0}")]
     Tls(String),
-    #[error("cannot connect: {0}")]
-    Connect(String),
+    /// No TCP connection to `addr` (host:port): "connection refused by 10.0.0.5:443", or
+    /// "cannot connect to ...: Network is unreachable".
+    #[error("{}", match reason { ConnectFailure::Refused => format!("connection refused by {addr}"),
+        ConnectFailure::Other(why) => format!("cannot connect to {addr}: {why}") })]
+    Connect {
+        addr: String,
+        reason: ConnectFailure,
+    },
     /// No connection within `[fetch] connect_timeout`.
-    #[error("cannot connect: timed out after {0:?}")]
-    ConnectTimeout(Duration),
+    #[error("timed out after {} connecting to {addr}", humantime::format_duration(*after))]
+    ConnectTimeout { after: Duration, addr: String },
     /// The whole exchange took longer than `[fetch] timeout`.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
@@ -191,6 +199,15 @@ pub enum FetchError {
     /// Any other failure of the request, with reqwest's causes.
     #[error("{0}")]
     Request(String),
+}
+
+/// Why a TCP connection failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConnectFailure {
+    /// Nothing listens there (the peer answered with a reset).
+    Refused,
+    /// Anything else, in the operating system's words ("Network is unreachable").
+    Other(String),
 }
 
 impl FetchError {
@@ -363,12 +380,26 @@ impl Fetcher {
             };
             // The source's custom headers (credentials) go only to its configured origin.
             headers = self.headers_with(source, validators, own_origin && !downgraded);
+            tracing::debug!(
+                url = %url,
+                if_none_match = validators.etag.as_deref(),
+                if_modified_since = validators.last_modified.as_deref(),
+                "request"
+            );
+            let sent = std::time::Instant::now();
             let response = client
                 .get(url.clone())
                 .headers(headers.clone())
                 .send()
                 .await
                 .map_err(|e| self.classify(e))?;
+            tracing::debug!(
+                url = %url,
+                status = response.status().as_u16(),
+                ms = sent.elapsed().as_millis() as u64,
+                remote = response.remote_addr().map(|a| a.to_string()),
+                "response headers"
+            );
             if visited.len() == 1 {
                 reached = if self.proxied {
                     // The address connected to may be a proxy's: the configured URL's kind
@@ -398,7 +429,14 @@ impl Fetcher {
 
         let status = response.status();
         let fresh_for = cache::freshness(&url, &headers, status, response.headers());
+        if let Some(fresh) = fresh_for {
+            tracing::debug!(
+                fresh_s = fresh.as_secs(),
+                "cache: the server says the response stays fresh this long"
+            );
+        }
         if status == StatusCode::NOT_MODIFIED {
+            tracing::debug!(url = %url, "cache: 304 Not Modified, the stored entries stand");
             return Ok(Fetched {
                 status: status.as_u16(),
                 body: None,
@@ -415,7 +453,19 @@ impl Fetcher {
         }
         let content_type = content_type(&response);
         let new_validators = Validators::of_response(response.headers());
+        tracing::debug!(
+            etag = new_validators.etag.as_deref(),
+            last_modified = new_validators.last_modified.as_deref(),
+            "cache: validators kept for the next poll"
+        );
+        let sent = std::time::Instant::now();
         let bytes = self.read_body(response).await?;
+        tracing::debug!(
+            url = %url,
+            bytes = bytes.len(),
+            ms = sent.elapsed().as_millis() as u64,
+            "body read"
+        );
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Err(FetchError::Empty);
         }
@@ -667,23 +717,146 @@ impl Fetcher {
 
 fn classify(e: reqwest::Error, connect_timeout: Duration) -> FetchError {
     let chain = error_chain(&e);
+    let url = e.url().map(|u| u.as_str()).unwrap_or_default();
+    // The short message names what failed; the whole chain is here for whoever asks.
+    tracing::debug!(url, error = %chain, "request failed");
     let lower = chain.to_ascii_lowercase();
+    let host = e
+        .url()
+        .and_then(Url::host_str)
+        .unwrap_or_default()
+        .to_string();
+    let addr = match e.url().and_then(Url::port_or_known_default) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
     if let Some(at) = chain.find(guard::REFUSED) {
         let why = chain[at + guard::REFUSED.len()..].trim_start_matches(": ");
         FetchError::Refused(why.to_string())
     } else if e.is_timeout() && e.is_connect() {
-        FetchError::ConnectTimeout(connect_timeout)
+        FetchError::ConnectTimeout {
+            after: connect_timeout,
+            addr,
+        }
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
-        FetchError::Dns(chain)
+        FetchError::Dns { host }
+    } else if let Some(tls) = rustls_cause(&e) {
+        FetchError::Tls(tls_reason(tls))
     } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
     {
-        FetchError::Tls(chain)
+        FetchError::Tls(innermost(&e))
     } else if e.is_connect() {
-        FetchError::Connect(chain)
+        let reason = match io_cause(&e) {
+            Some(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+                ConnectFailure::Refused
+            }
+            Some(io) => ConnectFailure::Other(os_words(io)),
+            None => ConnectFailure::Other(innermost(&e)),
+        };
+        FetchError::Connect { addr, reason }
     } else if e.is_body() || e.is_decode() {
-        FetchError::Body(chain)
+        FetchError::Body(innermost(&e))
     } else {
-        FetchError::Request(chain)
+        FetchError::Request(innermost(&e))
+    }
+}
+
+/// The I/O errors among `e`'s causes, outermost first, with those wrapped inside them (an
+/// I/O error does not list the error it wraps as its source).
+fn io_errors<'a>(e: &'a (dyn std::error::Error + 'static)) -> Vec<&'a std::io::Error> {
+    let mut found = Vec::new();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let mut io = c.downcast_ref::<std::io::Error>();
+        while let Some(i) = io {
+            found.push(i);
+            io = i
+                .get_ref()
+                .and_then(|inner| inner.downcast_ref::<std::io::Error>());
+        }
+        cause = c.source();
+    }
+    found
+}
+
+/// The innermost I/O error among `e`'s causes: the one that says what happened.
+fn io_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a std::io::Error> {
+    io_errors(e).pop()
+}
+
+/// An I/O error as the operating system says it, without its number: "Network is
+/// unreachable".
+fn os_words(io: &std::io::Error) -> String {
+    let text = io.to_string();
+    match text.find(" (os error") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
+}
+
+/// The last cause of `e`: what actually failed (reqwest's and hyper's wrappers above it say
+/// only "error sending request").
+fn innermost(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut last = e;
+    while let Some(c) = last.source() {
+        last = c;
+    }
+    match last.downcast_ref::<std::io::Error>() {
+        Some(io) => os_words(io),
+        None => last.to_string(),
+    }
+}
+
+/// The TLS error among `e`'s causes: rustls's error travels inside an I/O error, which
+/// does not list it as a source.
+fn rustls_cause<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        cause = c.source();
+    }
+    io_errors(e)
+        .into_iter()
+        .find_map(|io| io.get_ref()?.downcast_ref::<rustls::Error>())
+}
+
+/// Why a TLS handshake failed, in short: "certificate expired", "certificate issuer
+/// unknown", "the server does not speak TLS here".
+fn tls_reason(e: &rustls::Error) -> String {
+    use rustls::{CertificateError, Error};
+    let certificate = |c: &CertificateError| match c {
+        CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+            "certificate expired".to_string()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "certificate not valid yet".to_string()
+        }
+        CertificateError::UnknownIssuer => {
+            "certificate issuer unknown (self-signed, or an intermediate missing)".to_string()
+        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "certificate not valid for this name".to_string()
+        }
+        CertificateError::Revoked => "certificate revoked".to_string(),
+        CertificateError::BadSignature => "certificate signature invalid".to_string(),
+        CertificateError::BadEncoding => "certificate unreadable".to_string(),
+        // rustls adds times or names after the reason: the reason is enough here.
+        other => other
+            .to_string()
+            .split(": ")
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    };
+    match e {
+        Error::InvalidCertificate(c) => certificate(c),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => {
+            "the server does not speak TLS here (an http:// address?)".to_string()
+        }
+        Error::AlertReceived(alert) => format!("the server refused the handshake ({alert:?})"),
+        other => other.to_string(),
     }
 }
 
@@ -767,6 +940,44 @@ mod tests {
             .await
     }
 
+    /// Network failures read as one short line.
+    #[test]
+    fn network_failures_are_short() {
+        use rustls::{CertificateError, Error};
+        let tls = |e: Error| FetchError::Tls(tls_reason(&e)).to_string();
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::Expired)),
+            "TLS: certificate expired"
+        );
+        assert_eq!(
+            tls(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+            "TLS: certificate issuer unknown (self-signed, or an intermediate missing)"
+        );
+        assert_eq!(
+            FetchError::ConnectTimeout {
+                after: Duration::from_secs(30),
+                addr: "example.org:443".into()
+            }
+            .to_string(),
+            "timed out after 30s connecting to example.org:443"
+        );
+        assert_eq!(
+            FetchError::Dns {
+                host: "xkcd.com".into()
+            }
+            .to_string(),
+            "cannot resolve xkcd.com"
+        );
+        assert_eq!(
+            FetchError::Connect {
+                addr: "10.0.0.5:443".into(),
+                reason: ConnectFailure::Refused
+            }
+            .to_string(),
+            "connection refused by 10.0.0.5:443"
+        );
+    }
+
     /// Callers (status, metrics, tests) tell failures apart by kind, not by their text.
     #[tokio::test]
     async fn failures_come_back_as_kinds() {
@@ -804,7 +1015,10 @@ mod tests {
             .expect("a free port");
         assert!(matches!(
             fetch(&format!("http://{closed}/feed")).await,
-            Err(FetchError::Connect(_))
+            Err(FetchError::Connect {
+                reason: ConnectFailure::Refused,
+                ..
+            })
         ));
     }
 }

@@ -43,7 +43,29 @@ pub fn read_page(
         .clone()
         .or_else(|| normalised.feed_title.clone())
         .unwrap_or_else(|| source.name.clone());
+    // What the rules keep out, named in the debug log (read on a blocking thread: the
+    // poll's span is not here, so each line names its source).
+    let before: Vec<(crate::model::EntryKey, String)> = if tracing::enabled!(tracing::Level::DEBUG)
+    {
+        normalised
+            .entries
+            .iter()
+            .map(|e| (e.key, e.label().to_string()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let (kept, filtered) = source.transform().apply(&title, normalised.entries);
+    if filtered > 0 && !before.is_empty() {
+        let kept_keys: std::collections::HashSet<_> = kept.iter().map(|e| e.key).collect();
+        for (_, label) in before.iter().filter(|(k, _)| !kept_keys.contains(k)) {
+            tracing::debug!(
+                source = %source.name,
+                entry = %label,
+                "entry skipped: kept out by the source's include/exclude rules"
+            );
+        }
+    }
     normalised.entries = kept;
     Ok(ReadPage {
         normalised,

@@ -9,7 +9,7 @@
 //! behind.
 
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -32,7 +32,11 @@ use crate::ingest::error::PollError;
 pub struct PollReport {
     pub source: String,
     pub outcome: PollOutcome,
+    /// When the fetch began: after the poll had its places (`per_host`, `concurrency`),
+    /// so time queued behind other polls is not counted (at the poll's start when it
+    /// never got them).
     pub started: DateTime<Utc>,
+    /// From `started` to the stored result.
     pub duration: Duration,
     /// When the source is due again; `None` once it is gone (410) or after a cancellation.
     pub next_poll: Option<DateTime<Utc>>,
@@ -90,6 +94,9 @@ pub struct Poller {
     pub store: Store,
     pub bounds: Bounds,
     pub permits: Arc<Semaphore>,
+    /// Each poll's one line in the log at debug level only: for a caller that prints the
+    /// reports itself (`tributary once`), so stderr does not repeat its table.
+    pub quiet: bool,
 }
 
 impl Poller {
@@ -119,6 +126,7 @@ impl Poller {
             source,
             cancel,
             first_in_run,
+            fetch_began: OnceLock::new(),
         }
         .run()
         .await
@@ -133,6 +141,9 @@ struct Poll<'a> {
     cancel: &'a CancellationToken,
     /// No failure of this source yet since its task started.
     first_in_run: bool,
+    /// When the fetch began, once the poll had its places (the host's and the global
+    /// one): a poll's time is its own, not time spent queued behind other polls.
+    fetch_began: OnceLock<(DateTime<Utc>, Instant)>,
 }
 
 /// What the feed's part of a poll gives: its outcome and when the source is due again.
@@ -154,6 +165,9 @@ impl Poll<'_> {
         let started = Utc::now();
         let clock = Instant::now();
         let (outcome, next_poll) = self.poll_feed().await;
+        // A poll that never got its places (it failed or was stopped before) is timed
+        // from its start.
+        let (started, clock) = self.fetch_began.get().copied().unwrap_or((started, clock));
         let mut report = PollReport {
             source: self.source.name.clone(),
             outcome,
@@ -162,7 +176,7 @@ impl Poll<'_> {
             next_poll,
             full_text: None,
         };
-        log(&report);
+        log(&report, self.poller.quiet);
         // Article pages, after the feed's places are given back (they take their own hosts'
         // places). Also after a 304: pages a stop interrupted are fetched now.
         if self.source.full_text
@@ -211,6 +225,7 @@ impl Poll<'_> {
             () = self.cancel.cancelled() => return (PollOutcome::Cancelled, None),
         };
         let now = Utc::now();
+        let _ = self.fetch_began.set((now, Instant::now()));
         state.last_attempt = Some(now);
         let validators = Validators {
             etag: state.etag.clone(),
@@ -562,34 +577,46 @@ fn unrecorded_if(error: PollError, record: Option<StoreError>) -> PollError {
     }
 }
 
-/// The poll's one line in the log.
-fn log(report: &PollReport) {
+/// The poll's one line in the log (at debug level when `quiet`: the caller prints it).
+fn log(report: &PollReport, quiet: bool) {
     let ms = report.duration.as_millis() as u64;
     let next = report
         .next_poll
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
     let next = next.as_deref().unwrap_or("never");
+    macro_rules! line {
+        ($level:expr, $($field:tt)*) => {
+            if quiet {
+                tracing::debug!($($field)*)
+            } else {
+                tracing::event!($level, $($field)*)
+            }
+        };
+    }
+    use tracing::Level;
     match &report.outcome {
-        PollOutcome::Stored { status, counts } => tracing::info!(
+        PollOutcome::Stored { status, counts } => line!(
+            Level::INFO,
             status,
             new = counts.new,
             updated = counts.updated,
             unchanged = counts.unchanged,
+            filtered = counts.filtered,
+            capped = counts.capped,
             ms,
             next,
             "polled"
         ),
-        PollOutcome::NotModified { status } => {
-            tracing::info!(
-                status,
-                new = 0,
-                updated = 0,
-                ms,
-                next,
-                "polled: not modified"
-            )
-        }
-        PollOutcome::Failed { error } => tracing::warn!(%error, ms, next, "poll failed"),
+        PollOutcome::NotModified { status } => line!(
+            Level::INFO,
+            status,
+            new = 0,
+            updated = 0,
+            ms,
+            next,
+            "polled: not modified"
+        ),
+        PollOutcome::Failed { error } => line!(Level::WARN, %error, ms, next, "poll failed"),
         PollOutcome::Cancelled => tracing::debug!("poll cancelled by shutdown"),
     }
 }

@@ -161,7 +161,10 @@ impl Scheduler {
             match next {
                 _ if cancelled => return,
                 None => return, // gone
-                Some(at) => delay = (at - Utc::now()).to_std().unwrap_or_default(),
+                Some(at) => {
+                    delay = (at - Utc::now()).to_std().unwrap_or_default();
+                    tracing::debug!(source = %source.name, next_poll = %at, "next poll");
+                }
             }
         }
     }
@@ -190,6 +193,13 @@ impl Scheduler {
             );
             return None;
         }
-        Some(first_delay(source, state.as_ref(), start))
+        let delay = first_delay(source, state.as_ref(), start);
+        tracing::debug!(
+            source = %source.name,
+            first_poll_in_s = delay.as_secs(),
+            stored_next_poll = ?state.as_ref().and_then(|s| s.next_poll),
+            "scheduled: the first poll is at the stored due time (backoff, Retry-After, the server's freshness); new or overdue sources are spread over the first seconds"
+        );
+        Some(delay)
     }
 }

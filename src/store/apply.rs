@@ -193,6 +193,11 @@ impl Store {
         let mut existing = self.entry(source, &entry.key)?;
         if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
             counts.pruned += 1;
+            tracing::debug!(
+                source,
+                entry = entry.label(),
+                "entry skipped: tombstoned (pruned by retention, or capped earlier)"
+            );
             return Ok(());
         }
         // A new guid on a link this source already has: the publisher changed its guids
@@ -211,16 +216,32 @@ impl Store {
                 }
                 None if self.buried(source, &EntryKey(old_key), now, batch)? => {
                     counts.pruned += 1;
+                    tracing::debug!(
+                        source,
+                        entry = entry.label(),
+                        "entry skipped: tombstoned (its link's entry was pruned)"
+                    );
                     return Ok(());
                 }
                 None => {}
             }
         }
         let ekey = entry_key(source, &entry.key);
+        let label = tracing::enabled!(tracing::Level::DEBUG).then(|| entry.label().to_string());
+        let label = label.as_deref().unwrap_or_default();
         match merge(existing.as_ref(), entry) {
-            Merge::Unchanged => counts.unchanged += 1,
+            Merge::Unchanged => {
+                counts.unchanged += 1;
+                tracing::debug!(source, entry = label, "entry skipped: unchanged");
+            }
             Merge::New(e) if max_new.is_some_and(|max| counts.new >= max) => {
                 counts.capped += 1;
+                tracing::debug!(
+                    source,
+                    entry = label,
+                    max_new_per_poll = max_new,
+                    "entry skipped for good: capped by max_new_per_poll"
+                );
                 batch.insert(tomb_key(source, &e.key), keys::tomb_value(now, e.article));
                 if let Some(article) = e.article {
                     batch.insert(link_key(source, &article), &e.key.0);
