@@ -4,8 +4,9 @@
 # Python feedparser, xmllint and newsboat read every kind of feed `tributary run` publishes
 # (combined, per tag, named, per source; Atom and RSS).
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
-# Also opens the home page in headless Chromium: a screenshot (target/check-page.png) and a
-# check that every link on the rendered page works.
+# Also checks the HTML pages in headless Chromium with scripts/check-pages.sh (screenshots
+# under target/pages, no console errors or CSP violations, axe-core's accessibility check,
+# phone width) and that every link on the rendered home page works.
 # Last line: "readers: N passed, M failed"; exit status 1 if anything failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -189,14 +190,30 @@ for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/l
   check "$path: newsboat has no item without a title ($n)" test "$n" = 0
 done
 
-echo "== the home page in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
+echo "== the HTML pages in headless Chromium $(chromium --version 2>/dev/null | awk '{print $2}')"
 # The flags keep Chromium off the network (only our loopback server) and out of $HOME.
 CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync
   --user-data-dir="$TMP/chrome" --window-size=1280,1000)
-SHOT="$TARGET/check-page.png"
-timeout 60 "${CHROME[@]}" --screenshot="$SHOT" "$BASE/" >"$TMP/chrome.log" 2>&1 || true
-check "Chromium took a screenshot of / ($SHOT)" test -s "$SHOT" -a "$(stat -c %s "$SHOT" 2>/dev/null || echo 0)" -gt 10000
+# check-pages.sh prints "  ok    ..." / "  FAIL  ..." lines like ours: tallied here. First
+# its self-test (it catches each kind of fault), then the pages, each at desktop and phone
+# width. PAGES: every HTML view the daemon serves with this config (each new view is added
+# here, e.g. /status, /sources/large_rss, /tags/all, /feeds/everything).
+PAGES=(/)
+pages() {
+  local out=$TMP/pages.out status=0 line failed_before=$FAILED
+  bash scripts/check-pages.sh "$@" >"$out" 2>&1 || status=$?
+  while IFS= read -r line; do
+    case $line in
+      "  ok    "*) pass "${line#  ok    }" ;;
+      "  FAIL  "*) fail "${line#  FAIL  }" ;;
+      *) echo "$line" ;;
+    esac
+  done <"$out"
+  if [[ $status -ne 0 && $FAILED -eq $failed_before ]]; then fail "scripts/check-pages.sh $* exited $status"; fi
+}
+pages --self-test
+CHECK_PAGES_OUT="$TARGET/pages" pages "$BASE" "${PAGES[@]}"
 timeout 60 "${CHROME[@]}" --dump-dom "$BASE/" >"$TMP/dom.html" 2>>"$TMP/chrome.log" || true
 check "Chromium rendered / (DOM has the sources table)" grep -q "<table>" "$TMP/dom.html"
 check "/ advertises the Atom feed for autodiscovery" grep -q 'rel="alternate" type="application/atom+xml"' "$TMP/dom.html"
