@@ -4,9 +4,10 @@
 # Python feedparser, xmllint and newsboat read every kind of feed `tributary run` publishes
 # (combined, per tag, named, per source; Atom and RSS).
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
-# Also opens the river (/) and the status page (/status) in headless Chromium: a screenshot
-# of / (target/check-page.png) and a check that every link of ours on the rendered pages
-# works.
+# Also opens the river (/) and the status page (/status) in headless Chromium: every link of
+# ours on the rendered pages works; and checks every HTML view with scripts/check-pages.sh
+# (screenshots under target/pages, no console errors or CSP violations, axe-core's
+# accessibility check, phone width).
 # Last line: "readers: N passed, M failed"; exit status 1 if anything failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -195,9 +196,24 @@ echo "== the river (/) and the status page (/status) in headless Chromium $(chro
 CHROME=(chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run
   --disable-background-networking --disable-component-update --disable-sync
   --user-data-dir="$TMP/chrome" --window-size=1280,1000)
-SHOT="$TARGET/check-page.png"
-timeout 60 "${CHROME[@]}" --screenshot="$SHOT" "$BASE/" >"$TMP/chrome.log" 2>&1 || true
-check "Chromium took a screenshot of / ($SHOT)" test -s "$SHOT" -a "$(stat -c %s "$SHOT" 2>/dev/null || echo 0)" -gt 10000
+# check-pages.sh prints "  ok    ..." / "  FAIL  ..." lines like ours: tallied here. First
+# its self-test (it catches each kind of fault), then the pages, each at desktop and phone
+# width. PAGES: every HTML view the daemon serves with this config.
+PAGES=(/ /status /sources/large_rss /tags/all /feeds/everything /sources/large_rss.html)
+pages() {
+  local out=$TMP/pages.out status=0 line failed_before=$FAILED
+  bash scripts/check-pages.sh "$@" >"$out" 2>&1 || status=$?
+  while IFS= read -r line; do
+    case $line in
+      "  ok    "*) pass "${line#  ok    }" ;;
+      "  FAIL  "*) fail "${line#  FAIL  }" ;;
+      *) echo "$line" ;;
+    esac
+  done <"$out"
+  if [[ $status -ne 0 && $FAILED -eq $failed_before ]]; then fail "scripts/check-pages.sh $* exited $status"; fi
+}
+pages --self-test
+CHECK_PAGES_OUT="$TARGET/pages" pages "$BASE" "${PAGES[@]}"
 # `check_links PAGE DOM SCOPE`: every link on the rendered page answers 200. SCOPE "all"
 # fetches every http(s) link (the status page links only our sources, on loopback); "own"
 # only those on this server (the river links articles on the internet).

@@ -40,7 +40,7 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
          body{font:16px/1.5 system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem;color:#222}\
          table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:.3rem .6rem;\
          border-bottom:1px solid #ddd;vertical-align:top}th{background:#f4f4f4}\
-         td:last-child,th:last-child{text-align:right}a{color:#0645ad}</style>",
+         td:last-child,th:last-child{text-align:right}a{color:#0645ad}.wide{overflow-x:auto}</style>",
     );
     page.push_str(&format!(
         "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"{} (Atom)\" href=\"{}\">",
@@ -57,7 +57,7 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
         a(&c.publish.title),
         a(&format!("{base}/feed.json"))
     ));
-    page.push_str("</head><body>");
+    page.push_str("</head><body><main>");
     page.push_str(&format!(
         "<h1>{title}</h1><p>{}</p><p><a href=\"{}\">Read the entries</a></p>",
         e(&c.publish.description),
@@ -98,7 +98,7 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
             .unwrap_or_else(|| "never".into())
     };
     page.push_str(
-        "<table><thead><tr><th>Source</th><th>Feeds</th><th>State</th><th>Last success</th>\
+        "<div class=\"wide\"><table><thead><tr><th>Source</th><th>Feeds</th><th>State</th><th>Last success</th>\
          <th>Last error</th><th>Next poll</th><th>Entries</th></tr></thead><tbody>",
     );
     for s in sources {
@@ -129,6 +129,6 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
             s.entries
         ));
     }
-    page.push_str("</tbody></table></body></html>\n");
+    page.push_str("</tbody></table></div></main></body></html>\n");
     page
 }
