@@ -172,6 +172,15 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // A theme that compiles may still fail as it renders: tried on sample pages, so `check`
+    // reports it and `run` does not start with it.
+    if matches!(cli.command, Command::Check | Command::Run)
+        && let Some(t) = &config.publish.templates
+        && let Err(e) = tributary::render::river::trial(&t.files)
+    {
+        eprintln!("{}: templates: {}/{e}", path.display(), t.dir.display());
+        return ExitCode::FAILURE;
+    }
     if let Command::Check = cli.command {
         println!(
             "{}: ok ({} sources, store at {}, listening on {})",

@@ -23,6 +23,13 @@ pub enum ReloadError {
     /// Applying the file would hide most of what is served (see [`plan`]).
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// The theme's templates compile but fail as they render a sample page.
+    #[error("{}: templates: {}/{error}", config.display(), dir.display())]
+    Templates {
+        config: PathBuf,
+        dir: PathBuf,
+        error: Arc<crate::render::river::TemplateError>,
+    },
     #[error("the new [fetch] settings cannot be used: {0}")]
     Fetch(#[source] Arc<FetchError>),
     /// The supervisor is gone: the daemon is stopping.

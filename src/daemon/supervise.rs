@@ -529,6 +529,17 @@ fn read_config(bytes: Option<Vec<u8>>, path: std::path::PathBuf) -> Result<Confi
         },
         None => config::load(&path)?,
     };
+    // A theme that compiles may still fail as it renders: tried on sample pages first, so
+    // a broken theme is refused here and the running one keeps serving.
+    if let Some(t) = &config.publish.templates
+        && let Err(error) = crate::render::river::trial(&t.files)
+    {
+        return Err(ReloadError::Templates {
+            config: path,
+            dir: t.dir.clone(),
+            error: std::sync::Arc::new(error),
+        });
+    }
     Ok(config)
 }
 

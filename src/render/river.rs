@@ -30,14 +30,34 @@ const EXCERPT_CHARS: usize = 280;
 #[error("{}", describe(.0))]
 pub struct TemplateError(#[source] minijinja::Error);
 
-/// `name:line: message` (with minijinja's own detail), the file where the error is.
+/// `name:line: message` (with minijinja's own detail), the file where the error is: for an
+/// error inside an included or extended template, that template's (the innermost of the
+/// chain), followed by where it was included from.
 fn describe(e: &minijinja::Error) -> String {
-    let name = e.name().unwrap_or("template");
-    let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
-    match e.line() {
-        Some(line) => format!("{name}:{line}: {}{detail}", e.kind()),
-        None => format!("{name}: {}{detail}", e.kind()),
+    let one = |e: &minijinja::Error| {
+        let name = e.name().unwrap_or("template");
+        let detail = e.detail().map(|d| format!(": {d}")).unwrap_or_default();
+        match e.line() {
+            Some(line) => format!("{name}:{line}: {}{detail}", e.kind()),
+            None => format!("{name}: {}{detail}", e.kind()),
+        }
+    };
+    let mut chain = vec![e];
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if let Some(m) = c.downcast_ref::<minijinja::Error>() {
+            chain.push(m);
+        }
+        cause = c.source();
     }
+    let innermost = chain[chain.len() - 1];
+    let mut text = one(innermost);
+    for outer in chain.iter().rev().skip(1) {
+        if let (Some(name), Some(line)) = (outer.name(), outer.line()) {
+            text.push_str(&format!(" (from {name}:{line})"));
+        }
+    }
+    text
 }
 
 /// The environment with the built-in templates, then `overrides` (name, source) in their
@@ -87,6 +107,104 @@ pub fn river(env: &minijinja::Environment<'_>, page: &RiverPage) -> Result<Strin
         std::borrow::Cow::Borrowed(_) => html,
         std::borrow::Cow::Owned(clean) => clean,
     })
+}
+
+/// Compiles `overrides` with the built-in templates and renders sample pages with them (a
+/// first page with every kind of entry and an older link, a later page, an empty one), so a
+/// theme that fails only as it renders (an include of a missing file, an unknown filter,
+/// a loop over a field that is not a list) is caught at `check`, at start and at a reload,
+/// not by the first reader. Pure.
+pub fn trial(overrides: &[(String, String)]) -> Result<(), TemplateError> {
+    let env = environment(overrides)?;
+    for page in sample_pages() {
+        river(&env, &page)?;
+    }
+    Ok(())
+}
+
+fn sample_pages() -> Vec<RiverPage> {
+    let alternate = |label: &str, mime: &str, ext: &str| Alternate {
+        mime_type: mime.to_string(),
+        title: format!("Sample ({label})"),
+        label: label.to_string(),
+        href: format!("http://sample.invalid/feed.{ext}"),
+    };
+    let view = View {
+        site_title: "Sample".into(),
+        title: "Sample".into(),
+        description: "A sample page".into(),
+        site: Some("http://sample.invalid/".into()),
+        home: "http://sample.invalid/".into(),
+        status: "http://sample.invalid/status".into(),
+        alternates: vec![
+            alternate("Atom", "application/atom+xml", "atom"),
+            alternate("RSS", "application/rss+xml", "rss"),
+            alternate("JSON Feed", "application/feed+json", "json"),
+        ],
+        nav: vec![NavLink {
+            title: "#sample".into(),
+            href: "http://sample.invalid/tags/sample".into(),
+        }],
+        older: Some("http://sample.invalid/?before=x".into()),
+        newest: None,
+    };
+    let source = RiverSource {
+        name: "sample".into(),
+        title: "Sample source".into(),
+        site: Some("http://sample.invalid/".into()),
+        view: "http://sample.invalid/sources/sample".into(),
+    };
+    let media = |kind: &'static str, mime: Option<&str>| Media {
+        url: format!("http://sample.invalid/{kind}"),
+        mime_type: mime.map(str::to_string),
+        kind,
+        name: kind.to_string(),
+        size: Some("1.0 MB".into()),
+    };
+    let entry = |expands: bool, full: bool| RiverEntry {
+        title: "A sample entry".into(),
+        link: full.then(|| "http://sample.invalid/1".into()),
+        source: source.clone(),
+        date: "2026-01-01T00:00:00Z".into(),
+        date_text: "1 Jan 2026, 00:00 UTC".into(),
+        authors: if full {
+            vec!["Ann".into(), "Bo".into()]
+        } else {
+            Vec::new()
+        },
+        excerpt: "An excerpt".into(),
+        content: full.then(|| "<p>The content</p>".into()),
+        expands,
+        enclosures: if full {
+            vec![
+                media("audio", Some("audio/mpeg")),
+                media("video", Some("video/mp4")),
+                media("other", None),
+            ]
+        } else {
+            Vec::new()
+        },
+    };
+    let later = View {
+        older: None,
+        newest: Some("http://sample.invalid/".into()),
+        site: None,
+        ..view.clone()
+    };
+    vec![
+        RiverPage {
+            view: view.clone(),
+            entries: vec![entry(true, true), entry(false, true), entry(false, false)],
+        },
+        RiverPage {
+            view: later,
+            entries: vec![entry(true, true)],
+        },
+        RiverPage {
+            view,
+            entries: Vec::new(),
+        },
+    ]
 }
 
 /// What a view's template gets: `view` (about the page) and `entries`.
