@@ -175,6 +175,18 @@ impl FeedConfig {
 const PATTERN_MEANING: &str = "patterns v2: plain text";
 
 impl Config {
+    /// Every tag a source has, sorted, each once.
+    pub fn tags(&self) -> Vec<&str> {
+        let mut tags: Vec<&str> = self
+            .sources
+            .iter()
+            .flat_map(|s| s.tags.iter().map(String::as_str))
+            .collect();
+        tags.sort_unstable();
+        tags.dedup();
+        tags
+    }
+
     /// The store indexes of the named feeds with patterns.
     pub fn feed_indexes(&self) -> Vec<crate::model::FeedIndex> {
         self.feeds.iter().filter_map(FeedConfig::index).collect()

@@ -78,14 +78,7 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
             formats(&format!("feeds/{}", f.name))
         ));
     }
-    let mut tags: Vec<&str> = c
-        .sources
-        .iter()
-        .flat_map(|s| s.tags.iter().map(String::as_str))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    for t in tags {
+    for t in c.tags() {
         page.push_str(&format!(
             "<li>#{}: {}</li>",
             e(t),

@@ -565,14 +565,7 @@ fn river_page(
             href: format!("{base}/feeds/{}", f.name),
         })
         .collect();
-    let mut tags: Vec<&str> = config
-        .sources
-        .iter()
-        .flat_map(|s| s.tags.iter().map(String::as_str))
-        .collect();
-    tags.sort_unstable();
-    tags.dedup();
-    nav.extend(tags.into_iter().map(|t| NavLink {
+    nav.extend(config.tags().into_iter().map(|t| NavLink {
         title: format!("#{t}"),
         href: format!("{base}/tags/{t}"),
     }));
