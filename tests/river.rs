@@ -618,3 +618,54 @@ async fn a_theme_failing_as_it_renders_is_refused_before_serving() {
     assert!(err.to_string().contains("missing.html"), "{err}");
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// A theme is bounded: a render that runs too long (loops of loops) is refused by `check`
+/// within seconds, and a link in the theme folder (which could publish any file the daemon
+/// can read) is refused.
+#[test]
+fn a_theme_is_bounded_and_may_not_link_outside() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let theme = dir.path().join("theme");
+    std::fs::create_dir(&theme).expect("mkdir");
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[publish]\ntemplates = \"{}\"\n\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n",
+            theme.display()
+        ),
+    )
+    .expect("write");
+    let check = || {
+        let out = support::tributary_command("warn")
+            .arg("check")
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+
+    std::fs::write(
+        theme.join("entry.html"),
+        "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}",
+    )
+    .expect("write");
+    let began = std::time::Instant::now();
+    let (code, stderr) = check();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("entry.html:1: engine ran out of fuel"),
+        "{stderr}"
+    );
+    assert!(began.elapsed() < std::time::Duration::from_secs(30));
+
+    std::fs::remove_file(theme.join("entry.html")).expect("rm");
+    std::os::unix::fs::symlink(&config, theme.join("entry.html")).expect("symlink");
+    let (code, stderr) = check();
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("is a symbolic link"), "{stderr}");
+}

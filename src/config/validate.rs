@@ -892,6 +892,7 @@ impl Validator<'_> {
 fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
     use super::{MAX_TEMPLATE_BYTES, MAX_TEMPLATES};
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let listing =
         std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     let mut files = Vec::new();
@@ -901,7 +902,21 @@ fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
         let Some(name) = item.file_name().to_str().map(str::to_string) else {
             continue;
         };
-        if !name.ends_with(".html") || !file.is_file() {
+        if !name.ends_with(".html") {
+            continue;
+        }
+        // Not `is_file`, which follows links: a link in a theme could publish any file the
+        // daemon can read (its config with source credentials, /proc/self/environ).
+        let kind = std::fs::symlink_metadata(&file)
+            .map_err(|e| format!("cannot read {}: {e}", file.display()))?
+            .file_type();
+        if kind.is_symlink() {
+            return Err(format!(
+                "{} is a symbolic link: a theme's templates must be files of its own",
+                file.display()
+            ));
+        }
+        if !kind.is_file() {
             continue;
         }
         if files.len() == MAX_TEMPLATES {
@@ -911,7 +926,10 @@ fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
             ));
         }
         let mut text = String::new();
-        std::fs::File::open(&file)
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(&file)
             .and_then(|f| f.take(MAX_TEMPLATE_BYTES + 1).read_to_string(&mut text))
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         if text.len() as u64 > MAX_TEMPLATE_BYTES {

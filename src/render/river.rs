@@ -12,6 +12,33 @@ use serde::Serialize;
 use crate::feed::text::{plain_text, xml_text};
 use crate::model::Entry;
 
+/// The most instructions one render of a page may execute (a page of 1,000 entries takes
+/// a few hundred thousand).
+pub const MAX_RENDER_FUEL: u64 = 20_000_000;
+
+/// The most bytes one rendered page may have (a page of 1,000 long entries is about 13 MB).
+pub const MAX_PAGE_BYTES: usize = 64 * 1024 * 1024;
+
+/// A page being written, refused past [`MAX_PAGE_BYTES`].
+struct Capped(Vec<u8>);
+
+impl std::io::Write for Capped {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_PAGE_BYTES {
+            return Err(std::io::Error::other(format!(
+                "the page is larger than {} MB",
+                MAX_PAGE_BYTES / (1024 * 1024)
+            )));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The built-in templates by name: a theme's file of the same name replaces one.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("base.html", include_str!("templates/base.html")),
@@ -43,15 +70,20 @@ fn describe(e: &minijinja::Error) -> String {
         }
     };
     let mut chain = vec![e];
+    let mut other = None;
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {
-        if let Some(m) = c.downcast_ref::<minijinja::Error>() {
-            chain.push(m);
+        match c.downcast_ref::<minijinja::Error>() {
+            Some(m) => chain.push(m),
+            None => other = Some(c.to_string()),
         }
         cause = c.source();
     }
     let innermost = chain[chain.len() - 1];
     let mut text = one(innermost);
+    if let Some(other) = other {
+        text.push_str(&format!(": {other}"));
+    }
     for outer in chain.iter().rev().skip(1) {
         if let (Some(name), Some(line)) = (outer.name(), outer.line()) {
             text.push_str(&format!(" (from {name}:{line})"));
@@ -66,6 +98,9 @@ pub fn environment(
     overrides: &[(String, String)],
 ) -> Result<minijinja::Environment<'static>, TemplateError> {
     let mut env = minijinja::Environment::new();
+    // A theme is code: a render may execute at most this many instructions (a loop of
+    // loops is refused, not run for hours), and write at most `MAX_PAGE_BYTES`.
+    env.set_fuel(Some(MAX_RENDER_FUEL));
     // Every name ends in `.html`: minijinja's default autoescapes those, here with the five
     // characters HTML needs (minijinja's own also writes `/` as `&#x2f;`, unreadable in
     // URLs).
@@ -99,10 +134,16 @@ pub fn environment(
 /// One view's page, rendered in `env`, without the characters XML cannot carry (no use in
 /// HTML either, wherever a feed put them).
 pub fn river(env: &minijinja::Environment<'_>, page: &RiverPage) -> Result<String, TemplateError> {
-    let html = env
-        .get_template(PAGE)
-        .and_then(|t| t.render(page))
+    let mut out = Capped(Vec::new());
+    env.get_template(PAGE)
+        .and_then(|t| t.render_captured_to(page, &mut out).map(drop))
         .map_err(TemplateError)?;
+    let html = String::from_utf8(out.0).map_err(|_| {
+        TemplateError(minijinja::Error::new(
+            minijinja::ErrorKind::WriteFailure,
+            "the page is not UTF-8",
+        ))
+    })?;
     Ok(match xml_text(&html) {
         std::borrow::Cow::Borrowed(_) => html,
         std::borrow::Cow::Owned(clean) => clean,
