@@ -582,7 +582,41 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
 
 /// Replaces the config file with `text` at once: written beside it, then renamed over it,
 /// so a daemon watching it never reads half a file.
+///
+/// A config reached through a symbolic link is written where the link points (the link
+/// stays), and the new file keeps the old one's mode and owner: a config holding source
+/// credentials stays as private as it was.
 fn write_config(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let path = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e),
+    };
+    let old = std::fs::metadata(&path).ok();
     let tmp = path.with_extension("toml.new");
-    std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path))
+    let _ = std::fs::remove_file(&tmp);
+    let mode = old.as_ref().map_or(0o644, |m| m.mode() & 0o7777);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    let written = std::io::Write::write_all(&mut file, text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            // The mode asked for at creation is masked by the umask: set it as it was.
+            std::fs::set_permissions(&tmp, std::os::unix::fs::PermissionsExt::from_mode(mode))
+        })
+        .and_then(|()| match &old {
+            // The old owner and group (only root may give a file away: anyone else keeps
+            // their own, which is then already right).
+            Some(m) => std::os::unix::fs::chown(&tmp, Some(m.uid()), Some(m.gid())).or(Ok(())),
+            None => Ok(()),
+        })
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

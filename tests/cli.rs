@@ -577,3 +577,45 @@ async fn export_opml_uses_feed_titles_with_and_without_a_daemon() {
     let opml = text(&out.stdout);
     assert!(opml.contains(r#"title="The Feed Own Title""#), "{opml}");
 }
+
+/// A config edited by `import-opml` (and `add`, which writes the same way) keeps its mode,
+/// so source credentials stay private, and a config reached through a symbolic link is
+/// edited where the link points, the link kept.
+#[tokio::test]
+async fn an_edited_config_keeps_its_mode_and_its_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let real_dir = dir.path().join("real");
+    std::fs::create_dir(&real_dir).expect("mkdir");
+    let real = real_dir.join("feeds.toml");
+    std::fs::write(
+        &real,
+        "# private\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\nheaders = { Authorization = \"Bearer SECRET\" }\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    let link = dir.path().join("feeds.toml");
+    std::os::unix::fs::symlink(&real, &link).expect("symlink");
+    let opml = dir.path().join("subs.opml");
+    std::fs::write(
+        &opml,
+        r#"<opml version="2.0"><body><outline text="B" xmlUrl="https://b.example/feed"/></body></opml>"#,
+    )
+    .expect("write opml");
+    let mut cmd = tributary();
+    cmd.arg("import-opml").arg(&opml).arg("--config").arg(&link);
+    let out = run(cmd).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .expect("link")
+            .file_type()
+            .is_symlink(),
+        "the link is kept"
+    );
+    let edited = std::fs::read_to_string(&real).expect("read");
+    assert!(edited.contains("https://b.example/feed"), "{edited}");
+    assert!(edited.starts_with("# private\n"), "{edited}");
+    let mode = std::fs::metadata(&real).expect("meta").permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the config stays private");
+}
