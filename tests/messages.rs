@@ -275,3 +275,60 @@ async fn rust_log_debug_is_tributarys_debug() {
         "RUST_LOG=html5ever=... still works:\n{stderr}"
     );
 }
+
+/// What a source sends can end up in an error, but never as it came: an HTML page that
+/// advertises 3,000 feeds gives a short message naming a few (quickly: the links are
+/// deduplicated by hash and read up to a bound), and a feed whose broken XML holds escape
+/// sequences cannot write them to the terminal, the log or `status`.
+#[tokio::test]
+async fn errors_from_a_source_are_short_and_carry_no_control_characters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let origin = Origin::start().await;
+    let mut page = String::from("<html><head><title>many</title>");
+    for i in 0..3000 {
+        page.push_str(&format!(
+            "<link rel=\"alternate\" type=\"application/rss+xml\" href=\"/feed{i}.xml\">"
+        ));
+    }
+    page.push_str("</head><body>hi</body></html>");
+    origin.set("/many", Route::feed(page, "text/html; charset=utf-8"));
+    origin.set(
+        "/escapes",
+        Route::feed(
+            "<rss version=\"2.0\"><channel><title>t</title><item><ti\u{1b}[31mtle>x</ti\u{1b}[0mtle\r\n></item></channel></rss>",
+            "application/rss+xml",
+        ),
+    );
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "{}{}",
+            source_toml("many", &origin.url("/many"), "1h", ""),
+            source_toml("escapes", &origin.url("/escapes"), "1h", "")
+        ),
+    );
+    let out = run(&config, "info", &["once"]).await;
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    let many = failure(&stdout, "many");
+    assert!(
+        many.contains("/feed0.xml") && many.contains(" more"),
+        "{many}"
+    );
+    assert!(
+        many.chars().count() <= 601,
+        "{} chars",
+        many.chars().count()
+    );
+    assert!(failure(&stdout, "escapes").contains("tle"), "{stdout}");
+    for (what, out) in [("stdout", &stdout), ("stderr", &stderr)] {
+        assert!(!out.contains('\u{1b}'), "{what} holds an escape: {out:?}");
+    }
+    let status = run(&config, "info", &["status"]).await;
+    let status = text(&status.stdout);
+    assert!(
+        !status.contains('\u{1b}') && !status.contains('\r'),
+        "{status:?}"
+    );
+    assert!(status.len() < 4000, "{} bytes", status.len());
+}

@@ -75,6 +75,25 @@ impl From<StoreError> for PollError {
     }
 }
 
+/// The longest error text a poll shows or keeps (`once`, `poll`, the log, `last_error`).
+pub const MAX_SHOWN_CHARS: usize = 600;
+
+/// `error` as one short line: control characters (a feed's escape sequences, line breaks)
+/// become spaces, and past [`MAX_SHOWN_CHARS`] it is cut with "…". What a source sends
+/// may end up in an error message; it must not reach a terminal or a log as it came.
+pub fn one_line(error: &impl std::fmt::Display) -> String {
+    let text = error.to_string();
+    let mut out = String::with_capacity(text.len().min(MAX_SHOWN_CHARS + 4));
+    for (i, c) in text.chars().enumerate() {
+        if i == MAX_SHOWN_CHARS {
+            out.push('…');
+            break;
+        }
+        out.push(if c.is_control() { ' ' } else { c });
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -79,6 +79,7 @@ impl fmt::Display for PollReport {
                 self.source
             ),
             PollOutcome::Failed { error } => {
+                let error = crate::ingest::error::one_line(error);
                 write!(f, "{:<24} FAILED  {error}  {secs:.2}s", self.source)
             }
             PollOutcome::Cancelled => write!(f, "{:<24} cancelled", self.source),
@@ -329,7 +330,7 @@ impl Poll<'_> {
                 let now = Utc::now();
                 let at = due(now, interval, Signals::default(), bounds);
                 state.next_poll = Some(at);
-                state.last_error = Some(error.to_string());
+                state.last_error = Some(crate::ingest::error::one_line(&error));
                 state.last_error_at = Some(now);
                 let unrecorded = store.save_state(&name, &state).err();
                 let error = unrecorded_if(error.into(), unrecorded);
@@ -513,7 +514,7 @@ impl Poll<'_> {
         error: PollError,
         now: DateTime<Utc>,
     ) -> PollOutcome {
-        state.last_error = Some(error.to_string());
+        state.last_error = Some(crate::ingest::error::one_line(&error));
         state.last_error_at = Some(now);
         state.consecutive_failures = state.consecutive_failures.saturating_add(1);
         let error = unrecorded_if(error, self.save(state).await.err());
@@ -616,7 +617,10 @@ fn log(report: &PollReport, quiet: bool) {
             next,
             "polled: not modified"
         ),
-        PollOutcome::Failed { error } => line!(Level::WARN, %error, ms, next, "poll failed"),
+        PollOutcome::Failed { error } => {
+            let error = crate::ingest::error::one_line(error);
+            line!(Level::WARN, %error, ms, next, "poll failed")
+        }
         PollOutcome::Cancelled => tracing::debug!("poll cancelled by shutdown"),
     }
 }

@@ -3,6 +3,10 @@
 
 use url::Url;
 
+/// The most advertised feeds read from one page (in the page's order): a page cannot make
+/// a poll's error, or `tributary add`'s list, as long as itself.
+pub const MAX_ADVERTISED: usize = 50;
+
 /// The feeds an HTML page advertises with `<link rel="alternate" type="application/rss+xml"
 /// href="...">` (or Atom, JSON Feed), as absolute URLs, read with html5ever's tokenizer.
 pub fn advertised_feeds(html: &[u8], base: &Url) -> Vec<String> {
@@ -32,6 +36,7 @@ pub fn advertised_feeds(html: &[u8], base: &Url) -> Vec<String> {
     let _ = tokenizer.feed(&queue);
     tokenizer.end();
     let mut found = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for tag in tokenizer.sink.0.borrow().iter() {
         let attr = |name: &str| {
             tag.attrs
@@ -54,9 +59,12 @@ pub fn advertised_feeds(html: &[u8], base: &Url) -> Vec<String> {
         }
         if let Some(url) = attr("href").and_then(|h| base.join(h.trim()).ok())
             && matches!(url.scheme(), "http" | "https")
-            && !found.contains(&url.to_string())
+            && seen.insert(url.to_string())
         {
             found.push(url.to_string());
+            if found.len() == MAX_ADVERTISED {
+                break;
+            }
         }
     }
     found

@@ -72,9 +72,14 @@ fn advertised_list(advertised: &[String]) -> String {
     if advertised.is_empty() {
         String::new()
     } else {
+        const SHOWN: usize = 5;
+        let more = match advertised.len().saturating_sub(SHOWN) {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
         format!(
-            "; the page advertises these feeds, use one as the url: {}",
-            advertised.join(", ")
+            "; the page advertises these feeds, use one as the url: {}{more}",
+            advertised[..advertised.len().min(SHOWN)].join(", ")
         )
     }
 }
