@@ -26,7 +26,9 @@ if [ "${INSIDE_NAMESPACE:-}" != 1 ]; then
     fi
 fi
 
-BIN="$PWD/target/debug/tributary"
+TARGET=${CARGO_TARGET_DIR:-target}
+[[ $TARGET == /* ]] || TARGET="$PWD/$TARGET"
+BIN="$TARGET/debug/tributary"
 T="$(mktemp -d)"
 mkdir "$T/disk"
 mount -t tmpfs -o size=24m tmpfs "$T/disk"
