@@ -5,9 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --locked --quiet
+TARGET=${CARGO_TARGET_DIR:-target}
+[[ $TARGET == /* ]] || TARGET="$PWD/$TARGET"
 T="$(mktemp -d)"
 trap 'rm -rf "$T"' EXIT
-sed "s|^ExecStart=/usr/bin/tributary|ExecStart=$PWD/target/debug/tributary|" \
+sed "s|^ExecStart=/usr/bin/tributary|ExecStart=$TARGET/debug/tributary|" \
     systemd/tributary.service > "$T/tributary.service"
 systemd-analyze verify "$T/tributary.service"
 echo "ok: systemd-analyze verify"
