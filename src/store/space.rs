@@ -89,7 +89,7 @@ impl Store {
     /// stopped, so the daemon recovers within a heartbeat of space coming back whether or
     /// not a poll writes: it opens a store left closed (a reopening failed) and recovers a
     /// sled that refuses calls after a failed write. Other reads never do (see
-    /// [`Store::reading`]): they run under every request.
+    /// `Store::reading`): they run under every request.
     pub fn probe(&self) -> Result<(), StoreError> {
         if self.is_closed() {
             self.reopen()?;
