@@ -311,13 +311,7 @@ fn river_page_matches_its_golden_file() {
         .into_iter()
         .map(|e| {
             // A source without attribution is shown by its name.
-            let info = sources.get(&e.source);
-            let source = RiverSource {
-                name: e.source.clone(),
-                title: info.map_or_else(|| e.source.clone(), |i| i.title.clone()),
-                site: info.map(|i| i.link.clone().unwrap_or_else(|| i.url.clone())),
-                view: format!("http://feeds.test/sources/{}", e.source),
-            };
+            let source = RiverSource::new(&e.source, sources.get(&e.source), "http://feeds.test");
             RiverEntry::new(&e, source)
         })
         .collect();

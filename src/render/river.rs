@@ -327,6 +327,19 @@ pub struct RiverSource {
     pub view: String,
 }
 
+impl RiverSource {
+    /// Source `name` as its entries show it: by its attribution's title (by its name when
+    /// there is none), linking to its home page (else its feed), and its view under `base`.
+    pub fn new(name: &str, info: Option<&crate::render::SourceInfo>, base: &str) -> RiverSource {
+        RiverSource {
+            name: name.to_string(),
+            title: info.map_or_else(|| name.to_string(), |i| i.title.clone()),
+            site: info.map(|i| i.link.clone().unwrap_or_else(|| i.url.clone())),
+            view: format!("{base}/sources/{name}"),
+        }
+    }
+}
+
 /// An enclosure: `kind` is "audio", "video" or "other".
 #[derive(Clone, Debug, Serialize)]
 pub struct Media {

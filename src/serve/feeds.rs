@@ -572,13 +572,7 @@ fn river_page(
     let entries = entries
         .iter()
         .map(|e| {
-            let info = sources.get(&e.source);
-            let source = RiverSource {
-                name: e.source.clone(),
-                title: info.map_or_else(|| e.source.clone(), |i| i.title.clone()),
-                site: info.map(|i| i.link.clone().unwrap_or_else(|| i.url.clone())),
-                view: format!("{base}/sources/{}", e.source),
-            };
+            let source = RiverSource::new(&e.source, sources.get(&e.source), base);
             RiverEntry::new(e, source)
         })
         .collect();
