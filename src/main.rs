@@ -10,6 +10,7 @@ use tracing_subscriber::EnvFilter;
 use tributary::{app, config};
 
 mod add;
+mod preview;
 
 /// tributary gathers RSS, Atom and JSON feeds into one place and publishes them again as
 /// combined feeds you can subscribe to.
@@ -127,6 +128,21 @@ enum Command {
         #[arg(long, value_name = "N")]
         pick: Option<usize>,
     },
+    /// Show the entries a source would give now (date, title and link, one line each),
+    /// without storing anything or opening the store: for tuning a page source's
+    /// selectors while the daemon runs.
+    ///
+    /// The document is fetched whole (no conditional request) and read exactly as a poll
+    /// reads it, rules and title template included. Field selectors that matched nothing
+    /// are listed as warnings. Exits 1 when the fetch or the reading fails (e.g. `items`
+    /// matched nothing).
+    Preview {
+        /// The source's name, as in feeds.toml.
+        name: String,
+        /// Print every field of every entry as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check the config file and report every problem as file:line:col: message.
     ///
     /// Exits 0 when the config is valid, 1 otherwise. What is valid but probably not meant
@@ -210,6 +226,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Preview { name, json } = &cli.command {
+        let code = runtime.block_on(preview::run(&config, name, *json));
+        runtime.shutdown_timeout(ABANDON_AFTER);
+        return code;
+    }
     let result = runtime.block_on(async move {
         match cli.command {
             Command::Run => app::run(config).await,
@@ -269,6 +290,7 @@ fn main() -> ExitCode {
                 }
             }
             Command::Check
+            | Command::Preview { .. }
             | Command::ImportOpml { .. }
             | Command::Templates { .. }
             | Command::Add { .. } => Ok(()),

@@ -171,6 +171,11 @@ pub struct SourceState {
     pub etag: Option<String>,
     #[serde(default)]
     pub last_modified: Option<String>,
+    /// For a page source: how the page was read when the validators were kept
+    /// ([`crate::feed::scrape::SourceKind::reader_key`]). Validators kept under other
+    /// selectors are not sent: the page must be read again.
+    #[serde(default)]
+    pub read_as: Option<String>,
     #[serde(default)]
     pub last_attempt: Option<DateTime<Utc>>,
     #[serde(default)]

@@ -22,6 +22,7 @@ use url::Url;
 
 pub use crate::feed::parse::DEFAULT_MAX_ENTRIES;
 pub use crate::feed::rules::{Field, Rule, Rules};
+pub use crate::feed::scrape::{Pick, Selectors, SourceKind};
 pub use crate::feed::template::Template;
 
 /// Default poll interval for sources that do not set one.
@@ -297,6 +298,8 @@ pub struct SourceConfig {
     pub title_template: Option<Template>,
     /// New entries one poll may add at most; the rest are skipped for good.
     pub max_new_per_poll: Option<usize>,
+    /// A feed, or a page read by selectors (`kind`, `[source.select]`, `timezone`).
+    pub kind: SourceKind,
 }
 
 impl SourceConfig {
@@ -311,7 +314,11 @@ impl SourceConfig {
 
     /// How a reload should treat a source whose config changed from `old` to `self`.
     pub fn change_from(&self, old: &SourceConfig) -> SourceChange {
-        if self.url != old.url || self.user_agent != old.user_agent || self.headers != old.headers {
+        if self.url != old.url
+            || self.user_agent != old.user_agent
+            || self.headers != old.headers
+            || self.kind != old.kind
+        {
             SourceChange::Request
         } else if self.interval != old.interval {
             SourceChange::Interval
@@ -331,7 +338,8 @@ pub enum SourceChange {
     /// what is kept and published, not how the source is requested.
     Presentation,
     Interval,
-    /// URL, User-Agent or headers: the next poll is a different request.
+    /// URL, User-Agent, headers, or how the page is read (kind, selectors): the next poll
+    /// is a different request, or reads the same page differently.
     Request,
 }
 

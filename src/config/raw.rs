@@ -123,6 +123,27 @@ pub(super) struct RawSource {
     pub(super) exclude: Vec<Spanned<RawRule>>,
     pub(super) title_template: Option<Spanned<String>>,
     pub(super) max_new_per_poll: Option<Spanned<i64>>,
+    /// `"feed"` (the default), `"html"` or `"json"`.
+    pub(super) kind: Option<Spanned<String>>,
+    /// Where entries are on a page (`kind = "html"` or `"json"`).
+    pub(super) select: Option<Spanned<RawSelect>>,
+    /// The zone of dates a page writes without one (an IANA name).
+    pub(super) timezone: Option<Spanned<String>>,
+}
+
+/// `[source.select]`: CSS selectors (html) or JSONPaths (json).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawSelect {
+    pub(super) items: Option<Spanned<String>>,
+    pub(super) title: Option<Spanned<String>>,
+    pub(super) link: Option<Spanned<String>>,
+    pub(super) date: Option<Spanned<String>>,
+    pub(super) date_format: Option<Spanned<String>>,
+    pub(super) summary: Option<Spanned<String>>,
+    pub(super) content: Option<Spanned<String>>,
+    pub(super) author: Option<Spanned<String>>,
+    pub(super) image: Option<Spanned<String>>,
 }
 
 /// A filter rule as written: a pattern for every field, or a table naming the field.

@@ -20,6 +20,7 @@ use super::{
     ServerConfig, SourceConfig, StoreConfig, first_directory, is_slug,
 };
 use crate::feed::rules::{Field, Rule, Rules};
+use crate::feed::scrape::{Pick, Selectors, SourceKind};
 use crate::feed::template::Template;
 
 /// Validates config text; `path` names the file in messages and anchors relative paths.
@@ -501,6 +502,7 @@ impl Validator<'_> {
             None => Some(None),
             Some(k) => self.age(k, "keep_for").map(Some),
         };
+        let kind = self.kind(s);
         if !ok {
             return None;
         }
@@ -514,6 +516,7 @@ impl Validator<'_> {
             },
             title_template: title_template?,
             max_new_per_poll: max_new_per_poll?,
+            kind: kind?,
             name: name.to_string(),
             url: url?,
             title: s.title.clone().map(|t| t.trim().to_string()),
@@ -522,6 +525,157 @@ impl Validator<'_> {
             user_agent,
             headers,
         })
+    }
+
+    /// A source's `kind`, with its `[source.select]` and `timezone`.
+    fn kind(&mut self, s: &RawSource) -> Option<SourceKind> {
+        let kind = s.kind.as_ref().map(|k| (k.get_ref().trim(), k.span()));
+        let page = match kind {
+            None | Some(("feed", _)) => None,
+            Some((k @ ("html" | "json"), _)) => Some(k == "html"),
+            Some((other, span)) => {
+                self.problem(
+                    Some(span),
+                    format!("kind \"{other}\" is not a kind of source; write \"feed\" (the default), \"html\" (a page read by CSS selectors) or \"json\" (a JSON document read by JSONPath)"),
+                );
+                return None;
+            }
+        };
+        let Some(html) = page else {
+            for (present, span, what) in [
+                (s.select.as_ref().map(Spanned::span), "[source.select]"),
+                (s.timezone.as_ref().map(Spanned::span), "timezone"),
+            ]
+            .map(|(span, what)| (span.is_some(), span, what))
+            {
+                if present {
+                    self.problem(
+                        span,
+                        format!("{what} is for sources of kind = \"html\" or \"json\"; this source is a feed (add kind = \"html\" or \"json\")"),
+                    );
+                    return None;
+                }
+            }
+            return Some(SourceKind::Feed);
+        };
+        let kind_name = if html { "html" } else { "json" };
+        let Some(select) = &s.select else {
+            self.problem(
+                s.kind.as_ref().map(Spanned::span),
+                format!("a source of kind = \"{kind_name}\" needs a [source.select] table with at least `items` ({})", if html { "a CSS selector for each entry's element, e.g. items = \"article\"" } else { "a JSONPath to the items, e.g. items = \"$.posts[*]\"" }),
+            );
+            return None;
+        };
+        let select = select.get_ref();
+        let Some(items) = &select.items else {
+            self.problem(
+                s.select.as_ref().map(Spanned::span),
+                format!(
+                    "[source.select] needs `items` ({})",
+                    if html {
+                        "a CSS selector for each entry's element, e.g. items = \"article\""
+                    } else {
+                        "a JSONPath to the items, e.g. items = \"$.posts[*]\""
+                    }
+                ),
+            );
+            return None;
+        };
+        let problems_before = self.problems.len();
+        let items = self.pick(items, "items", html, true).map(|p| p.path);
+        let title = self.field(&select.title, "title", html);
+        let link = self.field(&select.link, "link", html);
+        let date = self.field(&select.date, "date", html);
+        let summary = self.field(&select.summary, "summary", html);
+        let content = self.field(&select.content, "content", html);
+        let author = self.field(&select.author, "author", html);
+        let image = self.field(&select.image, "image", html);
+        let date_format = match &select.date_format {
+            None => None,
+            Some(f) => match crate::feed::dates::check_format(f.get_ref()) {
+                Ok(()) => Some(f.get_ref().clone()),
+                Err(e) => {
+                    self.problem(
+                        Some(f.span()),
+                        format!("select.date_format \"{}\" {e}", f.get_ref()),
+                    );
+                    None
+                }
+            },
+        };
+        let timezone = match &s.timezone {
+            None => chrono_tz::UTC,
+            Some(t) => match t.get_ref().trim().parse::<chrono_tz::Tz>() {
+                Ok(tz) => tz,
+                Err(_) => {
+                    self.problem(
+                        Some(t.span()),
+                        format!("timezone \"{}\" is not a time zone name; write an IANA name such as \"Europe/Berlin\", \"America/New_York\" or \"UTC\"", t.get_ref()),
+                    );
+                    chrono_tz::UTC
+                }
+            },
+        };
+        if self.problems.len() > problems_before {
+            return None;
+        }
+        let selectors = Selectors {
+            items: items?,
+            title,
+            link,
+            date,
+            summary,
+            content,
+            author,
+            image,
+            date_format,
+            timezone,
+        };
+        Some(if html {
+            SourceKind::Html(selectors)
+        } else {
+            SourceKind::Json(selectors)
+        })
+    }
+
+    /// An optional field of `[source.select]`, checked.
+    fn field(&mut self, value: &Option<Spanned<String>>, what: &str, html: bool) -> Option<Pick> {
+        value.as_ref().and_then(|v| self.pick(v, what, html, false))
+    }
+
+    /// A selector (`html`: CSS, `selector@attribute` unless `whole`) or a JSONPath, checked.
+    fn pick(
+        &mut self,
+        value: &Spanned<String>,
+        what: &str,
+        html: bool,
+        whole: bool,
+    ) -> Option<Pick> {
+        let written = value.get_ref();
+        let pick = match (html, whole) {
+            (false, _) => Pick::json(written),
+            (true, true) => Pick {
+                path: written.trim().to_string(),
+                attribute: None,
+            },
+            (true, false) => Pick::css(written),
+        };
+        let checked = match (html, pick.path.is_empty()) {
+            (false, _) => crate::feed::scrape::check_path(&pick.path),
+            // `@href`: the item's own attribute.
+            (true, true) if pick.attribute.is_some() => Ok(()),
+            (true, _) => crate::feed::scrape::check_selector(&pick.path),
+        };
+        match checked {
+            Ok(()) => Some(pick),
+            Err(e) => {
+                self.problem(
+                    Some(value.span()),
+                    format!("select.{what} \"{written}\" {e}"),
+                );
+                None
+            }
+        }
     }
 
     /// The `[[feed]]` tables over these (valid) sources: those without problems.

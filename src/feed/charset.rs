@@ -72,6 +72,93 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
     from_document(bytes)
 }
 
+/// Decodes an HTML page as a browser does (WHATWG's encoding sniffing): a byte order mark,
+/// else the HTTP charset, else a `<meta charset>` (or `http-equiv` Content-Type) in the
+/// first 1024 bytes, else UTF-8 when the bytes are valid UTF-8, else a guess from the bytes
+/// (chardetng, Firefox's detector). A page labelled UTF-8 whose bytes are not is guessed
+/// too, with a warning (a browser would show replacement characters).
+pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
+    if let Some((enc, len)) = Encoding::for_bom(bytes) {
+        let (text, _) = enc.decode_without_bom_handling(&bytes[len..]);
+        return Decoded {
+            text,
+            encoding: enc.name(),
+            warning: None,
+        };
+    }
+    let http = content_type.and_then(charset_param);
+    let meta = || meta_charset(&bytes[..bytes.len().min(1024)]);
+    let label = http.clone().or_else(meta);
+    let declared = label
+        .as_deref()
+        .and_then(|l| Encoding::for_label(l.trim().as_bytes()));
+    // A page cannot be UTF-16 without a BOM: such a label means UTF-8 (WHATWG).
+    let declared = declared.map(|e| {
+        if e == UTF_16LE || e == UTF_16BE {
+            UTF_8
+        } else {
+            e
+        }
+    });
+    let mut warning = match (&label, declared) {
+        (Some(l), None) => Some(format!("unknown charset \"{l}\" declared")),
+        _ => None,
+    };
+    if let Some(enc) = declared {
+        let (text, had_errors) = enc.decode_without_bom_handling(bytes);
+        if !(had_errors && enc == UTF_8) {
+            return Decoded {
+                text,
+                encoding: enc.name(),
+                warning,
+            };
+        }
+        warning = Some("declared UTF-8, but not valid UTF-8".into());
+    } else if let Ok(text) = std::str::from_utf8(bytes) {
+        return Decoded {
+            text: Cow::Borrowed(text),
+            encoding: UTF_8.name(),
+            warning,
+        };
+    }
+    let mut detector = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Deny);
+    detector.feed(bytes, true);
+    let enc = detector.guess(None, chardetng::Utf8Detection::Deny);
+    let (text, _) = enc.decode_without_bom_handling(bytes);
+    Decoded {
+        text,
+        encoding: enc.name(),
+        warning: warning.map(|w| format!("{w}: read as {} (a guess)", enc.name())),
+    }
+}
+
+/// The charset a `<meta charset=...>` or `<meta http-equiv="Content-Type"
+/// content="...; charset=...">` names, in `head` (the first 1024 bytes of a page).
+fn meta_charset(head: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find("<meta") {
+        let tag_end = rest[at..].find('>').map_or(rest.len(), |e| at + e);
+        let tag = &rest[at..tag_end];
+        if let Some(c) = tag.find("charset") {
+            let value = tag[c + "charset".len()..].trim_start();
+            if let Some(value) = value.strip_prefix('=') {
+                let value = value.trim_start().trim_start_matches(['"', '\'']);
+                let end = value
+                    .find(|c: char| {
+                        !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':' | '.'))
+                    })
+                    .unwrap_or(value.len());
+                if end > 0 {
+                    return Some(value[..end].to_string());
+                }
+            }
+        }
+        rest = &rest[tag_end..];
+    }
+    None
+}
+
 /// Steps 3 and 4: the document's own declaration, else UTF-8.
 fn from_document(bytes: &[u8]) -> Decoded<'_> {
     if let Some(text) = utf32_without_bom(bytes) {

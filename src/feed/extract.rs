@@ -1,6 +1,6 @@
 //! Full text: the article in a web page, without the site around it. No I/O.
 //!
-//! [`article`] decodes the page (BOM, the HTTP charset, `<meta charset>`, else UTF-8),
+//! [`article`] decodes the page as a browser does ([`crate::feed::charset::decode_html`]),
 //! hands it to dom_smoothie (a port of Mozilla's Readability, which Firefox's reader view
 //! uses) to find the main content, drops the site chrome Readability can leave inside an
 //! article (back-to-top and home-page links, share buttons, skip links), and sanitises the
@@ -71,7 +71,7 @@ pub fn article(
     content_type: Option<&str>,
     url: &Url,
 ) -> Result<String, ExtractError> {
-    let html = decode(bytes, content_type);
+    let html = crate::feed::charset::decode_html(bytes, content_type).text;
     // html5ever (under dom_smoothie) costs time in the nesting depth for each element: a
     // page is bounded like feed content first (`text::bound_html`).
     let html = crate::feed::text::bound_html(&html);
@@ -90,36 +90,6 @@ pub fn article(
         return Err(ExtractError::TooShort { chars });
     }
     Ok(html)
-}
-
-/// The page as text: a BOM, else the HTTP charset, else `<meta charset>` (or the
-/// `http-equiv` form) in the first 1024 bytes, else UTF-8 (invalid bytes replaced).
-fn decode(bytes: &[u8], content_type: Option<&str>) -> String {
-    if let Some((enc, len)) = encoding_rs::Encoding::for_bom(bytes) {
-        return enc
-            .decode_without_bom_handling(&bytes[len..])
-            .0
-            .into_owned();
-    }
-    let label = content_type
-        .and_then(crate::feed::charset::charset_param)
-        .or_else(|| meta_charset(&bytes[..bytes.len().min(1024)]));
-    let encoding = label
-        .and_then(|l| encoding_rs::Encoding::for_label(l.as_bytes()))
-        .unwrap_or(encoding_rs::UTF_8);
-    encoding.decode_without_bom_handling(bytes).0.into_owned()
-}
-
-/// `charset=` in a `<meta>` of the page's head, if any.
-fn meta_charset(head: &[u8]) -> Option<String> {
-    let text = String::from_utf8_lossy(head).to_ascii_lowercase();
-    let at = text.find("charset=")?;
-    let rest = &text[at + "charset=".len()..];
-    let rest = rest.trim_start_matches(['"', '\'']);
-    let end = rest
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
-        .unwrap_or(rest.len());
-    (end > 0).then(|| rest[..end].to_string())
 }
 
 /// Removes navigation links and share widgets Readability left in the article.

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod normalise;
 pub mod parse;
 pub mod rules;
+pub mod scrape;
 pub mod template;
 pub mod text;
 pub mod transform;

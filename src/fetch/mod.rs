@@ -30,7 +30,7 @@ use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
 use tokio::sync::Semaphore;
 use url::Url;
 
-use crate::config::{FetchConfig, SourceConfig};
+use crate::config::{FetchConfig, SourceConfig, SourceKind};
 use guard::{GuardedResolver, Policy};
 
 pub use cache::Validators;
@@ -121,6 +121,8 @@ pub struct Page {
 }
 
 const HTML_ACCEPT: &str = "text/html, application/xhtml+xml;q=0.9, */*;q=0.1";
+/// What a `kind = "json"` source asks for.
+const JSON_ACCEPT: &str = "application/json, text/json;q=0.9, */*;q=0.1";
 
 #[derive(Debug)]
 pub struct Body {
@@ -339,6 +341,16 @@ impl Fetcher {
         custom: bool,
     ) -> HeaderMap {
         let mut h = HeaderMap::new();
+        // A page source asks for what it reads (a feed's Accept is the client's default).
+        match source.kind {
+            SourceKind::Feed => {}
+            SourceKind::Html(_) => {
+                h.insert(header::ACCEPT, HeaderValue::from_static(HTML_ACCEPT));
+            }
+            SourceKind::Json(_) => {
+                h.insert(header::ACCEPT, HeaderValue::from_static(JSON_ACCEPT));
+            }
+        }
         let ua = source.user_agent.as_deref().unwrap_or(&self.user_agent);
         if let Ok(v) = HeaderValue::from_str(ua) {
             h.insert(header::USER_AGENT, v);

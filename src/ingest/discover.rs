@@ -273,5 +273,6 @@ fn probe(url: &Url) -> SourceConfig {
         rules: Rules::default(),
         title_template: None,
         max_new_per_poll: None,
+        kind: crate::config::SourceKind::Feed,
     }
 }

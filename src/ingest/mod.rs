@@ -8,5 +8,6 @@ pub mod error;
 pub mod fulltext;
 pub mod page;
 pub mod poll;
+pub mod preview;
 pub mod scheduler;
 pub mod timing;

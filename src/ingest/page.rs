@@ -1,11 +1,12 @@
-//! One fetched page read: parsed, normalised and run through the source's rules. Pure CPU
-//! work (a poll runs it on a blocking thread).
+//! One fetched page read: parsed (a feed by [`parse`], a page source by [`scrape`]),
+//! normalised and run through the source's rules. Pure CPU work (a poll runs it on a
+//! blocking thread).
 
 use chrono::{DateTime, Utc};
 
-use crate::config::SourceConfig;
+use crate::config::{SourceConfig, SourceKind};
 use crate::feed::parse::ParseError;
-use crate::feed::{normalise, parse};
+use crate::feed::{normalise, parse, scrape};
 use crate::fetch::{Body, Validators};
 
 /// One fetched page, read: what [`read_page`] gives.
@@ -33,8 +34,19 @@ pub fn read_page(
         final_url,
         validators,
     } = body;
-    let parsed =
-        parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)?;
+    let parsed = match &source.kind {
+        SourceKind::Feed => {
+            parse::parse_document_limited(&bytes, content_type.as_deref(), &final_url, max_entries)?
+        }
+        kind => scrape::read(
+            kind,
+            &bytes,
+            content_type.as_deref(),
+            &final_url,
+            max_entries,
+            now,
+        )?,
+    };
     // The raw body can be large (up to max_body_mb): gone before the next copy is made.
     drop(bytes);
     let mut normalised = normalise::normalise(parsed.feed, &source.name, &final_url, now);

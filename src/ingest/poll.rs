@@ -228,9 +228,15 @@ impl Poll<'_> {
         let now = Utc::now();
         let _ = self.fetch_began.set((now, Instant::now()));
         state.last_attempt = Some(now);
-        let validators = Validators {
-            etag: state.etag.clone(),
-            last_modified: state.last_modified.clone(),
+        // A page read with other selectors than now must be read again, changed or not.
+        let reader = source.kind.reader_key();
+        let validators = if state.read_as == reader {
+            Validators {
+                etag: state.etag.clone(),
+                last_modified: state.last_modified.clone(),
+            }
+        } else {
+            Validators::default()
         };
 
         tracing::debug!(url = %url, "fetching");
@@ -285,6 +291,7 @@ impl Poll<'_> {
         state.last_warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         state.etag = new_validators.etag;
         state.last_modified = new_validators.last_modified;
+        state.read_as = reader;
         state.feed_title = normalised.feed_title.or(state.feed_title);
         state.feed_link = normalised.feed_link.or(state.feed_link);
         let next_page = normalised.next_page.clone();
@@ -533,6 +540,7 @@ impl Poll<'_> {
     ) -> Result<PollCounts, StoreError> {
         let name = self.source.name.clone();
         let max_new = self.source.max_new_per_poll;
+        let dates_when_seen = self.source.kind != crate::config::SourceKind::Feed;
         self.poller
             .store
             .call(move |store| {
@@ -541,7 +549,13 @@ impl Poll<'_> {
                     None => store.source_state(&name)?.unwrap_or_default(),
                 };
                 state.filtered += filtered as u64;
-                store.apply_poll(&name, entries, state, max_new, now, |old, new| {
+                store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
+                    // A page entry with no date of its own is dated when first seen, and
+                    // keeps that date.
+                    if dates_when_seen && new.published.is_none() {
+                        new.published =
+                            Some(old.and_then(|o| o.published).unwrap_or(new.first_seen));
+                    }
                     normalise::merge(old, new, now)
                 })
             })

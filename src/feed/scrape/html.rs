@@ -1,0 +1,424 @@
+//! An HTML page's entries, by CSS selectors (dom_query, whose matcher is Servo's `selectors`
+//! crate, as in Firefox). No I/O.
+//!
+//! The page is decoded as a browser does ([`crate::feed::charset::decode_html`]) and its
+//! nesting bounded ([`crate::feed::text::bound_html`]) before html5ever parses it. `items`
+//! is matched once over the whole page; each field is then the first match inside its
+//! item, found by a walk that counts every element it looks at against [`MAX_VISITS`].
+
+use chrono::{DateTime, Utc};
+use dom_query::{Document, Matcher, NodeRef};
+use url::Url;
+
+use super::{Field, Item, MAX_FIELD_CHARS, MAX_VISITS, Misses, Pick, ScrapeError, Selectors};
+use crate::feed::parse::Parsed;
+
+/// Checks a CSS selector when the config is read: `Err` says where it goes wrong.
+pub fn check_selector(selector: &str) -> Result<(), String> {
+    if selector.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    if selector.trim_end().ends_with('@') {
+        return Err("ends with `@`: name the attribute to read, e.g. `a@href`".into());
+    }
+    Matcher::new(selector)
+        .map(|_| ())
+        .map_err(|e| format!("is not a valid CSS selector ({})", css_problem(&e.kind)))
+}
+
+/// The defaults, for fields with no selector of their own.
+struct Defaults {
+    heading: Matcher,
+    link: Matcher,
+    time: Matcher,
+    paragraph: Matcher,
+    author: Matcher,
+    image: Matcher,
+}
+
+impl Defaults {
+    fn new() -> Option<Defaults> {
+        Some(Defaults {
+            heading: Matcher::new("h1, h2, h3, h4, h5, h6").ok()?,
+            link: Matcher::new("a[href]").ok()?,
+            time: Matcher::new("time").ok()?,
+            paragraph: Matcher::new("p").ok()?,
+            author: Matcher::new("[rel~=author], [itemprop~=author]").ok()?,
+            image: Matcher::new("img").ok()?,
+        })
+    }
+}
+
+/// A configured field: its matcher (`None`: the item itself) and attribute.
+struct Chosen {
+    matcher: Option<Matcher>,
+    attribute: Option<String>,
+}
+
+/// Reads one page's items, counting the elements it looks at.
+struct Reader {
+    defaults: Defaults,
+    fields: [Option<Chosen>; 7],
+    visits: std::cell::Cell<usize>,
+}
+
+pub(super) fn read(
+    s: &Selectors,
+    bytes: &[u8],
+    content_type: Option<&str>,
+    base: &Url,
+    max_entries: usize,
+    now: DateTime<Utc>,
+) -> Result<Parsed, ScrapeError> {
+    if let Some(ct) = content_type
+        && !is_html_type(ct)
+        && !looks_like_markup(bytes)
+    {
+        return Err(ScrapeError::NotHtml(ct.to_string()));
+    }
+    let items_matcher = Matcher::new(&s.items).map_err(|_| ScrapeError::BadSelector {
+        field: "items",
+        selector: s.items.clone(),
+    })?;
+    let mut fields: [Option<Chosen>; 7] = Default::default();
+    for (field, pick) in s.fields() {
+        if let Some(pick) = pick {
+            fields[field as usize] = Some(chosen(field, pick)?);
+        }
+    }
+    let defaults = Defaults::new().ok_or(ScrapeError::BadSelector {
+        field: "items",
+        selector: "(a default)".into(),
+    })?;
+
+    let decoded = crate::feed::charset::decode_html(bytes, content_type);
+    let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
+    let html = crate::feed::text::bound_html(&decoded.text);
+    let doc = Document::from(&*html);
+    drop(html);
+
+    let base = doc
+        .base_uri()
+        .and_then(|b| base.join(b.trim()).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .unwrap_or_else(|| base.clone());
+    let page_title = doc
+        .select_single("title")
+        .nodes()
+        .first()
+        .and_then(|t| super::folded(&t.text()));
+
+    let found = doc.select_matcher(&items_matcher);
+    let nodes = found.nodes();
+    if nodes.is_empty() {
+        return Err(ScrapeError::NoItems {
+            selector: s.items.clone(),
+        });
+    }
+    let reader = Reader {
+        defaults,
+        fields,
+        visits: std::cell::Cell::new(0),
+    };
+    let mut misses = Misses::default();
+    let mut entries = Vec::new();
+    let mut read = 0;
+    for node in nodes.iter().take(max_entries) {
+        if reader.visits.get() >= MAX_VISITS {
+            warnings.push(format!(
+                "the page is too large to read whole: only its first {read} of {} items were read",
+                nodes.len()
+            ));
+            break;
+        }
+        let item = reader.item(node, s, &mut misses, now);
+        read += 1;
+        // An element with nothing in it (a spacer row, an ad slot) is no entry.
+        if item.link.is_some()
+            || item.title.is_some()
+            || item.content.is_some()
+            || item.summary.is_some()
+        {
+            entries.push(super::entry(item, &base));
+        }
+    }
+    if nodes.len() > max_entries {
+        warnings.push(format!(
+            "the page has {} items: only the first {max_entries} were read",
+            nodes.len()
+        ));
+    }
+    warnings.extend(misses.warnings(s, read, "selector"));
+    Ok(Parsed {
+        feed: super::feed(page_title, &base, entries),
+        warnings,
+    })
+}
+
+/// A configured field's selector compiled.
+fn chosen(field: Field, pick: &Pick) -> Result<Chosen, ScrapeError> {
+    let matcher = if pick.path.is_empty() {
+        None
+    } else {
+        Some(
+            Matcher::new(&pick.path).map_err(|_| ScrapeError::BadSelector {
+                field: field.name(),
+                selector: pick.path.clone(),
+            })?,
+        )
+    };
+    Ok(Chosen {
+        matcher,
+        attribute: pick.attribute.clone(),
+    })
+}
+
+impl Reader {
+    /// One item's fields: each configured one by its selector (a miss noted), the others by
+    /// their defaults.
+    fn item(&self, node: &NodeRef, s: &Selectors, misses: &mut Misses, now: DateTime<Utc>) -> Item {
+        let d = &self.defaults;
+        // Title and link by default both come from the first heading, when there is one.
+        let heading = || self.find(node, &d.heading);
+        let link = match self.configured(Field::Link, node) {
+            Some(found) => found.and_then(|f| self.read(&f, Field::Link)),
+            None => self
+                .default_link(node, heading().as_ref())
+                .and_then(|a| a.attr("href").and_then(|h| super::folded(&h))),
+        };
+        let title = match self.configured(Field::Title, node) {
+            Some(found) => found.and_then(|f| self.read(&f, Field::Title)),
+            None => heading()
+                .and_then(|h| self.text(&h))
+                .or_else(|| self.default_link(node, None).and_then(|a| self.text(&a))),
+        };
+        let date = match self.configured(Field::Date, node) {
+            Some(found) => found.and_then(|f| self.read(&f, Field::Date)),
+            None => self
+                .find(node, &d.time)
+                .and_then(|t| self.read(&t, Field::Date)),
+        };
+        let summary = match self.configured(Field::Summary, node) {
+            Some(found) => found.and_then(|f| self.read(&f, Field::Summary)),
+            None => self.find(node, &d.paragraph).and_then(|p| self.text(&p)),
+        };
+        let content = self
+            .configured(Field::Content, node)
+            .flatten()
+            .and_then(|f| self.read(&f, Field::Content));
+        let author = match self.configured(Field::Author, node) {
+            Some(found) => found.and_then(|f| self.read(&f, Field::Author)),
+            None => self.find(node, &d.author).and_then(|a| self.text(&a)),
+        };
+        let image = self
+            .configured(Field::Image, node)
+            .flatten()
+            .and_then(|f| self.read(&f, Field::Image));
+        let item = Item {
+            title,
+            link,
+            date: date.as_deref().and_then(|t| super::date(t, s, now)),
+            summary,
+            content,
+            author,
+            image,
+            html_texts: false,
+        };
+        for (field, got) in [
+            (Field::Title, item.title.is_some()),
+            (Field::Link, item.link.is_some()),
+            (Field::Date, item.date.is_some()),
+            (Field::Summary, item.summary.is_some()),
+            (Field::Content, item.content.is_some()),
+            (Field::Author, item.author.is_some()),
+            (Field::Image, item.image.is_some()),
+        ] {
+            if !got && self.fields[field as usize].is_some() {
+                misses.note(field);
+            }
+        }
+        item
+    }
+
+    /// A configured field's element in `item`: `None` when the field has no selector (its
+    /// default applies), `Some(None)` when the selector matched nothing.
+    fn configured<'a>(&self, field: Field, item: &NodeRef<'a>) -> Option<Option<NodeRef<'a>>> {
+        let chosen = self.fields[field as usize].as_ref()?;
+        Some(match &chosen.matcher {
+            None => Some(*item),
+            Some(m) => self.find(item, m),
+        })
+    }
+
+    /// What a configured field reads from its element: the attribute written after `@`,
+    /// else the field's own reading (module docs of [`super`]).
+    fn read(&self, node: &NodeRef, field: Field) -> Option<String> {
+        if let Some(a) = self.fields[field as usize]
+            .as_ref()
+            .and_then(|c| c.attribute.as_deref())
+        {
+            return node.attr(a).and_then(|v| super::folded(&v));
+        }
+        match field {
+            Field::Link => {
+                let a = if node.has_attr("href") {
+                    Some(*node)
+                } else {
+                    self.enclosing_link(node)
+                        .or_else(|| self.find(node, &self.defaults.link))
+                };
+                a.and_then(|a| a.attr("href"))
+                    .and_then(|h| super::folded(&h))
+            }
+            Field::Date => match node.attr("datetime") {
+                Some(d) if !d.trim().is_empty() => super::folded(&d),
+                _ => self.text(node),
+            },
+            Field::Content => self.inner_html(node),
+            Field::Image => {
+                let img = if node.has_attr("src") || node.has_attr("data-src") {
+                    Some(*node)
+                } else {
+                    self.find(node, &self.defaults.image)
+                };
+                img.and_then(|i| image_source(&i))
+            }
+            Field::Title | Field::Summary | Field::Author => self.text(node),
+        }
+    }
+
+    /// The default link element: the first heading's link (inside it, or around it), else
+    /// the item itself when it is a link, else its first `a[href]`.
+    fn default_link<'a>(
+        &self,
+        item: &NodeRef<'a>,
+        heading: Option<&NodeRef<'a>>,
+    ) -> Option<NodeRef<'a>> {
+        if let Some(h) = heading
+            && let Some(a) = self.find(h, &self.defaults.link).or_else(|| {
+                self.enclosing_link(h)
+                    .filter(|a| a.id == item.id || is_inside(a, item))
+            })
+        {
+            return Some(a);
+        }
+        if item.has_attr("href") {
+            return Some(*item);
+        }
+        self.find(item, &self.defaults.link)
+    }
+
+    /// The `a[href]` around `node`, if any (a heading wrapped in a link).
+    fn enclosing_link<'a>(&self, node: &NodeRef<'a>) -> Option<NodeRef<'a>> {
+        node.ancestors_it(Some(8))
+            .find(|a| a.is_match(&self.defaults.link))
+    }
+
+    /// The first element inside `item` (not `item` itself) that `m` matches, in document
+    /// order; every element looked at is counted.
+    fn find<'a>(&self, item: &NodeRef<'a>, m: &Matcher) -> Option<NodeRef<'a>> {
+        for n in item.descendants_it() {
+            if self.visits.get() >= MAX_VISITS {
+                return None;
+            }
+            self.visits.set(self.visits.get() + 1);
+            if n.is_match(m) {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// The element's text, white space folded, without the text of scripts and styles;
+    /// every node looked at is counted.
+    fn text(&self, node: &NodeRef) -> Option<String> {
+        let mut out = String::new();
+        for n in std::iter::once(*node).chain(node.descendants_it()) {
+            if self.visits.get() >= MAX_VISITS || out.len() > MAX_FIELD_CHARS * 4 {
+                break;
+            }
+            self.visits.set(self.visits.get() + 1);
+            if n.is_text()
+                && !n.parent().and_then(|p| p.node_name()).is_some_and(|name| {
+                    matches!(&*name, "script" | "style" | "noscript" | "template")
+                })
+            {
+                out.push_str(&n.text());
+                out.push(' ');
+            }
+        }
+        super::folded(&out)
+    }
+
+    /// The element's inner HTML (sanitised later, by normalise), its cost counted first.
+    fn inner_html(&self, node: &NodeRef) -> Option<String> {
+        let size = node.descendants_it().take(MAX_VISITS).count();
+        if self.visits.get() + size > MAX_VISITS {
+            self.visits.set(MAX_VISITS);
+            return None;
+        }
+        self.visits.set(self.visits.get() + size);
+        let html = node.inner_html();
+        (!html.trim().is_empty()).then(|| html.to_string())
+    }
+}
+
+/// An image's address: `src`, unless it is missing or a placeholder (`data:`) and the page
+/// loads the image lazily (`data-src`, `data-lazy-src`, `data-original`), else the first
+/// candidate of `srcset`.
+fn image_source(img: &NodeRef) -> Option<String> {
+    let usable = |name: &str| {
+        img.attr(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty() && !v.starts_with("data:"))
+    };
+    usable("src")
+        .or_else(|| usable("data-src"))
+        .or_else(|| usable("data-lazy-src"))
+        .or_else(|| usable("data-original"))
+        .or_else(|| {
+            usable("srcset").and_then(|s| {
+                s.split_whitespace()
+                    .next()
+                    .map(|c| c.trim_end_matches(',').to_string())
+            })
+        })
+}
+
+/// What is wrong with a selector, in words, from the parser's error (whose types are not
+/// public through dom_query: read from its debug form).
+fn css_problem(kind: &impl std::fmt::Debug) -> String {
+    let debug = format!("{kind:?}");
+    if debug.contains("EndOfInput") {
+        "it ends too early".into()
+    } else if debug.contains("EmptySelector") {
+        "a part of it is empty".into()
+    } else if debug.contains("DanglingCombinator") {
+        "it ends with a combinator".into()
+    } else if debug.contains("UnexpectedToken") {
+        "a character or word out of place".into()
+    } else if debug.contains("UnsupportedPseudoClassOrElement") || debug.contains("PseudoElement") {
+        "an unsupported pseudo-class or pseudo-element".into()
+    } else {
+        debug
+    }
+}
+
+fn is_inside(node: &NodeRef, container: &NodeRef) -> bool {
+    node.ancestors_it(None).any(|a| a.id == container.id)
+}
+
+/// Content types an HTML source may answer with.
+fn is_html_type(content_type: &str) -> bool {
+    let t = content_type.to_ascii_lowercase();
+    let t = t.split(';').next().unwrap_or("").trim();
+    t.is_empty() || t.starts_with("text/") || t.contains("html") || t.contains("xml")
+}
+
+/// A body that starts (after white space and a BOM) with `<`: markup, whatever its type says.
+fn looks_like_markup(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
+        == Some(&b'<')
+}

@@ -1,0 +1,192 @@
+//! A JSON document's entries, by JSONPath (serde_json_path, RFC 9535). No I/O.
+//!
+//! `items` is a path from the document to the items: `$.data.posts[*]` (each match an
+//! item), or `$.data.posts` (an array: its elements are the items). Each field is a path
+//! from one item; a bare name (`title`, `author.name`) means `$.title`, `$.author.name`.
+//! A field's value is read as text: a string as it is, a number as its decimal text (a
+//! date in Unix seconds or milliseconds), an object by its `rendered` (WordPress), `name`,
+//! `url` or `href`, an array by its first element.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use serde_json_path::JsonPath;
+use url::Url;
+
+use super::{Field, Item, Misses, ScrapeError, Selectors};
+use crate::feed::parse::Parsed;
+
+/// Checks a JSONPath when the config is read: `Err` says what is wrong.
+pub fn check_path(path: &str) -> Result<(), String> {
+    JsonPath::parse(path)
+        .map(|_| ())
+        .map_err(|e| format!("is not a valid JSONPath ({e})"))
+}
+
+/// The keys each field is looked for under when it has no path of its own, in order.
+fn default_keys(field: Field) -> &'static [&'static str] {
+    match field {
+        Field::Title => &["title", "name", "headline", "subject"],
+        Field::Link => &["url", "link", "permalink", "href", "html_url", "web_url"],
+        Field::Date => &[
+            "date_published",
+            "published_at",
+            "publishedAt",
+            "published",
+            "pubDate",
+            "date",
+            "created_at",
+            "createdAt",
+            "created",
+            "updated_at",
+            "time",
+            "timestamp",
+        ],
+        Field::Summary => &["summary", "description", "excerpt", "abstract"],
+        Field::Content => &[
+            "content_html",
+            "content",
+            "body_html",
+            "body",
+            "html",
+            "text",
+        ],
+        Field::Author => &["author", "authors", "by", "creator", "user", "username"],
+        Field::Image => &[
+            "image",
+            "image_url",
+            "thumbnail",
+            "thumbnail_url",
+            "banner_image",
+        ],
+    }
+}
+
+/// How deep an object or array is followed to find a field's text.
+const MAX_VALUE_DEPTH: usize = 4;
+
+pub(super) fn read(
+    s: &Selectors,
+    bytes: &[u8],
+    base: &Url,
+    max_entries: usize,
+    now: DateTime<Utc>,
+) -> Result<Parsed, ScrapeError> {
+    let items_path = parse(&s.items, "items")?;
+    let mut paths: [Option<JsonPath>; 7] = Default::default();
+    for (field, pick) in s.fields() {
+        if let Some(p) = pick {
+            paths[field as usize] = Some(parse(&p.path, field.name())?);
+        }
+    }
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let doc: Value = serde_json::from_slice(bytes).map_err(ScrapeError::NotJson)?;
+    let found = items_path.query(&doc).all();
+    // `$.posts` names the array; `$.posts[*]` its elements: both mean the elements.
+    let items: Vec<&Value> = match found.as_slice() {
+        [Value::Array(elements)] => elements.iter().collect(),
+        _ => found,
+    };
+    let items: Vec<&Value> = items.into_iter().filter(|v| v.is_object()).collect();
+    if items.is_empty() {
+        return Err(ScrapeError::NoJsonItems {
+            path: s.items.clone(),
+        });
+    }
+    let mut warnings = Vec::new();
+    if items.len() > max_entries {
+        warnings.push(format!(
+            "the document has {} items: only the first {max_entries} were read",
+            items.len()
+        ));
+    }
+    let mut misses = Misses::default();
+    let mut entries = Vec::new();
+    let read_count = items.len().min(max_entries);
+    for value in items.into_iter().take(max_entries) {
+        let mut text = |field: Field| -> Option<String> {
+            let got = match &paths[field as usize] {
+                Some(p) => p.query(value).first().and_then(|v| text_of(v, field, 0)),
+                None => default_keys(field)
+                    .iter()
+                    .find_map(|k| value.get(*k).and_then(|v| text_of(v, field, 0))),
+            };
+            if got.is_none() && paths[field as usize].is_some() {
+                misses.note(field);
+            }
+            got
+        };
+        let date = text(Field::Date);
+        let item = Item {
+            title: text(Field::Title),
+            link: text(Field::Link).filter(|l| looks_like_url(l)),
+            date: date.as_deref().and_then(|d| super::date(d, s, now)),
+            summary: text(Field::Summary),
+            content: text(Field::Content),
+            author: text(Field::Author),
+            image: text(Field::Image).filter(|l| looks_like_url(l)),
+            html_texts: true,
+        };
+        if item.date.is_none() && date.is_some() && paths[Field::Date as usize].is_some() {
+            misses.note(Field::Date);
+        }
+        if item.link.is_some()
+            || item.title.is_some()
+            || item.content.is_some()
+            || item.summary.is_some()
+        {
+            entries.push(super::entry(item, base));
+        }
+    }
+    warnings.extend(misses.warnings(s, read_count, "path"));
+    Ok(Parsed {
+        feed: super::feed(None, base, entries),
+        warnings,
+    })
+}
+
+fn parse(path: &str, field: &'static str) -> Result<JsonPath, ScrapeError> {
+    JsonPath::parse(path).map_err(|e| ScrapeError::BadPath {
+        field,
+        path: path.to_string(),
+        error: e.to_string(),
+    })
+}
+
+/// A value as a field's text (module docs); `None` for null, booleans, empty text.
+fn text_of(v: &Value, field: Field, depth: usize) -> Option<String> {
+    if depth > MAX_VALUE_DEPTH {
+        return None;
+    }
+    match v {
+        Value::String(s) => {
+            let s = s.trim();
+            if s.is_empty() {
+                return None;
+            }
+            // Content keeps its line structure; everything else is one line.
+            if field == Field::Content {
+                Some(s.chars().take(super::MAX_FIELD_CHARS).collect())
+            } else {
+                super::folded(s)
+            }
+        }
+        Value::Number(n) => Some(n.to_string()),
+        Value::Array(a) => a.iter().find_map(|e| text_of(e, field, depth + 1)),
+        Value::Object(o) => {
+            let keys: &[&str] = match field {
+                Field::Author => &["name", "display_name", "username", "login", "screen_name"],
+                Field::Link | Field::Image => &["url", "href", "src"],
+                _ => &["rendered", "html", "text", "value"],
+            };
+            keys.iter()
+                .find_map(|k| o.get(*k).and_then(|v| text_of(v, field, depth + 1)))
+        }
+        Value::Null | Value::Bool(_) => None,
+    }
+}
+
+/// An absolute URL or an absolute path: what an API means as a link (`"self"`, `"default"`
+/// and the like are not).
+fn looks_like_url(s: &str) -> bool {
+    s.starts_with('/') || Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+}
