@@ -33,7 +33,8 @@ const MAX_FORMAT: usize = 100;
 /// `%d/%m/%Y` finds the date in "Posted 09/02/2023 by Ann"). Without `%z`/`%:z` the time is
 /// in `tz` (`%Z` names are skipped, not understood); without an hour it is midnight; without
 /// a year the year is the most recent one that puts the date no more than a day after `now`.
-/// If the format matches nowhere, the text is read as without a format.
+/// If the format matches nowhere (or is not one chrono can use), the text is read as
+/// without a format.
 ///
 /// **Without `format`**, the first of these that reads the text:
 /// 1. RFC 3339 / ISO 8601 with a zone, and RFC 2822 with a zone, as feeds write them

@@ -570,6 +570,11 @@ fn check_format_accepts_dates_and_explains_the_rest() {
         "%j %Y",
         "%a, %d %b %Y %H:%M:%S",
         "%I:%M %p, %b %d",
+        "%c",
+        "%x",
+        "%+",
+        "%D %R",
+        "%A, %B %e, %Y at %l:%M %P",
     ] {
         assert_eq!(check_format(fmt), Ok(()), "{fmt}");
     }
