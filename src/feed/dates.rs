@@ -5,8 +5,13 @@
 //! weekday names that are wrong or spelled out (dropped: the date itself decides), RFC 850
 //! dashes (`05-Mar-24`), zone names RFC 2822 never listed (`CEST`, `BST`, `AEST`...), missing
 //! seconds, ISO 8601 without a zone (read as UTC), and bare dates.
+//!
+//! [`parse_loose`] reads dates as web pages and JSON APIs write them (`dates/loose.rs`).
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone, Utc};
+
+mod loose;
+pub use loose::{check_format, parse_loose};
 
 /// Parses a feed date; `None` for garbage.
 pub fn parse(text: &str) -> Option<DateTime<Utc>> {
