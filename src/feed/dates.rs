@@ -24,25 +24,6 @@ pub fn parse(text: &str) -> Option<DateTime<Utc>> {
         .or_else(|| iso_without_zone(s))
 }
 
-/// A date as a page writes it (temporary: the feed reading only).
-pub fn parse_loose(
-    text: &str,
-    _format: Option<&str>,
-    _tz: chrono_tz::Tz,
-    _now: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
-    parse(text)
-}
-
-/// Checks a date format (temporary).
-pub fn check_format(format: &str) -> Result<(), String> {
-    if format.trim().is_empty() {
-        Err("is empty".into())
-    } else {
-        Ok(())
-    }
-}
-
 fn rfc3339(s: &str) -> Option<DateTime<Utc>> {
     let mut t = s.replacen(' ', "T", 1);
     if t.ends_with('z') {
