@@ -540,7 +540,7 @@ impl Poll<'_> {
     ) -> Result<PollCounts, StoreError> {
         let name = self.source.name.clone();
         let max_new = self.source.max_new_per_poll;
-        let dates_when_seen = self.source.kind != crate::config::SourceKind::Feed;
+        let page_source = self.source.kind != crate::config::SourceKind::Feed;
         self.poller
             .store
             .call(move |store| {
@@ -550,11 +550,14 @@ impl Poll<'_> {
                 };
                 state.filtered += filtered as u64;
                 store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
-                    // A page entry with no date of its own is dated when first seen, and
-                    // keeps that date.
-                    if dates_when_seen && new.published.is_none() {
-                        new.published =
-                            Some(old.and_then(|o| o.published).unwrap_or(new.first_seen));
+                    // A page entry keeps the date it was first stored with: one the page
+                    // writes relatively ("2 hours ago") moves at every poll, and one it does
+                    // not write at all is the time it was first seen.
+                    if page_source {
+                        new.published = old
+                            .and_then(|o| o.published)
+                            .or(new.published)
+                            .or(Some(new.first_seen));
                     }
                     normalise::merge(old, new, now)
                 })

@@ -7,7 +7,9 @@
 //! item, found by a walk that counts every element it looks at against [`MAX_VISITS`].
 
 use chrono::{DateTime, Utc};
-use dom_query::{Document, Matcher, NodeRef};
+use std::collections::HashSet;
+
+use dom_query::{Document, Matcher, NodeId, NodeRef};
 use url::Url;
 
 use super::{Field, Item, MAX_FIELD_CHARS, MAX_VISITS, Misses, Pick, ScrapeError, Selectors};
@@ -46,6 +48,23 @@ impl Defaults {
             author: Matcher::new("[rel~=author], [itemprop~=author]").ok()?,
             image: Matcher::new("img").ok()?,
         })
+    }
+}
+
+/// Elements after an item looked at for its fields, at most (a flat page's date and
+/// paragraph after its heading).
+const MAX_TRAILING: usize = 20;
+
+/// An item's element and the elements after it, up to the next item (see [`Reader::span`]).
+struct Span<'a> {
+    node: NodeRef<'a>,
+    trailing: Vec<NodeRef<'a>>,
+}
+
+impl Span<'_> {
+    /// Whether `node` is one of the elements after the item.
+    fn holds(&self, node: &NodeRef) -> bool {
+        self.trailing.iter().any(|t| t.id == node.id)
     }
 }
 
@@ -120,10 +139,11 @@ pub(super) fn read(
         fields,
         visits: std::cell::Cell::new(0),
     };
+    let item_ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
     let mut misses = Misses::default();
     let mut entries = Vec::new();
     let mut read = 0;
-    for node in nodes.iter().take(max_entries) {
+    for (i, node) in nodes.iter().take(max_entries).enumerate() {
         if reader.visits.get() >= MAX_VISITS {
             warnings.push(format!(
                 "the page is too large to read whole: only its first {read} of {} items were read",
@@ -131,7 +151,8 @@ pub(super) fn read(
             ));
             break;
         }
-        let item = reader.item(node, s, &mut misses, now);
+        let span = reader.span(*node, nodes.get(i + 1), &item_ids);
+        let item = reader.item(&span, s, &mut misses, now);
         read += 1;
         // An element with nothing in it (a spacer row, an ad slot) is no entry.
         if item.link.is_some()
@@ -174,44 +195,76 @@ fn chosen(field: Field, pick: &Pick) -> Result<Chosen, ScrapeError> {
 }
 
 impl Reader {
+    /// The item `node` and the elements after it up to `next` (the next item): on a flat
+    /// page an entry is a heading followed by its date and text, not one element.
+    fn span<'a>(
+        &self,
+        node: NodeRef<'a>,
+        next: Option<&NodeRef<'a>>,
+        items: &HashSet<NodeId>,
+    ) -> Span<'a> {
+        let mut trailing = Vec::new();
+        let mut at = node.next_element_sibling();
+        while let Some(sibling) = at {
+            if trailing.len() >= MAX_TRAILING
+                || items.contains(&sibling.id)
+                || next.is_some_and(|n| is_inside(n, &sibling))
+            {
+                break;
+            }
+            self.visits.set(self.visits.get() + 1);
+            at = sibling.next_element_sibling();
+            trailing.push(sibling);
+        }
+        Span { node, trailing }
+    }
+
     /// One item's fields: each configured one by its selector (a miss noted), the others by
     /// their defaults.
-    fn item(&self, node: &NodeRef, s: &Selectors, misses: &mut Misses, now: DateTime<Utc>) -> Item {
+    fn item(&self, span: &Span, s: &Selectors, misses: &mut Misses, now: DateTime<Utc>) -> Item {
         let d = &self.defaults;
-        // Title and link by default both come from the first heading, when there is one.
-        let heading = || self.find(node, &d.heading);
-        let link = match self.configured(Field::Link, node) {
+        let node = &span.node;
+        // Title and link by default both come from the first heading, when there is one
+        // (the item itself, when the items are headings).
+        let heading = || {
+            if node.is_match(&d.heading) {
+                Some(*node)
+            } else {
+                self.find_in(span, &d.heading)
+            }
+        };
+        let link = match self.configured(Field::Link, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Link)),
             None => self
-                .default_link(node, heading().as_ref())
+                .default_link(span, heading().as_ref())
                 .and_then(|a| a.attr("href").and_then(|h| super::folded(&h))),
         };
-        let title = match self.configured(Field::Title, node) {
+        let title = match self.configured(Field::Title, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Title)),
             None => heading()
                 .and_then(|h| self.text(&h))
-                .or_else(|| self.default_link(node, None).and_then(|a| self.text(&a))),
+                .or_else(|| self.default_link(span, None).and_then(|a| self.text(&a))),
         };
-        let date = match self.configured(Field::Date, node) {
+        let date = match self.configured(Field::Date, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Date)),
             None => self
-                .find(node, &d.time)
+                .find_in(span, &d.time)
                 .and_then(|t| self.read(&t, Field::Date)),
         };
-        let summary = match self.configured(Field::Summary, node) {
+        let summary = match self.configured(Field::Summary, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Summary)),
-            None => self.find(node, &d.paragraph).and_then(|p| self.text(&p)),
+            None => self.find_in(span, &d.paragraph).and_then(|p| self.text(&p)),
         };
         let content = self
-            .configured(Field::Content, node)
+            .configured(Field::Content, span)
             .flatten()
             .and_then(|f| self.read(&f, Field::Content));
-        let author = match self.configured(Field::Author, node) {
+        let author = match self.configured(Field::Author, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Author)),
-            None => self.find(node, &d.author).and_then(|a| self.text(&a)),
+            None => self.find_in(span, &d.author).and_then(|a| self.text(&a)),
         };
         let image = self
-            .configured(Field::Image, node)
+            .configured(Field::Image, span)
             .flatten()
             .and_then(|f| self.read(&f, Field::Image));
         let item = Item {
@@ -240,13 +293,13 @@ impl Reader {
         item
     }
 
-    /// A configured field's element in `item`: `None` when the field has no selector (its
-    /// default applies), `Some(None)` when the selector matched nothing.
-    fn configured<'a>(&self, field: Field, item: &NodeRef<'a>) -> Option<Option<NodeRef<'a>>> {
+    /// A configured field's element in the item's span: `None` when the field has no
+    /// selector (its default applies), `Some(None)` when the selector matched nothing.
+    fn configured<'a>(&self, field: Field, span: &Span<'a>) -> Option<Option<NodeRef<'a>>> {
         let chosen = self.fields[field as usize].as_ref()?;
         Some(match &chosen.matcher {
-            None => Some(*item),
-            Some(m) => self.find(item, m),
+            None => Some(span.node),
+            Some(m) => self.find_in(span, m),
         })
     }
 
@@ -288,16 +341,17 @@ impl Reader {
     }
 
     /// The default link element: the first heading's link (inside it, or around it), else
-    /// the item itself when it is a link, else its first `a[href]`.
+    /// the item itself when it is a link, else the first `a[href]` of its span.
     fn default_link<'a>(
         &self,
-        item: &NodeRef<'a>,
+        span: &Span<'a>,
         heading: Option<&NodeRef<'a>>,
     ) -> Option<NodeRef<'a>> {
+        let item = &span.node;
         if let Some(h) = heading
             && let Some(a) = self.find(h, &self.defaults.link).or_else(|| {
                 self.enclosing_link(h)
-                    .filter(|a| a.id == item.id || is_inside(a, item))
+                    .filter(|a| a.id == item.id || is_inside(a, item) || span.holds(a))
             })
         {
             return Some(a);
@@ -305,13 +359,27 @@ impl Reader {
         if item.has_attr("href") {
             return Some(*item);
         }
-        self.find(item, &self.defaults.link)
+        self.find_in(span, &self.defaults.link)
     }
 
     /// The `a[href]` around `node`, if any (a heading wrapped in a link).
     fn enclosing_link<'a>(&self, node: &NodeRef<'a>) -> Option<NodeRef<'a>> {
         node.ancestors_it(Some(8))
             .find(|a| a.is_match(&self.defaults.link))
+    }
+
+    /// The first element of the span that `m` matches: inside the item (not the item
+    /// itself), else one of the elements after it, or inside one.
+    fn find_in<'a>(&self, span: &Span<'a>, m: &Matcher) -> Option<NodeRef<'a>> {
+        self.find(&span.node, m).or_else(|| {
+            span.trailing.iter().find_map(|t| {
+                if t.is_match(m) {
+                    Some(*t)
+                } else {
+                    self.find(t, m)
+                }
+            })
+        })
     }
 
     /// The first element inside `item` (not `item` itself) that `m` matches, in document
