@@ -5,9 +5,7 @@
 
 mod support;
 
-use support::{
-    Origin, Route, config_prelude, config_raw, fixture, get, health, next, source_toml, start,
-};
+use support::{Origin, Route, config_prelude, config_raw, fixture, get, next, source_toml, start};
 use tributary::ingest::poll::{PollOutcome, PollReport};
 
 /// A news section: three stories, one without a date, one excluded by a rule.
