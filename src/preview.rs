@@ -63,7 +63,7 @@ fn as_lines(name: &str, p: &Preview) -> String {
     );
     for e in &p.entries {
         let date = e.published.map_or_else(
-            || "(dated when seen) ".to_string(),
+            || format!("{:<20}", "(dated when seen)"),
             |d| d.format("%Y-%m-%d %H:%M UTC").to_string(),
         );
         let link = e.link.as_deref().unwrap_or("(no link)");
