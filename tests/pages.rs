@@ -151,3 +151,81 @@ async fn a_section_page_flows_through_the_whole_pipeline() {
     assert_eq!(entries.len(), 3);
     daemon.shutdown().await.expect("clean stop");
 }
+
+/// A changelog on one page: each version is an entry, identified by its link with the
+/// fragment (`page#v1.2.0`), so versions on one page are distinct entries, and a new
+/// version on a later poll is one new entry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changelog_gives_one_entry_per_version_by_fragment() {
+    let page = |versions: &[(&str, &str)]| {
+        let mut html = String::from(
+            "<!DOCTYPE html><html><head><title>Changelog</title></head><body><main><h1>Changelog</h1>",
+        );
+        for (v, date) in versions {
+            html.push_str(&format!(
+                "<h2 id=\"v{v}\"><a href=\"#v{v}\">{v}</a> ({date})</h2><ul><li>Fixes for {v}.</li></ul>"
+            ));
+        }
+        html.push_str("</main></body></html>");
+        html
+    };
+    let origin = Origin::start().await;
+    let v2 = [("1.2.0", "2026-11-02"), ("1.1.0", "2026-10-01")];
+    origin.set(
+        "/changelog",
+        Route::feed(page(&v2), "text/html; charset=utf-8"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}{}",
+        config_prelude(""),
+        source_toml(
+            "changes",
+            &origin.url("/changelog"),
+            "1s",
+            "kind = \"html\"\n[source.select]\nitems = \"main > h2\"\ndate = \"h2\"\nsummary = \"li\"\n"
+        )
+    );
+    let mut daemon = start(config_raw(dir.path(), &text)).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let mut reports = daemon.take_reports();
+    let first = next(&mut reports, |r| r.source == "changes").await;
+    assert_eq!(stored_new(&first), Some(2), "{first:?}");
+    let v3 = [("1.3.0", "2026-11-20"), v2[0], v2[1]];
+    origin.set(
+        "/changelog",
+        Route::feed(page(&v3), "text/html; charset=utf-8"),
+    );
+    let second = next(&mut reports, |r| {
+        r.source == "changes" && stored_new(r).is_some_and(|n| n > 0)
+    })
+    .await;
+    assert_eq!(stored_new(&second), Some(1), "{second:?}");
+    let entries = atom_entries(&base, "/sources/changes.atom").await;
+    let got: Vec<(&str, &str, Option<&str>)> = entries
+        .iter()
+        .map(|(t, l, d)| (t.as_str(), l.as_str(), d.as_deref()))
+        .collect();
+    let link = |v: &str| origin.url(&format!("/changelog#v{v}"));
+    assert_eq!(
+        got,
+        [
+            (
+                "1.3.0 (2026-11-20)",
+                link("1.3.0").as_str(),
+                Some("2026-11-20T00:00:00+00:00")
+            ),
+            (
+                "1.2.0 (2026-11-02)",
+                link("1.2.0").as_str(),
+                Some("2026-11-02T00:00:00+00:00")
+            ),
+            (
+                "1.1.0 (2026-10-01)",
+                link("1.1.0").as_str(),
+                Some("2026-10-01T00:00:00+00:00")
+            ),
+        ]
+    );
+    daemon.shutdown().await.expect("clean stop");
+}

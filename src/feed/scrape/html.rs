@@ -368,9 +368,12 @@ impl Reader {
             .find(|a| a.is_match(&self.defaults.link))
     }
 
-    /// The first element of the span that `m` matches: inside the item (not the item
-    /// itself), else one of the elements after it, or inside one.
+    /// The first element of the span that `m` matches: the item itself, else one inside
+    /// it, else one of the elements after it, or inside one.
     fn find_in<'a>(&self, span: &Span<'a>, m: &Matcher) -> Option<NodeRef<'a>> {
+        if span.node.is_match(m) {
+            return Some(span.node);
+        }
         self.find(&span.node, m).or_else(|| {
             span.trailing.iter().find_map(|t| {
                 if t.is_match(m) {
