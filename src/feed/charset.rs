@@ -128,7 +128,11 @@ pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'
     Decoded {
         text,
         encoding: enc.name(),
-        warning: warning.map(|w| format!("{w}: read as {} (a guess)", enc.name())),
+        warning: Some(format!(
+            "{}: read as {} (a guess)",
+            warning.unwrap_or_else(|| "no charset declared, and not valid UTF-8".into()),
+            enc.name()
+        )),
     }
 }
 

@@ -127,8 +127,15 @@ pub(super) fn read(
         .first()
         .and_then(|t| super::folded(&t.text()));
 
-    let found = doc.select_matcher(&items_matcher);
-    let nodes = found.nodes();
+    // One walk over the page with one cache, so `:nth-child()` and `:has()` cost a constant
+    // per element rather than a scan of its siblings or subtree.
+    let mut caches = selectors::context::SelectorCaches::default();
+    let nodes: Vec<NodeRef> = doc
+        .root()
+        .descendants_it()
+        .filter(|n| n.is_element() && items_matcher.match_element_with_caches(n, &mut caches))
+        .collect();
+    drop(caches);
     if nodes.is_empty() {
         return Err(ScrapeError::NoItems {
             selector: s.items.clone(),
@@ -468,6 +475,8 @@ fn css_problem(kind: &impl std::fmt::Debug) -> String {
         "it ends with a combinator".into()
     } else if debug.contains("UnexpectedToken") {
         "a character or word out of place".into()
+    } else if debug.contains("InvalidState") {
+        "a pseudo-class where it is not allowed, e.g. `:has()` inside `:has()`".into()
     } else if debug.contains("UnsupportedPseudoClassOrElement") || debug.contains("PseudoElement") {
         "an unsupported pseudo-class or pseudo-element".into()
     } else {
@@ -492,4 +501,216 @@ fn looks_like_markup(bytes: &[u8]) -> bool {
         .iter()
         .find(|b| !b.is_ascii_whitespace() && !matches!(b, 0xEF | 0xBB | 0xBF))
         == Some(&b'<')
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::feed::scrape::{Pick, SourceKind, read as read_kind};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+            .single()
+            .expect("date")
+    }
+
+    fn url() -> Url {
+        Url::parse("https://site.example/news/").expect("url")
+    }
+
+    /// (title, link, date, summary, image) of each entry, and the warnings.
+    type Got = (
+        Vec<(
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        )>,
+        Vec<String>,
+    );
+
+    fn got(s: Selectors, page: &[u8], content_type: Option<&str>) -> Got {
+        let parsed = read_kind(&SourceKind::Html(s), page, content_type, &url(), 100, now())
+            .expect("entries");
+        let entries = parsed
+            .feed
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    e.title
+                        .as_ref()
+                        .map(|t| t.content.clone())
+                        .unwrap_or_default(),
+                    e.links.first().map(|l| l.href.clone()).unwrap_or_default(),
+                    e.published.map(|d| d.to_rfc3339()),
+                    e.summary.as_ref().map(|t| t.content.clone()),
+                    e.media
+                        .first()
+                        .and_then(|m| m.thumbnails.first())
+                        .map(|t| t.image.uri.clone()),
+                )
+            })
+            .collect();
+        (entries, parsed.warnings)
+    }
+
+    #[test]
+    fn defaults_read_heading_link_time_and_paragraph() {
+        let page = br#"<html><head><title>News</title></head><body>
+            <article><h2><a href="a1">First</a></h2><time datetime="2026-11-27T10:00:00Z">x</time><p>One.</p></article>
+            <article><a href="/a2"><h3>Second</h3></a><p>Two.</p></article>
+            <article><a class=more href="a3">Read more about the third</a></article>
+            </body></html>"#;
+        let (entries, warnings) = got(Selectors::items("article"), page, None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            entries,
+            [
+                (
+                    "First".into(),
+                    "https://site.example/news/a1".into(),
+                    Some("2026-11-27T10:00:00+00:00".into()),
+                    Some("One.".into()),
+                    None
+                ),
+                (
+                    "Second".into(),
+                    "https://site.example/a2".into(),
+                    None,
+                    Some("Two.".into()),
+                    None
+                ),
+                (
+                    "Read more about the third".into(),
+                    "https://site.example/news/a3".into(),
+                    None,
+                    None,
+                    None
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn attributes_base_href_lazy_images_and_misses() {
+        let page = br#"<html><head><base href="https://cdn.example/base/"></head><body>
+            <li class=i data-url="/x1"><span title="First title">F</span><img src="data:image/gif;base64,R0" data-src="p1.jpg"><b>Feb 9, 2023</b></li>
+            <li class=i data-url="/x2"><span title="Second title">S</span></li>
+            </body></html>"#;
+        let mut s = Selectors::items("li.i");
+        s.link = Some(Pick::css("@data-url"));
+        s.title = Some(Pick::css("span@title"));
+        s.image = Some(Pick::css("img"));
+        s.date = Some(Pick::css("b"));
+        let (entries, warnings) = got(s, page, None);
+        assert_eq!(entries[0].0, "First title");
+        assert_eq!(entries[0].1, "https://cdn.example/x1");
+        assert_eq!(entries[0].2.as_deref(), Some("2023-02-09T00:00:00+00:00"));
+        assert_eq!(
+            entries[0].4.as_deref(),
+            Some("https://cdn.example/base/p1.jpg")
+        );
+        assert_eq!(entries[1].1, "https://cdn.example/x2");
+        assert_eq!(
+            warnings,
+            [
+                "selector `date` (b) matched nothing in 1 of 2 items",
+                "selector `image` (img) matched nothing in 1 of 2 items"
+            ]
+        );
+    }
+
+    /// Entries that are a heading and what follows it, up to the next heading; a table row
+    /// and the next row (Hacker News).
+    #[test]
+    fn flat_pages_read_the_elements_after_each_item() {
+        let page = br#"<main><h2><a href="/p/a">A</a></h2><time datetime="2026-11-01">1 Nov</time><p>About A.</p>
+            <h2><a href="/p/b">B</a></h2><p>About B.</p><h2><a href="/p/c">C</a></h2></main>"#;
+        let (entries, _) = got(Selectors::items("main > h2"), page, None);
+        let short: Vec<(&str, Option<&str>, Option<&str>)> = entries
+            .iter()
+            .map(|e| (e.0.as_str(), e.2.as_deref(), e.3.as_deref()))
+            .collect();
+        assert_eq!(
+            short,
+            [
+                ("A", Some("2026-11-01T00:00:00+00:00"), Some("About A.")),
+                ("B", None, Some("About B.")),
+                ("C", None, None)
+            ]
+        );
+        let table = br#"<table><tr class=athing><td><span class=titleline><a href="https://x.example/1">One</a></span></td></tr>
+            <tr><td><span class=age title="2026-11-28T09:00:00 1764320400"><a href="item?id=1">3 hours ago</a></span></td></tr>
+            <tr class=athing><td><span class=titleline><a href="https://x.example/2">Two</a></span></td></tr>
+            <tr><td><span class=age title="2026-11-28T10:00:00"><a href="item?id=2">2 hours ago</a></span></td></tr></table>"#;
+        let mut s = Selectors::items("tr.athing");
+        s.date = Some(Pick::css("span.age@title"));
+        let (entries, warnings) = got(s, table, None);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(entries[0].1, "https://x.example/1");
+        assert_eq!(entries[0].2.as_deref(), Some("2026-11-28T09:00:00+00:00"));
+        assert_eq!(entries[1].2.as_deref(), Some("2026-11-28T10:00:00+00:00"));
+    }
+
+    #[test]
+    fn an_unlabelled_windows_1252_page_keeps_its_quotes() {
+        let page = "<html><body><div class=p><h2><a href=/q>\u{201c}Quoted\u{201d} \u{2013} caf\u{e9}</a></h2></div></body></html>";
+        let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(page);
+        let (entries, warnings) = got(Selectors::items("div.p"), &bytes, Some("text/html"));
+        assert_eq!(entries[0].0, "\u{201c}Quoted\u{201d} \u{2013} caf\u{e9}");
+        assert!(
+            warnings.iter().any(|w| w.contains("windows-1252")),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn nothing_matched_and_not_html_are_errors() {
+        let err = read_kind(
+            &SourceKind::Html(Selectors::items("article.story")),
+            b"<html><body><div>redesigned</div></body></html>",
+            Some("text/html"),
+            &url(),
+            100,
+            now(),
+        )
+        .expect_err("no items");
+        assert_eq!(
+            err.to_string(),
+            "selector `items` (article.story) matched nothing on the page"
+        );
+        let err = read_kind(
+            &SourceKind::Html(Selectors::items("a")),
+            b"\x89PNG\r\n",
+            Some("image/png"),
+            &url(),
+            100,
+            now(),
+        )
+        .expect_err("not html");
+        assert_eq!(
+            err.to_string(),
+            "not an HTML page: the server sent image/png"
+        );
+    }
+
+    #[test]
+    fn selectors_are_checked_with_a_reason() {
+        assert!(check_selector("article h2 > a").is_ok());
+        assert!(check_selector("li:has(time)").is_ok());
+        for (bad, why) in [
+            ("div >", "ends with a combinator"),
+            ("a@", "name the attribute"),
+            ("", "is empty"),
+            ("*:has(*:has(a))", ":has()"),
+            ("h2!!", "out of place"),
+        ] {
+            let e = check_selector(bad).expect_err(bad);
+            assert!(e.contains(why), "{bad}: {e}");
+        }
+    }
 }

@@ -190,3 +190,129 @@ fn text_of(v: &Value, field: Field, depth: usize) -> Option<String> {
 fn looks_like_url(s: &str) -> bool {
     s.starts_with('/') || Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::feed::scrape::{Pick, SourceKind, read as read_kind};
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 28, 12, 0, 0)
+            .single()
+            .expect("date")
+    }
+
+    fn url() -> Url {
+        Url::parse("https://api.example/v1/posts?page=1").expect("url")
+    }
+
+    /// (title, link, date, author, content) per entry, and the warnings.
+    fn got(s: Selectors, doc: &str) -> (Vec<[Option<String>; 5]>, Vec<String>) {
+        let parsed = read_kind(
+            &SourceKind::Json(s),
+            doc.as_bytes(),
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect("entries");
+        let entries = parsed
+            .feed
+            .entries
+            .iter()
+            .map(|e| {
+                [
+                    e.title.as_ref().map(|t| t.content.clone()),
+                    e.links.first().map(|l| l.href.clone()),
+                    e.published.map(|d| d.to_rfc3339()),
+                    e.authors.first().and_then(|a| a.name.clone()),
+                    e.content.as_ref().and_then(|c| c.body.clone()),
+                ]
+            })
+            .collect();
+        (entries, parsed.warnings)
+    }
+
+    /// WordPress's REST API: a bare array, `{"rendered": ...}` objects, dates without a zone.
+    #[test]
+    fn a_wordpress_api_by_defaults() {
+        let doc = r#"[{"id": 7, "date_gmt": "2026-11-20T08:00:00", "link": "https://blog.example/?p=7",
+            "title": {"rendered": "Caf&#233; news"}, "content": {"rendered": "<p>Body</p>"},
+            "excerpt": {"rendered": "<p>Short</p>"}}, 3, "not an item"]"#;
+        let mut s = Selectors::items("$[*]");
+        s.date = Some(Pick::json("date_gmt"));
+        let (entries, warnings) = got(s, doc);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(
+            entries,
+            [[
+                Some("Caf&#233; news".into()),
+                Some("https://blog.example/?p=7".into()),
+                Some("2026-11-20T08:00:00+00:00".into()),
+                None,
+                Some("<p>Body</p>".into()),
+            ]]
+        );
+    }
+
+    /// A Reddit-like listing: items one level down, Unix seconds, a relative permalink, an
+    /// array path without `[*]`, and a field that misses in one item.
+    #[test]
+    fn nested_items_numbers_and_relative_links() {
+        let doc = r#"{"data": {"children": [
+            {"data": {"title": "One", "permalink": "/r/x/1", "created_utc": 1764320400, "author": {"name": "ann"}}},
+            {"data": {"title": "Two", "permalink": "/r/x/2"}}]}}"#;
+        let mut s = Selectors::items("$.data.children");
+        s.title = Some(Pick::json("data.title"));
+        s.link = Some(Pick::json("data.permalink"));
+        s.date = Some(Pick::json("$.data.created_utc"));
+        s.author = Some(Pick::json("data.author"));
+        let (entries, warnings) = got(s, doc);
+        assert_eq!(entries[0][1].as_deref(), Some("https://api.example/r/x/1"));
+        assert_eq!(entries[0][2].as_deref(), Some("2025-11-28T09:00:00+00:00"));
+        assert_eq!(entries[0][3].as_deref(), Some("ann"));
+        assert_eq!(entries[1][0].as_deref(), Some("Two"));
+        assert_eq!(
+            warnings,
+            [
+                "path `date` ($.data.created_utc) matched nothing in 1 of 2 items",
+                "path `author` ($.data.author) matched nothing in 1 of 2 items"
+            ]
+        );
+    }
+
+    #[test]
+    fn no_items_bad_json_and_deep_nesting_are_errors() {
+        let read = |items: &str, doc: &str| {
+            read_kind(
+                &SourceKind::Json(Selectors::items(items)),
+                doc.as_bytes(),
+                None,
+                &url(),
+                100,
+                now(),
+            )
+            .map(|_| ())
+            .expect_err("an error")
+            .to_string()
+        };
+        assert_eq!(
+            read("$.posts[*]", r#"{"items": []}"#),
+            "path `items` ($.posts[*]) matched nothing in the document"
+        );
+        assert!(read("$[*]", "<html>").starts_with("not JSON: "));
+        let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+        let e = read("$[*]", &deep);
+        assert!(e.contains("recursion limit"), "{e}");
+    }
+
+    #[test]
+    fn paths_are_checked_with_a_reason() {
+        assert!(check_path("$.data.children[*].data").is_ok());
+        let e = check_path("$.posts[*").expect_err("bad");
+        assert!(e.starts_with("is not a valid JSONPath"), "{e}");
+    }
+}
