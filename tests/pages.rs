@@ -229,3 +229,62 @@ async fn a_changelog_gives_one_entry_per_version_by_fragment() {
     );
     daemon.shutdown().await.expect("clean stop");
 }
+
+/// Editing a page source's selectors makes the running daemon read the page again at once,
+/// without a conditional request (the server would answer 304 to the unchanged page, and
+/// the new selectors would wait for the page to change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_selectors_read_the_page_again_unconditionally() {
+    let origin = Origin::start().await;
+    let page = r#"<html><body><article><h2><a href="/a">Headline A</a></h2><h3>Kicker A</h3></article>
+        <article><h2><a href="/b">Headline B</a></h2><h3>Kicker B</h3></article></body></html>"#;
+    origin.set(
+        "/page",
+        Route::feed(page, "text/html; charset=utf-8").with_etag("\"v1\""),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = |title: &str| {
+        format!(
+            "{}{}",
+            config_prelude(""),
+            source_toml(
+                "site",
+                &origin.url("/page"),
+                "1h",
+                &format!("kind = \"html\"\n[source.select]\nitems = \"article\"\n{title}")
+            )
+        )
+    };
+    let mut daemon = start(config_raw(dir.path(), &config(""))).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let mut reports = daemon.take_reports();
+    let first = next(&mut reports, |r| r.source == "site").await;
+    assert_eq!(stored_new(&first), Some(2), "{first:?}");
+
+    std::fs::write(dir.path().join("feeds.toml"), config("title = \"h3\"\n")).expect("edit");
+    daemon.reload().await.expect("reload");
+    let second = next(&mut reports, |r| r.source == "site").await;
+    match &second.outcome {
+        PollOutcome::Stored { status, counts } => {
+            assert_eq!(
+                (*status, counts.new, counts.updated),
+                (200, 0, 2),
+                "{second:?}"
+            );
+        }
+        other => panic!("expected the page read again, got {other:?}"),
+    }
+    let requests = origin.requests("/page");
+    assert_eq!(requests.len(), 2);
+    assert!(
+        !requests[1].headers.contains_key("if-none-match"),
+        "the page was asked for whole"
+    );
+    let titles: Vec<String> = atom_entries(&base, "/sources/site.atom")
+        .await
+        .into_iter()
+        .map(|e| e.0)
+        .collect();
+    assert!(titles.contains(&"Kicker A".to_string()), "{titles:?}");
+    daemon.shutdown().await.expect("clean stop");
+}
