@@ -34,6 +34,9 @@ pub struct SourceStatus {
     pub current_url: String,
     /// "new" (never polled), "ok", "failing" or "gone" (410: no longer polled).
     pub state: String,
+    /// "feed", or "html" / "json" for a page read by selectors.
+    #[serde(default = "feed_kind")]
+    pub kind: String,
     pub last_attempt: Option<DateTime<Utc>>,
     pub last_success: Option<DateTime<Utc>>,
     pub last_status: Option<u16>,
@@ -90,6 +93,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
                 url: s.url.to_string(),
                 current_url: st.current_url(&s.url).to_string(),
                 state: state.to_string(),
+                kind: s.kind.name().to_string(),
                 last_attempt: st.last_attempt,
                 last_success: st.last_success,
                 last_status: st.last_status,
@@ -129,6 +133,10 @@ pub enum Answered {
     Store { healthz: String },
 }
 
+fn feed_kind() -> String {
+    "feed".into()
+}
+
 /// A report for a person: one block per source, and, when no daemon is running, a line
 /// that says so (and next polls that wait for one).
 pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> String {
@@ -144,6 +152,13 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
     for s in &health.sources {
         let _ = writeln!(out, "{} [{}] {} entries", s.name, s.state, s.entries);
         let _ = writeln!(out, "  url:            {}", s.current_url);
+        if s.kind != "feed" {
+            let _ = writeln!(
+                out,
+                "  kind:           {} (a page read by selectors)",
+                s.kind
+            );
+        }
         if s.current_url != s.url {
             let _ = writeln!(
                 out,
