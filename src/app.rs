@@ -796,7 +796,7 @@ async fn titles_from_daemon(config: &Config) -> std::collections::HashMap<String
         .sources
         .iter()
         .filter_map(|s| {
-            let public = crate::render::public_source_url(&config.server.base_url, &s.name, &s.url);
+            let public = crate::render::source_feed_url(&config.server.base_url, s);
             let title = by_url.get(&public)?;
             (title != &s.name).then(|| (s.name.clone(), title.clone()))
         })

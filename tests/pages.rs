@@ -130,6 +130,13 @@ async fn a_section_page_flows_through_the_whole_pipeline() {
     assert_eq!(status, 200);
     let channel = support::assert_valid_rss(&rss, "http://feeds.test/feed.rss");
     assert_eq!(channel.items.len(), 2);
+    // The page is no feed: readers are pointed at its feed here.
+    let feed_here = "http://feeds.test/sources/world.atom";
+    for item in &channel.items {
+        assert_eq!(item.source().map(|s| s.url()), Some(feed_here));
+    }
+    let (_, _, opml) = get(&format!("{base}/opml")).await;
+    assert!(opml.contains(&format!("xmlUrl=\"{feed_here}\"")), "{opml}");
 
     // A second poll: one new story at the top; the others unchanged, the dateless one
     // keeps the date it was first seen with.

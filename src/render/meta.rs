@@ -45,6 +45,16 @@ pub fn public_source_url(base_url: &str, name: &str, url: &url::Url) -> String {
     }
 }
 
+/// Where a source's entries are published as coming from, as a feed: for a page source
+/// (`kind = "html"` or `"json"`, whose URL is no feed) its feed on this instance, else
+/// [`public_source_url`].
+pub fn source_feed_url(base_url: &str, source: &crate::config::SourceConfig) -> String {
+    match source.kind {
+        crate::config::SourceKind::Feed => public_source_url(base_url, &source.name, &source.url),
+        _ => format!("{base_url}/sources/{}.atom", source.name),
+    }
+}
+
 /// When the newest entry changed; for a feed without entries, `meta.empty_updated`.
 pub(super) fn newest(entries: &[Entry], meta: &FeedMeta) -> DateTime<Utc> {
     entries

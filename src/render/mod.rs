@@ -19,5 +19,5 @@ mod rss;
 
 pub use atom::atom;
 pub use json::json;
-pub use meta::{FeedMeta, SourceInfo, public_source_url};
+pub use meta::{FeedMeta, SourceInfo, public_source_url, source_feed_url};
 pub use rss::rss;

@@ -48,8 +48,9 @@ fn export_with(config: &Config, titles: &dyn Fn(&str) -> Option<String>, public:
             .or_else(|| titles(&s.name))
             .unwrap_or_else(|| s.name.clone());
         let title = xml_text(&title);
-        let url = if public {
-            super::meta::public_source_url(&config.server.base_url, &s.name, &s.url)
+        // A page source's URL is no feed another reader could read: its feed here is.
+        let url = if public || s.kind != crate::config::SourceKind::Feed {
+            super::meta::source_feed_url(&config.server.base_url, s)
         } else {
             s.url.to_string()
         };

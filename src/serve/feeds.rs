@@ -637,7 +637,11 @@ fn source_info(
     // A `file:` URL is private to this machine: the source's feed here stands for it.
     Ok(SourceInfo {
         title,
-        url: render::public_source_url(&config.server.base_url, &s.name, &s.url),
-        link: st.and_then(|st| st.feed_link),
+        url: render::source_feed_url(&config.server.base_url, s),
+        // A page source's page is its home page.
+        link: st.and_then(|st| st.feed_link).or_else(|| {
+            (s.kind != crate::config::SourceKind::Feed)
+                .then(|| render::public_source_url(&config.server.base_url, &s.name, &s.url))
+        }),
     })
 }
