@@ -7,9 +7,7 @@
 mod support;
 
 use chrono::{DateTime, Utc};
-use support::{
-    Origin, Route, config_prelude, config_raw, fixture, get, once, source_toml, start,
-};
+use support::{Origin, Route, config_prelude, config_raw, fixture, get, once, source_toml, start};
 use tributary::ingest::poll::{PollOutcome, PollReport};
 use tributary::model::PollCounts;
 
@@ -398,7 +396,10 @@ async fn every_saved_page_gives_its_expected_entries() {
                 // Dated when first seen: during the `once` run.
                 None => {
                     let d = date.expect("a dateless entry is dated when seen");
-                    assert!(d >= before - chrono::Duration::seconds(1) && d <= after, "{d}");
+                    assert!(
+                        d >= before - chrono::Duration::seconds(1) && d <= after,
+                        "{d}"
+                    );
                 }
             }
             let entry = atom
@@ -426,7 +427,10 @@ async fn every_saved_page_gives_its_expected_entries() {
         .iter()
         .find(|i| i["title"] == "IT-Auslagerung bei Daimler startet holprig")
         .expect("the first entry");
-    assert_eq!(first["summary"], "EXKLUSIV – Mitarbeiter lehnen Transfer ab:");
+    assert_eq!(
+        first["summary"],
+        "EXKLUSIV – Mitarbeiter lehnen Transfer ab:"
+    );
     assert!(!cp.iter().any(|i| i.to_string().contains('\u{FFFD}')));
 
     // Hacker News: the 8th story's relative link, resolved against the page's URL.
