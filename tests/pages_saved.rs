@@ -667,4 +667,97 @@ async fn a_real_flat_page_reads_each_entry_up_to_the_next_heading() {
         summary.starts_with("The Arduino has been one of the biggest success stories"),
         "{summary}"
     );
+    // The third opens with bare text and an empty `<p> </p>`: the summary is the first
+    // paragraph with text.
+    let libreoffice = items
+        .iter()
+        .find(|i| i["url"] == links[1].as_str())
+        .expect("libreoffice");
+    let summary = libreoffice["summary"].as_str().expect("a summary");
+    assert!(
+        summary.starts_with("Apache OpenOffice has made two releases in the past year"),
+        "{summary}"
+    );
+}
+
+/// The blog index with only `items`: title and link from each post's heading, and a
+/// summary for every post, also for the two whose first paragraph holds only an image
+/// (the default summary is the first paragraph with text). No `<time>`: dated when seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_blog_index_by_its_defaults() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/blog/",
+        Route::feed(
+            fixture("pages/listing/blog-index.html"),
+            "text/html; charset=utf-8",
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude("")
+        + &source_toml(
+            "blog",
+            &origin.url("/blog/"),
+            "1h",
+            "kind = \"html\"\n[source.select]\nitems = \"div.post\"\n",
+        );
+    let items = published(config_raw(dir.path(), &text), "blog").await;
+    assert_eq!(items.len(), 10);
+    let by_link = |l: &str| {
+        items
+            .iter()
+            .find(|i| i["url"] == l)
+            .unwrap_or_else(|| panic!("{l} in {items:#?}"))
+    };
+    let first = by_link("http://www.echte-demokratie-jetzt.de/2014/01/liebe-menschen-europas/");
+    assert_eq!(first["title"], "Liebe Menschen Europas");
+    assert_eq!(
+        first["summary"],
+        "Liebe Menschen Europas, in Griechenland, Spanien, Italien oder wo auch immer Ihr lebt!"
+    );
+    assert!(
+        items
+            .iter()
+            .all(|i| i["summary"].as_str().is_some_and(|s| !s.is_empty())),
+        "{items:#?}"
+    );
+    let sixth = items
+        .iter()
+        .find(|i| i["title"] == "Occupy befreit Schulden: The Rolling Jubilee")
+        .unwrap_or_else(|| panic!("the 6th in {items:#?}"));
+    assert!(
+        sixth["summary"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("$1 Millionen Schulden für $50.000 kaufen")),
+        "{sixth:#}"
+    );
+}
+
+/// Hacker News served as Hacker News would be without its header charset (`text/html`
+/// alone; the page has no `<meta charset>`): the encoding is guessed, and "Erdős" survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_without_any_charset_is_guessed() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/news",
+        Route::feed(fixture("pages/listing/link-aggregator.html"), "text/html"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude("")
+        + &source_toml(
+            "hn",
+            &origin.url("/news"),
+            "1h",
+            "kind = \"html\"\n[source.select]\nitems = \"tr.athing\"\n\
+             title = \".titleline > a\"\nlink = \".titleline > a@href\"\n",
+        );
+    let items = published(config_raw(dir.path(), &text), "hn").await;
+    assert_eq!(items.len(), 30);
+    assert!(
+        items
+            .iter()
+            .any(|i| i["title"] == "Amateur armed with ChatGPT solves an Erdős problem"),
+        "{items:#?}"
+    );
+    assert!(!items.iter().any(|i| i.to_string().contains('\u{FFFD}')));
 }

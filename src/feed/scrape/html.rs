@@ -253,7 +253,7 @@ impl Reader {
         };
         let summary = match self.configured(Field::Summary, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Summary)),
-            None => self.find_in(span, &d.paragraph).and_then(|p| self.text(&p)),
+            None => self.first_text_in(span, &d.paragraph),
         };
         let content = self
             .configured(Field::Content, span)
@@ -380,6 +380,27 @@ impl Reader {
                 }
             })
         })
+    }
+
+    /// The text of the first element of the span (as [`Reader::find_in`]) that `m` matches
+    /// and that has text: an empty or image-only paragraph is passed over.
+    fn first_text_in(&self, span: &Span, m: &Matcher) -> Option<String> {
+        let after = span
+            .trailing
+            .iter()
+            .flat_map(|t| std::iter::once(*t).chain(t.descendants_it()));
+        for n in span.node.descendants_it().chain(after) {
+            if self.visits.get() >= MAX_VISITS {
+                return None;
+            }
+            self.visits.set(self.visits.get() + 1);
+            if n.is_match(m)
+                && let Some(text) = self.text(&n)
+            {
+                return Some(text);
+            }
+        }
+        None
     }
 
     /// The first element inside `item` (not `item` itself) that `m` matches, in document
