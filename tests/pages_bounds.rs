@@ -155,8 +155,11 @@ async fn a_huge_list_gives_at_most_max_entries() {
     );
 }
 
-/// `items = "*"` on the same page matches every element (the html, head, body, 600,000
-/// more): still at most `max_entries`, with the cut named.
+/// `items = "*"` on the same page matches every element (600,005: the html, head, body and
+/// each div, link and span). The first item is `<html>`, the whole page: its default
+/// fields (heading, `<time>`, paragraph, author: none there) each walk all of it, so the
+/// visit budget runs out inside it. The run ends in bounded time with both cuts named and
+/// no entry made of a half-read item.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn items_star_on_a_huge_page_is_bounded() {
     let run = preview(
@@ -169,13 +172,17 @@ async fn items_star_on_a_huge_page_is_bounded() {
     .await;
     assert!(run.ok, "{run:?}");
     let n = run.entries();
-    assert!(n > 0 && n <= 100, "{n}: {run:?}");
+    assert!(n <= 100, "{n}: {run:?}");
     let warnings = run.warnings();
-    assert!(
-        warnings
-            .iter()
-            .any(|w| w.starts_with("the page has ") && w.ends_with("only the first 100 were read")),
-        "{warnings:?}"
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "the page is too large to read whole: only its first {n} of 600005 items were read"
+            ),
+            "the page has 600005 items: only the first 100 were read".to_string(),
+        ],
+        "{run:?}"
     );
 }
 
@@ -266,6 +273,64 @@ async fn json_descendant_wildcard_on_a_big_document_is_bounded() {
     assert!(
         warnings.iter().any(|w| w.starts_with("the document has ")
             && w.ends_with("items: only the first 100 were read")),
+        "{warnings:?}"
+    );
+}
+
+/// A page whose items are each 700 empty elements, with a `date` selector that matches
+/// nothing: every field's search walks the whole item, so the field walks reach their
+/// visit budget (`MAX_VISITS`) before the last item. The items read whole are entries (the
+/// one the budget ran out in is not: its fields would be partial), the rest are not read,
+/// and the warnings count only the items read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_visit_budget_stops_a_page_too_costly_to_read_whole() {
+    let items = 1000;
+    let filler = "<b></b>".repeat(700);
+    let mut page = String::from("<!DOCTYPE html><html><head><title>Costly</title></head><body>");
+    for n in 0..items {
+        page.push_str(&format!(
+            "<div class=i><a href=/i/{n}>item {n}</a>{filler}</div>\n"
+        ));
+    }
+    page.push_str("</body></html>");
+    let run = preview(
+        page.into_bytes(),
+        "text/html; charset=utf-8",
+        "",
+        "html",
+        "items = \"div.i\"\ndate = \"time\"",
+    )
+    .await;
+    assert!(run.ok, "{run:?}");
+    let n = run.entries();
+    assert!(n > 100 && n < items, "{n}: {run:?}");
+    // Every entry read whole: the item the budget ran out in is not one.
+    let doc = run.json();
+    for (k, e) in doc["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .enumerate()
+    {
+        assert_eq!(e["title"], format!("item {k}"), "{e:#}");
+        assert!(
+            e["link"]
+                .as_str()
+                .is_some_and(|l| l.ends_with(&format!("/i/{k}"))),
+            "{e:#}"
+        );
+    }
+    let warnings = run.warnings();
+    assert!(
+        warnings.contains(&format!(
+            "the page is too large to read whole: only its first {n} of {items} items were read"
+        )),
+        "{n}: {warnings:?}"
+    );
+    assert!(
+        warnings.contains(&format!(
+            "selector `date` (time) matched nothing in {n} of {n} items"
+        )),
         "{warnings:?}"
     );
 }

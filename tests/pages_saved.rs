@@ -761,3 +761,52 @@ async fn a_page_without_any_charset_is_guessed() {
     );
     assert!(!items.iter().any(|i| i.to_string().contains('\u{FFFD}')));
 }
+
+/// Items that are links themselves: `@name` alone reads the item's own attribute (title,
+/// link and date from the `<a>`'s attributes), and relative links resolve against the
+/// page's `<base href>`, not the URL it was fetched from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_attributes_and_base_href() {
+    let page = r#"<!DOCTYPE html><html><head><meta charset=utf-8>
+<base href="https://cdn.example/site/"><title>Links</title></head><body><ul>
+<li><a class=s href="one" title="First one" data-date="2026-01-02T10:00:00Z">One</a></li>
+<li><a class=s href="/two" title="Second" data-date="2026-01-03T10:00:00Z">Two</a></li>
+</ul></body></html>"#;
+    let origin = Origin::start().await;
+    origin.set("/links", Route::feed(page, "text/html; charset=utf-8"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude("")
+        + &source_toml(
+            "links",
+            &origin.url("/links"),
+            "1h",
+            "kind = \"html\"\n[source.select]\nitems = \"a.s\"\ntitle = \"@title\"\n\
+             link = \"@href\"\ndate = \"@data-date\"\n",
+        );
+    let items = published(config_raw(dir.path(), &text), "links").await;
+    let got: Vec<(&str, &str, Option<DateTime<Utc>>)> = items
+        .iter()
+        .map(|i| {
+            (
+                i["title"].as_str().unwrap_or(""),
+                i["url"].as_str().unwrap_or(""),
+                item_date(i),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "Second",
+                "https://cdn.example/two",
+                utc("2026-01-03T10:00:00Z")
+            ),
+            (
+                "First one",
+                "https://cdn.example/site/one",
+                utc("2026-01-02T10:00:00Z")
+            ),
+        ]
+    );
+}

@@ -144,15 +144,19 @@ pub(super) fn read(
     let mut entries = Vec::new();
     let mut read = 0;
     for (i, node) in nodes.iter().take(max_entries).enumerate() {
+        let span = reader.span(*node, nodes.get(i + 1), &item_ids);
+        let noted = misses.counts;
+        let item = reader.item(&span, s, &mut misses, now);
         if reader.visits.get() >= MAX_VISITS {
+            // The budget ran out inside this item: what was found of it is partial (a link
+            // without its title or date), so it is no entry, and its misses do not count.
+            misses.counts = noted;
             warnings.push(format!(
                 "the page is too large to read whole: only its first {read} of {} items were read",
                 nodes.len()
             ));
             break;
         }
-        let span = reader.span(*node, nodes.get(i + 1), &item_ids);
-        let item = reader.item(&span, s, &mut misses, now);
         read += 1;
         // An element with nothing in it (a spacer row, an ad slot) is no entry.
         if item.link.is_some()
