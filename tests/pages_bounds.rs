@@ -214,6 +214,10 @@ async fn deeply_nested_divs_end_with_a_bounded_count() {
         n > 100 && n <= tributary::feed::text::MAX_HTML_DEPTH,
         "{n}: {run:?}"
     );
+    // Each kept div is an entry by its first link, outermost first.
+    let doc = run.json();
+    assert_eq!(doc["entries"][0]["title"], "d0", "{run:?}");
+    assert_eq!(doc["entries"][1]["title"], "d1", "{run:?}");
     assert!(run.took < HANG_GUARD, "{:?}", run.took);
 }
 
