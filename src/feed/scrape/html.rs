@@ -151,15 +151,19 @@ pub(super) fn read(
     let mut entries = Vec::new();
     let mut read = 0;
     for (i, node) in nodes.iter().take(max_entries).enumerate() {
+        let span = reader.span(*node, nodes.get(i + 1), &item_ids);
+        let noted = misses.counts;
+        let item = reader.item(&span, s, &mut misses, now);
         if reader.visits.get() >= MAX_VISITS {
+            // The budget ran out inside this item: what was found of it is partial (a link
+            // without its title or date), so it is no entry, and its misses do not count.
+            misses.counts = noted;
             warnings.push(format!(
                 "the page is too large to read whole: only its first {read} of {} items were read",
                 nodes.len()
             ));
             break;
         }
-        let span = reader.span(*node, nodes.get(i + 1), &item_ids);
-        let item = reader.item(&span, s, &mut misses, now);
         read += 1;
         // An element with nothing in it (a spacer row, an ad slot) is no entry.
         if item.link.is_some()
@@ -260,7 +264,7 @@ impl Reader {
         };
         let summary = match self.configured(Field::Summary, span) {
             Some(found) => found.and_then(|f| self.read(&f, Field::Summary)),
-            None => self.find_in(span, &d.paragraph).and_then(|p| self.text(&p)),
+            None => self.first_text_in(span, &d.paragraph),
         };
         let content = self
             .configured(Field::Content, span)
@@ -390,6 +394,27 @@ impl Reader {
                 }
             })
         })
+    }
+
+    /// The text of the first element of the span (as [`Reader::find_in`]) that `m` matches
+    /// and that has text: an empty or image-only paragraph is passed over.
+    fn first_text_in(&self, span: &Span, m: &Matcher) -> Option<String> {
+        let after = span
+            .trailing
+            .iter()
+            .flat_map(|t| std::iter::once(*t).chain(t.descendants_it()));
+        for n in span.node.descendants_it().chain(after) {
+            if self.visits.get() >= MAX_VISITS {
+                return None;
+            }
+            self.visits.set(self.visits.get() + 1);
+            if n.is_match(m)
+                && let Some(text) = self.text(&n)
+            {
+                return Some(text);
+            }
+        }
+        None
     }
 
     /// The first element inside `item` (not `item` itself) that `m` matches, in document

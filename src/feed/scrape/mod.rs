@@ -82,7 +82,7 @@ impl SourceKind {
 /// | `title` | text | the first heading's text, else the link's | `title`, `name`, `headline` |
 /// | `link` | `href` | the first heading's `a[href]`, else the first `a[href]` (or the item itself) | `url`, `link`, `permalink`, `href` |
 /// | `date` | `datetime`, else text | the first `time`: its `datetime`, else its text | `date_published`, `published_at`, `published`, `date`, `created_at`, `pubDate`, `updated_at` |
-/// | `summary` | text | the first `p` | `summary`, `description`, `excerpt` |
+/// | `summary` | text | the first `p` with text | `summary`, `description`, `excerpt` |
 /// | `content` | inner HTML | none | `content_html`, `content`, `body`, `html` |
 /// | `author` | text | `[rel~=author]`, `[itemprop~=author]` | `author` (a string, or an object's `name`) |
 /// | `image` | `src` (`data-src` for lazy images) | none | `image`, `thumbnail` |
