@@ -45,13 +45,13 @@ pub const MIN_ENTRIES: usize = 3;
 pub const MAX_ELEMENTS: usize = 50_000;
 
 /// Node visits spent on the members' features, in all.
-pub const MAX_WORK: usize = 2_000_000;
+pub const MAX_WORK: usize = 4_000_000;
 
 /// Groups whose selectors are written and read, at most.
 pub const MAX_GROUPS_TRIED: usize = 12;
 
 /// Members of a group whose features are looked at.
-const SAMPLE: usize = 40;
+const SAMPLE: usize = 20;
 
 /// Entries read per proposal, at most.
 const MAX_ENTRIES: usize = 500;
@@ -100,6 +100,8 @@ pub fn propose(
     drop(html);
     let page = Page::read(&doc, url);
     let mut groups = page.groups();
+    // The likeliest first, so the work bound, if reached, leaves out the unlikely ones.
+    groups.sort_by(|a, b| page.likeliness(b).total_cmp(&page.likeliness(a)));
     let work = Cell::new(0usize);
     let mut scored: Vec<(f64, Group, Features)> = groups
         .drain(..)
@@ -111,7 +113,7 @@ pub fn propose(
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 
-    let mut proposals: Vec<Proposal> = Vec::new();
+    let mut proposals: Vec<(Proposal, bool)> = Vec::new();
     let mut seen_entries: HashSet<Vec<String>> = HashSet::new();
     let mut seen_selectors: HashSet<String> = HashSet::new();
     for (_, group, features) in scored.into_iter().take(MAX_GROUPS_TRIED) {
@@ -148,20 +150,27 @@ pub fn propose(
             continue;
         }
         let score = features.score(&group, &page) * checked.factor();
-        proposals.push(Proposal {
+        let proposal = Proposal {
             selectors,
             entries: samples.len(),
             first: samples.into_iter().take(SHOWN).collect(),
             page_title: parsed.feed.title.map(|t| t.content),
             score,
-        });
+        };
+        proposals.push((proposal, features.chrome > 0.5));
     }
-    proposals.sort_by(|a, b| b.score.total_cmp(&a.score));
-    // Far behind the best is noise (the menu, the footer's links).
-    let floor = proposals.first().map_or(0.0, |p| p.score / 10.0);
-    proposals.retain(|p| p.score >= floor);
-    proposals.truncate(max);
+    proposals.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
+    // Navigation is offered only when nothing else is; far behind the best is noise.
+    if proposals.iter().any(|(_, chrome)| !chrome) {
+        proposals.retain(|(_, chrome)| !chrome);
+    }
+    let floor = proposals.first().map_or(0.0, |(p, _)| p.score / 10.0);
     proposals
+        .into_iter()
+        .map(|(p, _)| p)
+        .filter(|p| p.score >= floor)
+        .take(max)
+        .collect()
 }
 
 /// What reading the page with a proposal gave, if it is good enough to offer.
@@ -466,8 +475,10 @@ impl<'a> Page<'a> {
             if self.elements.get(id).is_some_and(|e| e.chrome) {
                 f.chrome += 1.0;
             }
+            f.huge += f64::from(u8::from(m.huge));
             f.links += m.links.len() as f64;
             f.heading += f64::from(u8::from(m.heading.is_some()));
+            f.headings += m.headings as f64;
             f.time += f64::from(u8::from(m.time));
             f.paragraph += f64::from(u8::from(m.paragraph));
             if m.main.is_none() {
@@ -487,7 +498,14 @@ impl<'a> Page<'a> {
             return None;
         }
         let n = sampled as f64;
-        for x in [&mut f.chrome, &mut f.heading, &mut f.time, &mut f.paragraph] {
+        for x in [
+            &mut f.chrome,
+            &mut f.heading,
+            &mut f.time,
+            &mut f.paragraph,
+            &mut f.huge,
+            &mut f.headings,
+        ] {
             *x /= n;
         }
         f.links /= n;
@@ -497,6 +515,23 @@ impl<'a> Page<'a> {
         title_lengths.sort_unstable();
         f.title_chars = title_lengths[title_lengths.len() / 2];
         Some(f)
+    }
+
+    /// A cheap guess of how likely `g` holds the entries, before its members are read:
+    /// its size, its tag, whether it is in navigation.
+    fn likeliness(&self, g: &Group) -> f64 {
+        let first = g.members.first().and_then(|m| self.elements.get(m));
+        let chrome = if first.is_some_and(|e| e.chrome) {
+            0.1
+        } else {
+            1.0
+        };
+        let tag = match g.tag.as_str() {
+            "article" | "li" | "tr" => 2.0,
+            "div" | "section" | "h2" | "h3" => 1.5,
+            _ => 1.0,
+        };
+        (g.members.len().min(40) as f64) * tag * chrome
     }
 
     /// A link to the site's root (`/`, the home page), as menus and logos have.
@@ -760,8 +795,9 @@ impl Page<'_> {
     }
 }
 
-/// Nodes looked at inside one member, at most.
-const SAMPLE_NODES: usize = 2_000;
+/// Nodes looked at inside one member (or one field's element), at most: an entry is
+/// smaller; a member that is not is marked `huge`.
+const SAMPLE_NODES: usize = 1_000;
 
 /// What a sample of a group's members hold: fractions of the members (`with_link`, `chrome`,
 /// `heading`, `time`, `paragraph`), averages (`links`, `extra_text`), the median title.
@@ -781,6 +817,10 @@ struct Features {
     extra_text: f64,
     /// The median main link's text length.
     title_chars: usize,
+    /// Members too large to be entries.
+    huge: f64,
+    /// Headings per member: more than one, and it holds entries rather than being one.
+    headings: f64,
 }
 
 impl Features {
@@ -820,6 +860,11 @@ impl Features {
             + self.time
             + 0.5 * self.paragraph
             + 0.5 * (self.extra_text / 80.0).min(1.0);
+        let containers = if self.headings > 1.5 {
+            1.0 / self.headings
+        } else {
+            1.0
+        };
         let links = if self.links > 8.0 {
             8.0 / self.links
         } else {
@@ -833,6 +878,8 @@ impl Features {
             * title
             * (1.0 - 0.9 * self.chrome)
             * (1.0 - 0.8 * self.root_links)
+            * (1.0 - 0.9 * self.huge)
+            * containers
             * links
     }
 }
@@ -842,6 +889,8 @@ struct Member {
     id: NodeId,
     /// Its first heading.
     heading: Option<NodeId>,
+    /// How many headings it holds.
+    headings: usize,
     /// The link the defaults take: the heading's, else the member itself, else its first.
     default_link: Option<NodeId>,
     /// The entry's link: the heading's, else the member itself, else the one with the
@@ -854,6 +903,8 @@ struct Member {
     paragraph: bool,
     /// Characters of text in all.
     text_chars: usize,
+    /// Larger than [`SAMPLE_NODES`]: a part of the page, not an entry.
+    huge: bool,
     /// The first element holding a date, and the attribute holding it (else its text).
     date: Option<(NodeId, Option<&'static str>)>,
 }
@@ -866,6 +917,7 @@ impl Member {
         let mut m = Member {
             id: node.id,
             heading: None,
+            headings: 0,
             default_link: None,
             main: None,
             main_text: String::new(),
@@ -874,6 +926,7 @@ impl Member {
             time: false,
             paragraph: false,
             text_chars: 0,
+            huge: false,
             date: None,
         };
         let mut heading_link = None;
@@ -883,8 +936,12 @@ impl Member {
             n.node_name().is_some_and(|t| t.eq_ignore_ascii_case("a")) && n.has_attr("href")
         };
         let own_link = is_link(node);
-        for n in std::iter::once(*node).chain(node.descendants_it()) {
-            if work.get() >= MAX_WORK || m.links.len() > 200 {
+        for (i, n) in std::iter::once(*node)
+            .chain(node.descendants_it())
+            .enumerate()
+        {
+            if work.get() >= MAX_WORK || i > SAMPLE_NODES {
+                m.huge = true;
                 break;
             }
             work.set(work.get() + 1);
@@ -899,6 +956,10 @@ impl Member {
                 .node_name()
                 .map(|t| t.to_ascii_lowercase())
                 .unwrap_or_default();
+            let is_heading = matches!(tag.as_str(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
+            if is_heading && n.id != node.id {
+                m.headings += 1;
+            }
             match tag.as_str() {
                 "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
                     if m.heading.is_none() && n.id != node.id =>
@@ -987,6 +1048,10 @@ fn date_in(
         {
             return Some((n.id, Some(a)));
         }
+    }
+    // Only small elements: a date is a few words, perhaps in a link.
+    if n.descendants_it().nth(8).is_some() {
+        return None;
     }
     let text = bounded_text(n, work);
     (!text.is_empty() && text.len() <= 60 && parse(&text).is_some()).then_some((n.id, None))
@@ -1342,6 +1407,29 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    /// Columns holding the articles repeat too, but they are parts of the page.
+    #[test]
+    fn columns_of_articles_give_the_articles() {
+        let column = |c: usize| -> String {
+            let articles: String = (1..=4)
+                .map(|i| {
+                    format!(
+                        r#"<article><h3><a href="/c{c}/a{i}">Column {c} article number {i} title</a></h3><p>Words.</p></article>"#
+                    )
+                })
+                .collect();
+            format!(r#"<div class="column"><h2>Section {c}</h2>{articles}</div>"#)
+        };
+        let html = page(&format!("{NAV}{}{}{}", column(1), column(2), column(3)));
+        let all = proposals(&html);
+        for p in &all {
+            eprintln!("{:.2} {:?}", p.score, p.selectors);
+        }
+        assert_eq!(all[0].selectors.items, "article", "{:?}", all[0].selectors);
+        assert_eq!(all[0].entries, 12);
+        assert_eq!(all.len(), 1, "the columns are far behind");
     }
 
     /// A page past the element bound is read up to it, quickly, without a panic.
