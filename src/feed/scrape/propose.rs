@@ -113,7 +113,7 @@ pub fn propose(
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 
-    let mut proposals: Vec<(Proposal, bool)> = Vec::new();
+    let mut proposals: Vec<(Proposal, bool, HashSet<String>)> = Vec::new();
     let mut seen_entries: HashSet<Vec<String>> = HashSet::new();
     let mut seen_selectors: HashSet<String> = HashSet::new();
     for (_, group, features) in scored.into_iter().take(MAX_GROUPS_TRIED) {
@@ -146,7 +146,7 @@ pub fn propose(
             continue;
         };
         let links: Vec<String> = samples.iter().filter_map(|s| s.link.clone()).collect();
-        if !seen_entries.insert(links) {
+        if !seen_entries.insert(links.clone()) {
             continue;
         }
         let score = features.score(&group, &page) * checked.factor();
@@ -157,20 +157,27 @@ pub fn propose(
             page_title: parsed.feed.title.map(|t| t.content),
             score,
         };
-        proposals.push((proposal, features.chrome > 0.5));
+        let links: HashSet<String> = links.into_iter().collect();
+        proposals.push((proposal, features.chrome > 0.5, links));
     }
     proposals.sort_by(|a, b| b.0.score.total_cmp(&a.0.score));
     // Navigation is offered only when nothing else is; far behind the best is noise.
-    if proposals.iter().any(|(_, chrome)| !chrome) {
-        proposals.retain(|(_, chrome)| !chrome);
+    if proposals.iter().any(|(_, chrome, _)| !chrome) {
+        proposals.retain(|(_, chrome, _)| !chrome);
     }
-    let floor = proposals.first().map_or(0.0, |(p, _)| p.score / 10.0);
-    proposals
-        .into_iter()
-        .map(|(p, _)| p)
-        .filter(|p| p.score >= floor)
-        .take(max)
-        .collect()
+    let floor = proposals.first().map_or(0.0, |(p, ..)| p.score / 10.0);
+    let mut kept: Vec<(Proposal, HashSet<String>)> = Vec::new();
+    for (p, _, links) in proposals {
+        // Some of a better proposal's entries (one category of the posts) add nothing.
+        if p.score < floor || kept.iter().any(|(_, better)| links.is_subset(better)) {
+            continue;
+        }
+        kept.push((p, links));
+        if kept.len() == max {
+            break;
+        }
+    }
+    kept.into_iter().map(|(p, _)| p).collect()
 }
 
 /// What reading the page with a proposal gave, if it is good enough to offer.
@@ -848,12 +855,15 @@ impl Features {
             )
             .any(|c| has_entry_word(c));
         let entry_class = if class_words { 1.3 } else { 1.0 };
-        let title = match self.title_chars {
+        let title: f64 = match self.title_chars {
             0..=8 => 0.2,
             9..=15 => 0.5,
             16..=24 => 0.8,
             _ => 1.0,
         };
+        // Headings that link are entries ("v1.2.0" in a changelog), not a menu's words.
+        let is_heading = matches!(g.tag.as_str(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
+        let title = if is_heading { title.max(0.8) } else { title };
         let size = (g.members.len().min(40) as f64).sqrt();
         let richness = 1.0
             + self.heading
@@ -1230,6 +1240,44 @@ mod tests {
         );
     }
 
+    /// WordPress: every post has its own class (`post-12`) and its category's; one
+    /// category's posts are not offered apart from all of them.
+    #[test]
+    fn wordpress_posts_with_per_post_classes() {
+        let posts: String = (1..=8)
+            .map(|i| {
+                let category = if i % 2 == 0 { "news" } else { "notes" };
+                format!(
+                    r#"<article id="post-{i}" class="post-{i} post type-post status-publish format-standard hentry category-{category}">
+                    <header class="entry-header"><h2 class="entry-title"><a href="/2026/11/post-{i}/" rel="bookmark">A post about something, number {i}</a></h2></header>
+                    <div class="entry-summary"><p>Excerpt {i}.</p></div>
+                    <footer class="entry-footer"><span class="posted-on"><a href="/2026/11/post-{i}/"><time class="entry-date published" datetime="2026-11-0{i}T09:00:00+00:00">November {i}, 2026</time></a></span>
+                    <span class="cat-links"><a href="/category/{category}/">{category}</a></span></footer></article>"#
+                )
+            })
+            .collect();
+        let html = page(&format!(
+            r#"<body class="home blog hfeed has-sidebar"><div id="page" class="site">{NAV}<div id="content" class="site-content">
+            <main id="main" class="site-main">{posts}</main>
+            <aside id="secondary" class="widget-area"><section class="widget"><h2>Recent</h2><ul>
+            <li><a href="/2026/11/post-1/">A post about something, number 1</a></li><li><a href="/2026/11/post-2/">A post about something, number 2</a></li>
+            <li><a href="/2026/11/post-3/">A post about something, number 3</a></li></ul></section></aside></div></div>"#
+        ));
+        let all = proposals(&html);
+        for p in &all {
+            eprintln!("{:.2} {:?}", p.score, p.selectors);
+        }
+        assert_eq!(
+            all[0].selectors.items, "article.post",
+            "{:?}",
+            all[0].selectors
+        );
+        assert_eq!(all[0].selectors.date, None);
+        assert_eq!(all[0].entries, 8);
+        assert_eq!(all[0].first[0].date, date("2026-11-01T09:00:00Z"));
+        assert_eq!(all.len(), 1, "no category apart, no sidebar");
+    }
+
     /// Hacker News' front page, as it is: each story a `tr.athing` (rank, vote link, title
     /// link and site), its points and age on the next row, then a spacer row.
     #[test]
@@ -1308,9 +1356,11 @@ mod tests {
         let versions: String = (0..5)
             .map(|i| {
                 format!(
-                    r##"<h2 id="v1.{v}.0"><a class="anchor" href="#v1.{v}.0">Version 1.{v}.0</a></h2>
+                    r##"<h2 id="v1.{v}.0"><a class="anchor" href="#v1.{v}.0">v1.{v}.0</a></h2>
                     <p>Released <time datetime="2026-0{m}-01">2026-0{m}-01</time>.</p>
-                    <ul><li>Fixed a crash on empty input.</li><li>Faster startup.</li></ul>"##,
+                    <ul><li>Fixed a crash on empty input (<a href="https://github.com/o/r/pull/{v}1">#{v}1</a>)</li>
+                    <li>Faster startup (<a href="https://github.com/o/r/pull/{v}2">#{v}2</a>)</li>
+                    <li>Docs (<a href="https://github.com/o/r/pull/{v}3">#{v}3</a>)</li></ul>"##,
                     v = 5 - i,
                     m = 9 - i
                 )
@@ -1330,7 +1380,7 @@ mod tests {
         assert_eq!(
             p.first[0],
             Sample {
-                title: Some("Version 1.5.0".into()),
+                title: Some("v1.5.0".into()),
                 link: Some("https://site.example/changelog#v1.5.0".into()),
                 date: None,
             }
