@@ -294,10 +294,10 @@ const CHROME_WORDS: &[&str] = &[
     "language",
 ];
 
-/// Words in a class that mark entries.
+/// Words in a class that mark entries (not layout words such as `row`, `col`).
 const ENTRY_WORDS: &[&str] = &[
     "post", "entry", "item", "story", "article", "card", "teaser", "release", "news", "result",
-    "athing", "headline", "listing", "row",
+    "athing", "headline", "listing",
 ];
 
 impl<'a> Page<'a> {
