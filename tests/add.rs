@@ -491,25 +491,12 @@ async fn a_missing_config_is_created_with_the_source_and_terminal_escapes_are_no
     assert_eq!(s[0].url.as_str(), origin.url("/f.rss"));
 }
 
-/// On a terminal, several feeds are offered with a prompt; the answer picks one.
+/// Runs `tributary --config PATH add URL` on a terminal (a pty) where `typed` is typed;
+/// what the terminal showed, and the exit.
 #[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread")]
-async fn on_a_terminal_the_user_is_asked_which_feed() {
+async fn add_on_a_terminal(path: &Path, url: String, typed: &'static [u8]) -> (String, Output) {
     use std::io::{Read, Write};
     use std::os::fd::{FromRawFd, OwnedFd};
-
-    let origin = Origin::start().await;
-    origin.set(
-        "/",
-        page(concat!(
-            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
-            r#"<link rel="alternate" type="application/rss+xml" href="/links.rss">"#
-        )),
-    );
-    origin.set("/posts.rss", feed("Posts", &["P1"]));
-    origin.set("/links.rss", feed("Links", &["L1"]));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(dir.path(), "");
 
     let (mut master, slave) = {
         let (mut m, mut s) = (0, 0);
@@ -529,14 +516,13 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     };
     let mut c = tributary_command("warn");
     c.arg("--config")
-        .arg(&path)
+        .arg(path)
         .arg("add")
-        .arg(origin.url("/"))
+        .arg(url)
         .stdin(slave.try_clone().expect("dup"))
         .stdout(slave)
         .stderr(std::process::Stdio::piped());
-    // A first answer out of range is asked again; the second picks "Links".
-    master.write_all(b"7\n2\n").expect("type");
+    master.write_all(typed).expect("type");
     let out = tokio::task::spawn_blocking(move || {
         let out = c.output().expect("run");
         drop(c);
@@ -547,7 +533,27 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     let mut screen = Vec::new();
     // Every slave descriptor is closed now: reading ends (EIO) once the output is read.
     let _ = master.read_to_end(&mut screen);
-    let screen = String::from_utf8_lossy(&screen);
+    (String::from_utf8_lossy(&screen).into_owned(), out)
+}
+
+/// On a terminal, several feeds are offered with a prompt; the answer picks one.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_user_is_asked_which_feed() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(concat!(
+            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
+            r#"<link rel="alternate" type="application/rss+xml" href="/links.rss">"#
+        )),
+    );
+    origin.set("/posts.rss", feed("Posts", &["P1"]));
+    origin.set("/links.rss", feed("Links", &["L1"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    // A first answer out of range is asked again; the second picks "Links".
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/"), b"7\n2\n").await;
     assert!(
         out.status.success(),
         "{screen}{}",
@@ -560,4 +566,45 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     assert!(screen.contains("Type a number from 1 to 2."), "{screen}");
     let s = sources(&path);
     assert_eq!(s[0].url.as_str(), origin.url("/links.rss"));
+}
+
+/// On a terminal, the selectors proposed for a page are offered the same way; an empty
+/// answer adds nothing, the second run's answer adds the page.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_user_is_asked_which_selectors() {
+    let origin = Origin::start().await;
+    origin.set("/news/", listing_page());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/news/"), b"\n").await;
+    assert!(!out.status.success(), "{screen}");
+    assert!(
+        screen.contains("Add the page with which selectors? [1-2, Enter for none]"),
+        "{screen}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing chosen, nothing added"),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/news/"), b"2\n").await;
+    assert!(
+        out.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = sources(&path);
+    assert_eq!(s[0].url.as_str(), origin.url("/news/"));
+    let tributary::config::SourceKind::Html(select) = &s[0].kind else {
+        panic!("not an html source: {:?}", s[0].kind);
+    };
+    assert_eq!(select.items, "ul.releases > li");
+    assert_eq!(
+        select.date.as_ref().map(ToString::to_string).as_deref(),
+        Some("span.when")
+    );
 }
