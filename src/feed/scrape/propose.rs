@@ -5,8 +5,9 @@
 //! How:
 //! 1. **Groups.** Elements that repeat: siblings of one tag under one parent (`ul > li`,
 //!    `tbody > tr`), those of them sharing a class (`tr.athing` among `tr.spacer` rows),
-//!    and elements of one tag and class anywhere on the page (`article`, `div.post`, each
-//!    wrapped in a column of its own). A group needs [`MIN_ENTRIES`] members.
+//!    and elements of one tag and class anywhere on the page whose parents look alike
+//!    (`article`, `div.post`, each wrapped in a column of its own; not `div.flex`, used all
+//!    over). A group needs [`MIN_ENTRIES`] members.
 //! 2. **Features** of a sample of each group's members: a link with text (required of
 //!    most), headings, `<time>`, paragraphs, text beside the link, how many links, whether
 //!    the members sit in navigation (`nav`, `header`, `footer`, `aside`, `role=navigation`,
@@ -448,10 +449,30 @@ impl<'a> Page<'a> {
         let mut anywhere: Vec<_> = anywhere.into_iter().collect();
         anywhere.sort_by(|a, b| a.1.first().cmp(&b.1.first()).then(a.0.cmp(&b.0)));
         for ((tag, class), members) in anywhere {
-            // Those in navigation, sidebars and footers are not the page's entries.
+            // Those in navigation, sidebars and footers are not the page's entries; of the
+            // others, those whose parents look alike (`div.column > article`): a class
+            // used all over a page (`div.flex`) is layout, not a pattern.
             let members: Vec<NodeId> = members
                 .into_iter()
                 .filter(|m| self.elements.get(m).is_some_and(|e| !e.chrome))
+                .collect();
+            let parent_kind = |m: &NodeId| -> Option<(&str, &[String])> {
+                let p = self.elements.get(self.elements.get(m)?.parent.as_ref()?)?;
+                Some((p.tag.as_str(), p.classes.as_slice()))
+            };
+            let mut kinds: HashMap<Option<(&str, &[String])>, usize> = HashMap::new();
+            for m in &members {
+                *kinds.entry(parent_kind(m)).or_default() += 1;
+            }
+            let Some((usual, count)) = kinds.into_iter().max_by_key(|(_, n)| *n) else {
+                continue;
+            };
+            if count * 5 < members.len() * 3 {
+                continue;
+            }
+            let members: Vec<NodeId> = members
+                .into_iter()
+                .filter(|m| parent_kind(m) == usual)
                 .collect();
             push(
                 Group {
@@ -1457,6 +1478,31 @@ mod tests {
             )
             .is_empty()
         );
+    }
+
+    /// A utility class used all over the page (`flex`) makes no group of its own; the
+    /// entries that carry it are found as siblings.
+    #[test]
+    fn utility_classes_all_over_are_not_a_pattern() {
+        let items: String = (1..=5)
+            .map(|i| {
+                format!(
+                    r#"<li class="flex p-4"><div class="flex"><a class="font-bold" href="/p/{i}">An entry title long enough {i}</a></div>
+                    <div class="flex text-sm"><time datetime="2026-10-0{i}">Oct {i}</time></div></li>"#
+                )
+            })
+            .collect();
+        let html = page(&format!(
+            r#"<div class="flex"><div class="flex"><a href="/">Home</a></div><div class="flex"><a href="/x">X</a></div></div>
+            <ul class="flex flex-col">{items}</ul><div class="flex"><p>Footer text</p></div>"#
+        ));
+        let all = proposals(&html);
+        for p in &all {
+            eprintln!("{:.2} {:?}", p.score, p.selectors);
+        }
+        assert_eq!(all[0].selectors.items, "li", "{:?}", all[0].selectors);
+        assert_eq!(all[0].entries, 5);
+        assert!(all.iter().all(|p| !p.selectors.items.contains("div.flex")));
     }
 
     /// Columns holding the articles repeat too, but they are parts of the page.
