@@ -110,21 +110,25 @@ enum Command {
     /// title and newest entries, and appends the one chosen to the config as a [[source]].
     ///
     /// A web page's feeds are those it advertises (<link rel="alternate">), else the first
-    /// of the common paths (/feed, /rss, /atom.xml, /feed.xml, ...) that holds one. With
-    /// several, you choose on a terminal; without one, pass --pick N. The config keeps its
+    /// of the common paths (/feed, /rss, /atom.xml, /feed.xml, ...) that holds one. A page
+    /// with no feed gets selectors proposed for its repeated entries (shown with the
+    /// entries they give) and is added as a kind = "html" source; refine it with
+    /// `tributary preview NAME`. With several feeds or proposals, you choose on a terminal;
+    /// without one, pass --pick N. The config keeps its
     /// comments and layout and is checked before it is written; a URL already there is
     /// refused. A running daemon reloads the file by itself and starts polling the source.
     Add {
         /// The site's address, e.g. https://example.org (https:// may be left out), or a
         /// feed's.
         url: String,
-        /// The source's name [default: a slug of the feed's title].
+        /// The source's name [default: a slug of the feed's (or page's) title].
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
         /// A tag for the source (repeat for several).
         #[arg(long = "tag", value_name = "TAG")]
         tags: Vec<String>,
-        /// Which of several feeds found to add (1 is the first listed).
+        /// Which of several feeds found (or selector proposals) to add (1 is the first
+        /// listed).
         #[arg(long, value_name = "N")]
         pick: Option<usize>,
     },

@@ -1,7 +1,8 @@
 //! `tributary add URL` through the real binary, against local origins: a page that
 //! advertises its feed, a page that does not (a common path holds it), a feed's own URL,
-//! several feeds (`--pick`), a URL already configured, an unreachable site, and a page
-//! advertising URLs that must never be fetched.
+//! several feeds (`--pick`), a URL already configured, an unreachable site, a page
+//! advertising URLs that must never be fetched, and a page with no feed at all (selectors
+//! proposed, the source written as `kind = "html"`, then checked and previewed).
 
 mod support;
 
@@ -279,7 +280,151 @@ async fn a_page_advertising_hostile_urls_gets_none_of_them_fetched() {
         "{stdout}"
     );
     assert!(stderr.contains("no feed found"), "{stderr}");
+    assert!(stderr.contains("no repeated entries"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+}
+
+/// A news section with no feed: a menu, six articles, a list of releases with dates.
+fn listing_page() -> Route {
+    let articles: String = (1..=6)
+        .map(|i| {
+            format!(
+                r#"<article class="story"><h2><a href="/news/story-{i}">Council votes on bridge plan number {i}</a></h2>
+                <time datetime="2026-11-2{i}T08:00:00Z">November 2{i}</time><p>Summary {i}.</p></article>"#
+            )
+        })
+        .collect();
+    let releases: String = (1..=4)
+        .map(|i| {
+            format!(
+                r#"<li><a href="/releases/v{i}">Release notes for version {i}.0</a> <span class="when">2026-0{i}-15</span></li>"#
+            )
+        })
+        .collect();
+    Route::feed(
+        format!(
+            r#"<!doctype html><html><head><title>Town News — Latest</title></head><body>
+            <nav><ul><li><a href="/">Home</a></li><li><a href="/news/">News</a></li><li><a href="/sport/">Sport</a></li><li><a href="/about/">About</a></li></ul></nav>
+            <main><h1>Latest news</h1>{articles}</main>
+            <section class="downloads"><h2>Downloads</h2><ul class="releases">{releases}</ul></section>
+            </body></html>"#
+        ),
+        "text/html; charset=utf-8",
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_without_a_feed_gets_selectors_proposed_then_checked_and_previewed() {
+    let origin = Origin::start().await;
+    origin.set("/news/", listing_page());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+
+    // Two ways to read the page: listed with their entries, nothing written without a pick.
+    let out = add(&path, &[&origin.url("/news/")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("can be read by selectors instead"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  1. items = \"article.story\"\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("     6 entries"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "       2026-11-21  Council votes on bridge plan number 1  {}",
+            origin.url("/news/story-1")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  2. items = \"ul.releases > li\", date = \"span.when\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "       2026-02-15  Release notes for version 2.0  {}",
+            origin.url("/releases/v2")
+        )),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("Home"),
+        "the menu is not offered: {stdout}"
+    );
+    assert!(
+        stderr.contains("2 proposals found: run again with --pick N (1 to 2)"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    let out = add(&path, &[&origin.url("/news/"), "--pick", "3"]).await;
+    let (_, stderr) = text(&out);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("--pick 3: there are 2 proposals"),
+        "{stderr}"
+    );
+
+    let out = add(
+        &path,
+        &[&origin.url("/news/"), "--pick", "1", "--tag", "local"],
+    )
+    .await;
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("added town-news-latest: {}", origin.url("/news/"))),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("`tributary preview town-news-latest`"),
+        "{stdout}"
+    );
+    let written = std::fs::read_to_string(&path).expect("read config");
+    assert!(written.starts_with(CONFIG_HEAD), "{written}");
+    assert!(
+        written.trim_end().ends_with(&format!(
+            "[[source]]\nname = \"town-news-latest\"\nurl = \"{}\"\nkind = \"html\"\n\
+             tags = [\"local\"]\n\n[source.select]\nitems = \"article.story\"",
+            origin.url("/news/")
+        )),
+        "{written}"
+    );
+    let s = sources(&path);
+    assert_eq!(s[0].kind.name(), "html");
+
+    let mut check = tributary_command("warn");
+    check.arg("check").arg("--config").arg(&path);
+    let out = tokio::task::spawn_blocking(move || check.output().expect("run"))
+        .await
+        .expect("join");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+
+    let mut preview = tributary_command("warn");
+    preview
+        .arg("--config")
+        .arg(&path)
+        .arg("preview")
+        .arg("town-news-latest");
+    let out = tokio::task::spawn_blocking(move || preview.output().expect("run"))
+        .await
+        .expect("join");
+    let (stdout, stderr) = text(&out);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("town-news-latest: 6 entries"), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "2026-11-26 08:00 UTC  Council votes on bridge plan number 6  {}",
+            origin.url("/news/story-6")
+        )),
+        "{stdout}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -346,25 +491,12 @@ async fn a_missing_config_is_created_with_the_source_and_terminal_escapes_are_no
     assert_eq!(s[0].url.as_str(), origin.url("/f.rss"));
 }
 
-/// On a terminal, several feeds are offered with a prompt; the answer picks one.
+/// Runs `tributary --config PATH add URL` on a terminal (a pty) where `typed` is typed;
+/// what the terminal showed, and the exit.
 #[cfg(target_os = "linux")]
-#[tokio::test(flavor = "multi_thread")]
-async fn on_a_terminal_the_user_is_asked_which_feed() {
+async fn add_on_a_terminal(path: &Path, url: String, typed: &'static [u8]) -> (String, Output) {
     use std::io::{Read, Write};
     use std::os::fd::{FromRawFd, OwnedFd};
-
-    let origin = Origin::start().await;
-    origin.set(
-        "/",
-        page(concat!(
-            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
-            r#"<link rel="alternate" type="application/rss+xml" href="/links.rss">"#
-        )),
-    );
-    origin.set("/posts.rss", feed("Posts", &["P1"]));
-    origin.set("/links.rss", feed("Links", &["L1"]));
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = write_config(dir.path(), "");
 
     let (mut master, slave) = {
         let (mut m, mut s) = (0, 0);
@@ -384,14 +516,13 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     };
     let mut c = tributary_command("warn");
     c.arg("--config")
-        .arg(&path)
+        .arg(path)
         .arg("add")
-        .arg(origin.url("/"))
+        .arg(url)
         .stdin(slave.try_clone().expect("dup"))
         .stdout(slave)
         .stderr(std::process::Stdio::piped());
-    // A first answer out of range is asked again; the second picks "Links".
-    master.write_all(b"7\n2\n").expect("type");
+    master.write_all(typed).expect("type");
     let out = tokio::task::spawn_blocking(move || {
         let out = c.output().expect("run");
         drop(c);
@@ -402,7 +533,27 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     let mut screen = Vec::new();
     // Every slave descriptor is closed now: reading ends (EIO) once the output is read.
     let _ = master.read_to_end(&mut screen);
-    let screen = String::from_utf8_lossy(&screen);
+    (String::from_utf8_lossy(&screen).into_owned(), out)
+}
+
+/// On a terminal, several feeds are offered with a prompt; the answer picks one.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_user_is_asked_which_feed() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/",
+        page(concat!(
+            r#"<link rel="alternate" type="application/rss+xml" href="/posts.rss">"#,
+            r#"<link rel="alternate" type="application/rss+xml" href="/links.rss">"#
+        )),
+    );
+    origin.set("/posts.rss", feed("Posts", &["P1"]));
+    origin.set("/links.rss", feed("Links", &["L1"]));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    // A first answer out of range is asked again; the second picks "Links".
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/"), b"7\n2\n").await;
     assert!(
         out.status.success(),
         "{screen}{}",
@@ -415,4 +566,45 @@ async fn on_a_terminal_the_user_is_asked_which_feed() {
     assert!(screen.contains("Type a number from 1 to 2."), "{screen}");
     let s = sources(&path);
     assert_eq!(s[0].url.as_str(), origin.url("/links.rss"));
+}
+
+/// On a terminal, the selectors proposed for a page are offered the same way; an empty
+/// answer adds nothing, the second run's answer adds the page.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_terminal_the_user_is_asked_which_selectors() {
+    let origin = Origin::start().await;
+    origin.set("/news/", listing_page());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/news/"), b"\n").await;
+    assert!(!out.status.success(), "{screen}");
+    assert!(
+        screen.contains("Add the page with which selectors? [1-2, Enter for none]"),
+        "{screen}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nothing chosen, nothing added"),
+        "{screen}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+
+    let (screen, out) = add_on_a_terminal(&path, origin.url("/news/"), b"2\n").await;
+    assert!(
+        out.status.success(),
+        "{screen}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = sources(&path);
+    assert_eq!(s[0].url.as_str(), origin.url("/news/"));
+    let tributary::config::SourceKind::Html(select) = &s[0].kind else {
+        panic!("not an html source: {:?}", s[0].kind);
+    };
+    assert_eq!(select.items, "ul.releases > li");
+    assert_eq!(
+        select.date.as_ref().map(ToString::to_string).as_deref(),
+        Some("span.when")
+    );
 }

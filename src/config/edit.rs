@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use url::Url;
 
 use crate::config::is_slug;
+use crate::feed::scrape::Selectors;
 
 /// Why new sources cannot be added to the config text.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,9 @@ pub struct NewSource {
     pub url: String,
     /// Made into slugs; those that cannot be one are left out.
     pub tags: Vec<String>,
+    /// A page read by CSS selectors (`kind = "html"` and a `[source.select]` table); `None`
+    /// for a feed.
+    pub select: Option<Selectors>,
 }
 
 /// What adding did.
@@ -91,6 +95,13 @@ pub fn add_sources(config_text: &str, new: &[NewSource]) -> Result<(String, Adde
         if let Some(title) = s.title.as_ref().filter(|t| !t.is_empty()) {
             t.insert("title", toml_edit::value(title.clone()));
         }
+        if let Some(select) = &s.select {
+            t.insert("kind", toml_edit::value("html"));
+            if select.timezone != chrono_tz::UTC {
+                t.insert("timezone", toml_edit::value(select.timezone.name()));
+            }
+            t.insert("select", toml_edit::Item::Table(select_table(select)));
+        }
         let tags: Vec<String> = s
             .tags
             .iter()
@@ -114,6 +125,21 @@ pub fn add_sources(config_text: &str, new: &[NewSource]) -> Result<(String, Adde
         text.push('\n');
     }
     Ok((text, report))
+}
+
+/// `[source.select]`: `items`, then each field that has a selector, then `date_format`.
+fn select_table(s: &Selectors) -> toml_edit::Table {
+    let mut t = toml_edit::Table::new();
+    t.insert("items", toml_edit::value(s.items.clone()));
+    for (field, pick) in s.fields() {
+        if let Some(pick) = pick {
+            t.insert(field.name(), toml_edit::value(pick.to_string()));
+        }
+    }
+    if let Some(f) = &s.date_format {
+        t.insert("date_format", toml_edit::value(f.clone()));
+    }
+    t
 }
 
 /// A slug from a title (or the URL's host when the title gives none), unique among `taken`.
@@ -197,5 +223,33 @@ mod tests {
         assert!(text.ends_with("tags = [\"tech-news\"]\n"), "{text}");
         let c = crate::config::parse(&text, std::path::Path::new("feeds.toml")).expect("valid");
         assert_eq!(c.sources[1].tags, ["tech-news"]);
+    }
+
+    #[test]
+    fn a_page_source_gets_its_kind_and_select_table() {
+        use crate::feed::scrape::{Pick, SourceKind};
+        let config = "# mine\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n";
+        let mut select = Selectors::items("tr.athing");
+        select.title = Some(Pick::css("span.titleline > a"));
+        select.date = Some(Pick::css("span.age@title"));
+        let new = NewSource {
+            name: Some("hn".into()),
+            url: "https://news.example/".into(),
+            tags: vec!["news".into()],
+            select: Some(select.clone()),
+            ..Default::default()
+        };
+        let (text, report) = add_sources(config, &[new]).expect("adds");
+        assert_eq!(report.added, ["hn"]);
+        assert!(
+            text.ends_with(concat!(
+                "[[source]]\nname = \"hn\"\nurl = \"https://news.example/\"\nkind = \"html\"\n",
+                "tags = [\"news\"]\n\n[source.select]\nitems = \"tr.athing\"\n",
+                "title = \"span.titleline > a\"\ndate = \"span.age@title\"\n"
+            )),
+            "{text}"
+        );
+        let c = crate::config::parse(&text, std::path::Path::new("feeds.toml")).expect("valid");
+        assert_eq!(c.sources[1].kind, SourceKind::Html(select));
     }
 }

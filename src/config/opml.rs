@@ -94,6 +94,7 @@ pub fn import(config_text: &str, outlines: &[Outline]) -> Result<(String, Import
             title: (!o.title.is_empty() && o.title != o.xml_url).then(|| o.title.clone()),
             url: o.xml_url.clone(),
             tags: o.categories.clone(),
+            select: None,
         })
         .collect();
     Ok(add_sources(config_text, &new)?)

@@ -8,6 +8,9 @@
 //! http(s) links are followed (a `file:` link never is), at most [`MAX_CANDIDATES`], and a
 //! link off the page's origin must pass the address guard ([`guard`]) the way a redirect
 //! does: a public page cannot point tributary into loopback, link-local or private space.
+//!
+//! A page that offers no feed at all gets selectors proposed for its repeated entries
+//! ([`crate::feed::scrape::propose`]), read from the page already fetched.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -19,6 +22,7 @@ use url::Url;
 use crate::config::{FetchConfig, Rules, SourceConfig};
 use crate::feed::normalise::normalise;
 use crate::feed::parse::{ParseError, advertised_feeds, parse_document_limited};
+use crate::feed::scrape::propose::{Proposal, propose};
 use crate::fetch::guard::{self, Policy};
 use crate::fetch::{FetchError, Fetcher, Validators};
 
@@ -39,6 +43,9 @@ pub const MAX_CANDIDATES: usize = 12;
 
 /// Entries shown per candidate.
 pub const NEWEST_SHOWN: usize = 3;
+
+/// Selector proposals offered for a page without a feed, at most.
+pub const MAX_PROPOSALS: usize = 5;
 
 /// A feed found, as read once.
 #[derive(Clone, Debug)]
@@ -65,6 +72,11 @@ pub struct Discovery {
     pub rejected: Vec<(String, String)>,
     /// Whether the address was an HTML page (else a feed).
     pub was_page: bool,
+    /// When a page offers no feed: selectors for its repeated entries, best first.
+    pub proposals: Vec<Proposal>,
+    /// The page to subscribe to with a proposal (the URL asked for, or where its permanent
+    /// redirects ended); `None` unless there are proposals.
+    pub page: Option<Url>,
 }
 
 /// Why nothing could be discovered.
@@ -153,6 +165,24 @@ pub async fn discover(fetch: &FetchConfig, url: &Url) -> Result<Discovery, Disco
             // A common path that holds no feed is the usual case, not worth a line.
             Err(why) if from_links => discovery.rejected.push((url.to_string(), why)),
             Err(_) => {}
+        }
+    }
+    if discovery.candidates.is_empty() {
+        let Got {
+            bytes,
+            content_type,
+            base,
+            subscribe,
+        } = got;
+        let now = Utc::now();
+        let proposals = tokio::task::spawn_blocking(move || {
+            propose(&bytes, content_type.as_deref(), &base, now, MAX_PROPOSALS)
+        })
+        .await
+        .unwrap_or_default();
+        if !proposals.is_empty() {
+            discovery.proposals = proposals;
+            discovery.page = Some(subscribe);
         }
     }
     Ok(discovery)

@@ -12,6 +12,7 @@
 
 mod html;
 mod json;
+pub mod propose;
 
 use chrono::{DateTime, Utc};
 use feed_rs::model::{
