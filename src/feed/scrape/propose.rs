@@ -1032,8 +1032,20 @@ impl Member {
                     longest = Some((text.chars().count(), n.id, text, href));
                 }
             }
-            if m.date.is_none() && !m.time && n.id != node.id {
-                m.date = date_in(&n, work, now);
+            // The innermost element with the date: a date read from an element's text is
+            // replaced by one inside it (`div.meta` "Posted on 2 Oct by Ann" gives way to its
+            // `span.date`, a cell's text to its `span.age@title`).
+            let replaceable = match m.date {
+                None => true,
+                Some((at, None)) => n.ancestors_it(Some(8)).any(|a| a.id == at),
+                Some((_, Some(_))) => false,
+            };
+            if replaceable
+                && !m.time
+                && n.id != node.id
+                && let Some(found) = date_in(&n, work, now)
+            {
+                m.date = Some(found);
             }
         }
         m.default_link = heading_link.or(own_link.then_some(node.id)).or(first_link);
@@ -1371,7 +1383,8 @@ mod tests {
         assert_eq!(p.first[2].date, date("2026-11-23T10:00:00Z"));
     }
 
-    /// A changelog: a heading per version, linking to its own anchor, the date after it.
+    /// A changelog: a heading per version, linking to its own anchor, the date after it
+    /// (read by the defaults: the elements after a heading up to the next belong to it).
     #[test]
     fn a_releases_page_of_headings_with_anchors() {
         let versions: String = (0..5)
@@ -1403,7 +1416,8 @@ mod tests {
             Sample {
                 title: Some("v1.5.0".into()),
                 link: Some("https://site.example/changelog#v1.5.0".into()),
-                date: None,
+                // The `<time>` after the heading, up to the next one (a flat page).
+                date: date("2026-09-01"),
             }
         );
         assert_eq!(
