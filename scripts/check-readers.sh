@@ -102,6 +102,51 @@ for f in tests/fixtures/*; do
   slug=$(LC_ALL=C tr '[:upper:]' '[:lower:]' <<<"${file%.*}" | tr -c 'a-z0-9_\n-' '-')
   printf '\n[[source]]\nname = "%s"\nurl = "http://127.0.0.1:%s/%s"\ntags = ["all"]\n' "$slug" "$FIX_PORT" "$file" >>"$CONFIG"
 done
+# Page sources (issue 16): saved real pages read by selectors, and an API response by
+# JSONPath, so their entries are in every combined feed the readers check below.
+cat >>"$CONFIG" <<EOF
+
+[[source]]
+name = "page-news"
+url = "http://127.0.0.1:$FIX_PORT/pages/listing/news-section.html"
+kind = "html"
+timezone = "Europe/Berlin"
+tags = ["all"]
+[source.select]
+items = ".Listing article"
+title = "p.hl-xs"
+link = "a@href"
+date = "time@datetime"
+summary = "p.copy-md"
+image = "img@data-src"
+
+[[source]]
+name = "page-hn"
+url = "http://127.0.0.1:$FIX_PORT/pages/listing/link-aggregator.html"
+kind = "html"
+tags = ["all"]
+[source.select]
+items = "tr.athing"
+title = ".titleline > a"
+date = "span.age@title"
+author = "a.hnuser"
+
+[[source]]
+name = "page-lwn"
+url = "http://127.0.0.1:$FIX_PORT/pages/listing/flat-lwn.html"
+kind = "html"
+tags = ["all"]
+[source.select]
+items = "h2.SummaryHL"
+
+[[source]]
+name = "api-algolia"
+url = "http://127.0.0.1:$FIX_PORT/pages/json/api-hn-algolia.json"
+kind = "json"
+tags = ["all"]
+[source.select]
+items = "\$.hits[*]"
+EOF
 # A named feed taking everything, so every kind of published feed is read below.
 printf '\n[[feed]]\nname = "everything"\ntags = ["all"]\ninclude = ["."]\n' >>"$CONFIG"
 
@@ -126,13 +171,18 @@ import sys, feedparser
 base, total = sys.argv[1], int(sys.argv[2])
 def check(ok, what, detail=""):
     print(("ok   " if ok else "FAIL ") + what + ("" if ok or not detail else f": {detail}"))
-# Every kind of published feed: combined, per tag, named, per source (large_rss: 25 entries).
+# Every kind of published feed: combined, per tag, named, per source (large_rss: 25 entries;
+# the page sources: as many as their pages hold).
 for path, version, ctype, want in [
         ("/feed.atom", "atom10", "application/atom+xml", total),
         ("/feed.rss", "rss20", "application/rss+xml", total),
         ("/tags/all.atom", "atom10", "application/atom+xml", total),
         ("/feeds/everything.rss", "rss20", "application/rss+xml", total),
-        ("/sources/large_rss.atom", "atom10", "application/atom+xml", 25)]:
+        ("/sources/large_rss.atom", "atom10", "application/atom+xml", 25),
+        ("/sources/page-news.atom", "atom10", "application/atom+xml", 20),
+        ("/sources/page-hn.rss", "rss20", "application/rss+xml", 30),
+        ("/sources/page-lwn.atom", "atom10", "application/atom+xml", 3),
+        ("/sources/api-algolia.rss", "rss20", "application/rss+xml", 4)]:
     url = base + path
     d = feedparser.parse(url)
     n = len(d.entries)
@@ -160,7 +210,7 @@ while read -r status what; do
 done <"$TMP/feedparser.out"
 
 echo "== xmllint"
-for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom; do
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-news.atom /sources/page-hn.rss; do
   body="$TMP/body${path//\//_}"
   curl -fsS -o "$body" "$BASE$path" || { fail "$path: fetch for xmllint"; continue; }
   check "$path: xmllint --noout (well-formed)" xmllint --noout "$body"
@@ -174,10 +224,13 @@ echo "== newsboat $(newsboat -v 2>/dev/null | head -1 | cut -d' ' -f2 || true)"
 # merged into the other's and it would look empty.
 NB="$TMP/newsboat"
 mkdir -p "$NB/home/.newsboat"
-for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom; do
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-hn.rss; do
   name=$(tr '/.' '__' <<<"${path#/}")
   want=$TOTAL
-  [[ $path == /sources/large_rss.atom ]] && want=25
+  case $path in
+    /sources/large_rss.atom) want=25 ;;
+    /sources/page-hn.rss) want=30 ;;
+  esac
   echo "$BASE$path" >"$NB/urls.$name"
   echo "error-log \"$NB/errors.$name.log\"" >"$NB/config.$name"
   if HOME="$NB/home" TERM=dumb newsboat -u "$NB/urls.$name" -c "$NB/$name.db" -C "$NB/config.$name" \
