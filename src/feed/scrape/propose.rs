@@ -7,15 +7,26 @@
 //!    `tbody > tr`), those of them sharing a class (`tr.athing` among `tr.spacer` rows),
 //!    and elements of one tag and class anywhere on the page whose parents look alike
 //!    (`article`, `div.post`, each wrapped in a column of its own; not `div.flex`, used all
-//!    over). A group needs [`MIN_ENTRIES`] members.
-//! 2. **Features** of a sample of each group's members: a link with text (required of
-//!    most), headings, `<time>`, paragraphs, text beside the link, how many links, whether
-//!    the members sit in navigation (`nav`, `header`, `footer`, `aside`, `role=navigation`,
-//!    classes like `menu`, `sidebar`, `pagination`), their link texts' length ("Home",
-//!    "About" are menu words, not titles) and links to the site's root.
-//! 3. **A score** from those: semantic containers (`article`, `li`, `tr`, classes like `post`,
-//!    `entry`, `story`) and rich members win, navigation and menus lose whatever their
-//!    size; only the best [`MAX_GROUPS_TRIED`] go on.
+//!    over; a class with an entry word, `div.newslist`, in two lists too). A group needs
+//!    [`MIN_ENTRIES`] members. Of classes the same siblings share (WordPress's `post`,
+//!    `hentry`, `type-post`) the one with an entry word names the group; a class only some
+//!    of a larger class's members have (`category-film`, one category's posts) is marked.
+//! 2. **Features** of a sample of each group's members (spread over the group): a link with
+//!    text (required of most), headings, `<time>` or a date, paragraphs, text beside the
+//!    link, how many links, whether the members sit in navigation (`nav`, `header`,
+//!    `footer`, `role=navigation`, classes like `menu`, `pagination`) or a sidebar (`aside`,
+//!    classes like `sidebar`, `SideBox`, `widget`; a class on an element holding a third of
+//!    the page is a layout's name and does not count), their link texts' length ("Home",
+//!    "About" are menu words, not titles) and links to the site's root. A member's link is
+//!    its first heading's (with text), else the member itself, else the first where a title
+//!    is (`.release-header`, `.titleline`), else the one with the longest text. Headings are
+//!    read with the elements after them, as on a flat page.
+//! 3. **A score** from those: semantic containers (`article`, `li`, `tr`, classes all members
+//!    share like `post`, `entry`, `story`) and rich members win; navigation and menus lose
+//!    whatever their size, sidebars less; so do groups mixing dated and undated members (two
+//!    lists under one tag), one category's members, and members too large to be entries
+//!    unless they have a title (a release with long notes); only the best
+//!    [`MAX_GROUPS_TRIED`] go on.
 //! 4. **Selectors.** `items` is the plainest selector that matches the group and little
 //!    else: `article`, `div.post`, then qualified by the container (`ul.releases > li`,
 //!    `#news article`, `main article`). Field selectors are written only where the
@@ -24,8 +35,11 @@
 //!    `date` when there is no `<time>` but an element whose text or `title`/`datetime`
 //!    attribute is a date (`span.date`, `span.age@title`).
 //! 5. **Checked.** Each proposal is read with [`super::read`] exactly as a poll would; only
-//!    those giving at least [`MIN_ENTRIES`] entries with distinct links and titles are kept,
-//!    scored again with what they gave (entries, dates, distinct links), best first.
+//!    those giving at least [`MIN_ENTRIES`] entries with distinct links and titles, most of
+//!    them not dates ("2 hours ago" is a byline), are kept, scored again with what they gave
+//!    (dates, distinct links and titles, titles of more than one word unless where a title
+//!    is: a user's or a site's name is not a headline; links to the site's root), best
+//!    first. Navigation is offered only when nothing else is.
 //!
 //! Bounded: at most [`MAX_ELEMENTS`] elements are looked at, [`MAX_WORK`] node visits spent
 //! on features, [`MAX_GROUPS_TRIED`] groups read; the page size is the fetcher's cap.
@@ -143,14 +157,14 @@ pub fn propose(
                 date: e.published,
             })
             .collect();
-        let Some(checked) = Checked::of(&samples) else {
+        let Some(checked) = Checked::of(&samples, &page, now) else {
             continue;
         };
         let links: Vec<String> = samples.iter().filter_map(|s| s.link.clone()).collect();
         if !seen_entries.insert(links.clone()) {
             continue;
         }
-        let score = features.score(&group, &page) * checked.factor();
+        let score = features.score(&group, &page) * checked.factor(features.titled);
         let proposal = Proposal {
             selectors,
             entries: samples.len(),
@@ -186,19 +200,35 @@ struct Checked {
     entries: usize,
     distinct_links: usize,
     dated: usize,
+    /// Titles of more than one word: a headline, not a name (a user, a site, a menu's
+    /// "Security").
+    worded: usize,
+    /// Links to the site's root (a logo, "Home").
+    root: usize,
+    distinct_titles: usize,
 }
 
 impl Checked {
-    fn of(samples: &[Sample]) -> Option<Checked> {
+    fn of(samples: &[Sample], page: &Page, now: DateTime<Utc>) -> Option<Checked> {
         let links: HashSet<&str> = samples.iter().filter_map(|s| s.link.as_deref()).collect();
         let titles: HashSet<&str> = samples.iter().filter_map(|s| s.title.as_deref()).collect();
         let complete = samples
             .iter()
             .filter(|s| s.link.is_some() && s.title.is_some())
             .count();
+        // Titles that are dates ("2 hours ago", "6. November 2023") are a byline's.
+        let date_titles = samples
+            .iter()
+            .filter_map(|s| s.title.as_deref())
+            .filter(|t| {
+                t.len() <= 60
+                    && crate::feed::dates::parse_loose(t, None, chrono_tz::UTC, now).is_some()
+            })
+            .count();
         if links.len() < MIN_ENTRIES
             || titles.len() < MIN_ENTRIES
             || complete * 5 < samples.len() * 4
+            || date_titles * 2 > samples.len()
         {
             return None;
         }
@@ -206,13 +236,32 @@ impl Checked {
             entries: samples.len(),
             distinct_links: links.len(),
             dated: samples.iter().filter(|s| s.date.is_some()).count(),
+            worded: samples
+                .iter()
+                .filter(|s| {
+                    s.title
+                        .as_deref()
+                        .is_some_and(|t| t.split_whitespace().nth(1).is_some())
+                })
+                .count(),
+            root: samples
+                .iter()
+                .filter(|s| s.link.as_deref().is_some_and(|l| page.is_root_link(l)))
+                .count(),
+            distinct_titles: titles.len(),
         })
     }
 
-    /// Entries that repeat a link, or lack a date, make a proposal worse.
-    fn factor(&self) -> f64 {
+    /// Entries that repeat a link or a title, lack a date, are named by one word or link to the
+    /// site's root make a proposal worse; one word is a title where a title is (`titled`:
+    /// the share of members whose link is in a heading or a `.title`: "v2.10.2").
+    fn factor(&self, titled: f64) -> f64 {
         let n = self.entries.max(1) as f64;
-        (self.distinct_links as f64 / n) * (1.0 + 0.5 * self.dated as f64 / n)
+        (self.distinct_links as f64 / n)
+            * (self.distinct_titles as f64 / n).min(1.0)
+            * (1.0 + 0.5 * self.dated as f64 / n)
+            * (0.2 + 0.8 * (self.worded as f64 / n).max(titled))
+            * (1.0 - 0.8 * self.root as f64 / n)
     }
 }
 
@@ -223,8 +272,10 @@ struct Element {
     classes: Vec<String>,
     id: Option<String>,
     parent: Option<NodeId>,
-    /// Inside navigation, a header, a footer, a sidebar or a menu.
+    /// Inside navigation, a header, a footer or a menu.
     chrome: bool,
+    /// Inside a sidebar (`aside`, `.sidebar`, `.widget`).
+    side: bool,
     /// Inside `<main>` (or `role=main`).
     in_main: bool,
 }
@@ -248,6 +299,9 @@ struct Group {
     class: Option<String>,
     /// The members' common parent, for siblings.
     parent: Option<NodeId>,
+    /// Made by a class that only some of the members of a larger class have (a category's
+    /// posts, `div.category-film` among `div.post`).
+    subset: bool,
 }
 
 /// Tags whose elements may be entries.
@@ -278,7 +332,6 @@ const CHROME_WORDS: &[&str] = &[
     "nav",
     "menu",
     "footer",
-    "sidebar",
     "breadcrumb",
     "pagination",
     "pager",
@@ -288,12 +341,18 @@ const CHROME_WORDS: &[&str] = &[
     "share",
     "cookie",
     "skip",
-    "widget",
-    "related",
     "tags",
     "tagcloud",
     "language",
 ];
+
+/// Words in a class or id that mark a sidebar (`sidebar`, `SideBox`, `widget`): lists there
+/// may be entries ("recent posts"), but the page's own content comes first.
+const SIDE_WORDS: &[&str] = &["side", "widget", "related"];
+
+/// Words in a class or id that mark where an entry's title is (`release-header`,
+/// `titleline`, `headline`): the first link there is the entry's.
+const TITLE_WORDS: &[&str] = &["title", "header", "headline", "heading"];
 
 /// Words in a class that mark entries (not layout words such as `row`, `col`).
 const ENTRY_WORDS: &[&str] = &[
@@ -305,6 +364,9 @@ impl<'a> Page<'a> {
     fn read(doc: &'a Document, url: &Url) -> Page<'a> {
         let mut elements: HashMap<NodeId, Element> = HashMap::new();
         let mut order = Vec::new();
+        // Each element's own marks: chrome by its tag or role, by its class; sidebar by
+        // its tag, by its class.
+        let mut own: Vec<[bool; 4]> = Vec::new();
         let mut has_main = false;
         for node in doc.root().descendants_it() {
             if order.len() >= MAX_ELEMENTS {
@@ -326,7 +388,8 @@ impl<'a> Page<'a> {
                 .chain(id_attr.as_deref())
                 .flat_map(|w| w.split(['-', '_']))
                 .map(str::to_ascii_lowercase);
-            let mut chrome = matches!(tag.as_str(), "nav" | "menu" | "aside")
+            let side = tag == "aside";
+            let chrome = matches!(tag.as_str(), "nav" | "menu")
                 || (matches!(tag.as_str(), "header" | "footer") && !within_entry(&node))
                 || role.as_deref().is_some_and(|r| {
                     matches!(
@@ -335,14 +398,14 @@ impl<'a> Page<'a> {
                     )
                 });
             // A page-wide class (`<body class="has-sidebar">`) says nothing of its parts.
-            if !chrome && !matches!(tag.as_str(), "html" | "body" | "main" | "article") {
+            let (mut chrome_class, mut side_class) = (false, false);
+            if !matches!(tag.as_str(), "html" | "body" | "main" | "article") {
                 for w in words {
-                    if CHROME_WORDS.iter().any(|c| w.starts_with(c)) {
-                        chrome = true;
-                        break;
-                    }
+                    chrome_class |= CHROME_WORDS.iter().any(|c| w.starts_with(c));
+                    side_class |= SIDE_WORDS.iter().any(|c| w.starts_with(c));
                 }
             }
+            own.push([chrome, chrome_class, side, side_class]);
             let is_main = tag == "main" || role.as_deref() == Some("main");
             has_main |= is_main;
             let element = Element {
@@ -353,12 +416,35 @@ impl<'a> Page<'a> {
                     .collect(),
                 id: id_attr.filter(|i| is_ident(i)),
                 parent,
-                chrome: chrome || inherited.is_some_and(|p| p.chrome),
+                chrome: false,
+                side: false,
                 in_main: is_main || inherited.is_some_and(|p| p.in_main),
                 tag,
             };
             elements.insert(node.id, element);
             order.push(node.id);
+        }
+        // A class read as chrome (`experiment-repo-nav`, `has-sidebar`) on an element that
+        // holds a large part of the page is a layout's name, not its parts'.
+        let mut sizes: HashMap<NodeId, usize> = HashMap::new();
+        for id in order.iter().rev() {
+            let size = sizes.get(id).copied().unwrap_or(0) + 1;
+            sizes.insert(*id, size);
+            if let Some(p) = elements.get(id).and_then(|e| e.parent) {
+                *sizes.entry(p).or_default() += size;
+            }
+        }
+        for (id, [chrome_tag, chrome_class, side_tag, side_class]) in order.iter().zip(own) {
+            let small = sizes.get(id).copied().unwrap_or(0) * 3 <= order.len();
+            let (inherited_chrome, inherited_side) = elements
+                .get(id)
+                .and_then(|e| e.parent)
+                .and_then(|p| elements.get(&p))
+                .map_or((false, false), |p| (p.chrome, p.side));
+            if let Some(e) = elements.get_mut(id) {
+                e.chrome = chrome_tag || (chrome_class && small) || inherited_chrome;
+                e.side = side_tag || (side_class && small) || inherited_side;
+            }
         }
         Page {
             doc,
@@ -424,14 +510,29 @@ impl<'a> Page<'a> {
                 .into_iter()
                 .filter(|(_, m)| m.len() >= MIN_ENTRIES && m.len() < members.len())
                 .collect();
-            classed.sort_by(|a, b| a.1.first().cmp(&b.1.first()).then(a.0.cmp(b.0)));
-            for (class, m) in classed {
+            // Of classes all the same members have (`post`, `hentry`, `type-post`), the one a
+            // person would write comes first and names the group.
+            classed.sort_by(|a, b| {
+                a.1.first()
+                    .cmp(&b.1.first())
+                    .then(class_preference(a.0).cmp(&class_preference(b.0)))
+                    .then(a.0.cmp(b.0))
+            });
+            let sets: Vec<HashSet<NodeId>> = classed
+                .iter()
+                .map(|(_, m)| m.iter().copied().collect())
+                .collect();
+            for (i, (class, m)) in classed.into_iter().enumerate() {
+                let subset = sets.iter().enumerate().any(|(j, other)| {
+                    j != i && other.len() > m.len() && m.iter().all(|x| other.contains(x))
+                });
                 push(
                     Group {
                         members: m,
                         tag: tag.to_string(),
                         class: Some(class.to_string()),
                         parent: Some(parent),
+                        subset,
                     },
                     &mut out,
                 );
@@ -442,6 +543,7 @@ impl<'a> Page<'a> {
                     tag: tag.to_string(),
                     class: None,
                     parent: Some(parent),
+                    subset: false,
                 },
                 &mut out,
             );
@@ -449,13 +551,24 @@ impl<'a> Page<'a> {
         let mut anywhere: Vec<_> = anywhere.into_iter().collect();
         anywhere.sort_by(|a, b| a.1.first().cmp(&b.1.first()).then(a.0.cmp(&b.0)));
         for ((tag, class), members) in anywhere {
-            // Those in navigation, sidebars and footers are not the page's entries; of the
+            // Those in navigation and footers are not the page's entries, nor those in
+            // sidebars unless the rest are too few (an article page's "news" box); of the
             // others, those whose parents look alike (`div.column > article`): a class
             // used all over a page (`div.flex`) is layout, not a pattern.
             let members: Vec<NodeId> = members
                 .into_iter()
                 .filter(|m| self.elements.get(m).is_some_and(|e| !e.chrome))
                 .collect();
+            let outside: Vec<NodeId> = members
+                .iter()
+                .copied()
+                .filter(|m| self.elements.get(m).is_some_and(|e| !e.side))
+                .collect();
+            let members = if outside.len() >= MIN_ENTRIES {
+                outside
+            } else {
+                members
+            };
             let parent_kind = |m: &NodeId| -> Option<(&str, &[String])> {
                 let p = self.elements.get(self.elements.get(m)?.parent.as_ref()?)?;
                 Some((p.tag.as_str(), p.classes.as_slice()))
@@ -467,6 +580,20 @@ impl<'a> Page<'a> {
             let Some((usual, count)) = kinds.into_iter().max_by_key(|(_, n)| *n) else {
                 continue;
             };
+            // A class that says "entry" (`newslist`, `post`) is a pattern wherever it is: in
+            // two lists with parents of their own, all of them too.
+            if class.is_some_and(has_entry_word) && count < members.len() {
+                push(
+                    Group {
+                        members: members.clone(),
+                        tag: tag.to_string(),
+                        class: class.map(str::to_string),
+                        parent: None,
+                        subset: false,
+                    },
+                    &mut out,
+                );
+            }
             if count * 5 < members.len() * 3 {
                 continue;
             }
@@ -480,6 +607,7 @@ impl<'a> Page<'a> {
                     tag: tag.to_string(),
                     class: class.map(str::to_string),
                     parent: None,
+                    subset: false,
                 },
                 &mut out,
             );
@@ -493,17 +621,34 @@ impl<'a> Page<'a> {
         let mut f = Features::default();
         let mut title_lengths = Vec::new();
         let mut sampled = 0usize;
-        for id in g.members.iter().take(SAMPLE) {
+        // Spread over the group: a group mixing two lists shows both.
+        let step = (g.members.len() / SAMPLE).max(1);
+        let flat = matches!(
+            g.tag.as_str(),
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "dt"
+        );
+        let members: HashSet<NodeId> = if flat {
+            g.members.iter().copied().collect()
+        } else {
+            HashSet::new()
+        };
+        for id in g.members.iter().step_by(step).take(SAMPLE) {
             if work.get() >= MAX_WORK {
                 return None;
             }
             let node = self.node_of(id)?;
             sampled += 1;
-            let m = Member::read(&node, work, now);
-            if self.elements.get(id).is_some_and(|e| e.chrome) {
-                f.chrome += 1.0;
+            let mut m = Member::read(&node, work, now);
+            if flat {
+                m.read_trailing(&node, &members, work);
             }
-            f.huge += f64::from(u8::from(m.huge));
+            if let Some(e) = self.elements.get(id) {
+                f.chrome += f64::from(u8::from(e.chrome));
+                f.side += f64::from(u8::from(e.side));
+            }
+            f.huge += f64::from(u8::from(m.huge && !m.titled));
+            f.dated += f64::from(u8::from(m.time || m.date.is_some()));
+            f.titled += f64::from(u8::from(m.titled));
             f.links += m.links.len() as f64;
             f.heading += f64::from(u8::from(m.heading.is_some()));
             f.headings += m.headings as f64;
@@ -528,6 +673,9 @@ impl<'a> Page<'a> {
         let n = sampled as f64;
         for x in [
             &mut f.chrome,
+            &mut f.side,
+            &mut f.dated,
+            &mut f.titled,
             &mut f.heading,
             &mut f.time,
             &mut f.paragraph,
@@ -732,9 +880,20 @@ impl Page<'_> {
             .iter()
             .filter(|m| m.default_link != m.main)
             .count();
+        // The default title is the first heading's text, else the default link's.
         let title_wrong = with_main
             .iter()
-            .filter(|m| m.heading.is_none() && m.default_link != m.main)
+            .filter(|m| {
+                !m.main_in_heading
+                    && match m.heading_text.as_deref() {
+                        // A heading without a link may hold the title (`h4` beside the link
+                        // around the teaser).
+                        Some(h) => {
+                            h.is_empty() || !(m.main_text.contains(h) || h.contains(&m.main_text))
+                        }
+                        None => m.default_link != m.main,
+                    }
+            })
             .count();
         if link_wrong * 5 > n || title_wrong * 5 > n {
             let targets: Vec<(NodeId, NodeId)> = with_main
@@ -780,21 +939,31 @@ impl Page<'_> {
     /// A selector that, inside each member, finds its target first (for most of them):
     /// the target's `tag.class`, its parent's `tag.class > tag`, or its tag.
     fn field_selector(&self, targets: &[(NodeId, NodeId)]) -> Option<String> {
-        let (_, first) = targets.first()?;
-        let e = self.elements.get(first)?;
-        let mut options: Vec<String> = e
-            .classes
-            .iter()
-            .filter(|c| is_readable(c))
-            .take(2)
-            .map(|c| format!("{}.{c}", e.tag))
-            .collect();
-        if let Some(p) = e.parent.and_then(|p| self.elements.get(&p)) {
-            for c in p.classes.iter().filter(|c| is_readable(c)).take(2) {
-                options.push(format!("{}.{c} > {}", p.tag, e.tag));
+        // Named after the first few targets: the first may be an odd one out.
+        let mut options: Vec<String> = Vec::new();
+        for (_, target) in targets.iter().take(3) {
+            let Some(e) = self.elements.get(target) else {
+                continue;
+            };
+            let mut own: Vec<String> = e
+                .classes
+                .iter()
+                .filter(|c| is_readable(c))
+                .take(2)
+                .map(|c| format!("{}.{c}", e.tag))
+                .collect();
+            if let Some(p) = e.parent.and_then(|p| self.elements.get(&p)) {
+                for c in p.classes.iter().filter(|c| is_readable(c)).take(2) {
+                    own.push(format!("{}.{c} > {}", p.tag, e.tag));
+                }
+            }
+            own.push(e.tag.clone());
+            for o in own {
+                if !options.contains(&o) {
+                    options.push(o);
+                }
             }
         }
-        options.push(e.tag.clone());
         let mut best: Option<(usize, String)> = None;
         for option in options {
             let Ok(m) = Matcher::new(&option) else {
@@ -834,6 +1003,12 @@ struct Features {
     members: Vec<Member>,
     with_link: f64,
     chrome: f64,
+    /// In a sidebar.
+    side: f64,
+    /// With a `<time>` or a date.
+    dated: f64,
+    /// Whose main link is in a heading or where a title is.
+    titled: f64,
     heading: f64,
     time: f64,
     paragraph: f64,
@@ -845,7 +1020,8 @@ struct Features {
     extra_text: f64,
     /// The median main link's text length.
     title_chars: usize,
-    /// Members too large to be entries.
+    /// Members too large to be entries: larger than [`SAMPLE_NODES`] without a title
+    /// (a release's notes are long, but it has its title).
     huge: f64,
     /// Headings per member: more than one, and it holds entries rather than being one.
     headings: f64,
@@ -874,7 +1050,12 @@ impl Features {
                     .into_iter()
                     .flatten(),
             )
-            .any(|c| has_entry_word(c));
+            .any(|c| {
+                has_entry_word(c)
+                    && g.members
+                        .iter()
+                        .all(|m| page.elements.get(m).is_some_and(|e| e.classes.contains(c)))
+            });
         let entry_class = if class_words { 1.3 } else { 1.0 };
         let title: f64 = match self.title_chars {
             0..=8 => 0.2,
@@ -884,7 +1065,12 @@ impl Features {
         };
         // Headings that link are entries ("v1.2.0" in a changelog), not a menu's words.
         let is_heading = matches!(g.tag.as_str(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
-        let title = if is_heading { title.max(0.8) } else { title };
+        // So are short links where a title is ("v2.10.2" in `.release-header`).
+        let title = if is_heading {
+            title.max(0.8)
+        } else {
+            title.max(0.8 * self.titled)
+        };
         let size = (g.members.len().min(40) as f64).sqrt();
         let richness = 1.0
             + self.heading
@@ -897,10 +1083,15 @@ impl Features {
             1.0
         };
         let links = if self.links > 8.0 {
-            8.0 / self.links
+            (8.0 / self.links).sqrt()
         } else {
             1.0
         };
+        // A group of which some have a date and others not mixes two lists (a section's
+        // dated articles and the site's "most read" teasers, all `article`).
+        let mixed = 1.0 - 0.6 * (1.0 - (2.0 * self.dated - 1.0).abs());
+        // A category's posts, when all posts are a group of their own.
+        let subset = if g.subset { 0.35 } else { 1.0 };
         size * self.with_link
             * self.with_link
             * richness
@@ -908,10 +1099,13 @@ impl Features {
             * entry_class
             * title
             * (1.0 - 0.9 * self.chrome)
+            * (1.0 - 0.6 * self.side)
             * (1.0 - 0.8 * self.root_links)
             * (1.0 - 0.9 * self.huge)
             * containers
             * links
+            * mixed
+            * subset
     }
 }
 
@@ -920,8 +1114,14 @@ struct Member {
     id: NodeId,
     /// Its first heading.
     heading: Option<NodeId>,
-    /// How many headings it holds.
+    /// How many headings with a link it holds: more than one, it holds entries.
     headings: usize,
+    /// Its main link is in a heading or where a title is (`.release-header`).
+    titled: bool,
+    /// Its main link is its first heading's: the default title is the entry's.
+    main_in_heading: bool,
+    /// Its first heading's text (the default title).
+    heading_text: Option<String>,
     /// The link the defaults take: the heading's, else the member itself, else its first.
     default_link: Option<NodeId>,
     /// The entry's link: the heading's, else the member itself, else the one with the
@@ -949,6 +1149,9 @@ impl Member {
             id: node.id,
             heading: None,
             headings: 0,
+            titled: false,
+            main_in_heading: false,
+            heading_text: None,
             default_link: None,
             main: None,
             main_text: String::new(),
@@ -960,7 +1163,12 @@ impl Member {
             huge: false,
             date: None,
         };
+        // The first heading's first link (the defaults'), and its first with text (the
+        // entry's: a heading's empty `a.anchor` is not).
         let mut heading_link = None;
+        let mut heading_text_link = None;
+        let mut title_link = None;
+        let mut linked_headings: HashSet<NodeId> = HashSet::new();
         let mut first_link = None;
         let mut longest: Option<(usize, NodeId, String, String)> = None;
         let is_link = |n: &NodeRef| {
@@ -988,20 +1196,23 @@ impl Member {
                 .map(|t| t.to_ascii_lowercase())
                 .unwrap_or_default();
             let is_heading = matches!(tag.as_str(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6");
-            if is_heading && n.id != node.id {
-                m.headings += 1;
+            // A heading wrapped in a link (inside the member).
+            let wrapping = || {
+                n.ancestors_it(Some(8))
+                    .take_while(|a| a.id != node.id)
+                    .find(is_link)
+                    .map(|a| a.id)
+            };
+            if is_heading && n.id != node.id && wrapping().is_some() {
+                linked_headings.insert(n.id);
             }
             match tag.as_str() {
                 "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
                     if m.heading.is_none() && n.id != node.id =>
                 {
                     m.heading = Some(n.id);
-                    // A heading wrapped in a link (inside the member).
-                    heading_link = n
-                        .ancestors_it(Some(8))
-                        .take_while(|a| a.id != node.id)
-                        .find(is_link)
-                        .map(|a| a.id);
+                    heading_link = wrapping();
+                    heading_text_link = heading_link;
                 }
                 "time" => m.time = true,
                 "p" => m.paragraph = true,
@@ -1017,13 +1228,35 @@ impl Member {
                     .map(|h| h.trim().to_string())
                     .unwrap_or_default();
                 let text = bounded_text(&n, work);
-                if heading_link.is_none()
-                    && let Some(h) = m.heading
-                    && n.ancestors_it(Some(8)).any(|a| a.id == h)
-                {
+                let usable = !text.is_empty() && href != "#" && !href.starts_with("javascript:");
+                let in_heading = m
+                    .heading
+                    .is_some_and(|h| n.ancestors_it(Some(8)).any(|a| a.id == h));
+                if in_heading && heading_link.is_none() {
                     heading_link = Some(n.id);
                 }
-                let usable = !text.is_empty() && href != "#" && !href.starts_with("javascript:");
+                if in_heading && usable && heading_text_link.is_none() {
+                    heading_text_link = Some(n.id);
+                }
+                if usable {
+                    let headed = n
+                        .ancestors_it(Some(8))
+                        .take_while(|a| a.id != node.id)
+                        .find(|a| {
+                            a.node_name().is_some_and(|t| {
+                                matches!(
+                                    t.to_ascii_lowercase().as_str(),
+                                    "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+                                )
+                            })
+                        });
+                    if let Some(h) = headed {
+                        linked_headings.insert(h.id);
+                    }
+                    if title_link.is_none() && n.id != node.id && in_title_place(&n, node) {
+                        title_link = Some(n.id);
+                    }
+                }
                 if usable
                     && longest
                         .as_ref()
@@ -1049,7 +1282,16 @@ impl Member {
             }
         }
         m.default_link = heading_link.or(own_link.then_some(node.id)).or(first_link);
-        let main = heading_link.or(own_link.then_some(node.id));
+        m.headings = linked_headings.len();
+        m.titled = heading_text_link.is_some() || (!own_link && title_link.is_some());
+        m.main_in_heading = heading_text_link.is_some();
+        m.heading_text = m
+            .heading
+            .and_then(|h| node.tree.get(&h))
+            .map(|h| bounded_text(&h, work));
+        let main = heading_text_link
+            .or(own_link.then_some(node.id))
+            .or(title_link);
         match main {
             Some(id) => {
                 if let Some(a) = node.tree.get(&id) {
@@ -1075,6 +1317,41 @@ impl Member {
         m
     }
 }
+
+impl Member {
+    /// On a flat page an entry is a heading and the elements after it, up to the next one
+    /// (as [`super::read`] reads it): their paragraphs, `<time>` and text count as its own.
+    fn read_trailing(&mut self, node: &NodeRef, members: &HashSet<NodeId>, work: &Cell<usize>) {
+        let mut at = node.next_element_sibling();
+        for _ in 0..MAX_TRAILING {
+            let Some(sibling) = at else {
+                break;
+            };
+            if members.contains(&sibling.id) || work.get() >= MAX_WORK {
+                break;
+            }
+            for d in std::iter::once(sibling)
+                .chain(sibling.descendants_it())
+                .take(SAMPLE_NODES / 10)
+            {
+                work.set(work.get() + 1);
+                if d.is_text() {
+                    self.text_chars += d.text().trim().chars().count();
+                    continue;
+                }
+                match d.node_name().map(|t| t.to_ascii_lowercase()).as_deref() {
+                    Some("p") => self.paragraph = true,
+                    Some("time") => self.time = true,
+                    _ => {}
+                }
+            }
+            at = sibling.next_element_sibling();
+        }
+    }
+}
+
+/// Elements after a flat page's heading looked at, at most (as [`super::read`] does).
+const MAX_TRAILING: usize = 20;
 
 /// Whether the element has a date: in one of [`DATE_ATTRIBUTES`] (preferred: it is
 /// precise), else as its whole (short) text.
@@ -1116,6 +1393,30 @@ fn bounded_text(n: &NodeRef, work: &Cell<usize>) -> String {
     super::folded(&out).unwrap_or_default()
 }
 
+/// Whether link `a` is where an entry's title is: it, or an element around it inside
+/// `member`, has a class or id with one of [`TITLE_WORDS`] (`span.titleline > a`,
+/// `.release-header a`), or is a `<header>`.
+fn in_title_place(a: &NodeRef, member: &NodeRef) -> bool {
+    std::iter::once(*a)
+        .chain(a.ancestors_it(Some(8)).take_while(|x| x.id != member.id))
+        .any(|x| {
+            x.node_name()
+                .is_some_and(|t| t.eq_ignore_ascii_case("header"))
+                || x.class()
+                    .map(|c| c.to_string())
+                    .into_iter()
+                    .chain(x.id_attr().map(|i| i.to_string()))
+                    .any(|words| {
+                        words
+                            .split(|c: char| c.is_whitespace() || c == '-' || c == '_')
+                            .any(|w| {
+                                let w = w.to_ascii_lowercase();
+                                TITLE_WORDS.iter().any(|t| w.starts_with(t))
+                            })
+                    })
+        })
+}
+
 /// Whether `header`/`footer` `node` belongs to an entry (`<article><header>`), not the page.
 fn within_entry(node: &NodeRef) -> bool {
     node.ancestors_it(Some(16)).any(|a| {
@@ -1134,6 +1435,12 @@ fn is_ident(s: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_'))
         && !b[0].is_ascii_digit()
         && !(b[0] == b'-' && b.get(1).is_some_and(|c| c.is_ascii_digit() || *c == b'-'))
+}
+
+/// How much a class reads as the name of an entry (lower first): one with an entry word
+/// (`post`), readable, short.
+fn class_preference(class: &str) -> (bool, bool, usize) {
+    (!has_entry_word(class), !is_readable(class), class.len())
 }
 
 /// Whether a class has a word that marks entries (`post`, `story`, `news-item`).
@@ -1556,5 +1863,192 @@ mod tests {
         // Deep nesting is bounded before parsing.
         let deep = format!("{}x{}", "<div>".repeat(100_000), "</div>".repeat(100_000));
         assert!(proposals(&deep).is_empty());
+    }
+}
+
+/// The saved real listing pages of `tests/fixtures/pages/listing/` (SOURCES.md there gives
+/// each page's URL, its right `items` and its entries).
+#[cfg(test)]
+mod saved_pages {
+    use super::*;
+
+    struct Expected {
+        file: &'static str,
+        url: &'static str,
+        content_type: &'static str,
+        /// The right proposal's entries, its first entry's title, link and date.
+        entries: usize,
+        title: &'static str,
+        link: &'static str,
+        date: Option<&'static str>,
+        /// Whether the right proposal must be the first (else among the proposals).
+        first: bool,
+    }
+
+    const PAGES: &[Expected] = &[
+        Expected {
+            file: "news-section.html",
+            url: "https://www.chip.de/tests/akkuschrauber-werkzeug-co,82197/5",
+            content_type: "text/html; charset=utf-8",
+            entries: 20,
+            title: "Aldi leuchtet: LED-Röhren-Testsieger im Angebot",
+            link: "https://www.chip.de/news/Aldi-leuchtet-LED-Roehren-Testsieger-im-Angebot_152842829.html",
+            // Written `2018-11-12 15:58:00`; a proposal has no time zone: UTC.
+            date: Some("2018-11-12T15:58:00Z"),
+            first: true,
+        },
+        Expected {
+            file: "blog-index.html",
+            url: "http://www.echte-demokratie-jetzt.de/blog/",
+            content_type: "text/html; charset=utf-8",
+            entries: 10,
+            title: "Liebe Menschen Europas",
+            link: "http://www.echte-demokratie-jetzt.de/2014/01/liebe-menschen-europas/",
+            date: Some("2014-01-13T00:00:00Z"),
+            first: true,
+        },
+        Expected {
+            file: "link-aggregator.html",
+            url: "https://news.ycombinator.com/",
+            content_type: "text/html; charset=utf-8",
+            entries: 30,
+            title: "The West Forgot How to Make Things. Now It's Forgetting How to Code",
+            link: "https://techtrenches.dev/p/the-west-forgot-how-to-make-things",
+            date: None,
+            first: true,
+        },
+        Expected {
+            file: "releases.html",
+            url: "https://github.com/nuxt/nuxt.js/releases",
+            content_type: "text/html; charset=utf-8",
+            entries: 10,
+            title: "v2.10.2",
+            link: "https://github.com/nuxt/nuxt.js/releases/tag/v2.10.2",
+            date: Some("2019-10-21T21:18:53Z"),
+            first: true,
+        },
+        Expected {
+            file: "headings-time.html",
+            url: "https://raptastisch.net/2023/11/06/bushido-antwortet-auf-seitenhieb-von-azad-und-erklaert-ihn-fuer-finished/",
+            content_type: "text/html; charset=utf-8",
+            entries: 15,
+            title: "Kranke Zahlen – Bushido führt im privaten Verkaufsbattle gegen Bonez MC",
+            link: "https://raptastisch.net/2023/11/06/kranke-zahlen-bushido-fuehrt-im-privaten-verkaufsbattle-gegen-bonez-mc/",
+            date: Some("2023-11-06T11:25:04+01:00"),
+            // A sidebar's "recent posts" on an article page: offered, first or not.
+            first: false,
+        },
+        Expected {
+            file: "cp1252.html",
+            url: "https://www.automobilwoche.de/article/20211103/AGENTURMELDUNGEN/311039909/1276/krach-vor-der-vw-betriebsversammlung-es-knirscht-zwischen-diess-und-aufsichtsraeten",
+            // No charset: the page's `<meta charset="windows-1252">` decides.
+            content_type: "text/html",
+            entries: 12,
+            title: "IT-Auslagerung bei Daimler startet holprig",
+            link: "https://www.automobilwoche.de/article/20211103/BCONLINE/211109964/1276/exklusiv--mitarbeiter-lehnen-transfer-ab-it-auslagerung-bei-daimler-startet-holprig",
+            date: None,
+            first: true,
+        },
+        Expected {
+            file: "flat-lwn.html",
+            url: "https://lwn.net/Articles/637393/",
+            content_type: "text/html; charset=utf-8",
+            entries: 3,
+            title: "A trademark battle in the Arduino community",
+            link: "https://lwn.net/Articles/637755/",
+            date: None,
+            first: true,
+        },
+    ];
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-29T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc)
+    }
+
+    fn proposals_for(page: &Expected) -> Vec<Proposal> {
+        let path = format!(
+            "{}/tests/fixtures/pages/listing/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            page.file
+        );
+        let bytes = std::fs::read(&path).expect("the saved page");
+        let url = Url::parse(page.url).expect("url");
+        propose(&bytes, Some(page.content_type), &url, now(), 5)
+    }
+
+    /// Whether `p` gives the page's right entries (its `items` or one giving the same).
+    fn is_right(p: &Proposal, page: &Expected) -> bool {
+        let first = p.first.first();
+        p.entries == page.entries
+            && first.and_then(|s| s.title.as_deref()) == Some(page.title)
+            && first.and_then(|s| s.link.as_deref()) == Some(page.link)
+    }
+
+    #[test]
+    fn each_saved_page_gets_its_entries_proposed() {
+        let mut wrong = Vec::new();
+        for page in PAGES {
+            let all = proposals_for(page);
+            let shown: Vec<String> = all
+                .iter()
+                .map(|p| {
+                    format!(
+                        "{:.2} {} ({} entries, first {:?})",
+                        p.score,
+                        p.selectors.items,
+                        p.entries,
+                        p.first.first()
+                    )
+                })
+                .collect();
+            let at = all.iter().position(|p| is_right(p, page));
+            let ok = match at {
+                Some(0) => true,
+                Some(_) => !page.first,
+                None => false,
+            };
+            if !ok {
+                wrong.push(format!("{}: right one at {at:?} of {shown:#?}", page.file));
+                continue;
+            }
+            if let (Some(i), Some(d)) = (at, page.date) {
+                let expected = DateTime::parse_from_rfc3339(d).expect("date");
+                assert_eq!(
+                    all[i].first.first().and_then(|s| s.date),
+                    Some(expected.with_timezone(&Utc)),
+                    "{}: {:?}",
+                    page.file,
+                    all[i].selectors
+                );
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    /// Hacker News: the stories, not the rows' usernames, ages and domains.
+    #[test]
+    fn an_aggregator_offers_its_stories_alone() {
+        let page = PAGES
+            .iter()
+            .find(|p| p.file == "link-aggregator.html")
+            .expect("the page");
+        let all = proposals_for(page);
+        let items: Vec<&str> = all.iter().map(|p| p.selectors.items.as_str()).collect();
+        assert_eq!(items, ["tr.athing"]);
+    }
+
+    /// A WordPress index: all posts (`div.post`), not one category's (`div.category-film`)
+    /// nor the posts and the pager (`#content > div`).
+    #[test]
+    fn a_blog_index_offers_all_posts_first() {
+        let page = PAGES
+            .iter()
+            .find(|p| p.file == "blog-index.html")
+            .expect("the page");
+        let all = proposals_for(page);
+        assert_eq!(all[0].selectors.items, "div.post", "{:?}", all[0].selectors);
+        assert!(all.iter().all(|p| !p.selectors.items.contains("category")));
     }
 }
