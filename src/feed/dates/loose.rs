@@ -375,6 +375,16 @@ impl<'a> Cur<'a> {
     fn glued(&self) -> bool {
         self.tok().is_some_and(|t| t.glued)
     }
+    /// Whether this token is glued to a word or number before it (`aa45` in `f6aa45d`):
+    /// part of a longer run, such as a commit hash or a model name.
+    fn inside_run(&self) -> bool {
+        self.glued()
+            && self
+                .i
+                .checked_sub(1)
+                .and_then(|p| self.t.get(p))
+                .is_some_and(|p| matches!(p.kind, Kind::Word(_) | Kind::Num(..)))
+    }
     fn word(&self) -> Option<&'a str> {
         match &self.tok()?.kind {
             Kind::Word(w) => Some(w),
@@ -613,7 +623,7 @@ fn amount(at: Cur<'_>) -> Option<(u64, Unit, bool, Cur<'_>)> {
     if u.next().glued() && u.next().num(2).is_some() {
         return None;
     }
-    let compact = short && u.glued() && at.num(9).is_some();
+    let compact = short && u.glued() && at.num(9).is_some() && !at.inside_run();
     Some((n, unit, compact, u.next()))
 }
 

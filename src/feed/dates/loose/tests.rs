@@ -600,3 +600,23 @@ fn check_format_accepts_dates_and_explains_the_rest() {
             .contains("longer than")
     );
 }
+
+/// Short forms are amounts on their own, not the tail of a longer run of letters and
+/// digits: a commit hash (`f6aa45d`) or a model name is no date.
+#[test]
+fn short_forms_inside_a_run_are_not_dates() {
+    let now = chrono::Utc::now();
+    for text in ["f6aa45d", "commit f6aa45d", "abc3d", "x5m", "A4d"] {
+        assert_eq!(
+            super::parse_loose(text, None, chrono_tz::UTC, now),
+            None,
+            "{text}"
+        );
+    }
+    for text in ["3d", "(3d)", "· 5m", "posted 2h ago"] {
+        assert!(
+            super::parse_loose(text, None, chrono_tz::UTC, now).is_some(),
+            "{text}"
+        );
+    }
+}
