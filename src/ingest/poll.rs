@@ -286,7 +286,8 @@ impl Poll<'_> {
 
         let at = self.succeeded(&mut state, status, fresh_for.max(normalised.ttl), now);
         for w in &warnings {
-            tracing::warn!(warning = %w, "feed read with a repair");
+            // A repaired feed, a guessed charset, a field selector that matched nothing.
+            tracing::warn!(warning = %w, "read with a warning");
         }
         state.last_warning = (!warnings.is_empty()).then(|| warnings.join("; "));
         state.etag = new_validators.etag;
