@@ -661,7 +661,7 @@ impl Validator<'_> {
             (true, false) => Pick::css(written),
         };
         let checked = match (html, pick.path.is_empty()) {
-            (false, _) => crate::feed::scrape::check_path(&pick.path),
+            (false, _) => crate::feed::scrape::check_path(&pick.path, whole),
             // `@href`: the item's own attribute.
             (true, true) if pick.attribute.is_some() => Ok(()),
             (true, _) => crate::feed::scrape::check_selector(&pick.path),

@@ -86,24 +86,35 @@ pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'
             warning: None,
         };
     }
-    let http = content_type.and_then(charset_param);
-    let meta = || meta_charset(&bytes[..bytes.len().min(1024)]);
-    let label = http.clone().or_else(meta);
+    let (label, from_meta) = match content_type.and_then(charset_param) {
+        Some(l) => (Some(l), false),
+        None => (meta_charset(&bytes[..bytes.len().min(1024)]), true),
+    };
     let declared = label
         .as_deref()
-        .and_then(|l| Encoding::for_label(l.trim().as_bytes()));
-    // A page cannot be UTF-16 without a BOM: such a label means UTF-8 (WHATWG).
-    let declared = declared.map(|e| {
-        if e == UTF_16LE || e == UTF_16BE {
-            UTF_8
-        } else {
-            e
-        }
-    });
+        .and_then(|l| Encoding::for_label(l.trim().as_bytes()))
+        .map(|e| match e {
+            // WHATWG's prescan: a page cannot say it is UTF-16 (it would need a BOM), and
+            // x-user-defined in a page means windows-1252.
+            e if from_meta && (e == UTF_16LE || e == UTF_16BE) => UTF_8,
+            e if from_meta && e == encoding_rs::X_USER_DEFINED => WINDOWS_1252,
+            e => e,
+        });
     let mut warning = match (&label, declared) {
         (Some(l), None) => Some(format!("unknown charset \"{l}\" declared")),
         _ => None,
     };
+    if declared == Some(encoding_rs::REPLACEMENT) {
+        // ISO-2022-KR and the like: browsers show one replacement character for the page.
+        return Decoded {
+            text: Cow::Borrowed(""),
+            encoding: encoding_rs::REPLACEMENT.name(),
+            warning: Some(format!(
+                "the page declares charset \"{}\", which no browser decodes",
+                label.unwrap_or_default()
+            )),
+        };
+    }
     if let Some(enc) = declared {
         let (text, had_errors) = enc.decode_without_bom_handling(bytes);
         if !(had_errors && enc == UTF_8) {
@@ -113,7 +124,10 @@ pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'
                 warning,
             };
         }
-        warning = Some("declared UTF-8, but not valid UTF-8".into());
+        warning = Some(format!(
+            "declared {}, but not valid UTF-8",
+            label.as_deref().unwrap_or("UTF-8")
+        ));
     } else if let Ok(text) = std::str::from_utf8(bytes) {
         return Decoded {
             text: Cow::Borrowed(text),

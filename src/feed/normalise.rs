@@ -304,9 +304,13 @@ fn normalise_entry(
         }
     }
 
+    // Dates in the future are clamped to now; a year outside what RFC 3339 and RFC 2822
+    // write (a page's "9999999 days ago") is no date at all.
     let clamp = |d: DateTime<Utc>| d.min(now);
-    let published = e.published.or(e.updated).map(clamp);
-    let updated = e.updated.or(e.published).map(clamp).unwrap_or(now);
+    let writable = |d: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(d));
+    let (published, updated) = (e.published.filter(writable), e.updated.filter(writable));
+    let published = published.or(updated).map(clamp);
+    let updated = updated.or(published).map(clamp).unwrap_or(now);
 
     let mut entry = Entry {
         key,

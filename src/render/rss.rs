@@ -19,7 +19,7 @@ pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceI
         // so it goes out escaped: `<script>` shows as written.
         description: html_escape::encode_text(&meta.description).into_owned(),
         generator: Some(format!("tributary {}", crate::VERSION)),
-        last_build_date: Some(newest.to_rfc2822()),
+        last_build_date: Some(rfc2822(newest)),
         docs: Some("https://www.rssboard.org/rss-specification".into()),
         atom_ext: Some(rss::extension::atom::AtomExtension {
             links: [
@@ -61,7 +61,7 @@ fn rss_item(e: &Entry, sources: &HashMap<String, SourceInfo>) -> rss::Item {
             value: e.key.urn(),
             permalink: false,
         }),
-        pub_date: Some(e.sort_time().to_rfc2822()),
+        pub_date: Some(rfc2822(e.sort_time())),
         categories: e
             .categories
             .iter()
@@ -109,4 +109,46 @@ fn rss_thumbnail_extension(e: &Entry) -> rss::extension::ExtensionMap {
         );
     }
     map
+}
+
+/// An RFC 2822 date; one chrono cannot write that way (a year past 9999 or before 0, which
+/// normalise never stores) is written as the nearest one it can, never a panic.
+fn rfc2822(d: chrono::DateTime<chrono::Utc>) -> String {
+    let earliest = chrono::DateTime::<chrono::Utc>::from_timestamp(-62_167_219_200, 0);
+    let latest = chrono::DateTime::<chrono::Utc>::from_timestamp(253_402_300_799, 0);
+    let d = match (earliest, latest) {
+        (Some(lo), Some(hi)) => d.clamp(lo, hi),
+        _ => d,
+    };
+    d.to_rfc2822()
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+
+    /// A date RFC 2822 cannot write is written as the nearest it can, not a panic (one
+    /// such entry would otherwise make every RSS document holding it an error).
+    #[test]
+    fn dates_out_of_range_do_not_panic() {
+        let far = Utc
+            .with_ymd_and_hms(12_000, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date");
+        assert_eq!(super::rfc2822(far), "Fri, 31 Dec 9999 23:59:59 +0000");
+        let before = Utc
+            .with_ymd_and_hms(-20, 1, 1, 0, 0, 0)
+            .single()
+            .expect("date");
+        assert!(
+            super::rfc2822(before).contains(" 0000 "),
+            "{}",
+            super::rfc2822(before)
+        );
+        let now = Utc
+            .with_ymd_and_hms(2026, 11, 29, 5, 0, 0)
+            .single()
+            .expect("date");
+        assert_eq!(super::rfc2822(now), "Sun, 29 Nov 2026 05:00:00 +0000");
+    }
 }

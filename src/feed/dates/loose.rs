@@ -81,15 +81,22 @@ pub fn parse_loose(
     if s.is_empty() {
         return None;
     }
-    if let Some(found) = format.and_then(|f| with_format(s, f, tz, now)) {
-        return Some(found);
-    }
-    rfc3339(s)
+    let found = format
+        .and_then(|f| with_format(s, f, tz, now))
+        .or_else(|| rfc3339(s))
         .or_else(|| rfc2822_zoned(s))
         .or_else(|| timestamp(s, tz))
         .or_else(|| scan(&tokens(s), tz, now))
-        .or_else(|| super::parse(s))
+        .or_else(|| super::parse(s))?;
+    // "9999999 days ago" is no date: what feeds can carry (four-digit years) bounds it.
+    (EARLIEST_YEAR..=9999)
+        .contains(&found.year())
+        .then_some(found)
 }
+
+/// Dates before this year are not read (a relative date far in the past is a joke or an
+/// attack, not a publication date).
+const EARLIEST_YEAR: i32 = 1000;
 
 /// Checks a `date_format` when the config is read; the error is a sentence for a person.
 ///

@@ -79,6 +79,9 @@ struct Reader {
     defaults: Defaults,
     fields: [Option<Chosen>; 7],
     visits: std::cell::Cell<usize>,
+    /// One cache for every match of the read: `:nth-child()` indexes and `:has()` results
+    /// are computed once per element, not once per item that looks at it.
+    caches: std::cell::RefCell<selectors::context::SelectorCaches>,
 }
 
 pub(super) fn read(
@@ -111,6 +114,9 @@ pub(super) fn read(
     })?;
 
     let decoded = crate::feed::charset::decode_html(bytes, content_type);
+    if decoded.encoding == encoding_rs::REPLACEMENT.name() {
+        return Err(ScrapeError::Charset(decoded.warning.unwrap_or_default()));
+    }
     let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
     let html = crate::feed::text::bound_html(&decoded.text);
     let doc = Document::from(&*html);
@@ -145,6 +151,7 @@ pub(super) fn read(
         defaults,
         fields,
         visits: std::cell::Cell::new(0),
+        caches: std::cell::RefCell::default(),
     };
     let item_ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
     let mut misses = Misses::default();
@@ -238,7 +245,7 @@ impl Reader {
         // Title and link by default both come from the first heading, when there is one
         // (the item itself, when the items are headings).
         let heading = || {
-            if node.is_match(&d.heading) {
+            if self.matches(node, &d.heading) {
                 Some(*node)
             } else {
                 self.find_in(span, &d.heading)
@@ -376,18 +383,23 @@ impl Reader {
     /// The `a[href]` around `node`, if any (a heading wrapped in a link).
     fn enclosing_link<'a>(&self, node: &NodeRef<'a>) -> Option<NodeRef<'a>> {
         node.ancestors_it(Some(8))
-            .find(|a| a.is_match(&self.defaults.link))
+            .find(|a| self.matches(a, &self.defaults.link))
+    }
+
+    /// Whether `m` matches the element `n`, through the read's cache.
+    fn matches(&self, n: &NodeRef, m: &Matcher) -> bool {
+        n.is_element() && m.match_element_with_caches(n, &mut self.caches.borrow_mut())
     }
 
     /// The first element of the span that `m` matches: the item itself, else one inside
     /// it, else one of the elements after it, or inside one.
     fn find_in<'a>(&self, span: &Span<'a>, m: &Matcher) -> Option<NodeRef<'a>> {
-        if span.node.is_match(m) {
+        if self.matches(&span.node, m) {
             return Some(span.node);
         }
         self.find(&span.node, m).or_else(|| {
             span.trailing.iter().find_map(|t| {
-                if t.is_match(m) {
+                if self.matches(t, m) {
                     Some(*t)
                 } else {
                     self.find(t, m)
@@ -408,7 +420,7 @@ impl Reader {
                 return None;
             }
             self.visits.set(self.visits.get() + 1);
-            if n.is_match(m)
+            if self.matches(&n, m)
                 && let Some(text) = self.text(&n)
             {
                 return Some(text);
@@ -425,7 +437,7 @@ impl Reader {
                 return None;
             }
             self.visits.set(self.visits.get() + 1);
-            if n.is_match(m) {
+            if self.matches(&n, m) {
                 return Some(n);
             }
         }
@@ -690,6 +702,28 @@ mod tests {
         assert!(
             warnings.iter().any(|w| w.contains("windows-1252")),
             "{warnings:?}"
+        );
+    }
+
+    /// The prescan's rules: `x-user-defined` in a page means windows-1252; a charset no
+    /// browser decodes (ISO-2022-KR) is an error naming it, not "`items` matched nothing".
+    #[test]
+    fn charsets_a_browser_reads_differently_from_their_label() {
+        let page = b"<html><head><meta charset=\"x-user-defined\"></head><body><div class=p><a href=/q>\x93q\x94</a></div></body></html>";
+        let (entries, _) = got(Selectors::items("div.p"), page, None);
+        assert_eq!(entries[0].0, "\u{201c}q\u{201d}");
+        let err = read_kind(
+            &SourceKind::Html(Selectors::items("div.p")),
+            b"<html><head><meta charset=\"iso-2022-kr\"></head><body><div class=p><a href=/q>q</a></div></body></html>",
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect_err("undecodable");
+        assert_eq!(
+            err.to_string(),
+            "cannot read the page: the page declares charset \"iso-2022-kr\", which no browser decodes"
         );
     }
 

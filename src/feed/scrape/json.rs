@@ -15,11 +15,45 @@ use url::Url;
 use super::{Field, Item, Misses, ScrapeError, Selectors};
 use crate::feed::parse::Parsed;
 
-/// Checks a JSONPath when the config is read: `Err` says what is wrong.
-pub fn check_path(path: &str) -> Result<(), String> {
-    JsonPath::parse(path)
-        .map(|_| ())
-        .map_err(|e| format!("is not a valid JSONPath ({e})"))
+/// Checks a JSONPath when the config is read: `Err` says what is wrong. Besides parsing,
+/// the work a path may cost is bounded: `items` may descend (`..`) once, a field (read in
+/// every item) not at all, since every further descent multiplies the nodes it visits by
+/// the document's depth (`$..*..*..*` on a 400 KB document takes gigabytes).
+pub fn check_path(path: &str, items: bool) -> Result<(), String> {
+    JsonPath::parse(path).map_err(|e| format!("is not a valid JSONPath ({e})"))?;
+    let descents = descents(path);
+    match (items, descents) {
+        (true, 0 | 1) | (false, 0) => Ok(()),
+        (true, _) => Err(
+            "descends (`..`) more than once: a path to the items may descend once (e.g. `$..posts[*]`)".into(),
+        ),
+        (false, _) => Err(
+            "descends (`..`): a field's path is read in every item and may not descend; name the way down (e.g. `$.author.name`)".into(),
+        ),
+    }
+}
+
+/// How many descendant segments (`..`) a path has, outside quoted names.
+fn descents(path: &str) -> usize {
+    let mut quote = None;
+    let mut count = 0;
+    let mut chars = path.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '.') if chars.peek() == Some(&'.') => {
+                chars.next();
+                count += 1;
+            }
+            _ => {}
+        }
+    }
+    count
 }
 
 /// The keys each field is looked for under when it has no path of its own, in order.
@@ -311,8 +345,14 @@ mod tests {
 
     #[test]
     fn paths_are_checked_with_a_reason() {
-        assert!(check_path("$.data.children[*].data").is_ok());
-        let e = check_path("$.posts[*").expect_err("bad");
+        assert!(check_path("$.data.children[*].data", true).is_ok());
+        let e = check_path("$.posts[*", true).expect_err("bad");
         assert!(e.starts_with("is not a valid JSONPath"), "{e}");
+        assert!(check_path("$..posts[*]", true).is_ok());
+        assert!(check_path("$['a..b']", false).is_ok());
+        let e = check_path("$..*..*", true).expect_err("two descents");
+        assert!(e.contains("more than once"), "{e}");
+        let e = check_path("$..name", false).expect_err("a field descends");
+        assert!(e.contains("may not descend"), "{e}");
     }
 }

@@ -272,6 +272,9 @@ pub enum ScrapeError {
     /// The document is not JSON.
     #[error("not JSON: {0}")]
     NotJson(serde_json::Error),
+    /// The page declares a charset no browser decodes (ISO-2022-KR and the like).
+    #[error("cannot read the page: {0}")]
+    Charset(String),
     /// An HTML source got something that is not HTML (an image, a PDF...).
     #[error("not an HTML page: the server sent {0}")]
     NotHtml(String),
