@@ -661,6 +661,13 @@ impl Validator<'_> {
             (true, false) => Pick::css(written),
         };
         let checked = match (html, pick.path.is_empty()) {
+            (false, _) if written.trim().is_empty() => Err("is empty".to_string()),
+            // A path written without `$` is read from the item: say how, since the
+            // parser's positions count in that.
+            (false, _) if !written.trim().starts_with('$') => {
+                crate::feed::scrape::check_path(&pick.path, whole)
+                    .map_err(|e| format!("{e} (read as \"{}\")", pick.path))
+            }
             (false, _) => crate::feed::scrape::check_path(&pick.path, whole),
             // `@href`: the item's own attribute.
             (true, true) if pick.attribute.is_some() => Ok(()),

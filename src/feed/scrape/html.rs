@@ -122,6 +122,7 @@ pub(super) fn read(
     let doc = Document::from(&*html);
     drop(html);
 
+    let page = base;
     let base = doc
         .base_uri()
         .and_then(|b| base.join(b.trim()).ok())
@@ -178,7 +179,7 @@ pub(super) fn read(
             || item.content.is_some()
             || item.summary.is_some()
         {
-            entries.push(super::entry(item, &base));
+            entries.push(super::entry(item, &base, page));
         }
     }
     if nodes.len() > max_entries {
@@ -186,6 +187,13 @@ pub(super) fn read(
             "the page has {} items: only the first {max_entries} were read",
             nodes.len()
         ));
+    }
+    if entries.is_empty() && read > 0 && reader.visits.get() < MAX_VISITS {
+        return Err(ScrapeError::NoEntries {
+            what: "selector",
+            selector: s.items.clone(),
+            matched: nodes.len(),
+        });
     }
     warnings.extend(misses.warnings(s, read, "selector"));
     Ok(Parsed {
@@ -222,11 +230,31 @@ impl Reader {
         items: &HashSet<NodeId>,
     ) -> Span<'a> {
         let mut trailing = Vec::new();
-        let mut at = node.next_element_sibling();
+        // Only an item that cannot hold a whole entry reaches past itself: a heading (a
+        // flat page), a term (`dt`), a table row (an entry over two rows), an element with
+        // no elements in it (a bare link). An `article` or `li` is the whole entry.
+        let tag = node
+            .node_name()
+            .map(|n| n.to_ascii_lowercase())
+            .unwrap_or_default();
+        let level = heading_level(&tag);
+        let reaches = level.is_some()
+            || matches!(tag.as_str(), "dt" | "tr")
+            || node.first_element_child().is_none();
+        let mut at = node.next_element_sibling().filter(|_| reaches);
         while let Some(sibling) = at {
+            let sibling_tag = sibling
+                .node_name()
+                .map(|n| n.to_ascii_lowercase())
+                .unwrap_or_default();
+            // The next entry, selected or not: the next item, one holding it, a heading as
+            // high as the item's, or an element like the item (same tag and class).
             if trailing.len() >= MAX_TRAILING
                 || items.contains(&sibling.id)
                 || next.is_some_and(|n| is_inside(n, &sibling))
+                || heading_level(&sibling_tag).is_some_and(|l| level.is_none_or(|own| l <= own))
+                || (sibling_tag == tag && sibling.attr("class") == node.attr("class"))
+                || (level.is_some() && self.find(&sibling, &self.defaults.heading).is_some())
             {
                 break;
             }
@@ -455,7 +483,16 @@ impl Reader {
             self.visits.set(self.visits.get() + 1);
             if n.is_text()
                 && !n.parent().and_then(|p| p.node_name()).is_some_and(|name| {
-                    matches!(&*name, "script" | "style" | "noscript" | "template")
+                    matches!(
+                        &*name,
+                        "script"
+                            | "style"
+                            | "noscript"
+                            | "template"
+                            | "iframe"
+                            | "noembed"
+                            | "noframes"
+                    )
                 })
             {
                 out.push_str(&n.text());
@@ -475,6 +512,14 @@ impl Reader {
         self.visits.set(self.visits.get() + size);
         let html = node.inner_html();
         (!html.trim().is_empty()).then(|| html.to_string())
+    }
+}
+
+/// `h1` to `h6`: the heading's level.
+fn heading_level(tag: &str) -> Option<u8> {
+    match tag.as_bytes() {
+        [b'h', d @ b'1'..=b'6'] => Some(d - b'0'),
+        _ => None,
     }
 }
 
@@ -725,6 +770,89 @@ mod tests {
             err.to_string(),
             "cannot read the page: the page declares charset \"iso-2022-kr\", which no browser decodes"
         );
+    }
+
+    /// Links back to the page itself name no entry (they would make five stories one);
+    /// such entries are told apart by their titles, as linkless ones are.
+    #[test]
+    fn a_link_to_the_page_itself_is_no_link() {
+        let page = br##"<div class="post"><h2><a href="#">First</a></h2></div>
+            <div class="post"><h2><a href="#">Second</a></h2></div>
+            <div class="post"><h2><a href="?">Third</a></h2></div>
+            <div class="post"><h2><a href="https://site.example/news/">Fourth</a></h2></div>
+            <div class="post"><h2><a href="#part-2">Fifth</a></h2></div>""##;
+        let parsed = read_kind(
+            &SourceKind::Html(Selectors::items("div.post")),
+            page,
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect("entries");
+        let got: Vec<(String, usize)> = parsed
+            .feed
+            .entries
+            .iter()
+            .map(|e| (e.id.clone(), e.links.len()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("title:First".to_string(), 0),
+                ("title:Second".to_string(), 0),
+                ("title:Third".to_string(), 0),
+                ("title:Fourth".to_string(), 0),
+                (String::new(), 1),
+            ]
+        );
+    }
+
+    /// Only an item that cannot hold a whole entry (a heading, a row, a bare link) reads
+    /// the elements after it; an `article` never borrows its neighbour's fields, and a
+    /// heading stops at the next heading as high as its own, or an element like itself.
+    #[test]
+    fn only_flat_items_reach_past_themselves() {
+        let page = br#"<main><article class="pinned"><h2>Pinned</h2></article>
+            <article><h2><a href="/a">Other</a></h2><time datetime="2020-01-01">1 Jan</time><p>Other summary</p></article>
+            <h3 class=t><a href="/h1">Heading one</a></h3><h3 class=t-x><a href="/x">not selected</a></h3><p>Not one's.</p>
+            <h3 class=t><a href="/h2">Heading two</a></h3><h4>Part</h4><p>Two's.</p></main>"#;
+        let (entries, _) = got(Selectors::items("article.pinned"), page, None);
+        assert_eq!(
+            entries,
+            [("Pinned".into(), String::new(), None, None, None)],
+            "nothing borrowed from the next article"
+        );
+        let (entries, _) = got(Selectors::items("h3.t"), page, None);
+        let summaries: Vec<Option<&str>> = entries.iter().map(|e| e.3.as_deref()).collect();
+        assert_eq!(summaries, [None, Some("Two's.")]);
+    }
+
+    /// `items` that match, but with nothing in them, fail as loudly as `items` matching
+    /// nothing: the source would look healthy while it brings nothing.
+    #[test]
+    fn items_without_entries_are_an_error() {
+        let err = read_kind(
+            &SourceKind::Html(Selectors::items("li")),
+            b"<ul><li><img src=/a.png></li><li><img src=/b.png></li></ul>",
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect_err("no entries");
+        assert_eq!(
+            err.to_string(),
+            "selector `items` (li) matched 2 elements, but none has a link, a title or text"
+        );
+    }
+
+    /// Text a browser never shows (scripts, styles, an iframe's fallback) is no title.
+    #[test]
+    fn hidden_text_is_not_read() {
+        let page = br#"<article><h2><a href="/l1">Title<script>S</script><style>C</style><noscript>N</noscript><template>T</template><iframe>I</iframe><noembed>E</noembed></a></h2></article>"#;
+        let (entries, _) = got(Selectors::items("article"), page, None);
+        assert_eq!(entries[0].0, "Title");
     }
 
     #[test]

@@ -168,8 +168,15 @@ pub(super) fn read(
             || item.content.is_some()
             || item.summary.is_some()
         {
-            entries.push(super::entry(item, base));
+            entries.push(super::entry(item, base, base));
         }
+    }
+    if entries.is_empty() {
+        return Err(ScrapeError::NoEntries {
+            what: "path",
+            selector: s.items.clone(),
+            matched: read_count,
+        });
     }
     warnings.extend(misses.warnings(s, read_count, "path"));
     Ok(Parsed {

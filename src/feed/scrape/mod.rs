@@ -256,6 +256,17 @@ pub enum ScrapeError {
     /// `items` matched nothing in the JSON document.
     #[error("path `items` ({path}) matched nothing in the document")]
     NoJsonItems { path: String },
+    /// `items` matched, but no item held a link, a title or text: the page changed under
+    /// the selector, or it names the wrong elements.
+    #[error(
+        "{what} `items` ({selector}) matched {matched} {}, but none has a link, a title or text",
+        if *.matched == 1 { "element" } else { "elements" }
+    )]
+    NoEntries {
+        what: &'static str,
+        selector: String,
+        matched: usize,
+    },
     /// A selector the config check let through and the matcher refused (a bug).
     #[error("selector `{field}` ({selector}) is not a valid CSS selector")]
     BadSelector {
@@ -373,13 +384,16 @@ fn feed(title: Option<String>, base: &Url, entries: Vec<Entry>) -> Feed {
 
 /// An item as a feed-rs entry: no id (identity is the link), relative URLs resolved against
 /// `base` (the page, or its `<base href>`).
-fn entry(item: Item, base: &Url) -> Entry {
+fn entry(item: Item, base: &Url, page: &Url) -> Entry {
     let resolve = |u: &str| {
         base.join(u.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
             .map(String::from)
     };
+    // A link back to the page itself (`#`, `?`, the page's own address) names no entry:
+    // items sharing it would be taken for one.
+    let own_page = |l: &str| Url::parse(l).is_ok_and(|u| is_page(&u, page));
     let mut e = Entry {
         id: String::new(),
         base: Some(base.to_string()),
@@ -390,8 +404,21 @@ fn entry(item: Item, base: &Url) -> Entry {
     let text = if item.html_texts { html_text } else { plain };
     e.title = item.title.map(text);
     e.summary = item.summary.map(text);
-    if let Some(l) = item.link.as_deref().and_then(resolve) {
-        e.links.push(link(&l));
+    match item
+        .link
+        .as_deref()
+        .and_then(resolve)
+        .filter(|l| !own_page(l))
+    {
+        Some(l) => e.links.push(link(&l)),
+        // Without a link of its own, an entry is identified by its title within the
+        // source: its text around the title (an age, a count of comments) changes from
+        // poll to poll, and would make it new every time.
+        None => {
+            if let Some(t) = e.title.as_ref().filter(|t| !t.content.trim().is_empty()) {
+                e.id = format!("title:{}", t.content.trim());
+            }
+        }
     }
     if let Some(html) = item.content {
         e.content = Some(Content {
@@ -424,6 +451,22 @@ fn entry(item: Item, base: &Url) -> Entry {
         e.media.push(media);
     }
     e
+}
+
+/// Whether `link` is the page `page` itself: the same address, with at most an empty
+/// query or fragment (`page?`, `page#`).
+fn is_page(link: &Url, page: &Url) -> bool {
+    let bare = |u: &Url| {
+        let mut u = u.clone();
+        if u.fragment() == Some("") || u.fragment().is_none() {
+            u.set_fragment(None);
+        }
+        if u.query() == Some("") {
+            u.set_query(None);
+        }
+        u
+    };
+    link.fragment().is_none_or(str::is_empty) && bare(link) == bare(page)
 }
 
 fn plain(text: String) -> Text {
