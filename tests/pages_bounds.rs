@@ -386,3 +386,67 @@ async fn a_date_out_of_any_calendar_is_no_date() {
         ["selector `date` (time) matched nothing in 1 of 1 items"]
     );
 }
+
+/// A page of bare `<`s (15 MB, within the body cap): html5ever kept each as a token of
+/// about 75 bytes (1.2 GB at peak); written as `&lt;` past the first 10,000 they cost what
+/// text costs. The preview's own peak memory (its `ru_maxrss`) stays far below that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_bare_less_thans_costs_what_text_costs() {
+    let mut page = String::from("<html><body><ul><li><a href=\"/x\">x</a></li></ul>");
+    page.push_str(&"<".repeat(15 * 1024 * 1024));
+    let origin = Origin::start().await;
+    origin.set(
+        "/page",
+        Route::feed(page.into_bytes(), "text/html; charset=utf-8"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude("")
+        + &source_toml(
+            "page",
+            &origin.url("/page"),
+            "1h",
+            "kind = \"html\"\n[source.select]\nitems = \"li\"\n",
+        );
+    let path = dir.path().join("feeds.toml");
+    std::fs::write(&path, text).expect("write config");
+    let child = tributary_command("warn")
+        .arg("--config")
+        .arg(&path)
+        .args(["preview", "page"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the binary starts");
+    let pid = child.id() as libc::pid_t;
+    // wait4 gives this child's own peak memory (other tests' children are not counted).
+    let waited = tokio::time::timeout(
+        HANG_GUARD,
+        tokio::task::spawn_blocking(move || {
+            let mut status = 0;
+            // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: pid is our own child, not yet waited for; both pointers are valid.
+            let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            drop(child);
+            (got, status, usage.ru_maxrss)
+        }),
+    )
+    .await;
+    let (got, status, max_rss_kb) = match waited {
+        Ok(done) => done.expect("join"),
+        Err(_) => {
+            support::signal(pid as u32, "-KILL");
+            panic!("preview still running after {HANG_GUARD:?}");
+        }
+    };
+    assert_eq!(got, pid, "wait4 waited for the preview");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "status {status}"
+    );
+    assert!(
+        max_rss_kb < 300 * 1024,
+        "preview peaked at {} MB for a 15 MB page",
+        max_rss_kb / 1024
+    );
+}

@@ -133,7 +133,10 @@ pub(super) struct RawSource {
 
 /// `[source.select]`: CSS selectors (html) or JSONPaths (json).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a table of selectors: [source.select] with items = \"...\" and optional fields"
+)]
 pub(super) struct RawSelect {
     pub(super) items: Option<Spanned<String>>,
     pub(super) title: Option<Spanned<String>>,

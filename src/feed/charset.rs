@@ -78,6 +78,17 @@ pub fn decode<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
 /// (chardetng, Firefox's detector). A page labelled UTF-8 whose bytes are not is guessed
 /// too, with a warning (a browser would show replacement characters).
 pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
+    decode_page(bytes, content_type, true)
+}
+
+/// A JSON document decoded as [`decode_html`] decodes a page, but without looking for a
+/// `<meta>` (which a JSON string could hold): a byte order mark, the HTTP charset, UTF-8,
+/// else a guess.
+pub fn decode_json<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'a> {
+    decode_page(bytes, content_type, false)
+}
+
+fn decode_page<'a>(bytes: &'a [u8], content_type: Option<&str>, sniff_meta: bool) -> Decoded<'a> {
     if let Some((enc, len)) = Encoding::for_bom(bytes) {
         let (text, _) = enc.decode_without_bom_handling(&bytes[len..]);
         return Decoded {
@@ -88,7 +99,8 @@ pub fn decode_html<'a>(bytes: &'a [u8], content_type: Option<&str>) -> Decoded<'
     }
     let (label, from_meta) = match content_type.and_then(charset_param) {
         Some(l) => (Some(l), false),
-        None => (meta_charset(&bytes[..bytes.len().min(1024)]), true),
+        None if sniff_meta => (meta_charset(&bytes[..bytes.len().min(1024)]), true),
+        None => (None, false),
     };
     let declared = label
         .as_deref()

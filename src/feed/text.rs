@@ -14,6 +14,9 @@ pub const MAX_HTML_BYTES: usize = 1024 * 1024;
 pub const MAX_HTML_DEPTH: usize = 256;
 /// Attributes per HTML tag, at most: later ones are dropped before html5ever sees them.
 pub const MAX_HTML_ATTRIBUTES: usize = 64;
+/// `<`s that start no tag (text) kept in one document; past this many they are dropped:
+/// html5ever keeps each as a token of its own, and no real document has so many.
+pub const MAX_STRAY_LT: usize = 10_000;
 
 /// `text` cut to at most `max` bytes, on a character boundary.
 fn cut_bytes(text: &str, max: usize) -> &str {
@@ -186,8 +189,10 @@ const IMPLIED_END: &[&str] = &[
 ///
 /// One linear scan keeps a model of the open elements (void elements open nothing, `<li>`
 /// closes an open `<li>` and the like, an end tag closes up to its element); a start tag
-/// past the depth is dropped, with its end tag, and its text kept. Borrowed, unchanged, when
-/// the document is within the bounds, as every real one is.
+/// past the depth is dropped, with its end tag, and its text kept. Of the `<`s that start
+/// no tag, the first [`MAX_STRAY_LT`] are kept and the rest dropped (html5ever keeps each
+/// bare `<` as a token of about 75 bytes: 15 MB of them took 1.2 GB). Borrowed,
+/// unchanged, when the document is within the bounds, as every real one is.
 pub fn bound_html(html: &str) -> std::borrow::Cow<'_, str> {
     // Cheap: short text, or text without tags that is short or has few `&`.
     if html.len() <= 256 || (!html.contains('<') && !needs_split(html)) {
@@ -209,6 +214,7 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
     let mut i = 0;
     let mut copied = 0; // bytes of `html` before this are dealt with
     let mut exceeded = false;
+    let mut stray_lt = 0usize;
     while let Some(lt) = memchr_lt(bytes, i) {
         if needs_split(&html[i..lt]) {
             if !rewrite {
@@ -232,6 +238,18 @@ fn scan_html(html: &str, rewrite: bool) -> Option<String> {
         let end_tag = next == b'/';
         let name_at = lt + 1 + usize::from(end_tag);
         if !bytes.get(name_at).is_some_and(u8::is_ascii_alphabetic) {
+            // A `<` that starts no tag is text; html5ever keeps each one as a token of its
+            // own (about 75 bytes), so past a bound they are dropped.
+            if !end_tag {
+                stray_lt += 1;
+                if stray_lt > MAX_STRAY_LT {
+                    if !rewrite {
+                        return Some(String::new());
+                    }
+                    out.push_str(&html[copied..lt]);
+                    copied = lt + 1;
+                }
+            }
             i = lt + 1;
             continue;
         }
@@ -513,5 +531,24 @@ mod tests {
             bound_html(&article),
             std::borrow::Cow::Borrowed(_)
         ));
+    }
+}
+
+#[cfg(test)]
+mod stray_lt_tests {
+    use super::*;
+
+    /// Bare `<`s are text: a few stay as they are (real documents are unchanged); past
+    /// [`MAX_STRAY_LT`] they are dropped, and the markup after them is read as before.
+    #[test]
+    fn many_bare_less_thans_are_dropped() {
+        let few = format!("<p>{}</p>", "a < b ".repeat(100));
+        assert!(matches!(bound_html(&few), std::borrow::Cow::Borrowed(_)));
+        let many = format!("<p>{}</p><p>x</p>", "< ".repeat(MAX_STRAY_LT + 5));
+        let bounded = bound_html(&many);
+        assert_eq!(bounded.matches('<').count(), MAX_STRAY_LT + 4);
+        let doc = dom_query::Document::from(&*bounded);
+        assert_eq!(doc.select("p").length(), 2);
+        assert_eq!(doc.select("p").last().text().to_string(), "x");
     }
 }

@@ -51,6 +51,9 @@ impl Defaults {
     }
 }
 
+/// Text the `content` of one page's entries may copy, in all (bytes).
+const MAX_CONTENT_BYTES: usize = 16 * 1024 * 1024;
+
 /// Elements after an item looked at for its fields, at most (a flat page's date and
 /// paragraph after its heading).
 const MAX_TRAILING: usize = 20;
@@ -82,6 +85,8 @@ struct Reader {
     /// One cache for every match of the read: `:nth-child()` indexes and `:has()` results
     /// are computed once per element, not once per item that looks at it.
     caches: std::cell::RefCell<selectors::context::SelectorCaches>,
+    /// Text copied into `content` so far, in bytes.
+    content_bytes: std::cell::Cell<usize>,
 }
 
 pub(super) fn read(
@@ -153,6 +158,7 @@ pub(super) fn read(
         fields,
         visits: std::cell::Cell::new(0),
         caches: std::cell::RefCell::default(),
+        content_bytes: std::cell::Cell::new(0),
     };
     let item_ids: HashSet<NodeId> = nodes.iter().map(|n| n.id).collect();
     let mut misses = Misses::default();
@@ -197,7 +203,7 @@ pub(super) fn read(
     }
     warnings.extend(misses.warnings(s, read, "selector"));
     Ok(Parsed {
-        feed: super::feed(page_title, &base, entries),
+        feed: super::feed(page_title, page, entries),
         warnings,
     })
 }
@@ -321,7 +327,8 @@ impl Reader {
             content,
             author,
             image,
-            html_texts: false,
+            title_html: false,
+            summary_html: false,
         };
         for (field, got) in [
             (Field::Title, item.title.is_some()),
@@ -503,13 +510,30 @@ impl Reader {
     }
 
     /// The element's inner HTML (sanitised later, by normalise), its cost counted first.
+    /// Its size is counted first, in elements against [`MAX_VISITS`] and in bytes of
+    /// text: content over [`crate::feed::text::MAX_HTML_BYTES`] is not copied (nested items
+    /// would copy a page many times over), nor is any once the page's content reached
+    /// [`MAX_CONTENT_BYTES`].
     fn inner_html(&self, node: &NodeRef) -> Option<String> {
-        let size = node.descendants_it().take(MAX_VISITS).count();
+        let mut size = 0usize;
+        let mut bytes = 0usize;
+        for n in node.descendants_it().take(MAX_VISITS) {
+            size += 1;
+            if n.is_text() {
+                bytes += n.text().len();
+            }
+        }
         if self.visits.get() + size > MAX_VISITS {
             self.visits.set(MAX_VISITS);
             return None;
         }
         self.visits.set(self.visits.get() + size);
+        if bytes > crate::feed::text::MAX_HTML_BYTES
+            || self.content_bytes.get() + bytes > MAX_CONTENT_BYTES
+        {
+            return None;
+        }
+        self.content_bytes.set(self.content_bytes.get() + bytes);
         let html = node.inner_html();
         (!html.trim().is_empty()).then(|| html.to_string())
     }
@@ -845,6 +869,56 @@ mod tests {
             err.to_string(),
             "selector `items` (li) matched 2 elements, but none has a link, a title or text"
         );
+    }
+
+    /// A page's text is text: "Vec&lt;T&gt;" on the page is the title "Vec<T>" once
+    /// published, not a title with a tag to strip.
+    #[test]
+    fn text_with_angle_brackets_survives_normalise() {
+        let page = br#"<article><h2><a href="/v">Vec&lt;T&gt; &amp; friends</a></h2><p>a &lt;b&gt; c</p></article>"#;
+        let parsed = read_kind(
+            &SourceKind::Html(Selectors::items("article")),
+            page,
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect("entries");
+        let entries = crate::feed::normalise::normalise(parsed.feed, "s", &url(), now()).entries;
+        assert_eq!(entries[0].title, "Vec<T> & friends");
+        assert_eq!(entries[0].summary.as_deref(), Some("a &lt;b&gt; c"));
+    }
+
+    /// `content` of nested items would copy the same text once per item: what one page's
+    /// entries copy in all is bounded.
+    #[test]
+    fn content_copies_are_bounded() {
+        let text = "word ".repeat(80_000); // 400 KB
+        let page = format!(
+            "<html><body>{}<a href=/x>x</a><p>{text}</p>{}</body></html>",
+            "<div>".repeat(100),
+            "</div>".repeat(100)
+        );
+        let mut s = Selectors::items("div");
+        s.content = Some(Pick::css("p"));
+        let parsed = read_kind(
+            &SourceKind::Html(s),
+            page.as_bytes(),
+            None,
+            &url(),
+            1000,
+            now(),
+        )
+        .expect("entries");
+        let with_content = parsed
+            .feed
+            .entries
+            .iter()
+            .filter(|e| e.content.is_some())
+            .count();
+        assert_eq!(parsed.feed.entries.len(), 100);
+        assert_eq!(with_content, MAX_CONTENT_BYTES / 400_000);
     }
 
     /// Text a browser never shows (scripts, styles, an iframe's fallback) is no title.

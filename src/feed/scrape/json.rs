@@ -101,6 +101,7 @@ const MAX_VALUE_DEPTH: usize = 4;
 pub(super) fn read(
     s: &Selectors,
     bytes: &[u8],
+    content_type: Option<&str>,
     base: &Url,
     max_entries: usize,
     now: DateTime<Utc>,
@@ -112,21 +113,31 @@ pub(super) fn read(
             paths[field as usize] = Some(parse(&p.path, field.name())?);
         }
     }
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let doc: Value = serde_json::from_slice(bytes).map_err(ScrapeError::NotJson)?;
+    // JSON is UTF-8 (RFC 8259), but servers send a BOM, UTF-16, or a legacy charset they
+    // declare: decoded by a BOM, the HTTP charset, else as UTF-8 (or a guess).
+    let decoded = crate::feed::charset::decode_json(bytes, content_type);
+    let mut warnings: Vec<String> = decoded.warning.into_iter().collect();
+    let doc: Value = serde_json::from_str(&decoded.text).map_err(ScrapeError::NotJson)?;
+    drop(decoded.text);
     let found = items_path.query(&doc).all();
     // `$.posts` names the array; `$.posts[*]` its elements: both mean the elements.
     let items: Vec<&Value> = match found.as_slice() {
         [Value::Array(elements)] => elements.iter().collect(),
         _ => found,
     };
+    let matched = items.len();
     let items: Vec<&Value> = items.into_iter().filter(|v| v.is_object()).collect();
+    if items.is_empty() && matched > 0 {
+        return Err(ScrapeError::NotObjects {
+            path: s.items.clone(),
+            matched,
+        });
+    }
     if items.is_empty() {
         return Err(ScrapeError::NoJsonItems {
             path: s.items.clone(),
         });
     }
-    let mut warnings = Vec::new();
     if items.len() > max_entries {
         warnings.push(format!(
             "the document has {} items: only the first {max_entries} were read",
@@ -137,28 +148,40 @@ pub(super) fn read(
     let mut entries = Vec::new();
     let read_count = items.len().min(max_entries);
     for value in items.into_iter().take(max_entries) {
-        let mut text = |field: Field| -> Option<String> {
+        // Each field's text, and whether the API gave it as HTML.
+        let mut read = |field: Field| -> Option<(String, bool)> {
             let got = match &paths[field as usize] {
-                Some(p) => p.query(value).first().and_then(|v| text_of(v, field, 0)),
-                None => default_keys(field)
-                    .iter()
-                    .find_map(|k| value.get(*k).and_then(|v| text_of(v, field, 0))),
+                Some(p) => p.query(value).first().and_then(|v| {
+                    let named_html =
+                        p.to_string().ends_with("_html") || p.to_string().ends_with("_html']");
+                    text_of(v, field, 0).map(|(t, html)| (t, html || named_html))
+                }),
+                None => default_keys(field).iter().find_map(|k| {
+                    value
+                        .get(*k)
+                        .and_then(|v| text_of(v, field, 0))
+                        .map(|(t, html)| (t, html || k.ends_with("_html")))
+                }),
             };
             if got.is_none() && paths[field as usize].is_some() {
                 misses.note(field);
             }
             got
         };
-        let date = text(Field::Date);
+        let text = |got: Option<(String, bool)>| got.map(|(t, _)| t);
+        let date = text(read(Field::Date));
+        let (title, title_html) = split(read(Field::Title));
+        let (summary, summary_html) = split(read(Field::Summary));
         let item = Item {
-            title: text(Field::Title),
-            link: text(Field::Link).filter(|l| looks_like_url(l)),
+            title,
+            title_html,
+            link: text(read(Field::Link)).filter(|l| looks_like_url(l)),
             date: date.as_deref().and_then(|d| super::date(d, s, now)),
-            summary: text(Field::Summary),
-            content: text(Field::Content),
-            author: text(Field::Author),
-            image: text(Field::Image).filter(|l| looks_like_url(l)),
-            html_texts: true,
+            summary,
+            summary_html,
+            content: text(read(Field::Content)),
+            author: text(read(Field::Author)),
+            image: text(read(Field::Image)).filter(|l| looks_like_url(l)),
         };
         if item.date.is_none() && date.is_some() && paths[Field::Date as usize].is_some() {
             misses.note(Field::Date);
@@ -193,8 +216,23 @@ fn parse(path: &str, field: &'static str) -> Result<JsonPath, ScrapeError> {
     })
 }
 
-/// A value as a field's text (module docs); `None` for null, booleans, empty text.
-fn text_of(v: &Value, field: Field, depth: usize) -> Option<String> {
+/// A title or summary as the item gives it: HTML as it is (normalise strips its tags),
+/// plain text with its character references decoded (APIs such as Reddit's escape `&` in
+/// plain text) and its `<` kept (`Vec<T>` is a title, not a tag).
+fn split(got: Option<(String, bool)>) -> (Option<String>, bool) {
+    match got {
+        Some((t, true)) => (Some(t), true),
+        Some((t, false)) => (
+            Some(html_escape::decode_html_entities(&t).into_owned()),
+            false,
+        ),
+        None => (None, false),
+    }
+}
+
+/// A value as a field's text (module docs), and whether it is HTML (read from an object's
+/// `rendered` or `html`); `None` for null, booleans, empty text.
+fn text_of(v: &Value, field: Field, depth: usize) -> Option<(String, bool)> {
     if depth > MAX_VALUE_DEPTH {
         return None;
     }
@@ -205,13 +243,14 @@ fn text_of(v: &Value, field: Field, depth: usize) -> Option<String> {
                 return None;
             }
             // Content keeps its line structure; everything else is one line.
-            if field == Field::Content {
+            let text = if field == Field::Content {
                 Some(s.chars().take(super::MAX_FIELD_CHARS).collect())
             } else {
                 super::folded(s)
-            }
+            };
+            text.map(|t| (t, false))
         }
-        Value::Number(n) => Some(n.to_string()),
+        Value::Number(n) => Some((n.to_string(), false)),
         Value::Array(a) => a.iter().find_map(|e| text_of(e, field, depth + 1)),
         Value::Object(o) => {
             let keys: &[&str] = match field {
@@ -219,8 +258,11 @@ fn text_of(v: &Value, field: Field, depth: usize) -> Option<String> {
                 Field::Link | Field::Image => &["url", "href", "src"],
                 _ => &["rendered", "html", "text", "value"],
             };
-            keys.iter()
-                .find_map(|k| o.get(*k).and_then(|v| text_of(v, field, depth + 1)))
+            keys.iter().find_map(|k| {
+                o.get(*k)
+                    .and_then(|v| text_of(v, field, depth + 1))
+                    .map(|(t, html)| (t, html || matches!(*k, "rendered" | "html")))
+            })
         }
         Value::Null | Value::Bool(_) => None,
     }
@@ -348,6 +390,79 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
         let e = read("$[*]", &deep);
         assert!(e.contains("recursion limit"), "{e}");
+    }
+
+    /// Most APIs give titles as plain text: `<T>` is part of the title, `&amp;` (Reddit
+    /// escapes `&`) is an ampersand; only `{"rendered": ...}` and `*_html` fields are HTML.
+    #[test]
+    fn plain_titles_stay_plain() {
+        let doc = r#"{"hits": [
+            {"title": "Why is Vec<T> slower than Box<[T]>?", "url": "https://a.example/1", "story_text": "a<b"},
+            {"title": "AT&amp;T and a<b && c>d", "url": "https://a.example/2", "summary_html": "<p>x</p>"}]}"#;
+        let parsed = read_kind(
+            &SourceKind::Json(Selectors::items("$.hits[*]")),
+            doc.as_bytes(),
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect("entries");
+        // As published: through normalise, which reads a plain title with a `<` as HTML.
+        let entries = crate::feed::normalise::normalise(parsed.feed, "api", &url(), now()).entries;
+        let titles: Vec<&str> = entries.iter().map(|e| e.title.as_str()).collect();
+        assert_eq!(
+            titles,
+            ["Why is Vec<T> slower than Box<[T]>?", "AT&T and a<b && c>d"]
+        );
+    }
+
+    /// JSON sent as UTF-16 with a BOM, or in a charset the HTTP header declares, is read;
+    /// `items` matching only strings says so.
+    #[test]
+    fn charsets_and_items_that_are_not_objects() {
+        let doc = r#"{"posts": [{"title": "Café “q”", "url": "https://a.example/1"}]}"#;
+        let mut utf16 = vec![0xFF, 0xFE];
+        utf16.extend(doc.encode_utf16().flat_map(u16::to_le_bytes));
+        let latin: Vec<u8> = r#"{"posts": [{"title": "Caf"#
+            .bytes()
+            .chain([0xE9])
+            .chain(r#"", "url": "https://a.example/1"}]}"#.bytes())
+            .collect();
+        for (bytes, ct) in [
+            (utf16, None),
+            (latin, Some("application/json; charset=iso-8859-1")),
+        ] {
+            let parsed = read_kind(
+                &SourceKind::Json(Selectors::items("$.posts[*]")),
+                &bytes,
+                ct,
+                &url(),
+                100,
+                now(),
+            )
+            .expect("entries");
+            let title = &parsed.feed.entries[0]
+                .title
+                .as_ref()
+                .expect("title")
+                .content;
+            assert!(title.starts_with("Caf\u{e9}"), "{title}");
+        }
+        let err = read_kind(
+            &SourceKind::Json(Selectors::items("$.tags[*]")),
+            br#"{"tags": ["a", "b"]}"#,
+            None,
+            &url(),
+            100,
+            now(),
+        )
+        .expect_err("strings");
+        assert!(
+            err.to_string()
+                .starts_with("path `items` ($.tags[*]) matched 2 values, but none is an object"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -189,8 +189,13 @@ impl Pick {
         let written = written.trim();
         let (mut depth, mut quote) = (0i32, None);
         let mut at = None;
+        let mut escaped = false;
         for (i, c) in written.char_indices() {
+            if std::mem::take(&mut escaped) {
+                continue;
+            }
             match (quote, c) {
+                (_, '\\') => escaped = true,
                 (Some(q), c) if c == q => quote = None,
                 (Some(_), _) => {}
                 (None, '"' | '\'') => quote = Some(c),
@@ -280,6 +285,12 @@ pub enum ScrapeError {
         path: String,
         error: String,
     },
+    /// `items` matched values that are not objects (strings, numbers, arrays).
+    #[error(
+        "path `items` ({path}) matched {matched} {}, but none is an object (an item is an object, e.g. {{\"title\": ..., \"url\": ...}})",
+        if *.matched == 1 { "value" } else { "values" }
+    )]
+    NotObjects { path: String, matched: usize },
     /// The document is not JSON.
     #[error("not JSON: {0}")]
     NotJson(serde_json::Error),
@@ -308,7 +319,7 @@ pub fn read(
             warnings: Vec::new(),
         }),
         SourceKind::Html(s) => html::read(s, bytes, content_type, base, max_entries, now),
-        SourceKind::Json(s) => json::read(s, bytes, base, max_entries, now),
+        SourceKind::Json(s) => json::read(s, bytes, content_type, base, max_entries, now),
     }
 }
 
@@ -323,8 +334,10 @@ pub struct Item {
     pub content: Option<String>,
     pub author: Option<String>,
     pub image: Option<String>,
-    /// Title and summary are HTML (entities, tags), as JSON APIs write them; else plain text.
-    pub html_texts: bool,
+    /// The title, and the summary, are HTML (tags and character references), as a JSON
+    /// API's `{"rendered": ...}` is; else plain text.
+    pub title_html: bool,
+    pub summary_html: bool,
 }
 
 /// How many items a configured field found nothing in: one warning per field and poll.
@@ -362,7 +375,7 @@ fn feed(title: Option<String>, base: &Url, entries: Vec<Entry>) -> Feed {
     Feed {
         feed_type: FeedType::JSON,
         id: String::new(),
-        title: title.map(plain),
+        title: title.map(escaped),
         updated: None,
         authors: Vec::new(),
         description: None,
@@ -401,9 +414,9 @@ fn entry(item: Item, base: &Url, page: &Url) -> Entry {
         ..Entry::default()
     };
     e.updated = None;
-    let text = if item.html_texts { html_text } else { plain };
-    e.title = item.title.map(text);
-    e.summary = item.summary.map(text);
+    let text = |html: bool| if html { html_text } else { escaped };
+    e.title = item.title.map(text(item.title_html));
+    e.summary = item.summary.map(text(item.summary_html));
     match item
         .link
         .as_deref()
@@ -469,12 +482,10 @@ fn is_page(link: &Url, page: &Url) -> bool {
     link.fragment().is_none_or(str::is_empty) && bare(link) == bare(page)
 }
 
-fn plain(text: String) -> Text {
-    Text {
-        content_type: MediaTypeBuf::new(names::TEXT, names::PLAIN),
-        src: None,
-        content: text,
-    }
+/// Plain text as HTML, escaped: normalise reads a "plain" title with a `<` in it as HTML
+/// (feeds put markup there), which would drop the `<T>` of a page's "Vec<T>".
+fn escaped(text: String) -> Text {
+    html_text(html_escape::encode_text(&text).into_owned())
 }
 
 fn html_text(text: String) -> Text {
@@ -543,6 +554,15 @@ mod tests {
         assert_eq!(both.path, r#"a[title="x@y"]"#);
         assert_eq!(both.attribute.as_deref(), Some("data-url"));
         assert_eq!(Pick::css("a @ b").attribute, None);
+        // An escaped `@` is part of a class name (Tailwind's `@container`).
+        let tailwind = Pick::css(r"div.\@container");
+        assert_eq!(
+            (tailwind.path.as_str(), tailwind.attribute),
+            (r"div.\@container", None)
+        );
+        let both = Pick::css(r"div.\@lg@title");
+        assert_eq!(both.path, r"div.\@lg");
+        assert_eq!(both.attribute.as_deref(), Some("title"));
     }
 
     #[test]
