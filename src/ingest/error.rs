@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::feed::parse::ParseError;
+use crate::feed::scrape::ScrapeError;
 use crate::fetch::FetchError;
 use crate::store::StoreError;
 
@@ -24,6 +25,9 @@ pub enum PollError {
     /// The document is not a feed, or cannot be read as one (also: too many entries).
     #[error(transparent)]
     Parse(Arc<ParseError>),
+    /// A page source's page gave no entries (`items` matched nothing, not JSON...).
+    #[error(transparent)]
+    Scrape(Arc<ScrapeError>),
     /// The store could not read the source's state, has no room (`min_free_mb`), or could
     /// not store the poll.
     #[error(transparent)]
@@ -66,6 +70,12 @@ impl From<FetchError> for PollError {
 impl From<ParseError> for PollError {
     fn from(e: ParseError) -> PollError {
         PollError::Parse(Arc::new(e))
+    }
+}
+
+impl From<ScrapeError> for PollError {
+    fn from(e: ScrapeError) -> PollError {
+        PollError::Scrape(Arc::new(e))
     }
 }
 

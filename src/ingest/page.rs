@@ -5,9 +5,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::config::{SourceConfig, SourceKind};
-use crate::feed::parse::ParseError;
 use crate::feed::{normalise, parse, scrape};
 use crate::fetch::{Body, Validators};
+use crate::ingest::error::PollError;
 
 /// One fetched page, read: what [`read_page`] gives.
 pub struct ReadPage {
@@ -27,7 +27,7 @@ pub fn read_page(
     body: Body,
     max_entries: usize,
     now: DateTime<Utc>,
-) -> Result<ReadPage, ParseError> {
+) -> Result<ReadPage, PollError> {
     let Body {
         bytes,
         content_type,

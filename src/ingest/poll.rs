@@ -397,7 +397,7 @@ impl Poll<'_> {
         let source = self.source.clone();
         match tokio::task::spawn_blocking(move || read_page(&source, body, max_entries, now)).await
         {
-            Ok(read) => Ok(read?),
+            Ok(read) => read,
             Err(join) => Err(PollError::Task(Arc::new(join))),
         }
     }

@@ -66,9 +66,6 @@ pub enum ParseError {
     /// feed-rs refused it for another reason (bad JSON, an unknown version...).
     #[error("cannot parse the feed: {}", feed_rs_message(.0))]
     Invalid(feed_rs::parser::ParseFeedError),
-    /// A page source (`kind = "html"` or `"json"`) gave no entries.
-    #[error(transparent)]
-    Scrape(#[from] crate::feed::scrape::ScrapeError),
 }
 
 fn advertised_list(advertised: &[String]) -> String {

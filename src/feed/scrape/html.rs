@@ -330,16 +330,8 @@ impl Reader {
             title_html: false,
             summary_html: false,
         };
-        for (field, got) in [
-            (Field::Title, item.title.is_some()),
-            (Field::Link, item.link.is_some()),
-            (Field::Date, item.date.is_some()),
-            (Field::Summary, item.summary.is_some()),
-            (Field::Content, item.content.is_some()),
-            (Field::Author, item.author.is_some()),
-            (Field::Image, item.image.is_some()),
-        ] {
-            if !got && self.fields[field as usize].is_some() {
+        for (field, _) in s.fields() {
+            if !item.has(field) && self.fields[field as usize].is_some() {
                 misses.note(field);
             }
         }

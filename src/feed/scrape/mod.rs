@@ -340,6 +340,21 @@ pub struct Item {
     pub summary_html: bool,
 }
 
+impl Item {
+    /// Whether the item has `field`.
+    fn has(&self, field: Field) -> bool {
+        match field {
+            Field::Title => self.title.is_some(),
+            Field::Link => self.link.is_some(),
+            Field::Date => self.date.is_some(),
+            Field::Summary => self.summary.is_some(),
+            Field::Content => self.content.is_some(),
+            Field::Author => self.author.is_some(),
+            Field::Image => self.image.is_some(),
+        }
+    }
+}
+
 /// How many items a configured field found nothing in: one warning per field and poll.
 #[derive(Default)]
 struct Misses {
