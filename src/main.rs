@@ -169,6 +169,26 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging();
+    // A report piped into `head` ends like any Unix tool's when the reader goes away,
+    // rather than with a panic on the broken pipe. Not for the daemon (a client gone
+    // mid-response must not end it) nor `poll` (its daemon connection reports its own
+    // errors): those keep Rust's default of ignoring SIGPIPE.
+    if matches!(
+        cli.command,
+        Command::Once
+            | Command::Status { .. }
+            | Command::Preview { .. }
+            | Command::ExportOpml
+            | Command::Prune { .. }
+            | Command::Verify
+            | Command::Check
+    ) {
+        // SAFETY: called once at start, before any other thread exists; SIG_DFL is a valid
+        // disposition for SIGPIPE.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let path = config::resolve_path(cli.config);
     if let Command::ImportOpml { file } = &cli.command {
         return import_opml(&path, file);

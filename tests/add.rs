@@ -608,3 +608,28 @@ async fn on_a_terminal_the_user_is_asked_which_selectors() {
         Some("span.when")
     );
 }
+
+/// A JSON API is no feed: `add` says how to read it (`kind = "json"`) and suggests `items`
+/// for its largest array of objects, and writes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_json_api_gets_kind_json_suggested() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/api/search",
+        Route::feed(
+            support::fixture("pages/json/api-hn-algolia.json"),
+            "application/json; charset=utf-8",
+        ),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), "");
+    let before = std::fs::read_to_string(&path).expect("read");
+    let out = add(&path, &[&origin.url("/api/search")]).await;
+    let (stdout, stderr) = text(&out);
+    assert!(!out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("is a JSON document but no JSON Feed: read it as a JSON API, with kind = \"json\" and a [source.select] table such as items = \"$.hits[*]\""),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), before);
+}

@@ -145,3 +145,57 @@ async fn preview_fails_clearly() {
         "tributary: no source named \"nope\" in the config (sources: news)"
     );
 }
+
+/// Piped into a reader that stops early (`| head -1`), the report ends as any Unix tool's
+/// does (SIGPIPE), not with a panic on the broken pipe.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stops_early_ends_it_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+
+    let items: String = (0..3000)
+        .map(|i| {
+            format!("<li><a href=\"/e/{i}\">An entry with a title long enough, number {i}</a></li>")
+        })
+        .collect();
+    let origin = Origin::start().await;
+    origin.set(
+        "/news",
+        Route::feed(format!("<ul>{items}</ul>"), "text/html; charset=utf-8"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("feeds.toml");
+    std::fs::write(
+        &config,
+        config_text(&origin, "items = \"li\"\n", &dir.path().join("store")),
+    )
+    .expect("config");
+    let mut child = tributary_command("warn")
+        .arg("--config")
+        .arg(&config)
+        .args(["preview", "news"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("tributary runs");
+    let stdout = child.stdout.take().expect("stdout");
+    let first = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).expect("a line");
+        line
+    })
+    .await
+    .expect("join");
+    assert!(first.starts_with("news: 3000 entries"), "{first}");
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("join")
+        .expect("output");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
+        "{:?}: {stderr}",
+        out.status
+    );
+}

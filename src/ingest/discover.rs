@@ -88,6 +88,12 @@ pub enum DiscoverError {
     Fetch { url: Url, error: FetchError },
     #[error("{url} is neither a feed nor a web page: {error}")]
     NotFeedOrPage { url: Url, error: ParseError },
+    /// A JSON document that is no JSON Feed: an API, read with `kind = "json"`.
+    #[error(
+        "{url} is a JSON document but no JSON Feed: read it as a JSON API, with kind = \"json\" and a [source.select] table{} (see \"Sites without a feed\" in the README; `tributary preview NAME` shows what it gives)",
+        items.as_ref().map(|i| format!(" such as items = \"{i}\"")).unwrap_or_default()
+    )]
+    JsonApi { url: Url, items: Option<String> },
 }
 
 /// The feeds `url` offers (see the module's header). `Ok` with no candidates when a page
@@ -116,6 +122,14 @@ pub async fn discover(fetch: &FetchConfig, url: &Url) -> Result<Discovery, Disco
         }
         Err(ParseError::HtmlPage { .. }) => {}
         Err(error) => {
+            if let Ok(doc) = serde_json::from_slice::<serde_json::Value>(&got.bytes)
+                && !matches!(doc, serde_json::Value::Object(ref o) if o.contains_key("version") && o.contains_key("items"))
+            {
+                return Err(DiscoverError::JsonApi {
+                    url: url.clone(),
+                    items: crate::feed::scrape::suggest_items(&doc),
+                });
+            }
             return Err(DiscoverError::NotFeedOrPage {
                 url: url.clone(),
                 error,

@@ -127,8 +127,28 @@ pub fn check_format(format: &str) -> Result<(), String> {
         .map_err(|_| format!("`date_format` `{format}` cannot be used to write or read a date"))?;
     let now = sample.to_utc() + TimeDelta::days(30);
     let back = read_format(&written, &items, Tz::UTC, now);
+    // Whether the format names a day and a month (or a whole date) at all: if it does and
+    // still cannot be read back, chrono only writes one of its specifiers.
+    let whole = ["%d", "%e", "%j", "%F", "%D", "%x", "%c", "%+", "%s"]
+        .iter()
+        .any(|d| format.contains(d))
+        && (["%m", "%b", "%B", "%h"].iter().any(|m| format.contains(m))
+            || ["%j", "%F", "%D", "%x", "%c", "%+", "%s"]
+                .iter()
+                .any(|d| format.contains(d)));
+    let twelve_hour = ["%I", "%l", "%r"].iter().any(|h| format.contains(h))
+        && !["%p", "%P", "%r"].iter().any(|p| format.contains(p));
     match back {
         Some(d) if d.date_naive() == sample.date_naive() => Ok(()),
+        _ if whole && twelve_hour => Err(format!(
+            "`date_format` `{format}` does not give a whole date: a 12-hour clock (`%I`) \
+             needs `%p` (AM/PM) to be read back"
+        )),
+        _ if whole => Err(format!(
+            "`date_format` `{format}` cannot be read back: it wrote {written:?} for \
+             2023-02-09 15:45:30 UTC, which chrono cannot read with it (a specifier such as \
+             `%:::z` or `%Z` is only written); leave that part out"
+        )),
         _ => Err(format!(
             "`date_format` `{format}` does not give a whole date (it wrote {written:?} for \
              2023-02-09 and could not read it back): it needs a day and a month, e.g. `%d %B` \

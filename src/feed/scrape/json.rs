@@ -56,6 +56,43 @@ fn descents(path: &str) -> usize {
     count
 }
 
+/// For `tributary add` on a JSON API: `items` for its largest array of objects (`$.hits[*]`,
+/// `$.data.children[*]`, `$[*]`), looked for through objects up to 8 levels down.
+pub fn suggest_items(doc: &Value) -> Option<String> {
+    fn walk(v: &Value, path: &str, depth: usize, best: &mut Option<(usize, String)>) {
+        match v {
+            Value::Array(a) => {
+                let objects = a.iter().filter(|e| e.is_object()).count();
+                if objects > 0 && best.as_ref().is_none_or(|(n, _)| objects > *n) {
+                    *best = Some((objects, format!("{path}[*]")));
+                }
+            }
+            Value::Object(o) if depth < 8 => {
+                for (key, value) in o.iter().take(1_000) {
+                    let simple = key
+                        .chars()
+                        .next()
+                        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    let next = if simple {
+                        format!("{path}.{key}")
+                    } else {
+                        format!(
+                            "{path}['{}']",
+                            key.replace('\\', "\\\\").replace('\'', "\\'")
+                        )
+                    };
+                    walk(value, &next, depth + 1, best);
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut best = None;
+    walk(doc, "$", 0, &mut best);
+    best.map(|(_, path)| path)
+}
+
 /// The keys each field is looked for under when it has no path of its own, in order.
 fn default_keys(field: Field) -> &'static [&'static str] {
     match field {
@@ -415,6 +452,22 @@ mod tests {
             titles,
             ["Why is Vec<T> slower than Box<[T]>?", "AT&T and a<b && c>d"]
         );
+    }
+
+    #[test]
+    fn the_largest_array_of_objects_is_suggested() {
+        let doc: Value = serde_json::from_str(
+            r#"{"meta": {"tags": [{"a": 1}]}, "data": {"children": [{"x": 1}, {"x": 2}]}, "n": [1, 2, 3]}"#,
+        )
+        .expect("json");
+        assert_eq!(suggest_items(&doc).as_deref(), Some("$.data.children[*]"));
+        let doc: Value = serde_json::from_str(r#"[{"a": 1}]"#).expect("json");
+        assert_eq!(suggest_items(&doc).as_deref(), Some("$[*]"));
+        let doc: Value = serde_json::from_str(r#"{"odd key": [{"a": 1}]}"#).expect("json");
+        let path = suggest_items(&doc).expect("a path");
+        assert_eq!(path, "$['odd key'][*]");
+        assert!(check_path(&path, true).is_ok());
+        assert_eq!(suggest_items(&serde_json::json!({"a": [1, 2]})), None);
     }
 
     /// JSON sent as UTF-16 with a BOM, or in a charset the HTTP header declares, is read;

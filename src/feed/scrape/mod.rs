@@ -24,7 +24,7 @@ use url::Url;
 use crate::feed::parse::Parsed;
 
 pub use html::check_selector;
-pub use json::check_path;
+pub use json::{check_path, suggest_items};
 
 /// How many element visits one HTML document may cost the field selectors, in all (each
 /// element looked at while finding one field of one item counts once). Real listing pages

@@ -620,3 +620,12 @@ fn short_forms_inside_a_run_are_not_dates() {
         );
     }
 }
+
+/// A format with a day and a month that chrono can write but not read back says so.
+#[test]
+fn a_format_chrono_cannot_read_back_says_why() {
+    let e = super::check_format("%d %m %Y %:::z").expect_err("not readable");
+    assert!(e.contains("cannot be read back"), "{e}");
+    let e = super::check_format("%H:%M").expect_err("no day");
+    assert!(e.contains("needs a day and a month"), "{e}");
+}
