@@ -417,6 +417,7 @@ fn entry(item: Item, base: &Url, page: &Url) -> Entry {
         base.join(u.trim())
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https"))
+            .map(without_session)
             .map(String::from)
     };
     // A link back to the page itself (`#`, `?`, the page's own address) names no entry:
@@ -479,6 +480,36 @@ fn entry(item: Item, base: &Url, page: &Url) -> Entry {
         e.media.push(media);
     }
     e
+}
+
+/// A link without the session id a server puts in links for a client without cookies
+/// (`?sid=`, `PHPSESSID`, `;jsessionid=`): it changes with every fetch, and would make every
+/// entry new at every poll.
+fn without_session(mut url: Url) -> Url {
+    let is_session = |name: &str| {
+        let n = name.to_ascii_lowercase();
+        matches!(
+            n.as_str(),
+            "sid" | "phpsessid" | "jsessionid" | "sessionid" | "session_id" | "sessid"
+        ) || n.starts_with("aspsessionid")
+    };
+    if url.query().is_some() && url.query_pairs().any(|(k, _)| is_session(&k)) {
+        let kept: Vec<(String, String)> = url
+            .query_pairs()
+            .filter(|(k, _)| !is_session(k))
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        if kept.is_empty() {
+            url.set_query(None);
+        } else {
+            url.query_pairs_mut().clear().extend_pairs(kept);
+        }
+    }
+    let path = url.path().to_string();
+    if let Some(at) = path.to_ascii_lowercase().find(";jsessionid=") {
+        url.set_path(&path[..at]);
+    }
+    url
 }
 
 /// Whether `link` is the page `page` itself: the same address, with at most an empty
@@ -578,6 +609,32 @@ mod tests {
         let both = Pick::css(r"div.\@lg@title");
         assert_eq!(both.path, r"div.\@lg");
         assert_eq!(both.attribute.as_deref(), Some("title"));
+    }
+
+    #[test]
+    fn session_ids_are_not_part_of_a_link() {
+        let cases = [
+            (
+                "https://a.example/story?id=7&sid=abc123",
+                "https://a.example/story?id=7",
+            ),
+            (
+                "https://a.example/story?PHPSESSID=x",
+                "https://a.example/story",
+            ),
+            (
+                "https://a.example/story;jsessionid=ABC?id=7",
+                "https://a.example/story?id=7",
+            ),
+            (
+                "https://a.example/story?s=search-term",
+                "https://a.example/story?s=search-term",
+            ),
+        ];
+        for (given, want) in cases {
+            let url = Url::parse(given).expect("url");
+            assert_eq!(without_session(url).as_str(), want, "{given}");
+        }
     }
 
     #[test]
