@@ -625,13 +625,14 @@ impl<'a> Page<'a> {
         let step = (g.members.len() / SAMPLE).max(1);
         let flat = matches!(
             g.tag.as_str(),
-            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "dt"
+            "h1" | "h2" | "h3" | "h4" | "h5" | "h6" | "dt" | "tr"
         );
         let members: HashSet<NodeId> = if flat {
             g.members.iter().copied().collect()
         } else {
             HashSet::new()
         };
+        f.flat = members.clone();
         for id in g.members.iter().step_by(step).take(SAMPLE) {
             if work.get() >= MAX_WORK {
                 return None;
@@ -640,7 +641,7 @@ impl<'a> Page<'a> {
             sampled += 1;
             let mut m = Member::read(&node, work, now);
             if flat {
-                m.read_trailing(&node, &members, work);
+                m.read_trailing(&node, &members, work, now);
             }
             if let Some(e) = self.elements.get(id) {
                 f.chrome += f64::from(u8::from(e.chrome));
@@ -900,7 +901,7 @@ impl Page<'_> {
                 .iter()
                 .filter_map(|m| Some((m.id, m.main?)))
                 .collect();
-            if let Some(sel) = self.field_selector(&targets) {
+            if let Some(sel) = self.field_selector(&targets, &f.flat) {
                 if link_wrong * 5 > n {
                     s.link = Some(Pick::css(&sel));
                 }
@@ -926,7 +927,7 @@ impl Page<'_> {
                     .into_iter()
                     .max_by_key(|(a, n)| (*n, a.is_some()))
                     .and_then(|(a, _)| a);
-                if let Some(sel) = self.field_selector(&targets) {
+                if let Some(sel) = self.field_selector(&targets, &f.flat) {
                     s.date = Some(match attribute {
                         Some(a) if a != "datetime" => Pick::css(&format!("{sel}@{a}")),
                         _ => Pick::css(&sel),
@@ -938,7 +939,11 @@ impl Page<'_> {
 
     /// A selector that, inside each member, finds its target first (for most of them):
     /// the target's `tag.class`, its parent's `tag.class > tag`, or its tag.
-    fn field_selector(&self, targets: &[(NodeId, NodeId)]) -> Option<String> {
+    fn field_selector(
+        &self,
+        targets: &[(NodeId, NodeId)],
+        flat: &HashSet<NodeId>,
+    ) -> Option<String> {
         // Named after the first few targets: the first may be an odd one out.
         let mut options: Vec<String> = Vec::new();
         for (_, target) in targets.iter().take(3) {
@@ -974,7 +979,20 @@ impl Page<'_> {
                 .filter(|(member, target)| {
                     self.node_of(member)
                         .and_then(|n| {
+                            // Inside the member, then (a flat group's) the elements after
+                            // it up to the next member, as the reader looks.
+                            let after = std::iter::successors(n.next_element_sibling(), |s| {
+                                s.next_element_sibling()
+                            })
+                            .take_while(|s| !flat.is_empty() && !flat.contains(&s.id))
+                            .take(MAX_TRAILING)
+                            .flat_map(|s| {
+                                let mut nodes = vec![s];
+                                nodes.extend(s.descendants_it().take(SAMPLE_NODES));
+                                nodes
+                            });
                             n.descendants_it()
+                                .chain(after)
                                 .take(SAMPLE_NODES)
                                 .find(|d| d.is_element() && d.is_match(&m))
                         })
@@ -1025,6 +1043,9 @@ struct Features {
     huge: f64,
     /// Headings per member: more than one, and it holds entries rather than being one.
     headings: f64,
+    /// For a group whose entries reach past their element (headings, terms, table rows):
+    /// all its members, where the elements after one end.
+    flat: HashSet<NodeId>,
 }
 
 impl Features {
@@ -1321,7 +1342,13 @@ impl Member {
 impl Member {
     /// On a flat page an entry is a heading and the elements after it, up to the next one
     /// (as [`super::read`] reads it): their paragraphs, `<time>` and text count as its own.
-    fn read_trailing(&mut self, node: &NodeRef, members: &HashSet<NodeId>, work: &Cell<usize>) {
+    fn read_trailing(
+        &mut self,
+        node: &NodeRef,
+        members: &HashSet<NodeId>,
+        work: &Cell<usize>,
+        now: DateTime<Utc>,
+    ) {
         let mut at = node.next_element_sibling();
         for _ in 0..MAX_TRAILING {
             let Some(sibling) = at else {
@@ -1343,6 +1370,19 @@ impl Member {
                     Some("p") => self.paragraph = true,
                     Some("time") => self.time = true,
                     _ => {}
+                }
+                // A date after the entry's element (a byline, the next row's age), the
+                // innermost element holding it, as inside a member.
+                let replaceable = match self.date {
+                    None => true,
+                    Some((at, None)) => d.ancestors_it(Some(8)).any(|a| a.id == at),
+                    Some((_, Some(_))) => false,
+                };
+                if replaceable
+                    && !self.time
+                    && let Some(found) = date_in(&d, work, now)
+                {
+                    self.date = Some(found);
                 }
             }
             at = sibling.next_element_sibling();
@@ -2037,6 +2077,39 @@ mod saved_pages {
         let all = proposals_for(page);
         let items: Vec<&str> = all.iter().map(|p| p.selectors.items.as_str()).collect();
         assert_eq!(items, ["tr.athing"]);
+        // The age is in the next row: read from there, as the reader reads a row's span.
+        assert_eq!(
+            all[0]
+                .selectors
+                .date
+                .as_ref()
+                .map(Pick::to_string)
+                .as_deref(),
+            Some("span.age@title")
+        );
+        assert!(all[0].first.iter().all(|e| e.date.is_some()));
+    }
+
+    /// LWN's weekly edition: each article is a heading and what follows it; the date is in
+    /// the byline after the heading.
+    #[test]
+    fn a_flat_page_gets_the_date_after_its_headings() {
+        let page = PAGES
+            .iter()
+            .find(|p| p.file == "flat-lwn.html")
+            .expect("the page");
+        let all = proposals_for(page);
+        assert_eq!(all[0].selectors.items, "h2.SummaryHL");
+        assert_eq!(
+            all[0]
+                .selectors
+                .date
+                .as_ref()
+                .map(Pick::to_string)
+                .as_deref(),
+            Some("div.FeatureByline")
+        );
+        assert!(all[0].first.iter().all(|e| e.date.is_some()));
     }
 
     /// A WordPress index: all posts (`div.post`), not one category's (`div.category-film`)
