@@ -22,6 +22,76 @@ pub struct Health {
     /// --confirm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_held: Option<crate::store::HeldPass>,
+    /// Each `[[webhook]]`'s deliveries since the daemon started (filled in by the running
+    /// daemon's `/healthz`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookStatus>,
+}
+
+/// One webhook's deliveries since the daemon started (a delivery is one poll's new
+/// entries; its attempts are not counted apart).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebhookStatus {
+    /// Its `name` (`webhook-N` without one); its URL is not shown (it may hold a token).
+    pub name: String,
+    /// Delivered (a 2xx answer).
+    pub delivered: u64,
+    /// Given up: a 4xx other than 429, a refused address, or every attempt failed.
+    pub failed: u64,
+    /// Dropped unsent because the queue was full (the oldest go first).
+    pub dropped: u64,
+    /// Waiting: queued, being sent, or waiting for a retry.
+    pub pending: u64,
+    /// Attempts that failed and are retried.
+    pub retries: u64,
+    pub last_delivery: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Every webhook's [`WebhookStatus`], shared by the dispatcher (which writes) and
+/// `/healthz` (which reads). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookBoard(std::sync::Arc<std::sync::Mutex<Vec<WebhookStatus>>>);
+
+impl WebhookBoard {
+    /// Every webhook's status, in config order.
+    pub fn snapshot(&self) -> Vec<WebhookStatus> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes `name`'s status (added if new).
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut WebhookStatus)) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = all.iter_mut().find(|w| w.name == name) {
+            change(w);
+        } else {
+            let mut w = WebhookStatus {
+                name: name.to_string(),
+                ..WebhookStatus::default()
+            };
+            change(&mut w);
+            all.push(w);
+        }
+    }
+
+    /// Keeps only the webhooks named in `names` (in that order), adding the new ones.
+    pub fn keep(&self, names: &[&str]) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept: Vec<WebhookStatus> = names
+            .iter()
+            .map(|n| {
+                all.iter()
+                    .find(|w| w.name == *n)
+                    .cloned()
+                    .unwrap_or_else(|| WebhookStatus {
+                        name: (*n).to_string(),
+                        ..WebhookStatus::default()
+                    })
+            })
+            .collect();
+        std::mem::swap(&mut *all, &mut kept);
+    }
 }
 
 /// One configured source.
@@ -121,6 +191,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         entries: sources.iter().map(|s| s.entries).sum(),
         sources,
         retention_held: store.held_prune()?,
+        webhooks: Vec::new(),
     })
 }
 
@@ -208,6 +279,17 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
             (_, t) => when(t),
         };
         let _ = writeln!(out, "  next poll:      {next}");
+    }
+    for w in &health.webhooks {
+        let _ = writeln!(
+            out,
+            "webhook {}: {} delivered, {} failed, {} pending, {} retries, {} dropped",
+            w.name, w.delivered, w.failed, w.pending, w.retries, w.dropped
+        );
+        let _ = writeln!(out, "  last delivery:  {}", when(w.last_delivery));
+        if let Some(e) = &w.last_error {
+            let _ = writeln!(out, "  last error:     {e} at {}", when(w.last_error_at));
+        }
     }
     let _ = write!(
         out,

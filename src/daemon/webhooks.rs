@@ -1,0 +1,469 @@
+//! Webhooks (`[[webhook]]`): after each poll that stored new entries, those entries go to
+//! every webhook that takes them, as one POST (a JSON Feed or Atom document), signed as the
+//! Standard Webhooks specification says (<https://www.standardwebhooks.com/>).
+//!
+//! Polls never wait for a delivery: the poll's callback only hands the new entries' keys
+//! to a bounded channel ([`Webhooks::poll_done`], which never blocks). One task reads the
+//! entries back (one store call), renders a document per webhook and queues a delivery;
+//! the queue holds at most [`QUEUE`] deliveries (when full, the oldest is dropped and
+//! counted) and at most [`CONCURRENCY`] are sent at once. A failed attempt (a network
+//! error, a 5xx or a 429) is tried again after [`BACKOFF`] (or after the receiver's
+//! Retry-After, up to an hour, when it sends one), with the same `webhook-id`; another 4xx,
+//! a redirect or a refused address is not.
+//! Requests go through the fetcher's address guard, with `[fetch] timeout`, and follow no
+//! redirects. Nothing is kept across a restart.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, WebhookConfig, WebhookFormat};
+use crate::daemon::metrics::Metrics;
+use crate::fetch::{FetchError, Fetcher};
+use crate::ingest::poll::PollReport;
+use crate::model::{Entry, EntryKey, SourceState};
+use crate::render::{self, FeedMeta, SourceInfo};
+use crate::store::Store;
+
+/// Deliveries queued at most (sent, waiting for a place, or waiting for a retry not
+/// counted); past it the oldest queued delivery is dropped.
+pub const QUEUE: usize = 1000;
+/// Deliveries sent at once, over all webhooks.
+pub const CONCURRENCY: usize = 4;
+/// Polls with new entries waiting to be read back and rendered; past it a poll's
+/// deliveries are dropped (and counted) at once.
+const POLLS: usize = 256;
+/// The waits before the 2nd, 3rd, 4th and 5th (last) attempt.
+pub const BACKOFF: [Duration; 4] = [
+    Duration::from_secs(2),
+    Duration::from_secs(60),
+    Duration::from_secs(10 * 60),
+    Duration::from_secs(60 * 60),
+];
+/// A receiver's Retry-After is honoured up to this.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// The dispatcher's handle: cheap to clone.
+#[derive(Clone)]
+pub struct Webhooks {
+    polls: mpsc::Sender<(String, Arc<[EntryKey]>)>,
+    live: watch::Receiver<Arc<Config>>,
+    metrics: Metrics,
+}
+
+/// One poll's new entries for one webhook, rendered and signed at each attempt.
+struct Delivery {
+    /// The webhook's name, and its URL when the delivery was made: a retry goes out only
+    /// while the config still has that webhook at that URL.
+    hook: String,
+    url: url::Url,
+    id: String,
+    body: Arc<Vec<u8>>,
+    content_type: &'static str,
+    /// Attempts made so far.
+    attempts: usize,
+}
+
+/// What the sending tasks share.
+struct Shared {
+    queue: Mutex<VecDeque<Delivery>>,
+    ready: Notify,
+    places: Arc<Semaphore>,
+    fetcher: Fetcher,
+    live: watch::Receiver<Arc<Config>>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+}
+
+impl Webhooks {
+    /// Starts the dispatcher's tasks (they end with `shutdown`).
+    pub fn start(
+        store: Store,
+        fetcher: Fetcher,
+        live: watch::Receiver<Arc<Config>>,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Webhooks {
+        let (polls, rx) = mpsc::channel(POLLS);
+        let shared = Arc::new(Shared {
+            queue: Mutex::default(),
+            ready: Notify::new(),
+            places: Arc::new(Semaphore::new(CONCURRENCY)),
+            fetcher,
+            live: live.clone(),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+        });
+        keep_names(&metrics, &live.borrow());
+        tokio::spawn(prepare(rx, store, shared.clone()));
+        tokio::spawn(send_loop(shared));
+        Webhooks {
+            polls,
+            live,
+            metrics,
+        }
+    }
+
+    /// A poll ended: its new entries (if any) go to the webhooks. Never waits.
+    pub fn poll_done(&self, report: &PollReport) {
+        if report.new_entries.is_empty() || self.live.borrow().webhooks.is_empty() {
+            return;
+        }
+        let job = (report.source.clone(), report.new_entries.clone());
+        if self.polls.try_send(job).is_err() {
+            tracing::warn!(
+                source = %report.source,
+                "webhooks: too many polls waiting to be delivered; this poll's new entries are not sent"
+            );
+            for w in &self.live.borrow().webhooks {
+                self.metrics.record_webhook(&w.name, "dropped");
+                self.metrics.webhooks.update(&w.name, |s| s.dropped += 1);
+            }
+        }
+    }
+}
+
+/// The board lists the config's webhooks, in its order.
+fn keep_names(metrics: &Metrics, config: &Config) {
+    let names: Vec<&str> = config.webhooks.iter().map(|w| w.name.as_str()).collect();
+    metrics.webhooks.keep(&names);
+}
+
+/// Reads back each poll's new entries and queues a delivery per webhook that takes some.
+async fn prepare(
+    mut polls: mpsc::Receiver<(String, Arc<[EntryKey]>)>,
+    store: Store,
+    shared: Arc<Shared>,
+) {
+    let mut live = shared.live.clone();
+    loop {
+        let (source, keys) = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            changed = live.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                keep_names(&shared.metrics, &live.borrow_and_update());
+                continue;
+            }
+            job = polls.recv() => match job {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let config = shared.live.borrow().clone();
+        if config.webhooks.is_empty() {
+            continue;
+        }
+        let name = source.clone();
+        let read = store
+            .call(move |s| Ok((s.entries_by_keys(&name, &keys)?, s.source_state(&name)?)))
+            .await;
+        let (entries, state) = match read {
+            Ok(read) => read,
+            Err(error) => {
+                tracing::warn!(%source, %error, "webhooks: cannot read the poll's new entries");
+                continue;
+            }
+        };
+        for hook in &config.webhooks {
+            let Some(delivery) = render_for(hook, &config, &source, &entries, state.as_ref())
+            else {
+                continue;
+            };
+            shared.enqueue(delivery);
+        }
+    }
+}
+
+/// The delivery of `entries` (new in `source`) to `hook`, if it takes any.
+fn render_for(
+    hook: &WebhookConfig,
+    config: &Config,
+    source: &str,
+    entries: &[Entry],
+    state: Option<&SourceState>,
+) -> Option<Delivery> {
+    let mut taken: Vec<Entry> = entries
+        .iter()
+        .filter(|e| hook.takes(e, &config.feeds))
+        .cloned()
+        .map(Entry::for_publishing)
+        .collect();
+    if taken.is_empty() {
+        return None;
+    }
+    taken.sort_by_key(|e| std::cmp::Reverse(e.sort_time()));
+    let s = config.source(source)?;
+    let title = s
+        .title
+        .clone()
+        .or_else(|| state.and_then(|st| st.feed_title.clone()))
+        .unwrap_or_else(|| s.name.clone());
+    let base = &config.server.base_url;
+    let ext = match hook.format {
+        WebhookFormat::Json => "json",
+        WebhookFormat::Atom => "atom",
+    };
+    let feed_url = format!("{base}/sources/{source}.{ext}");
+    let meta = FeedMeta {
+        title: format!("{}: new in {title}", config.publish.title),
+        description: config.publish.description.clone(),
+        author: config.publish.author.clone(),
+        self_url: feed_url.clone(),
+        id: feed_url,
+        home_url: format!("{base}/"),
+        empty_updated: Utc::now(),
+        next_url: None,
+    };
+    let infos = HashMap::from([(
+        s.name.clone(),
+        SourceInfo {
+            title,
+            url: render::source_feed_url(base, s),
+            link: state.and_then(|st| st.feed_link.clone()),
+        },
+    )]);
+    let (body, content_type) = match hook.format {
+        WebhookFormat::Json => (render::json(&meta, &taken, &infos), "application/feed+json"),
+        WebhookFormat::Atom => (
+            render::atom(&meta, &taken, &infos),
+            "application/atom+xml; charset=utf-8",
+        ),
+    };
+    Some(Delivery {
+        hook: hook.name.clone(),
+        url: hook.url.clone(),
+        id: format!("msg_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+        body: Arc::new(body.into_bytes()),
+        content_type,
+        attempts: 0,
+    })
+}
+
+impl Shared {
+    /// Queues a new delivery (pending until it ends); a full queue drops its oldest.
+    fn enqueue(&self, delivery: Delivery) {
+        let hook = delivery.hook.clone();
+        self.metrics.webhooks.update(&hook, |s| s.pending += 1);
+        self.requeue(delivery);
+    }
+
+    /// Queues a delivery already counted as pending.
+    fn requeue(&self, delivery: Delivery) {
+        let dropped = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let dropped = (queue.len() >= QUEUE).then(|| queue.pop_front()).flatten();
+            queue.push_back(delivery);
+            dropped
+        };
+        if let Some(old) = dropped {
+            tracing::warn!(webhook = %old.hook, id = %old.id, "webhooks: queue full; the oldest delivery is dropped");
+            self.metrics.record_webhook(&old.hook, "dropped");
+            self.metrics.webhooks.update(&old.hook, |s| {
+                s.dropped += 1;
+                s.pending = s.pending.saturating_sub(1);
+            });
+        }
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Option<Delivery> {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
+    }
+}
+
+/// Sends queued deliveries, [`CONCURRENCY`] at a time.
+async fn send_loop(shared: Arc<Shared>) {
+    loop {
+        let place = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            p = shared.places.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let delivery = loop {
+            if let Some(d) = shared.pop() {
+                break d;
+            }
+            tokio::select! {
+                () = shared.shutdown.cancelled() => return,
+                () = shared.ready.notified() => {}
+            }
+        };
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let cancel = shared.shutdown.clone();
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = attempt(&shared, delivery) => {}
+            }
+            drop(place);
+        });
+    }
+}
+
+/// One attempt of `d`: delivered, failed for good, or queued again after a wait.
+async fn attempt(shared: &Arc<Shared>, mut d: Delivery) {
+    let hook = shared
+        .live
+        .borrow()
+        .webhooks
+        .iter()
+        .find(|w| w.name == d.hook && w.url == d.url)
+        .cloned();
+    let Some(hook) = hook else {
+        // Removed (or moved) by a reload: not sent.
+        tracing::info!(webhook = %d.hook, id = %d.id, "webhooks: the webhook is no longer configured; delivery dropped");
+        shared
+            .metrics
+            .webhooks
+            .update(&d.hook, |s| s.pending = s.pending.saturating_sub(1));
+        return;
+    };
+    d.attempts += 1;
+    let timestamp = Utc::now().timestamp();
+    let result = match headers(&hook, &d, timestamp) {
+        Ok(headers) => {
+            shared
+                .fetcher
+                .post(&hook.url, headers, d.body.to_vec())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let error = match result {
+        Ok(_) => {
+            tracing::info!(webhook = %d.hook, id = %d.id, attempts = d.attempts, "webhook delivered");
+            shared.metrics.record_webhook(&d.hook, "delivered");
+            shared.metrics.webhooks.update(&d.hook, |s| {
+                s.delivered += 1;
+                s.pending = s.pending.saturating_sub(1);
+                s.last_delivery = Some(Utc::now());
+            });
+            return;
+        }
+        Err(e) => e,
+    };
+    // The URL may carry a token: messages name the webhook, not its URL.
+    let message = error
+        .to_string()
+        .replace(hook.url.as_str(), "[webhook url]");
+    let wait = retry_wait(&error, d.attempts);
+    shared.metrics.webhooks.update(&d.hook, |s| {
+        s.last_error = Some(match wait {
+            Some(w) => format!(
+                "{message} (attempt {}; retried in {})",
+                d.attempts,
+                humantime::format_duration(w)
+            ),
+            None => format!("{message} (attempt {}; given up)", d.attempts),
+        });
+        s.last_error_at = Some(Utc::now());
+        if wait.is_some() {
+            s.retries += 1;
+        } else {
+            s.failed += 1;
+            s.pending = s.pending.saturating_sub(1);
+        }
+    });
+    let Some(wait) = wait else {
+        tracing::warn!(webhook = %d.hook, id = %d.id, attempts = d.attempts, error = %message, "webhook delivery failed; given up");
+        shared.metrics.record_webhook(&d.hook, "failed");
+        return;
+    };
+    tracing::warn!(webhook = %d.hook, id = %d.id, attempts = d.attempts, error = %message, retry_in = ?wait, "webhook delivery failed; retrying");
+    shared.metrics.record_webhook(&d.hook, "retry");
+    // The wait holds no sending place.
+    let shared = shared.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = shared.shutdown.cancelled() => {}
+            () = tokio::time::sleep(wait) => shared.requeue(d),
+        }
+    });
+}
+
+/// How long to wait before attempt `attempts + 1`, or `None` to give up: network errors,
+/// timeouts, 5xx and 429 are retried (429 and 503 after Retry-After when it is longer);
+/// a refused address, a redirect and other 4xx are not.
+fn retry_wait(error: &FetchError, attempts: usize) -> Option<Duration> {
+    let backoff = *BACKOFF.get(attempts.checked_sub(1)?)?;
+    match error {
+        FetchError::Status {
+            status,
+            retry_after,
+            ..
+        } if *status == 429 || (500..600).contains(status) => {
+            Some(retry_after.map_or(backoff, |r| r.min(MAX_RETRY_AFTER)))
+        }
+        FetchError::Status { .. } | FetchError::Refused(_) | FetchError::Client(_) => None,
+        _ => Some(backoff),
+    }
+}
+
+/// The Standard Webhooks headers for attempt at `timestamp` (Unix seconds).
+fn headers(hook: &WebhookConfig, d: &Delivery, timestamp: i64) -> Result<HeaderMap, FetchError> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&hook.key)
+        .map_err(|e| FetchError::Refused(format!("bad webhook key: {e}")))?;
+    mac.update(format!("{}.{timestamp}.", d.id).as_bytes());
+    mac.update(&d.body);
+    let signature = base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes());
+    let value = |s: String| {
+        HeaderValue::from_str(&s)
+            .map_err(|e| FetchError::Refused(format!("bad webhook header: {e}")))
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert("webhook-id", value(d.id.clone())?);
+    headers.insert("webhook-timestamp", value(timestamp.to_string())?);
+    headers.insert("webhook-signature", value(format!("v1,{signature}"))?);
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(d.content_type));
+    Ok(headers)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_follow_the_kind_of_failure() {
+        let status = |status, retry_after| FetchError::Status {
+            status,
+            reason: None,
+            retry_after,
+        };
+        assert_eq!(retry_wait(&status(500, None), 1), Some(BACKOFF[0]));
+        assert_eq!(retry_wait(&status(503, None), 4), Some(BACKOFF[3]));
+        assert_eq!(
+            retry_wait(&status(503, None), 5),
+            None,
+            "5 attempts at most"
+        );
+        assert_eq!(
+            retry_wait(&status(429, Some(Duration::from_secs(7))), 1),
+            Some(Duration::from_secs(7))
+        );
+        assert_eq!(
+            retry_wait(&status(429, Some(Duration::from_secs(86_400))), 1),
+            Some(MAX_RETRY_AFTER)
+        );
+        assert_eq!(retry_wait(&status(400, None), 1), None);
+        assert_eq!(retry_wait(&status(404, None), 1), None);
+        assert_eq!(retry_wait(&FetchError::Refused("x".into()), 1), None);
+        assert_eq!(
+            retry_wait(&FetchError::Timeout(Duration::from_secs(1)), 2),
+            Some(BACKOFF[1])
+        );
+    }
+}
