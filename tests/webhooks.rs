@@ -175,7 +175,7 @@ async fn a_poll_s_new_entries_are_posted_signed() {
     let mut receiver = Receiver::start(vec![]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude(LOOPBACK)
-        + &source_toml("a", &origin.url("/a.xml"), "1h", "title = \"Alpha\"")
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "title = \"Alpha\"")
         + &webhook_toml(&format!("{}/hook", receiver.base), "name = \"chat\"");
     let mut daemon = start(config_raw(dir.path(), &text)).await;
     let mut reports = daemon.take_reports();
@@ -242,8 +242,8 @@ async fn a_500_is_retried_with_the_same_id_and_a_400_is_not() {
     let mut refusing = Receiver::start(vec![Answer::Status(400, vec![])]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude(LOOPBACK)
-        + &source_toml("a", &origin.url("/a.xml"), "1h", "")
-        + &source_toml("b", &origin.url("/b.xml"), "1h", "")
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "")
+        + &source_toml("b", &origin.url("/b.xml"), "1s", "")
         + &webhook_toml(
             &format!("{}/", flaky.base),
             "name = \"flaky\"\nsources = [\"a\"]",
@@ -306,7 +306,7 @@ async fn a_429_is_retried_after_its_retry_after() {
     let mut receiver = Receiver::start(vec![Answer::Status(429, vec![("retry-after", "1")])]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude(LOOPBACK)
-        + &source_toml("a", &origin.url("/a.xml"), "1h", "")
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "")
         + &webhook_toml(&receiver.base, "");
     let mut daemon = start(config_raw(dir.path(), &text)).await;
     let mut reports = daemon.take_reports();
@@ -338,9 +338,9 @@ async fn sources_tags_and_feeds_choose_the_entries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let r = &receiver.base;
     let text = config_prelude(LOOPBACK)
-        + &source_toml("a", &origin.url("/a.xml"), "1h", "tags = [\"x\"]")
-        + &source_toml("b", &origin.url("/b.xml"), "1h", "tags = [\"y\"]")
-        + &source_toml("c", &origin.url("/c.xml"), "1h", "")
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "tags = [\"x\"]")
+        + &source_toml("b", &origin.url("/b.xml"), "1s", "tags = [\"y\"]")
+        + &source_toml("c", &origin.url("/c.xml"), "1s", "")
         + "[[feed]]\nname = \"picked\"\nsources = [\"c\"]\ninclude = [\"c 1\"]\n\n"
         + &webhook_toml(&format!("{r}/by-source"), "name = \"s\"\nsources = [\"a\"]")
         + &webhook_toml(&format!("{r}/by-tag"), "name = \"t\"\ntags = [\"y\"]")
@@ -401,7 +401,7 @@ async fn a_hanging_receiver_delays_neither_polls_nor_serving() {
     let dir = tempfile::tempdir().expect("tempdir");
     let sources: String = names
         .iter()
-        .map(|s| source_toml(s, &origin.url(&format!("/{s}.xml")), "1h", ""))
+        .map(|s| source_toml(s, &origin.url(&format!("/{s}.xml")), "1s", ""))
         .collect();
     let hook = webhook_toml(&receiver.base, "name = \"stuck\"");
     let text = config_prelude(&format!("{LOOPBACK}\ntimeout = \"60s\""));
@@ -416,7 +416,7 @@ async fn a_hanging_receiver_delays_neither_polls_nor_serving() {
     hook_status(&base, "stuck", |w| w["pending"] == 5).await;
 
     // A source added now is polled and stored at once, and the server answers at once.
-    let late = source_toml("late", &origin.url("/late.xml"), "1h", "");
+    let late = source_toml("late", &origin.url("/late.xml"), "1s", "");
     std::fs::write(
         dir.path().join("feeds.toml"),
         text + &sources + &late + &hook,
@@ -456,7 +456,7 @@ async fn a_loopback_receiver_without_allow_networks_is_refused() {
     let mut receiver = Receiver::start(vec![]).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude("")
-        + &source_toml("a", &origin.url("/a.xml"), "1h", "")
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "")
         + &webhook_toml(&format!("{}/hook", receiver.base), "name = \"inside\"");
     let mut daemon = start(config_raw(dir.path(), &text)).await;
     let mut reports = daemon.take_reports();
@@ -495,7 +495,7 @@ async fn a_reload_changes_the_webhooks() {
     );
     let mut receiver = Receiver::start(vec![]).await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let text = config_prelude(LOOPBACK) + &source_toml("a", &origin.url("/a.xml"), "1h", "");
+    let text = config_prelude(LOOPBACK) + &source_toml("a", &origin.url("/a.xml"), "1s", "");
     let mut daemon = start(config_raw(
         dir.path(),
         &(text.clone() + &webhook_toml(&format!("{}/one", receiver.base), "name = \"one\"")),
@@ -506,7 +506,7 @@ async fn a_reload_changes_the_webhooks() {
     assert_eq!(receiver.next().await.path, "/one");
     std::fs::write(
         dir.path().join("feeds.toml"),
-        text + &source_toml("b", &origin.url("/b.xml"), "1h", "")
+        text + &source_toml("b", &origin.url("/b.xml"), "1s", "")
             + &webhook_toml(&format!("{}/two", receiver.base), "name = \"two\""),
     )
     .expect("write");
@@ -530,7 +530,7 @@ async fn a_reload_changes_the_webhooks() {
 fn webhook_config_mistakes_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude("")
-        + &source_toml("a", "http://a.example/feed", "1h", "tags = [\"x\"]")
+        + &source_toml("a", "http://a.example/feed", "1s", "tags = [\"x\"]")
         + "[[webhook]]\nurl = \"ftp://hooks.example/\"\nsecret = \"hunter2\"\nsources = [\"nope\"]\ntags = [\"zz\"]\nfeeds = [\"nofeed\"]\nformat = \"rss\"\n";
     let path = dir.path().join("feeds.toml");
     std::fs::write(&path, text).expect("write");
