@@ -523,6 +523,31 @@ async fn a_reload_changes_the_webhooks() {
         .filter_map(|w| w["name"].as_str())
         .collect();
     assert_eq!(names, ["two"]);
+
+    // `[fetch] allow_networks` applies to webhooks as the running config says.
+    origin.set(
+        "/c.xml",
+        Route::feed(small_rss("c", 1), "application/rss+xml"),
+    );
+    std::fs::write(
+        dir.path().join("feeds.toml"),
+        config_prelude("")
+            + &source_toml("c", &origin.url("/c.xml"), "1s", "")
+            + &webhook_toml(&format!("{}/two", receiver.base), "name = \"two\""),
+    )
+    .expect("write");
+    daemon.reload().await.expect("reloads");
+    all_stored(&mut reports, &["c"]).await;
+    let base = format!("http://{}", daemon.local_addr());
+    let w = hook_status(&base, "two", |w| w["failed"] == 1).await;
+    assert!(
+        w["last_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("loopback"),
+        "{w}"
+    );
+    assert!(receiver.got.try_recv().is_err());
     daemon.shutdown().await.expect("stops");
 }
 

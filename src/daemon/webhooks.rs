@@ -76,7 +76,9 @@ struct Shared {
     queue: Mutex<VecDeque<Delivery>>,
     ready: Notify,
     places: Arc<Semaphore>,
-    fetcher: Fetcher,
+    /// Built again at each reload, so `[fetch]` changes (`allow_networks`, `timeout`)
+    /// apply to webhooks at once, as to sources.
+    fetcher: Mutex<Fetcher>,
     live: watch::Receiver<Arc<Config>>,
     metrics: Metrics,
     shutdown: CancellationToken,
@@ -96,7 +98,7 @@ impl Webhooks {
             queue: Mutex::default(),
             ready: Notify::new(),
             places: Arc::new(Semaphore::new(CONCURRENCY)),
-            fetcher,
+            fetcher: Mutex::new(fetcher),
             live: live.clone(),
             metrics: metrics.clone(),
             shutdown: shutdown.clone(),
@@ -144,13 +146,20 @@ async fn prepare(
 ) {
     let mut live = shared.live.clone();
     loop {
+        // A reload is taken before the polls after it (`biased`).
         let (source, keys) = tokio::select! {
+            biased;
             () = shared.shutdown.cancelled() => return,
             changed = live.changed() => {
                 if changed.is_err() {
                     return;
                 }
-                keep_names(&shared.metrics, &live.borrow_and_update());
+                let config = live.borrow_and_update().clone();
+                keep_names(&shared.metrics, &config);
+                match Fetcher::new(&config.fetch) {
+                    Ok(f) => *shared.fetcher.lock().unwrap_or_else(|e| e.into_inner()) = f,
+                    Err(error) => tracing::warn!(%error, "webhooks: keeping the old HTTP client"),
+                }
                 continue;
             }
             job = polls.recv() => match job {
@@ -336,10 +345,12 @@ async fn attempt(shared: &Arc<Shared>, mut d: Delivery) {
     let timestamp = Utc::now().timestamp();
     let result = match headers(&hook, &d, timestamp) {
         Ok(headers) => {
-            shared
+            let fetcher = shared
                 .fetcher
-                .post(&hook.url, headers, d.body.to_vec())
-                .await
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            fetcher.post(&hook.url, headers, d.body.to_vec()).await
         }
         Err(e) => Err(e),
     };
