@@ -385,3 +385,56 @@ pub fn render_prune(report: &crate::store::PruneReport) -> String {
     );
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_each_webhook() {
+        let now = Utc::now();
+        let health = Health {
+            status: "ok".into(),
+            version: "0".into(),
+            entries: 0,
+            sources: vec![],
+            retention_held: None,
+            webhooks: vec![WebhookStatus {
+                name: "chat".into(),
+                delivered: 3,
+                failed: 1,
+                pending: 2,
+                retries: 4,
+                dropped: 0,
+                last_delivery: Some(now),
+                last_error: Some("HTTP 400 Bad Request (attempt 1; given up)".into()),
+                last_error_at: Some(now),
+            }],
+        };
+        let text = render_text(&health, now, &Answered::Daemon);
+        assert!(
+            text.contains("webhook chat: 3 delivered, 1 failed, 2 pending, 4 retries, 0 dropped"),
+            "{text}"
+        );
+        assert!(text.contains("last error:     HTTP 400 Bad Request (attempt 1; given up)"));
+        // A status without webhooks (an older daemon's /healthz) still reads.
+        let old: Health =
+            serde_json::from_str(r#"{"status":"ok","version":"0","entries":0,"sources":[]}"#)
+                .expect("reads");
+        assert!(old.webhooks.is_empty());
+    }
+
+    #[test]
+    fn the_board_follows_the_config() {
+        let board = WebhookBoard::default();
+        board.keep(&["a", "b"]);
+        board.update("b", |w| w.delivered += 1);
+        board.keep(&["b", "c"]);
+        let names: Vec<(String, u64)> = board
+            .snapshot()
+            .into_iter()
+            .map(|w| (w.name, w.delivered))
+            .collect();
+        assert_eq!(names, [("b".to_string(), 1), ("c".to_string(), 0)]);
+    }
+}

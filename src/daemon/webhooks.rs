@@ -73,7 +73,7 @@ struct Delivery {
 
 /// What the sending tasks share.
 struct Shared {
-    queue: Mutex<VecDeque<Delivery>>,
+    queue: Mutex<Bounded<Delivery>>,
     ready: Notify,
     places: Arc<Semaphore>,
     /// Built again at each reload, so `[fetch]` changes (`allow_networks`, `timeout`)
@@ -95,7 +95,7 @@ impl Webhooks {
     ) -> Webhooks {
         let (polls, rx) = mpsc::channel(POLLS);
         let shared = Arc::new(Shared {
-            queue: Mutex::default(),
+            queue: Mutex::new(Bounded::new(QUEUE)),
             ready: Notify::new(),
             places: Arc::new(Semaphore::new(CONCURRENCY)),
             fetcher: Mutex::new(fetcher),
@@ -269,9 +269,7 @@ impl Shared {
     fn requeue(&self, delivery: Delivery) {
         let dropped = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let dropped = (queue.len() >= QUEUE).then(|| queue.pop_front()).flatten();
-            queue.push_back(delivery);
-            dropped
+            queue.push(delivery)
         };
         if let Some(old) = dropped {
             tracing::warn!(webhook = %old.hook, id = %old.id, "webhooks: queue full; the oldest delivery is dropped");
@@ -285,10 +283,37 @@ impl Shared {
     }
 
     fn pop(&self) -> Option<Delivery> {
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pop_front()
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+}
+
+/// A FIFO queue of at most `cap` items that drops its oldest to take a new one.
+struct Bounded<T> {
+    items: VecDeque<T>,
+    cap: usize,
+}
+
+impl<T> Bounded<T> {
+    fn new(cap: usize) -> Bounded<T> {
+        Bounded {
+            items: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    /// Adds `item` at the end; returns the oldest item if it had to go.
+    fn push(&mut self, item: T) -> Option<T> {
+        let dropped = if self.items.len() >= self.cap {
+            self.items.pop_front()
+        } else {
+            None
+        };
+        self.items.push_back(item);
+        dropped
+    }
+
+    fn pop(&mut self) -> Option<T> {
+        self.items.pop_front()
     }
 }
 
@@ -446,6 +471,55 @@ fn headers(hook: &WebhookConfig, d: &Delivery, timestamp: i64) -> Result<HeaderM
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_full_queue_drops_its_oldest() {
+        let mut q = Bounded::new(3);
+        assert_eq!(q.push(1), None);
+        assert_eq!(q.push(2), None);
+        assert_eq!(q.push(3), None);
+        assert_eq!(q.push(4), Some(1));
+        assert_eq!(q.push(5), Some(2));
+        assert_eq!(q.items.len(), 3);
+        assert_eq!(q.pop(), Some(3));
+        assert_eq!(q.push(6), None);
+        assert_eq!(
+            std::iter::from_fn(|| q.pop()).collect::<Vec<_>>(),
+            [4, 5, 6]
+        );
+    }
+
+    #[test]
+    fn signatures_are_standard_webhooks_ones() {
+        // The Standard Webhooks specification's example: key, id, timestamp and payload
+        // give this signature.
+        let key = base64::engine::general_purpose::STANDARD
+            .decode("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+            .expect("base64");
+        let hook = WebhookConfig {
+            name: "w".into(),
+            url: url::Url::parse("https://example.com/").expect("url"),
+            key,
+            sources: None,
+            feeds: vec![],
+            format: WebhookFormat::Json,
+        };
+        let d = Delivery {
+            hook: "w".into(),
+            url: hook.url.clone(),
+            id: "msg_p5jXN8AQM9LWM0D4loKWxJek".into(),
+            body: Arc::new(br#"{"test": 2432232314}"#.to_vec()),
+            content_type: "application/json",
+            attempts: 0,
+        };
+        let h = headers(&hook, &d, 1_614_265_330).expect("headers");
+        assert_eq!(
+            h["webhook-signature"],
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+        );
+        assert_eq!(h["webhook-id"], "msg_p5jXN8AQM9LWM0D4loKWxJek");
+        assert_eq!(h["webhook-timestamp"], "1614265330");
+    }
 
     #[test]
     fn retries_follow_the_kind_of_failure() {
