@@ -556,7 +556,9 @@ fn webhook_config_mistakes_are_named() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude("")
         + &source_toml("a", "http://a.example/feed", "1s", "tags = [\"x\"]")
-        + "[[webhook]]\nurl = \"ftp://hooks.example/\"\nsecret = \"hunter2\"\nsources = [\"nope\"]\ntags = [\"zz\"]\nfeeds = [\"nofeed\"]\nformat = \"rss\"\n";
+        + "[[webhook]]\nurl = \"ftp://hooks.example/\"\nsecret = \"hunter2\"\nsources = [\"nope\"]\ntags = [\"zz\"]\nfeeds = [\"nofeed\"]\nformat = \"rss\"\n"
+        + &webhook_toml("https://hooks.example/1", "name = \"dup\"")
+        + &webhook_toml("https://hooks.example/2", "name = \"dup\"");
     let path = dir.path().join("feeds.toml");
     std::fs::write(&path, text).expect("write");
     let error = tributary::config::load(&path)
@@ -569,6 +571,7 @@ fn webhook_config_mistakes_are_named() {
         "takes tag \"zz\", which no source has",
         "names feed \"nofeed\", which is not a [[feed]]",
         "format \"rss\" is not one of \"json\"",
+        "duplicate webhook name \"dup\"",
     ] {
         assert!(
             error.contains(expected),
