@@ -228,6 +228,31 @@ async fn a_poll_s_new_entries_are_posted_signed() {
 }
 
 #[tokio::test]
+async fn a_big_poll_is_sent_in_deliveries_of_100_entries() {
+    let origin = Origin::start().await;
+    origin.set(
+        "/a.xml",
+        Route::feed(small_rss("a", 150), "application/rss+xml"),
+    );
+    let mut receiver = Receiver::start(vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude(LOOPBACK)
+        + &source_toml("a", &origin.url("/a.xml"), "1s", "")
+        + &webhook_toml(&receiver.base, "");
+    let mut daemon = start(config_raw(dir.path(), &text)).await;
+    let mut reports = daemon.take_reports();
+    all_stored(&mut reports, &["a"]).await;
+    let base = format!("http://{}", daemon.local_addr());
+    hook_status(&base, "webhook-1", |w| w["delivered"] == 2).await;
+    let (one, two) = (receiver.next().await, receiver.next().await);
+    let mut sizes = [json_titles(&one.body).len(), json_titles(&two.body).len()];
+    sizes.sort();
+    assert_eq!(sizes, [50, 100]);
+    assert_ne!(header(&one, "webhook-id"), header(&two, "webhook-id"));
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
 async fn a_500_is_retried_with_the_same_id_and_a_400_is_not() {
     let origin = Origin::start().await;
     origin.set(

@@ -60,18 +60,12 @@ impl WebhookBoard {
         self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Changes `name`'s status (added if new).
+    /// Changes `name`'s status; a webhook no longer configured (see [`WebhookBoard::keep`])
+    /// is not shown again.
     pub fn update(&self, name: &str, change: impl FnOnce(&mut WebhookStatus)) {
         let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(w) = all.iter_mut().find(|w| w.name == name) {
             change(w);
-        } else {
-            let mut w = WebhookStatus {
-                name: name.to_string(),
-                ..WebhookStatus::default()
-            };
-            change(&mut w);
-            all.push(w);
         }
     }
 
@@ -430,6 +424,7 @@ mod tests {
         board.keep(&["a", "b"]);
         board.update("b", |w| w.delivered += 1);
         board.keep(&["b", "c"]);
+        board.update("a", |w| w.delivered += 1);
         let names: Vec<(String, u64)> = board
             .snapshot()
             .into_iter()

@@ -5,8 +5,9 @@
 //! Polls never wait for a delivery: the poll's callback only hands the new entries' keys
 //! to a bounded channel ([`Webhooks::poll_done`], which never blocks). One task reads the
 //! entries back (one store call), renders a document per webhook and queues a delivery;
-//! the queue holds at most [`QUEUE`] deliveries (when full, the oldest is dropped and
-//! counted) and at most [`CONCURRENCY`] are sent at once. A failed attempt (a network
+//! the queue holds at most [`QUEUE`] deliveries and [`QUEUE_BYTES`] of bodies (when full,
+//! the oldest are dropped and counted), a delivery at most [`PER_DELIVERY`] entries, and at
+//! most [`CONCURRENCY`] are sent at once. A failed attempt (a network
 //! error, a 5xx or a 429) is tried again after [`BACKOFF`] (or after the receiver's
 //! Retry-After, up to an hour, when it sends one), with the same `webhook-id`; another 4xx,
 //! a redirect or a refused address is not.
@@ -32,9 +33,14 @@ use crate::model::{Entry, EntryKey, SourceState};
 use crate::render::{self, FeedMeta, SourceInfo};
 use crate::store::Store;
 
-/// Deliveries queued at most (sent, waiting for a place, or waiting for a retry not
-/// counted); past it the oldest queued delivery is dropped.
+/// Deliveries queued at most (those being sent or waiting for a retry are not counted);
+/// past it the oldest queued delivery is dropped.
 pub const QUEUE: usize = 1000;
+/// Bytes of queued deliveries' bodies at most; past it the oldest are dropped too.
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// Entries in one delivery at most: a poll with more new entries (a new source's first)
+/// sends several, newest first.
+pub const PER_DELIVERY: usize = 100;
 /// Deliveries sent at once, over all webhooks.
 pub const CONCURRENCY: usize = 4;
 /// Polls with new entries waiting to be read back and rendered; past it a poll's
@@ -95,7 +101,7 @@ impl Webhooks {
     ) -> Webhooks {
         let (polls, rx) = mpsc::channel(POLLS);
         let shared = Arc::new(Shared {
-            queue: Mutex::new(Bounded::new(QUEUE)),
+            queue: Mutex::new(Bounded::new(QUEUE, QUEUE_BYTES)),
             ready: Notify::new(),
             places: Arc::new(Semaphore::new(CONCURRENCY)),
             fetcher: Mutex::new(fetcher),
@@ -183,34 +189,32 @@ async fn prepare(
             }
         };
         for hook in &config.webhooks {
-            let Some(delivery) = render_for(hook, &config, &source, &entries, state.as_ref())
-            else {
-                continue;
-            };
-            shared.enqueue(delivery);
+            for delivery in render_for(hook, &config, &source, &entries, state.as_ref()) {
+                shared.enqueue(delivery);
+            }
         }
     }
 }
 
-/// The delivery of `entries` (new in `source`) to `hook`, if it takes any.
+/// The deliveries of `entries` (new in `source`) to `hook`: none if it takes none, else
+/// one per [`PER_DELIVERY`] entries, newest first.
 fn render_for(
     hook: &WebhookConfig,
     config: &Config,
     source: &str,
     entries: &[Entry],
     state: Option<&SourceState>,
-) -> Option<Delivery> {
+) -> Vec<Delivery> {
     let mut taken: Vec<Entry> = entries
         .iter()
         .filter(|e| hook.takes(e, &config.feeds))
         .cloned()
         .map(Entry::for_publishing)
         .collect();
-    if taken.is_empty() {
-        return None;
-    }
+    let Some(s) = config.source(source).filter(|_| !taken.is_empty()) else {
+        return Vec::new();
+    };
     taken.sort_by_key(|e| std::cmp::Reverse(e.sort_time()));
-    let s = config.source(source)?;
     let title = s
         .title
         .clone()
@@ -240,21 +244,28 @@ fn render_for(
             link: state.and_then(|st| st.feed_link.clone()),
         },
     )]);
-    let (body, content_type) = match hook.format {
-        WebhookFormat::Json => (render::json(&meta, &taken, &infos), "application/feed+json"),
-        WebhookFormat::Atom => (
-            render::atom(&meta, &taken, &infos),
-            "application/atom+xml; charset=utf-8",
-        ),
-    };
-    Some(Delivery {
-        hook: hook.name.clone(),
-        url: hook.url.clone(),
-        id: format!("msg_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
-        body: Arc::new(body.into_bytes()),
-        content_type,
-        attempts: 0,
-    })
+    taken
+        .chunks(PER_DELIVERY)
+        .map(|chunk| {
+            let (body, content_type) = match hook.format {
+                WebhookFormat::Json => {
+                    (render::json(&meta, chunk, &infos), "application/feed+json")
+                }
+                WebhookFormat::Atom => (
+                    render::atom(&meta, chunk, &infos),
+                    "application/atom+xml; charset=utf-8",
+                ),
+            };
+            Delivery {
+                hook: hook.name.clone(),
+                url: hook.url.clone(),
+                id: format!("msg_{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..)),
+                body: Arc::new(body.into_bytes()),
+                content_type,
+                attempts: 0,
+            }
+        })
+        .collect()
 }
 
 impl Shared {
@@ -269,9 +280,10 @@ impl Shared {
     fn requeue(&self, delivery: Delivery) {
         let dropped = {
             let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.push(delivery)
+            let bytes = delivery.body.len();
+            queue.push(delivery, bytes)
         };
-        if let Some(old) = dropped {
+        for old in dropped {
             tracing::warn!(webhook = %old.hook, id = %old.id, "webhooks: queue full; the oldest delivery is dropped");
             self.metrics.record_webhook(&old.hook, "dropped");
             self.metrics.webhooks.update(&old.hook, |s| {
@@ -287,33 +299,42 @@ impl Shared {
     }
 }
 
-/// A FIFO queue of at most `cap` items that drops its oldest to take a new one.
+/// A FIFO queue of at most `cap` items and `max_bytes` bytes (as each item's weight was
+/// given) that drops its oldest to take a new one; the newest always stays.
 struct Bounded<T> {
-    items: VecDeque<T>,
+    items: VecDeque<(T, usize)>,
+    bytes: usize,
     cap: usize,
+    max_bytes: usize,
 }
 
 impl<T> Bounded<T> {
-    fn new(cap: usize) -> Bounded<T> {
+    fn new(cap: usize, max_bytes: usize) -> Bounded<T> {
         Bounded {
             items: VecDeque::new(),
+            bytes: 0,
             cap: cap.max(1),
+            max_bytes,
         }
     }
 
-    /// Adds `item` at the end; returns the oldest item if it had to go.
-    fn push(&mut self, item: T) -> Option<T> {
-        let dropped = if self.items.len() >= self.cap {
-            self.items.pop_front()
-        } else {
-            None
-        };
-        self.items.push_back(item);
+    /// Adds `item` (of `bytes`) at the end; returns the oldest items that had to go.
+    fn push(&mut self, item: T, bytes: usize) -> Vec<T> {
+        let mut dropped = Vec::new();
+        while !self.items.is_empty()
+            && (self.items.len() >= self.cap || self.bytes + bytes > self.max_bytes)
+        {
+            dropped.extend(self.pop());
+        }
+        self.bytes += bytes;
+        self.items.push_back((item, bytes));
         dropped
     }
 
     fn pop(&mut self) -> Option<T> {
-        self.items.pop_front()
+        let (item, bytes) = self.items.pop_front()?;
+        self.bytes -= bytes;
+        Some(item)
     }
 }
 
@@ -474,19 +495,29 @@ mod tests {
 
     #[test]
     fn a_full_queue_drops_its_oldest() {
-        let mut q = Bounded::new(3);
-        assert_eq!(q.push(1), None);
-        assert_eq!(q.push(2), None);
-        assert_eq!(q.push(3), None);
-        assert_eq!(q.push(4), Some(1));
-        assert_eq!(q.push(5), Some(2));
+        let mut q = Bounded::new(3, 100);
+        assert!(q.push(1, 10).is_empty());
+        assert!(q.push(2, 10).is_empty());
+        assert!(q.push(3, 10).is_empty());
+        assert_eq!(q.push(4, 10), [1]);
+        assert_eq!(q.push(5, 10), [2]);
         assert_eq!(q.items.len(), 3);
         assert_eq!(q.pop(), Some(3));
-        assert_eq!(q.push(6), None);
+        assert!(q.push(6, 10).is_empty());
         assert_eq!(
             std::iter::from_fn(|| q.pop()).collect::<Vec<_>>(),
             [4, 5, 6]
         );
+        // By bytes: a big one pushes out as many as it needs, and stays even alone.
+        assert!(q.push(7, 30).is_empty());
+        assert!(q.push(8, 30).is_empty());
+        assert_eq!(q.push(9, 50), [7]);
+        assert_eq!(q.bytes, 80);
+        assert_eq!(q.push(11, 80), [8, 9]);
+        assert_eq!(q.push(12, 90), [11]);
+        assert_eq!(q.push(10, 500), [12]);
+        assert_eq!(q.pop(), Some(10));
+        assert_eq!(q.bytes, 0);
     }
 
     #[test]
