@@ -239,10 +239,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     let heartbeat = Heartbeat::default();
 
     let metrics = crate::daemon::metrics::Metrics::new();
+    // Deliveries never hold up a poll: the callback only hands the keys over.
+    let webhooks = crate::daemon::webhooks::Webhooks::start(
+        store.clone(),
+        fetcher.clone(),
+        live.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let on_poll = {
         let (metrics, events) = (metrics.clone(), events.clone());
         Arc::new(move |report: PollReport| {
             metrics.record_poll(&report);
+            webhooks.poll_done(&report);
             // No receiver is fine: reports are for tests and status consumers.
             let _ = events.send(report);
         })

@@ -45,6 +45,8 @@ pub struct Config {
     /// Named feeds (`[[feed]]`), published at `/feeds/{name}.{fmt}`.
     pub feeds: Vec<FeedConfig>,
     pub retention: RetentionConfig,
+    /// `[[webhook]]` tables: where new entries are POSTed after each poll.
+    pub webhooks: Vec<WebhookConfig>,
     /// Source name → position in `sources`.
     index: HashMap<String, usize>,
 }
@@ -54,6 +56,62 @@ impl Config {
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.index.get(name).and_then(|&i| self.sources.get(i))
     }
+}
+
+/// One `[[webhook]]`: a receiver of each poll's new entries (README "Webhooks").
+#[derive(Clone, PartialEq)]
+pub struct WebhookConfig {
+    /// Its `name`, else `webhook-N` (N from 1, in file order): names it in status and
+    /// metrics.
+    pub name: String,
+    pub url: Url,
+    /// The signing key: the bytes the `whsec_` secret encodes.
+    pub key: Vec<u8>,
+    /// The sources whose new entries it takes (named or by tag); with `feeds`, `None`
+    /// (neither `sources`, `tags` nor `feeds` given) takes every source's.
+    pub sources: Option<Vec<String>>,
+    /// Named feeds (`[[feed]]`) whose entries it takes as well (their sources and patterns).
+    pub feeds: Vec<String>,
+    pub format: WebhookFormat,
+}
+
+impl std::fmt::Debug for WebhookConfig {
+    /// Without the key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookConfig")
+            .field("name", &self.name)
+            .field("url", &self.url.as_str())
+            .field("sources", &self.sources)
+            .field("feeds", &self.feeds)
+            .field("format", &self.format)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookConfig {
+    /// Whether it takes this new entry (`feeds`: the named feeds in `config`).
+    pub fn takes(&self, entry: &crate::model::Entry, feeds: &[FeedConfig]) -> bool {
+        let by_source = match &self.sources {
+            None if self.feeds.is_empty() => return true,
+            None => false,
+            Some(names) => names.contains(&entry.source),
+        };
+        by_source
+            || feeds.iter().any(|f| {
+                self.feeds.contains(&f.name)
+                    && f.sources.contains(&entry.source)
+                    && f.admits_entry(entry)
+            })
+    }
+}
+
+/// What a webhook's body is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookFormat {
+    /// A JSON Feed 1.1 document (`application/feed+json`).
+    Json,
+    /// An Atom document (`application/atom+xml`).
+    Atom,
 }
 
 /// How long entries are kept (`[retention]`); see README "Retention".

@@ -25,6 +25,23 @@ pub(super) struct RawConfig {
     pub(super) feeds: Vec<Spanned<RawFeed>>,
     #[serde(default)]
     pub(super) retention: Option<RawRetention>,
+    #[serde(default, rename = "webhook")]
+    pub(super) webhooks: Vec<Spanned<RawWebhook>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebhook {
+    pub(super) name: Option<Spanned<String>>,
+    pub(super) url: Spanned<String>,
+    pub(super) secret: Spanned<String>,
+    #[serde(default)]
+    pub(super) sources: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) tags: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub(super) feeds: Vec<Spanned<String>>,
+    pub(super) format: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

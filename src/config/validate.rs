@@ -12,12 +12,14 @@ use toml::Spanned;
 use url::Url;
 
 use super::raw::{
-    RawConfig, RawFeed, RawFetch, RawPublish, RawRetention, RawRule, RawServer, RawSource, RawStore,
+    RawConfig, RawFeed, RawFetch, RawPublish, RawRetention, RawRule, RawServer, RawSource,
+    RawStore, RawWebhook,
 };
 use super::{
     Config, ConfigError, DEFAULT_INTERVAL, DEFAULT_MAX_ENTRIES, FeedConfig, FetchConfig,
     MAX_DURATION, MAX_RETENTION, MIN_INTERVAL, Problem, PublishConfig, RetentionConfig,
-    ServerConfig, SourceConfig, StoreConfig, first_directory, is_slug,
+    ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat, first_directory,
+    is_slug,
 };
 use crate::feed::rules::{Field, Rule, Rules};
 use crate::feed::scrape::{Pick, Selectors, SourceKind};
@@ -88,6 +90,7 @@ impl Validator<'_> {
         let sources = self.sources(&raw.sources, default_interval);
         let feeds = self.feeds(&raw.feeds, &sources);
         let retention = self.retention(raw.retention.unwrap_or_default());
+        let webhooks = self.webhooks(&raw.webhooks, &sources, &feeds);
         let index = sources
             .iter()
             .enumerate()
@@ -103,6 +106,7 @@ impl Validator<'_> {
             publish: publish?,
             fetch: fetch?,
             sources,
+            webhooks,
         })
     }
 
@@ -755,6 +759,147 @@ impl Validator<'_> {
                 include: include?,
                 exclude: exclude?,
             },
+        })
+    }
+
+    /// The `[[webhook]]` tables, each checked against the sources and named feeds.
+    fn webhooks(
+        &mut self,
+        raw: &[Spanned<RawWebhook>],
+        sources: &[SourceConfig],
+        feeds: &[FeedConfig],
+    ) -> Vec<WebhookConfig> {
+        let mut names: HashMap<String, usize> = HashMap::new();
+        raw.iter()
+            .enumerate()
+            .filter_map(|(i, w)| self.webhook(w.get_ref(), i + 1, sources, feeds, &mut names))
+            .collect()
+    }
+
+    /// One `[[webhook]]` table, the `n`th.
+    fn webhook(
+        &mut self,
+        w: &RawWebhook,
+        n: usize,
+        sources: &[SourceConfig],
+        feeds: &[FeedConfig],
+        names: &mut HashMap<String, usize>,
+    ) -> Option<WebhookConfig> {
+        use base64::Engine;
+        let mut ok = true;
+        let name = match &w.name {
+            Some(name) => {
+                ok &= self.unique_slug(name, names, "webhook name", "");
+                name.get_ref().trim().to_string()
+            }
+            None => format!("webhook-{n}"),
+        };
+        let url = match Url::parse(w.url.get_ref().trim()) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+            Ok(_) => {
+                self.problem(
+                    Some(w.url.span()),
+                    format!("webhook \"{name}\": url must be an http or https URL with a host"),
+                );
+                None
+            }
+            Err(e) => {
+                self.problem(
+                    Some(w.url.span()),
+                    format!("webhook \"{name}\": url is not a URL ({e})"),
+                );
+                None
+            }
+        };
+        let key = w
+            .secret
+            .get_ref()
+            .trim()
+            .strip_prefix("whsec_")
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .filter(|k| (24..=64).contains(&k.len()));
+        if key.is_none() {
+            self.problem(
+                Some(w.secret.span()),
+                format!(
+                    "webhook \"{name}\": secret must be a Standard Webhooks secret: \"whsec_\" followed by 24 to 64 random bytes in base64 (e.g. `echo whsec_$(openssl rand -base64 32)`)"
+                ),
+            );
+        }
+        let mut chosen: Vec<String> = Vec::new();
+        for s in &w.sources {
+            if sources.iter().any(|c| &c.name == s.get_ref()) {
+                if !chosen.contains(s.get_ref()) {
+                    chosen.push(s.get_ref().clone());
+                }
+            } else {
+                self.problem(
+                    Some(s.span()),
+                    format!(
+                        "webhook \"{name}\" names source \"{}\", which is not a [[source]]",
+                        s.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        for t in &w.tags {
+            let tagged: Vec<&SourceConfig> = sources
+                .iter()
+                .filter(|c| c.tags.contains(t.get_ref()))
+                .collect();
+            if tagged.is_empty() {
+                self.problem(
+                    Some(t.span()),
+                    format!(
+                        "webhook \"{name}\" takes tag \"{}\", which no source has",
+                        t.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+            for c in tagged {
+                if !chosen.contains(&c.name) {
+                    chosen.push(c.name.clone());
+                }
+            }
+        }
+        for f in &w.feeds {
+            if !feeds.iter().any(|c| &c.name == f.get_ref()) {
+                self.problem(
+                    Some(f.span()),
+                    format!(
+                        "webhook \"{name}\" names feed \"{}\", which is not a [[feed]]",
+                        f.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        let format = match w.format.as_ref().map(|f| (f.get_ref().as_str(), f.span())) {
+            None | Some(("json", _)) => Some(WebhookFormat::Json),
+            Some(("atom", _)) => Some(WebhookFormat::Atom),
+            Some((other, span)) => {
+                self.problem(
+                    Some(span),
+                    format!(
+                        "webhook \"{name}\": format \"{other}\" is not one of \"json\" (JSON Feed, the default) or \"atom\""
+                    ),
+                );
+                None
+            }
+        };
+        if !ok {
+            return None;
+        }
+        let selects = !(w.sources.is_empty() && w.tags.is_empty());
+        Some(WebhookConfig {
+            name,
+            url: url?,
+            key: key?,
+            sources: (selects || !w.feeds.is_empty()).then_some(chosen),
+            feeds: w.feeds.iter().map(|f| f.get_ref().clone()).collect(),
+            format: format?,
         })
     }
 

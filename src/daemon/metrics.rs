@@ -45,6 +45,15 @@ pub struct Metrics {
     render_cache_documents: Gauge,
     renders: Counter,
     compressions: Family<EncodingLabels, Counter>,
+    webhook_deliveries: Family<WebhookLabels, Counter>,
+    /// Each webhook's deliveries, for `/healthz` and `tributary status`.
+    pub webhooks: crate::daemon::status::WebhookBoard,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebhookLabels {
+    webhook: String,
+    result: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -90,6 +99,12 @@ impl Metrics {
         let render_cache_documents = Gauge::default();
         let renders = Counter::default();
         let compressions = Family::<EncodingLabels, Counter>::default();
+        let webhook_deliveries = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries by webhook and result (delivered, failed, dropped; retry counts attempts that are retried)",
+            webhook_deliveries.clone(),
+        );
         registry.register(
             "http_connections_open",
             "Client connections open",
@@ -201,7 +216,19 @@ impl Metrics {
             render_cache_documents,
             renders,
             compressions,
+            webhook_deliveries,
+            webhooks: crate::daemon::status::WebhookBoard::default(),
         }
+    }
+
+    /// One webhook delivery's `result`: "delivered", "failed", "dropped" or "retry".
+    pub fn record_webhook(&self, webhook: &str, result: &'static str) {
+        self.webhook_deliveries
+            .get_or_create(&WebhookLabels {
+                webhook: webhook.to_string(),
+                result,
+            })
+            .inc();
     }
 
     pub fn record_render(&self) {

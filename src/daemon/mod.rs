@@ -9,3 +9,4 @@ pub mod status;
 pub mod supervise;
 pub mod systemd;
 mod watch;
+pub mod webhooks;

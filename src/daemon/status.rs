@@ -22,6 +22,70 @@ pub struct Health {
     /// --confirm`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retention_held: Option<crate::store::HeldPass>,
+    /// Each `[[webhook]]`'s deliveries since the daemon started (filled in by the running
+    /// daemon's `/healthz`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub webhooks: Vec<WebhookStatus>,
+}
+
+/// One webhook's deliveries since the daemon started (a delivery is one poll's new
+/// entries; its attempts are not counted apart).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebhookStatus {
+    /// Its `name` (`webhook-N` without one); its URL is not shown (it may hold a token).
+    pub name: String,
+    /// Delivered (a 2xx answer).
+    pub delivered: u64,
+    /// Given up: a 4xx other than 429, a refused address, or every attempt failed.
+    pub failed: u64,
+    /// Dropped unsent because the queue was full (the oldest go first).
+    pub dropped: u64,
+    /// Waiting: queued, being sent, or waiting for a retry.
+    pub pending: u64,
+    /// Attempts that failed and are retried.
+    pub retries: u64,
+    pub last_delivery: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+}
+
+/// Every webhook's [`WebhookStatus`], shared by the dispatcher (which writes) and
+/// `/healthz` (which reads). Cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct WebhookBoard(std::sync::Arc<std::sync::Mutex<Vec<WebhookStatus>>>);
+
+impl WebhookBoard {
+    /// Every webhook's status, in config order.
+    pub fn snapshot(&self) -> Vec<WebhookStatus> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Changes `name`'s status; a webhook no longer configured (see [`WebhookBoard::keep`])
+    /// is not shown again.
+    pub fn update(&self, name: &str, change: impl FnOnce(&mut WebhookStatus)) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(w) = all.iter_mut().find(|w| w.name == name) {
+            change(w);
+        }
+    }
+
+    /// Keeps only the webhooks named in `names` (in that order), adding the new ones.
+    pub fn keep(&self, names: &[&str]) {
+        let mut all = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let mut kept: Vec<WebhookStatus> = names
+            .iter()
+            .map(|n| {
+                all.iter()
+                    .find(|w| w.name == *n)
+                    .cloned()
+                    .unwrap_or_else(|| WebhookStatus {
+                        name: (*n).to_string(),
+                        ..WebhookStatus::default()
+                    })
+            })
+            .collect();
+        std::mem::swap(&mut *all, &mut kept);
+    }
 }
 
 /// One configured source.
@@ -121,6 +185,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         entries: sources.iter().map(|s| s.entries).sum(),
         sources,
         retention_held: store.held_prune()?,
+        webhooks: Vec::new(),
     })
 }
 
@@ -208,6 +273,17 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
             (_, t) => when(t),
         };
         let _ = writeln!(out, "  next poll:      {next}");
+    }
+    for w in &health.webhooks {
+        let _ = writeln!(
+            out,
+            "webhook {}: {} delivered, {} failed, {} pending, {} retries, {} dropped",
+            w.name, w.delivered, w.failed, w.pending, w.retries, w.dropped
+        );
+        let _ = writeln!(out, "  last delivery:  {}", when(w.last_delivery));
+        if let Some(e) = &w.last_error {
+            let _ = writeln!(out, "  last error:     {e} at {}", when(w.last_error_at));
+        }
     }
     let _ = write!(
         out,
@@ -302,4 +378,58 @@ pub fn render_prune(report: &crate::store::PruneReport) -> String {
         }
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_shows_each_webhook() {
+        let now = Utc::now();
+        let health = Health {
+            status: "ok".into(),
+            version: "0".into(),
+            entries: 0,
+            sources: vec![],
+            retention_held: None,
+            webhooks: vec![WebhookStatus {
+                name: "chat".into(),
+                delivered: 3,
+                failed: 1,
+                pending: 2,
+                retries: 4,
+                dropped: 0,
+                last_delivery: Some(now),
+                last_error: Some("HTTP 400 Bad Request (attempt 1; given up)".into()),
+                last_error_at: Some(now),
+            }],
+        };
+        let text = render_text(&health, now, &Answered::Daemon);
+        assert!(
+            text.contains("webhook chat: 3 delivered, 1 failed, 2 pending, 4 retries, 0 dropped"),
+            "{text}"
+        );
+        assert!(text.contains("last error:     HTTP 400 Bad Request (attempt 1; given up)"));
+        // A status without webhooks (an older daemon's /healthz) still reads.
+        let old: Health =
+            serde_json::from_str(r#"{"status":"ok","version":"0","entries":0,"sources":[]}"#)
+                .expect("reads");
+        assert!(old.webhooks.is_empty());
+    }
+
+    #[test]
+    fn the_board_follows_the_config() {
+        let board = WebhookBoard::default();
+        board.keep(&["a", "b"]);
+        board.update("b", |w| w.delivered += 1);
+        board.keep(&["b", "c"]);
+        board.update("a", |w| w.delivered += 1);
+        let names: Vec<(String, u64)> = board
+            .snapshot()
+            .into_iter()
+            .map(|w| (w.name, w.delivered))
+            .collect();
+        assert_eq!(names, [("b".to_string(), 1), ("c".to_string(), 0)]);
+    }
 }

@@ -632,6 +632,47 @@ impl Fetcher {
         })
     }
 
+    /// POSTs `body` to `url` (a webhook) through the address guard, with `headers`, within
+    /// `[fetch] timeout`; redirects are not followed (a 3xx is a failure like a 4xx). A
+    /// status other than 2xx is [`FetchError::Status`] (with Retry-After for 429 and 503);
+    /// the answer's body is not read.
+    pub async fn post(
+        &self,
+        url: &Url,
+        headers: HeaderMap,
+        body: Vec<u8>,
+    ) -> Result<u16, FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Refused(format!(
+                "{} URLs are not fetched",
+                url.scheme()
+            )));
+        }
+        guard::check_url(url, &self.policy).map_err(|why| FetchError::Refused(why.to_string()))?;
+        let send = async {
+            let response = self
+                .guarded
+                .post(url.clone())
+                .header(header::USER_AGENT, self.user_agent.as_str())
+                .header(header::ACCEPT, "*/*")
+                .headers(headers)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
+            let status = response.status();
+            if status.is_success() {
+                return Ok(status.as_u16());
+            }
+            Err(FetchError::Status {
+                status: status.as_u16(),
+                reason: status.canonical_reason(),
+                retry_after: cache::retry_after(status, response.headers()),
+            })
+        };
+        self.within_timeout(send).await
+    }
+
     /// A local file: its size and modification time stand in for an ETag, so an unchanged
     /// file is "not modified" like a 304.
     async fn fetch_file(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {

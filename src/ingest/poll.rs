@@ -22,7 +22,7 @@ use crate::fetch::{Body, FetchError, Fetched, Fetcher, Validators};
 use crate::ingest::fulltext::{self, FullTextCounts};
 use crate::ingest::page::{ReadPage, read_page};
 use crate::ingest::timing::{Bounds, Signals, due};
-use crate::model::{Entry, PollCounts, SourceState};
+use crate::model::{Entry, EntryKey, PollCounts, SourceState};
 use crate::store::{Store, StoreError};
 
 use crate::ingest::error::PollError;
@@ -42,6 +42,8 @@ pub struct PollReport {
     pub next_poll: Option<DateTime<Utc>>,
     /// For `full_text` sources: the article pages this poll tried.
     pub full_text: Option<FullTextCounts>,
+    /// The keys of the entries this poll stored as new (for webhooks), in store order.
+    pub new_entries: Arc<[EntryKey]>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -128,6 +130,7 @@ impl Poller {
             cancel,
             first_in_run,
             fetch_began: OnceLock::new(),
+            new_keys: std::sync::Mutex::default(),
         }
         .run()
         .await
@@ -145,6 +148,8 @@ struct Poll<'a> {
     /// When the fetch began, once the poll had its places (the host's and the global
     /// one): a poll's time is its own, not time spent queued behind other polls.
     fetch_began: OnceLock<(DateTime<Utc>, Instant)>,
+    /// The keys of the entries this poll stored as new, every page's.
+    new_keys: std::sync::Mutex<Vec<EntryKey>>,
 }
 
 /// What the feed's part of a poll gives: its outcome and when the source is due again.
@@ -176,6 +181,10 @@ impl Poll<'_> {
             duration: clock.elapsed(),
             next_poll,
             full_text: None,
+            new_entries: std::mem::take(
+                &mut *self.new_keys.lock().unwrap_or_else(|e| e.into_inner()),
+            )
+            .into(),
         };
         log(&report, self.poller.quiet);
         // Article pages, after the feed's places are given back (they take their own hosts'
@@ -542,7 +551,8 @@ impl Poll<'_> {
         let name = self.source.name.clone();
         let max_new = self.source.max_new_per_poll;
         let page_source = self.source.kind != crate::config::SourceKind::Feed;
-        self.poller
+        let (counts, keys) = self
+            .poller
             .store
             .call(move |store| {
                 let mut state = match state {
@@ -550,7 +560,7 @@ impl Poll<'_> {
                     None => store.source_state(&name)?.unwrap_or_default(),
                 };
                 state.filtered += filtered as u64;
-                store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
+                store.apply_poll_new(&name, entries, state, max_new, now, |old, mut new| {
                     // A page entry keeps the date it was first stored with: one the page
                     // writes relatively ("2 hours ago") moves at every poll, and one it does
                     // not write at all is the time it was first seen.
@@ -563,7 +573,12 @@ impl Poll<'_> {
                     normalise::merge(old, new, now)
                 })
             })
-            .await
+            .await?;
+        self.new_keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys);
+        Ok(counts)
     }
 
     async fn save(&self, state: SourceState) -> Result<(), StoreError> {

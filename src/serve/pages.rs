@@ -21,10 +21,12 @@ use crate::render::{self, page::PageSource};
 /// Every source's status, read off the runtime.
 async fn health(state: &AppState) -> Result<Health, ServeError> {
     let config = state.config();
-    Ok(state
+    let mut health = state
         .store
         .call(move |store| crate::daemon::status::collect(&config, store))
-        .await?)
+        .await?;
+    health.webhooks = state.metrics.webhooks.snapshot();
+    Ok(health)
 }
 
 /// [`health`] as the public may see it: a `file:` source (a path on this machine) is shown

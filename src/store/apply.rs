@@ -58,10 +58,30 @@ impl Store {
         now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
     ) -> Result<PollCounts, StoreError> {
-        self.ensure_space()?;
-        self.writing(|| self.apply_poll_inner(source, incoming, state, max_new, now, merge))
+        self.apply_poll_new(source, incoming, state, max_new, now, merge)
+            .map(|(counts, _)| counts)
     }
 
+    /// [`Store::apply_poll`], also returning the keys of the entries it stored as new, in
+    /// the order they were stored (for webhooks).
+    pub fn apply_poll_new(
+        &self,
+        source: &str,
+        incoming: Vec<Entry>,
+        state: SourceState,
+        max_new: Option<usize>,
+        now: DateTime<Utc>,
+        merge: impl Fn(Option<&Entry>, Entry) -> Merge,
+    ) -> Result<(PollCounts, Vec<EntryKey>), StoreError> {
+        self.ensure_space()?;
+        let mut new_keys = Vec::new();
+        let counts = self.writing(|| {
+            self.apply_poll_inner(source, incoming, state, max_new, now, merge, &mut new_keys)
+        })?;
+        Ok((counts, new_keys))
+    }
+
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn apply_poll_inner(
         &self,
         source: &str,
@@ -70,6 +90,7 @@ impl Store {
         max_new: Option<usize>,
         now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
+        new_keys: &mut Vec<EntryKey>,
     ) -> Result<PollCounts, StoreError> {
         if max_new.is_some() {
             // The newest first, so the cap keeps the newest.
@@ -104,6 +125,7 @@ impl Store {
                     now,
                     &mut batch,
                     &mut counts,
+                    new_keys,
                 )?;
                 done += 1;
             }
@@ -184,6 +206,7 @@ impl Store {
         now: DateTime<Utc>,
         batch: &mut sled::Batch,
         counts: &mut PollCounts,
+        new_keys: &mut Vec<EntryKey>,
     ) -> Result<(), StoreError> {
         // Stored under `source`, indexed and credited under `entry.source`: one name.
         debug_assert_eq!(entry.source, source, "an entry polled for another source");
@@ -249,6 +272,7 @@ impl Store {
             }
             Merge::New(mut e) => {
                 counts.new += 1;
+                new_keys.push(e.key);
                 if let Some(article) = e.article {
                     batch.insert(link_key(source, &article), &e.key.0);
                     self.credit(&mut e, article, batch, counts)?;

@@ -71,6 +71,22 @@ impl Store {
             .unwrap_or(true)
     }
 
+    /// The entries of `source` with these keys that are still stored, in the keys' order
+    /// (a poll's new entries, for webhooks).
+    pub fn entries_by_keys(
+        &self,
+        source: &str,
+        keys: &[EntryKey],
+    ) -> Result<Vec<Entry>, StoreError> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(e) = self.entry(source, key)? {
+                out.push(e);
+            }
+        }
+        Ok(out)
+    }
+
     pub(super) fn entry(&self, source: &str, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
         let ekey = entry_key(source, key);
         match self.db()?.get(&ekey)? {
