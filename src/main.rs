@@ -9,6 +9,16 @@ use tracing_subscriber::EnvFilter;
 
 use tributary::{app, config};
 
+/// Standard output that a reader may close early (`tributary status | head -3`): once it
+/// is gone the rest is dropped quietly and the command goes on to its end (a poll's store
+/// writes finish), rather than panicking on the broken pipe. SIGPIPE itself stays ignored,
+/// as Rust sets it: a network peer closing a socket must not end the process.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::say(format_args!($($arg)*))
+    };
+}
+
 mod add;
 mod preview;
 
@@ -169,26 +179,6 @@ fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
     init_logging();
-    // A report piped into `head` ends like any Unix tool's when the reader goes away,
-    // rather than with a panic on the broken pipe. Not for the daemon (a client gone
-    // mid-response must not end it) nor `poll` (its daemon connection reports its own
-    // errors): those keep Rust's default of ignoring SIGPIPE.
-    if matches!(
-        cli.command,
-        Command::Once
-            | Command::Status { .. }
-            | Command::Preview { .. }
-            | Command::ExportOpml
-            | Command::Prune { .. }
-            | Command::Verify
-            | Command::Check
-    ) {
-        // SAFETY: called once at start, before any other thread exists; SIG_DFL is a valid
-        // disposition for SIGPIPE.
-        unsafe {
-            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-        }
-    }
     let path = config::resolve_path(cli.config);
     if let Command::ImportOpml { file } = &cli.command {
         return import_opml(&path, file);
@@ -222,7 +212,7 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if let Command::Check = cli.command {
-        println!(
+        out!(
             "{}: ok ({} sources, store at {}, listening on {})",
             path.display(),
             config.sources.len(),
@@ -263,16 +253,16 @@ fn main() -> ExitCode {
             Command::Status { json } => {
                 let (health, answered) = app::status(config).await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&health)?);
+                    out!("{}", serde_json::to_string_pretty(&health)?);
                 } else {
                     let now = chrono::Utc::now();
                     let text = tributary::daemon::status::render_text(&health, now, &answered);
-                    println!("{text}");
+                    out!("{text}");
                 }
                 Ok(())
             }
             Command::ExportOpml => {
-                print!("{}", app::export_opml(config).await);
+                say_raw(&app::export_opml(config).await);
                 Ok(())
             }
             Command::Prune {
@@ -282,9 +272,9 @@ fn main() -> ExitCode {
             } => {
                 let report = app::prune(config, dry_run, confirm).await?;
                 if json {
-                    println!("{}", serde_json::to_string_pretty(&report)?);
+                    out!("{}", serde_json::to_string_pretty(&report)?);
                 } else {
-                    print!("{}", tributary::daemon::status::render_prune(&report));
+                    say_raw(&tributary::daemon::status::render_prune(&report));
                 }
                 match report.held {
                     Some(held) if !dry_run => Err(app::Error::PruneHeld(held.reason)),
@@ -294,9 +284,9 @@ fn main() -> ExitCode {
             Command::Verify => {
                 let report = app::verify(config).await?;
                 for p in &report.problems {
-                    println!("problem: {p}");
+                    out!("problem: {p}");
                 }
-                println!(
+                out!(
                     "{} entries, {} sources, {} tombstones: {}",
                     report.entries,
                     report.sources,
@@ -344,11 +334,11 @@ async fn poll(config: config::Config, names: Vec<String>) -> Result<(), app::Err
     })
     .await?;
     for name in &summary.missing {
-        println!(
+        out!(
             "{name:<24} no result yet: still waiting for a place to poll (see `tributary status`)"
         );
     }
-    println!(
+    out!(
         "{} sources polled, {} failed{}",
         summary.polled,
         summary.failed,
@@ -377,9 +367,9 @@ fn dump_templates(dir: &std::path::Path) -> ExitCode {
             .open(&file)
             .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()));
         match written {
-            Ok(()) => println!("wrote {}", file.display()),
+            Ok(()) => out!("wrote {}", file.display()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                println!("kept {} (already there)", file.display());
+                out!("kept {} (already there)", file.display());
             }
             Err(e) => {
                 eprintln!("tributary: cannot write {}: {e}", file.display());
@@ -412,11 +402,11 @@ async fn once(config: config::Config) -> Result<(), app::Error> {
         failed += usize::from(report.is_failure());
         match &progress {
             Some(bar) => {
-                bar.suspend(|| println!("{report}"));
+                bar.suspend(|| out!("{report}"));
                 bar.set_message(format!("{failed} failed"));
                 bar.inc(1);
             }
-            None => println!("{report}"),
+            None => out!("{report}"),
         }
     })
     .await;
@@ -424,7 +414,7 @@ async fn once(config: config::Config) -> Result<(), app::Error> {
         bar.finish_and_clear();
     }
     let reports = reports?;
-    println!("{} sources polled, {} failed", reports.len(), failed);
+    out!("{} sources polled, {} failed", reports.len(), failed);
     Ok(())
 }
 
@@ -606,12 +596,12 @@ fn import_opml(config_path: &std::path::Path, opml_path: &std::path::Path) -> Ex
     match result {
         Ok(report) => {
             for name in &report.added {
-                println!("added   {name}");
+                out!("added   {name}");
             }
             for url in &report.skipped {
-                println!("skipped {url} (already there, or not an http(s) URL)");
+                out!("skipped {url} (already there, or not an http(s) URL)");
             }
-            println!(
+            out!(
                 "{} added, {} skipped: {}",
                 report.added.len(),
                 report.skipped.len(),
@@ -665,4 +655,29 @@ fn write_config(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     written
+}
+
+/// Set once standard output is gone (its reader closed it).
+static STDOUT_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// One line on standard output (see [`out!`]).
+fn say(args: std::fmt::Arguments<'_>) {
+    say_raw(&format!("{args}\n"));
+}
+
+/// Text on standard output as it is (see [`out!`]).
+fn say_raw(text: &str) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_GONE.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .is_err()
+    {
+        STDOUT_GONE.store(true, Ordering::Relaxed);
+    }
 }

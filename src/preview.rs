@@ -38,9 +38,9 @@ pub async fn run(config: &Config, name: &str, json: bool) -> ExitCode {
         }
     };
     if json {
-        println!("{}", as_json(name, &found));
+        crate::say_raw(&format!("{}\n", as_json(name, &found)));
     } else {
-        print!("{}", as_lines(name, &found));
+        crate::say_raw(&as_lines(name, &found));
     }
     for w in &found.warnings {
         eprintln!("warning: {w}");

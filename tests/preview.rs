@@ -146,12 +146,12 @@ async fn preview_fails_clearly() {
     );
 }
 
-/// Piped into a reader that stops early (`| head -1`), the report ends as any Unix tool's
-/// does (SIGPIPE), not with a panic on the broken pipe.
+/// Piped into a reader that stops early (`| head -1`), the rest of the report is dropped
+/// quietly and the command ends normally, not with a panic on the broken pipe (nor killed
+/// by SIGPIPE, which stays ignored: a network peer closing a socket must not end it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_stops_early_ends_it_quietly() {
     use std::io::{BufRead, BufReader};
-    use std::os::unix::process::ExitStatusExt;
 
     let items: String = (0..3000)
         .map(|i| {
@@ -193,9 +193,5 @@ async fn a_reader_that_stops_early_ends_it_quietly() {
         .expect("output");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        out.status.success() || out.status.signal() == Some(libc::SIGPIPE),
-        "{:?}: {stderr}",
-        out.status
-    );
+    assert!(out.status.success(), "{:?}: {stderr}", out.status);
 }
