@@ -697,6 +697,56 @@ impl Validator<'_> {
             .collect()
     }
 
+    /// The sources a `[[feed]]` or `[[webhook]]` (`who`, as messages name it) takes by name
+    /// and by tag, each once, in the order named; `None` (with a problem for each) when a
+    /// name is no source or a tag is on none.
+    fn chosen_sources(
+        &mut self,
+        who: &str,
+        names: &[Spanned<String>],
+        tags: &[Spanned<String>],
+        sources: &[SourceConfig],
+    ) -> Option<Vec<String>> {
+        let mut ok = true;
+        let mut chosen: Vec<String> = Vec::new();
+        let mut take = |name: &str| {
+            if !chosen.iter().any(|c| c == name) {
+                chosen.push(name.to_string());
+            }
+        };
+        for s in names {
+            if sources.iter().any(|c| &c.name == s.get_ref()) {
+                take(s.get_ref());
+            } else {
+                self.problem(
+                    Some(s.span()),
+                    format!(
+                        "{who} names source \"{}\", which is not a [[source]]",
+                        s.get_ref()
+                    ),
+                );
+                ok = false;
+            }
+        }
+        for t in tags {
+            let tagged: Vec<&SourceConfig> = sources
+                .iter()
+                .filter(|c| c.tags.contains(t.get_ref()))
+                .collect();
+            if tagged.is_empty() {
+                self.problem(
+                    Some(t.span()),
+                    format!("{who} takes tag \"{}\", which no source has", t.get_ref()),
+                );
+                ok = false;
+            }
+            for c in tagged {
+                take(&c.name);
+            }
+        }
+        ok.then_some(chosen)
+    }
+
     /// One `[[feed]]` table; `names` holds the feed names seen so far and their lines.
     fn feed(
         &mut self,
@@ -706,42 +756,14 @@ impl Validator<'_> {
     ) -> Option<FeedConfig> {
         let name = f.name.get_ref().trim();
         let mut ok = self.unique_slug(&f.name, names, "feed name", "");
-        let mut chosen: Vec<String> = Vec::new();
-        for s in &f.sources {
-            if sources.iter().any(|c| &c.name == s.get_ref()) {
-                chosen.push(s.get_ref().clone());
-            } else {
-                self.problem(
-                    Some(s.span()),
-                    format!(
-                        "feed \"{name}\" names source \"{}\", which is not a [[source]]",
-                        s.get_ref()
-                    ),
-                );
-                ok = false;
-            }
-        }
-        for t in &f.tags {
-            let tagged: Vec<&SourceConfig> = sources
-                .iter()
-                .filter(|c| c.tags.contains(t.get_ref()))
-                .collect();
-            if tagged.is_empty() {
-                self.problem(
-                    Some(t.span()),
-                    format!(
-                        "feed \"{name}\" takes tag \"{}\", which no source has",
-                        t.get_ref()
-                    ),
-                );
-                ok = false;
-            }
-            for c in tagged {
-                if !chosen.contains(&c.name) {
-                    chosen.push(c.name.clone());
+        let mut chosen =
+            match self.chosen_sources(&format!("feed \"{name}\""), &f.sources, &f.tags, sources) {
+                Some(c) => c,
+                None => {
+                    ok = false;
+                    Vec::new()
                 }
-            }
-        }
+            };
         if f.sources.is_empty() && f.tags.is_empty() {
             chosen = sources.iter().map(|c| c.name.clone()).collect();
         }
@@ -826,44 +848,15 @@ impl Validator<'_> {
                 ),
             );
         }
-        let mut chosen: Vec<String> = Vec::new();
-        for s in &w.sources {
-            if sources.iter().any(|c| &c.name == s.get_ref()) {
-                if !chosen.contains(s.get_ref()) {
-                    chosen.push(s.get_ref().clone());
+        let chosen =
+            match self.chosen_sources(&format!("webhook \"{name}\""), &w.sources, &w.tags, sources)
+            {
+                Some(c) => c,
+                None => {
+                    ok = false;
+                    Vec::new()
                 }
-            } else {
-                self.problem(
-                    Some(s.span()),
-                    format!(
-                        "webhook \"{name}\" names source \"{}\", which is not a [[source]]",
-                        s.get_ref()
-                    ),
-                );
-                ok = false;
-            }
-        }
-        for t in &w.tags {
-            let tagged: Vec<&SourceConfig> = sources
-                .iter()
-                .filter(|c| c.tags.contains(t.get_ref()))
-                .collect();
-            if tagged.is_empty() {
-                self.problem(
-                    Some(t.span()),
-                    format!(
-                        "webhook \"{name}\" takes tag \"{}\", which no source has",
-                        t.get_ref()
-                    ),
-                );
-                ok = false;
-            }
-            for c in tagged {
-                if !chosen.contains(&c.name) {
-                    chosen.push(c.name.clone());
-                }
-            }
-        }
+            };
         for f in &w.feeds {
             if !feeds.iter().any(|c| &c.name == f.get_ref()) {
                 self.problem(
