@@ -58,7 +58,7 @@ fn ingest_all(inputs: &[(Url, Vec<u8>)], store: &Store) -> usize {
         };
         let name = format!("s{i}");
         let normalised = tributary::feed::normalise::normalise(p.feed, &name, url, now);
-        if let Ok(c) = store.apply_poll(
+        if let Ok((c, _)) = store.apply_poll(
             &name,
             normalised.entries,
             SourceState::default(),

@@ -86,3 +86,18 @@ pub fn read_page(
         filtered,
     })
 }
+
+/// [`read_page`] on a blocking thread (parsing is CPU work), for async callers: a poll and
+/// `tributary preview`.
+pub async fn read_page_blocking(
+    source: &SourceConfig,
+    body: Body,
+    max_entries: usize,
+    now: DateTime<Utc>,
+) -> Result<ReadPage, PollError> {
+    let source = source.clone();
+    match tokio::task::spawn_blocking(move || read_page(&source, body, max_entries, now)).await {
+        Ok(read) => read,
+        Err(join) => Err(PollError::Task(std::sync::Arc::new(join))),
+    }
+}

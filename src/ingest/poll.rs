@@ -20,7 +20,7 @@ use crate::config::SourceConfig;
 use crate::feed::normalise;
 use crate::fetch::{Body, FetchError, Fetched, Fetcher, Validators};
 use crate::ingest::fulltext::{self, FullTextCounts};
-use crate::ingest::page::{ReadPage, read_page};
+use crate::ingest::page::{ReadPage, read_page_blocking};
 use crate::ingest::timing::{Bounds, Signals, due};
 use crate::model::{Entry, EntryKey, PollCounts, SourceState};
 use crate::store::{Store, StoreError};
@@ -402,13 +402,7 @@ impl Poll<'_> {
 
     /// [`read_page`] on a blocking thread (parsing is CPU work).
     async fn read(&self, body: Body, now: DateTime<Utc>) -> Result<ReadPage, PollError> {
-        let max_entries = self.poller.fetcher.max_entries();
-        let source = self.source.clone();
-        match tokio::task::spawn_blocking(move || read_page(&source, body, max_entries, now)).await
-        {
-            Ok(read) => read,
-            Err(join) => Err(PollError::Task(Arc::new(join))),
-        }
+        read_page_blocking(self.source, body, self.poller.fetcher.max_entries(), now).await
     }
 
     /// Catching up through a paged feed (RFC 5005, as tributary's own feeds are): while a
@@ -560,7 +554,7 @@ impl Poll<'_> {
                     None => store.source_state(&name)?.unwrap_or_default(),
                 };
                 state.filtered += filtered as u64;
-                store.apply_poll_new(&name, entries, state, max_new, now, |old, mut new| {
+                store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
                     // A page entry keeps the date it was first stored with: one the page
                     // writes relatively ("2 hours ago") moves at every poll, and one it does
                     // not write at all is the time it was first seen.

@@ -6,7 +6,6 @@
 //! title template). Nothing is stored and the store is not opened, so it works beside a
 //! running daemon.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -15,7 +14,7 @@ use url::Url;
 use crate::config::SourceConfig;
 use crate::fetch::{Fetched, Fetcher, Validators};
 use crate::ingest::error::PollError;
-use crate::ingest::page::{ReadPage, read_page};
+use crate::ingest::page::{ReadPage, read_page_blocking};
 use crate::model::Entry;
 
 /// What a source gives now.
@@ -58,17 +57,12 @@ pub async fn preview(
         });
     };
     let url = body.final_url.clone();
-    let max_entries = fetcher.max_entries();
-    let owned = source.clone();
-    let read = tokio::task::spawn_blocking(move || read_page(&owned, body, max_entries, now))
-        .await
-        .map_err(|join| PollError::Task(Arc::new(join)))?;
     let ReadPage {
         normalised,
         warnings,
         filtered,
         ..
-    } = read?;
+    } = read_page_blocking(source, body, fetcher.max_entries(), now).await?;
     let entries = normalised
         .entries
         .into_iter()

@@ -48,23 +48,9 @@ impl Store {
     /// it is new, updated or unchanged ([`crate::feed::normalise::merge`]).
     ///
     /// With `max_new`, at most that many new entries are stored (the newest); the other
-    /// new ones get a tombstone, so they are skipped for good (counted as `capped`).
+    /// new ones get a tombstone, so they are skipped for good (counted as `capped`). Also
+    /// returns the keys of the entries stored as new, in the order stored (for webhooks).
     pub fn apply_poll(
-        &self,
-        source: &str,
-        incoming: Vec<Entry>,
-        state: SourceState,
-        max_new: Option<usize>,
-        now: DateTime<Utc>,
-        merge: impl Fn(Option<&Entry>, Entry) -> Merge,
-    ) -> Result<PollCounts, StoreError> {
-        self.apply_poll_new(source, incoming, state, max_new, now, merge)
-            .map(|(counts, _)| counts)
-    }
-
-    /// [`Store::apply_poll`], also returning the keys of the entries it stored as new, in
-    /// the order they were stored (for webhooks).
-    pub fn apply_poll_new(
         &self,
         source: &str,
         incoming: Vec<Entry>,

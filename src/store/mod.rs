@@ -351,6 +351,7 @@ pub(crate) mod tests {
                 merge(o, n, now)
             })
             .expect("applies")
+            .0
     }
 
     /// The titles on every page `page` gives, newest first, following each page's `next`
