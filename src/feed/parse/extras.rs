@@ -143,19 +143,7 @@ pub(super) fn add_item_extras(feed: &mut ParsedFeed, text: &str, base: &Url) {
     for (entry, x) in feed.entries.iter_mut().zip(per_entry) {
         let has_one = entry.media.iter().any(|m| !m.thumbnails.is_empty());
         if let (false, Some(url)) = (has_one, x.thumbnail.and_then(|t| base.join(t.trim()).ok())) {
-            let mut media = feed_rs::model::MediaObject::default();
-            media.thumbnails.push(feed_rs::model::MediaThumbnail {
-                image: feed_rs::model::Image {
-                    uri: url.to_string(),
-                    title: None,
-                    link: None,
-                    width: None,
-                    height: None,
-                    description: None,
-                },
-                time: None,
-            });
-            entry.media.push(media);
+            entry.media.push(thumbnail(url.to_string()));
         }
         if entry.published.is_none()
             && let Some(d) = x.issued.as_deref().and_then(crate::feed::dates::parse)
@@ -169,4 +157,21 @@ pub(super) fn add_item_extras(feed: &mut ParsedFeed, text: &str, base: &Url) {
             entry.updated = Some(d);
         }
     }
+}
+
+/// A media object holding only a thumbnail at `uri` (feed-rs's model for `media:thumbnail`).
+pub(crate) fn thumbnail(uri: String) -> feed_rs::model::MediaObject {
+    let mut media = feed_rs::model::MediaObject::default();
+    media.thumbnails.push(feed_rs::model::MediaThumbnail {
+        image: feed_rs::model::Image {
+            uri,
+            title: None,
+            link: None,
+            width: None,
+            height: None,
+            description: None,
+        },
+        time: None,
+    });
+    media
 }

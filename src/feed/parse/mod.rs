@@ -18,6 +18,7 @@ mod rewrite;
 use url::Url;
 
 pub use discover::advertised_feeds;
+pub(crate) use extras::thumbnail;
 pub use feed_rs::model::Feed as ParsedFeed;
 
 use bounds::{bound_json, cut_long_lists, truncate_entries};

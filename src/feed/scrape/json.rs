@@ -145,9 +145,13 @@ pub(super) fn read(
 ) -> Result<Parsed, ScrapeError> {
     let items_path = parse(&s.items, "items")?;
     let mut paths: [Option<JsonPath>; 7] = Default::default();
+    // A path to a field named `..._html` (`$.summary_html`, `$['body_html']`) reads HTML.
+    let mut named_html = [false; 7];
     for (field, pick) in s.fields() {
         if let Some(p) = pick {
             paths[field as usize] = Some(parse(&p.path, field.name())?);
+            named_html[field as usize] =
+                p.path.trim_end_matches(['\'', '"', ']']).ends_with("_html");
         }
     }
     // JSON is UTF-8 (RFC 8259), but servers send a BOM, UTF-16, or a legacy charset they
@@ -189,8 +193,7 @@ pub(super) fn read(
         let mut read = |field: Field| -> Option<(String, bool)> {
             let got = match &paths[field as usize] {
                 Some(p) => p.query(value).first().and_then(|v| {
-                    let named_html =
-                        p.to_string().ends_with("_html") || p.to_string().ends_with("_html']");
+                    let named_html = named_html[field as usize];
                     text_of(v, field, 0).map(|(t, html)| (t, html || named_html))
                 }),
                 None => default_keys(field).iter().find_map(|k| {

@@ -15,9 +15,7 @@ mod json;
 pub mod propose;
 
 use chrono::{DateTime, Utc};
-use feed_rs::model::{
-    Content, Entry, Feed, FeedType, Image, Link, MediaObject, MediaThumbnail, Person, Text,
-};
+use feed_rs::model::{Content, Entry, Feed, FeedType, Link, Person, Text};
 use mediatype::{MediaTypeBuf, names};
 use url::Url;
 
@@ -465,19 +463,7 @@ fn entry(item: Item, base: &Url, page: &Url) -> Entry {
         });
     }
     if let Some(src) = item.image.as_deref().and_then(resolve) {
-        let mut media = MediaObject::default();
-        media.thumbnails.push(MediaThumbnail {
-            image: Image {
-                uri: src,
-                title: None,
-                link: None,
-                width: None,
-                height: None,
-                description: None,
-            },
-            time: None,
-        });
-        e.media.push(media);
+        e.media.push(crate::feed::parse::thumbnail(src));
     }
     e
 }
