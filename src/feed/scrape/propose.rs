@@ -2007,6 +2007,12 @@ mod saved_pages {
             .with_timezone(&Utc)
     }
 
+    /// [`proposals_for`] the saved page `file`.
+    fn proposals_for_file(file: &str) -> Vec<Proposal> {
+        let page = PAGES.iter().find(|p| p.file == file).expect("the page");
+        proposals_for(page)
+    }
+
     fn proposals_for(page: &Expected) -> Vec<Proposal> {
         let path = format!(
             "{}/tests/fixtures/pages/listing/{}",
@@ -2070,11 +2076,7 @@ mod saved_pages {
     /// Hacker News: the stories, not the rows' usernames, ages and domains.
     #[test]
     fn an_aggregator_offers_its_stories_alone() {
-        let page = PAGES
-            .iter()
-            .find(|p| p.file == "link-aggregator.html")
-            .expect("the page");
-        let all = proposals_for(page);
+        let all = proposals_for_file("link-aggregator.html");
         let items: Vec<&str> = all.iter().map(|p| p.selectors.items.as_str()).collect();
         assert_eq!(items, ["tr.athing"]);
         // The age is in the next row: read from there, as the reader reads a row's span.
@@ -2094,11 +2096,7 @@ mod saved_pages {
     /// the byline after the heading.
     #[test]
     fn a_flat_page_gets_the_date_after_its_headings() {
-        let page = PAGES
-            .iter()
-            .find(|p| p.file == "flat-lwn.html")
-            .expect("the page");
-        let all = proposals_for(page);
+        let all = proposals_for_file("flat-lwn.html");
         assert_eq!(all[0].selectors.items, "h2.SummaryHL");
         assert_eq!(
             all[0]
@@ -2116,11 +2114,7 @@ mod saved_pages {
     /// nor the posts and the pager (`#content > div`).
     #[test]
     fn a_blog_index_offers_all_posts_first() {
-        let page = PAGES
-            .iter()
-            .find(|p| p.file == "blog-index.html")
-            .expect("the page");
-        let all = proposals_for(page);
+        let all = proposals_for_file("blog-index.html");
         assert_eq!(all[0].selectors.items, "div.post", "{:?}", all[0].selectors);
         assert!(all.iter().all(|p| !p.selectors.items.contains("category")));
     }
