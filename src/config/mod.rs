@@ -47,6 +47,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// `[[webhook]]` tables: where new entries are POSTed after each poll.
     pub webhooks: Vec<WebhookConfig>,
+    /// `[websub]`: the WebSub subscriber (README "WebSub").
+    pub websub: WebsubConfig,
     /// Source name → position in `sources`.
     index: HashMap<String, usize>,
 }
@@ -103,6 +105,22 @@ impl WebhookConfig {
                     && f.admits_entry(entry)
             })
     }
+}
+
+/// `[websub]`: subscribing to the hubs sources announce (README "WebSub").
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebsubConfig {
+    /// `subscribe`: whether to subscribe at all (only with `[server] base_url` written).
+    pub subscribe: bool,
+    /// `lease`: the lease asked of hubs (`hub.lease_seconds`).
+    pub lease: Duration,
+    /// `safety_poll`: how often a source with an active subscription is still polled.
+    pub safety_poll: Duration,
+}
+
+impl WebsubConfig {
+    pub const DEFAULT_LEASE: Duration = Duration::from_secs(10 * 24 * 3600);
+    pub const DEFAULT_SAFETY_POLL: Duration = Duration::from_secs(6 * 3600);
 }
 
 /// What a webhook's body is.
@@ -358,6 +376,8 @@ pub struct SourceConfig {
     pub max_new_per_poll: Option<usize>,
     /// A feed, or a page read by selectors (`kind`, `[source.select]`, `timezone`).
     pub kind: SourceKind,
+    /// `websub = false`: never subscribe to the hub this source announces.
+    pub websub: bool,
 }
 
 impl SourceConfig {

@@ -27,6 +27,17 @@ pub(super) struct RawConfig {
     pub(super) retention: Option<RawRetention>,
     #[serde(default, rename = "webhook")]
     pub(super) webhooks: Vec<Spanned<RawWebhook>>,
+    #[serde(default)]
+    pub(super) websub: Option<RawWebsub>,
+}
+
+/// `[websub]`: the WebSub subscriber.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawWebsub {
+    pub(super) subscribe: Option<bool>,
+    pub(super) lease: Option<Spanned<String>>,
+    pub(super) safety_poll: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -146,6 +157,8 @@ pub(super) struct RawSource {
     pub(super) select: Option<Spanned<RawSelect>>,
     /// The zone of dates a page writes without one (an IANA name).
     pub(super) timezone: Option<Spanned<String>>,
+    /// `false`: never subscribe to this source's WebSub hub.
+    pub(super) websub: Option<bool>,
 }
 
 /// `[source.select]`: CSS selectors (html) or JSONPaths (json).

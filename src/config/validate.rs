@@ -13,12 +13,13 @@ use url::Url;
 
 use super::raw::{
     RawConfig, RawFeed, RawFetch, RawPublish, RawRetention, RawRule, RawServer, RawSource,
-    RawStore, RawWebhook,
+    RawStore, RawWebhook, RawWebsub,
 };
 use super::{
     Config, ConfigError, DEFAULT_INTERVAL, DEFAULT_MAX_ENTRIES, FeedConfig, FetchConfig,
     MAX_DURATION, MAX_RETENTION, MIN_INTERVAL, Problem, PublishConfig, RetentionConfig,
-    ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat, first_directory,
+    ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat, WebsubConfig,
+    first_directory,
     is_slug,
 };
 use crate::feed::rules::{Field, Rule, Rules};
@@ -91,6 +92,7 @@ impl Validator<'_> {
         let feeds = self.feeds(&raw.feeds, &sources);
         let retention = self.retention(raw.retention.unwrap_or_default());
         let webhooks = self.webhooks(&raw.webhooks, &sources, &feeds);
+        let websub = self.websub(raw.websub.unwrap_or_default());
         let index = sources
             .iter()
             .enumerate()
@@ -107,6 +109,19 @@ impl Validator<'_> {
             fetch: fetch?,
             sources,
             webhooks,
+            websub: websub?,
+        })
+    }
+
+    /// `[websub]`.
+    fn websub(&mut self, raw: RawWebsub) -> Option<WebsubConfig> {
+        let lease = self.duration_or(&raw.lease, "lease", WebsubConfig::DEFAULT_LEASE);
+        let safety_poll =
+            self.duration_or(&raw.safety_poll, "safety_poll", WebsubConfig::DEFAULT_SAFETY_POLL);
+        Some(WebsubConfig {
+            subscribe: raw.subscribe.unwrap_or(true),
+            lease: lease?,
+            safety_poll: safety_poll?,
         })
     }
 
@@ -528,6 +543,7 @@ impl Validator<'_> {
             interval: interval?,
             user_agent,
             headers,
+            websub: s.websub.unwrap_or(true),
         })
     }
 

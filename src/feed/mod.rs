@@ -19,3 +19,4 @@ pub mod scrape;
 pub mod template;
 pub mod text;
 pub mod transform;
+pub mod websub;

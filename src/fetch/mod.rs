@@ -109,6 +109,26 @@ pub struct Fetched {
     pub fresh_for: Option<Duration>,
     /// Where a leading chain of permanent redirects (301/308) ended, if there was one.
     pub moved_to: Option<Url>,
+    /// The response's `Link` header values (WebSub discovery), at most [`MAX_LINKS`] of at
+    /// most [`MAX_LINK_BYTES`] each.
+    pub links: Vec<String>,
+}
+
+/// `Link` header values kept from one response, at most...
+pub const MAX_LINKS: usize = 16;
+/// ...of at most this many bytes each (longer ones are skipped).
+pub const MAX_LINK_BYTES: usize = 8 * 1024;
+
+/// A response's `Link` header values, bounded (see [`Fetched::links`]).
+fn link_values(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::LINK)
+        .iter()
+        .filter(|v| v.len() <= MAX_LINK_BYTES)
+        .filter_map(|v| v.to_str().ok())
+        .take(MAX_LINKS)
+        .map(str::to_string)
+        .collect()
 }
 
 /// An article page (full text).
@@ -310,6 +330,29 @@ impl Fetcher {
             .unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 
+    /// A body's size at most (`[fetch] max_body_mb`), in bytes.
+    pub fn max_body(&self) -> u64 {
+        self.max_body
+    }
+
+    /// `[fetch] timeout`.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Whether `url`'s host is loopback or in `[fetch] allow_networks` by its literal
+    /// address (a trusted network for WebSub secrets over plain http). A name other than
+    /// `localhost` is never trusted: it could resolve anywhere.
+    pub fn trusted_host(&self, url: &Url) -> bool {
+        let ip = match url.host() {
+            Some(url::Host::Ipv4(a)) => std::net::IpAddr::V4(a),
+            Some(url::Host::Ipv6(a)) => std::net::IpAddr::V6(a),
+            Some(url::Host::Domain(d)) => return d.eq_ignore_ascii_case("localhost"),
+            None => return false,
+        };
+        ip.is_loopback() || self.policy.allow.iter().any(|n| n.contains(&ip))
+    }
+
     /// Entries read from one document, at most (`[fetch] max_entries`).
     pub fn max_entries(&self) -> usize {
         self.max_entries
@@ -454,6 +497,7 @@ impl Fetcher {
                 body: None,
                 fresh_for,
                 moved_to,
+                links: link_values(response.headers()),
             });
         }
         if !status.is_success() {
@@ -465,6 +509,7 @@ impl Fetcher {
         }
         let content_type = content_type(&response);
         let new_validators = Validators::of_response(response.headers());
+        let links = link_values(response.headers());
         tracing::debug!(
             etag = new_validators.etag.as_deref(),
             last_modified = new_validators.last_modified.as_deref(),
@@ -491,6 +536,7 @@ impl Fetcher {
             }),
             fresh_for,
             moved_to,
+            links,
         })
     }
 
@@ -706,6 +752,7 @@ impl Fetcher {
             body,
             fresh_for: None,
             moved_to: None,
+            links: Vec::new(),
         };
         if validators.etag.as_deref() == Some(etag.as_str()) {
             return Ok(unchanged(None));

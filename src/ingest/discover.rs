@@ -318,5 +318,6 @@ fn probe(url: &Url) -> SourceConfig {
         title_template: None,
         max_new_per_poll: None,
         kind: crate::config::SourceKind::Feed,
+        websub: false,
     }
 }
