@@ -27,6 +27,21 @@ pub(super) struct RawConfig {
     pub(super) retention: Option<RawRetention>,
     #[serde(default, rename = "webhook")]
     pub(super) webhooks: Vec<Spanned<RawWebhook>>,
+    #[serde(default)]
+    pub(super) hub: Option<RawHub>,
+}
+
+/// `[hub]`: the WebSub hub for tributary's own feeds.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHub {
+    pub(super) enabled: Option<bool>,
+    pub(super) lease_min: Option<Spanned<String>>,
+    pub(super) lease_max: Option<Spanned<String>>,
+    pub(super) lease_default: Option<Spanned<String>>,
+    pub(super) max_per_topic: Option<Spanned<i64>>,
+    pub(super) max_per_callback_host: Option<Spanned<i64>>,
+    pub(super) deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -101,6 +116,9 @@ pub(super) struct RawPublish {
     pub(super) author: Option<String>,
     pub(super) max_items: Option<Spanned<i64>>,
     pub(super) templates: Option<Spanned<String>>,
+    /// External WebSub hubs pinged with `hub.mode=publish`.
+    #[serde(default)]
+    pub(super) hubs: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

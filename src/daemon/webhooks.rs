@@ -235,6 +235,8 @@ fn render_for(
         home_url: format!("{base}/"),
         empty_updated: Utc::now(),
         next_url: None,
+        // A webhook's document is no WebSub topic.
+        hubs: Vec::new(),
     };
     let infos = HashMap::from([(
         s.name.clone(),

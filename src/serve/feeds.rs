@@ -283,16 +283,41 @@ async fn published(
         }
     };
     let mut response = cache::cached_response(&config, headers, rendered, coding);
-    if let Format::Html = format {
-        response.headers_mut().insert(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
+    match format {
+        Format::Html => {
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            );
+        }
+        _ => {
+            let self_url = format!("{}{uri}", config.server.base_url);
+            for link in websub_links(&config, &self_url) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::LINK, link);
+            }
+        }
     }
     state
         .metrics
         .record_request(format.extension(), response.status().as_u16());
     response
+}
+
+/// WebSub §4's `Link` headers of a published feed at `self_url`: each advertised hub
+/// (`rel="hub"`) and the topic (`rel="self"`); none when no hub is advertised.
+pub(super) fn websub_links(config: &Config, self_url: &str) -> Vec<axum::http::HeaderValue> {
+    let hubs = config.advertised_hubs();
+    if hubs.is_empty() {
+        return Vec::new();
+    }
+    hubs.iter()
+        .map(|h| format!("<{h}>; rel=\"hub\""))
+        .chain(std::iter::once(format!("<{self_url}>; rel=\"self\"")))
+        // URLs from the config and slugs: always valid header text.
+        .filter_map(|v| axum::http::HeaderValue::from_str(&v).ok())
+        .collect()
 }
 
 /// The request as the feed names itself: `/feed.{fmt}`, `/sources/{name}.{fmt}`,
@@ -472,6 +497,7 @@ fn render_selection(
             next.append_pair("before", &c.to_param());
             format!("{base}{}?{}", uri.path(), next.finish())
         }),
+        hubs: config.advertised_hubs(),
     };
     let (body, content_type) = match format {
         Format::Html => (
