@@ -673,6 +673,12 @@ impl Fetcher {
         self.within_timeout(send).await
     }
 
+    /// Whether the address guard lets `url` through, as far as can be told without a
+    /// lookup (a literal address, `localhost`); a name is checked again as it resolves.
+    pub fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        guard::check_url(url, &self.policy).map_err(|why| FetchError::Refused(why.to_string()))
+    }
+
     /// GETs `url` (a WebSub callback's intent verification) through the address guard,
     /// within `[fetch] timeout`, following no redirect; any status is returned with at
     /// most `limit` bytes of the body (a longer body is [`FetchError::TooLarge`]).

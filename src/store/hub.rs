@@ -37,6 +37,19 @@ impl Store {
         Ok(all)
     }
 
+    /// The subscription of `callback` to `topic`, if there is one.
+    pub fn hub_get(
+        &self,
+        topic: &str,
+        callback: &str,
+    ) -> Result<Option<HubSubscription>, StoreError> {
+        let key = keys::hub(topic, callback);
+        match self.db()?.get(&key)? {
+            Some(v) => Ok(Some(decode(&key, &v)?)),
+            None => Ok(None),
+        }
+    }
+
     /// Adds or replaces the subscription of `sub.callback` to `sub.topic`.
     pub fn hub_put(&self, sub: &HubSubscription) -> Result<(), StoreError> {
         let _guard = self.lock();
