@@ -247,11 +247,19 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics.clone(),
         shutdown.clone(),
     );
+    let hub = crate::serve::hub::Hub::new(
+        store.clone(),
+        fetcher.clone(),
+        live.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let on_poll = {
-        let (metrics, events) = (metrics.clone(), events.clone());
+        let (metrics, events, hub) = (metrics.clone(), events.clone(), hub.clone());
         Arc::new(move |report: PollReport| {
             metrics.record_poll(&report);
             webhooks.poll_done(&report);
+            hub.poll_done(&report);
             // No receiver is fine: reports are for tests and status consumers.
             let _ = events.send(report);
         })
@@ -288,13 +296,16 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         "tributary started"
     );
 
-    let app = serve::router(AppState {
+    let app_state = AppState {
         store: store.clone(),
         live_config: live.clone(),
         started: Utc::now(),
         cache: Arc::default(),
         metrics: metrics.clone(),
-    });
+        hub: hub.clone(),
+    };
+    hub.run(app_state.clone());
+    let app = serve::router(app_state);
     let server_shutdown = shutdown.clone();
     // Each client connection takes a file descriptor: use all the process may have.
     let settings = crate::serve::listener::Settings::from_config(&config.server)

@@ -154,6 +154,7 @@ fn meta() -> FeedMeta {
         home_url: "http://feeds.test/".into(),
         empty_updated: at(2024, 1, 1, 0, 0),
         next_url: Some("http://feeds.test/feed.atom?limit=4&before=AAAA".into()),
+        hubs: vec!["http://feeds.test/hub".into()],
     }
 }
 

@@ -49,11 +49,25 @@ pub struct Config {
     pub webhooks: Vec<WebhookConfig>,
     /// `[websub]`: the WebSub subscriber (README "WebSub").
     pub websub: WebsubConfig,
+    /// `[hub]`: the WebSub hub for the published feeds (README "WebSub hub").
+    pub hub: HubConfig,
     /// Source name → position in `sources`.
     index: HashMap<String, usize>,
 }
 
 impl Config {
+    /// The hubs every published feed advertises: this instance's own (`{base_url}/hub`,
+    /// unless `[hub] enabled = false`), then `[publish] hubs`.
+    pub fn advertised_hubs(&self) -> Vec<String> {
+        let own = self
+            .hub
+            .enabled
+            .then(|| format!("{}/hub", self.server.base_url));
+        own.into_iter()
+            .chain(self.publish.hubs.iter().map(|u| u.to_string()))
+            .collect()
+    }
+
     /// The source with this name.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
         self.index.get(name).and_then(|&i| self.sources.get(i))
@@ -315,6 +329,27 @@ pub struct PublishConfig {
     /// the config was: (file name, source), each replacing the built-in template of its
     /// name or beside them.
     pub templates: Option<Templates>,
+    /// `hubs`: external WebSub hubs, advertised and pinged (`hub.mode=publish`) when a
+    /// feed gains entries.
+    pub hubs: Vec<Url>,
+}
+
+/// `[hub]`: the WebSub hub at `{base_url}/hub` (README "WebSub hub").
+#[derive(Clone, Debug, PartialEq)]
+pub struct HubConfig {
+    /// Whether the hub is advertised and accepts subscriptions (default true).
+    pub enabled: bool,
+    /// A subscriber's `hub.lease_seconds` is clamped into `[lease_min, lease_max]`.
+    pub lease_min: Duration,
+    pub lease_max: Duration,
+    /// The lease of a subscription that asks for none.
+    pub lease_default: Duration,
+    /// Subscriptions per topic at most.
+    pub max_per_topic: usize,
+    /// Subscriptions per callback host at most (over all topics).
+    pub max_per_callback_host: usize,
+    /// Deliveries sent at once at most.
+    pub deliveries: usize,
 }
 
 /// A theme's templates (`[publish] templates`).

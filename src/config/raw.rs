@@ -29,6 +29,8 @@ pub(super) struct RawConfig {
     pub(super) webhooks: Vec<Spanned<RawWebhook>>,
     #[serde(default)]
     pub(super) websub: Option<RawWebsub>,
+    #[serde(default)]
+    pub(super) hub: Option<RawHub>,
 }
 
 /// `[websub]`: the WebSub subscriber.
@@ -38,6 +40,19 @@ pub(super) struct RawWebsub {
     pub(super) subscribe: Option<bool>,
     pub(super) lease: Option<Spanned<String>>,
     pub(super) safety_poll: Option<Spanned<String>>,
+}
+
+/// `[hub]`: the WebSub hub for tributary's own feeds.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawHub {
+    pub(super) enabled: Option<bool>,
+    pub(super) lease_min: Option<Spanned<String>>,
+    pub(super) lease_max: Option<Spanned<String>>,
+    pub(super) lease_default: Option<Spanned<String>>,
+    pub(super) max_per_topic: Option<Spanned<i64>>,
+    pub(super) max_per_callback_host: Option<Spanned<i64>>,
+    pub(super) deliveries: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +127,9 @@ pub(super) struct RawPublish {
     pub(super) author: Option<String>,
     pub(super) max_items: Option<Spanned<i64>>,
     pub(super) templates: Option<Spanned<String>>,
+    /// External WebSub hubs pinged with `hub.mode=publish`.
+    #[serde(default)]
+    pub(super) hubs: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

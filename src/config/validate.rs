@@ -93,6 +93,7 @@ impl Validator<'_> {
         let retention = self.retention(raw.retention.unwrap_or_default());
         let webhooks = self.webhooks(&raw.webhooks, &sources, &feeds);
         let websub = self.websub(raw.websub.unwrap_or_default());
+        let hub = self.hub(raw.hub.unwrap_or_default());
         let index = sources
             .iter()
             .enumerate()
@@ -110,6 +111,7 @@ impl Validator<'_> {
             sources,
             webhooks,
             websub: websub?,
+            hub: hub?,
         })
     }
 
@@ -122,6 +124,46 @@ impl Validator<'_> {
             subscribe: raw.subscribe.unwrap_or(true),
             lease: lease?,
             safety_poll: safety_poll?,
+        })
+    }
+
+    /// `[hub]`: lease bounds (`lease_min <= lease_default <= lease_max`) and limits.
+    fn hub(&mut self, raw: super::raw::RawHub) -> Option<super::HubConfig> {
+        let hour = Duration::from_secs(3600);
+        let day = 24 * hour;
+        let lease_min = self.duration_or(&raw.lease_min, "lease_min", hour);
+        let lease_max = self.duration_or(&raw.lease_max, "lease_max", 30 * day);
+        let lease_default = self.duration_or(&raw.lease_default, "lease_default", 10 * day);
+        let max_per_topic = self.count(&raw.max_per_topic, "max_per_topic", 100_000, 100);
+        let max_per_callback_host = self.count(
+            &raw.max_per_callback_host,
+            "max_per_callback_host",
+            100_000,
+            20,
+        );
+        let deliveries = self.count(&raw.deliveries, "deliveries", 256, 4);
+        let (lease_min, lease_max, lease_default) = (lease_min?, lease_max?, lease_default?);
+        if !(lease_min <= lease_default && lease_default <= lease_max) {
+            let span = raw
+                .lease_default
+                .as_ref()
+                .or(raw.lease_min.as_ref())
+                .or(raw.lease_max.as_ref())
+                .map(|s| s.span());
+            self.problem(
+                span,
+                "[hub]: lease_min, lease_default and lease_max must be in that order (lease_min <= lease_default <= lease_max)".to_string(),
+            );
+            return None;
+        }
+        Some(super::HubConfig {
+            enabled: raw.enabled.unwrap_or(true),
+            lease_min,
+            lease_max,
+            lease_default,
+            max_per_topic: max_per_topic? as usize,
+            max_per_callback_host: max_per_callback_host? as usize,
+            deliveries: deliveries? as usize,
         })
     }
 
@@ -256,6 +298,26 @@ impl Validator<'_> {
                 }
             }
         };
+        let mut hubs = Some(Vec::new());
+        for h in &raw.hubs {
+            match Url::parse(h.get_ref().trim()) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
+                    if let Some(list) = hubs.as_mut() {
+                        list.push(u);
+                    }
+                }
+                _ => {
+                    self.problem(
+                        Some(h.span()),
+                        format!(
+                            "hubs: \"{}\" is not an http or https URL with a host",
+                            h.get_ref()
+                        ),
+                    );
+                    hubs = None;
+                }
+            }
+        }
         let title = raw
             .title
             .unwrap_or_else(|| "tributary".to_string())
@@ -269,6 +331,7 @@ impl Validator<'_> {
             title,
             max_items: max_items? as usize,
             templates: templates?,
+            hubs: hubs?,
         })
     }
 

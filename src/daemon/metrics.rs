@@ -48,6 +48,8 @@ pub struct Metrics {
     webhook_deliveries: Family<WebhookLabels, Counter>,
     /// Each webhook's deliveries, for `/healthz` and `tributary status`.
     pub webhooks: crate::daemon::status::WebhookBoard,
+    /// The WebSub hub's counters and gauges.
+    pub hub: HubMetrics,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -195,7 +197,9 @@ impl Metrics {
             "Entries read from the store to render feeds and pages since start (a feed is read from an index, so this grows with the entries published, not with the store)",
             entries_read.clone(),
         );
+        let hub = HubMetrics::register(&mut registry);
         Metrics {
+            hub,
             registry: Arc::new(registry),
             polls,
             entries_new,
@@ -319,5 +323,128 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HubResultLabels {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HubVerifyLabels {
+    mode: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TopicLabels {
+    topic: String,
+}
+
+/// The WebSub hub's metrics (`serve/hub.rs` records them); also what `/healthz` shows.
+#[derive(Clone)]
+pub struct HubMetrics {
+    deliveries: Family<HubResultLabels, Counter>,
+    verifications: Family<HubVerifyLabels, Counter>,
+    dropped: Family<ReasonLabels, Counter>,
+    pings: Family<HubResultLabels, Counter>,
+    /// Intent verifications under way.
+    pub pending: Gauge,
+    subscriptions: Family<TopicLabels, Gauge>,
+}
+
+impl HubMetrics {
+    fn register(registry: &mut Registry) -> HubMetrics {
+        let m = HubMetrics {
+            deliveries: Family::default(),
+            verifications: Family::default(),
+            dropped: Family::default(),
+            pings: Family::default(),
+            pending: Gauge::default(),
+            subscriptions: Family::default(),
+        };
+        registry.register(
+            "hub_deliveries",
+            "WebSub hub deliveries to subscribers by result (delivered, failed, dropped; retry counts attempts that are retried)",
+            m.deliveries.clone(),
+        );
+        registry.register(
+            "hub_verifications",
+            "WebSub hub intent verifications by mode and result (confirmed, rejected, failed, denied)",
+            m.verifications.clone(),
+        );
+        registry.register(
+            "hub_subscriptions_dropped",
+            "WebSub hub subscriptions dropped by reason (gone, failures, expired)",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "hub_publish_pings",
+            "hub.mode=publish pings to [publish] hubs by result (sent, failed)",
+            m.pings.clone(),
+        );
+        registry.register(
+            "hub_verifications_pending",
+            "WebSub hub intent verifications under way",
+            m.pending.clone(),
+        );
+        registry.register(
+            "hub_subscriptions",
+            "Active WebSub hub subscriptions per topic",
+            m.subscriptions.clone(),
+        );
+        m
+    }
+
+    /// A delivery's `result`: "delivered", "failed", "dropped" or "retry".
+    pub fn record_delivery(&self, result: &'static str) {
+        self.deliveries
+            .get_or_create(&HubResultLabels { result })
+            .inc();
+    }
+
+    /// A verification of `mode` ("subscribe", "unsubscribe", "denied") and its `result`.
+    pub fn record_verification(&self, mode: &'static str, result: &'static str) {
+        self.verifications
+            .get_or_create(&HubVerifyLabels { mode, result })
+            .inc();
+    }
+
+    /// A subscription dropped for `reason`: "gone", "failures" or "expired".
+    pub fn record_dropped(&self, reason: &'static str) {
+        self.dropped.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A publish ping's `result`: "sent" or "failed".
+    pub fn record_ping(&self, result: &'static str) {
+        self.pings.get_or_create(&HubResultLabels { result }).inc();
+    }
+
+    /// The active subscriptions, per topic (topics without any are no longer shown).
+    pub fn set_subscriptions(&self, per_topic: &std::collections::BTreeMap<String, usize>) {
+        self.subscriptions.clear();
+        for (topic, n) in per_topic {
+            self.subscriptions
+                .get_or_create(&TopicLabels {
+                    topic: topic.clone(),
+                })
+                .set(i64::try_from(*n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A counter's value, for `/healthz`: deliveries by `result`.
+    pub fn deliveries(&self, result: &'static str) -> u64 {
+        self.deliveries
+            .get_or_create(&HubResultLabels { result })
+            .get()
+    }
+
+    /// Subscriptions dropped, over every reason.
+    pub fn dropped_total(&self) -> u64 {
+        ["gone", "failures", "expired"]
+            .into_iter()
+            .map(|reason| self.dropped.get_or_create(&ReasonLabels { reason }).get())
+            .sum()
     }
 }

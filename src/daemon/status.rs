@@ -26,6 +26,24 @@ pub struct Health {
     /// daemon's `/healthz`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub webhooks: Vec<WebhookStatus>,
+    /// The WebSub hub (filled in by the running daemon's `/healthz` when `[hub]` is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hub: Option<HubStatus>,
+}
+
+/// The WebSub hub since the daemon started (subscriptions: as stored now).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct HubStatus {
+    /// Active subscriptions per topic.
+    pub subscriptions: std::collections::BTreeMap<String, usize>,
+    /// Documents delivered to subscribers (a 2xx answer).
+    pub delivered: u64,
+    /// Deliveries given up after their retries (or at a 4xx).
+    pub failed: u64,
+    /// Subscriptions dropped: a 410, repeated failures, an expired lease.
+    pub dropped_subscriptions: u64,
+    /// Intent verifications under way.
+    pub pending_verifications: u64,
 }
 
 /// One webhook's deliveries since the daemon started (a delivery is one poll's new
@@ -186,6 +204,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         sources,
         retention_held: store.held_prune()?,
         webhooks: Vec::new(),
+        hub: None,
     })
 }
 
@@ -283,6 +302,17 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
         let _ = writeln!(out, "  last delivery:  {}", when(w.last_delivery));
         if let Some(e) = &w.last_error {
             let _ = writeln!(out, "  last error:     {e} at {}", when(w.last_error_at));
+        }
+    }
+    if let Some(h) = &health.hub {
+        let total: usize = h.subscriptions.values().sum();
+        let _ = writeln!(
+            out,
+            "hub: {total} subscriptions, {} delivered, {} failed, {} dropped, {} verifications pending",
+            h.delivered, h.failed, h.dropped_subscriptions, h.pending_verifications
+        );
+        for (topic, n) in &h.subscriptions {
+            let _ = writeln!(out, "  {topic}: {n}");
         }
     }
     let _ = write!(
@@ -404,8 +434,19 @@ mod tests {
                 last_error: Some("HTTP 400 Bad Request (attempt 1; given up)".into()),
                 last_error_at: Some(now),
             }],
+            hub: Some(HubStatus {
+                subscriptions: [("http://feeds.test/feed.atom".to_string(), 2)].into(),
+                delivered: 5,
+                failed: 1,
+                dropped_subscriptions: 1,
+                pending_verifications: 0,
+            }),
         };
         let text = render_text(&health, now, &Answered::Daemon);
+        assert!(
+            text.contains("hub: 2 subscriptions, 5 delivered, 1 failed, 1 dropped, 0 verifications pending\n  http://feeds.test/feed.atom: 2"),
+            "{text}"
+        );
         assert!(
             text.contains("webhook chat: 3 delivered, 1 failed, 2 pending, 4 retries, 0 dropped"),
             "{text}"

@@ -235,6 +235,8 @@ fn render_for(
         home_url: format!("{base}/"),
         empty_updated: Utc::now(),
         next_url: None,
+        // A webhook's document is no WebSub topic.
+        hubs: Vec::new(),
     };
     let infos = HashMap::from([(
         s.name.clone(),
@@ -300,8 +302,9 @@ impl Shared {
 }
 
 /// A FIFO queue of at most `cap` items and `max_bytes` bytes (as each item's weight was
-/// given) that drops its oldest to take a new one; the newest always stays.
-struct Bounded<T> {
+/// given) that drops its oldest to take a new one; the newest always stays. The WebSub
+/// hub's delivery queue is one too.
+pub(crate) struct Bounded<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
     cap: usize,
@@ -309,7 +312,7 @@ struct Bounded<T> {
 }
 
 impl<T> Bounded<T> {
-    fn new(cap: usize, max_bytes: usize) -> Bounded<T> {
+    pub(crate) fn new(cap: usize, max_bytes: usize) -> Bounded<T> {
         Bounded {
             items: VecDeque::new(),
             bytes: 0,
@@ -319,7 +322,7 @@ impl<T> Bounded<T> {
     }
 
     /// Adds `item` (of `bytes`) at the end; returns the oldest items that had to go.
-    fn push(&mut self, item: T, bytes: usize) -> Vec<T> {
+    pub(crate) fn push(&mut self, item: T, bytes: usize) -> Vec<T> {
         let mut dropped = Vec::new();
         while !self.items.is_empty()
             && (self.items.len() >= self.cap || self.bytes + bytes > self.max_bytes)
@@ -331,7 +334,7 @@ impl<T> Bounded<T> {
         dropped
     }
 
-    fn pop(&mut self) -> Option<T> {
+    pub(crate) fn pop(&mut self) -> Option<T> {
         let (item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
         Some(item)
@@ -454,8 +457,9 @@ async fn attempt(shared: &Arc<Shared>, mut d: Delivery) {
 
 /// How long to wait before attempt `attempts + 1`, or `None` to give up: network errors,
 /// timeouts, 5xx and 429 are retried (429 and 503 after Retry-After when it is longer);
-/// a refused address, a redirect and other 4xx are not.
-fn retry_wait(error: &FetchError, attempts: usize) -> Option<Duration> {
+/// a refused address, a redirect and other 4xx are not. The WebSub hub's deliveries
+/// follow the same rule.
+pub(crate) fn retry_wait(error: &FetchError, attempts: usize) -> Option<Duration> {
     let backoff = *BACKOFF.get(attempts.checked_sub(1)?)?;
     match error {
         FetchError::Status {

@@ -719,6 +719,45 @@ impl Fetcher {
         self.within_timeout(send).await
     }
 
+    /// Whether the address guard lets `url` through, as far as can be told without a
+    /// lookup (a literal address, `localhost`); a name is checked again as it resolves.
+    pub fn check_address(&self, url: &Url) -> Result<(), FetchError> {
+        guard::check_url(url, &self.policy).map_err(|why| FetchError::Refused(why.to_string()))
+    }
+
+    /// GETs `url` (a WebSub callback's intent verification) through the address guard,
+    /// within `[fetch] timeout`, following no redirect; any status is returned with at
+    /// most `limit` bytes of the body (a longer body is [`FetchError::TooLarge`]).
+    pub async fn get_small(&self, url: &Url, limit: u64) -> Result<(u16, Vec<u8>), FetchError> {
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Refused(format!(
+                "{} URLs are not fetched",
+                url.scheme()
+            )));
+        }
+        guard::check_url(url, &self.policy).map_err(|why| FetchError::Refused(why.to_string()))?;
+        let send = async {
+            let mut response = self
+                .guarded
+                .get(url.clone())
+                .header(header::USER_AGENT, self.user_agent.as_str())
+                .header(header::ACCEPT, "*/*")
+                .send()
+                .await
+                .map_err(|e| self.classify(e))?;
+            let status = response.status().as_u16();
+            let mut body = Vec::new();
+            while let Some(chunk) = response.chunk().await.map_err(|e| self.classify(e))? {
+                if (body.len() + chunk.len()) as u64 > limit {
+                    return Err(FetchError::TooLarge { limit });
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok((status, body))
+        };
+        self.within_timeout(send).await
+    }
+
     /// A local file: its size and modification time stand in for an ETag, so an unchanged
     /// file is "not modified" like a 304.
     async fn fetch_file(&self, url: &Url, validators: &Validators) -> Result<Fetched, FetchError> {

@@ -38,6 +38,8 @@ pub fn atom(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
         ]
         .into_iter()
         .flatten()
+        // WebSub §4: the hubs beside the self link.
+        .chain(meta.hubs.iter().map(|h| atom_link(h, "hub", None)))
         .collect(),
         entries: entries.iter().map(|e| atom_entry(e, sources)).collect(),
         namespaces: media_namespace(entries),

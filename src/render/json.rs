@@ -101,6 +101,15 @@ pub fn json(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, Source
     if let (Some(next), Some(obj)) = (&meta.next_url, feed.as_object_mut()) {
         obj.insert("next_url".into(), json!(next));
     }
+    // JSON Feed 1.1's `hubs`: WebSub endpoints.
+    if let (false, Some(obj)) = (meta.hubs.is_empty(), feed.as_object_mut()) {
+        let hubs: Vec<Value> = meta
+            .hubs
+            .iter()
+            .map(|h| json!({"type": "WebSub", "url": h}))
+            .collect();
+        obj.insert("hubs".into(), Value::Array(hubs));
+    }
     // Serialising a Value cannot fail.
     serde_json::to_string_pretty(&feed).unwrap_or_default()
 }

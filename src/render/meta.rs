@@ -22,6 +22,8 @@ pub struct FeedMeta {
     pub empty_updated: DateTime<Utc>,
     /// The next (older) page, when there is one (RFC 5005 paging).
     pub next_url: Option<String>,
+    /// WebSub hubs to advertise (`rel="hub"` links; JSON Feed's `hubs`).
+    pub hubs: Vec<String>,
 }
 
 /// What a combined feed says about where an entry came from.

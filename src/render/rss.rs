@@ -34,6 +34,12 @@ pub fn rss(meta: &FeedMeta, entries: &[Entry], sources: &HashMap<String, SourceI
                 mime_type: Some("application/rss+xml".into()),
                 ..Default::default()
             })
+            // WebSub §4: the hubs beside the self link.
+            .chain(meta.hubs.iter().map(|h| rss::extension::atom::Link {
+                href: h.clone(),
+                rel: "hub".into(),
+                ..Default::default()
+            }))
             .collect(),
         }),
         items: entries.iter().map(|e| rss_item(e, sources)).collect(),

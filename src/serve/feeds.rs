@@ -31,7 +31,7 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe
 pub const MAX_LIMIT: usize = 1000;
 
 /// An output format of the published feeds.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub(super) enum Format {
     Atom,
     Rss,
@@ -62,6 +62,7 @@ impl Format {
 }
 
 /// Which entries a published feed takes.
+#[derive(Clone, Debug)]
 enum Selection {
     All,
     Source(String),
@@ -158,6 +159,118 @@ fn query(uri: &Uri, default: usize) -> Result<(usize, Option<Cursor>), QueryErro
         }
     }
     Ok((limit, before))
+}
+
+/// A WebSub topic: one of the published feeds (Atom, RSS or JSON; its first page, with
+/// `limit` when the URL names one), by its URL as the feed names itself.
+#[derive(Clone, Debug)]
+pub(super) struct Topic {
+    selection: Selection,
+    format: Format,
+    limit: usize,
+    uri: Uri,
+    /// The topic URL: `{base_url}{uri}`.
+    pub(super) url: String,
+}
+
+impl Topic {
+    /// `url` as a topic of `config`: a feed URL this instance advertises (its self URL,
+    /// under `base_url`, canonical, without `before`), else `None`.
+    pub(super) fn parse(config: &Config, url: &str) -> Option<Topic> {
+        let rest = url.strip_prefix(config.server.base_url.as_str())?;
+        let uri: Uri = rest.parse().ok()?;
+        let path = uri.path();
+        let (selection, format) = match path.strip_prefix("/feed.") {
+            Some(ext) => (Selection::All, Format::from_extension(ext)?),
+            None => {
+                let mut parts = path.strip_prefix('/')?.splitn(2, '/');
+                let (folder, file) = (parts.next()?, parts.next()?);
+                let (name, format) = split_file(file)?;
+                let selection = match folder {
+                    "sources" => config.source(name).map(|_| Selection::Source(name.into())),
+                    "tags" => config
+                        .sources
+                        .iter()
+                        .any(|s| s.tags.iter().any(|t| t == name))
+                        .then(|| Selection::Tag(name.into())),
+                    "feeds" => config
+                        .feeds
+                        .iter()
+                        .position(|f| f.name == name)
+                        .map(Selection::Named),
+                    _ => None,
+                }?;
+                (selection, format)
+            }
+        };
+        if let Format::Html = format {
+            return None;
+        }
+        let (limit, before) = query(&uri, config.publish.max_items).ok()?;
+        let canonical = canonical_uri(config, &selection, format, limit, None)?;
+        (before.is_none() && canonical == uri).then(|| Topic {
+            selection,
+            format,
+            limit,
+            url: format!("{}{canonical}", config.server.base_url),
+            uri: canonical,
+        })
+    }
+
+    /// Whether a new entry of `source` may change this topic's document.
+    pub(super) fn takes_source(&self, config: &Config, source: &str) -> bool {
+        match &self.selection {
+            Selection::All => config.source(source).is_some(),
+            Selection::Source(name) => name == source,
+            Selection::Tag(tag) => config
+                .source(source)
+                .is_some_and(|s| s.tags.iter().any(|t| t == tag)),
+            Selection::Named(i) => config
+                .feeds
+                .get(*i)
+                .is_some_and(|f| f.sources.iter().any(|s| s == source)),
+        }
+    }
+
+    /// The topic's current document, as `GET` would serve it (a blocking store read).
+    pub(super) fn render(&self, state: &AppState, store: &Store) -> Result<Rendered, ServeError> {
+        render_selection(
+            state,
+            store,
+            &self.selection,
+            self.format,
+            &self.uri,
+            self.limit,
+            None,
+        )
+    }
+}
+
+/// The feed URLs (every format, first page) that a new entry of `source` may change: what
+/// `[publish] hubs` are pinged with.
+pub(super) fn topics_of_source(config: &Config, source: &str) -> Vec<String> {
+    let Some(s) = config.source(source) else {
+        return Vec::new();
+    };
+    let mut selections = vec![Selection::All, Selection::Source(s.name.clone())];
+    selections.extend(s.tags.iter().map(|t| Selection::Tag(t.clone())));
+    selections.extend(
+        config
+            .feeds
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| f.sources.iter().any(|n| n == source))
+            .map(|(i, _)| Selection::Named(i)),
+    );
+    selections
+        .iter()
+        .flat_map(|sel| {
+            [Format::Atom, Format::Rss, Format::Json]
+                .into_iter()
+                .filter_map(|f| feed_path(config, sel, f))
+        })
+        .map(|p| format!("{}{p}", config.server.base_url))
+        .collect()
 }
 
 /// Renders a published feed, answering conditional requests with 304.
@@ -283,16 +396,41 @@ async fn published(
         }
     };
     let mut response = cache::cached_response(&config, headers, rendered, coding);
-    if let Format::Html = format {
-        response.headers_mut().insert(
-            axum::http::header::CONTENT_SECURITY_POLICY,
-            axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-        );
+    match format {
+        Format::Html => {
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_SECURITY_POLICY,
+                axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+            );
+        }
+        _ => {
+            let self_url = format!("{}{uri}", config.server.base_url);
+            for link in websub_links(&config, &self_url) {
+                response
+                    .headers_mut()
+                    .append(axum::http::header::LINK, link);
+            }
+        }
     }
     state
         .metrics
         .record_request(format.extension(), response.status().as_u16());
     response
+}
+
+/// WebSub §4's `Link` headers of a published feed at `self_url`: each advertised hub
+/// (`rel="hub"`) and the topic (`rel="self"`); none when no hub is advertised.
+pub(super) fn websub_links(config: &Config, self_url: &str) -> Vec<axum::http::HeaderValue> {
+    let hubs = config.advertised_hubs();
+    if hubs.is_empty() {
+        return Vec::new();
+    }
+    hubs.iter()
+        .map(|h| format!("<{h}>; rel=\"hub\""))
+        .chain(std::iter::once(format!("<{self_url}>; rel=\"self\"")))
+        // URLs from the config and slugs: always valid header text.
+        .filter_map(|v| axum::http::HeaderValue::from_str(&v).ok())
+        .collect()
 }
 
 /// The request as the feed names itself: `/feed.{fmt}`, `/sources/{name}.{fmt}`,
@@ -472,6 +610,7 @@ fn render_selection(
             next.append_pair("before", &c.to_param());
             format!("{base}{}?{}", uri.path(), next.finish())
         }),
+        hubs: config.advertised_hubs(),
     };
     let (body, content_type) = match format {
         Format::Html => (

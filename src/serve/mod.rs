@@ -6,11 +6,13 @@
 //! holds the [`router`]; what the handlers share ([`AppState`]) is in `state`, their errors
 //! in `error`, the handlers in `feeds` (published feeds and their HTML views, `/` among
 //! them) and `pages` (`/status`, `/healthz`,
-//! `/metrics`, `/opml`), the render cache in `cache`, the connections in `listener`.
+//! `/metrics`, `/opml`), the render cache in `cache`, the connections in `listener`, the
+//! WebSub hub (`POST /hub` and its deliveries) in `hub`.
 
 mod cache;
 mod error;
 mod feeds;
+pub mod hub;
 pub mod listener;
 mod pages;
 mod state;
@@ -41,6 +43,11 @@ pub fn router(state: AppState) -> Router {
         // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
         .route("/{folder}/{file}", get(feeds::folder_feed))
         .route("/opml", get(pages::opml))
+        .route(
+            "/hub",
+            axum::routing::post(hub::endpoint)
+                .layer(axum::extract::DefaultBodyLimit::max(hub::BODY_LIMIT)),
+        )
         .fallback(not_found)
         .with_state(state)
         // At most this many requests are served at once (one count across these routes);

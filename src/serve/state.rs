@@ -19,6 +19,8 @@ pub struct AppState {
     /// Rendered documents, by path and query, for the store generation they were made at.
     pub cache: Arc<std::sync::Mutex<RenderCache>>,
     pub metrics: crate::daemon::metrics::Metrics,
+    /// The WebSub hub (`POST /hub`, deliveries to its subscribers).
+    pub hub: super::hub::Hub,
 }
 
 impl AppState {

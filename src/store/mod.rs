@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 mod apply;
 mod face;
 mod feeds;
+mod hub;
 mod keys;
 mod read;
 mod retention;
@@ -30,6 +31,7 @@ mod space;
 mod verify;
 
 pub use crate::model::FeedIndex;
+pub use hub::HubSubscription;
 pub use read::{Cursor, Page};
 pub use retention::{HeldPass, Limits, PrunePlan, PruneReport};
 pub use schema::SCHEMA_VERSION;

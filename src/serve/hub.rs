@@ -1,0 +1,979 @@
+//! The WebSub hub for tributary's own feeds (W3C WebSub Recommendation, January 2018):
+//! `POST {base_url}/hub` takes subscribe and unsubscribe requests (§5.1) for the feeds
+//! this instance publishes, verifies the subscriber's intent with a challenge (§5.3),
+//! keeps confirmed subscriptions in the store (`store/hub.rs`) and, when a poll stores new
+//! entries, delivers each changed topic's current document to its subscribers (§7).
+//!
+//! - A request that is wrong, or over a limit, is answered at once with a 4xx (or a 503
+//!   while [`PENDING`] verifications are under way) and a plain-text reason, as §5.1
+//!   allows; otherwise 202, and the verification runs on its own task. A subscription
+//!   that passed the limits when asked for but not when confirmed (others were confirmed
+//!   meanwhile) is denied to the callback (`hub.mode=denied`, §5.2).
+//! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
+//!   asked for); expired subscriptions are dropped every [`SWEEP`].
+//! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
+//!   ([`Hub::poll_done`]). One task works out the topics that changed (those whose
+//!   selection takes the source and whose document is not the one last delivered),
+//!   renders each once and queues a delivery per subscriber in the webhooks' bounded queue
+//!   ([`Bounded`]); at most `[hub] deliveries` are sent at once, retried with the webhooks'
+//!   backoff ([`retry_wait`]). A 410 drops the subscription at once; [`DROP_AFTER`] failed
+//!   deliveries in a row over at least [`DROP_SPAN`] drop it too.
+//! - Every callback request (verification, denial, delivery) and `[publish] hubs` ping goes
+//!   through the fetcher's address guard, with `[fetch] timeout`, following no redirect.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use hmac::{Hmac, Mac};
+use reqwest::header::HeaderValue;
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
+use tokio_util::sync::CancellationToken;
+use url::Url;
+
+use super::feeds::{Topic, topics_of_source, websub_links};
+use super::state::AppState;
+use crate::config::Config;
+use crate::daemon::metrics::Metrics;
+use crate::daemon::webhooks::{Bounded, retry_wait};
+use crate::fetch::{FetchError, Fetcher};
+use crate::ingest::poll::PollReport;
+use crate::store::{HubSubscription, Store};
+
+/// A subscription request's body at most (a form of a few URLs).
+pub const BODY_LIMIT: usize = 8 * 1024;
+/// `hub.secret` must be shorter than 200 bytes (§5.1).
+pub const MAX_SECRET: usize = 199;
+/// Intent verifications under way at most; more requests are answered 503.
+pub const PENDING: usize = 64;
+/// Deliveries queued at most (past it the oldest are dropped), and their bytes.
+pub const QUEUE: usize = 1000;
+pub const QUEUE_BYTES: usize = 64 << 20;
+/// Polls with new entries waiting for the hub; past it a poll is not delivered.
+const POLLS: usize = 256;
+/// A subscription is dropped after this many failed deliveries in a row (each one after
+/// its retries)...
+pub const DROP_AFTER: u32 = 5;
+/// ...when the first of them was at least this long ago.
+pub const DROP_SPAN: Duration = Duration::from_secs(24 * 3600);
+/// How often expired leases are dropped.
+pub const SWEEP: Duration = Duration::from_secs(60);
+/// Attempts of a `[publish] hubs` ping at most.
+const PING_ATTEMPTS: usize = 3;
+/// A verification answer's body at most (it should be the challenge).
+const ANSWER_LIMIT: u64 = 1024;
+
+/// The hub's handle: cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    live: watch::Receiver<Arc<Config>>,
+    metrics: Metrics,
+    shutdown: CancellationToken,
+    /// Built again at each reload, so `[fetch]` changes apply at once.
+    fetcher: Mutex<Fetcher>,
+    polls: mpsc::Sender<String>,
+    polls_rx: Mutex<Option<mpsc::Receiver<String>>>,
+    pending: AtomicUsize,
+    queue: Mutex<Bounded<Delivery>>,
+    ready: Notify,
+    places: Arc<Semaphore>,
+    /// Per topic, the digest of the document last delivered: an unchanged one is not sent
+    /// again.
+    sent: Mutex<HashMap<String, blake3::Hash>>,
+    /// Confirmations one at a time, so two cannot pass a limit together.
+    activating: tokio::sync::Mutex<()>,
+}
+
+/// What is sent: a topic's document to a subscriber, or a ping to an external hub.
+enum Delivery {
+    Content {
+        topic: String,
+        callback: String,
+        secret: Option<String>,
+        body: Bytes,
+        content_type: &'static str,
+        attempts: usize,
+    },
+    Ping {
+        hub: Url,
+        topic: String,
+        attempts: usize,
+    },
+}
+
+impl Delivery {
+    fn bytes(&self) -> usize {
+        match self {
+            Delivery::Content { body, .. } => body.len(),
+            Delivery::Ping { topic, .. } => topic.len(),
+        }
+    }
+}
+
+/// A request refused at once: its status and plain-text reason.
+#[derive(Debug, thiserror::Error)]
+#[error("{reason}")]
+struct Refused {
+    status: StatusCode,
+    reason: String,
+}
+
+fn refused(status: StatusCode, reason: impl Into<String>) -> Refused {
+    Refused {
+        status,
+        reason: reason.into(),
+    }
+}
+
+/// A checked subscription request.
+struct Request {
+    subscribe: bool,
+    topic: Topic,
+    callback: Url,
+    secret: Option<String>,
+    lease: Duration,
+}
+
+impl Hub {
+    /// The hub's handle; its tasks start with [`Hub::run`].
+    pub fn new(
+        store: Store,
+        fetcher: Fetcher,
+        live: watch::Receiver<Arc<Config>>,
+        metrics: Metrics,
+        shutdown: CancellationToken,
+    ) -> Hub {
+        let (polls, rx) = mpsc::channel(POLLS);
+        let deliveries = live.borrow().hub.deliveries;
+        Hub {
+            inner: Arc::new(Inner {
+                store,
+                live,
+                metrics,
+                shutdown,
+                fetcher: Mutex::new(fetcher),
+                polls,
+                polls_rx: Mutex::new(Some(rx)),
+                pending: AtomicUsize::new(0),
+                queue: Mutex::new(Bounded::new(QUEUE, QUEUE_BYTES)),
+                ready: Notify::new(),
+                places: Arc::new(Semaphore::new(deliveries.max(1))),
+                sent: Mutex::default(),
+                activating: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Starts the hub's tasks (they end with the daemon's shutdown); `state` renders the
+    /// topics' documents.
+    pub fn run(&self, state: AppState) {
+        let rx = self
+            .inner
+            .polls_rx
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(rx) = rx {
+            tokio::spawn(prepare(self.inner.clone(), rx, state));
+            tokio::spawn(send_loop(self.inner.clone()));
+            tokio::spawn(sweep(self.inner.clone()));
+            tokio::spawn(follow_config(self.inner.clone()));
+        }
+    }
+
+    /// A poll ended: if it stored new entries, the hub delivers what changed. Never waits.
+    pub fn poll_done(&self, report: &PollReport) {
+        if report.new_entries.is_empty() {
+            return;
+        }
+        {
+            let config = self.inner.live.borrow();
+            if !config.hub.enabled && config.publish.hubs.is_empty() {
+                return;
+            }
+        }
+        if self.inner.polls.try_send(report.source.clone()).is_err() {
+            tracing::warn!(source = %report.source, "hub: too many polls waiting; this poll is not delivered to subscribers");
+            self.inner.metrics.hub.record_delivery("dropped");
+        }
+    }
+
+    /// The hub's part of `/healthz`.
+    pub async fn status(&self) -> Option<crate::daemon::status::HubStatus> {
+        if !self.inner.live.borrow().hub.enabled {
+            return None;
+        }
+        let subs = self
+            .inner
+            .store
+            .call(|s| s.hub_subscriptions())
+            .await
+            .unwrap_or_default();
+        let m = &self.inner.metrics.hub;
+        Some(crate::daemon::status::HubStatus {
+            subscriptions: per_topic(&subs),
+            delivered: m.deliveries("delivered"),
+            failed: m.deliveries("failed"),
+            dropped_subscriptions: m.dropped_total(),
+            pending_verifications: self.inner.pending.load(Ordering::Relaxed) as u64,
+        })
+    }
+}
+
+/// Active subscriptions per topic.
+fn per_topic(subs: &[HubSubscription]) -> BTreeMap<String, usize> {
+    let now = Utc::now();
+    let mut counts = BTreeMap::new();
+    for s in subs.iter().filter(|s| s.expires > now) {
+        *counts.entry(s.topic.clone()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `POST /hub`: a subscribe or unsubscribe request (§5.1).
+pub(super) async fn endpoint(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let answer = match accept(&state, &headers, &body).await {
+        Ok(()) => (
+            StatusCode::ACCEPTED,
+            "accepted; intent verification follows\n",
+        )
+            .into_response(),
+        Err(r) => {
+            let mut response = (r.status, format!("{}\n", r.reason)).into_response();
+            if r.status == StatusCode::SERVICE_UNAVAILABLE {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+            }
+            response
+        }
+    };
+    state
+        .metrics
+        .record_request("hub", answer.status().as_u16());
+    answer
+}
+
+/// Checks a request and starts its verification, or says why not.
+async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Refused> {
+    let config = state.config();
+    if !config.hub.enabled {
+        return Err(refused(
+            StatusCode::NOT_FOUND,
+            "this instance runs no hub ([hub] enabled = false)",
+        ));
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            ct.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    if !form {
+        return Err(refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "the request must be application/x-www-form-urlencoded",
+        ));
+    }
+    let request = parse(&config, body)?;
+    let inner = &state.hub.inner;
+    let fetcher = inner.fetcher();
+    fetcher.check_address(&request.callback).map_err(|e| {
+        refused(
+            StatusCode::BAD_REQUEST,
+            format!("hub.callback is not reachable from this hub: {e}"),
+        )
+    })?;
+    if request.subscribe {
+        let subs = inner
+            .store
+            .call(|s| s.hub_subscriptions())
+            .await
+            .map_err(|e| refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
+        within_limits(
+            &config,
+            &subs,
+            &request.topic.url,
+            request.callback.as_str(),
+        )
+        .map_err(|reason| refused(StatusCode::FORBIDDEN, reason))?;
+    }
+    // One place among the verifications under way, or a 503.
+    let taken = inner
+        .pending
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < PENDING).then_some(n + 1)
+        });
+    if taken.is_err() {
+        return Err(refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{PENDING} verifications are under way; try again later"),
+        ));
+    }
+    inner.metrics.hub.pending.inc();
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        let cancel = inner.shutdown.clone();
+        tokio::select! {
+            () = cancel.cancelled() => {}
+            () = verify(&inner, request) => {}
+        }
+        inner.pending.fetch_sub(1, Ordering::AcqRel);
+        inner.metrics.hub.pending.dec();
+    });
+    Ok(())
+}
+
+/// The form's fields, checked.
+fn parse(config: &Config, body: &[u8]) -> Result<Request, Refused> {
+    let bad = |reason: String| refused(StatusCode::BAD_REQUEST, reason);
+    let mut fields: HashMap<String, String> = HashMap::new();
+    for (k, v) in url::form_urlencoded::parse(body) {
+        fields
+            .entry(k.into_owned())
+            .or_insert_with(|| v.into_owned());
+    }
+    let field = |name: &str| fields.get(name).map(String::as_str);
+    let subscribe = match field("hub.mode") {
+        Some("subscribe") => true,
+        Some("unsubscribe") => false,
+        Some(other) => {
+            return Err(bad(format!(
+                "hub.mode must be subscribe or unsubscribe, not {other:?}"
+            )));
+        }
+        None => return Err(bad("hub.mode is missing".into())),
+    };
+    let callback = field("hub.callback").ok_or_else(|| bad("hub.callback is missing".into()))?;
+    let callback = match Url::parse(callback) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => u,
+        _ => {
+            return Err(bad(
+                "hub.callback must be an absolute http or https URL".into()
+            ));
+        }
+    };
+    let topic_url = field("hub.topic").ok_or_else(|| bad("hub.topic is missing".into()))?;
+    let topic = Topic::parse(config, topic_url).ok_or_else(|| {
+        bad(format!(
+            "hub.topic {topic_url:?} is not a feed published here; topics are the self URLs of this instance's Atom, RSS and JSON feeds under {}",
+            config.server.base_url
+        ))
+    })?;
+    let secret = match field("hub.secret") {
+        Some("") | None => None,
+        Some(s) if s.len() > MAX_SECRET => {
+            return Err(bad("hub.secret must be shorter than 200 bytes".into()));
+        }
+        Some(s) => Some(s.to_string()),
+    };
+    let lease = match field("hub.lease_seconds") {
+        None | Some("") => config.hub.lease_default,
+        Some(s) => {
+            let secs: u64 = s
+                .trim()
+                .parse()
+                .map_err(|_| bad("hub.lease_seconds must be a whole number of seconds".into()))?;
+            Duration::from_secs(secs).clamp(config.hub.lease_min, config.hub.lease_max)
+        }
+    };
+    Ok(Request {
+        subscribe,
+        topic,
+        callback,
+        secret,
+        lease,
+    })
+}
+
+/// Whether a (new) subscription of `callback` to `topic` keeps `[hub]`'s limits; a
+/// renewal always does.
+fn within_limits(
+    config: &Config,
+    subs: &[HubSubscription],
+    topic: &str,
+    callback: &str,
+) -> Result<(), String> {
+    let now = Utc::now();
+    let active: Vec<&HubSubscription> = subs.iter().filter(|s| s.expires > now).collect();
+    if active
+        .iter()
+        .any(|s| s.topic == topic && s.callback == callback)
+    {
+        return Ok(());
+    }
+    let host = |u: &str| {
+        Url::parse(u)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+    };
+    let per_topic = active.iter().filter(|s| s.topic == topic).count();
+    if per_topic >= config.hub.max_per_topic {
+        return Err(format!(
+            "this topic has {per_topic} subscriptions, the most allowed ([hub] max_per_topic)"
+        ));
+    }
+    let callback_host = host(callback);
+    let per_host = active
+        .iter()
+        .filter(|s| host(&s.callback) == callback_host)
+        .count();
+    if per_host >= config.hub.max_per_callback_host {
+        return Err(format!(
+            "the callback's host has {per_host} subscriptions, the most allowed ([hub] max_per_callback_host)"
+        ));
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn fetcher(&self) -> Fetcher {
+        self.fetcher
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The active subscriptions per topic, in the metrics.
+    async fn refresh_gauge(&self) {
+        if let Ok(subs) = self.store.call(|s| s.hub_subscriptions()).await {
+            self.metrics.hub.set_subscriptions(&per_topic(&subs));
+        }
+    }
+
+    fn enqueue(&self, d: Delivery) {
+        let dropped = {
+            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+            let bytes = d.bytes();
+            queue.push(d, bytes)
+        };
+        for _ in dropped {
+            tracing::warn!("hub: delivery queue full; the oldest delivery is dropped");
+            self.metrics.hub.record_delivery("dropped");
+        }
+        self.ready.notify_one();
+    }
+
+    fn pop(&self) -> Option<Delivery> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+}
+
+/// A random challenge (fastrand is seeded from the OS; blake3 mixes in the time).
+fn challenge() -> String {
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(&fastrand::u128(..).to_le_bytes());
+    hasher.update(&fastrand::u128(..).to_le_bytes());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.update(&nanos.to_le_bytes());
+    hasher.finalize().to_hex()[..40].to_string()
+}
+
+/// `callback` with `pairs` added to its query.
+fn with_query(callback: &Url, pairs: &[(&str, &str)]) -> Url {
+    let mut url = callback.clone();
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in pairs {
+            q.append_pair(k, v);
+        }
+    }
+    url
+}
+
+/// Verifies a request's intent (§5.3) and, once confirmed, applies it.
+async fn verify(inner: &Arc<Inner>, r: Request) {
+    let mode = if r.subscribe {
+        "subscribe"
+    } else {
+        "unsubscribe"
+    };
+    let challenge = challenge();
+    let lease = r.lease.as_secs().to_string();
+    let mut pairs = vec![
+        ("hub.mode", mode),
+        ("hub.topic", r.topic.url.as_str()),
+        ("hub.challenge", challenge.as_str()),
+    ];
+    if r.subscribe {
+        pairs.push(("hub.lease_seconds", lease.as_str()));
+    }
+    let url = with_query(&r.callback, &pairs);
+    let answer = inner.fetcher().get_small(&url, ANSWER_LIMIT).await;
+    let confirmed = match &answer {
+        Ok((status, body)) => (200..300).contains(status) && body == challenge.as_bytes(),
+        Err(_) => false,
+    };
+    if !confirmed {
+        let result = if answer.is_err() {
+            "failed"
+        } else {
+            "rejected"
+        };
+        let why = match answer {
+            Ok((status, _)) if (200..300).contains(&status) => {
+                "the answer was not the challenge".to_string()
+            }
+            Ok((status, _)) => format!("the callback answered {status}"),
+            Err(e) => e.to_string(),
+        };
+        tracing::info!(topic = %r.topic.url, callback_host = r.callback.host_str().unwrap_or(""), %why, "hub: {mode} not verified");
+        inner.metrics.hub.record_verification(mode, result);
+        return;
+    }
+    let _one = inner.activating.lock().await;
+    let callback = r.callback.to_string();
+    if r.subscribe {
+        let config = inner.live.borrow().clone();
+        let subs = inner
+            .store
+            .call(|s| s.hub_subscriptions())
+            .await
+            .unwrap_or_default();
+        if let Err(reason) = within_limits(&config, &subs, &r.topic.url, &callback) {
+            deny(inner, &r, &reason).await;
+            return;
+        }
+        let sub = HubSubscription {
+            topic: r.topic.url.clone(),
+            callback,
+            secret: r.secret.clone(),
+            expires: Utc::now() + r.lease,
+            failures: 0,
+            failing_since: None,
+        };
+        match inner.store.call(move |s| s.hub_put(&sub)).await {
+            Ok(()) => {
+                tracing::info!(topic = %r.topic.url, lease_s = r.lease.as_secs(), "hub: subscription confirmed");
+                inner.metrics.hub.record_verification(mode, "confirmed");
+            }
+            Err(error) => tracing::warn!(%error, "hub: cannot store a confirmed subscription"),
+        }
+    } else {
+        let topic = r.topic.url.clone();
+        match inner
+            .store
+            .call(move |s| s.hub_remove(&topic, &callback))
+            .await
+        {
+            Ok(_) => {
+                tracing::info!(topic = %r.topic.url, "hub: unsubscribed");
+                inner.metrics.hub.record_verification(mode, "confirmed");
+            }
+            Err(error) => tracing::warn!(%error, "hub: cannot remove a subscription"),
+        }
+    }
+    inner.refresh_gauge().await;
+}
+
+/// Tells the callback its subscription was denied (§5.2); the answer is not waited for
+/// beyond `[fetch] timeout` and not retried.
+async fn deny(inner: &Arc<Inner>, r: &Request, reason: &str) {
+    tracing::info!(topic = %r.topic.url, %reason, "hub: subscription denied");
+    inner.metrics.hub.record_verification("denied", "denied");
+    let url = with_query(
+        &r.callback,
+        &[
+            ("hub.mode", "denied"),
+            ("hub.topic", r.topic.url.as_str()),
+            ("hub.reason", reason),
+        ],
+    );
+    let _ = inner.fetcher().get_small(&url, ANSWER_LIMIT).await;
+}
+
+/// Rebuilds the HTTP client at each reload (`[fetch] allow_networks`, `timeout`).
+async fn follow_config(inner: Arc<Inner>) {
+    let mut live = inner.live.clone();
+    loop {
+        tokio::select! {
+            () = inner.shutdown.cancelled() => return,
+            changed = live.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                let config = live.borrow_and_update().clone();
+                match Fetcher::new(&config.fetch) {
+                    Ok(f) => *inner.fetcher.lock().unwrap_or_else(|e| e.into_inner()) = f,
+                    Err(error) => tracing::warn!(%error, "hub: keeping the old HTTP client"),
+                }
+            }
+        }
+    }
+}
+
+/// Drops expired subscriptions every [`SWEEP`] (and at start), and keeps the gauge.
+async fn sweep(inner: Arc<Inner>) {
+    let mut every = tokio::time::interval(SWEEP);
+    loop {
+        tokio::select! {
+            () = inner.shutdown.cancelled() => return,
+            _ = every.tick() => {}
+        }
+        let now = Utc::now();
+        let removed = inner
+            .store
+            .call(move |s| {
+                let mut removed = 0;
+                for sub in s.hub_subscriptions()? {
+                    if sub.expires <= now && s.hub_remove(&sub.topic, &sub.callback)? {
+                        removed += 1;
+                    }
+                }
+                Ok(removed)
+            })
+            .await;
+        match removed {
+            Ok(n) => {
+                for _ in 0..n {
+                    inner.metrics.hub.record_dropped("expired");
+                }
+            }
+            Err(error) => tracing::warn!(%error, "hub: cannot drop expired subscriptions"),
+        }
+        inner.refresh_gauge().await;
+    }
+}
+
+/// Works out, for each poll with new entries, which topics changed, and queues their
+/// documents for their subscribers (and pings for `[publish] hubs`).
+async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: AppState) {
+    loop {
+        let source = tokio::select! {
+            () = inner.shutdown.cancelled() => return,
+            s = polls.recv() => match s {
+                Some(s) => s,
+                None => return,
+            },
+        };
+        let config = inner.live.borrow().clone();
+        for hub in &config.publish.hubs {
+            for topic in topics_of_source(&config, &source) {
+                inner.enqueue(Delivery::Ping {
+                    hub: hub.clone(),
+                    topic,
+                    attempts: 0,
+                });
+            }
+        }
+        if !config.hub.enabled {
+            continue;
+        }
+        let subs = match inner.store.call(|s| s.hub_subscriptions()).await {
+            Ok(subs) => subs,
+            Err(error) => {
+                tracing::warn!(%error, "hub: cannot read the subscriptions");
+                continue;
+            }
+        };
+        let now = Utc::now();
+        let mut by_topic: BTreeMap<String, (Topic, Vec<HubSubscription>)> = BTreeMap::new();
+        for sub in subs.into_iter().filter(|s| s.expires > now) {
+            let Some(topic) = Topic::parse(&config, &sub.topic) else {
+                continue;
+            };
+            if topic.takes_source(&config, &source) {
+                by_topic
+                    .entry(topic.url.clone())
+                    .or_insert_with(|| (topic, Vec::new()))
+                    .1
+                    .push(sub);
+            }
+        }
+        for (url, (topic, subs)) in by_topic {
+            let (for_render, t) = (state.clone(), topic.clone());
+            let rendered = state
+                .store
+                .call(move |store| Ok(t.render(&for_render, store)))
+                .await;
+            let rendered = match rendered {
+                Ok(Ok(r)) => r,
+                Ok(Err(error)) => {
+                    tracing::warn!(topic = %url, %error, "hub: cannot render a topic");
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(topic = %url, %error, "hub: cannot render a topic");
+                    continue;
+                }
+            };
+            let digest = blake3::hash(&rendered.body);
+            let unchanged = inner
+                .sent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(url.clone(), digest)
+                == Some(digest);
+            if unchanged {
+                continue;
+            }
+            for sub in subs {
+                inner.enqueue(Delivery::Content {
+                    topic: url.clone(),
+                    callback: sub.callback,
+                    secret: sub.secret,
+                    body: rendered.body.clone(),
+                    content_type: rendered.content_type,
+                    attempts: 0,
+                });
+            }
+        }
+    }
+}
+
+/// Sends queued deliveries, `[hub] deliveries` at a time.
+async fn send_loop(inner: Arc<Inner>) {
+    loop {
+        let place = tokio::select! {
+            () = inner.shutdown.cancelled() => return,
+            p = inner.places.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let delivery = loop {
+            if let Some(d) = inner.pop() {
+                break d;
+            }
+            tokio::select! {
+                () = inner.shutdown.cancelled() => return,
+                () = inner.ready.notified() => {}
+            }
+        };
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            let cancel = inner.shutdown.clone();
+            tokio::select! {
+                () = cancel.cancelled() => {}
+                () = attempt(&inner, delivery) => {}
+            }
+            drop(place);
+        });
+    }
+}
+
+/// `X-Hub-Signature: sha256=…` of `body` with `secret` (§7).
+fn signature(secret: &str, body: &[u8]) -> Option<String> {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(body);
+    let bytes = mac.finalize().into_bytes();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Some(format!("sha256={hex}"))
+}
+
+/// Whether a subscription with `failures` failed deliveries in a row, the first at
+/// `since`, is dropped.
+fn worn_out(failures: u32, since: chrono::DateTime<Utc>, now: chrono::DateTime<Utc>) -> bool {
+    failures >= DROP_AFTER
+        && (now - since)
+            .to_std()
+            .is_ok_and(|elapsed| elapsed >= DROP_SPAN)
+}
+
+/// One attempt of a delivery or ping: done, failed for good, or queued again later.
+async fn attempt(inner: &Arc<Inner>, d: Delivery) {
+    match d {
+        Delivery::Ping {
+            hub,
+            topic,
+            attempts,
+        } => {
+            let attempts = attempts + 1;
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("hub.mode", "publish")
+                .append_pair("hub.url", &topic)
+                .finish();
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/x-www-form-urlencoded"),
+            );
+            match inner.fetcher().post(&hub, headers, body.into_bytes()).await {
+                Ok(_) => inner.metrics.hub.record_ping("sent"),
+                Err(error) => {
+                    match retry_wait(&error, attempts).filter(|_| attempts < PING_ATTEMPTS) {
+                        Some(wait) => {
+                            later(
+                                inner,
+                                wait,
+                                Delivery::Ping {
+                                    hub,
+                                    topic,
+                                    attempts,
+                                },
+                            );
+                        }
+                        None => {
+                            tracing::warn!(hub = %hub, %topic, %error, "hub: publish ping failed");
+                            inner.metrics.hub.record_ping("failed");
+                        }
+                    }
+                }
+            }
+        }
+        Delivery::Content {
+            topic,
+            callback,
+            secret,
+            body,
+            content_type,
+            attempts,
+        } => {
+            let attempts = attempts + 1;
+            // Unsubscribed or dropped meanwhile: not sent.
+            let (t, c) = (topic.clone(), callback.clone());
+            let still = inner
+                .store
+                .call(move |s| s.hub_get(&t, &c))
+                .await
+                .ok()
+                .flatten();
+            let Some(sub) = still.filter(|s| s.expires > Utc::now()) else {
+                return;
+            };
+            let Ok(url) = Url::parse(&callback) else {
+                return;
+            };
+            let config = inner.live.borrow().clone();
+            let mut headers = reqwest::header::HeaderMap::new();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            for link in websub_links(&config, &topic) {
+                headers.append(header::LINK, link);
+            }
+            if let Some(sig) = secret
+                .as_deref()
+                .and_then(|s| signature(s, &body))
+                .and_then(|s| HeaderValue::from_str(&s).ok())
+            {
+                headers.insert("x-hub-signature", sig);
+            }
+            let result = inner.fetcher().post(&url, headers, body.to_vec()).await;
+            let error = match result {
+                Ok(_) => {
+                    inner.metrics.hub.record_delivery("delivered");
+                    if sub.failures > 0 {
+                        let healed = HubSubscription {
+                            failures: 0,
+                            failing_since: None,
+                            ..sub
+                        };
+                        let _ = inner.store.call(move |s| s.hub_put(&healed)).await;
+                    }
+                    return;
+                }
+                Err(e) => e,
+            };
+            let host = url.host_str().unwrap_or("").to_string();
+            if let FetchError::Status { status: 410, .. } = error {
+                tracing::info!(%topic, callback_host = %host, "hub: the subscriber answered 410 Gone; subscription dropped");
+                let _ = inner
+                    .store
+                    .call(move |s| s.hub_remove(&sub.topic, &sub.callback))
+                    .await;
+                inner.metrics.hub.record_dropped("gone");
+                inner.refresh_gauge().await;
+                return;
+            }
+            if let Some(wait) = retry_wait(&error, attempts) {
+                tracing::warn!(%topic, callback_host = %host, %error, attempts, retry_in = ?wait, "hub: delivery failed; retrying");
+                inner.metrics.hub.record_delivery("retry");
+                later(
+                    inner,
+                    wait,
+                    Delivery::Content {
+                        topic,
+                        callback,
+                        secret,
+                        body,
+                        content_type,
+                        attempts,
+                    },
+                );
+                return;
+            }
+            tracing::warn!(%topic, callback_host = %host, %error, attempts, "hub: delivery failed; given up");
+            inner.metrics.hub.record_delivery("failed");
+            let now = Utc::now();
+            let since = sub.failing_since.unwrap_or(now);
+            let failures = sub.failures.saturating_add(1);
+            let updated = HubSubscription {
+                failures,
+                failing_since: Some(since),
+                ..sub
+            };
+            if worn_out(failures, since, now) {
+                tracing::warn!(%topic, callback_host = %host, failures, "hub: subscription dropped after repeated failed deliveries");
+                let _ = inner
+                    .store
+                    .call(move |s| s.hub_remove(&updated.topic, &updated.callback))
+                    .await;
+                inner.metrics.hub.record_dropped("failures");
+                inner.refresh_gauge().await;
+            } else {
+                let _ = inner.store.call(move |s| s.hub_put(&updated)).await;
+            }
+        }
+    }
+}
+
+/// Queues `d` again after `wait` (the wait holds no sending place).
+fn later(inner: &Arc<Inner>, wait: Duration, d: Delivery) {
+    let inner = inner.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            () = inner.shutdown.cancelled() => {}
+            () = tokio::time::sleep(wait) => inner.enqueue(d),
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hmac_sha256_in_hex() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            signature("Jefe", b"what do ya want for nothing?").as_deref(),
+            Some("sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
+        );
+    }
+
+    #[test]
+    fn repeated_failures_drop_only_over_a_long_enough_span() {
+        let now = Utc::now();
+        let day = chrono::Duration::hours(24);
+        assert!(!worn_out(4, now - day * 10, now));
+        assert!(!worn_out(5, now - chrono::Duration::hours(23), now));
+        assert!(worn_out(5, now - day, now));
+        assert!(worn_out(9, now - day * 3, now));
+    }
+
+    #[test]
+    fn challenges_differ() {
+        let (a, b) = (challenge(), challenge());
+        assert_eq!(a.len(), 40);
+        assert_ne!(a, b);
+    }
+}
