@@ -178,9 +178,10 @@ def run(args, tmp, procs):
 
     visible("push-0")
     visible("poll-0")
-    hub_lines.wait(lambda l: l["event"] == "request" and l["mode"] == "subscribe"
-                   and l["topic"] == f"{o}/push.atom" and l["status"] == 202,
-                   what="tributary's subscription to the flask-websub hub")
+    if args.push:
+        hub_lines.wait(lambda l: l["event"] == "request" and l["mode"] == "subscribe"
+                       and l["topic"] == f"{o}/push.atom" and l["status"] == 202,
+                       what="tributary's subscription to the flask-websub hub")
 
     sub = subprocess.Popen([py, f"{HARNESS}/subscriber.py", feed], stdout=subprocess.PIPE,
                            text=True, stderr=open(f"{tmp}/subscriber.log", "w"))
@@ -224,8 +225,12 @@ def run(args, tmp, procs):
     for kind, label in (("push", "push (origin's hub: flask-websub)"),
                         ("poll", f"poll (interval {args.interval:g} s)")):
         n = len(results[kind][0])
+        if not n:
+            continue
         print(f"| {label} | `/feed.atom` | {n} | {ms(results[kind][0])} |")
         print(f"| {label} | subscriber of tributary's hub | {n} | {ms(results[kind][1])} |")
+    if not results["poll"][0]:
+        return
     mean = statistics.mean(results["poll"][0])
     print(f"\npolling: expected wait interval/2 = {args.interval / 2:.2f} s on average, at most "
           f"{args.interval:g} s; measured mean {mean:.2f} s "
