@@ -14,6 +14,7 @@ mod feeds;
 pub mod listener;
 mod pages;
 mod state;
+mod websub;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -41,6 +42,10 @@ pub fn router(state: AppState) -> Router {
         // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
         .route("/{folder}/{file}", get(feeds::folder_feed))
         .route("/opml", get(pages::opml))
+        .route(
+            "/websub/callback/{token}",
+            get(websub::verify).post(websub::deliver),
+        )
         .fallback(not_found)
         .with_state(state)
         // At most this many requests are served at once (one count across these routes);

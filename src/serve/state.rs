@@ -19,6 +19,8 @@ pub struct AppState {
     /// Rendered documents, by path and query, for the store generation they were made at.
     pub cache: Arc<std::sync::Mutex<RenderCache>>,
     pub metrics: crate::daemon::metrics::Metrics,
+    /// The WebSub subscriber, which answers its callbacks (`None`: callbacks are 404).
+    pub websub: Option<crate::daemon::websub::Websub>,
 }
 
 impl AppState {

@@ -17,6 +17,7 @@
 //! | `fm/{feed:8}`                         | `{instance:8}{ready:1}`                 | a named feed's index (see [`super::feeds`]) |
 //! | `f/{instance:8}{time:8}{key:16}`      | the entry's source                      | the entries a named feed takes |
 //! | `fg/{instance:8}`                     | empty                                   | an index instance to delete |
+//! | `wsub/{token}`                        | a [`Subscription`] as JSON              | a WebSub subscription of ours ([`super::websub`]) |
 //!
 //! `{time:8}` is milliseconds since the epoch, big-endian with the sign bit flipped
 //! ([`time_bytes`]), so keys sort in time order and the newest N are read from the end. A
@@ -25,6 +26,7 @@
 //!
 //! [`Credit`]: crate::model::Credit
 //! [`SourceState`]: crate::model::SourceState
+//! [`Subscription`]: crate::model::Subscription
 
 use chrono::{DateTime, Utc};
 
@@ -60,6 +62,14 @@ pub(super) const FEED_INDEX: &[u8] = b"f/";
 pub(super) const FEED_MARKER: &[u8] = b"fm/";
 /// Named-feed index instances to delete: `fg/{instance:8}`.
 pub(super) const FEED_GARBAGE: &[u8] = b"fg/";
+
+/// WebSub subscriptions: `wsub/{token}`.
+pub(super) const WEBSUB: &[u8] = b"wsub/";
+
+/// `wsub/{token}`.
+pub(super) fn websub_key(token: &str) -> Vec<u8> {
+    [WEBSUB, token.as_bytes()].concat()
+}
 
 /// Length of an index key's tail, `{time:8}{key:16}`.
 pub(super) const TAIL: usize = 8 + 16;

@@ -28,6 +28,7 @@ mod retention;
 mod schema;
 mod space;
 mod verify;
+mod websub;
 
 pub use crate::model::FeedIndex;
 pub use read::{Cursor, Page};
