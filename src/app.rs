@@ -254,12 +254,26 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics.clone(),
         shutdown.clone(),
     );
+    // WebSub: subscriptions found by polls, verified and delivered over HTTP.
+    let push = crate::ingest::push::Push::default();
+    let websub = crate::daemon::websub::Websub::start(
+        store.clone(),
+        fetcher.clone(),
+        push.clone(),
+        live.clone(),
+        control_tx.clone(),
+        metrics.clone(),
+        shutdown.clone(),
+    )
+    .await;
     let on_poll = {
-        let (metrics, events, hub) = (metrics.clone(), events.clone(), hub.clone());
+        let (metrics, events, hub, websub) =
+            (metrics.clone(), events.clone(), hub.clone(), websub.clone());
         Arc::new(move |report: PollReport| {
             metrics.record_poll(&report);
             webhooks.poll_done(&report);
             hub.poll_done(&report);
+            websub.poll_done(&report);
             // No receiver is fine: reports are for tests and status consumers.
             let _ = events.send(report);
         })
@@ -271,10 +285,20 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             bounds: Bounds::from(&config.fetch),
             permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
             quiet: false,
+            push: push.clone(),
         },
         on_poll,
         shutdown: shutdown.clone(),
     };
+    websub.attach(
+        crate::daemon::websub::poller(
+            store.clone(),
+            scheduler.poller.fetcher.clone(),
+            &config,
+            push.clone(),
+        ),
+        scheduler.on_poll.clone(),
+    );
     let supervisor = Supervisor {
         config: config.clone(),
         live: live_tx,
@@ -303,6 +327,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         cache: Arc::default(),
         metrics: metrics.clone(),
         hub: hub.clone(),
+        websub: Some(websub),
     };
     hub.run(app_state.clone());
     let app = serve::router(app_state);
@@ -475,6 +500,7 @@ pub async fn once_each(
         bounds: Bounds::from(&config.fetch),
         permits: Arc::new(Semaphore::new(config.fetch.concurrency)),
         quiet: true,
+        push: Default::default(),
     };
     let cancel = CancellationToken::new();
     let mut set = JoinSet::new();

@@ -331,3 +331,63 @@ impl std::fmt::Debug for FeedIndex {
             .finish()
     }
 }
+
+/// A WebSub subscription of ours to a source's hub (stored by `store/websub.rs`, run by
+/// `daemon/websub.rs`). The `token` is the last segment of its callback URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    pub token: String,
+    pub source: String,
+    pub hub: String,
+    pub topic: String,
+    /// `hub.secret` sent (`None`: none, so deliveries cannot be trusted and are refused).
+    pub secret: Option<String>,
+    pub state: SubscriptionState,
+    /// The request the hub may still verify: `subscribe` or `unsubscribe`.
+    #[serde(default)]
+    pub pending: Option<String>,
+    /// Why it is denied, lapsed, or was not made.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// When the last subscribe (or renewal) request was sent.
+    #[serde(default)]
+    pub requested: Option<DateTime<Utc>>,
+    /// When the lease the hub granted ends.
+    #[serde(default)]
+    pub lease_end: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_delivery: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub deliveries: u64,
+    /// Deliveries ignored: missing or wrong signature, too big.
+    #[serde(default)]
+    pub rejected: u64,
+}
+
+/// Where a [`Subscription`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SubscriptionState {
+    /// Asked for; the hub has not verified it yet.
+    Pending,
+    /// Verified, and its lease runs.
+    Active,
+    /// The hub refused it (`hub.mode=denied`), or the request failed.
+    Denied,
+    /// Its lease ended without a renewal being verified.
+    Lapsed,
+    /// Not made (a plain-http hub outside trusted networks, too many for that hub).
+    Off,
+}
+
+impl SubscriptionState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionState::Pending => "pending",
+            SubscriptionState::Active => "active",
+            SubscriptionState::Denied => "denied",
+            SubscriptionState::Lapsed => "lapsed",
+            SubscriptionState::Off => "off",
+        }
+    }
+}

@@ -50,6 +50,32 @@ pub struct Metrics {
     pub webhooks: crate::daemon::status::WebhookBoard,
     /// The WebSub hub's counters and gauges.
     pub hub: HubMetrics,
+    websub_deliveries: Family<WebsubLabels, Counter>,
+    websub_subscription: Family<WebsubSubLabels, Gauge>,
+    websub_lease_end: Family<WebsubSourceLabels, Gauge>,
+    websub_last_delivery: Family<WebsubSourceLabels, Gauge>,
+    websub_delivered: Family<WebsubSourceLabels, Gauge>,
+    websub_rejected: Family<WebsubSourceLabels, Gauge>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebsubLabels {
+    source: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebsubSubLabels {
+    source: String,
+    hub: String,
+    topic: String,
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WebsubSourceLabels {
+    source: String,
+    hub: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -102,6 +128,42 @@ impl Metrics {
         let renders = Counter::default();
         let compressions = Family::<EncodingLabels, Counter>::default();
         let webhook_deliveries = Family::<WebhookLabels, Counter>::default();
+        let websub_deliveries = Family::<WebsubLabels, Counter>::default();
+        registry.register(
+            "websub_deliveries",
+            "WebSub deliveries received by source and result (accepted, thin, rejected, dropped) since the start",
+            websub_deliveries.clone(),
+        );
+        let websub_subscription = Family::<WebsubSubLabels, Gauge>::default();
+        registry.register(
+            "websub_subscription",
+            "WebSub subscriptions of ours (1 each), by source, hub, topic and state (pending, active, denied, lapsed, off)",
+            websub_subscription.clone(),
+        );
+        let websub_lease_end = Family::<WebsubSourceLabels, Gauge>::default();
+        registry.register(
+            "websub_lease_end_seconds",
+            "When each WebSub subscription's lease ends (Unix time; 0: none)",
+            websub_lease_end.clone(),
+        );
+        let websub_last_delivery = Family::<WebsubSourceLabels, Gauge>::default();
+        registry.register(
+            "websub_last_delivery_seconds",
+            "When each WebSub subscription last had a valid delivery (Unix time; 0: never)",
+            websub_last_delivery.clone(),
+        );
+        let websub_delivered = Family::<WebsubSourceLabels, Gauge>::default();
+        registry.register(
+            "websub_subscription_deliveries",
+            "Valid deliveries each WebSub subscription has had (kept across restarts)",
+            websub_delivered.clone(),
+        );
+        let websub_rejected = Family::<WebsubSourceLabels, Gauge>::default();
+        registry.register(
+            "websub_subscription_rejected",
+            "Deliveries each WebSub subscription ignored: no or a wrong signature, too big (kept across restarts)",
+            websub_rejected.clone(),
+        );
         registry.register(
             "webhook_deliveries",
             "Webhook deliveries by webhook and result (delivered, failed, dropped; retry counts attempts that are retried)",
@@ -222,6 +284,55 @@ impl Metrics {
             compressions,
             webhook_deliveries,
             webhooks: crate::daemon::status::WebhookBoard::default(),
+            websub_deliveries,
+            websub_subscription,
+            websub_lease_end,
+            websub_last_delivery,
+            websub_delivered,
+            websub_rejected,
+        }
+    }
+
+    /// One WebSub delivery's `result` since the start: "accepted" (a document stored),
+    /// "thin" (a poll asked for), "rejected" (bad signature, too big), "dropped" (too many
+    /// being stored).
+    pub fn record_websub(&self, source: &str, result: &'static str) {
+        self.websub_deliveries
+            .get_or_create(&WebsubLabels {
+                source: source.to_string(),
+                result,
+            })
+            .inc();
+    }
+
+    /// The WebSub subscriptions' gauges, set from their stored state (at each scrape).
+    pub fn set_websub(&self, subs: &[crate::daemon::status::WebsubStatus]) {
+        self.websub_subscription.clear();
+        self.websub_lease_end.clear();
+        self.websub_last_delivery.clear();
+        self.websub_delivered.clear();
+        self.websub_rejected.clear();
+        for s in subs {
+            self.websub_subscription
+                .get_or_create(&WebsubSubLabels {
+                    source: s.source.clone(),
+                    hub: s.hub.clone(),
+                    topic: s.topic.clone(),
+                    state: s.state.clone(),
+                })
+                .set(1);
+            let labels = WebsubSourceLabels {
+                source: s.source.clone(),
+                hub: s.hub.clone(),
+            };
+            let secs = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or(0, |t| t.timestamp());
+            self.websub_lease_end.get_or_create(&labels).set(secs(s.lease_end));
+            self.websub_last_delivery
+                .get_or_create(&labels)
+                .set(secs(s.last_delivery));
+            let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+            self.websub_delivered.get_or_create(&labels).set(n(s.deliveries));
+            self.websub_rejected.get_or_create(&labels).set(n(s.rejected));
         }
     }
 

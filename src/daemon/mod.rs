@@ -10,3 +10,4 @@ pub mod supervise;
 pub mod systemd;
 mod watch;
 pub mod webhooks;
+pub mod websub;

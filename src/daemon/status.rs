@@ -29,6 +29,9 @@ pub struct Health {
     /// The WebSub hub (filled in by the running daemon's `/healthz` when `[hub]` is on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hub: Option<HubStatus>,
+    /// Each WebSub subscription of ours (`daemon/websub.rs`), as stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub websub: Vec<WebsubStatus>,
 }
 
 /// The WebSub hub since the daemon started (subscriptions: as stored now).
@@ -44,6 +47,43 @@ pub struct HubStatus {
     pub dropped_subscriptions: u64,
     /// Intent verifications under way.
     pub pending_verifications: u64,
+}
+
+/// One WebSub subscription: to which hub, for which topic, how it stands.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct WebsubStatus {
+    pub source: String,
+    /// `pending`, `active`, `denied`, `lapsed` or `off`.
+    pub state: String,
+    /// A request the hub has yet to verify (`subscribe`: also a renewal; `unsubscribe`).
+    pub pending: Option<String>,
+    /// Why it is denied, lapsed or off.
+    pub reason: Option<String>,
+    pub hub: String,
+    pub topic: String,
+    pub lease_end: Option<DateTime<Utc>>,
+    pub last_delivery: Option<DateTime<Utc>>,
+    /// Deliveries taken (signed correctly).
+    pub deliveries: u64,
+    /// Deliveries ignored (no or a wrong signature, too big).
+    pub rejected: u64,
+}
+
+impl From<&crate::model::Subscription> for WebsubStatus {
+    fn from(sub: &crate::model::Subscription) -> WebsubStatus {
+        WebsubStatus {
+            source: sub.source.clone(),
+            state: sub.state.as_str().to_string(),
+            pending: sub.pending.clone(),
+            reason: sub.reason.clone(),
+            hub: sub.hub.clone(),
+            topic: sub.topic.clone(),
+            lease_end: sub.lease_end,
+            last_delivery: sub.last_delivery,
+            deliveries: sub.deliveries,
+            rejected: sub.rejected,
+        }
+    }
 }
 
 /// One webhook's deliveries since the daemon started (a delivery is one poll's new
@@ -205,7 +245,19 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         retention_held: store.held_prune()?,
         webhooks: Vec::new(),
         hub: None,
+        websub: websub_statuses(store)?,
     })
+}
+
+/// The stored WebSub subscriptions, by source.
+fn websub_statuses(store: &Store) -> Result<Vec<WebsubStatus>, StoreError> {
+    let mut subs: Vec<WebsubStatus> = store
+        .websub_subscriptions()?
+        .iter()
+        .map(WebsubStatus::from)
+        .collect();
+    subs.sort_by(|a, b| (&a.source, &a.hub).cmp(&(&b.source, &b.hub)));
+    Ok(subs)
 }
 
 /// Where a status came from.
@@ -313,6 +365,27 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
         );
         for (topic, n) in &h.subscriptions {
             let _ = writeln!(out, "  {topic}: {n}");
+        }
+    }
+    for w in &health.websub {
+        let _ = writeln!(
+            out,
+            "websub {}: {}{}, {} deliveries, {} rejected",
+            w.source,
+            w.state,
+            w.pending
+                .as_deref()
+                .map(|p| format!(" ({p} pending)"))
+                .unwrap_or_default(),
+            w.deliveries,
+            w.rejected
+        );
+        let _ = writeln!(out, "  hub:            {}", w.hub);
+        let _ = writeln!(out, "  topic:          {}", w.topic);
+        let _ = writeln!(out, "  lease ends:     {}", when(w.lease_end));
+        let _ = writeln!(out, "  last delivery:  {}", when(w.last_delivery));
+        if let Some(r) = &w.reason {
+            let _ = writeln!(out, "  reason:         {r}");
         }
     }
     let _ = write!(

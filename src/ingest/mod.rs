@@ -9,5 +9,6 @@ pub mod fulltext;
 pub mod page;
 pub mod poll;
 pub mod preview;
+pub mod push;
 pub mod scheduler;
 pub mod timing;

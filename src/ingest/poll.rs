@@ -18,9 +18,11 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::SourceConfig;
 use crate::feed::normalise;
+use crate::feed::websub::{self, Discovery};
 use crate::fetch::{Body, FetchError, Fetched, Fetcher, Validators};
 use crate::ingest::fulltext::{self, FullTextCounts};
 use crate::ingest::page::{ReadPage, read_page_blocking};
+use crate::ingest::push::Push;
 use crate::ingest::timing::{Bounds, Signals, due};
 use crate::model::{Entry, EntryKey, PollCounts, SourceState};
 use crate::store::{Store, StoreError};
@@ -44,6 +46,9 @@ pub struct PollReport {
     pub full_text: Option<FullTextCounts>,
     /// The keys of the entries this poll stored as new (for webhooks), in store order.
     pub new_entries: Arc<[EntryKey]>,
+    /// The WebSub hubs and topic the response announced (headers first, then the
+    /// document); `None` when nothing was fetched, or the source does not take part.
+    pub websub: Option<Discovery>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -100,6 +105,8 @@ pub struct Poller {
     /// Each poll's one line in the log at debug level only: for a caller that prints the
     /// reports itself (`tributary once`), so stderr does not repeat its table.
     pub quiet: bool,
+    /// Sources a WebSub hub pushes to, polled at the safety net's interval.
+    pub push: Push,
 }
 
 impl Poller {
@@ -131,6 +138,32 @@ impl Poller {
             first_in_run,
             fetch_began: OnceLock::new(),
             new_keys: std::sync::Mutex::default(),
+            pushed: std::sync::Mutex::default(),
+            discovered: std::sync::Mutex::default(),
+        }
+        .run()
+        .await
+    }
+
+    /// A document a WebSub hub delivered for `source` (a fat ping): read, normalised,
+    /// filtered and stored as a poll's would be, without a fetch; the source's schedule and
+    /// validators stay as they are. Full text applies as after a poll.
+    #[tracing::instrument(name = "push_source", skip_all, fields(source = %source.name))]
+    pub async fn push(
+        &self,
+        source: &SourceConfig,
+        body: Body,
+        cancel: &CancellationToken,
+    ) -> PollReport {
+        Poll {
+            poller: self,
+            source,
+            cancel,
+            first_in_run: true,
+            fetch_began: OnceLock::new(),
+            new_keys: std::sync::Mutex::default(),
+            pushed: std::sync::Mutex::new(Some(body)),
+            discovered: std::sync::Mutex::default(),
         }
         .run()
         .await
@@ -150,6 +183,10 @@ struct Poll<'a> {
     fetch_began: OnceLock<(DateTime<Utc>, Instant)>,
     /// The keys of the entries this poll stored as new, every page's.
     new_keys: std::sync::Mutex<Vec<EntryKey>>,
+    /// A document a hub delivered: read instead of fetching one.
+    pushed: std::sync::Mutex<Option<Body>>,
+    /// What the response announced for WebSub.
+    discovered: std::sync::Mutex<Option<Discovery>>,
 }
 
 /// What the feed's part of a poll gives: its outcome and when the source is due again.
@@ -185,6 +222,11 @@ impl Poll<'_> {
                 &mut *self.new_keys.lock().unwrap_or_else(|e| e.into_inner()),
             )
             .into(),
+            websub: self
+                .discovered
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
         };
         log(&report, self.poller.quiet);
         // Article pages, after the feed's places are given back (they take their own hosts'
@@ -224,6 +266,14 @@ impl Poll<'_> {
             Ok(Begun::NoSpace { error, at }) => return failed(error, Some(at)),
             Err(error) => return failed(error, Some(self.due(Utc::now(), Signals::default()))),
         };
+        let pushed = self
+            .pushed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(body) = pushed {
+            return self.store_pushed(state, body).await;
+        }
         let url = state.current_url(&source.url);
         let places = async {
             let host = self.poller.fetcher.host_permit(&url).await;
@@ -264,8 +314,10 @@ impl Poll<'_> {
             status,
             fresh_for,
             body,
+            links,
             ..
         } = fetched;
+        self.discover(&url, &links, body.as_ref());
         let Some(body) = body else {
             let at = self.succeeded(&mut state, status, fresh_for, now);
             return match self.save(state).await {
@@ -323,6 +375,65 @@ impl Poll<'_> {
                 (PollOutcome::Stored { status, counts }, Some(at))
             }
             Err(error) => failed(error, Some(at)),
+        }
+    }
+
+    /// What the response announced for WebSub (feed sources that take part only).
+    fn discover(&self, url: &url::Url, links: &[String], body: Option<&Body>) {
+        if !self.source.websub || self.source.kind != crate::config::SourceKind::Feed {
+            return;
+        }
+        let base = body.map_or(url, |b| &b.final_url);
+        let headers = websub::from_link_headers(links.iter().map(String::as_str), base);
+        let document = body.map_or_else(Discovery::default, |b| {
+            websub::from_document(&b.bytes, &b.final_url)
+        });
+        let mut found = Discovery::choose(headers, document);
+        if found.hubs.is_empty() && body.is_none() {
+            // A 304 repeats no document: nothing is known either way.
+            return;
+        }
+        found.topic = found.topic.or_else(|| Some(base.clone()));
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
+    }
+
+    /// A delivered document stored as a poll's page (see [`Poller::push`]).
+    async fn store_pushed(&self, mut state: SourceState, body: Body) -> Ended {
+        let now = Utc::now();
+        let _ = self.fetch_began.set((now, Instant::now()));
+        let next = state.next_poll;
+        let parsed = tokio::select! {
+            p = Box::pin(self.read(body, now)) => p,
+            () = self.cancel.cancelled() => return (PollOutcome::Cancelled, None),
+        };
+        let ReadPage {
+            normalised,
+            warnings,
+            filtered,
+            ..
+        } = match parsed {
+            Ok(p) => p,
+            // A delivery that cannot be read is the hub's fault, not the source's: the
+            // source's state is not touched.
+            Err(error) => return failed(error, next),
+        };
+        for w in &warnings {
+            tracing::warn!(warning = %w, "delivery read with a warning");
+        }
+        state.feed_title = normalised.feed_title.or(state.feed_title);
+        state.feed_link = normalised.feed_link.or(state.feed_link);
+        if self.cancel.is_cancelled() {
+            return (PollOutcome::Cancelled, None);
+        }
+        match self
+            .apply(normalised.entries, Some(state), filtered, now)
+            .await
+        {
+            Ok(mut counts) => {
+                counts.filtered = filtered;
+                (PollOutcome::Stored { status: 200, counts }, next)
+            }
+            Err(error) => failed(error, next),
         }
     }
 
@@ -515,7 +626,8 @@ impl Poll<'_> {
 
     /// When the source is due again after a poll at `now` that gave `signals`.
     fn due(&self, now: DateTime<Utc>, signals: Signals) -> DateTime<Utc> {
-        due(now, self.source.interval, signals, self.poller.bounds)
+        let interval = self.poller.push.interval(self.source, now);
+        due(now, interval, signals, self.poller.bounds)
     }
 
     /// A failure recorded in the source's state (one more consecutive failure).

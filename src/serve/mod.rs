@@ -16,6 +16,7 @@ pub mod hub;
 pub mod listener;
 mod pages;
 mod state;
+mod websub;
 
 use axum::Router;
 use axum::http::StatusCode;
@@ -47,6 +48,10 @@ pub fn router(state: AppState) -> Router {
             "/hub",
             axum::routing::post(hub::endpoint)
                 .layer(axum::extract::DefaultBodyLimit::max(hub::BODY_LIMIT)),
+        )
+        .route(
+            "/websub/callback/{token}",
+            get(websub::verify).post(websub::deliver),
         )
         .fallback(not_found)
         .with_state(state)

@@ -98,7 +98,10 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     let stored = match health(&state).await {
-        Ok(h) => h.entries,
+        Ok(h) => {
+            state.metrics.set_websub(&h.websub);
+            h.entries
+        }
         Err(e) => return internal_error(&e),
     };
     (

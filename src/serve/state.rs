@@ -21,6 +21,8 @@ pub struct AppState {
     pub metrics: crate::daemon::metrics::Metrics,
     /// The WebSub hub (`POST /hub`, deliveries to its subscribers).
     pub hub: super::hub::Hub,
+    /// The WebSub subscriber, which answers its callbacks (`None`: callbacks are 404).
+    pub websub: Option<crate::daemon::websub::Websub>,
 }
 
 impl AppState {

@@ -18,6 +18,7 @@
 //! | `f/{instance:8}{time:8}{key:16}`      | the entry's source                      | the entries a named feed takes |
 //! | `fg/{instance:8}`                     | empty                                   | an index instance to delete |
 //! | `hs/{topic}\0{callback}`              | a [`HubSubscription`] as JSON           | the WebSub hub's subscribers (see [`super::hub`]) |
+//! | `wsub/{token}`                        | a [`Subscription`] as JSON              | a WebSub subscription of ours ([`super::websub`]) |
 //!
 //! `{time:8}` is milliseconds since the epoch, big-endian with the sign bit flipped
 //! ([`time_bytes`]), so keys sort in time order and the newest N are read from the end. A
@@ -27,6 +28,7 @@
 //! [`Credit`]: crate::model::Credit
 //! [`SourceState`]: crate::model::SourceState
 //! [`HubSubscription`]: super::HubSubscription
+//! [`Subscription`]: crate::model::Subscription
 
 use chrono::{DateTime, Utc};
 
@@ -69,6 +71,14 @@ pub(super) const HUB: &[u8] = b"hs/";
 /// `hs/{topic}\0{callback}` (a URL holds no NUL).
 pub(super) fn hub(topic: &str, callback: &str) -> Vec<u8> {
     sourced(HUB, topic, &[callback.as_bytes()])
+}
+
+/// WebSub subscriptions: `wsub/{token}`.
+pub(super) const WEBSUB: &[u8] = b"wsub/";
+
+/// `wsub/{token}`.
+pub(super) fn websub_key(token: &str) -> Vec<u8> {
+    [WEBSUB, token.as_bytes()].concat()
 }
 
 /// Length of an index key's tail, `{time:8}{key:16}`.

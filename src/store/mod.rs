@@ -29,6 +29,7 @@ mod retention;
 mod schema;
 mod space;
 mod verify;
+mod websub;
 
 pub use crate::model::FeedIndex;
 pub use hub::HubSubscription;

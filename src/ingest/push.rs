@@ -1,0 +1,55 @@
+//! Which sources a WebSub hub pushes to (their subscription verified, its lease running):
+//! those are polled only every `[websub] safety_poll`, as a safety net, instead of their
+//! interval. The subscriber (`daemon/websub.rs`) marks them; a poll asks [`Push::interval`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::SourceConfig;
+
+/// Shared by the pollers and the subscriber; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Push {
+    /// Source name → when its lease ends.
+    active: Arc<RwLock<HashMap<String, DateTime<Utc>>>>,
+    safety_poll: Arc<RwLock<Duration>>,
+}
+
+impl Push {
+    /// Marks `source` pushed until `lease_end` (`None`: not pushed).
+    pub fn set(&self, source: &str, lease_end: Option<DateTime<Utc>>) {
+        let mut active = self.active.write().unwrap_or_else(|e| e.into_inner());
+        match lease_end {
+            Some(end) => active.insert(source.to_string(), end),
+            None => active.remove(source),
+        };
+    }
+
+    /// `[websub] safety_poll`, the interval of pushed sources.
+    pub fn set_safety_poll(&self, every: Duration) {
+        *self.safety_poll.write().unwrap_or_else(|e| e.into_inner()) = every;
+    }
+
+    /// Whether `source` is pushed at `now`.
+    pub fn is_pushed(&self, source: &str, now: DateTime<Utc>) -> bool {
+        self.active
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(source)
+            .is_some_and(|end| *end > now)
+    }
+
+    /// The interval `source` is polled at now: the safety net's while a hub pushes it (or
+    /// its own, if longer), else its own.
+    pub fn interval(&self, source: &SourceConfig, now: DateTime<Utc>) -> Duration {
+        if self.is_pushed(&source.name, now) {
+            let safety = *self.safety_poll.read().unwrap_or_else(|e| e.into_inner());
+            source.interval.max(safety)
+        } else {
+            source.interval
+        }
+    }
+}

@@ -1,0 +1,75 @@
+//! The WebSub subscriber's callback, `/websub/callback/{token}`: the hub's verification of
+//! intent (GET, answered by echoing `hub.challenge` only for a request we made) and its
+//! deliveries (POST, read up to `[fetch] max_body_mb` within `[fetch] timeout`, then handed
+//! to `daemon/websub.rs`, which checks the signature and stores the document off the
+//! request). A delivery is answered at once: 202, or 410 for a subscription we do not have.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+
+use super::state::AppState;
+use crate::daemon::websub::Delivered;
+
+/// GET: the hub verifies a subscribe or unsubscribe (or says it denied one).
+pub(super) async fn verify(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let Some(websub) = state.websub.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match websub.verify(&token, &query).await {
+        Some(challenge) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge,
+        )
+            .into_response(),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// POST: a delivery.
+pub(super) async fn deliver(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    request: Request,
+) -> Response {
+    let Some(websub) = state.websub.as_ref() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let headers = request.headers();
+    let signature = headers
+        .get("x-hub-signature")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let (max, timeout) = websub.body_bounds();
+    let limit = usize::try_from(max).unwrap_or(usize::MAX);
+    let read = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit));
+    let body = match read.await {
+        Ok(Ok(body)) => body.to_vec(),
+        Ok(Err(_)) => {
+            // Over the cap (or broken off): not read further.
+            return match websub.too_big(&token).await {
+                Delivered::Unknown => StatusCode::GONE.into_response(),
+                _ => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
+            };
+        }
+        Err(_) => return StatusCode::REQUEST_TIMEOUT.into_response(),
+    };
+    match websub
+        .deliver(&token, signature.as_deref(), content_type, body)
+        .await
+    {
+        Delivered::Unknown => StatusCode::GONE.into_response(),
+        Delivered::Accepted | Delivered::Rejected => StatusCode::ACCEPTED.into_response(),
+    }
+}
