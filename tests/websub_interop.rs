@@ -22,7 +22,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{KillOnDrop, RawOrigin, RawRoute, config_raw, get};
+use support::{KillOnDrop, RawOrigin, RawRoute, config_raw, get, health};
 use tokio::net::TcpListener;
 use tributary::app;
 use tributary::ingest::poll::PollOutcome;
@@ -228,6 +228,14 @@ async fn visible(base: &str, title: &str, deadline: Instant) -> Option<Instant> 
     }
 }
 
+/// The `/healthz` record of `source`'s WebSub subscription.
+fn websub_status<'a>(health: &'a Value, source: &str) -> &'a Value {
+    health["websub"]
+        .as_array()
+        .and_then(|subs| subs.iter().find(|s| s["source"] == source))
+        .unwrap_or_else(|| panic!("no websub subscription of {source} in /healthz: {health}"))
+}
+
 /// Requests flask-websub's hub (python-requests) did not make: tributary's own fetches.
 fn fetches_by_tributary(origin: &RawOrigin, path: &str) -> usize {
     origin
@@ -358,6 +366,13 @@ async fn tributary_subscribes_to_flask_websub_hub_and_stores_a_push_within_a_sec
         !hub.drain().iter().any(|v| v["topic"] == body_self.as_str()),
         "the self URL in the Link header is the topic"
     );
+    let health = health(&base).await;
+    let sub = websub_status(&health, "pushed");
+    assert_eq!(sub["state"], "active", "{sub}");
+    assert_eq!(sub["hub"], hub_url.as_str(), "{sub}");
+    assert_eq!(sub["topic"], topic.as_str(), "{sub}");
+    assert_eq!(sub["deliveries"], 1, "{sub}");
+    assert_eq!(sub["rejected"], 0, "{sub}");
     daemon.shutdown().await.expect("shutdown");
 }
 
@@ -422,6 +437,12 @@ async fn tributary_ignores_a_delivery_with_a_bad_signature() {
         !body.contains(">forged<"),
         "a badly signed delivery is ignored"
     );
+    // And counted as such in /healthz (the status and metrics read the same record).
+    let health = health(&base).await;
+    let sub = websub_status(&health, "pushed");
+    assert_eq!(sub["state"], "active", "{sub}");
+    assert_eq!(sub["rejected"], 4, "{sub}");
+    assert_eq!(sub["deliveries"], 1, "{sub}");
     daemon.shutdown().await.expect("shutdown");
 }
 

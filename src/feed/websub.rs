@@ -229,7 +229,11 @@ mod tests {
     #[test]
     fn malformed_link_headers_give_nothing() {
         for bad in ["", "rel=hub", "<", "<>; rel", "<javascript:x>; rel=hub"] {
-            assert_eq!(from_link_headers([bad], &base()), Discovery::default(), "{bad}");
+            assert_eq!(
+                from_link_headers([bad], &base()),
+                Discovery::default(),
+                "{bad}"
+            );
         }
     }
 
