@@ -507,6 +507,7 @@ mod tests {
                 last_error: Some("HTTP 400 Bad Request (attempt 1; given up)".into()),
                 last_error_at: Some(now),
             }],
+            websub: vec![],
             hub: Some(HubStatus {
                 subscriptions: [("http://feeds.test/feed.atom".to_string(), 2)].into(),
                 delivered: 5,
