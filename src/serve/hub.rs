@@ -9,6 +9,8 @@
 //!   allows; otherwise 202, and the verification runs on its own task. A subscription
 //!   that passed the limits when asked for but not when confirmed (others were confirmed
 //!   meanwhile) is denied to the callback (`hub.mode=denied`, §5.2).
+//! - Subscriptions are bounded per topic, per callback host and in all
+//!   ([`MAX_SUBSCRIPTIONS`]), so the per-topic digests kept in memory are too.
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
@@ -50,6 +52,8 @@ use crate::store::{HubSubscription, Store};
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
 pub const MAX_SECRET: usize = 199;
+/// Subscriptions at most, over every topic and callback host.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Intent verifications under way at most; more requests are answered 503.
 pub const PENDING: usize = 64;
 /// Deliveries queued at most (past it the oldest are dropped), and their bytes.
