@@ -41,6 +41,10 @@ enum Check {
     Echo,
     /// 200 with something else.
     Wrong,
+    /// Never answers.
+    Hang,
+    /// Waits until as many verifications as the barrier counts have come, then echoes.
+    Together(Arc<tokio::sync::Barrier>),
 }
 
 /// How the subscriber answers a delivery.
@@ -117,10 +121,23 @@ async fn verification(State(state): State<SubState>, uri: Uri) -> Response {
         .collect();
     let challenge = query.get("hub.challenge").cloned().unwrap_or_default();
     let _ = state.gets.send(query);
-    match state.check {
-        Check::Echo => (StatusCode::OK, challenge).into_response(),
-        Check::Wrong => (StatusCode::OK, format!("not-{challenge}")).into_response(),
+    match (&state.check, query_mode(&uri).as_deref()) {
+        // A denial is only taken note of.
+        (_, Some("denied")) => StatusCode::OK.into_response(),
+        (Check::Echo, _) => (StatusCode::OK, challenge).into_response(),
+        (Check::Wrong, _) => (StatusCode::OK, format!("not-{challenge}")).into_response(),
+        (Check::Hang, _) => std::future::pending().await,
+        (Check::Together(barrier), _) => {
+            barrier.wait().await;
+            (StatusCode::OK, challenge).into_response()
+        }
     }
+}
+
+fn query_mode(uri: &Uri) -> Option<String> {
+    url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .find(|(k, _)| k == "hub.mode")
+        .map(|(_, v)| v.into_owned())
 }
 
 async fn delivery(
@@ -327,7 +344,7 @@ async fn every_published_feed_advertises_the_hub() {
     let dir = tempfile::tempdir().expect("tempdir");
     let text = config_prelude(LOOPBACK).replace(
         "max_items = 500\n",
-        "max_items = 500\nhubs = [\"https://hub.example/\"]\n",
+        "max_items = 500\nhubs = [\"http://127.0.0.1:9/hub\"]\n",
     ) + &source_toml("a", &origin.url("/a.xml"), "1s", "")
         + "[hub]\nenabled = false\n";
     let daemon = start(config_raw(dir.path(), &text)).await;
@@ -340,7 +357,7 @@ async fn every_published_feed_advertises_the_hub() {
     assert_eq!(
         links(response.headers()),
         [
-            "<https://hub.example/>; rel=\"hub\"",
+            "<http://127.0.0.1:9/hub>; rel=\"hub\"",
             "<http://feeds.test/feed.atom>; rel=\"self\""
         ]
     );
@@ -399,8 +416,10 @@ async fn a_verified_subscriber_gets_the_new_document_signed() {
     assert_eq!(v["hub.lease_seconds"], "86400");
     assert_eq!(v["user"], "7", "the callback's own query is kept");
     assert!(v["hub.challenge"].len() >= 32);
-    let h = hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
-    assert_eq!(h["pending_verifications"], 0);
+    hub_status(&base, |h| {
+        subscriptions(h, TOPIC) == 1 && h["pending_verifications"] == 0
+    })
+    .await;
     // Another topic's subscriber gets nothing of this one's.
     let mut other = Subscriber::start(Check::Echo, vec![]).await;
     subscribe(
@@ -914,5 +933,111 @@ async fn external_hubs_are_pinged_when_a_feed_gains_entries() {
         assert!(Instant::now() < deadline, "pings not counted");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_limit_reached_while_verifying_is_denied_to_the_callback() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    // Both verifications are under way before either is answered.
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let mut sub = Subscriber::start(Check::Together(barrier), vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) =
+        daemon_with(dir.path(), &origin, LOOPBACK, "[hub]\nmax_per_topic = 1\n").await;
+    subscribe(&base, TOPIC, &sub.callback("/one"), &[]).await;
+    subscribe(&base, TOPIC, &sub.callback("/two"), &[]).await;
+    let mut modes = Vec::new();
+    for _ in 0..3 {
+        modes.push(sub.next_verification().await);
+    }
+    let denied: Vec<&Verification> = modes
+        .iter()
+        .filter(|v| v.get("hub.mode").map(String::as_str) == Some("denied"))
+        .collect();
+    assert_eq!(denied.len(), 1, "{modes:?}");
+    assert_eq!(denied[0]["hub.topic"], TOPIC);
+    assert!(
+        denied[0]["hub.reason"].contains("max_per_topic"),
+        "{modes:?}"
+    );
+    assert!(!denied[0].contains_key("hub.challenge"));
+    hub_status(&base, |h| {
+        subscriptions(h, TOPIC) == 1 && h["pending_verifications"] == 0
+    })
+    .await;
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn verifications_under_way_are_bounded() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Hang, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    for i in 0..64 {
+        subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
+    }
+    for _ in 0..64 {
+        sub.next_verification().await;
+    }
+    let fields = [
+        ("hub.mode", "subscribe"),
+        ("hub.topic", TOPIC),
+        ("hub.callback", &sub.callback("/late")),
+    ];
+    let (status, reason) = hub_request(&base, &fields).await;
+    assert_eq!(status, 503, "{reason}");
+    assert!(reason.contains("under way"), "{reason}");
+    let h = hub_status(&base, |_| true).await;
+    assert_eq!(h["pending_verifications"], 64);
+    assert!(
+        metrics(&base)
+            .await
+            .contains("tributary_hub_verifications_pending 64")
+    );
+    // The feeds are served meanwhile.
+    let (status, _, _) = get(&format!("{base}/feed.atom")).await;
+    assert_eq!(status, 200);
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_dropped_and_gets_nothing() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, mut reports, base) = daemon_with(
+        dir.path(),
+        &origin,
+        LOOPBACK,
+        "[hub]\nlease_min = \"1s\"\nlease_default = \"1h\"\n",
+    )
+    .await;
+    subscribe(
+        &base,
+        TOPIC,
+        &sub.callback("/short"),
+        &[("hub.lease_seconds", "1")],
+    )
+    .await;
+    assert_eq!(sub.next_verification().await["hub.lease_seconds"], "1");
+    subscribe(&base, TOPIC, &sub.callback("/long"), &[]).await;
+    sub.next_verification().await;
+    hub_status(&base, |h| h["dropped_subscriptions"] == 1).await;
+    let m = metrics(&base).await;
+    assert!(
+        m.contains("tributary_hub_subscriptions_dropped_total{reason=\"expired\"} 1"),
+        "{m}"
+    );
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    assert_eq!(sub.next_delivery().await.path, "/long");
+    hub_status(&base, |h| h["delivered"] == 1).await;
+    assert!(sub.posts.try_recv().is_err(), "the expired one got nothing");
     daemon.shutdown().await.expect("stops");
 }

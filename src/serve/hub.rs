@@ -66,7 +66,7 @@ const POLLS: usize = 256;
 pub const DROP_AFTER: u32 = 5;
 /// ...when the first of them was at least this long ago.
 pub const DROP_SPAN: Duration = Duration::from_secs(24 * 3600);
-/// How often expired leases are dropped.
+/// How often expired leases are dropped (more often when `[hub] lease_min` is shorter).
 pub const SWEEP: Duration = Duration::from_secs(60);
 /// Attempts of a `[publish] hubs` ping at most.
 const PING_ATTEMPTS: usize = 3;
@@ -626,9 +626,11 @@ async fn follow_config(inner: Arc<Inner>) {
     }
 }
 
-/// Drops expired subscriptions every [`SWEEP`] (and at start), and keeps the gauge.
+/// Drops expired subscriptions every [`SWEEP`] (or `[hub] lease_min`, when shorter) and
+/// at start, and keeps the gauge.
 async fn sweep(inner: Arc<Inner>) {
-    let mut every = tokio::time::interval(SWEEP);
+    let lease_min = inner.live.borrow().hub.lease_min;
+    let mut every = tokio::time::interval(SWEEP.min(lease_min));
     loop {
         tokio::select! {
             () = inner.shutdown.cancelled() => return,
