@@ -602,6 +602,15 @@ async fn bad_requests_are_refused_at_once_with_a_reason() {
         .await
         .expect("post");
     assert_eq!(r.status(), 413, "the body is capped");
+    let m = metrics(&base).await;
+    assert!(
+        m.contains("tributary_hub_requests_total{status=\"400\"} 8"),
+        "{m}"
+    );
+    assert!(
+        m.contains("tributary_hub_requests_total{status=\"415\"} 1"),
+        "{m}"
+    );
     // None of them reached the callback: the first verification it sees is this one's.
     subscribe(&base, "http://feeds.test/feed.rss", &cb, &[]).await;
     let v = sub.next_verification().await;

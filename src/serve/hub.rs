@@ -267,9 +267,7 @@ pub(super) async fn endpoint(
             response
         }
     };
-    state
-        .metrics
-        .record_request("hub", answer.status().as_u16());
+    state.metrics.hub.record_request(answer.status().as_u16());
     answer
 }
 
