@@ -603,6 +603,43 @@ mod tests {
     }
 
     #[test]
+    fn hub_keys_and_their_defaults() {
+        let d = parse("", Path::new("/etc/tributary/feeds.toml")).expect("valid");
+        let day = Duration::from_secs(86_400);
+        assert!(d.hub.enabled);
+        assert_eq!(
+            (d.hub.lease_min, d.hub.lease_default, d.hub.lease_max),
+            (Duration::from_secs(3600), 10 * day, 30 * day)
+        );
+        assert_eq!(
+            (
+                d.hub.max_per_topic,
+                d.hub.max_per_callback_host,
+                d.hub.deliveries
+            ),
+            (100, 20, 4)
+        );
+        assert_eq!(d.advertised_hubs(), ["http://127.0.0.1:8080/hub"]);
+        let c = parse(
+            "[publish]\nhubs = [\"https://hub.example/\"]\n[hub]\nenabled = false\nlease_max = \"2d\"\nlease_default = \"1d\"\ndeliveries = 2\n",
+            Path::new("/etc/tributary/feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.advertised_hubs(), ["https://hub.example/"]);
+        assert_eq!(c.hub.lease_max, 2 * day);
+        assert_eq!(c.hub.deliveries, 2);
+        let p = problems("[hub]\nlease_min = \"20d\"\n");
+        assert!(
+            p.iter().any(|p| p.contains("lease_min <= lease_default")),
+            "{p:?}"
+        );
+        let p = problems("[publish]\nhubs = [\"ftp://hub.example/\"]\n[hub]\ndeliveries = 0\n");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains(":2:9:") && p[0].contains("hubs"), "{p:?}");
+        assert!(p[1].contains("deliveries"), "{p:?}");
+    }
+
+    #[test]
     fn minimal_config_gets_defaults() {
         let c = parse(
             "[[source]]\nname = \"a\"\nurl = \"https://example.org/feed\"\n",

@@ -455,6 +455,11 @@ struct HubVerifyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HubStatusLabels {
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TopicLabels {
     topic: String,
 }
@@ -466,6 +471,7 @@ pub struct HubMetrics {
     verifications: Family<HubVerifyLabels, Counter>,
     dropped: Family<ReasonLabels, Counter>,
     pings: Family<HubResultLabels, Counter>,
+    requests: Family<HubStatusLabels, Counter>,
     /// Intent verifications under way.
     pub pending: Gauge,
     subscriptions: Family<TopicLabels, Gauge>,
@@ -478,6 +484,7 @@ impl HubMetrics {
             verifications: Family::default(),
             dropped: Family::default(),
             pings: Family::default(),
+            requests: Family::default(),
             pending: Gauge::default(),
             subscriptions: Family::default(),
         };
@@ -500,6 +507,11 @@ impl HubMetrics {
             "hub_publish_pings",
             "hub.mode=publish pings to [publish] hubs by result (sent, failed)",
             m.pings.clone(),
+        );
+        registry.register(
+            "hub_requests",
+            "Subscription requests to POST /hub by the status answered (202 accepted, 4xx/503 refused)",
+            m.requests.clone(),
         );
         registry.register(
             "hub_verifications_pending",
@@ -531,6 +543,13 @@ impl HubMetrics {
     /// A subscription dropped for `reason`: "gone", "failures" or "expired".
     pub fn record_dropped(&self, reason: &'static str) {
         self.dropped.get_or_create(&ReasonLabels { reason }).inc();
+    }
+
+    /// A `POST /hub` answered with `status`.
+    pub fn record_request(&self, status: u16) {
+        self.requests
+            .get_or_create(&HubStatusLabels { status })
+            .inc();
     }
 
     /// A publish ping's `result`: "sent" or "failed".

@@ -156,6 +156,7 @@ pub fn diff(old: &Config, new: &Config) -> ReloadReport {
     );
     restart(a.idle_timeout != b.idle_timeout, "[server] idle_timeout");
     restart(old.store.path != new.store.path, "[store] path");
+    restart(old.hub.deliveries != new.hub.deliveries, "[hub] deliveries");
     restart(
         old.store.cache_bytes != new.store.cache_bytes,
         "[store] cache_mb",

@@ -356,7 +356,8 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
             let _ = writeln!(out, "  last error:     {e} at {}", when(w.last_error_at));
         }
     }
-    if let Some(h) = &health.hub {
+    // The hub's lines only once it has had something to do.
+    if let Some(h) = health.hub.as_ref().filter(|h| **h != HubStatus::default()) {
         let total: usize = h.subscriptions.values().sum();
         let _ = writeln!(
             out,
@@ -521,6 +522,11 @@ mod tests {
             text.contains("hub: 2 subscriptions, 5 delivered, 1 failed, 1 dropped, 0 verifications pending\n  http://feeds.test/feed.atom: 2"),
             "{text}"
         );
+        let idle = Health {
+            hub: Some(HubStatus::default()),
+            ..health.clone()
+        };
+        assert!(!render_text(&idle, now, &Answered::Daemon).contains("hub:"));
         assert!(
             text.contains("webhook chat: 3 delivered, 1 failed, 2 pending, 4 retries, 0 dropped"),
             "{text}"

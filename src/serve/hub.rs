@@ -9,6 +9,8 @@
 //!   allows; otherwise 202, and the verification runs on its own task. A subscription
 //!   that passed the limits when asked for but not when confirmed (others were confirmed
 //!   meanwhile) is denied to the callback (`hub.mode=denied`, §5.2).
+//! - Subscriptions are bounded per topic, per callback host and in all
+//!   ([`MAX_SUBSCRIPTIONS`]), so the per-topic digests kept in memory are too.
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
@@ -50,6 +52,8 @@ use crate::store::{HubSubscription, Store};
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
 pub const MAX_SECRET: usize = 199;
+/// Subscriptions at most, over every topic and callback host.
+pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Intent verifications under way at most; more requests are answered 503.
 pub const PENDING: usize = 64;
 /// Deliveries queued at most (past it the oldest are dropped), and their bytes.
@@ -62,7 +66,7 @@ const POLLS: usize = 256;
 pub const DROP_AFTER: u32 = 5;
 /// ...when the first of them was at least this long ago.
 pub const DROP_SPAN: Duration = Duration::from_secs(24 * 3600);
-/// How often expired leases are dropped.
+/// How often expired leases are dropped (more often when `[hub] lease_min` is shorter).
 pub const SWEEP: Duration = Duration::from_secs(60);
 /// Attempts of a `[publish] hubs` ping at most.
 const PING_ATTEMPTS: usize = 3;
@@ -263,9 +267,7 @@ pub(super) async fn endpoint(
             response
         }
     };
-    state
-        .metrics
-        .record_request("hub", answer.status().as_u16());
+    state.metrics.hub.record_request(answer.status().as_u16());
     answer
 }
 
@@ -622,9 +624,11 @@ async fn follow_config(inner: Arc<Inner>) {
     }
 }
 
-/// Drops expired subscriptions every [`SWEEP`] (and at start), and keeps the gauge.
+/// Drops expired subscriptions every [`SWEEP`] (or `[hub] lease_min`, when shorter) and
+/// at start, and keeps the gauge.
 async fn sweep(inner: Arc<Inner>) {
-    let mut every = tokio::time::interval(SWEEP);
+    let lease_min = inner.live.borrow().hub.lease_min;
+    let mut every = tokio::time::interval(SWEEP.min(lease_min));
     loop {
         tokio::select! {
             () = inner.shutdown.cancelled() => return,
