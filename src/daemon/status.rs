@@ -477,6 +477,7 @@ mod tests {
                 last_error: Some("HTTP 400 Bad Request (attempt 1; given up)".into()),
                 last_error_at: Some(now),
             }],
+            websub: vec![],
         };
         let text = render_text(&health, now, &Answered::Daemon);
         assert!(
