@@ -264,16 +264,17 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         control_tx.clone(),
         metrics.clone(),
         shutdown.clone(),
+        tracker.clone(),
     )
     .await;
     let on_poll = {
-        let (metrics, events, hub, websub) =
-            (metrics.clone(), events.clone(), hub.clone(), websub.clone());
+        let (metrics, events, hub) = (metrics.clone(), events.clone(), hub.clone());
+        let discoveries = websub.discoveries();
         Arc::new(move |report: PollReport| {
             metrics.record_poll(&report);
             webhooks.poll_done(&report);
             hub.poll_done(&report);
-            websub.poll_done(&report);
+            discoveries.poll_done(&report);
             // No receiver is fine: reports are for tests and status consumers.
             let _ = events.send(report);
         })

@@ -37,6 +37,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use url::Url;
 
 use crate::config::Config;
@@ -62,7 +63,8 @@ pub const IN_FLIGHT: usize = 32;
 pub const RENEW_AT: f64 = 0.85;
 /// How long a request waits for the hub's verification before it is given up.
 pub const VERIFY_WITHIN: Duration = Duration::from_secs(24 * 3600);
-/// A denied or failed subscription is tried again after this (at the next poll after).
+/// A denied, failed or lapsed subscription is tried again this long after its last
+/// request (at the next poll after).
 pub const RETRY_DENIED: Duration = Duration::from_secs(24 * 3600);
 /// How often leases and renewals are looked at.
 const TICK: Duration = Duration::from_millis(500);
@@ -73,8 +75,16 @@ const DISCOVERIES: usize = 256;
 /// The subscriber's handle: cheap to clone.
 #[derive(Clone)]
 pub struct Websub {
-    discoveries: mpsc::Sender<(String, Discovery)>,
+    discoveries: Discoveries,
     shared: Arc<Shared>,
+}
+
+/// Where polls hand their discoveries (see [`Websub::discoveries`]); it holds nothing
+/// else of the subscriber's, so the poll callback can keep it without a cycle.
+#[derive(Clone)]
+pub struct Discoveries {
+    tx: mpsc::Sender<(String, Discovery)>,
+    live: watch::Receiver<Arc<Config>>,
 }
 
 struct Shared {
@@ -92,6 +102,8 @@ struct Shared {
     ingest: OnceLock<(Poller, OnPoll)>,
     metrics: crate::daemon::metrics::Metrics,
     shutdown: CancellationToken,
+    /// The daemon's tasks: a delivery's store write is waited for at shutdown.
+    tracker: TaskTracker,
 }
 
 /// What a delivery's answer should be.
@@ -116,6 +128,7 @@ impl Websub {
         control: mpsc::Sender<Control>,
         metrics: crate::daemon::metrics::Metrics,
         shutdown: CancellationToken,
+        tracker: TaskTracker,
     ) -> Websub {
         let stored = store
             .call(|s| s.websub_subscriptions())
@@ -145,7 +158,12 @@ impl Websub {
             ingest: OnceLock::new(),
             metrics,
             shutdown,
+            tracker,
         });
+        let discoveries = Discoveries {
+            tx: discoveries,
+            live: shared.live.clone(),
+        };
         tokio::spawn(run(rx, shared.clone()));
         Websub {
             discoveries,
@@ -153,28 +171,38 @@ impl Websub {
         }
     }
 
+    /// The handle polls report to.
+    pub fn discoveries(&self) -> Discoveries {
+        self.discoveries.clone()
+    }
+
     /// Fat pings are stored with `poller` and reported to `on_poll`.
     pub fn attach(&self, poller: Poller, on_poll: OnPoll) {
         let _ = self.shared.ingest.set((poller, on_poll));
     }
 
+}
+
+impl Discoveries {
     /// A poll ended: what it discovered goes to the subscriber. Never waits.
     pub fn poll_done(&self, report: &PollReport) {
         let Some(found) = &report.websub else {
             return;
         };
-        if !enabled(&self.shared.live.borrow()) {
+        if !enabled(&self.live.borrow()) {
             return;
         }
         if self
-            .discoveries
+            .tx
             .try_send((report.source.clone(), found.clone()))
             .is_err()
         {
             tracing::debug!(source = %report.source, "websub: too many discoveries waiting; the next poll finds it again");
         }
     }
+}
 
+impl Websub {
     /// The hub's verification of intent (GET on the callback): the challenge to echo, or
     /// `None` (404) for a request we did not make or no longer wait on.
     pub async fn verify(&self, token: &str, query: &HashMap<String, String>) -> Option<String> {
@@ -434,7 +462,7 @@ impl Shared {
             validators: Validators::default(),
         };
         let shared = self.clone();
-        tokio::spawn(async move {
+        self.tracker.spawn(async move {
             let report = poller.push(&source_config, body, &shared.shutdown).await;
             on_poll(report);
             drop(place);
@@ -552,10 +580,11 @@ impl Shared {
                 };
                 let same = s.hub == hub.as_str() && s.topic == topic.as_str();
                 let retry = match s.state {
-                    SubscriptionState::Lapsed => true,
-                    SubscriptionState::Denied => s.requested.is_none_or(|r| {
-                        now - r > chrono::Duration::from_std(RETRY_DENIED).unwrap_or_default()
-                    }),
+                    SubscriptionState::Lapsed | SubscriptionState::Denied => {
+                        s.requested.is_none_or(|r| {
+                            now - r > chrono::Duration::from_std(RETRY_DENIED).unwrap_or_default()
+                        })
+                    }
                     _ => false,
                 };
                 if same && !retry {
