@@ -18,12 +18,12 @@ mod support;
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::{KillOnDrop, RawOrigin, RawRoute, config_raw, get, health};
 use tokio::net::TcpListener;
+use tokio::sync::mpsc;
 use tributary::app;
 use tributary::ingest::poll::PollOutcome;
 
@@ -63,7 +63,7 @@ fn python() -> Option<PathBuf> {
 /// One of the harness's Python programs, its stdout read as JSON lines as they come.
 struct Harness {
     _child: KillOnDrop,
-    lines: mpsc::Receiver<Value>,
+    lines: mpsc::UnboundedReceiver<Value>,
     /// Lines read while waiting for another event, kept for a later wait.
     seen: Vec<Value>,
     log: PathBuf,
@@ -85,7 +85,7 @@ impl Harness {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot run {} {}: {e}", python.display(), path.display()));
         let stdout = child.stdout.take().expect("stdout piped");
-        let (tx, lines) = mpsc::channel();
+        let (tx, lines) = mpsc::unbounded_channel();
         std::thread::spawn(move || {
             for line in std::io::BufReader::new(stdout)
                 .lines()
@@ -118,16 +118,13 @@ impl Harness {
         if let Some(i) = self.seen.iter().position(fits) {
             return self.seen.remove(i);
         }
-        let deadline = Instant::now() + within;
+        let deadline = tokio::time::Instant::now() + within;
         loop {
-            match self.lines.try_recv() {
-                Ok(v) if fits(&v) => return v,
-                Ok(v) if v["event"] == "error" => self.fail(&format!("{v}")),
-                Ok(v) => self.seen.push(v),
-                Err(mpsc::TryRecvError::Empty) if Instant::now() < deadline => {
-                    // The lines come from a thread; yield to the daemon meanwhile.
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(v)) if fits(&v) => return v,
+                Ok(Some(v)) if v["event"] == "error" => self.fail(&format!("{v}")),
+                Ok(Some(v)) => self.seen.push(v),
+                Ok(None) => self.fail(&format!("it ended before a {event:?} line")),
                 Err(_) => self.fail(&format!("no {event:?} line within {within:?}")),
             }
         }
@@ -221,6 +218,7 @@ fn source(name: &str, url: &str) -> String {
 }
 
 /// Reads `/feed.atom` until it holds `title`; the time it first did, or `None` by `deadline`.
+/// (Reading every 10 ms is the measurement: when a reader of the feed would see it.)
 async fn visible(base: &str, title: &str, deadline: Instant) -> Option<Instant> {
     let want = format!(">{title}<");
     loop {

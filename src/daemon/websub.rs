@@ -180,7 +180,6 @@ impl Websub {
     pub fn attach(&self, poller: Poller, on_poll: OnPoll) {
         let _ = self.shared.ingest.set((poller, on_poll));
     }
-
 }
 
 impl Discoveries {
