@@ -545,13 +545,18 @@ impl Shared {
     /// A poll of `source` found `found`: subscribe, move, or nothing.
     async fn discovered(self: &Arc<Self>, source: String, found: Discovery) {
         let config = self.live.borrow().clone();
-        if !config.source(&source).is_some_and(|s| s.websub) || !enabled(&config) {
+        let Some(src) = config
+            .source(&source)
+            .filter(|s| s.websub && enabled(&config))
+        else {
             return;
         };
         let now = Utc::now();
-        let (Some(hub), Some(topic)) = (found.hubs.first(), found.topic.as_ref()) else {
+        let Some(topic) = found.topic.as_ref() else {
             return;
         };
+        // No hub announced any more: what we have for the source is unsubscribed.
+        let hub = found.hubs.first();
         let mut saves = Vec::new();
         let mut requests = Vec::new();
         {
@@ -566,7 +571,7 @@ impl Shared {
                 let Some(s) = subs.get_mut(&token) else {
                     continue;
                 };
-                let same = s.hub == hub.as_str() && s.topic == topic.as_str();
+                let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
                 let retry = match s.state {
                     SubscriptionState::Lapsed | SubscriptionState::Denied => {
                         s.requested.is_none_or(|r| {
@@ -598,7 +603,7 @@ impl Shared {
                     }
                 }
             }
-            if !keep {
+            if let Some(hub) = hub.filter(|_| !keep) {
                 let trusted = hub.scheme() == "https"
                     || self
                         .fetcher
@@ -620,6 +625,7 @@ impl Shared {
                 let mut sub = Subscription {
                     token: random_hex(),
                     source: source.clone(),
+                    source_url: src.url.to_string(),
                     hub: hub.to_string(),
                     topic: topic.to_string(),
                     secret: None,
@@ -682,7 +688,10 @@ impl Shared {
                 if s.pending.as_deref() == Some("unsubscribe") {
                     continue;
                 }
-                let wanted = enabled(config) && config.source(&s.source).is_some_and(|c| c.websub);
+                let wanted = enabled(config)
+                    && config
+                        .source(&s.source)
+                        .is_some_and(|c| c.websub && c.url.as_str() == s.source_url);
                 if wanted {
                     continue;
                 }
