@@ -19,8 +19,7 @@ use super::{
     Config, ConfigError, DEFAULT_INTERVAL, DEFAULT_MAX_ENTRIES, FeedConfig, FetchConfig,
     MAX_DURATION, MAX_RETENTION, MIN_INTERVAL, Problem, PublishConfig, RetentionConfig,
     ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat, WebsubConfig,
-    first_directory,
-    is_slug,
+    first_directory, is_slug,
 };
 use crate::feed::rules::{Field, Rule, Rules};
 use crate::feed::scrape::{Pick, Selectors, SourceKind};
@@ -116,8 +115,11 @@ impl Validator<'_> {
     /// `[websub]`.
     fn websub(&mut self, raw: RawWebsub) -> Option<WebsubConfig> {
         let lease = self.duration_or(&raw.lease, "lease", WebsubConfig::DEFAULT_LEASE);
-        let safety_poll =
-            self.duration_or(&raw.safety_poll, "safety_poll", WebsubConfig::DEFAULT_SAFETY_POLL);
+        let safety_poll = self.duration_or(
+            &raw.safety_poll,
+            "safety_poll",
+            WebsubConfig::DEFAULT_SAFETY_POLL,
+        );
         Some(WebsubConfig {
             subscribe: raw.subscribe.unwrap_or(true),
             lease: lease?,

@@ -322,13 +322,19 @@ impl Metrics {
                 hub: s.hub.clone(),
             };
             let secs = |t: Option<chrono::DateTime<chrono::Utc>>| t.map_or(0, |t| t.timestamp());
-            self.websub_lease_end.get_or_create(&labels).set(secs(s.lease_end));
+            self.websub_lease_end
+                .get_or_create(&labels)
+                .set(secs(s.lease_end));
             self.websub_last_delivery
                 .get_or_create(&labels)
                 .set(secs(s.last_delivery));
             let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            self.websub_delivered.get_or_create(&labels).set(n(s.deliveries));
-            self.websub_rejected.get_or_create(&labels).set(n(s.rejected));
+            self.websub_delivered
+                .get_or_create(&labels)
+                .set(n(s.deliveries));
+            self.websub_rejected
+                .get_or_create(&labels)
+                .set(n(s.rejected));
         }
     }
 

@@ -106,6 +106,20 @@ struct Shared {
     tracker: TaskTracker,
 }
 
+/// What the subscriber is started with.
+pub struct Parts {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub push: Push,
+    pub live: watch::Receiver<Arc<Config>>,
+    /// The supervisor's channel (thin pings and lapses ask for polls on it).
+    pub control: mpsc::Sender<Control>,
+    pub metrics: crate::daemon::metrics::Metrics,
+    pub shutdown: CancellationToken,
+    /// The daemon's tasks: a delivery's store write is waited for at shutdown.
+    pub tracker: TaskTracker,
+}
+
 /// What a delivery's answer should be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivered {
@@ -120,16 +134,17 @@ pub enum Delivered {
 impl Websub {
     /// Starts the subscriber's task (it ends with `shutdown`). Subscriptions stored by an
     /// earlier run are taken up again.
-    pub async fn start(
-        store: Store,
-        fetcher: Fetcher,
-        push: Push,
-        live: watch::Receiver<Arc<Config>>,
-        control: mpsc::Sender<Control>,
-        metrics: crate::daemon::metrics::Metrics,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Websub {
+    pub async fn start(parts: Parts) -> Websub {
+        let Parts {
+            store,
+            fetcher,
+            push,
+            live,
+            control,
+            metrics,
+            shutdown,
+            tracker,
+        } = parts;
         let stored = store
             .call(|s| s.websub_subscriptions())
             .await
@@ -180,7 +195,6 @@ impl Websub {
     pub fn attach(&self, poller: Poller, on_poll: OnPoll) {
         let _ = self.shared.ingest.set((poller, on_poll));
     }
-
 }
 
 impl Discoveries {
@@ -389,7 +403,7 @@ pub fn signature_ok(secret: &[u8], header: &str, body: &[u8]) -> bool {
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 256 {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
     }
     (0..text.len())
@@ -428,7 +442,12 @@ impl Shared {
     }
 
     /// A fat ping stored off the request, bounded per source and in all.
-    fn store_delivery(self: &Arc<Self>, sub: &Subscription, content_type: Option<String>, body: Vec<u8>) {
+    fn store_delivery(
+        self: &Arc<Self>,
+        sub: &Subscription,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    ) {
         let source = sub.source.clone();
         let config = self.live.borrow().clone();
         let Some(source_config) = config.source(&source).cloned() else {
@@ -491,7 +510,10 @@ impl Shared {
                     let mut form = url::form_urlencoded::Serializer::new(String::new());
                     form.append_pair("hub.mode", mode)
                         .append_pair("hub.topic", &sub.topic)
-                        .append_pair("hub.callback", &callback(&config.server.base_url, &sub.token));
+                        .append_pair(
+                            "hub.callback",
+                            &callback(&config.server.base_url, &sub.token),
+                        );
                     if mode == "subscribe" {
                         form.append_pair("hub.lease_seconds", &lease.as_secs().to_string());
                         if let Some(secret) = &sub.secret {
@@ -505,7 +527,11 @@ impl Shared {
                     CONTENT_TYPE,
                     HeaderValue::from_static("application/x-www-form-urlencoded"),
                 );
-                let fetcher = self.fetcher.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                let fetcher = self
+                    .fetcher
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 fetcher
                     .post(&hub, headers, body)
                     .await
@@ -585,7 +611,10 @@ impl Shared {
                     continue;
                 }
                 // Moved (another hub or topic) or to be made again: the old one goes.
-                if matches!(s.state, SubscriptionState::Active | SubscriptionState::Pending) {
+                if matches!(
+                    s.state,
+                    SubscriptionState::Active | SubscriptionState::Pending
+                ) {
                     s.pending = Some("unsubscribe".into());
                     s.requested = Some(now);
                     self.push.set(&s.source, None);
@@ -696,7 +725,10 @@ impl Shared {
                     continue;
                 }
                 self.push.set(&s.source, None);
-                if matches!(s.state, SubscriptionState::Active | SubscriptionState::Pending) {
+                if matches!(
+                    s.state,
+                    SubscriptionState::Active | SubscriptionState::Pending
+                ) {
                     s.pending = Some("unsubscribe".into());
                     s.requested = Some(now);
                     unsubscribe.push(s.clone());
@@ -733,9 +765,7 @@ impl Shared {
                 let waited = s.requested.is_some_and(|r| now - r > verify_within);
                 match (s.state, s.pending.as_deref()) {
                     (_, Some("unsubscribe")) if waited => gone.push(s.token.clone()),
-                    (SubscriptionState::Active, _)
-                        if s.lease_end.is_some_and(|end| end <= now) =>
-                    {
+                    (SubscriptionState::Active, _) if s.lease_end.is_some_and(|end| end <= now) => {
                         tracing::warn!(source = %s.source, hub = %s.hub, "websub: the lease ended unrenewed; polling as usual");
                         s.state = SubscriptionState::Lapsed;
                         s.pending = None;
@@ -749,8 +779,7 @@ impl Shared {
                             continue;
                         };
                         let lease = (end - from).num_milliseconds().max(0) as f64;
-                        let at = from
-                            + chrono::Duration::milliseconds((lease * RENEW_AT) as i64);
+                        let at = from + chrono::Duration::milliseconds((lease * RENEW_AT) as i64);
                         if now >= at && enabled(&config) {
                             s.pending = Some("subscribe".into());
                             s.requested = Some(now);
@@ -850,9 +879,18 @@ mod tests {
             ("sha384", sign::<Hmac<sha2::Sha384>>(body)),
             ("sha512", sign::<Hmac<sha2::Sha512>>(body)),
         ] {
-            assert!(signature_ok(b"secret", &format!("{name}={hex}"), body), "{name}");
-            assert!(!signature_ok(b"other", &format!("{name}={hex}"), body), "{name}");
-            assert!(!signature_ok(b"secret", &format!("{name}={hex}"), b"x"), "{name}");
+            assert!(
+                signature_ok(b"secret", &format!("{name}={hex}"), body),
+                "{name}"
+            );
+            assert!(
+                !signature_ok(b"other", &format!("{name}={hex}"), body),
+                "{name}"
+            );
+            assert!(
+                !signature_ok(b"secret", &format!("{name}={hex}"), b"x"),
+                "{name}"
+            );
         }
         for bad in ["", "sha256", "sha256=", "md5=00", "sha256=zz", "sha256=0"] {
             assert!(!signature_ok(b"secret", bad, body), "{bad}");

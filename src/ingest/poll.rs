@@ -266,11 +266,7 @@ impl Poll<'_> {
             Ok(Begun::NoSpace { error, at }) => return failed(error, Some(at)),
             Err(error) => return failed(error, Some(self.due(Utc::now(), Signals::default()))),
         };
-        let pushed = self
-            .pushed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let pushed = self.pushed.lock().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(body) = pushed {
             return self.store_pushed(state, body).await;
         }
@@ -431,7 +427,13 @@ impl Poll<'_> {
         {
             Ok(mut counts) => {
                 counts.filtered = filtered;
-                (PollOutcome::Stored { status: 200, counts }, next)
+                (
+                    PollOutcome::Stored {
+                        status: 200,
+                        counts,
+                    },
+                    next,
+                )
             }
             Err(error) => failed(error, next),
         }
