@@ -256,16 +256,16 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
     );
     // WebSub: subscriptions found by polls, verified and delivered over HTTP.
     let push = crate::ingest::push::Push::default();
-    let websub = crate::daemon::websub::Websub::start(
-        store.clone(),
-        fetcher.clone(),
-        push.clone(),
-        live.clone(),
-        control_tx.clone(),
-        metrics.clone(),
-        shutdown.clone(),
-        tracker.clone(),
-    )
+    let websub = crate::daemon::websub::Websub::start(crate::daemon::websub::Parts {
+        store: store.clone(),
+        fetcher: fetcher.clone(),
+        push: push.clone(),
+        live: live.clone(),
+        control: control_tx.clone(),
+        metrics: metrics.clone(),
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    })
     .await;
     let on_poll = {
         let (metrics, events, hub) = (metrics.clone(), events.clone(), hub.clone());

@@ -338,6 +338,9 @@ impl std::fmt::Debug for FeedIndex {
 pub struct Subscription {
     pub token: String,
     pub source: String,
+    /// The source's configured URL when it was made: a reload that changes it unsubscribes.
+    #[serde(default)]
+    pub source_url: String,
     pub hub: String,
     pub topic: String,
     /// `hub.secret` sent (`None`: none, so deliveries cannot be trusted and are refused).

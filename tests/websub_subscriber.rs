@@ -632,7 +632,8 @@ async fn websub_false_and_untrusted_plain_http_hubs_are_not_subscribed() {
         let r = s.stored_any().await;
         seen.insert(r.source.clone(), r.websub.is_some());
     }
-    assert_eq!(seen["off"], false, "websub = false: nothing discovered");
+    assert!(!seen["off"], "websub = false: nothing discovered");
+    assert!(seen["on"] && seen["u"]);
     let off = s.wait_sub("u", |w| w["state"] == "off").await;
     assert!(
         off["reason"]
@@ -748,6 +749,34 @@ async fn removing_a_source_unsubscribes_and_subscriptions_survive_a_restart() {
     // Its callback no longer takes deliveries.
     let sig = sign("sha256", &b["hub.secret"], b"");
     assert_eq!(push(&b["hub.callback"], Some(&sig), Vec::new()).await, 410);
+
+    // A reload giving `a` another URL (whose feed names no hub): `a` is unsubscribed.
+    origin.set(
+        "/a2.xml",
+        RawRoute::respond(
+            200,
+            &[("Content-Type", "application/rss+xml")],
+            support::small_rss("a2", 1),
+        ),
+    );
+    std::fs::write(
+        &path,
+        config_text(&s.base, "", &source("a", &origin.url("/a2.xml"), ""), ""),
+    )
+    .expect("write");
+    s.daemon.reload().await.expect("reloaded");
+    let un = hub.request().await;
+    assert_eq!(un["hub.mode"], "unsubscribe");
+    assert_eq!(un["hub.callback"], a["hub.callback"]);
+    hub.verification().await;
+    s.stored("a").await;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while s.health().await.get("websub").is_some() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("a's subscription is gone");
     s.daemon.shutdown().await.expect("stops");
 }
 

@@ -106,6 +106,20 @@ struct Shared {
     tracker: TaskTracker,
 }
 
+/// What the subscriber is started with.
+pub struct Parts {
+    pub store: Store,
+    pub fetcher: Fetcher,
+    pub push: Push,
+    pub live: watch::Receiver<Arc<Config>>,
+    /// The supervisor's channel (thin pings and lapses ask for polls on it).
+    pub control: mpsc::Sender<Control>,
+    pub metrics: crate::daemon::metrics::Metrics,
+    pub shutdown: CancellationToken,
+    /// The daemon's tasks: a delivery's store write is waited for at shutdown.
+    pub tracker: TaskTracker,
+}
+
 /// What a delivery's answer should be.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Delivered {
@@ -120,16 +134,17 @@ pub enum Delivered {
 impl Websub {
     /// Starts the subscriber's task (it ends with `shutdown`). Subscriptions stored by an
     /// earlier run are taken up again.
-    pub async fn start(
-        store: Store,
-        fetcher: Fetcher,
-        push: Push,
-        live: watch::Receiver<Arc<Config>>,
-        control: mpsc::Sender<Control>,
-        metrics: crate::daemon::metrics::Metrics,
-        shutdown: CancellationToken,
-        tracker: TaskTracker,
-    ) -> Websub {
+    pub async fn start(parts: Parts) -> Websub {
+        let Parts {
+            store,
+            fetcher,
+            push,
+            live,
+            control,
+            metrics,
+            shutdown,
+            tracker,
+        } = parts;
         let stored = store
             .call(|s| s.websub_subscriptions())
             .await
@@ -388,7 +403,7 @@ pub fn signature_ok(secret: &[u8], header: &str, body: &[u8]) -> bool {
 }
 
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || text.len() > 256 {
+    if !text.len().is_multiple_of(2) || text.len() > 256 {
         return None;
     }
     (0..text.len())
@@ -556,13 +571,18 @@ impl Shared {
     /// A poll of `source` found `found`: subscribe, move, or nothing.
     async fn discovered(self: &Arc<Self>, source: String, found: Discovery) {
         let config = self.live.borrow().clone();
-        if !config.source(&source).is_some_and(|s| s.websub) || !enabled(&config) {
+        let Some(src) = config
+            .source(&source)
+            .filter(|s| s.websub && enabled(&config))
+        else {
             return;
         };
         let now = Utc::now();
-        let (Some(hub), Some(topic)) = (found.hubs.first(), found.topic.as_ref()) else {
+        let Some(topic) = found.topic.as_ref() else {
             return;
         };
+        // No hub announced any more: what we have for the source is unsubscribed.
+        let hub = found.hubs.first();
         let mut saves = Vec::new();
         let mut requests = Vec::new();
         {
@@ -577,7 +597,7 @@ impl Shared {
                 let Some(s) = subs.get_mut(&token) else {
                     continue;
                 };
-                let same = s.hub == hub.as_str() && s.topic == topic.as_str();
+                let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
                 let retry = match s.state {
                     SubscriptionState::Lapsed | SubscriptionState::Denied => {
                         s.requested.is_none_or(|r| {
@@ -612,7 +632,7 @@ impl Shared {
                     }
                 }
             }
-            if !keep {
+            if let Some(hub) = hub.filter(|_| !keep) {
                 let trusted = hub.scheme() == "https"
                     || self
                         .fetcher
@@ -634,6 +654,7 @@ impl Shared {
                 let mut sub = Subscription {
                     token: random_hex(),
                     source: source.clone(),
+                    source_url: src.url.to_string(),
                     hub: hub.to_string(),
                     topic: topic.to_string(),
                     secret: None,
@@ -696,7 +717,10 @@ impl Shared {
                 if s.pending.as_deref() == Some("unsubscribe") {
                     continue;
                 }
-                let wanted = enabled(config) && config.source(&s.source).is_some_and(|c| c.websub);
+                let wanted = enabled(config)
+                    && config
+                        .source(&s.source)
+                        .is_some_and(|c| c.websub && c.url.as_str() == s.source_url);
                 if wanted {
                     continue;
                 }

@@ -84,9 +84,7 @@ fn split_links(value: &str) -> Vec<(String, Vec<(String, String)>)> {
                 break;
             };
             rest = after.trim_start();
-            let key_end = rest
-                .find(|c: char| c == '=' || c == ';' || c == ',')
-                .unwrap_or(rest.len());
+            let key_end = rest.find(['=', ';', ',']).unwrap_or(rest.len());
             let key = rest[..key_end].trim().to_string();
             rest = &rest[key_end..];
             let mut val = String::new();
@@ -153,11 +151,7 @@ fn from_xml(bytes: &[u8], base: &Url) -> Discovery {
     let mut found = Discovery::default();
     let mut reader = quick_xml::Reader::from_reader(bytes);
     let mut buf = Vec::new();
-    loop {
-        let event = match reader.read_event_into(&mut buf) {
-            Ok(e) => e,
-            Err(_) => break,
-        };
+    while let Ok(event) = reader.read_event_into(&mut buf) {
         let e = match event {
             Event::Start(e) | Event::Empty(e) => e,
             Event::Eof => break,

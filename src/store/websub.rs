@@ -48,6 +48,7 @@ mod tests {
         let sub = Subscription {
             token: "t1".into(),
             source: "s".into(),
+            source_url: "https://example.org/feed".into(),
             hub: "https://hub.example/".into(),
             topic: "https://example.org/feed".into(),
             secret: Some("k".into()),
