@@ -5,17 +5,18 @@
 //! - tributary's subscriber: it discovers flask-websub's hub (the `Link` header before the
 //!   feed's `atom:link`), subscribes, and an entry the hub pushes is in `/feed.atom` within a
 //!   second of the publish, without a fetch; a delivery with a wrong or missing signature is
-//!   acknowledged and ignored.
+//!   acknowledged and ignored; a removed source is unsubscribed.
 //! - tributary's hub: flask-websub's subscriber discovers it from `/feed.atom`, subscribes,
 //!   and receives a delivery whose signature it checked within a second of the new entry
 //!   being stored; a topic that is not one of tributary's feeds is refused at once.
 //!
 //! The Python comes from `TRIBUTARY_WEBSUB_PYTHON` (a venv with the requirements; `.ci/run`
-//! makes one). Without it each test fails under `CI=true` and is skipped, loudly, otherwise.
+//! makes one). Without it each test fails when `CI` is set and is skipped, loudly, otherwise.
 
 mod support;
 
 use std::io::BufRead;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -199,11 +200,10 @@ fn linked(body: String, hub: &str, self_url: &str) -> RawRoute {
     )
 }
 
-/// A daemon config whose `base_url` is `listener`'s address (the hub must reach the
-/// callbacks and tributary's feeds must name themselves rightly), loopback allowed for
-/// hubs and callbacks, and `extra` appended.
-fn daemon_config(dir: &Path, listener: &TcpListener, extra: &str) -> tributary::config::Config {
-    let addr = listener.local_addr().expect("addr");
+/// A daemon config whose `base_url` is `addr` (the hub must reach the callbacks and
+/// tributary's feeds must name themselves rightly), loopback allowed for hubs and callbacks,
+/// and `extra` appended; written to `dir`/feeds.toml.
+fn write_config(dir: &Path, addr: SocketAddr, extra: &str) -> tributary::config::Config {
     let text = format!(
         "[server]\nlisten = \"{addr}\"\nbase_url = \"http://{addr}\"\n\n\
          [store]\npath = \"store\"\n\n\
@@ -211,6 +211,11 @@ fn daemon_config(dir: &Path, listener: &TcpListener, extra: &str) -> tributary::
          [fetch]\nallow_networks = [\"127.0.0.0/8\"]\n\n{extra}"
     );
     config_raw(dir, &text)
+}
+
+/// [`write_config`] for the daemon that will serve on `listener`.
+fn daemon_config(dir: &Path, listener: &TcpListener, extra: &str) -> tributary::config::Config {
+    write_config(dir, listener.local_addr().expect("addr"), extra)
 }
 
 fn source(name: &str, url: &str) -> String {
@@ -379,6 +384,60 @@ async fn tributary_subscribes_to_flask_websub_hub_and_stores_a_push_within_a_sec
     assert_eq!(sub["topic"], topic.as_str(), "{sub}");
     assert_eq!(sub["deliveries"], 1, "{sub}");
     assert_eq!(sub["rejected"], 0, "{sub}");
+    daemon.shutdown().await.expect("shutdown");
+}
+
+/// Removing a source unsubscribes it: flask-websub's hub verifies the unsubscribe with
+/// tributary's callback (which confirms it, as one tributary asked for) and distributes the
+/// topic to nobody after that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tributary_unsubscribes_from_flask_websub_hub_when_the_source_goes() {
+    let Some(python) = python() else { return };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (mut hub, hub_url) = flask_hub(&python, dir.path(), "sha256").await;
+    let origin = RawOrigin::start().await;
+    let topic = origin.url("/feed.atom");
+    origin.set(
+        "/feed.atom",
+        linked(atom(&["first"], None, None), &hub_url, &topic),
+    );
+    let plain = RawRoute::feed(atom(&["plain"], None, None), "application/atom+xml");
+    origin.set("/plain.atom", plain);
+    let stays = source("stays", &origin.url("/plain.atom"));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let cfg = write_config(
+        dir.path(),
+        addr,
+        &format!("{}{stays}", source("pushed", &topic)),
+    );
+    let daemon = app::start(cfg, listener).await.expect("daemon starts");
+    let sub = hub
+        .wait("request", STEP, |v| {
+            v["mode"] == "subscribe" && v["topic"] == topic.as_str()
+        })
+        .await;
+    assert_eq!(sub["status"], 202, "{sub}");
+    let callback = sub["callback"].clone();
+    publish(&hub_url, &topic).await;
+    let to = hub.wait("distribute", STEP, |_| true).await;
+    assert_eq!(to["callbacks"], serde_json::json!([callback]), "{to}");
+
+    write_config(dir.path(), addr, &stays);
+    daemon.reload().await.expect("reload");
+    let unsub = hub
+        .wait("request", STEP, |v| v["mode"] == "unsubscribe")
+        .await;
+    assert_eq!(unsub["topic"], topic.as_str(), "{unsub}");
+    assert_eq!(unsub["callback"], callback, "{unsub}");
+    assert_eq!(unsub["status"], 202, "{unsub}");
+    publish(&hub_url, &topic).await;
+    let to = hub.wait("distribute", STEP, |_| true).await;
+    assert_eq!(
+        to["callbacks"],
+        serde_json::json!([]),
+        "the hub verified the unsubscribe with tributary: {to}"
+    );
     daemon.shutdown().await.expect("shutdown");
 }
 

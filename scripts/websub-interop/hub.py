@@ -17,7 +17,9 @@ request that asked for them (`task_always_eager`, no broker, no worker process).
   `--attempts` times.
 
 Prints one JSON line on stdout when ready: {"event": "ready", "url": "http://127.0.0.1:P/hub"}
-and one per request it answered: {"event": "request", "mode": ..., "topic": ..., "status": ...}.
+one per request it answered: {"event": "request", "mode": ..., "topic": ..., "status": ...},
+and one per distribution (a publish), before it delivers:
+{"event": "distribute", "topic": ..., "callbacks": [the subscribers' callback URLs]}.
 """
 
 import argparse
@@ -38,6 +40,15 @@ def emit(**fields):
     print(json.dumps({"time": time.time(), **fields}), flush=True)
 
 
+class ReportingStorage(SQLite3HubStorage):
+    """flask-websub's own SQLite storage, saying whom each distribution goes to."""
+
+    def get_callbacks(self, topic_url):
+        callbacks = list(super().get_callbacks(topic_url))
+        emit(event="distribute", topic=topic_url, callbacks=[c[0] for c in callbacks])
+        yield from callbacks
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=0)
@@ -54,7 +65,7 @@ def main():
     celery.conf.task_always_eager = True
     db = os.path.join(tempfile.mkdtemp(prefix="websub-hub-"), "hub.sqlite3")
     hub = Hub(
-        SQLite3HubStorage(db),
+        ReportingStorage(db),
         celery,
         SIGNATURE_ALGORITHM=args.algorithm,
         MAX_ATTEMPTS=args.attempts - 1,
