@@ -574,6 +574,15 @@ async fn flask_websub_subscriber_gets_a_signed_delivery_from_tributary_within_a_
             .any(|p| signature.starts_with(p)),
         "signed with a secret: {delivery}"
     );
+    // The Recommendation's content distribution: the topic's type and `Link` headers.
+    let content_type = delivery["content_type"].as_str().unwrap_or_default();
+    assert!(
+        content_type.starts_with("application/atom+xml"),
+        "{delivery}"
+    );
+    let links = delivery["link"].to_string();
+    assert!(links.contains(&format!("<{base}/hub>")), "{delivery}");
+    assert!(links.contains(&format!("<{topic}>")), "{delivery}");
     let latency = delivery["time"].as_f64().expect("time") - stored;
     eprintln!(
         "tributary stored -> flask-websub subscriber delivered: {:.0} ms",
