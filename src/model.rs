@@ -341,6 +341,9 @@ pub struct Subscription {
     /// The source's configured URL when it was made: a reload that changes it unsubscribes.
     #[serde(default)]
     pub source_url: String,
+    /// The callback URL the hub was given (`{base_url}/websub/callback/{token}`).
+    #[serde(default)]
+    pub callback: String,
     pub hub: String,
     pub topic: String,
     /// `hub.secret` sent (`None`: none, so deliveries cannot be trusted and are refused).

@@ -805,3 +805,39 @@ async fn without_base_url_nothing_is_subscribed() {
     assert!(hub.requests.try_recv().is_err());
     daemon.shutdown().await.expect("stops");
 }
+
+#[tokio::test]
+async fn turning_websub_off_by_reload_unsubscribes() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let origin = origin(
+        &rss(&hub.url, "https://example.org/t.xml", &[("a", "A")]),
+        &[],
+    )
+    .await;
+    let sources = source("s", &origin.url("/feed.xml"), "");
+    let mut s = Setup::start("", &sources, "").await;
+    s.stored("s").await;
+    let form = subscribed(&mut hub).await;
+    s.wait_sub("s", |w| w["state"] == "active").await;
+    let path = s.dir.path().join("feeds.toml");
+    std::fs::write(
+        &path,
+        config_text(&s.base, "", &sources, "[websub]\nsubscribe = false"),
+    )
+    .expect("write");
+    s.daemon.reload().await.expect("reloaded");
+    let un = hub.request().await;
+    assert_eq!(un["hub.mode"], "unsubscribe");
+    assert_eq!(un["hub.callback"], form["hub.callback"]);
+    hub.verification().await;
+    // Once the hub has verified the unsubscribe, the callback takes nothing more.
+    let sig = sign("sha256", &form["hub.secret"], b"");
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while push(&form["hub.callback"], Some(&sig), Vec::new()).await != 410 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the callback is gone");
+    s.daemon.shutdown().await.expect("stops");
+}

@@ -505,15 +505,16 @@ impl Shared {
         };
         let result = match Url::parse(&sub.hub) {
             Ok(hub) => {
-                let config = self.live.borrow().clone();
+                let to = if sub.callback.is_empty() {
+                    callback(&self.live.borrow().server.base_url, &sub.token)
+                } else {
+                    sub.callback.clone()
+                };
                 let body = {
                     let mut form = url::form_urlencoded::Serializer::new(String::new());
                     form.append_pair("hub.mode", mode)
                         .append_pair("hub.topic", &sub.topic)
-                        .append_pair(
-                            "hub.callback",
-                            &callback(&config.server.base_url, &sub.token),
-                        );
+                        .append_pair("hub.callback", &to);
                     if mode == "subscribe" {
                         form.append_pair("hub.lease_seconds", &lease.as_secs().to_string());
                         if let Some(secret) = &sub.secret {
@@ -651,8 +652,10 @@ impl Shared {
                             == Some(host.as_str())
                     })
                     .count();
+                let token = random_hex();
                 let mut sub = Subscription {
-                    token: random_hex(),
+                    callback: callback(&config.server.base_url, &token),
+                    token,
                     source: source.clone(),
                     source_url: src.url.to_string(),
                     hub: hub.to_string(),
@@ -718,6 +721,7 @@ impl Shared {
                     continue;
                 }
                 let wanted = enabled(config)
+                    && s.callback == callback(&config.server.base_url, &s.token)
                     && config
                         .source(&s.source)
                         .is_some_and(|c| c.websub && c.url.as_str() == s.source_url);

@@ -393,8 +393,10 @@ impl Poll<'_> {
         *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = Some(found);
     }
 
-    /// A delivered document stored as a poll's page (see [`Poller::push`]).
-    async fn store_pushed(&self, mut state: SourceState, body: Body) -> Ended {
+    /// A delivered document stored as a poll's page (see [`Poller::push`]). The stored
+    /// state is kept as it is (read again in the write's own store call), so a poll of the
+    /// source running meanwhile loses none of its state.
+    async fn store_pushed(&self, state: SourceState, body: Body) -> Ended {
         let now = Utc::now();
         let _ = self.fetch_began.set((now, Instant::now()));
         let next = state.next_poll;
@@ -416,15 +418,10 @@ impl Poll<'_> {
         for w in &warnings {
             tracing::warn!(warning = %w, "delivery read with a warning");
         }
-        state.feed_title = normalised.feed_title.or(state.feed_title);
-        state.feed_link = normalised.feed_link.or(state.feed_link);
         if self.cancel.is_cancelled() {
             return (PollOutcome::Cancelled, None);
         }
-        match self
-            .apply(normalised.entries, Some(state), filtered, now)
-            .await
-        {
+        match self.apply(normalised.entries, None, filtered, now).await {
             Ok(mut counts) => {
                 counts.filtered = filtered;
                 (

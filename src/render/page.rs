@@ -25,8 +25,27 @@ pub struct PageSource {
     pub entries: u64,
 }
 
+/// One WebSub subscription of ours, as `/status` shows it (no token, no secret).
+#[derive(Clone, Debug, Default)]
+pub struct PageSubscription {
+    pub source: String,
+    /// `pending`, `active`, `denied`, `lapsed` or `off`.
+    pub state: String,
+    pub reason: Option<String>,
+    pub hub: String,
+    pub lease_end: Option<DateTime<Utc>>,
+    pub last_delivery: Option<DateTime<Utc>>,
+    pub deliveries: u64,
+    pub rejected: u64,
+}
+
 /// The page at `/status`.
 pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
+    status_page_with(c, sources, &[])
+}
+
+/// The page at `/status`, with a table of WebSub subscriptions when there are any.
+pub fn status_page_with(c: &Config, sources: &[PageSource], subs: &[PageSubscription]) -> String {
     // Characters XML cannot carry are no use in HTML either (and may come from the config).
     let e = |s: &str| html_escape::encode_text(&xml_text(s)).into_owned();
     let a = |s: &str| html_escape::encode_double_quoted_attribute(&xml_text(s)).into_owned();
@@ -122,6 +141,30 @@ pub fn status_page(c: &Config, sources: &[PageSource]) -> String {
             s.entries
         ));
     }
-    page.push_str("</tbody></table></div></main></body></html>\n");
+    page.push_str("</tbody></table></div>");
+    if !subs.is_empty() {
+        page.push_str(
+            "<h2>WebSub subscriptions</h2><div class=\"wide\"><table><thead><tr><th>Source</th>\
+             <th>State</th><th>Hub</th><th>Lease ends</th><th>Last delivery</th><th>Deliveries</th>\
+             <th>Rejected</th></tr></thead><tbody>",
+        );
+        for s in subs {
+            let state = match &s.reason {
+                Some(r) => format!("{} ({})", e(&s.state), e(r)),
+                None => e(&s.state),
+            };
+            page.push_str(&format!(
+                "<tr><td>{}</td><td>{state}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                e(&s.source),
+                e(&s.hub),
+                when(s.lease_end),
+                when(s.last_delivery),
+                s.deliveries,
+                s.rejected
+            ));
+        }
+        page.push_str("</tbody></table></div>");
+    }
+    page.push_str("</main></body></html>\n");
     page
 }

@@ -142,6 +142,20 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
                 .collect(),
             Err(e) => return internal_error(&e.into()),
         };
+    let subs: Vec<render::page::PageSubscription> = health
+        .websub
+        .iter()
+        .map(|w| render::page::PageSubscription {
+            source: w.source.clone(),
+            state: w.state.clone(),
+            reason: w.reason.clone(),
+            hub: w.hub.clone(),
+            lease_end: w.lease_end,
+            last_delivery: w.last_delivery,
+            deliveries: w.deliveries,
+            rejected: w.rejected,
+        })
+        .collect();
     let sources: Vec<PageSource> = health
         .sources
         .into_iter()
@@ -165,7 +179,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             header::CONTENT_SECURITY_POLICY,
             super::feeds::CONTENT_SECURITY_POLICY,
         )],
-        Html(render::page::status_page(&config, &sources)),
+        Html(render::page::status_page_with(&config, &sources, &subs)),
     )
         .into_response()
 }

@@ -49,6 +49,7 @@ mod tests {
             token: "t1".into(),
             source: "s".into(),
             source_url: "https://example.org/feed".into(),
+            callback: "https://feeds.example/websub/callback/t1".into(),
             hub: "https://hub.example/".into(),
             topic: "https://example.org/feed".into(),
             secret: Some("k".into()),
