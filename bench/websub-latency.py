@@ -25,6 +25,7 @@ import json
 import os
 import queue
 import random
+import shutil
 import statistics
 import subprocess
 import sys
@@ -105,11 +106,13 @@ def main():
             p.terminate()
         for p in procs:
             p.wait()
+    # Kept when the run failed (sys.exit above), for its logs.
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def run(args, tmp, procs):
     py = sys.executable
-    hub = subprocess.Popen([py, f"{HARNESS}/hub.py"], stdout=subprocess.PIPE, text=True,
+    hub = subprocess.Popen([py, f"{HARNESS}/hub.py", "--state", tmp], stdout=subprocess.PIPE, text=True,
                            stderr=open(f"{tmp}/hub.log", "w"))
     procs.append(hub)
     hub_lines = Lines(hub)
@@ -183,7 +186,7 @@ def run(args, tmp, procs):
                        and l["topic"] == f"{o}/push.atom" and l["status"] == 202,
                        what="tributary's subscription to the flask-websub hub")
 
-    sub = subprocess.Popen([py, f"{HARNESS}/subscriber.py", feed], stdout=subprocess.PIPE,
+    sub = subprocess.Popen([py, f"{HARNESS}/subscriber.py", feed, "--state", tmp], stdout=subprocess.PIPE,
                            text=True, stderr=open(f"{tmp}/subscriber.log", "w"))
     procs.append(sub)
     sub_lines = Lines(sub)

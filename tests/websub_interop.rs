@@ -80,6 +80,8 @@ impl Harness {
         let mut child = Command::new(python)
             .arg(&path)
             .args(args)
+            .arg("--state")
+            .arg(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

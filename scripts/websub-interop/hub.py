@@ -1,6 +1,6 @@
 """A flask-websub hub on 127.0.0.1, for tributary's interop test and latency benchmark.
 
-    python hub.py [--port 0] [--algorithm sha512] [--attempts 2]
+    python hub.py [--port 0] [--algorithm sha512] [--attempts 2] [--state DIR]
 
 This is harness, not a hub of ours: flask-websub (pinned in requirements.txt) does the
 protocol. Its hub runs its work as celery tasks; here celery runs them eagerly, in the
@@ -54,6 +54,7 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--algorithm", default="sha512", choices=["sha1", "sha256", "sha384", "sha512"])
     parser.add_argument("--attempts", type=int, default=2, help="delivery attempts per subscriber")
+    parser.add_argument("--state", help="folder for its SQLite files (default: the system's temp)")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
@@ -63,7 +64,7 @@ def main():
     app.config["HUB_MIN_LEASE_SECONDS"] = 60
     celery = Celery("websub-interop-hub")
     celery.conf.task_always_eager = True
-    db = os.path.join(tempfile.mkdtemp(prefix="websub-hub-"), "hub.sqlite3")
+    db = os.path.join(tempfile.mkdtemp(prefix="websub-hub-", dir=args.state), "hub.sqlite3")
     hub = Hub(
         ReportingStorage(db),
         celery,

@@ -14,6 +14,7 @@ import json
 import queue
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -61,8 +62,10 @@ def wait(q, event, timeout=10):
 
 def main():
     procs = []
+    state = tempfile.TemporaryDirectory(prefix="websub-selfcheck-")
     try:
-        hub = subprocess.Popen([sys.executable, f"{HERE}/hub.py", "--algorithm", "sha256"],
+        hub = subprocess.Popen([sys.executable, f"{HERE}/hub.py", "--algorithm", "sha256",
+                                "--state", state.name],
                                stdout=subprocess.PIPE, text=True)
         procs.append(hub)
         hub_lines = lines(hub)
@@ -87,7 +90,8 @@ def main():
         topic_url = f"http://127.0.0.1:{topic_server.server_port}/feed.atom"
         threading.Thread(target=topic_server.serve_forever, daemon=True).start()
 
-        sub = subprocess.Popen([sys.executable, f"{HERE}/subscriber.py", topic_url],
+        sub = subprocess.Popen([sys.executable, f"{HERE}/subscriber.py", topic_url,
+                                "--state", state.name],
                                stdout=subprocess.PIPE, text=True)
         procs.append(sub)
         sub_lines = lines(sub)
@@ -112,6 +116,7 @@ def main():
         for p in procs:
             p.terminate()
             p.wait()
+        state.cleanup()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """A flask-websub subscriber on 127.0.0.1, for tributary's interop test and latency benchmark.
 
-    python subscriber.py TOPIC_PAGE_URL [--port 0] [--lease 3600]
+    python subscriber.py TOPIC_PAGE_URL [--port 0] [--lease 3600] [--state DIR]
 
 This is harness, not a subscriber of ours: flask-websub (pinned in requirements.txt) does
 the protocol. It discovers the hub and topic of TOPIC_PAGE_URL (its `discover`: the
@@ -64,11 +64,12 @@ def main():
     parser.add_argument("topic_page")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--lease", type=int, default=3600, help="hub.lease_seconds to ask for")
+    parser.add_argument("--state", help="folder for its SQLite files (default: the system's temp)")
     args = parser.parse_args()
     logging.basicConfig(stream=sys.stderr, level=logging.INFO)
 
     websub_subscriber.is_secure = loopback_or_https
-    dir = tempfile.mkdtemp(prefix="websub-subscriber-")
+    dir = tempfile.mkdtemp(prefix="websub-subscriber-", dir=args.state)
     subscriber = Subscriber(
         SQLite3SubscriberStorage(os.path.join(dir, "subscriber.sqlite3")),
         SQLite3TempSubscriberStorage(os.path.join(dir, "temp.sqlite3")),
