@@ -33,6 +33,8 @@ enum Verify {
     Deny,
     /// Accepts it (202) and never verifies.
     Ignore,
+    /// Never answers the request.
+    Hang,
 }
 
 #[derive(Clone)]
@@ -101,6 +103,9 @@ async fn hub_request(State(state): State<HubState>, body: String) -> StatusCode 
             plan.first().copied().unwrap_or(Verify::Grant(3600))
         }
     };
+    if verify == Verify::Hang {
+        std::future::pending::<()>().await;
+    }
     tokio::spawn(async move {
         let mut pairs = vec![
             ("hub.topic", form["hub.topic"].clone()),
@@ -115,7 +120,7 @@ async fn hub_request(State(state): State<HubState>, body: String) -> StatusCode 
                 pairs.push(("hub.mode", "denied".into()));
                 pairs.push(("hub.reason", "not on this hub".into()));
             }
-            Verify::Ignore => return,
+            Verify::Ignore | Verify::Hang => return,
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
@@ -840,4 +845,53 @@ async fn turning_websub_off_by_reload_unsubscribes() {
     .await
     .expect("the callback is gone");
     s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_hub_that_never_answers_delays_neither_polls_nor_the_server() {
+    let mut hub = Hub::start(vec![Verify::Hang]).await;
+    let origin = RawOrigin::start().await;
+    for (path, topic) in [("/a.xml", "a"), ("/b.xml", "b")] {
+        origin.set(
+            path,
+            RawRoute::respond(
+                200,
+                &[("Content-Type", "application/rss+xml")],
+                rss(
+                    &hub.url,
+                    &format!("https://example.org/{topic}.xml"),
+                    &[(topic, topic)],
+                ),
+            ),
+        );
+    }
+    let sources = [
+        source("a", &origin.url("/a.xml"), ""),
+        format!(
+            "[[source]]\nname = \"b\"\nurl = \"{}\"\ninterval = \"1s\"\n\n",
+            origin.url("/b.xml")
+        ),
+    ]
+    .concat();
+    let mut s = Setup::start("timeout = \"5m\"", &sources, "").await;
+    // Both subscribe requests hang at the hub...
+    hub.request().await;
+    hub.request().await;
+    // ...while `b` is polled again and again and the feeds are served.
+    for _ in 0..3 {
+        s.stored("b").await;
+    }
+    let (status, _, atom) = get(&format!("{}/feed.atom", s.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        atom.contains("<title>a</title>") || atom.contains(">a<"),
+        "{atom}"
+    );
+    let sub = s.wait_sub("a", |w| w["state"] == "pending").await;
+    assert_eq!(sub["hub"], hub.url);
+    // Shutdown does not wait for the hub either.
+    tokio::time::timeout(Duration::from_secs(5), s.daemon.shutdown())
+        .await
+        .expect("stops at once")
+        .expect("stops");
 }
