@@ -33,6 +33,8 @@ enum Verify {
     Deny,
     /// Accepts it (202) and never verifies.
     Ignore,
+    /// Never answers the request.
+    Hang,
 }
 
 #[derive(Clone)]
@@ -101,6 +103,9 @@ async fn hub_request(State(state): State<HubState>, body: String) -> StatusCode 
             plan.first().copied().unwrap_or(Verify::Grant(3600))
         }
     };
+    if verify == Verify::Hang {
+        std::future::pending::<()>().await;
+    }
     tokio::spawn(async move {
         let mut pairs = vec![
             ("hub.topic", form["hub.topic"].clone()),
@@ -115,7 +120,7 @@ async fn hub_request(State(state): State<HubState>, body: String) -> StatusCode 
                 pairs.push(("hub.mode", "denied".into()));
                 pairs.push(("hub.reason", "not on this hub".into()));
             }
-            Verify::Ignore => return,
+            Verify::Ignore | Verify::Hang => return,
         }
         let query = url::form_urlencoded::Serializer::new(String::new())
             .extend_pairs(pairs)
@@ -839,5 +844,131 @@ async fn turning_websub_off_by_reload_unsubscribes() {
     })
     .await
     .expect("the callback is gone");
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_hub_that_never_answers_delays_neither_polls_nor_the_server() {
+    let mut hub = Hub::start(vec![Verify::Hang]).await;
+    let origin = RawOrigin::start().await;
+    for (path, topic) in [("/a.xml", "a"), ("/b.xml", "b")] {
+        origin.set(
+            path,
+            RawRoute::respond(
+                200,
+                &[("Content-Type", "application/rss+xml")],
+                rss(
+                    &hub.url,
+                    &format!("https://example.org/{topic}.xml"),
+                    &[(topic, topic)],
+                ),
+            ),
+        );
+    }
+    let sources = [
+        source("a", &origin.url("/a.xml"), ""),
+        format!(
+            "[[source]]\nname = \"b\"\nurl = \"{}\"\ninterval = \"1s\"\n\n",
+            origin.url("/b.xml")
+        ),
+    ]
+    .concat();
+    let mut s = Setup::start("timeout = \"5m\"", &sources, "").await;
+    // Both subscribe requests hang at the hub...
+    hub.request().await;
+    hub.request().await;
+    // ...while `b` is polled again and again and the feeds are served.
+    for _ in 0..3 {
+        s.stored("b").await;
+    }
+    let (status, _, atom) = get(&format!("{}/feed.atom", s.base)).await;
+    assert_eq!(status, 200);
+    assert!(
+        atom.contains("<title>a</title>") || atom.contains(">a<"),
+        "{atom}"
+    );
+    let sub = s.wait_sub("a", |w| w["state"] == "pending").await;
+    assert_eq!(sub["hub"], hub.url);
+    // Shutdown does not wait for the hub either.
+    tokio::time::timeout(Duration::from_secs(5), s.daemon.shutdown())
+        .await
+        .expect("stops at once")
+        .expect("stops");
+}
+
+#[tokio::test]
+async fn hub_requests_pass_the_address_guard() {
+    // No allow_networks: the hub on loopback is refused before any request is sent.
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let origin = origin(
+        &rss(&hub.url, "https://example.org/t.xml", &[("a", "A")]),
+        &[],
+    )
+    .await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"{base}\"\n\n{}",
+        source("s", &origin.url("/feed.xml"), "")
+    );
+    let mut daemon = app::start(config_raw(dir.path(), &text), listener)
+        .await
+        .expect("starts");
+    let mut reports = daemon.take_reports();
+    next(&mut reports, |r: &PollReport| r.source == "s").await;
+    let s = Setup {
+        dir,
+        base,
+        daemon,
+        reports,
+    };
+    let sub = s.wait_sub("s", |w| w["state"] == "denied").await;
+    let reason = sub["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("loopback"), "{reason}");
+    assert!(hub.requests.try_recv().is_err(), "nothing reached the hub");
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_delivery_body_must_arrive_within_the_fetch_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let origin = origin(
+        &rss(&hub.url, "https://example.org/t.xml", &[("a", "A")]),
+        &[],
+    )
+    .await;
+    let mut s = Setup::start(
+        "timeout = \"1s\"",
+        &source("s", &origin.url("/feed.xml"), ""),
+        "",
+    )
+    .await;
+    s.stored("s").await;
+    let form = subscribed(&mut hub).await;
+    let path = form["hub.callback"]
+        .strip_prefix(&s.base)
+        .expect("under base")
+        .to_string();
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/rss+xml\r\nX-Hub-Signature: sha256=00\r\nContent-Length: 1000\r\n\r\n<rss>"
+    );
+    conn.write_all(head.as_bytes()).await.expect("write");
+    // The rest never comes: answered 408 after [fetch] timeout, well before the server's own
+    // request timeout (30 s).
+    let began = std::time::Instant::now();
+    let mut answer = vec![0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), conn.read(&mut answer))
+        .await
+        .expect("answered")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer[..n]).to_string();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(began.elapsed() < Duration::from_secs(10));
     s.daemon.shutdown().await.expect("stops");
 }

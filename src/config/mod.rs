@@ -564,6 +564,36 @@ mod tests {
     }
 
     #[test]
+    fn websub_keys() {
+        let path = Path::new("/etc/tributary/feeds.toml");
+        let d = parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\n",
+            path,
+        )
+        .expect("valid");
+        assert!(d.websub.subscribe);
+        assert_eq!(d.websub.lease, WebsubConfig::DEFAULT_LEASE);
+        assert_eq!(d.websub.safety_poll, Duration::from_secs(6 * 3600));
+        assert!(d.sources[0].websub);
+        let c = parse(
+            "[websub]\nsubscribe = false\nlease = \"2d\"\nsafety_poll = \"90m\"\n\
+             [[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\nwebsub = false\n",
+            path,
+        )
+        .expect("valid");
+        assert!(!c.websub.subscribe && !c.sources[0].websub);
+        assert_eq!(c.websub.lease, Duration::from_secs(2 * 24 * 3600));
+        assert_eq!(c.websub.safety_poll, Duration::from_secs(90 * 60));
+        let p = problems("[websub]\nlease = \"soon\"\nhubs = 1\n");
+        assert!(p.iter().any(|l| l.contains("hubs")), "{p:?}");
+        let p = problems("[websub]\nlease = \"soon\"\n");
+        assert!(
+            p.iter().any(|l| l.contains("2:9") && l.contains("lease")),
+            "{p:?}"
+        );
+    }
+
+    #[test]
     fn server_connection_keys() {
         let c = parse(
             "[server]\nmax_connections_per_ip = 4\ntrusted_proxies = [\"10.0.0.1\", \"10.1.2.3/8\", \"fd00::/8\"]\n\

@@ -585,6 +585,7 @@ impl Shared {
         // No hub announced any more: what we have for the source is unsubscribed.
         let hub = found.hubs.first();
         let mut saves = Vec::new();
+        let mut deletes = Vec::new();
         let mut requests = Vec::new();
         {
             let mut subs = self.lock_subs();
@@ -622,15 +623,8 @@ impl Shared {
                     saves.push(s.clone());
                     requests.push((s.clone(), "unsubscribe"));
                 } else {
-                    let gone = subs.remove(&token);
-                    if let Some(g) = gone {
-                        saves.push(Subscription {
-                            // Marked for deletion below.
-                            state: SubscriptionState::Off,
-                            pending: Some("delete".into()),
-                            ..g
-                        });
-                    }
+                    subs.remove(&token);
+                    deletes.push(token);
                 }
             }
             if let Some(hub) = hub.filter(|_| !keep) {
@@ -686,18 +680,15 @@ impl Shared {
                     requests.push((sub.clone(), "subscribe"));
                     tracing::info!(%source, hub = %sub.hub, topic = %sub.topic, "websub: subscribing");
                 }
-                // One `off` record per source is enough.
-                subs.retain(|_, s| !(s.source == source && s.state == SubscriptionState::Off));
                 subs.insert(sub.token.clone(), sub.clone());
                 saves.push(sub);
             }
         }
+        for token in deletes {
+            self.delete(token).await;
+        }
         for s in saves {
-            if s.pending.as_deref() == Some("delete") {
-                self.delete(s.token).await;
-            } else {
-                self.save(s).await;
-            }
+            self.save(s).await;
         }
         for (s, mode) in requests {
             self.request(s, mode, config.websub.lease);
@@ -718,6 +709,12 @@ impl Shared {
             let mut subs = self.lock_subs();
             for s in subs.values_mut() {
                 if s.pending.as_deref() == Some("unsubscribe") {
+                    continue;
+                }
+                if s.state == SubscriptionState::Off {
+                    // Looked at again at the next poll (`[fetch] allow_networks` may have
+                    // changed).
+                    drop.push(s.token.clone());
                     continue;
                 }
                 let wanted = enabled(config)

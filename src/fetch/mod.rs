@@ -1019,6 +1019,39 @@ mod tests {
     use std::path::Path;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+    #[test]
+    fn trusted_hosts_are_loopback_or_allowed_networks_by_address() {
+        let config = crate::config::parse(
+            "[fetch]\nallow_networks = [\"10.0.0.0/8\"]\n",
+            Path::new("/tmp/feeds.toml"),
+        )
+        .expect("valid");
+        let fetcher = Fetcher::new(&config.fetch).expect("client");
+        let t = |u: &str| fetcher.trusted_host(&Url::parse(u).expect("url"));
+        assert!(t("http://127.0.0.1:9/hub") && t("http://[::1]/hub") && t("http://localhost/"));
+        assert!(t("http://10.1.2.3/hub"));
+        assert!(
+            !t("http://192.0.2.1/hub") && !t("http://hub.example/") && !t("http://192.168.1.1/")
+        );
+    }
+
+    #[test]
+    fn link_headers_are_kept_bounded() {
+        let mut headers = HeaderMap::new();
+        for i in 0..40 {
+            let v = format!("<https://h{i}.example/>; rel=\"hub\"");
+            headers.append(header::LINK, HeaderValue::from_str(&v).expect("value"));
+        }
+        let long = format!(
+            "<https://x.example/{}>; rel=hub",
+            "a".repeat(MAX_LINK_BYTES)
+        );
+        let mut one = HeaderMap::new();
+        one.append(header::LINK, HeaderValue::from_str(&long).expect("value"));
+        assert_eq!(link_values(&headers).len(), MAX_LINKS);
+        assert!(link_values(&one).is_empty());
+    }
+
     /// A raw HTTP origin on 127.0.0.1 that answers each request for a path with
     /// `answer(path)` (a whole response) and closes the connection.
     async fn origin(answer: fn(&str) -> String) -> std::net::SocketAddr {

@@ -53,3 +53,34 @@ impl Push {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushed_sources_use_the_safety_net_while_the_lease_runs() {
+        let config = crate::config::parse(
+            "[[source]]\nname = \"a\"\nurl = \"https://a.example/f\"\ninterval = \"10m\"\n",
+            std::path::Path::new("/tmp/feeds.toml"),
+        )
+        .expect("valid");
+        let source = &config.sources[0];
+        let push = Push::default();
+        push.set_safety_poll(Duration::from_secs(6 * 3600));
+        let now = Utc::now();
+        assert_eq!(push.interval(source, now), Duration::from_secs(600));
+        push.set("a", Some(now + chrono::Duration::hours(1)));
+        assert_eq!(push.interval(source, now), Duration::from_secs(6 * 3600));
+        // Lapsed: its own interval again.
+        assert_eq!(
+            push.interval(source, now + chrono::Duration::hours(2)),
+            Duration::from_secs(600)
+        );
+        // A safety net shorter than the source's own interval does not poll it more.
+        push.set_safety_poll(Duration::from_secs(60));
+        assert_eq!(push.interval(source, now), Duration::from_secs(600));
+        push.set("a", None);
+        assert!(!push.is_pushed("a", now));
+    }
+}
