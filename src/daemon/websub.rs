@@ -336,6 +336,12 @@ impl Websub {
         (config.fetch.max_body_bytes, config.fetch.timeout)
     }
 
+    /// Whether `token` names a subscription we hold: a delivery to any other callback is
+    /// answered 410 before its body is read.
+    pub fn knows(&self, token: &str) -> bool {
+        self.shared.lock_subs().contains_key(token)
+    }
+
     /// A delivery too big to read: counted as rejected.
     pub async fn too_big(&self, token: &str) -> Delivered {
         let sub = {

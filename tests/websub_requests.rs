@@ -1,0 +1,132 @@
+//! What anyone may send to the WebSub routes (`POST /hub`, `/websub/callback/{token}`),
+//! through the real daemon over raw TCP: a body for a callback we do not have is not read,
+//! and slow uploads hold only the WebSub routes' own places, never those readers need.
+
+mod support;
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use support::{Item, Origin, Route, Rss, config_raw, get};
+use tributary::serve::MAX_WEBSUB_REQUESTS;
+
+/// A daemon with one polled source and a written `base_url` (so the subscriber is on).
+async fn daemon(dir: &std::path::Path) -> (tributary::app::Daemon, Origin) {
+    let origin = Origin::start().await;
+    origin.set(
+        "/feed.xml",
+        Route::feed(
+            Rss::new("o", "https://example.org/")
+                .item(Item::new("a").title("A"))
+                .xml(),
+            "application/rss+xml",
+        ),
+    );
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\nbase_url = \"http://127.0.0.1:9\"\n\n\
+         [fetch]\nallow_networks = [\"127.0.0.0/8\"]\n\n\
+         [[source]]\nname = \"o\"\nurl = \"{}\"\n",
+        origin.url("/feed.xml")
+    );
+    let daemon = support::start(config_raw(dir, &text)).await;
+    (daemon, origin)
+}
+
+/// The status line of the answer on `stream`, read within 10 s.
+async fn status_line(stream: &mut TcpStream) -> String {
+    let mut buf = vec![0u8; 512];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("an answer in time")
+        .expect("read");
+    let text = String::from_utf8_lossy(&buf[..n]).to_string();
+    text.lines().next().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_delivery_to_a_callback_we_do_not_have_is_refused_before_its_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _origin) = daemon(dir.path()).await;
+    let mut stream = TcpStream::connect(daemon.local_addr())
+        .await
+        .expect("connect");
+    // 15 MB announced, a few bytes sent: the answer must not wait for the rest.
+    let head = format!(
+        "POST /websub/callback/{} HTTP/1.1\r\nHost: x\r\nContent-Type: application/atom+xml\r\n\
+         X-Hub-Signature: sha256=00\r\nContent-Length: 15000000\r\n\r\n<feed",
+        "ab".repeat(32)
+    );
+    stream.write_all(head.as_bytes()).await.expect("write");
+    let line = status_line(&mut stream).await;
+    assert!(line.starts_with("HTTP/1.1 410"), "{line}");
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn slow_websub_uploads_are_shed_and_hold_no_place_readers_need() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _origin) = daemon(dir.path()).await;
+    let addr = daemon.local_addr();
+    let base = format!("http://{addr}");
+    // Every WebSub place taken by a request that drips its body (one byte of 100).
+    let mut held = Vec::new();
+    for _ in 0..MAX_WEBSUB_REQUESTS {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(
+            b"POST /hub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+              Content-Length: 100\r\n\r\nh",
+        )
+        .await
+        .expect("write");
+        held.push(s);
+    }
+    // The next one is answered 503 at once, once the server has taken them all up (each
+    // probe is a whole request, so one that finds a place is answered at once too).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut probe = TcpStream::connect(addr).await.expect("connect");
+        probe
+            .write_all(
+                b"POST /hub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+                  Content-Length: 0\r\nConnection: close\r\n\r\n",
+            )
+            .await
+            .expect("write");
+        let line = status_line(&mut probe).await;
+        if line.starts_with("HTTP/1.1 503") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never shed while {MAX_WEBSUB_REQUESTS} uploads drip: {line}"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Readers are served meanwhile, and so are the probes.
+    let (status, _, body) = get(&format!("{base}/feed.atom")).await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _, _) = get(&format!("{base}/healthz")).await;
+    assert_eq!(status, 200);
+    // Once the uploads go, the places are free again.
+    drop(held);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let client = reqwest::Client::new();
+        let answer = client
+            .post(format!("{base}/hub"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("hub.mode=subscribe")
+            .send()
+            .await
+            .expect("post");
+        if answer.status() == 400 {
+            break;
+        }
+        assert_eq!(answer.status(), 503);
+        assert!(tokio::time::Instant::now() < deadline, "places never freed");
+        tokio::task::yield_now().await;
+    }
+    daemon.shutdown().await.expect("stops");
+}
