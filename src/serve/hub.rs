@@ -4,21 +4,24 @@
 //! keeps confirmed subscriptions in the store (`store/hub.rs`) and, when a poll stores new
 //! entries, delivers each changed topic's current document to its subscribers (§7).
 //!
-//! - A request that is wrong, or over a limit, is answered at once with a 4xx (or a 503
-//!   while [`PENDING`] verifications are under way) and a plain-text reason, as §5.1
-//!   allows; otherwise 202, and the verification runs on its own task. A subscription
-//!   that passed the limits when asked for but not when confirmed (others were confirmed
-//!   meanwhile) is denied to the callback (`hub.mode=denied`, §5.2).
-//! - Subscriptions are bounded per topic, per callback host and in all
-//!   ([`MAX_SUBSCRIPTIONS`]), so the per-topic digests kept in memory are too.
+//! - A request that is wrong, or over a limit, is answered at once with a 4xx (a 429 past
+//!   a callback host's share of verifications, a 503 while [`PENDING`] are under way) and
+//!   a plain-text reason, as §5.1 allows; otherwise 202, and the verification runs on its
+//!   own task. An unsubscribe for what is not subscribed asks the callback nothing (404).
+//!   A subscription that passed the limits when asked for but not when confirmed (others
+//!   were confirmed meanwhile) is denied to the callback (`hub.mode=denied`, §5.2), after
+//!   the confirmation lock is released.
+//! - Subscriptions are bounded per topic, per callback host, per both, in all
+//!   ([`MAX_SUBSCRIPTIONS`]) and in distinct topics ([`MAX_TOPICS`]), counted in memory
+//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics.
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
 //!   ([`Hub::poll_done`]). One task works out the topics that changed (those whose
 //!   selection takes the source and whose document is not the one last delivered),
-//!   renders each once and queues a delivery per subscriber in the webhooks' bounded queue
-//!   ([`Bounded`]); at most `[hub] deliveries` are sent at once, retried with the webhooks'
-//!   backoff ([`retry_wait`]). A 410 drops the subscription at once; [`DROP_AFTER`] failed
+//!   renders each once and queues a delivery per subscriber in a bounded queue fair between
+//!   hosts (`hub_queue.rs`); at most `[hub] deliveries` are sent at once, one per host,
+//!   retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
 //!   deliveries in a row over at least [`DROP_SPAN`] drop it too.
 //! - Every callback request (verification, denial, delivery) and `[publish] hubs` ping goes
 //!   through the fetcher's address guard, with `[fetch] timeout`, following no redirect.
@@ -750,6 +753,13 @@ async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: Ap
         if !config.hub.enabled {
             continue;
         }
+        // Digests of topics nobody subscribes to any longer are forgotten.
+        let subscribed = inner.counts().per_topic(chrono::DateTime::<Utc>::MIN_UTC);
+        inner
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|topic, _| subscribed.contains_key(topic));
         let subs = match inner.store.call(|s| s.hub_subscriptions()).await {
             Ok(subs) => subs,
             Err(error) => {

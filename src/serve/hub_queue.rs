@@ -109,8 +109,8 @@ mod tests {
 
     #[test]
     fn when_full_the_fullest_host_loses_its_oldest() {
-        let mut q = Fair::new(4, 1 << 20);
-        for i in 0..3 {
+        let mut q = Fair::new(5, 1 << 20);
+        for i in 0..4 {
             assert!(q.push("flood", i, 1).is_empty());
         }
         assert!(q.push("legit", 10, 1).is_empty());
@@ -122,7 +122,7 @@ mod tests {
             out.push(i);
         }
         out.sort_unstable();
-        assert_eq!(out, [2, 10, 11, 20]);
+        assert_eq!(out, [2, 3, 10, 11, 20]);
     }
 
     #[test]
