@@ -253,7 +253,8 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         live.clone(),
         metrics.clone(),
         shutdown.clone(),
-    );
+    )
+    .await;
     // WebSub: subscriptions found by polls, verified and delivered over HTTP.
     let push = crate::ingest::push::Push::default();
     let websub = crate::daemon::websub::Websub::start(crate::daemon::websub::Parts {

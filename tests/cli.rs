@@ -619,3 +619,46 @@ async fn an_edited_config_keeps_its_mode_and_its_link() {
     let mode = std::fs::metadata(&real).expect("meta").permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "the config stays private");
 }
+
+/// `check` refuses a `base_url` links cannot be appended to and `[publish] hubs` that leak
+/// credentials or repeat, and warns about a hub the address guard would refuse.
+#[tokio::test]
+async fn check_judges_base_url_and_publish_hubs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let source = "[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n";
+    let check = |text: &str| {
+        let path = write_config(dir.path(), &format!("{text}\n{source}"));
+        let mut cmd = tributary();
+        cmd.arg("check").arg("--config").arg(path);
+        cmd
+    };
+    let out = run(check("[server]\nbase_url = \"http://news.test/a?x=1\"")).await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("feeds.toml:2:12:") && stderr.contains("query or fragment"),
+        "{stderr}"
+    );
+    let out = run(check(
+        "[server]\nbase_url = \"http://news.test\"\n[publish]\nhubs = [\"https://u:p@hub.example/\", \"http://news.test/hub\"]",
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("user name or password"), "{stderr}");
+    assert!(stderr.contains("own hub"), "{stderr}");
+    let out = run(check("[publish]\nhubs = [\"http://127.0.0.1:7000/\"]")).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.starts_with("warning: [publish] hubs: \"http://127.0.0.1:7000/\" is at 127.0.0.1")
+            && stderr.contains("allow_networks"),
+        "{stderr}"
+    );
+    let out = run(check(
+        "[publish]\nhubs = [\"http://127.0.0.1:7000/\"]\n[fetch]\nallow_networks = [\"127.0.0.0/8\"]",
+    ))
+    .await;
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(text(&out.stderr), "");
+}

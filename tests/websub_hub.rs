@@ -45,6 +45,8 @@ enum Check {
     Hang,
     /// Waits until as many verifications as the barrier counts have come, then echoes.
     Together(Arc<tokio::sync::Barrier>),
+    /// As `Together`, but a denial is never answered.
+    TogetherDenialHangs(Arc<tokio::sync::Barrier>),
 }
 
 /// How the subscriber answers a delivery.
@@ -64,7 +66,7 @@ struct SubState {
     plan: Arc<Mutex<VecDeque<Answer>>>,
 }
 
-/// A WebSub subscriber on 127.0.0.1:0.
+/// A WebSub subscriber on 127.0.0.1:0 (or another loopback address: another host).
 struct Subscriber {
     base: String,
     gets: mpsc::UnboundedReceiver<Verification>,
@@ -73,6 +75,10 @@ struct Subscriber {
 
 impl Subscriber {
     async fn start(check: Check, plan: Vec<Answer>) -> Subscriber {
+        Subscriber::start_on("127.0.0.1", check, plan).await
+    }
+
+    async fn start_on(ip: &str, check: Check, plan: Vec<Answer>) -> Subscriber {
         let (gets_tx, gets) = mpsc::unbounded_channel();
         let (posts_tx, posts) = mpsc::unbounded_channel();
         let state = SubState {
@@ -88,9 +94,7 @@ impl Subscriber {
                     .with_state(state),
             )
             .into_make_service();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind((ip, 0)).await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         tokio::spawn(async move { axum::serve(listener, app).await });
         Subscriber { base, gets, posts }
@@ -123,11 +127,12 @@ async fn verification(State(state): State<SubState>, uri: Uri) -> Response {
     let _ = state.gets.send(query);
     match (&state.check, query_mode(&uri).as_deref()) {
         // A denial is only taken note of.
+        (Check::TogetherDenialHangs(_), Some("denied")) => std::future::pending().await,
         (_, Some("denied")) => StatusCode::OK.into_response(),
         (Check::Echo, _) => (StatusCode::OK, challenge).into_response(),
         (Check::Wrong, _) => (StatusCode::OK, format!("not-{challenge}")).into_response(),
         (Check::Hang, _) => std::future::pending().await,
-        (Check::Together(barrier), _) => {
+        (Check::Together(barrier) | Check::TogetherDenialHangs(barrier), _) => {
             barrier.wait().await;
             (StatusCode::OK, challenge).into_response()
         }
@@ -171,6 +176,12 @@ async fn hub_request(base: &str, fields: &[(&str, &str)]) -> (u16, String) {
     let body = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(fields)
         .finish();
+    let (status, _, body) = hub_raw(base, body).await;
+    (status, body)
+}
+
+/// POSTs a form body as is; returns the status, `Retry-After` and body.
+async fn hub_raw(base: &str, body: String) -> (u16, Option<String>, String) {
     let response = reqwest::Client::new()
         .post(format!("{base}/hub"))
         .header("content-type", "application/x-www-form-urlencoded")
@@ -179,7 +190,12 @@ async fn hub_request(base: &str, fields: &[(&str, &str)]) -> (u16, String) {
         .await
         .expect("request");
     let status = response.status().as_u16();
-    (status, response.text().await.expect("body"))
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    (status, retry_after, response.text().await.expect("body"))
 }
 
 async fn subscribe(base: &str, topic: &str, callback: &str, extra: &[(&str, &str)]) -> u16 {
@@ -983,19 +999,26 @@ async fn a_limit_reached_while_verifying_is_denied_to_the_callback() {
 async fn verifications_under_way_are_bounded() {
     let origin = Origin::start().await;
     origin_feed(&origin, 1);
-    let mut sub = Subscriber::start(Check::Hang, vec![]).await;
+    // 4 verifications per callback host at most: 16 hosts (loopback addresses).
+    let mut subs = Vec::new();
+    for host in 1..=17 {
+        subs.push(Subscriber::start_on(&format!("127.0.0.{host}"), Check::Hang, vec![]).await);
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
     for i in 0..64 {
-        subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
+        let callback = subs[i / 4].callback(&format!("/cb{i}"));
+        subscribe(&base, TOPIC, &callback, &[]).await;
     }
-    for _ in 0..64 {
-        sub.next_verification().await;
+    for sub in &mut subs[..16] {
+        for _ in 0..4 {
+            sub.next_verification().await;
+        }
     }
     let fields = [
         ("hub.mode", "subscribe"),
         ("hub.topic", TOPIC),
-        ("hub.callback", &sub.callback("/late")),
+        ("hub.callback", &subs[16].callback("/late")),
     ];
     let (status, reason) = hub_request(&base, &fields).await;
     assert_eq!(status, 503, "{reason}");
@@ -1048,5 +1071,242 @@ async fn an_expired_lease_is_dropped_and_gets_nothing() {
     assert_eq!(sub.next_delivery().await.path, "/long");
     hub_status(&base, |h| h["delivered"] == 1).await;
     assert!(sub.posts.try_recv().is_err(), "the expired one got nothing");
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_hanging_denial_holds_up_no_other_confirmation() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(2));
+    let mut slow = Subscriber::start(Check::TogetherDenialHangs(barrier), vec![]).await;
+    let mut other = Subscriber::start_on("127.0.0.2", Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(
+        dir.path(),
+        &origin,
+        &format!("{LOOPBACK}\ntimeout = \"60s\""),
+        "[hub]\nmax_per_topic = 1\n",
+    )
+    .await;
+    subscribe(&base, TOPIC, &slow.callback("/one"), &[]).await;
+    subscribe(&base, TOPIC, &slow.callback("/two"), &[]).await;
+    // Two challenges, then the denial, which is never answered.
+    let mut modes = Vec::new();
+    for _ in 0..3 {
+        modes.push(slow.next_verification().await["hub.mode"].clone());
+    }
+    assert_eq!(
+        modes.iter().filter(|m| *m == "denied").count(),
+        1,
+        "{modes:?}"
+    );
+    // Another subscriber is confirmed meanwhile, at once.
+    let started = Instant::now();
+    subscribe(
+        &base,
+        "http://feeds.test/feed.rss",
+        &other.callback("/cb"),
+        &[],
+    )
+    .await;
+    other.next_verification().await;
+    hub_status(&base, |h| {
+        subscriptions(h, "http://feeds.test/feed.rss") == 1
+    })
+    .await;
+    assert!(started.elapsed() < Duration::from_secs(10));
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn hanging_subscribers_on_one_host_hold_up_no_other_delivery_or_ping() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut hanging = Subscriber::start(Check::Echo, vec![Answer::Hang; 20]).await;
+    let mut legit = Subscriber::start_on("127.0.0.2", Check::Echo, vec![]).await;
+    let mut hub = Subscriber::start_on("127.0.0.3", Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = config_prelude(&format!("{LOOPBACK}\ntimeout = \"60s\"")).replace(
+        "max_items = 500\n",
+        &format!("max_items = 500\nhubs = [\"{}/publish\"]\n", hub.base),
+    ) + &source_toml("a", &origin.url("/a.xml"), "1s", "")
+        + "[hub]\ndeliveries = 2\n";
+    let mut daemon = start(config_raw(dir.path(), &text)).await;
+    let mut reports = daemon.take_reports();
+    all_stored(&mut reports, &["a"]).await;
+    let base = format!("http://{}", daemon.local_addr());
+    // The first poll's pings.
+    for _ in 0..6 {
+        hub.next_delivery().await;
+    }
+    // Four subscriptions whose deliveries hang, all on one host (they come first in the
+    // store's order), and one elsewhere.
+    for i in 0..4 {
+        subscribe(&base, TOPIC, &hanging.callback(&format!("/h{i}")), &[]).await;
+        hanging.next_verification().await;
+    }
+    subscribe(&base, TOPIC, &legit.callback("/cb"), &[]).await;
+    legit.next_verification().await;
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 5).await;
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    let started = Instant::now();
+    let d = legit.next_delivery().await;
+    assert_eq!(d.path, "/cb");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // One of the hanging host's deliveries is under way; the others wait their turn.
+    assert_eq!(hanging.next_delivery().await.path, "/h0");
+    assert!(hanging.posts.try_recv().is_err(), "one at a time per host");
+    // The pings were not held up either.
+    for _ in 0..6 {
+        assert_eq!(hub.next_delivery().await.path, "/publish");
+    }
+    assert!(started.elapsed() < Duration::from_secs(10));
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn one_callback_host_gets_a_few_verifications_and_places_per_topic() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut hanging = Subscriber::start(Check::Hang, vec![]).await;
+    let mut sub = Subscriber::start_on("127.0.0.2", Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    // 4 verifications under way for one host; the fifth is told to come back later.
+    for i in 0..4 {
+        subscribe(&base, TOPIC, &hanging.callback(&format!("/cb{i}")), &[]).await;
+        hanging.next_verification().await;
+    }
+    let form = format!(
+        "hub.mode=subscribe&hub.topic={TOPIC}&hub.callback={}",
+        hanging.callback("/cb4")
+    );
+    let (status, retry_after, reason) = hub_raw(&base, form).await;
+    assert_eq!(status, 429, "{reason}");
+    assert_eq!(retry_after.as_deref(), Some("60"));
+    assert!(reason.contains("on this host are under way"), "{reason}");
+    // Other hosts are not held up; one host gets 5 subscriptions to a topic at most.
+    for i in 0..5 {
+        subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
+        sub.next_verification().await;
+    }
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 5).await;
+    let fields = [
+        ("hub.mode", "subscribe"),
+        ("hub.topic", TOPIC),
+        ("hub.callback", &sub.callback("/cb5")),
+    ];
+    let (status, reason) = hub_request(&base, &fields).await;
+    assert_eq!(status, 403, "{reason}");
+    assert!(reason.contains("on this host"), "{reason}");
+    // Renewals are exempt; another topic is fine.
+    subscribe(&base, TOPIC, &sub.callback("/cb0"), &[]).await;
+    sub.next_verification().await;
+    subscribe(
+        &base,
+        "http://feeds.test/feed.rss",
+        &sub.callback("/cb5"),
+        &[],
+    )
+    .await;
+    sub.next_verification().await;
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn verification_requests_per_callback_host_are_rate_bounded() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Wrong, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    for i in 0..30 {
+        subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
+        sub.next_verification().await;
+        hub_status(&base, |h| h["pending_verifications"] == 0).await;
+    }
+    let form = format!(
+        "hub.mode=subscribe&hub.topic={TOPIC}&hub.callback={}",
+        sub.callback("/cb30")
+    );
+    let (status, retry_after, reason) = hub_raw(&base, form).await;
+    assert_eq!(status, 429, "{reason}");
+    assert_eq!(retry_after.as_deref(), Some("60"));
+    assert!(reason.contains("a minute"), "{reason}");
+    assert!(sub.gets.try_recv().is_err(), "the callback was not asked");
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn unsubscribing_what_is_not_subscribed_asks_the_callback_nothing() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    for _ in 0..50 {
+        let (status, reason) = hub_request(
+            &base,
+            &[
+                ("hub.mode", "unsubscribe"),
+                ("hub.topic", TOPIC),
+                ("hub.callback", &sub.callback("/victim")),
+            ],
+        )
+        .await;
+        assert_eq!(status, 404, "{reason}");
+        assert!(reason.contains("not subscribed"), "{reason}");
+    }
+    // A subscription made is one that can be ended.
+    subscribe(&base, TOPIC, &sub.callback("/cb"), &[]).await;
+    assert_eq!(sub.next_verification().await["hub.mode"], "subscribe");
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
+    let (status, reason) = hub_request(
+        &base,
+        &[
+            ("hub.mode", "unsubscribe"),
+            ("hub.topic", TOPIC),
+            ("hub.callback", &sub.callback("/cb")),
+        ],
+    )
+    .await;
+    assert_eq!(status, 202, "{reason}");
+    assert_eq!(sub.next_verification().await["hub.mode"], "unsubscribe");
+    assert!(sub.gets.try_recv().is_err(), "nothing reached /victim");
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn fields_must_be_utf8_and_the_topic_host_is_case_blind() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Echo, vec![]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    let cb = sub.callback("/cb");
+    for (field, form) in [
+        (
+            "hub.secret",
+            format!("hub.mode=subscribe&hub.topic={TOPIC}&hub.callback={cb}&hub.secret=%ff%ff"),
+        ),
+        (
+            "hub.callback",
+            format!("hub.mode=subscribe&hub.topic={TOPIC}&hub.callback={cb}%ff%fe"),
+        ),
+    ] {
+        let (status, _, reason) = hub_raw(&base, form).await;
+        assert_eq!(status, 400, "{reason}");
+        assert!(
+            reason.contains(&format!("{field} is not valid UTF-8")),
+            "{reason}"
+        );
+    }
+    assert!(sub.gets.try_recv().is_err(), "no request reached it");
+    // The topic's scheme and host are compared without case; the canonical one is used.
+    subscribe(&base, "HTTP://FEEDS.Test/feed.atom", &cb, &[]).await;
+    assert_eq!(sub.next_verification().await["hub.topic"], TOPIC);
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
     daemon.shutdown().await.expect("stops");
 }

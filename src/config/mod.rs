@@ -667,6 +667,44 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains(":2:9:") && p[0].contains("hubs"), "{p:?}");
         assert!(p[1].contains("deliveries"), "{p:?}");
+        let p = problems(
+            "[server]\nbase_url = \"http://news.test\"\n[publish]\nhubs = [\"https://u:pw@hub.example/\", \"https://Hub.example/x\", \"https://hub.example/x/\", \"http://news.test/hub\"]\n",
+        );
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(
+            p[0].contains(":4:9:") && p[0].contains("user name or password"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].contains(":4:63:") && p[1].contains("listed twice"),
+            "{p:?}"
+        );
+        assert!(p[2].contains("own hub"), "{p:?}");
+    }
+
+    #[test]
+    fn base_url_is_a_plain_origin_and_path() {
+        for bad in [
+            "http://h.test:1/a?x=1",
+            "http://h.test/#top",
+            "http://me:pw@h.test/",
+            "http://me@h.test/",
+        ] {
+            let p = problems(&format!("[server]\nbase_url = \"{bad}\"\n"));
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert!(p[0].contains("feeds.toml:2:12:"), "{p:?}");
+            assert!(
+                p[0].contains("no user name, password, query or fragment"),
+                "{p:?}"
+            );
+        }
+        let c = parse(
+            "[server]\nbase_url = \"HTTP://News.Example:8080/River/\"\n",
+            Path::new("feeds.toml"),
+        )
+        .expect("valid");
+        assert_eq!(c.server.base_url, "http://news.example:8080/River");
+        assert_eq!(c.advertised_hubs(), ["http://news.example:8080/River/hub"]);
     }
 
     #[test]

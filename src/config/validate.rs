@@ -82,7 +82,11 @@ impl Validator<'_> {
     fn build(&mut self, raw: RawConfig, path: &Path) -> Option<Config> {
         let server = self.server(raw.server.unwrap_or_default());
         let store = self.store(raw.store.unwrap_or_default(), path);
-        let publish = self.publish(raw.publish.unwrap_or_default(), path);
+        let publish = self.publish(
+            raw.publish.unwrap_or_default(),
+            path,
+            server.as_ref().map(|s| s.base_url.as_str()),
+        );
         let fetch_raw = raw.fetch.unwrap_or_default();
         let default_interval = self.duration_or(&fetch_raw.interval, "interval", DEFAULT_INTERVAL);
         let base_url = server.as_ref().map(|s| s.base_url.as_str());
@@ -217,8 +221,23 @@ impl Validator<'_> {
         let base_url = match &raw.base_url {
             None => listen.map(|a| format!("http://{a}")),
             Some(b) => match Url::parse(b.get_ref()) {
+                Ok(u)
+                    if !u.username().is_empty()
+                        || u.password().is_some()
+                        || u.query().is_some()
+                        || u.fragment().is_some() =>
+                {
+                    self.problem(
+                        Some(b.span()),
+                        format!(
+                            "base_url \"{}\" must have no user name, password, query or fragment: every published link is made by appending a path to it",
+                            b.get_ref()
+                        ),
+                    );
+                    None
+                }
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                    Some(b.get_ref().trim_end_matches('/').to_string())
+                    Some(lowercase_origin(b.get_ref().trim().trim_end_matches('/')))
                 }
                 _ => {
                     self.problem(
@@ -280,7 +299,12 @@ impl Validator<'_> {
     }
 
     /// `[publish]`.
-    fn publish(&mut self, raw: RawPublish, path: &Path) -> Option<PublishConfig> {
+    fn publish(
+        &mut self,
+        raw: RawPublish,
+        path: &Path,
+        base_url: Option<&str>,
+    ) -> Option<PublishConfig> {
         let max_items = self.count(&raw.max_items, "max_items", 10_000, 50);
         let templates = match &raw.templates {
             None => Some(None),
@@ -301,23 +325,36 @@ impl Validator<'_> {
             }
         };
         let mut hubs = Some(Vec::new());
+        let own_hub = base_url.and_then(|b| Url::parse(&format!("{b}/hub")).ok());
+        let mut seen: Vec<Url> = Vec::new();
         for h in &raw.hubs {
-            match Url::parse(h.get_ref().trim()) {
+            let trimmed = |u: &Url| u.as_str().trim_end_matches('/').to_string();
+            let why = match Url::parse(h.get_ref().trim()) {
                 Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {
-                    if let Some(list) = hubs.as_mut() {
-                        list.push(u);
+                    if !u.username().is_empty() || u.password().is_some() {
+                        Some("holds a user name or password, which every published feed would show")
+                    } else if seen.iter().any(|s| trimmed(s) == trimmed(&u)) {
+                        Some("is listed twice")
+                    } else if own_hub
+                        .as_ref()
+                        .is_some_and(|own| trimmed(own) == trimmed(&u))
+                    {
+                        Some(
+                            "is this instance's own hub ({base_url}/hub), advertised already; it needs no ping",
+                        )
+                    } else {
+                        seen.push(u.clone());
+                        if let Some(list) = hubs.as_mut() {
+                            list.push(u);
+                        }
+                        None
                     }
                 }
-                _ => {
-                    self.problem(
-                        Some(h.span()),
-                        format!(
-                            "hubs: \"{}\" is not an http or https URL with a host",
-                            h.get_ref()
-                        ),
-                    );
-                    hubs = None;
-                }
+                _ => Some("is not an http or https URL with a host"),
+            };
+            if let Some(why) = why {
+                self.problem(Some(h.span()), format!("hubs: \"{}\" {why}", h.get_ref()));
+                hubs = None;
             }
         }
         let title = raw
@@ -1329,4 +1366,15 @@ fn read_templates(dir: &Path) -> Result<Vec<(String, String)>, String> {
     }
     files.sort();
     Ok(files)
+}
+
+/// `url` with its scheme and host (everything before the path) in lowercase, as `Url`
+/// would write them, and the rest as written.
+fn lowercase_origin(url: &str) -> String {
+    let end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| url[start..].find('/').map(|j| start + j))
+        .unwrap_or(url.len());
+    format!("{}{}", url[..end].to_ascii_lowercase(), &url[end..])
 }

@@ -1,7 +1,8 @@
 //! What is valid but probably not meant: `tributary check` prints these as `warning:` lines
 //! (and exits 0), and the daemon logs them when it starts.
 //!
-//! They are about `[server]`: `base_url` is what every published self link and feed id is
+//! They are about `[publish] hubs` on this machine or a private network that the address
+//! guard would refuse (every ping would fail), and about `[server]`: `base_url` is what every published self link and feed id is
 //! made from, and a `base_url` that only this machine can reach while other machines can
 //! connect (or one left to default from a `listen` of `0.0.0.0`) publishes links readers
 //! cannot follow.
@@ -14,7 +15,7 @@ use super::Config;
 
 /// The warnings for `config`, one sentence each, saying what to do.
 pub fn warnings(config: &Config) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = unreachable_hubs(config);
     let server = &config.server;
     let listen = server.listen;
     let listens_beyond_loopback = !listen.ip().is_loopback();
@@ -83,6 +84,37 @@ pub fn warnings(config: &Config) -> Vec<String> {
     out
 }
 
+/// `[publish] hubs` named by a loopback or private address (or `localhost`) that `[fetch]
+/// allow_networks` does not cover: the address guard refuses every ping to them.
+fn unreachable_hubs(config: &Config) -> Vec<String> {
+    let mut out = Vec::new();
+    for hub in &config.publish.hubs {
+        let Some(ip) = host_address(hub) else {
+            continue;
+        };
+        let private = match ip {
+            IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.is_unique_local() || v6.is_unicast_link_local()
+            }
+        };
+        let allowed = config
+            .fetch
+            .allow_networks
+            .iter()
+            .any(|net| net.contains(&ip));
+        let bits = if ip.is_ipv4() { 32 } else { 128 };
+        if private && !allowed {
+            out.push(format!(
+                "[publish] hubs: \"{hub}\" is at {ip}, a loopback or private address, which the address \
+                 guard refuses: every ping to it would fail; add its network to [fetch] \
+                 allow_networks (e.g. \"{ip}/{bits}\") or use the hub's public URL"
+            ));
+        }
+    }
+    out
+}
+
 /// The address a URL's host names by itself: an IP literal, loopback for `localhost`.
 fn host_address(url: &Url) -> Option<IpAddr> {
     match url.host()? {
@@ -123,6 +155,34 @@ mod tests {
             warned("listen = \"127.0.0.1:8080\"\nbase_url = \"http://localhost:8080/river\"")
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn private_publish_hubs_not_allowed_are_named() {
+        let config = |fetch: &str, hubs: &str| {
+            let text = format!(
+                "[publish]\nhubs = [{hubs}]\n[fetch]\n{fetch}\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n"
+            );
+            let c = crate::config::parse(&text, std::path::Path::new("feeds.toml")).expect("valid");
+            warnings(&c)
+        };
+        let w = config(
+            "",
+            "\"http://127.0.0.1:7000/\", \"http://10.1.2.3/\", \"https://hub.example/\"",
+        );
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("127.0.0.1") && w[0].contains("allow_networks"),
+            "{w:?}"
+        );
+        assert!(w[1].contains("10.1.2.3/32"), "{w:?}");
+        let w = config(
+            "allow_networks = [\"127.0.0.0/8\"]",
+            "\"http://localhost:7000/\"",
+        );
+        assert!(w.is_empty(), "{w:?}");
+        let w = config("", "\"http://[fd00::1]/\"");
+        assert!(w[0].contains("fd00::1/128"), "{w:?}");
     }
 
     #[test]

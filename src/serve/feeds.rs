@@ -173,11 +173,26 @@ pub(super) struct Topic {
     pub(super) url: String,
 }
 
+/// `url` without `base` in front: the scheme and host compared without case (they have
+/// none), the rest exactly.
+fn strip_base<'a>(url: &'a str, base: &str) -> Option<&'a str> {
+    let authority_end = base
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| base[start..].find('/').map(|j| start + j))
+        .unwrap_or(base.len());
+    let (head, tail) = (url.get(..authority_end)?, url.get(authority_end..)?);
+    if !head.eq_ignore_ascii_case(&base[..authority_end]) {
+        return None;
+    }
+    tail.strip_prefix(&base[authority_end..])
+}
+
 impl Topic {
     /// `url` as a topic of `config`: a feed URL this instance advertises (its self URL,
     /// under `base_url`, canonical, without `before`), else `None`.
     pub(super) fn parse(config: &Config, url: &str) -> Option<Topic> {
-        let rest = url.strip_prefix(config.server.base_url.as_str())?;
+        let rest = strip_base(url, &config.server.base_url)?;
         let uri: Uri = rest.parse().ok()?;
         let path = uri.path();
         let (selection, format) = match path.strip_prefix("/feed.") {

@@ -4,21 +4,24 @@
 //! keeps confirmed subscriptions in the store (`store/hub.rs`) and, when a poll stores new
 //! entries, delivers each changed topic's current document to its subscribers (§7).
 //!
-//! - A request that is wrong, or over a limit, is answered at once with a 4xx (or a 503
-//!   while [`PENDING`] verifications are under way) and a plain-text reason, as §5.1
-//!   allows; otherwise 202, and the verification runs on its own task. A subscription
-//!   that passed the limits when asked for but not when confirmed (others were confirmed
-//!   meanwhile) is denied to the callback (`hub.mode=denied`, §5.2).
-//! - Subscriptions are bounded per topic, per callback host and in all
-//!   ([`MAX_SUBSCRIPTIONS`]), so the per-topic digests kept in memory are too.
+//! - A request that is wrong, or over a limit, is answered at once with a 4xx (a 429 past
+//!   a callback host's share of verifications, a 503 while [`PENDING`] are under way) and
+//!   a plain-text reason, as §5.1 allows; otherwise 202, and the verification runs on its
+//!   own task. An unsubscribe for what is not subscribed asks the callback nothing (404).
+//!   A subscription that passed the limits when asked for but not when confirmed (others
+//!   were confirmed meanwhile) is denied to the callback (`hub.mode=denied`, §5.2), after
+//!   the confirmation lock is released.
+//! - Subscriptions are bounded per topic, per callback host, per both, in all
+//!   ([`MAX_SUBSCRIPTIONS`]) and in distinct topics ([`MAX_TOPICS`]), counted in memory
+//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics.
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
 //!   ([`Hub::poll_done`]). One task works out the topics that changed (those whose
 //!   selection takes the source and whose document is not the one last delivered),
-//!   renders each once and queues a delivery per subscriber in the webhooks' bounded queue
-//!   ([`Bounded`]); at most `[hub] deliveries` are sent at once, retried with the webhooks'
-//!   backoff ([`retry_wait`]). A 410 drops the subscription at once; [`DROP_AFTER`] failed
+//!   renders each once and queues a delivery per subscriber in a bounded queue fair between
+//!   hosts (`hub_queue.rs`); at most `[hub] deliveries` are sent at once, one per host,
+//!   retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
 //!   deliveries in a row over at least [`DROP_SPAN`] drop it too.
 //! - Every callback request (verification, denial, delivery) and `[publish] hubs` ping goes
 //!   through the fetcher's address guard, with `[fetch] timeout`, following no redirect.
@@ -40,10 +43,15 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::feeds::{Topic, topics_of_source, websub_links};
+use super::hub_counts::{Busy, Counts, host_of};
+pub use super::hub_counts::{
+    MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING_PER_HOST, RATE_PER_HOST,
+};
+use super::hub_queue::Fair;
 use super::state::AppState;
 use crate::config::Config;
 use crate::daemon::metrics::Metrics;
-use crate::daemon::webhooks::{Bounded, retry_wait};
+use crate::daemon::webhooks::retry_wait;
 use crate::fetch::{FetchError, Fetcher};
 use crate::ingest::poll::PollReport;
 use crate::store::{HubSubscription, Store};
@@ -52,13 +60,14 @@ use crate::store::{HubSubscription, Store};
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
 pub const MAX_SECRET: usize = 199;
-/// Subscriptions at most, over every topic and callback host.
-pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 /// Intent verifications under way at most; more requests are answered 503.
 pub const PENDING: usize = 64;
-/// Deliveries queued at most (past it the oldest are dropped), and their bytes.
+/// Deliveries queued at most (past it the host with the most queued loses its oldest), and
+/// their bytes; `[publish] hubs` pings have a queue of their own as large.
 pub const QUEUE: usize = 1000;
 pub const QUEUE_BYTES: usize = 64 << 20;
+/// `[publish] hubs` pings in flight at most (beside `[hub] deliveries`).
+const PING_PLACES: usize = 2;
 /// Polls with new entries waiting for the hub; past it a poll is not delivered.
 const POLLS: usize = 256;
 /// A subscription is dropped after this many failed deliveries in a row (each one after
@@ -89,14 +98,39 @@ struct Inner {
     polls: mpsc::Sender<String>,
     polls_rx: Mutex<Option<mpsc::Receiver<String>>>,
     pending: AtomicUsize,
-    queue: Mutex<Bounded<Delivery>>,
-    ready: Notify,
-    places: Arc<Semaphore>,
+    /// The limits' counts (see `hub_counts.rs`).
+    counts: Mutex<Counts>,
+    /// Deliveries to subscribers, and pings to `[publish] hubs`, each with its own queue
+    /// and sending places.
+    deliveries: Arc<Lane>,
+    pings: Arc<Lane>,
     /// Per topic, the digest of the document last delivered: an unchanged one is not sent
     /// again.
     sent: Mutex<HashMap<String, blake3::Hash>>,
-    /// Confirmations one at a time, so two cannot pass a limit together.
+    /// Confirmations one at a time, so two cannot pass a limit together (no network
+    /// request is made while it is held).
     activating: tokio::sync::Mutex<()>,
+}
+
+/// A queue, fair between hosts, and its sending places.
+struct Lane {
+    queue: Mutex<Fair<Delivery>>,
+    ready: Notify,
+    places: Arc<Semaphore>,
+}
+
+impl Lane {
+    fn new(places: usize) -> Arc<Lane> {
+        Arc::new(Lane {
+            queue: Mutex::new(Fair::new(QUEUE, QUEUE_BYTES)),
+            ready: Notify::new(),
+            places: Arc::new(Semaphore::new(places.max(1))),
+        })
+    }
+
+    fn queue(&self) -> std::sync::MutexGuard<'_, Fair<Delivery>> {
+        self.queue.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// What is sent: a topic's document to a subscriber, or a ping to an external hub.
@@ -117,6 +151,14 @@ enum Delivery {
 }
 
 impl Delivery {
+    /// The host it goes to: at most one delivery per host is in flight.
+    fn host(&self) -> String {
+        match self {
+            Delivery::Content { callback, .. } => host_of(callback),
+            Delivery::Ping { hub, .. } => hub.host_str().unwrap_or("").to_ascii_lowercase(),
+        }
+    }
+
     fn bytes(&self) -> usize {
         match self {
             Delivery::Content { body, .. } => body.len(),
@@ -150,8 +192,9 @@ struct Request {
 }
 
 impl Hub {
-    /// The hub's handle; its tasks start with [`Hub::run`].
-    pub fn new(
+    /// The hub's handle (the limits' counts read from the store); its tasks start with
+    /// [`Hub::run`].
+    pub async fn new(
         store: Store,
         fetcher: Fetcher,
         live: watch::Receiver<Arc<Config>>,
@@ -160,6 +203,13 @@ impl Hub {
     ) -> Hub {
         let (polls, rx) = mpsc::channel(POLLS);
         let deliveries = live.borrow().hub.deliveries;
+        let counts = match store.call(|s| s.hub_subscriptions()).await {
+            Ok(subs) => Counts::of(&subs),
+            Err(error) => {
+                tracing::warn!(%error, "hub: cannot read the subscriptions; counting from none");
+                Counts::default()
+            }
+        };
         Hub {
             inner: Arc::new(Inner {
                 store,
@@ -170,9 +220,9 @@ impl Hub {
                 polls,
                 polls_rx: Mutex::new(Some(rx)),
                 pending: AtomicUsize::new(0),
-                queue: Mutex::new(Bounded::new(QUEUE, QUEUE_BYTES)),
-                ready: Notify::new(),
-                places: Arc::new(Semaphore::new(deliveries.max(1))),
+                counts: Mutex::new(counts),
+                deliveries: Lane::new(deliveries),
+                pings: Lane::new(PING_PLACES),
                 sent: Mutex::default(),
                 activating: tokio::sync::Mutex::new(()),
             }),
@@ -190,7 +240,8 @@ impl Hub {
             .take();
         if let Some(rx) = rx {
             tokio::spawn(prepare(self.inner.clone(), rx, state));
-            tokio::spawn(send_loop(self.inner.clone()));
+            tokio::spawn(send_loop(self.inner.clone(), self.inner.deliveries.clone()));
+            tokio::spawn(send_loop(self.inner.clone(), self.inner.pings.clone()));
             tokio::spawn(sweep(self.inner.clone()));
             tokio::spawn(follow_config(self.inner.clone()));
         }
@@ -218,31 +269,15 @@ impl Hub {
         if !self.inner.live.borrow().hub.enabled {
             return None;
         }
-        let subs = self
-            .inner
-            .store
-            .call(|s| s.hub_subscriptions())
-            .await
-            .unwrap_or_default();
         let m = &self.inner.metrics.hub;
         Some(crate::daemon::status::HubStatus {
-            subscriptions: per_topic(&subs),
+            subscriptions: self.inner.counts().per_topic(Utc::now()),
             delivered: m.deliveries("delivered"),
             failed: m.deliveries("failed"),
             dropped_subscriptions: m.dropped_total(),
             pending_verifications: self.inner.pending.load(Ordering::Relaxed) as u64,
         })
     }
-}
-
-/// Active subscriptions per topic.
-fn per_topic(subs: &[HubSubscription]) -> BTreeMap<String, usize> {
-    let now = Utc::now();
-    let mut counts = BTreeMap::new();
-    for s in subs.iter().filter(|s| s.expires > now) {
-        *counts.entry(s.topic.clone()).or_insert(0) += 1;
-    }
-    counts
 }
 
 /// `POST /hub`: a subscribe or unsubscribe request (§5.1).
@@ -259,7 +294,10 @@ pub(super) async fn endpoint(
             .into_response(),
         Err(r) => {
             let mut response = (r.status, format!("{}\n", r.reason)).into_response();
-            if r.status == StatusCode::SERVICE_UNAVAILABLE {
+            if matches!(
+                r.status,
+                StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+            ) {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
@@ -304,27 +342,41 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
             format!("hub.callback is not reachable from this hub: {e}"),
         )
     })?;
-    if request.subscribe {
-        let subs = inner
-            .store
-            .call(|s| s.hub_subscriptions())
-            .await
-            .map_err(|e| refused(StatusCode::SERVICE_UNAVAILABLE, e.to_string()))?;
-        within_limits(
-            &config,
-            &subs,
-            &request.topic.url,
-            request.callback.as_str(),
-        )
-        .map_err(|reason| refused(StatusCode::FORBIDDEN, reason))?;
+    let host = host_of(request.callback.as_str());
+    {
+        let mut counts = inner.counts();
+        if request.subscribe {
+            counts
+                .allows(
+                    config.hub.max_per_topic,
+                    config.hub.max_per_callback_host,
+                    &request.topic.url,
+                    request.callback.as_str(),
+                )
+                .map_err(|reason| refused(StatusCode::FORBIDDEN, reason))?;
+        } else if !counts.has(&request.topic.url, request.callback.as_str()) {
+            // Nothing to unsubscribe: the callback is not asked anything.
+            return Err(refused(
+                StatusCode::NOT_FOUND,
+                "hub.callback is not subscribed to hub.topic",
+            ));
+        }
+        // A place among this host's verifications (and within its rate), or a 429.
+        counts
+            .start_verification(&host, std::time::Instant::now())
+            .map_err(|busy| match busy {
+                Busy::Host(reason) => refused(StatusCode::TOO_MANY_REQUESTS, reason),
+                Busy::Hub(reason) => refused(StatusCode::SERVICE_UNAVAILABLE, reason),
+            })?;
     }
-    // One place among the verifications under way, or a 503.
+    // One place among all the verifications under way, or a 503.
     let taken = inner
         .pending
         .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
             (n < PENDING).then_some(n + 1)
         });
     if taken.is_err() {
+        inner.counts().end_verification(&host);
         return Err(refused(
             StatusCode::SERVICE_UNAVAILABLE,
             format!("{PENDING} verifications are under way; try again later"),
@@ -338,21 +390,41 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
             () = cancel.cancelled() => {}
             () = verify(&inner, request) => {}
         }
+        inner.counts().end_verification(&host);
         inner.pending.fetch_sub(1, Ordering::AcqRel);
         inner.metrics.hub.pending.dec();
     });
     Ok(())
 }
 
+/// A form's fields (the first of each name), percent-decoded; a name or value that is
+/// not UTF-8 once decoded is refused, named, rather than altered.
+fn form_fields(body: &[u8]) -> Result<HashMap<String, String>, String> {
+    let decode = |raw: &[u8]| -> Option<String> {
+        let plus: Vec<u8> = raw
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&plus)
+            .decode_utf8()
+            .ok()
+            .map(std::borrow::Cow::into_owned)
+    };
+    let mut fields = HashMap::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        let mut kv = pair.splitn(2, |&b| b == b'=');
+        let (k, v) = (kv.next().unwrap_or_default(), kv.next().unwrap_or_default());
+        let name = decode(k).ok_or_else(|| "a field name is not valid UTF-8".to_string())?;
+        let value = decode(v).ok_or_else(|| format!("{name} is not valid UTF-8"))?;
+        fields.entry(name).or_insert(value);
+    }
+    Ok(fields)
+}
+
 /// The form's fields, checked.
 fn parse(config: &Config, body: &[u8]) -> Result<Request, Refused> {
     let bad = |reason: String| refused(StatusCode::BAD_REQUEST, reason);
-    let mut fields: HashMap<String, String> = HashMap::new();
-    for (k, v) in url::form_urlencoded::parse(body) {
-        fields
-            .entry(k.into_owned())
-            .or_insert_with(|| v.into_owned());
-    }
+    let fields = form_fields(body).map_err(bad)?;
     let field = |name: &str| fields.get(name).map(String::as_str);
     let subscribe = match field("hub.mode") {
         Some("subscribe") => true,
@@ -406,46 +478,6 @@ fn parse(config: &Config, body: &[u8]) -> Result<Request, Refused> {
     })
 }
 
-/// Whether a (new) subscription of `callback` to `topic` keeps `[hub]`'s limits; a
-/// renewal always does.
-fn within_limits(
-    config: &Config,
-    subs: &[HubSubscription],
-    topic: &str,
-    callback: &str,
-) -> Result<(), String> {
-    let now = Utc::now();
-    let active: Vec<&HubSubscription> = subs.iter().filter(|s| s.expires > now).collect();
-    if active
-        .iter()
-        .any(|s| s.topic == topic && s.callback == callback)
-    {
-        return Ok(());
-    }
-    let host = |u: &str| {
-        Url::parse(u)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_string))
-    };
-    let per_topic = active.iter().filter(|s| s.topic == topic).count();
-    if per_topic >= config.hub.max_per_topic {
-        return Err(format!(
-            "this topic has {per_topic} subscriptions, the most allowed ([hub] max_per_topic)"
-        ));
-    }
-    let callback_host = host(callback);
-    let per_host = active
-        .iter()
-        .filter(|s| host(&s.callback) == callback_host)
-        .count();
-    if per_host >= config.hub.max_per_callback_host {
-        return Err(format!(
-            "the callback's host has {per_host} subscriptions, the most allowed ([hub] max_per_callback_host)"
-        ));
-    }
-    Ok(())
-}
-
 impl Inner {
     fn fetcher(&self) -> Fetcher {
         self.fetcher
@@ -454,28 +486,42 @@ impl Inner {
             .clone()
     }
 
+    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A subscription was removed from the store: counted out, and the gauge follows.
+    fn removed(&self, topic: &str, callback: &str) {
+        self.counts().remove(topic, callback);
+        self.refresh_gauge();
+    }
+
     /// The active subscriptions per topic, in the metrics.
-    async fn refresh_gauge(&self) {
-        if let Ok(subs) = self.store.call(|s| s.hub_subscriptions()).await {
-            self.metrics.hub.set_subscriptions(&per_topic(&subs));
-        }
+    fn refresh_gauge(&self) {
+        let per_topic = self.counts().per_topic(Utc::now());
+        self.metrics.hub.set_subscriptions(&per_topic);
     }
 
     fn enqueue(&self, d: Delivery) {
-        let dropped = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            let bytes = d.bytes();
-            queue.push(d, bytes)
+        let lane = match d {
+            Delivery::Content { .. } => &self.deliveries,
+            Delivery::Ping { .. } => &self.pings,
         };
-        for _ in dropped {
-            tracing::warn!("hub: delivery queue full; the oldest delivery is dropped");
-            self.metrics.hub.record_delivery("dropped");
+        let dropped = {
+            let (host, bytes) = (d.host(), d.bytes());
+            lane.queue().push(&host, d, bytes)
+        };
+        for d in dropped {
+            tracing::warn!(
+                host = %d.host(),
+                "hub: delivery queue full; the oldest delivery of the host with the most queued is dropped"
+            );
+            match d {
+                Delivery::Content { .. } => self.metrics.hub.record_delivery("dropped"),
+                Delivery::Ping { .. } => self.metrics.hub.record_ping("failed"),
+            }
         }
-        self.ready.notify_one();
-    }
-
-    fn pop(&self) -> Option<Delivery> {
-        self.queue.lock().unwrap_or_else(|e| e.into_inner()).pop()
+        lane.ready.notify_one();
     }
 }
 
@@ -543,49 +589,61 @@ async fn verify(inner: &Arc<Inner>, r: Request) {
         inner.metrics.hub.record_verification(mode, result);
         return;
     }
-    let _one = inner.activating.lock().await;
     let callback = r.callback.to_string();
-    if r.subscribe {
-        let config = inner.live.borrow().clone();
-        let subs = inner
-            .store
-            .call(|s| s.hub_subscriptions())
-            .await
-            .unwrap_or_default();
-        if let Err(reason) = within_limits(&config, &subs, &r.topic.url, &callback) {
-            deny(inner, &r, &reason).await;
-            return;
-        }
-        let sub = HubSubscription {
-            topic: r.topic.url.clone(),
-            callback,
-            secret: r.secret.clone(),
-            expires: Utc::now() + r.lease,
-            failures: 0,
-            failing_since: None,
-        };
-        match inner.store.call(move |s| s.hub_put(&sub)).await {
-            Ok(()) => {
-                tracing::info!(topic = %r.topic.url, lease_s = r.lease.as_secs(), "hub: subscription confirmed");
-                inner.metrics.hub.record_verification(mode, "confirmed");
+    let denied = {
+        // Decided and stored under the lock; the denial is sent after it is released.
+        let _one = inner.activating.lock().await;
+        if r.subscribe {
+            let config = inner.live.borrow().clone();
+            let allowed = inner.counts().allows(
+                config.hub.max_per_topic,
+                config.hub.max_per_callback_host,
+                &r.topic.url,
+                &callback,
+            );
+            match allowed {
+                Err(reason) => Some(reason),
+                Ok(()) => {
+                    let sub = HubSubscription {
+                        topic: r.topic.url.clone(),
+                        callback,
+                        secret: r.secret.clone(),
+                        expires: Utc::now() + r.lease,
+                        failures: 0,
+                        failing_since: None,
+                    };
+                    let (topic, cb, expires) =
+                        (sub.topic.clone(), sub.callback.clone(), sub.expires);
+                    match inner.store.call(move |s| s.hub_put(&sub)).await {
+                        Ok(()) => {
+                            inner.counts().add(&topic, &cb, expires);
+                            tracing::info!(topic = %r.topic.url, lease_s = r.lease.as_secs(), "hub: subscription confirmed");
+                            inner.metrics.hub.record_verification(mode, "confirmed");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "hub: cannot store a confirmed subscription");
+                        }
+                    }
+                    None
+                }
             }
-            Err(error) => tracing::warn!(%error, "hub: cannot store a confirmed subscription"),
-        }
-    } else {
-        let topic = r.topic.url.clone();
-        match inner
-            .store
-            .call(move |s| s.hub_remove(&topic, &callback))
-            .await
-        {
-            Ok(_) => {
-                tracing::info!(topic = %r.topic.url, "hub: unsubscribed");
-                inner.metrics.hub.record_verification(mode, "confirmed");
+        } else {
+            let (topic, cb) = (r.topic.url.clone(), callback.clone());
+            match inner.store.call(move |s| s.hub_remove(&topic, &cb)).await {
+                Ok(_) => {
+                    inner.counts().remove(&r.topic.url, &callback);
+                    tracing::info!(topic = %r.topic.url, "hub: unsubscribed");
+                    inner.metrics.hub.record_verification(mode, "confirmed");
+                }
+                Err(error) => tracing::warn!(%error, "hub: cannot remove a subscription"),
             }
-            Err(error) => tracing::warn!(%error, "hub: cannot remove a subscription"),
+            None
         }
+    };
+    inner.refresh_gauge();
+    if let Some(reason) = denied {
+        deny(inner, &r, &reason).await;
     }
-    inner.refresh_gauge().await;
 }
 
 /// Tells the callback its subscription was denied (§5.2); the answer is not waited for
@@ -635,27 +693,39 @@ async fn sweep(inner: Arc<Inner>) {
             _ = every.tick() => {}
         }
         let now = Utc::now();
+        let expired = inner.counts().expired(now);
+        if expired.is_empty() {
+            inner.refresh_gauge();
+            continue;
+        }
+        // Under the lock, so a renewal being stored is not removed.
+        let _one = inner.activating.lock().await;
         let removed = inner
             .store
             .call(move |s| {
-                let mut removed = 0;
-                for sub in s.hub_subscriptions()? {
-                    if sub.expires <= now && s.hub_remove(&sub.topic, &sub.callback)? {
-                        removed += 1;
+                let mut removed = Vec::new();
+                for (topic, callback) in expired {
+                    let ended = s
+                        .hub_get(&topic, &callback)?
+                        .is_none_or(|sub| sub.expires <= now);
+                    if ended {
+                        s.hub_remove(&topic, &callback)?;
+                        removed.push((topic, callback));
                     }
                 }
                 Ok(removed)
             })
             .await;
         match removed {
-            Ok(n) => {
-                for _ in 0..n {
+            Ok(removed) => {
+                for (topic, callback) in removed {
                     inner.metrics.hub.record_dropped("expired");
+                    inner.counts().remove(&topic, &callback);
                 }
             }
             Err(error) => tracing::warn!(%error, "hub: cannot drop expired subscriptions"),
         }
-        inner.refresh_gauge().await;
+        inner.refresh_gauge();
     }
 }
 
@@ -683,6 +753,13 @@ async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: Ap
         if !config.hub.enabled {
             continue;
         }
+        // Digests of topics nobody subscribes to any longer are forgotten.
+        let subscribed = inner.counts().per_topic(chrono::DateTime::<Utc>::MIN_UTC);
+        inner
+            .sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|topic, _| subscribed.contains_key(topic));
         let subs = match inner.store.call(|s| s.hub_subscriptions()).await {
             Ok(subs) => subs,
             Err(error) => {
@@ -745,33 +822,38 @@ async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: Ap
     }
 }
 
-/// Sends queued deliveries, `[hub] deliveries` at a time.
-async fn send_loop(inner: Arc<Inner>) {
+/// Sends a lane's queued deliveries, as many at a time as it has places (`[hub]
+/// deliveries`, or [`PING_PLACES`]) and one per host.
+async fn send_loop(inner: Arc<Inner>, lane: Arc<Lane>) {
     loop {
         let place = tokio::select! {
             () = inner.shutdown.cancelled() => return,
-            p = inner.places.clone().acquire_owned() => match p {
+            p = lane.places.clone().acquire_owned() => match p {
                 Ok(p) => p,
                 Err(_) => return,
             },
         };
-        let delivery = loop {
-            if let Some(d) = inner.pop() {
-                break d;
+        let (host, delivery) = loop {
+            let next = lane.queue().pop();
+            if let Some(next) = next {
+                break next;
             }
             tokio::select! {
                 () = inner.shutdown.cancelled() => return,
-                () = inner.ready.notified() => {}
+                () = lane.ready.notified() => {}
             }
         };
-        let inner = inner.clone();
+        let (inner, lane) = (inner.clone(), lane.clone());
         tokio::spawn(async move {
             let cancel = inner.shutdown.clone();
             tokio::select! {
                 () = cancel.cancelled() => {}
                 () = attempt(&inner, delivery) => {}
             }
+            lane.queue().done(&host);
             drop(place);
+            // The host's next delivery may go now.
+            lane.ready.notify_one();
         });
     }
 }
@@ -890,12 +972,13 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             let host = url.host_str().unwrap_or("").to_string();
             if let FetchError::Status { status: 410, .. } = error {
                 tracing::info!(%topic, callback_host = %host, "hub: the subscriber answered 410 Gone; subscription dropped");
+                let (t, c) = (sub.topic.clone(), sub.callback.clone());
                 let _ = inner
                     .store
                     .call(move |s| s.hub_remove(&sub.topic, &sub.callback))
                     .await;
                 inner.metrics.hub.record_dropped("gone");
-                inner.refresh_gauge().await;
+                inner.removed(&t, &c);
                 return;
             }
             if let Some(wait) = retry_wait(&error, attempts) {
@@ -927,12 +1010,13 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             };
             if worn_out(failures, since, now) {
                 tracing::warn!(%topic, callback_host = %host, failures, "hub: subscription dropped after repeated failed deliveries");
+                let (t, c) = (updated.topic.clone(), updated.callback.clone());
                 let _ = inner
                     .store
                     .call(move |s| s.hub_remove(&updated.topic, &updated.callback))
                     .await;
                 inner.metrics.hub.record_dropped("failures");
-                inner.refresh_gauge().await;
+                inner.removed(&t, &c);
             } else {
                 let _ = inner.store.call(move |s| s.hub_put(&updated)).await;
             }
@@ -972,6 +1056,24 @@ mod tests {
         assert!(!worn_out(5, now - chrono::Duration::hours(23), now));
         assert!(worn_out(5, now - day, now));
         assert!(worn_out(9, now - day * 3, now));
+    }
+
+    #[test]
+    fn form_fields_must_be_utf8() {
+        let f =
+            form_fields(b"hub.mode=subscribe&hub.secret=a+b%21&hub.mode=x&&flag").expect("form");
+        assert_eq!(f["hub.mode"], "subscribe");
+        assert_eq!(f["hub.secret"], "a b!");
+        assert_eq!(f["flag"], "");
+        let e = form_fields(b"hub.mode=subscribe&hub.secret=%ff%ff").unwrap_err();
+        assert_eq!(e, "hub.secret is not valid UTF-8");
+        let e = form_fields(b"hub.callback=\xff").unwrap_err();
+        assert_eq!(e, "hub.callback is not valid UTF-8");
+        assert!(form_fields(b"%fe=1").is_err());
+        assert_eq!(
+            form_fields("hub.topic=%C3%A9".as_bytes()).expect("utf-8")["hub.topic"],
+            "\u{e9}"
+        );
     }
 
     #[test]

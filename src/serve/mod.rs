@@ -14,6 +14,8 @@ mod cache;
 mod error;
 mod feeds;
 pub mod hub;
+mod hub_counts;
+mod hub_queue;
 pub mod listener;
 mod pages;
 mod state;
