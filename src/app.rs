@@ -328,11 +328,11 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         started: Utc::now(),
         cache: Arc::default(),
         metrics: metrics.clone(),
-        hub: hub.clone(),
+        hub_counts: hub.counts(),
         websub: Some(websub),
     };
     hub.run(app_state.clone());
-    let app = serve::router(app_state);
+    let app = serve::router(app_state, hub);
     let server_shutdown = shutdown.clone();
     // Each client connection takes a file descriptor: use all the process may have.
     let settings = crate::serve::listener::Settings::from_config(&config.server)

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -99,7 +99,7 @@ struct Inner {
     polls_rx: Mutex<Option<mpsc::Receiver<String>>>,
     pending: AtomicUsize,
     /// The limits' counts (see `hub_counts.rs`).
-    counts: Mutex<Counts>,
+    counts: Arc<Mutex<Counts>>,
     /// Deliveries to subscribers, and pings to `[publish] hubs`, each with its own queue
     /// and sending places.
     deliveries: Arc<Lane>,
@@ -220,7 +220,7 @@ impl Hub {
                 polls,
                 polls_rx: Mutex::new(Some(rx)),
                 pending: AtomicUsize::new(0),
-                counts: Mutex::new(counts),
+                counts: Arc::new(Mutex::new(counts)),
                 deliveries: Lane::new(deliveries),
                 pings: Lane::new(PING_PLACES),
                 sent: Mutex::default(),
@@ -264,29 +264,44 @@ impl Hub {
         }
     }
 
-    /// The hub's part of `/healthz`.
-    pub async fn status(&self) -> Option<crate::daemon::status::HubStatus> {
-        if !self.inner.live.borrow().hub.enabled {
-            return None;
-        }
-        let m = &self.inner.metrics.hub;
-        Some(crate::daemon::status::HubStatus {
-            subscriptions: self.inner.counts().per_topic(Utc::now()),
-            delivered: m.deliveries("delivered"),
-            failed: m.deliveries("failed"),
-            dropped_subscriptions: m.dropped_total(),
-            pending_verifications: self.inner.pending.load(Ordering::Relaxed) as u64,
-        })
+    /// The limits' counts, shared with the server's state for `/healthz`
+    /// ([`status`]): the server reads them without a handle on the hub.
+    pub fn counts(&self) -> Arc<Mutex<Counts>> {
+        self.inner.counts.clone()
     }
+}
+
+/// The hub's part of `/healthz`, from the config, the metrics and the limits' counts.
+pub fn status(
+    config: &Config,
+    metrics: &Metrics,
+    counts: &Mutex<Counts>,
+) -> Option<crate::daemon::status::HubStatus> {
+    if !config.hub.enabled {
+        return None;
+    }
+    let m = &metrics.hub;
+    let per_topic = counts
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .per_topic(Utc::now());
+    Some(crate::daemon::status::HubStatus {
+        subscriptions: per_topic,
+        delivered: m.deliveries("delivered"),
+        failed: m.deliveries("failed"),
+        dropped_subscriptions: m.dropped_total(),
+        pending_verifications: u64::try_from(m.pending.get()).unwrap_or(0),
+    })
 }
 
 /// `POST /hub`: a subscribe or unsubscribe request (§5.1).
 pub(super) async fn endpoint(
     State(state): State<AppState>,
+    Extension(hub): Extension<Hub>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let answer = match accept(&state, &headers, &body).await {
+    let answer = match accept(&state, &hub, &headers, &body).await {
         Ok(()) => (
             StatusCode::ACCEPTED,
             "accepted; intent verification follows\n",
@@ -310,7 +325,12 @@ pub(super) async fn endpoint(
 }
 
 /// Checks a request and starts its verification, or says why not.
-async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<(), Refused> {
+async fn accept(
+    state: &AppState,
+    hub: &Hub,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(), Refused> {
     let config = state.config();
     if !config.hub.enabled {
         return Err(refused(
@@ -334,7 +354,7 @@ async fn accept(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<()
         ));
     }
     let request = parse(&config, body)?;
-    let inner = &state.hub.inner;
+    let inner = &hub.inner;
     let fetcher = inner.fetcher();
     fetcher.check_address(&request.callback).map_err(|e| {
         refused(

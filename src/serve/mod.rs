@@ -32,7 +32,7 @@ pub use feeds::{ATOM_TYPE, CONTENT_SECURITY_POLICY, HTML_TYPE, JSON_TYPE, MAX_LI
 pub use listener::REQUEST_TIMEOUT;
 pub use state::AppState;
 
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState, hub: hub::Hub) -> Router {
     // Cheap reads that must answer while feeds queue: outside the limit on feed requests.
     let probes = Router::new()
         .route("/healthz", get(pages::healthz))
@@ -55,7 +55,7 @@ pub fn router(state: AppState) -> Router {
             MAX_CONCURRENT_REQUESTS,
         ))
         .merge(probes)
-        .merge(websub_routes(state))
+        .merge(websub_routes(state, hub))
         // A request that takes this long is answered 408 and its work dropped.
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -72,7 +72,7 @@ pub const MAX_WEBSUB_REQUESTS: usize = 64;
 
 /// `POST /hub` and `/websub/callback/{token}`: requests that carry a body from anyone, with
 /// their own [`MAX_WEBSUB_REQUESTS`] places.
-fn websub_routes(state: AppState) -> Router {
+fn websub_routes(state: AppState, hub: hub::Hub) -> Router {
     let places = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WEBSUB_REQUESTS));
     Router::new()
         .route(
@@ -85,6 +85,7 @@ fn websub_routes(state: AppState) -> Router {
             get(websub::verify).post(websub::deliver),
         )
         .with_state(state)
+        .layer(axum::Extension(hub))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 let places = places.clone();

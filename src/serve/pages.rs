@@ -26,7 +26,7 @@ async fn health(state: &AppState) -> Result<Health, ServeError> {
         .call(move |store| crate::daemon::status::collect(&config, store))
         .await?;
     health.webhooks = state.metrics.webhooks.snapshot();
-    health.hub = state.hub.status().await;
+    health.hub = super::hub::status(&state.config(), &state.metrics, &state.hub_counts);
     Ok(health)
 }
 

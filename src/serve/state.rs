@@ -19,8 +19,9 @@ pub struct AppState {
     /// Rendered documents, by path and query, for the store generation they were made at.
     pub cache: Arc<std::sync::Mutex<RenderCache>>,
     pub metrics: crate::daemon::metrics::Metrics,
-    /// The WebSub hub (`POST /hub`, deliveries to its subscribers).
-    pub hub: super::hub::Hub,
+    /// The WebSub hub's subscription counts, for `/healthz` (the hub itself is the `/hub`
+    /// route's extension: it renders with this state).
+    pub hub_counts: Arc<std::sync::Mutex<super::hub_counts::Counts>>,
     /// The WebSub subscriber, which answers its callbacks (`None`: callbacks are 404).
     pub websub: Option<crate::daemon::websub::Websub>,
 }
