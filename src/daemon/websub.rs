@@ -28,11 +28,11 @@
 //!   unsubscribes; a changed URL, hub or topic is unsubscribed when the next poll finds
 //!   the new one. Subscriptions are kept in the store, so a restart carries on with them.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -53,8 +53,22 @@ use crate::store::Store;
 
 /// Hub requests (subscribe, unsubscribe) in flight at most.
 pub const HUB_CONCURRENCY: usize = 4;
+/// Hub requests waiting for one of those places at most; past it a request stays marked
+/// unsent and the lease clock sends it again later.
+pub const HUB_QUEUE: usize = 64;
 /// Subscriptions to one hub host at most.
 pub const MAX_PER_HUB_HOST: usize = 1000;
+/// Subscription records kept at most, as a multiple of the configured sources (a source
+/// has at most one current subscription and one being unsubscribed).
+pub const PER_SOURCE_RECORDS: usize = 2;
+/// A source moves to another hub or topic at most this often; until then the current
+/// subscription is kept.
+pub const SWITCH_EVERY: Duration = Duration::from_secs(3600);
+/// Polls asked for by thin pings, denials and lapses are at least this far apart per
+/// source; what comes in between is folded into one poll at the end of the gap.
+pub const POLL_GAP: Duration = Duration::from_secs(60);
+/// `Retry-After` (seconds) on a fat ping refused because too many are being stored.
+pub const BUSY_RETRY_AFTER: u64 = 30;
 /// Delivered documents being stored (or waiting to be) per source at most...
 pub const PER_SOURCE: usize = 3;
 /// ...and in all.
@@ -93,7 +107,18 @@ struct Shared {
     push: Push,
     live: watch::Receiver<Arc<Config>>,
     fetcher: Mutex<Fetcher>,
-    hub_places: Arc<Semaphore>,
+    /// Hub requests for the [`HUB_CONCURRENCY`] senders (bounded: [`HUB_QUEUE`]).
+    hub_queue: mpsc::Sender<HubJob>,
+    /// Subscriptions whose pending request is not queued (the queue was full, or an
+    /// unsubscribe stored by an earlier run): the tick queues them again.
+    unsent: Mutex<HashSet<String>>,
+    /// Subscriptions whose counters changed since they were last saved (saved by the tick).
+    dirty: Mutex<HashSet<String>>,
+    /// Per source: when the subscriber last asked for a poll, and whether one is owed.
+    polls: Mutex<HashMap<String, PollGate>>,
+    /// Per source: when it last moved to another hub or topic, and whether a move held
+    /// back since was logged.
+    switched: Mutex<HashMap<String, (DateTime<Utc>, bool)>>,
     /// Deliveries being stored, per source, and all.
     storing: Mutex<HashMap<String, usize>>,
     in_flight: Arc<Semaphore>,
@@ -125,10 +150,26 @@ pub struct Parts {
 pub enum Delivered {
     /// Taken (stored, or a poll asked for): 202.
     Accepted,
-    /// Ignored: no or a wrong signature (202, as the Recommendation says, but not used).
+    /// Ignored: no or a wrong signature, or a document of another topic (202, as the
+    /// Recommendation says, but not used).
     Rejected,
-    /// No such subscription: 410 Gone tells the hub to stop.
+    /// No such subscription, or one not taking deliveries (not verified, lease ended,
+    /// denied, being unsubscribed, no longer configured): 410 Gone tells the hub to stop.
     Unknown,
+    /// Too many documents being stored: 503 with `Retry-After` ([`BUSY_RETRY_AFTER`]
+    /// seconds), so the hub delivers it again.
+    Busy,
+}
+
+/// A hub request waiting for a sender.
+type HubJob = (Subscription, &'static str, Duration);
+
+/// The subscriber's polls of one source.
+#[derive(Default)]
+struct PollGate {
+    last: Option<tokio::time::Instant>,
+    owed: bool,
+    folded: u64,
 }
 
 impl Websub {
@@ -160,13 +201,24 @@ impl Websub {
             }
         }
         let (discoveries, rx) = mpsc::channel(DISCOVERIES);
+        let (hub_queue, jobs) = mpsc::channel(HUB_QUEUE);
+        // Unsubscribes an earlier run asked for and may never have sent go out again.
+        let unsent = stored
+            .iter()
+            .filter(|s| s.pending.as_deref() == Some("unsubscribe"))
+            .map(|s| s.token.clone())
+            .collect();
         let shared = Arc::new(Shared {
             subs: Mutex::new(stored.into_iter().map(|s| (s.token.clone(), s)).collect()),
             store,
             push,
             live,
             fetcher: Mutex::new(fetcher),
-            hub_places: Arc::new(Semaphore::new(HUB_CONCURRENCY)),
+            hub_queue,
+            unsent: Mutex::new(unsent),
+            dirty: Mutex::default(),
+            polls: Mutex::default(),
+            switched: Mutex::default(),
             storing: Mutex::default(),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             control,
@@ -179,6 +231,10 @@ impl Websub {
             tx: discoveries,
             live: shared.live.clone(),
         };
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..HUB_CONCURRENCY {
+            tokio::spawn(sender(jobs.clone(), shared.clone()));
+        }
         tokio::spawn(run(rx, shared.clone()));
         Websub {
             discoveries,
@@ -258,6 +314,11 @@ impl Websub {
                     }
                     (None, Some(gone.token), None)
                 }
+                _ if sub.state == SubscriptionState::Denied && sub.pending.is_none() => {
+                    // Said again: nothing new to record.
+                    tracing::debug!(source = %sub.source, hub = %sub.hub, "websub: the hub denied the subscription again");
+                    (None, None, Some(sub.source.clone()))
+                }
                 _ => {
                     let reason = query
                         .get("hub.reason")
@@ -280,7 +341,7 @@ impl Websub {
             shared.delete(token).await;
         }
         if let Some(source) = poll {
-            shared.poll_now(&source);
+            shared.poll_soon(&source);
             return Some(String::new());
         }
         query.get("hub.challenge").cloned().or(Some(String::new()))
@@ -295,39 +356,53 @@ impl Websub {
         body: Vec<u8>,
     ) -> Delivered {
         let shared = &self.shared;
+        let config = shared.live.borrow().clone();
         let (sub, ok) = {
             let mut subs = shared.lock_subs();
             let Some(sub) = subs.get_mut(token) else {
                 return Delivered::Unknown;
             };
+            if !taking(&config, sub, Utc::now()) {
+                tracing::debug!(source = %sub.source, hub = %sub.hub, state = ?sub.state, "websub: a delivery for a subscription not taking any was refused (410)");
+                return Delivered::Unknown;
+            }
             let ok = sub
                 .secret
                 .as_deref()
                 .zip(signature)
                 .is_some_and(|(secret, sig)| signature_ok(secret.as_bytes(), sig, &body));
-            if ok {
+            let fat = !body.iter().all(u8::is_ascii_whitespace);
+            let other_topic = ok && fat && !same_topic(sub, &body);
+            if ok && !other_topic {
                 sub.deliveries += 1;
                 sub.last_delivery = Some(Utc::now());
             } else {
                 sub.rejected += 1;
             }
-            (sub.clone(), ok)
+            (sub.clone(), ok.then_some(!other_topic))
         };
         let source = sub.source.clone();
-        shared.save(sub.clone()).await;
-        if !ok {
-            tracing::warn!(%source, hub = %sub.hub, "websub: a delivery without a valid signature was ignored");
-            shared.metrics.record_websub(&source, "rejected");
-            return Delivered::Rejected;
+        shared.mark_dirty(&sub.token);
+        match ok {
+            None => {
+                tracing::debug!(%source, hub = %sub.hub, "websub: a delivery without a valid signature was ignored");
+                shared.metrics.record_websub(&source, "rejected");
+                return Delivered::Rejected;
+            }
+            Some(false) => {
+                tracing::debug!(%source, hub = %sub.hub, "websub: a delivered document names another feed as its self; ignored");
+                shared.metrics.record_websub(&source, "rejected");
+                return Delivered::Rejected;
+            }
+            Some(true) => {}
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            tracing::info!(%source, "websub: a delivery without a document; polling the source");
+            tracing::debug!(%source, "websub: a delivery without a document; polling the source");
             shared.metrics.record_websub(&source, "thin");
-            shared.poll_now(&source);
+            shared.poll_soon(&source);
             return Delivered::Accepted;
         }
-        shared.store_delivery(&sub, content_type, body);
-        Delivered::Accepted
+        shared.store_delivery(&sub, content_type, body)
     }
 
     /// `[fetch] max_body_mb` and `[fetch] timeout`: a delivery's body bounds.
@@ -346,9 +421,9 @@ impl Websub {
             sub.rejected += 1;
             sub.clone()
         };
-        tracing::warn!(source = %sub.source, "websub: a delivery over [fetch] max_body_mb was ignored");
+        tracing::debug!(source = %sub.source, "websub: a delivery over [fetch] max_body_mb was ignored");
         self.shared.metrics.record_websub(&sub.source, "rejected");
-        self.shared.save(sub).await;
+        self.shared.mark_dirty(&sub.token);
         Delivered::Rejected
     }
 }
@@ -356,6 +431,71 @@ impl Websub {
 /// Whether WebSub is on: `[server] base_url` written and `[websub] subscribe`.
 fn enabled(config: &Config) -> bool {
     config.server.base_url_set && config.websub.subscribe
+}
+
+/// Whether `config` still wants `sub`: WebSub on, its source configured with `websub`
+/// and the same URL, and its callback under the current `base_url`.
+fn wanted(config: &Config, sub: &Subscription) -> bool {
+    enabled(config)
+        && sub.callback == callback(&config.server.base_url, &sub.token)
+        && config
+            .source(&sub.source)
+            .is_some_and(|c| c.websub && c.url.as_str() == sub.source_url)
+}
+
+/// Whether `sub` takes deliveries at `now`: verified, its lease running, not being
+/// unsubscribed, and still wanted.
+fn taking(config: &Config, sub: &Subscription, now: DateTime<Utc>) -> bool {
+    sub.state == SubscriptionState::Active
+        && sub.lease_end.is_some_and(|end| end > now)
+        && sub.pending.as_deref() != Some("unsubscribe")
+        && wanted(config, sub)
+}
+
+/// Whether a delivered document is of `sub`'s topic: it names no self link, or the
+/// topic (or the source's URL) as its self.
+fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
+    let Ok(base) = Url::parse(&sub.topic) else {
+        return true;
+    };
+    let Some(named) = crate::feed::websub::from_document(body, &base).topic else {
+        return true;
+    };
+    named == base || Url::parse(&sub.source_url).is_ok_and(|u| u == named)
+}
+
+/// Whether one more subscription to `hub_host` may be made for `source`: at most
+/// `per_host` to one hub host and `cap` in all (`source`'s own records, about to be
+/// replaced, not counted). The reason when not.
+fn admit(
+    subs: &HashMap<String, Subscription>,
+    source: &str,
+    hub_host: &str,
+    per_host: usize,
+    cap: usize,
+) -> Result<(), String> {
+    let others = || subs.values().filter(|s| s.source != source);
+    if others().count() >= cap {
+        return Err(format!(
+            "not subscribed: {cap} subscriptions kept already ({PER_SOURCE_RECORDS} per configured source)"
+        ));
+    }
+    let on_host = others()
+        .filter(|s| s.state != SubscriptionState::Off)
+        .filter(|s| {
+            Url::parse(&s.hub)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .as_deref()
+                == Some(hub_host)
+        })
+        .count();
+    if on_host >= per_host {
+        return Err(format!(
+            "not subscribed: {per_host} subscriptions to {hub_host} already"
+        ));
+    }
+    Ok(())
 }
 
 /// The callback URL for `token` under `base`.
@@ -429,6 +569,73 @@ impl Shared {
         }
     }
 
+    /// `token`'s counters changed: saved at the next tick (not one write per delivery).
+    fn mark_dirty(&self, token: &str) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.to_string());
+    }
+
+    /// Saves the subscriptions whose counters changed.
+    async fn save_dirty(&self) {
+        let tokens: Vec<String> = self
+            .dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let subs: Vec<Subscription> = {
+            let subs = self.lock_subs();
+            tokens.iter().filter_map(|t| subs.get(t).cloned()).collect()
+        };
+        for sub in subs {
+            self.save(sub).await;
+        }
+    }
+
+    /// Asks for a poll of `source` (a thin ping, a denial, a lapse): at once if the last
+    /// one the subscriber asked for is [`POLL_GAP`] ago, else once the gap has passed
+    /// (everything in between folded into that one poll). Never waits.
+    fn poll_soon(&self, source: &str) {
+        let now = tokio::time::Instant::now();
+        {
+            let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+            let gate = polls.entry(source.to_string()).or_default();
+            if gate.last.is_some_and(|last| now - last < POLL_GAP) {
+                gate.owed = true;
+                gate.folded += 1;
+                self.metrics.record_websub(source, "coalesced");
+                return;
+            }
+            gate.last = Some(now);
+        }
+        self.poll_now(source);
+    }
+
+    /// Polls owed once their gap has passed (one summary line each).
+    fn owed_polls(&self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<(String, u64)> = {
+            let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+            polls.retain(|_, g| g.owed || g.last.is_some_and(|last| now - last < POLL_GAP));
+            polls
+                .iter_mut()
+                .filter(|(_, g)| g.owed && g.last.is_none_or(|last| now - last >= POLL_GAP))
+                .map(|(source, g)| {
+                    let folded = std::mem::take(&mut g.folded);
+                    g.owed = false;
+                    g.last = Some(now);
+                    (source.clone(), folded)
+                })
+                .collect()
+        };
+        for (source, folded) in due {
+            tracing::info!(%source, folded, "websub: polling once for the pings, denials or lapses since the last poll");
+            self.poll_now(&source);
+        }
+    }
+
     /// Asks the supervisor to poll `source` now (as `tributary poll` does). Never waits.
     fn poll_now(&self, source: &str) {
         let (reply, _answer) = oneshot::channel();
@@ -447,14 +654,14 @@ impl Shared {
         sub: &Subscription,
         content_type: Option<String>,
         body: Vec<u8>,
-    ) {
+    ) -> Delivered {
         let source = sub.source.clone();
         let config = self.live.borrow().clone();
         let Some(source_config) = config.source(&source).cloned() else {
-            return;
+            return Delivered::Unknown;
         };
         let Some((poller, on_poll)) = self.ingest.get().cloned() else {
-            return;
+            return Delivered::Busy;
         };
         let place = self.in_flight.clone().try_acquire_owned().ok();
         let admitted = place.is_some() && {
@@ -463,9 +670,9 @@ impl Shared {
             (*n < PER_SOURCE).then(|| *n += 1).is_some()
         };
         let Some(place) = place.filter(|_| admitted) else {
-            tracing::warn!(%source, "websub: too many deliveries being stored; this one is dropped");
+            tracing::debug!(%source, "websub: too many deliveries being stored; this one is refused (503)");
             self.metrics.record_websub(&source, "dropped");
-            return;
+            return Delivered::Busy;
         };
         self.metrics.record_websub(&source, "accepted");
         let final_url = Url::parse(&sub.topic).unwrap_or_else(|_| source_config.url.clone());
@@ -485,24 +692,51 @@ impl Shared {
                 *n = n.saturating_sub(1);
             }
         });
+        Delivered::Accepted
     }
 
-    /// Sends `sub`'s `mode` request to its hub from its own task; a failure is recorded.
-    fn request(self: &Arc<Self>, sub: Subscription, mode: &'static str, lease: Duration) {
-        let shared = self.clone();
-        tokio::spawn(async move {
-            let cancel = shared.shutdown.clone();
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = shared.send(sub, mode, lease) => {}
-            }
-        });
+    /// Queues `sub`'s `mode` request for the senders; with the queue full it is marked
+    /// unsent and queued again by a later tick. Never waits.
+    fn request(&self, sub: Subscription, mode: &'static str, lease: Duration) {
+        let token = sub.token.clone();
+        if self.hub_queue.try_send((sub, mode, lease)).is_err() {
+            tracing::debug!(
+                mode,
+                "websub: too many hub requests waiting; this one goes later"
+            );
+            self.unsent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(token);
+        }
+    }
+
+    /// Queues again the requests that found the queue full (or an earlier run left).
+    fn resend(&self, lease: Duration) {
+        let tokens: Vec<String> = self
+            .unsent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let jobs: Vec<(Subscription, &'static str)> = {
+            let subs = self.lock_subs();
+            tokens
+                .iter()
+                .filter_map(|t| subs.get(t))
+                .filter_map(|s| match s.pending.as_deref() {
+                    Some("subscribe") => Some((s.clone(), "subscribe")),
+                    Some("unsubscribe") => Some((s.clone(), "unsubscribe")),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (sub, mode) in jobs {
+            self.request(sub, mode, lease);
+        }
     }
 
     async fn send(self: &Arc<Self>, sub: Subscription, mode: &'static str, lease: Duration) {
-        let Ok(_place) = self.hub_places.clone().acquire_owned().await else {
-            return;
-        };
         let result = match Url::parse(&sub.hub) {
             Ok(hub) => {
                 let to = if sub.callback.is_empty() {
@@ -595,8 +829,9 @@ impl Shared {
                 .map(|s| s.token.clone())
                 .collect();
             let mut keep = false;
-            for token in current {
-                let Some(s) = subs.get_mut(&token) else {
+            let mut moving = false;
+            for token in &current {
+                let Some(s) = subs.get(token) else {
                     continue;
                 };
                 let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
@@ -610,18 +845,47 @@ impl Shared {
                 };
                 if same && !retry {
                     keep = true;
+                } else if !same {
+                    moving = true;
+                }
+            }
+            // Another hub or topic: at most one move per SWITCH_EVERY (a source announcing
+            // a new hub at every poll keeps the one it has).
+            if moving && !keep {
+                let mut switched = self.switched.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((at, logged)) = switched.get_mut(&source)
+                    && now - *at < chrono::Duration::from_std(SWITCH_EVERY).unwrap_or_default()
+                {
+                    if !*logged {
+                        *logged = true;
+                        tracing::info!(%source, hub = ?hub.map(Url::as_str), "websub: the source announces another hub or topic; it moved less than an hour ago, so the current subscription is kept for now");
+                    }
+                    return;
+                }
+                switched.insert(source.clone(), (now, false));
+            }
+            let mut unsubscribing = false;
+            for token in current {
+                let Some(s) = subs.get_mut(&token) else {
+                    continue;
+                };
+                let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
+                if keep && same {
                     continue;
                 }
                 // Moved (another hub or topic) or to be made again: the old one goes.
                 if matches!(
                     s.state,
                     SubscriptionState::Active | SubscriptionState::Pending
-                ) {
+                ) && !unsubscribing
+                {
+                    unsubscribing = true;
                     s.pending = Some("unsubscribe".into());
                     s.requested = Some(now);
                     self.push.set(&s.source, None);
                     saves.push(s.clone());
                     requests.push((s.clone(), "unsubscribe"));
+                    deletes.extend(self.retire(&mut subs, &source, &token));
                 } else {
                     subs.remove(&token);
                     deletes.push(token);
@@ -635,17 +899,8 @@ impl Shared {
                         .unwrap_or_else(|e| e.into_inner())
                         .trusted_host(hub);
                 let host = hub.host_str().unwrap_or_default().to_ascii_lowercase();
-                let on_host = subs
-                    .values()
-                    .filter(|s| s.state != SubscriptionState::Off)
-                    .filter(|s| {
-                        Url::parse(&s.hub)
-                            .ok()
-                            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-                            .as_deref()
-                            == Some(host.as_str())
-                    })
-                    .count();
+                let cap = PER_SOURCE_RECORDS * config.sources.len().max(1);
+                let admitted = admit(&subs, &source, &host, MAX_PER_HUB_HOST, cap);
                 let token = random_hex();
                 let mut sub = Subscription {
                     callback: callback(&config.server.base_url, &token),
@@ -669,12 +924,11 @@ impl Shared {
                     sub.pending = None;
                     sub.reason = Some("not subscribed: the hub is plain http outside loopback and [fetch] allow_networks, so its secret would travel in clear and deliveries could not be trusted".into());
                     tracing::warn!(%source, hub = %sub.hub, "websub: not subscribing to a plain-http hub outside trusted networks");
-                } else if on_host >= MAX_PER_HUB_HOST {
+                } else if let Err(reason) = admitted {
                     sub.state = SubscriptionState::Off;
                     sub.pending = None;
-                    sub.reason = Some(format!(
-                        "not subscribed: {MAX_PER_HUB_HOST} subscriptions to {host} already"
-                    ));
+                    tracing::warn!(%source, hub = %sub.hub, %reason, "websub: not subscribing");
+                    sub.reason = Some(reason);
                 } else {
                     sub.secret = Some(random_hex());
                     requests.push((sub.clone(), "subscribe"));
@@ -695,6 +949,30 @@ impl Shared {
         }
     }
 
+    /// `source`'s records being unsubscribed other than `keep` are forgotten (their
+    /// leases run out on their own): a source has at most one being unsubscribed. The
+    /// tokens to delete from the store.
+    fn retire(
+        &self,
+        subs: &mut HashMap<String, Subscription>,
+        source: &str,
+        keep: &str,
+    ) -> Vec<String> {
+        let old: Vec<String> = subs
+            .values()
+            .filter(|s| {
+                s.source == source && s.token != keep && s.pending.as_deref() == Some("unsubscribe")
+            })
+            .map(|s| s.token.clone())
+            .collect();
+        let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+        for t in &old {
+            subs.remove(t);
+            unsent.remove(t);
+        }
+        old
+    }
+
     /// After a reload: subscriptions no longer wanted are unsubscribed (or dropped).
     async fn reloaded(self: &Arc<Self>, config: &Config) {
         self.push.set_safety_poll(config.websub.safety_poll);
@@ -703,7 +981,7 @@ impl Shared {
             Err(error) => tracing::warn!(%error, "websub: keeping the old HTTP client"),
         }
         let now = Utc::now();
-        let mut unsubscribe = Vec::new();
+        let mut unsubscribe: Vec<Subscription> = Vec::new();
         let mut drop = Vec::new();
         {
             let mut subs = self.lock_subs();
@@ -717,12 +995,7 @@ impl Shared {
                     drop.push(s.token.clone());
                     continue;
                 }
-                let wanted = enabled(config)
-                    && s.callback == callback(&config.server.base_url, &s.token)
-                    && config
-                        .source(&s.source)
-                        .is_some_and(|c| c.websub && c.url.as_str() == s.source_url);
-                if wanted {
+                if wanted(config, s) {
                     continue;
                 }
                 self.push.set(&s.source, None);
@@ -739,6 +1012,9 @@ impl Shared {
             }
             for t in &drop {
                 subs.remove(t);
+            }
+            for s in &unsubscribe {
+                drop.extend(self.retire(&mut subs, &s.source, &s.token));
             }
         }
         for t in drop {
@@ -766,6 +1042,15 @@ impl Shared {
                 let waited = s.requested.is_some_and(|r| now - r > verify_within);
                 match (s.state, s.pending.as_deref()) {
                     (_, Some("unsubscribe")) if waited => gone.push(s.token.clone()),
+                    (
+                        SubscriptionState::Denied
+                        | SubscriptionState::Off
+                        | SubscriptionState::Lapsed,
+                        None,
+                    ) if !wanted(&config, s) => {
+                        // Denied or ended, and no longer configured: forgotten.
+                        gone.push(s.token.clone());
+                    }
                     (SubscriptionState::Active, _) if s.lease_end.is_some_and(|end| end <= now) => {
                         tracing::warn!(source = %s.source, hub = %s.hub, "websub: the lease ended unrenewed; polling as usual");
                         s.state = SubscriptionState::Lapsed;
@@ -801,6 +1086,12 @@ impl Shared {
                 subs.remove(t);
             }
         }
+        if !gone.is_empty() {
+            let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+            for t in &gone {
+                unsent.remove(t);
+            }
+        }
         for t in gone {
             self.delete(t).await;
         }
@@ -812,7 +1103,27 @@ impl Shared {
             self.request(s, "subscribe", config.websub.lease);
         }
         for source in polls {
-            self.poll_now(&source);
+            self.poll_soon(&source);
+        }
+        self.owed_polls();
+        self.resend(config.websub.lease);
+        self.save_dirty().await;
+    }
+}
+
+/// One of the [`HUB_CONCURRENCY`] senders of hub requests.
+async fn sender(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<HubJob>>>, shared: Arc<Shared>) {
+    loop {
+        let job = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            job = async { jobs.lock().await.recv().await } => job,
+        };
+        let Some((sub, mode, lease)) = job else {
+            return;
+        };
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = shared.send(sub, mode, lease) => {}
         }
     }
 }
@@ -828,7 +1139,10 @@ async fn run(mut rx: mpsc::Receiver<(String, Discovery)>, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => return,
+            () = shared.shutdown.cancelled() => {
+                shared.save_dirty().await;
+                return;
+            }
             changed = live.changed() => {
                 if changed.is_err() {
                     return;
