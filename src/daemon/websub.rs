@@ -196,7 +196,7 @@ impl Websub {
         let now = Utc::now();
         push.set_safety_poll(live.borrow().websub.safety_poll);
         for s in &stored {
-            if s.state == SubscriptionState::Active {
+            if s.state == SubscriptionState::Active && s.pending.as_deref() != Some("unsubscribe") {
                 push.set(&s.source, s.lease_end.filter(|end| *end > now));
             }
         }
@@ -312,6 +312,14 @@ impl Websub {
                     if !subs.values().any(|s| s.source == gone.source) {
                         shared.push.set(&gone.source, None);
                     }
+                    (None, Some(gone.token), None)
+                }
+                _ if sub.pending.as_deref() == Some("unsubscribe")
+                    || !wanted(&shared.live.borrow(), sub) =>
+                {
+                    // Denied while being unsubscribed, or no longer configured: forgotten.
+                    tracing::info!(source = %sub.source, hub = %sub.hub, "websub: the hub denied a subscription no longer wanted; forgotten");
+                    let gone = subs.remove(token)?;
                     (None, Some(gone.token), None)
                 }
                 _ if sub.state == SubscriptionState::Denied && sub.pending.is_none() => {
@@ -821,11 +829,17 @@ impl Shared {
         let mut saves = Vec::new();
         let mut deletes = Vec::new();
         let mut requests = Vec::new();
-        {
+        'decide: {
             let mut subs = self.lock_subs();
+            // Records of an earlier URL or base_url (not wanted, on their way out) are not
+            // the source's current subscription.
             let current: Vec<String> = subs
                 .values()
-                .filter(|s| s.source == source && s.pending.as_deref() != Some("unsubscribe"))
+                .filter(|s| {
+                    s.source == source
+                        && s.pending.as_deref() != Some("unsubscribe")
+                        && (s.state == SubscriptionState::Off || wanted(&config, s))
+                })
                 .map(|s| s.token.clone())
                 .collect();
             let mut keep = false;
@@ -859,8 +873,14 @@ impl Shared {
                     if !*logged {
                         *logged = true;
                         tracing::info!(%source, hub = ?hub.map(Url::as_str), "websub: the source announces another hub or topic; it moved less than an hour ago, so the current subscription is kept for now");
+                        for token in &current {
+                            if let Some(s) = subs.get_mut(token) {
+                                s.reason = Some("the source announces another hub or topic; it moved less than an hour ago, so this subscription is kept for now".into());
+                                saves.push(s.clone());
+                            }
+                        }
                     }
-                    return;
+                    break 'decide;
                 }
                 switched.insert(source.clone(), (now, false));
             }
@@ -1210,6 +1230,82 @@ mod tests {
         for bad in ["", "sha256", "sha256=", "md5=00", "sha256=zz", "sha256=0"] {
             assert!(!signature_ok(b"secret", bad, body), "{bad}");
         }
+    }
+
+    fn sub(token: &str, source: &str, hub: &str, state: SubscriptionState) -> Subscription {
+        Subscription {
+            token: token.into(),
+            source: source.into(),
+            source_url: format!("https://{source}.example/feed"),
+            callback: String::new(),
+            hub: hub.into(),
+            topic: format!("https://{source}.example/feed"),
+            secret: None,
+            state,
+            pending: None,
+            reason: None,
+            requested: None,
+            lease_end: None,
+            last_delivery: None,
+            deliveries: 0,
+            rejected: 0,
+        }
+    }
+
+    #[test]
+    fn subscriptions_are_bounded_per_hub_host_and_in_all() {
+        let mut subs = HashMap::new();
+        for (t, source, hub, state) in [
+            ("1", "a", "https://Hub.example/x", SubscriptionState::Active),
+            (
+                "2",
+                "b",
+                "https://hub.example/y",
+                SubscriptionState::Pending,
+            ),
+            ("3", "c", "https://hub.example/z", SubscriptionState::Off),
+            (
+                "4",
+                "d",
+                "https://other.example/",
+                SubscriptionState::Active,
+            ),
+        ] {
+            subs.insert(t.to_string(), sub(t, source, hub, state));
+        }
+        // Two (not off) on hub.example, whatever the case and path.
+        assert!(admit(&subs, "e", "hub.example", 3, 100).is_ok());
+        let refused = admit(&subs, "e", "hub.example", 2, 100).unwrap_err();
+        assert!(
+            refused.contains("2 subscriptions to hub.example"),
+            "{refused}"
+        );
+        // The source's own records are about to be replaced: not counted.
+        assert!(admit(&subs, "a", "hub.example", 2, 100).is_ok());
+        assert!(admit(&subs, "e", "third.example", 2, 100).is_ok());
+        // Four records kept in all.
+        let refused = admit(&subs, "e", "third.example", 1000, 4).unwrap_err();
+        assert!(refused.contains("4 subscriptions kept"), "{refused}");
+        assert!(admit(&subs, "d", "third.example", 1000, 4).is_ok());
+    }
+
+    #[test]
+    fn a_delivered_document_must_be_of_the_topic() {
+        let s = sub("1", "a", "https://hub.example/", SubscriptionState::Active);
+        let doc = |self_link: &str| {
+            format!(
+                r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{self_link}<entry><id>1</id></entry></feed>"#
+            )
+        };
+        assert!(same_topic(&s, doc("").as_bytes()));
+        assert!(same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example/feed"/>"#).as_bytes()
+        ));
+        assert!(!same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://b.example/feed"/>"#).as_bytes()
+        ));
     }
 
     #[test]
