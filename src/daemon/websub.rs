@@ -10,23 +10,31 @@
 //!   plain-http hub is not subscribed to at all (deliveries without a signature could not
 //!   be trusted): the subscription is `off` with that reason.
 //! - Hub requests go through the fetcher's address guard, within `[fetch] timeout`, at
-//!   most [`HUB_CONCURRENCY`] at once, from their own tasks: a slow hub never delays polls
-//!   or the server. At most [`MAX_PER_HUB_HOST`] subscriptions go to one hub host.
+//!   most [`HUB_CONCURRENCY`] at once from as many sender tasks, at most [`HUB_QUEUE`]
+//!   waiting (the rest stay marked unsent and the tick queues them again): a slow hub
+//!   never delays polls or the server. A source has at most one current subscription and
+//!   one being unsubscribed, moves to another hub or topic at most once per
+//!   [`SWITCH_EVERY`], and at most [`PER_SOURCE_RECORDS`] × sources subscriptions are kept,
+//!   [`MAX_PER_HUB_HOST`] to one hub host.
 //! - The hub's verification (GET on the callback) is answered only for the request we
 //!   made and are waiting on (mode and topic must match); a denial is recorded with its
 //!   reason and the source goes back to its own interval.
-//! - A delivery (POST) must be signed (`X-Hub-Signature`, sha1/256/384/512, HMAC with the
-//!   subscription's secret, compared in constant time); one unsigned or wrongly signed is
-//!   answered 202 and ignored (counted as rejected). A fat ping's document is stored as a
-//!   poll's page (`Poller::push`), at most [`PER_SOURCE`] per source and [`IN_FLIGHT`] in
-//!   all at once (the rest are dropped and counted); an empty one asks the supervisor to
-//!   poll the source.
+//! - A delivery (POST) is taken only for a subscription that is active, not being
+//!   unsubscribed and still wanted by the running config (else 410). It must be signed
+//!   (`X-Hub-Signature`, sha1/256/384/512, HMAC with the subscription's secret, compared in
+//!   constant time); one unsigned or wrongly signed, or whose document names another feed
+//!   as its self, is answered 202 and ignored (counted as rejected). A fat ping's document
+//!   is stored as a poll's page (`Poller::push`), at most [`PER_SOURCE`] per source and
+//!   [`IN_FLIGHT`] in all at once (the rest are answered 503 with `Retry-After` and
+//!   counted); an empty one asks the supervisor to poll the source, at most once per
+//!   [`POLL_GAP`] (pings, denials and lapses in between fold into one poll at its end).
 //! - While a lease runs the source is polled every `[websub] safety_poll`
 //!   (`ingest/push.rs`); renewals go out at [`RENEW_AT`] of the lease; a lease that ends
 //!   unrenewed lapses, and the source is polled at once and at its own interval again.
 //! - A reload that removes a source, turns it (or WebSub) off, or changes `base_url`
 //!   unsubscribes; a changed URL, hub or topic is unsubscribed when the next poll finds
-//!   the new one. Subscriptions are kept in the store, so a restart carries on with them.
+//!   the new one. Subscriptions are kept in the store, so a restart carries on with them
+//!   (and sends pending unsubscribes again).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
