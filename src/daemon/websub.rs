@@ -398,7 +398,13 @@ impl Websub {
             (sub.clone(), ok.then_some(!other_topic))
         };
         let source = sub.source.clone();
-        shared.mark_dirty(&sub.token);
+        if ok == Some(true) {
+            // Signed by the hub: saved now (status shows it at once).
+            shared.save(sub.clone()).await;
+        } else {
+            // Anyone may send these: counted, saved by the next tick, not one write each.
+            shared.mark_dirty(&sub.token);
+        }
         match ok {
             None => {
                 tracing::debug!(%source, hub = %sub.hub, "websub: a delivery without a valid signature was ignored");
@@ -468,8 +474,8 @@ fn taking(config: &Config, sub: &Subscription, now: DateTime<Utc>) -> bool {
         && wanted(config, sub)
 }
 
-/// Whether a delivered document is of `sub`'s topic: it names no self link, or the
-/// topic (or the source's URL) as its self.
+/// Whether a delivered document is of `sub`'s topic: it names no self link, or as its
+/// self the topic, the source's URL or the self its document named at the last poll.
 fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
     let Ok(base) = Url::parse(&sub.topic) else {
         return true;
@@ -477,7 +483,9 @@ fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
     let Some(named) = crate::feed::websub::from_document(body, &base).topic else {
         return true;
     };
-    named == base || Url::parse(&sub.source_url).is_ok_and(|u| u == named)
+    named == base
+        || Url::parse(&sub.source_url).is_ok_and(|u| u == named)
+        || sub.document_self.as_deref() == Some(named.as_str())
 }
 
 /// Whether one more subscription to `hub_host` may be made for `source`: at most
@@ -899,6 +907,11 @@ impl Shared {
                 };
                 let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
                 if keep && same {
+                    let named = found.document_self.as_ref().map(Url::to_string);
+                    if s.document_self != named {
+                        s.document_self = named;
+                        saves.push(s.clone());
+                    }
                     continue;
                 }
                 // Moved (another hub or topic) or to be made again: the old one goes.
@@ -946,6 +959,7 @@ impl Shared {
                     last_delivery: None,
                     deliveries: 0,
                     rejected: 0,
+                    document_self: found.document_self.as_ref().map(Url::to_string),
                 };
                 if !trusted {
                     sub.state = SubscriptionState::Off;
@@ -1257,6 +1271,7 @@ mod tests {
             last_delivery: None,
             deliveries: 0,
             rejected: 0,
+            document_self: None,
         }
     }
 
@@ -1313,6 +1328,13 @@ mod tests {
         assert!(!same_topic(
             &s,
             doc(r#"<link rel="self" href="https://b.example/feed"/>"#).as_bytes()
+        ));
+        // The self the source's own document named at its last poll is its too.
+        let mut s = s;
+        s.document_self = Some("https://a.example/feed.xml?v=2".into());
+        assert!(same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example/feed.xml?v=2"/>"#).as_bytes()
         ));
     }
 
