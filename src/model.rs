@@ -368,6 +368,10 @@ pub struct Subscription {
     /// Deliveries ignored: missing or wrong signature, too big.
     #[serde(default)]
     pub rejected: u64,
+    /// The `self` the source's document names, when other than the topic (a pushed
+    /// document may name it).
+    #[serde(default)]
+    pub document_self: Option<String>,
 }
 
 /// Where a [`Subscription`] stands.

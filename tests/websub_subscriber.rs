@@ -577,6 +577,12 @@ async fn a_lease_that_lapses_unrenewed_falls_back_to_polling() {
             .as_str()
             .is_some_and(|r| r.contains("lease"))
     );
+    // A lapsed subscription takes no deliveries: 410, so the hub stops.
+    let sig = sign("sha256", &form["hub.secret"], b"");
+    assert_eq!(
+        push(&form["hub.callback"], Some(&sig), Vec::new()).await,
+        410
+    );
     let after = next_poll_report(&mut s).await;
     let next = after.next_poll.expect("due");
     assert!(
@@ -970,5 +976,372 @@ async fn a_delivery_body_must_arrive_within_the_fetch_timeout() {
     let answer = String::from_utf8_lossy(&answer[..n]).to_string();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(began.elapsed() < Duration::from_secs(10));
+    s.daemon.shutdown().await.expect("stops");
+}
+
+/// The callback's address and the secret, once `s` is subscribed to `hub` and active.
+async fn active(s: &Setup, hub: &mut Hub) -> Form {
+    let form = subscribed(hub).await;
+    s.wait_sub("s", |w| w["state"] == "active").await;
+    form
+}
+
+/// Waits until /metrics of `s` contains `line`.
+async fn wait_metric(s: &Setup, line: &str) {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let (_, _, metrics) = get(&format!("{}/metrics", s.base)).await;
+            if metrics.contains(line) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("metrics never showed {line}"));
+}
+
+/// A GET on `callback` saying the hub denied the subscription.
+async fn deny(callback: &str, topic: &str) -> u16 {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("hub.mode", "denied"), ("hub.topic", topic)])
+        .finish();
+    get(&format!("{callback}?{query}")).await.0
+}
+
+#[tokio::test]
+async fn deliveries_are_taken_only_while_the_subscription_is_active_and_configured() {
+    // Granted, then the unsubscribe is accepted and never verified (it stays pending),
+    // then the new URL's subscribe is granted.
+    let mut hub = Hub::start(vec![
+        Verify::Grant(3600),
+        Verify::Ignore,
+        Verify::Grant(3600),
+    ])
+    .await;
+    let topic = "https://example.org/t.xml";
+    let feed = rss(&hub.url, topic, &[("a", "A")]);
+    let origin = origin(&feed, &[]).await;
+    origin.set(
+        "/moved.xml",
+        RawRoute::respond(200, &[("Content-Type", "application/rss+xml")], feed),
+    );
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let old = active(&s, &mut hub).await;
+    // The source's URL changes by reload: the old subscription is being unsubscribed and
+    // takes nothing more (410, so the hub stops), before and after the hub's denial.
+    std::fs::write(
+        s.dir.path().join("feeds.toml"),
+        config_text(&s.base, "", &source("s", &origin.url("/moved.xml"), ""), ""),
+    )
+    .expect("write");
+    s.daemon.reload().await.expect("reloaded");
+    let un = hub.request().await;
+    assert_eq!(un["hub.mode"], "unsubscribe");
+    let body = rss(&hub.url, topic, &[("late", "Late push")]).into_bytes();
+    let sig = sign("sha256", &old["hub.secret"], &body);
+    assert_eq!(
+        push(&old["hub.callback"], Some(&sig), body.clone()).await,
+        410
+    );
+    assert_eq!(deny(&old["hub.callback"], topic).await, 200);
+    assert_eq!(
+        push(&old["hub.callback"], Some(&sig), body.clone()).await,
+        410
+    );
+    // The denied record of the old URL is forgotten; the new URL is subscribed.
+    let new = subscribed(&mut hub).await;
+    assert_ne!(new["hub.callback"], old["hub.callback"]);
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let h = s.health().await;
+            let subs = h["websub"].as_array().cloned().unwrap_or_default();
+            if subs.len() == 1 && subs[0]["state"] == "active" {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("only the new subscription is left");
+    let (_, _, atom) = get(&format!("{}/feed.atom", s.base)).await;
+    assert!(!atom.contains("Late push"), "{atom}");
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_denied_subscription_takes_no_deliveries() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    assert_eq!(deny(&form["hub.callback"], topic).await, 200);
+    s.wait_sub("s", |w| w["state"] == "denied").await;
+    let body = rss(&hub.url, topic, &[("x", "After denial")]).into_bytes();
+    let sig = sign("sha256", &form["hub.secret"], &body);
+    assert_eq!(push(&form["hub.callback"], Some(&sig), body).await, 410);
+    let thin = sign("sha256", &form["hub.secret"], b"");
+    assert_eq!(
+        push(&form["hub.callback"], Some(&thin), Vec::new()).await,
+        410
+    );
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn thin_pings_and_denials_are_folded_into_one_poll_per_gap() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    let fetched = origin.requests("/feed.xml").len();
+    let sig = sign("sha256", &form["hub.secret"], b"");
+    for _ in 0..20 {
+        assert_eq!(
+            push(&form["hub.callback"], Some(&sig), Vec::new()).await,
+            202
+        );
+    }
+    // The first asks for a poll; the other 19 (and a denial after) wait for the gap's end.
+    next_poll_report(&mut s).await;
+    assert_eq!(deny(&form["hub.callback"], topic).await, 200);
+    let (_, _, metrics) = get(&format!("{}/metrics", s.base)).await;
+    assert!(
+        metrics.contains("tributary_websub_deliveries_total{source=\"s\",result=\"thin\"} 20"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tributary_websub_deliveries_total{source=\"s\",result=\"coalesced\"} 20"),
+        "{metrics}"
+    );
+    s.daemon.shutdown().await.expect("stops");
+    assert_eq!(origin.requests("/feed.xml").len(), fetched + 1);
+}
+
+#[tokio::test]
+async fn a_pushed_document_of_another_feed_is_ignored_and_one_without_self_taken() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    let other = rss(
+        &hub.url,
+        "https://example.org/other.xml",
+        &[("o", "Other feed")],
+    );
+    let sig = sign("sha256", &form["hub.secret"], other.as_bytes());
+    assert_eq!(
+        push(&form["hub.callback"], Some(&sig), other.into_bytes()).await,
+        202
+    );
+    s.wait_sub("s", |w| w["rejected"] == 1).await;
+    let no_self = rss(&hub.url, topic, &[("n", "No self")])
+        .replace(&format!("<atom:link rel=\"self\" href=\"{topic}\"/>"), "");
+    assert!(!no_self.contains("rel=\"self\""));
+    let sig = sign("sha256", &form["hub.secret"], no_self.as_bytes());
+    assert_eq!(
+        push(&form["hub.callback"], Some(&sig), no_self.into_bytes()).await,
+        202
+    );
+    s.stored("s").await;
+    let (_, _, atom) = get(&format!("{}/feed.atom", s.base)).await;
+    assert!(
+        atom.contains("No self") && !atom.contains("Other feed"),
+        "{atom}"
+    );
+    let sub = s.wait_sub("s", |w| w["deliveries"] == 1).await;
+    assert_eq!(sub["rejected"], 1);
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn fat_pings_past_the_storing_places_are_answered_503_with_retry_after() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    // Documents large enough that storing one takes a while: 40 at once overrun the
+    // source's places (3).
+    let items: Vec<(String, String)> = (0..1500)
+        .map(|i| (format!("g{i}"), format!("Item {i}")))
+        .collect();
+    let items: Vec<(&str, &str)> = items
+        .iter()
+        .map(|(g, t)| (g.as_str(), t.as_str()))
+        .collect();
+    let body = rss(&hub.url, topic, &items).into_bytes();
+    let sig = sign("sha256", &form["hub.secret"], &body);
+    let client = reqwest::Client::new();
+    let mut sends = tokio::task::JoinSet::new();
+    for _ in 0..40 {
+        sends.spawn(
+            client
+                .post(&form["hub.callback"])
+                .header("Content-Type", "application/rss+xml")
+                .header("X-Hub-Signature", &sig)
+                .body(body.clone())
+                .send(),
+        );
+    }
+    let mut busy = 0;
+    while let Some(answer) = sends.join_next().await {
+        let answer = answer.expect("joined").expect("answered");
+        match answer.status().as_u16() {
+            202 => {}
+            503 => {
+                busy += 1;
+                assert_eq!(
+                    answer.headers()["retry-after"],
+                    tributary::daemon::websub::BUSY_RETRY_AFTER
+                        .to_string()
+                        .as_str()
+                );
+            }
+            other => panic!("{other}"),
+        }
+    }
+    assert!(busy > 0, "some were refused");
+    wait_metric(
+        &s,
+        &format!("tributary_websub_deliveries_total{{source=\"s\",result=\"dropped\"}} {busy}\n"),
+    )
+    .await;
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_source_moves_to_another_hub_at_most_once_an_hour() {
+    let mut a = Hub::start(vec![Verify::Grant(3600)]).await;
+    let mut b = Hub::start(vec![Verify::Grant(3600)]).await;
+    let mut c = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&a.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let first = active(&s, &mut a).await;
+    let poll = |s: &Setup| {
+        let config = (*s.daemon.config()).clone();
+        async move {
+            app::poll(config, vec!["s".into()], |_| {})
+                .await
+                .expect("polled");
+        }
+    };
+    // The first move: the old subscription is unsubscribed, the new hub subscribed.
+    set_feed(&origin, &rss(&b.url, topic, &[("a", "A")]), &[]);
+    poll(&s).await;
+    let un = a.request().await;
+    assert_eq!(
+        (un["hub.mode"].as_str(), &un["hub.callback"]),
+        ("unsubscribe", &first["hub.callback"])
+    );
+    subscribed(&mut b).await;
+    s.wait_sub("s", |w| {
+        w["state"] == "active" && w["hub"] == b.url.as_str()
+    })
+    .await;
+    // Another within the hour: the current subscription is kept (and says why).
+    set_feed(&origin, &rss(&c.url, topic, &[("a", "A")]), &[]);
+    poll(&s).await;
+    s.wait_sub("s", |w| {
+        w["hub"] == b.url.as_str()
+            && w["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("moved less than an hour ago"))
+    })
+    .await;
+    assert!(
+        c.requests.try_recv().is_err(),
+        "no subscribe to the third hub"
+    );
+    assert!(
+        b.requests.try_recv().is_err(),
+        "no unsubscribe from the second"
+    );
+    let h = s.health().await;
+    assert_eq!(h["websub"].as_array().map(Vec::len), Some(1), "{h}");
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_renewal_the_hub_verifies_extends_the_lease() {
+    let mut hub = Hub::start(vec![Verify::Grant(6), Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    let renewal = subscribed(&mut hub).await;
+    assert_eq!(renewal["hub.callback"], form["hub.callback"]);
+    let sub = s
+        .wait_sub("s", |w| {
+            w["state"] == "active"
+                && w["lease_end"]
+                    .as_str()
+                    .and_then(|e| chrono::DateTime::parse_from_rfc3339(e).ok())
+                    .is_some_and(|e| e > chrono::Utc::now() + chrono::Duration::minutes(50))
+        })
+        .await;
+    assert!(sub["pending"].is_null(), "{sub}");
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_new_base_url_by_reload_unsubscribes_the_old_callback() {
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let sources = source("s", &origin.url("/feed.xml"), "");
+    let mut s = Setup::start("", &sources, "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    let text = config_text(&s.base, "", &sources, "").replace(
+        &format!("base_url = \"{}\"", s.base),
+        &format!("base_url = \"{}/river\"", s.base),
+    );
+    std::fs::write(s.dir.path().join("feeds.toml"), text).expect("write");
+    s.daemon.reload().await.expect("reloaded");
+    let un = hub.request().await;
+    assert_eq!(un["hub.mode"], "unsubscribe");
+    assert_eq!(un["hub.callback"], form["hub.callback"]);
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_unsubscribe_never_verified_is_sent_again_after_a_restart() {
+    // Granted; the unsubscribe hangs (never answered).
+    let mut hub = Hub::start(vec![Verify::Grant(3600), Verify::Hang]).await;
+    let origin = origin(
+        &rss(&hub.url, "https://example.org/t.xml", &[("a", "A")]),
+        &[],
+    )
+    .await;
+    let sources = source("s", &origin.url("/feed.xml"), "");
+    let mut s = Setup::start("", &sources, "").await;
+    s.stored("s").await;
+    let form = active(&s, &mut hub).await;
+    std::fs::write(
+        s.dir.path().join("feeds.toml"),
+        config_text(&s.base, "", &sources, "[websub]\nsubscribe = false"),
+    )
+    .expect("write");
+    s.daemon.reload().await.expect("reloaded");
+    let un = hub.request().await;
+    assert_eq!(un["hub.mode"], "unsubscribe");
+    let Setup { dir, daemon, .. } = s;
+    daemon.shutdown().await.expect("stops");
+    let s = Setup::start_in(dir, None, "", &sources, "[websub]\nsubscribe = false").await;
+    let again = hub.request().await;
+    assert_eq!(again["hub.mode"], "unsubscribe");
+    assert_eq!(again["hub.callback"], form["hub.callback"]);
     s.daemon.shutdown().await.expect("stops");
 }

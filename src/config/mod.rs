@@ -126,6 +126,9 @@ impl WebhookConfig {
 pub struct WebsubConfig {
     /// `subscribe`: whether to subscribe at all (only with `[server] base_url` written).
     pub subscribe: bool,
+    /// Whether the `[websub]` table sets anything (`tributary check` warns when it does
+    /// while `[server] base_url` is not written).
+    pub written: bool,
     /// `lease`: the lease asked of hubs (`hub.lease_seconds`).
     pub lease: Duration,
     /// `safety_poll`: how often a source with an active subscription is still polled.
@@ -134,6 +137,8 @@ pub struct WebsubConfig {
 
 impl WebsubConfig {
     pub const DEFAULT_LEASE: Duration = Duration::from_secs(10 * 24 * 3600);
+    /// The shortest `lease` accepted.
+    pub const MIN_LEASE: Duration = Duration::from_secs(3600);
     pub const DEFAULT_SAFETY_POLL: Duration = Duration::from_secs(6 * 3600);
 }
 
@@ -591,6 +596,14 @@ mod tests {
             p.iter().any(|l| l.contains("2:9") && l.contains("lease")),
             "{p:?}"
         );
+        let p = problems("[websub]\nlease = \"59m\"\n");
+        assert!(
+            p.iter()
+                .any(|l| l.contains("2:9") && l.contains("shorter than an hour")),
+            "{p:?}"
+        );
+        assert!(problems("[websub]\nlease = \"1h\"\n").is_empty());
+        assert!(!d.websub.written && c.websub.written);
     }
 
     #[test]

@@ -120,7 +120,20 @@ impl Validator<'_> {
 
     /// `[websub]`.
     fn websub(&mut self, raw: RawWebsub) -> Option<WebsubConfig> {
-        let lease = self.duration_or(&raw.lease, "lease", WebsubConfig::DEFAULT_LEASE);
+        let written = raw.subscribe.is_some() || raw.lease.is_some() || raw.safety_poll.is_some();
+        let mut lease = self.duration_or(&raw.lease, "lease", WebsubConfig::DEFAULT_LEASE);
+        if let (Some(d), Some(value)) = (lease, &raw.lease)
+            && d < WebsubConfig::MIN_LEASE
+        {
+            self.problem(
+                Some(value.span()),
+                format!(
+                    "[websub] lease \"{}\" is shorter than an hour (hubs would be asked to renew all the time)",
+                    value.get_ref()
+                ),
+            );
+            lease = None;
+        }
         let safety_poll = self.duration_or(
             &raw.safety_poll,
             "safety_poll",
@@ -128,6 +141,7 @@ impl Validator<'_> {
         );
         Some(WebsubConfig {
             subscribe: raw.subscribe.unwrap_or(true),
+            written,
             lease: lease?,
             safety_poll: safety_poll?,
         })

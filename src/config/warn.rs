@@ -5,7 +5,8 @@
 //! guard would refuse (every ping would fail), and about `[server]`: `base_url` is what every published self link and feed id is
 //! made from, and a `base_url` that only this machine can reach while other machines can
 //! connect (or one left to default from a `listen` of `0.0.0.0`) publishes links readers
-//! cannot follow.
+//! cannot follow. And `[websub]` settings while `base_url` is not written do nothing (the
+//! subscriber needs a callback URL hubs can reach).
 
 use std::net::IpAddr;
 
@@ -24,6 +25,13 @@ pub fn warnings(config: &Config) -> Vec<String> {
     } else {
         "an address other machines can reach"
     };
+    if !server.base_url_set && config.websub.written {
+        out.push(
+            "[websub] is set but [server] base_url is not: nothing is subscribed to until \
+             base_url is written (hubs must reach the callback under it)"
+                .to_string(),
+        );
+    }
     if !server.base_url_set {
         if listens_beyond_loopback {
             out.push(format!(
@@ -183,6 +191,24 @@ mod tests {
         assert!(w.is_empty(), "{w:?}");
         let w = config("", "\"http://[fd00::1]/\"");
         assert!(w[0].contains("fd00::1/128"), "{w:?}");
+    }
+
+    #[test]
+    fn websub_settings_without_base_url_are_named() {
+        let text = "[websub]\nsafety_poll = \"2h\"\n[[source]]\nname = \"a\"\nurl = \"https://a.example/feed\"\n";
+        let c = crate::config::parse(text, std::path::Path::new("feeds.toml")).expect("valid");
+        let w = warnings(&c);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains("[websub] is set but [server] base_url is not"),
+            "{w:?}"
+        );
+        let with_base = format!(
+            "[server]\nlisten = \"127.0.0.1:8080\"\nbase_url = \"http://127.0.0.1:8080\"\n{text}"
+        );
+        let c =
+            crate::config::parse(&with_base, std::path::Path::new("feeds.toml")).expect("valid");
+        assert!(warnings(&c).is_empty());
     }
 
     #[test]

@@ -10,29 +10,37 @@
 //!   plain-http hub is not subscribed to at all (deliveries without a signature could not
 //!   be trusted): the subscription is `off` with that reason.
 //! - Hub requests go through the fetcher's address guard, within `[fetch] timeout`, at
-//!   most [`HUB_CONCURRENCY`] at once, from their own tasks: a slow hub never delays polls
-//!   or the server. At most [`MAX_PER_HUB_HOST`] subscriptions go to one hub host.
+//!   most [`HUB_CONCURRENCY`] at once from as many sender tasks, at most [`HUB_QUEUE`]
+//!   waiting (the rest stay marked unsent and the tick queues them again): a slow hub
+//!   never delays polls or the server. A source has at most one current subscription and
+//!   one being unsubscribed, moves to another hub or topic at most once per
+//!   [`SWITCH_EVERY`], and at most [`PER_SOURCE_RECORDS`] × sources subscriptions are kept,
+//!   [`MAX_PER_HUB_HOST`] to one hub host.
 //! - The hub's verification (GET on the callback) is answered only for the request we
 //!   made and are waiting on (mode and topic must match); a denial is recorded with its
 //!   reason and the source goes back to its own interval.
-//! - A delivery (POST) must be signed (`X-Hub-Signature`, sha1/256/384/512, HMAC with the
-//!   subscription's secret, compared in constant time); one unsigned or wrongly signed is
-//!   answered 202 and ignored (counted as rejected). A fat ping's document is stored as a
-//!   poll's page (`Poller::push`), at most [`PER_SOURCE`] per source and [`IN_FLIGHT`] in
-//!   all at once (the rest are dropped and counted); an empty one asks the supervisor to
-//!   poll the source.
+//! - A delivery (POST) is taken only for a subscription that is active, not being
+//!   unsubscribed and still wanted by the running config (else 410). It must be signed
+//!   (`X-Hub-Signature`, sha1/256/384/512, HMAC with the subscription's secret, compared in
+//!   constant time); one unsigned or wrongly signed, or whose document names another feed
+//!   as its self, is answered 202 and ignored (counted as rejected). A fat ping's document
+//!   is stored as a poll's page (`Poller::push`), at most [`PER_SOURCE`] per source and
+//!   [`IN_FLIGHT`] in all at once (the rest are answered 503 with `Retry-After` and
+//!   counted); an empty one asks the supervisor to poll the source, at most once per
+//!   [`POLL_GAP`] (pings, denials and lapses in between fold into one poll at its end).
 //! - While a lease runs the source is polled every `[websub] safety_poll`
 //!   (`ingest/push.rs`); renewals go out at [`RENEW_AT`] of the lease; a lease that ends
 //!   unrenewed lapses, and the source is polled at once and at its own interval again.
 //! - A reload that removes a source, turns it (or WebSub) off, or changes `base_url`
 //!   unsubscribes; a changed URL, hub or topic is unsubscribed when the next poll finds
-//!   the new one. Subscriptions are kept in the store, so a restart carries on with them.
+//!   the new one. Subscriptions are kept in the store, so a restart carries on with them
+//!   (and sends pending unsubscribes again).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue};
 use tokio::sync::{Semaphore, mpsc, oneshot, watch};
@@ -53,8 +61,22 @@ use crate::store::Store;
 
 /// Hub requests (subscribe, unsubscribe) in flight at most.
 pub const HUB_CONCURRENCY: usize = 4;
+/// Hub requests waiting for one of those places at most; past it a request stays marked
+/// unsent and the lease clock sends it again later.
+pub const HUB_QUEUE: usize = 64;
 /// Subscriptions to one hub host at most.
 pub const MAX_PER_HUB_HOST: usize = 1000;
+/// Subscription records kept at most, as a multiple of the configured sources (a source
+/// has at most one current subscription and one being unsubscribed).
+pub const PER_SOURCE_RECORDS: usize = 2;
+/// A source moves to another hub or topic at most this often; until then the current
+/// subscription is kept.
+pub const SWITCH_EVERY: Duration = Duration::from_secs(3600);
+/// Polls asked for by thin pings, denials and lapses are at least this far apart per
+/// source; what comes in between is folded into one poll at the end of the gap.
+pub const POLL_GAP: Duration = Duration::from_secs(60);
+/// `Retry-After` (seconds) on a fat ping refused because too many are being stored.
+pub const BUSY_RETRY_AFTER: u64 = 30;
 /// Delivered documents being stored (or waiting to be) per source at most...
 pub const PER_SOURCE: usize = 3;
 /// ...and in all.
@@ -93,7 +115,18 @@ struct Shared {
     push: Push,
     live: watch::Receiver<Arc<Config>>,
     fetcher: Mutex<Fetcher>,
-    hub_places: Arc<Semaphore>,
+    /// Hub requests for the [`HUB_CONCURRENCY`] senders (bounded: [`HUB_QUEUE`]).
+    hub_queue: mpsc::Sender<HubJob>,
+    /// Subscriptions whose pending request is not queued (the queue was full, or an
+    /// unsubscribe stored by an earlier run): the tick queues them again.
+    unsent: Mutex<HashSet<String>>,
+    /// Subscriptions whose counters changed since they were last saved (saved by the tick).
+    dirty: Mutex<HashSet<String>>,
+    /// Per source: when the subscriber last asked for a poll, and whether one is owed.
+    polls: Mutex<HashMap<String, PollGate>>,
+    /// Per source: when it last moved to another hub or topic, and whether a move held
+    /// back since was logged.
+    switched: Mutex<HashMap<String, (DateTime<Utc>, bool)>>,
     /// Deliveries being stored, per source, and all.
     storing: Mutex<HashMap<String, usize>>,
     in_flight: Arc<Semaphore>,
@@ -125,10 +158,26 @@ pub struct Parts {
 pub enum Delivered {
     /// Taken (stored, or a poll asked for): 202.
     Accepted,
-    /// Ignored: no or a wrong signature (202, as the Recommendation says, but not used).
+    /// Ignored: no or a wrong signature, or a document of another topic (202, as the
+    /// Recommendation says, but not used).
     Rejected,
-    /// No such subscription: 410 Gone tells the hub to stop.
+    /// No such subscription, or one not taking deliveries (not verified, lease ended,
+    /// denied, being unsubscribed, no longer configured): 410 Gone tells the hub to stop.
     Unknown,
+    /// Too many documents being stored: 503 with `Retry-After` ([`BUSY_RETRY_AFTER`]
+    /// seconds), so the hub delivers it again.
+    Busy,
+}
+
+/// A hub request waiting for a sender.
+type HubJob = (Subscription, &'static str, Duration);
+
+/// The subscriber's polls of one source.
+#[derive(Default)]
+struct PollGate {
+    last: Option<tokio::time::Instant>,
+    owed: bool,
+    folded: u64,
 }
 
 impl Websub {
@@ -155,18 +204,29 @@ impl Websub {
         let now = Utc::now();
         push.set_safety_poll(live.borrow().websub.safety_poll);
         for s in &stored {
-            if s.state == SubscriptionState::Active {
+            if s.state == SubscriptionState::Active && s.pending.as_deref() != Some("unsubscribe") {
                 push.set(&s.source, s.lease_end.filter(|end| *end > now));
             }
         }
         let (discoveries, rx) = mpsc::channel(DISCOVERIES);
+        let (hub_queue, jobs) = mpsc::channel(HUB_QUEUE);
+        // Unsubscribes an earlier run asked for and may never have sent go out again.
+        let unsent = stored
+            .iter()
+            .filter(|s| s.pending.as_deref() == Some("unsubscribe"))
+            .map(|s| s.token.clone())
+            .collect();
         let shared = Arc::new(Shared {
             subs: Mutex::new(stored.into_iter().map(|s| (s.token.clone(), s)).collect()),
             store,
             push,
             live,
             fetcher: Mutex::new(fetcher),
-            hub_places: Arc::new(Semaphore::new(HUB_CONCURRENCY)),
+            hub_queue,
+            unsent: Mutex::new(unsent),
+            dirty: Mutex::default(),
+            polls: Mutex::default(),
+            switched: Mutex::default(),
             storing: Mutex::default(),
             in_flight: Arc::new(Semaphore::new(IN_FLIGHT)),
             control,
@@ -179,6 +239,10 @@ impl Websub {
             tx: discoveries,
             live: shared.live.clone(),
         };
+        let jobs = Arc::new(tokio::sync::Mutex::new(jobs));
+        for _ in 0..HUB_CONCURRENCY {
+            tokio::spawn(sender(jobs.clone(), shared.clone()));
+        }
         tokio::spawn(run(rx, shared.clone()));
         Websub {
             discoveries,
@@ -258,6 +322,19 @@ impl Websub {
                     }
                     (None, Some(gone.token), None)
                 }
+                _ if sub.pending.as_deref() == Some("unsubscribe")
+                    || !wanted(&shared.live.borrow(), sub) =>
+                {
+                    // Denied while being unsubscribed, or no longer configured: forgotten.
+                    tracing::info!(source = %sub.source, hub = %sub.hub, "websub: the hub denied a subscription no longer wanted; forgotten");
+                    let gone = subs.remove(token)?;
+                    (None, Some(gone.token), None)
+                }
+                _ if sub.state == SubscriptionState::Denied && sub.pending.is_none() => {
+                    // Said again: nothing new to record.
+                    tracing::debug!(source = %sub.source, hub = %sub.hub, "websub: the hub denied the subscription again");
+                    (None, None, Some(sub.source.clone()))
+                }
                 _ => {
                     let reason = query
                         .get("hub.reason")
@@ -280,7 +357,7 @@ impl Websub {
             shared.delete(token).await;
         }
         if let Some(source) = poll {
-            shared.poll_now(&source);
+            shared.poll_soon(&source);
             return Some(String::new());
         }
         query.get("hub.challenge").cloned().or(Some(String::new()))
@@ -295,39 +372,59 @@ impl Websub {
         body: Vec<u8>,
     ) -> Delivered {
         let shared = &self.shared;
+        let config = shared.live.borrow().clone();
         let (sub, ok) = {
             let mut subs = shared.lock_subs();
             let Some(sub) = subs.get_mut(token) else {
                 return Delivered::Unknown;
             };
+            if !taking(&config, sub, Utc::now()) {
+                tracing::debug!(source = %sub.source, hub = %sub.hub, state = ?sub.state, "websub: a delivery for a subscription not taking any was refused (410)");
+                return Delivered::Unknown;
+            }
             let ok = sub
                 .secret
                 .as_deref()
                 .zip(signature)
                 .is_some_and(|(secret, sig)| signature_ok(secret.as_bytes(), sig, &body));
-            if ok {
+            let fat = !body.iter().all(u8::is_ascii_whitespace);
+            let other_topic = ok && fat && !same_topic(sub, &body);
+            if ok && !other_topic {
                 sub.deliveries += 1;
                 sub.last_delivery = Some(Utc::now());
             } else {
                 sub.rejected += 1;
             }
-            (sub.clone(), ok)
+            (sub.clone(), ok.then_some(!other_topic))
         };
         let source = sub.source.clone();
-        shared.save(sub.clone()).await;
-        if !ok {
-            tracing::warn!(%source, hub = %sub.hub, "websub: a delivery without a valid signature was ignored");
-            shared.metrics.record_websub(&source, "rejected");
-            return Delivered::Rejected;
+        if ok == Some(true) {
+            // Signed by the hub: saved now (status shows it at once).
+            shared.save(sub.clone()).await;
+        } else {
+            // Anyone may send these: counted, saved by the next tick, not one write each.
+            shared.mark_dirty(&sub.token);
+        }
+        match ok {
+            None => {
+                tracing::debug!(%source, hub = %sub.hub, "websub: a delivery without a valid signature was ignored");
+                shared.metrics.record_websub(&source, "rejected");
+                return Delivered::Rejected;
+            }
+            Some(false) => {
+                tracing::debug!(%source, hub = %sub.hub, "websub: a delivered document names another feed as its self; ignored");
+                shared.metrics.record_websub(&source, "rejected");
+                return Delivered::Rejected;
+            }
+            Some(true) => {}
         }
         if body.iter().all(u8::is_ascii_whitespace) {
-            tracing::info!(%source, "websub: a delivery without a document; polling the source");
+            tracing::debug!(%source, "websub: a delivery without a document; polling the source");
             shared.metrics.record_websub(&source, "thin");
-            shared.poll_now(&source);
+            shared.poll_soon(&source);
             return Delivered::Accepted;
         }
-        shared.store_delivery(&sub, content_type, body);
-        Delivered::Accepted
+        shared.store_delivery(&sub, content_type, body)
     }
 
     /// `[fetch] max_body_mb` and `[fetch] timeout`: a delivery's body bounds.
@@ -352,9 +449,9 @@ impl Websub {
             sub.rejected += 1;
             sub.clone()
         };
-        tracing::warn!(source = %sub.source, "websub: a delivery over [fetch] max_body_mb was ignored");
+        tracing::debug!(source = %sub.source, "websub: a delivery over [fetch] max_body_mb was ignored");
         self.shared.metrics.record_websub(&sub.source, "rejected");
-        self.shared.save(sub).await;
+        self.shared.mark_dirty(&sub.token);
         Delivered::Rejected
     }
 }
@@ -362,6 +459,73 @@ impl Websub {
 /// Whether WebSub is on: `[server] base_url` written and `[websub] subscribe`.
 fn enabled(config: &Config) -> bool {
     config.server.base_url_set && config.websub.subscribe
+}
+
+/// Whether `config` still wants `sub`: WebSub on, its source configured with `websub`
+/// and the same URL, and its callback under the current `base_url`.
+fn wanted(config: &Config, sub: &Subscription) -> bool {
+    enabled(config)
+        && sub.callback == callback(&config.server.base_url, &sub.token)
+        && config
+            .source(&sub.source)
+            .is_some_and(|c| c.websub && c.url.as_str() == sub.source_url)
+}
+
+/// Whether `sub` takes deliveries at `now`: verified, its lease running, not being
+/// unsubscribed, and still wanted.
+fn taking(config: &Config, sub: &Subscription, now: DateTime<Utc>) -> bool {
+    sub.state == SubscriptionState::Active
+        && sub.lease_end.is_some_and(|end| end > now)
+        && sub.pending.as_deref() != Some("unsubscribe")
+        && wanted(config, sub)
+}
+
+/// Whether a delivered document is of `sub`'s topic: it names no self link, or as its
+/// self the topic, the source's URL or the self its document named at the last poll.
+fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
+    let Ok(base) = Url::parse(&sub.topic) else {
+        return true;
+    };
+    let Some(named) = crate::feed::websub::from_document(body, &base).topic else {
+        return true;
+    };
+    named == base
+        || Url::parse(&sub.source_url).is_ok_and(|u| u == named)
+        || sub.document_self.as_deref() == Some(named.as_str())
+}
+
+/// Whether one more subscription to `hub_host` may be made for `source`: at most
+/// `per_host` to one hub host and `cap` in all (`source`'s own records, about to be
+/// replaced, not counted). The reason when not.
+fn admit(
+    subs: &HashMap<String, Subscription>,
+    source: &str,
+    hub_host: &str,
+    per_host: usize,
+    cap: usize,
+) -> Result<(), String> {
+    let others = || subs.values().filter(|s| s.source != source);
+    if others().count() >= cap {
+        return Err(format!(
+            "not subscribed: {cap} subscriptions kept already ({PER_SOURCE_RECORDS} per configured source)"
+        ));
+    }
+    let on_host = others()
+        .filter(|s| s.state != SubscriptionState::Off)
+        .filter(|s| {
+            Url::parse(&s.hub)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+                .as_deref()
+                == Some(hub_host)
+        })
+        .count();
+    if on_host >= per_host {
+        return Err(format!(
+            "not subscribed: {per_host} subscriptions to {hub_host} already"
+        ));
+    }
+    Ok(())
 }
 
 /// The callback URL for `token` under `base`.
@@ -435,6 +599,73 @@ impl Shared {
         }
     }
 
+    /// `token`'s counters changed: saved at the next tick (not one write per delivery).
+    fn mark_dirty(&self, token: &str) {
+        self.dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(token.to_string());
+    }
+
+    /// Saves the subscriptions whose counters changed.
+    async fn save_dirty(&self) {
+        let tokens: Vec<String> = self
+            .dirty
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let subs: Vec<Subscription> = {
+            let subs = self.lock_subs();
+            tokens.iter().filter_map(|t| subs.get(t).cloned()).collect()
+        };
+        for sub in subs {
+            self.save(sub).await;
+        }
+    }
+
+    /// Asks for a poll of `source` (a thin ping, a denial, a lapse): at once if the last
+    /// one the subscriber asked for is [`POLL_GAP`] ago, else once the gap has passed
+    /// (everything in between folded into that one poll). Never waits.
+    fn poll_soon(&self, source: &str) {
+        let now = tokio::time::Instant::now();
+        {
+            let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+            let gate = polls.entry(source.to_string()).or_default();
+            if gate.last.is_some_and(|last| now - last < POLL_GAP) {
+                gate.owed = true;
+                gate.folded += 1;
+                self.metrics.record_websub(source, "coalesced");
+                return;
+            }
+            gate.last = Some(now);
+        }
+        self.poll_now(source);
+    }
+
+    /// Polls owed once their gap has passed (one summary line each).
+    fn owed_polls(&self) {
+        let now = tokio::time::Instant::now();
+        let due: Vec<(String, u64)> = {
+            let mut polls = self.polls.lock().unwrap_or_else(|e| e.into_inner());
+            polls.retain(|_, g| g.owed || g.last.is_some_and(|last| now - last < POLL_GAP));
+            polls
+                .iter_mut()
+                .filter(|(_, g)| g.owed && g.last.is_none_or(|last| now - last >= POLL_GAP))
+                .map(|(source, g)| {
+                    let folded = std::mem::take(&mut g.folded);
+                    g.owed = false;
+                    g.last = Some(now);
+                    (source.clone(), folded)
+                })
+                .collect()
+        };
+        for (source, folded) in due {
+            tracing::info!(%source, folded, "websub: polling once for the pings, denials or lapses since the last poll");
+            self.poll_now(&source);
+        }
+    }
+
     /// Asks the supervisor to poll `source` now (as `tributary poll` does). Never waits.
     fn poll_now(&self, source: &str) {
         let (reply, _answer) = oneshot::channel();
@@ -453,14 +684,14 @@ impl Shared {
         sub: &Subscription,
         content_type: Option<String>,
         body: Vec<u8>,
-    ) {
+    ) -> Delivered {
         let source = sub.source.clone();
         let config = self.live.borrow().clone();
         let Some(source_config) = config.source(&source).cloned() else {
-            return;
+            return Delivered::Unknown;
         };
         let Some((poller, on_poll)) = self.ingest.get().cloned() else {
-            return;
+            return Delivered::Busy;
         };
         let place = self.in_flight.clone().try_acquire_owned().ok();
         let admitted = place.is_some() && {
@@ -469,9 +700,9 @@ impl Shared {
             (*n < PER_SOURCE).then(|| *n += 1).is_some()
         };
         let Some(place) = place.filter(|_| admitted) else {
-            tracing::warn!(%source, "websub: too many deliveries being stored; this one is dropped");
+            tracing::debug!(%source, "websub: too many deliveries being stored; this one is refused (503)");
             self.metrics.record_websub(&source, "dropped");
-            return;
+            return Delivered::Busy;
         };
         self.metrics.record_websub(&source, "accepted");
         let final_url = Url::parse(&sub.topic).unwrap_or_else(|_| source_config.url.clone());
@@ -491,24 +722,51 @@ impl Shared {
                 *n = n.saturating_sub(1);
             }
         });
+        Delivered::Accepted
     }
 
-    /// Sends `sub`'s `mode` request to its hub from its own task; a failure is recorded.
-    fn request(self: &Arc<Self>, sub: Subscription, mode: &'static str, lease: Duration) {
-        let shared = self.clone();
-        tokio::spawn(async move {
-            let cancel = shared.shutdown.clone();
-            tokio::select! {
-                () = cancel.cancelled() => {}
-                () = shared.send(sub, mode, lease) => {}
-            }
-        });
+    /// Queues `sub`'s `mode` request for the senders; with the queue full it is marked
+    /// unsent and queued again by a later tick. Never waits.
+    fn request(&self, sub: Subscription, mode: &'static str, lease: Duration) {
+        let token = sub.token.clone();
+        if self.hub_queue.try_send((sub, mode, lease)).is_err() {
+            tracing::debug!(
+                mode,
+                "websub: too many hub requests waiting; this one goes later"
+            );
+            self.unsent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(token);
+        }
+    }
+
+    /// Queues again the requests that found the queue full (or an earlier run left).
+    fn resend(&self, lease: Duration) {
+        let tokens: Vec<String> = self
+            .unsent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .collect();
+        let jobs: Vec<(Subscription, &'static str)> = {
+            let subs = self.lock_subs();
+            tokens
+                .iter()
+                .filter_map(|t| subs.get(t))
+                .filter_map(|s| match s.pending.as_deref() {
+                    Some("subscribe") => Some((s.clone(), "subscribe")),
+                    Some("unsubscribe") => Some((s.clone(), "unsubscribe")),
+                    _ => None,
+                })
+                .collect()
+        };
+        for (sub, mode) in jobs {
+            self.request(sub, mode, lease);
+        }
     }
 
     async fn send(self: &Arc<Self>, sub: Subscription, mode: &'static str, lease: Duration) {
-        let Ok(_place) = self.hub_places.clone().acquire_owned().await else {
-            return;
-        };
         let result = match Url::parse(&sub.hub) {
             Ok(hub) => {
                 let to = if sub.callback.is_empty() {
@@ -593,16 +851,23 @@ impl Shared {
         let mut saves = Vec::new();
         let mut deletes = Vec::new();
         let mut requests = Vec::new();
-        {
+        'decide: {
             let mut subs = self.lock_subs();
+            // Records of an earlier URL or base_url (not wanted, on their way out) are not
+            // the source's current subscription.
             let current: Vec<String> = subs
                 .values()
-                .filter(|s| s.source == source && s.pending.as_deref() != Some("unsubscribe"))
+                .filter(|s| {
+                    s.source == source
+                        && s.pending.as_deref() != Some("unsubscribe")
+                        && (s.state == SubscriptionState::Off || wanted(&config, s))
+                })
                 .map(|s| s.token.clone())
                 .collect();
             let mut keep = false;
-            for token in current {
-                let Some(s) = subs.get_mut(&token) else {
+            let mut moving = false;
+            for token in &current {
+                let Some(s) = subs.get(token) else {
                     continue;
                 };
                 let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
@@ -616,18 +881,58 @@ impl Shared {
                 };
                 if same && !retry {
                     keep = true;
+                } else if !same {
+                    moving = true;
+                }
+            }
+            // Another hub or topic: at most one move per SWITCH_EVERY (a source announcing
+            // a new hub at every poll keeps the one it has).
+            if moving && !keep {
+                let mut switched = self.switched.lock().unwrap_or_else(|e| e.into_inner());
+                if let Some((at, logged)) = switched.get_mut(&source)
+                    && now - *at < chrono::Duration::from_std(SWITCH_EVERY).unwrap_or_default()
+                {
+                    if !*logged {
+                        *logged = true;
+                        tracing::info!(%source, hub = ?hub.map(Url::as_str), "websub: the source announces another hub or topic; it moved less than an hour ago, so the current subscription is kept for now");
+                        for token in &current {
+                            if let Some(s) = subs.get_mut(token) {
+                                s.reason = Some("the source announces another hub or topic; it moved less than an hour ago, so this subscription is kept for now".into());
+                                saves.push(s.clone());
+                            }
+                        }
+                    }
+                    break 'decide;
+                }
+                switched.insert(source.clone(), (now, false));
+            }
+            let mut unsubscribing = false;
+            for token in current {
+                let Some(s) = subs.get_mut(&token) else {
+                    continue;
+                };
+                let same = hub.is_some_and(|h| s.hub == h.as_str()) && s.topic == topic.as_str();
+                if keep && same {
+                    let named = found.document_self.as_ref().map(Url::to_string);
+                    if s.document_self != named {
+                        s.document_self = named;
+                        saves.push(s.clone());
+                    }
                     continue;
                 }
                 // Moved (another hub or topic) or to be made again: the old one goes.
                 if matches!(
                     s.state,
                     SubscriptionState::Active | SubscriptionState::Pending
-                ) {
+                ) && !unsubscribing
+                {
+                    unsubscribing = true;
                     s.pending = Some("unsubscribe".into());
                     s.requested = Some(now);
                     self.push.set(&s.source, None);
                     saves.push(s.clone());
                     requests.push((s.clone(), "unsubscribe"));
+                    deletes.extend(self.retire(&mut subs, &source, &token));
                 } else {
                     subs.remove(&token);
                     deletes.push(token);
@@ -641,17 +946,8 @@ impl Shared {
                         .unwrap_or_else(|e| e.into_inner())
                         .trusted_host(hub);
                 let host = hub.host_str().unwrap_or_default().to_ascii_lowercase();
-                let on_host = subs
-                    .values()
-                    .filter(|s| s.state != SubscriptionState::Off)
-                    .filter(|s| {
-                        Url::parse(&s.hub)
-                            .ok()
-                            .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
-                            .as_deref()
-                            == Some(host.as_str())
-                    })
-                    .count();
+                let cap = PER_SOURCE_RECORDS * config.sources.len().max(1);
+                let admitted = admit(&subs, &source, &host, MAX_PER_HUB_HOST, cap);
                 let token = random_hex();
                 let mut sub = Subscription {
                     callback: callback(&config.server.base_url, &token),
@@ -669,18 +965,18 @@ impl Shared {
                     last_delivery: None,
                     deliveries: 0,
                     rejected: 0,
+                    document_self: found.document_self.as_ref().map(Url::to_string),
                 };
                 if !trusted {
                     sub.state = SubscriptionState::Off;
                     sub.pending = None;
                     sub.reason = Some("not subscribed: the hub is plain http outside loopback and [fetch] allow_networks, so its secret would travel in clear and deliveries could not be trusted".into());
                     tracing::warn!(%source, hub = %sub.hub, "websub: not subscribing to a plain-http hub outside trusted networks");
-                } else if on_host >= MAX_PER_HUB_HOST {
+                } else if let Err(reason) = admitted {
                     sub.state = SubscriptionState::Off;
                     sub.pending = None;
-                    sub.reason = Some(format!(
-                        "not subscribed: {MAX_PER_HUB_HOST} subscriptions to {host} already"
-                    ));
+                    tracing::warn!(%source, hub = %sub.hub, %reason, "websub: not subscribing");
+                    sub.reason = Some(reason);
                 } else {
                     sub.secret = Some(random_hex());
                     requests.push((sub.clone(), "subscribe"));
@@ -701,6 +997,30 @@ impl Shared {
         }
     }
 
+    /// `source`'s records being unsubscribed other than `keep` are forgotten (their
+    /// leases run out on their own): a source has at most one being unsubscribed. The
+    /// tokens to delete from the store.
+    fn retire(
+        &self,
+        subs: &mut HashMap<String, Subscription>,
+        source: &str,
+        keep: &str,
+    ) -> Vec<String> {
+        let old: Vec<String> = subs
+            .values()
+            .filter(|s| {
+                s.source == source && s.token != keep && s.pending.as_deref() == Some("unsubscribe")
+            })
+            .map(|s| s.token.clone())
+            .collect();
+        let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+        for t in &old {
+            subs.remove(t);
+            unsent.remove(t);
+        }
+        old
+    }
+
     /// After a reload: subscriptions no longer wanted are unsubscribed (or dropped).
     async fn reloaded(self: &Arc<Self>, config: &Config) {
         self.push.set_safety_poll(config.websub.safety_poll);
@@ -709,7 +1029,7 @@ impl Shared {
             Err(error) => tracing::warn!(%error, "websub: keeping the old HTTP client"),
         }
         let now = Utc::now();
-        let mut unsubscribe = Vec::new();
+        let mut unsubscribe: Vec<Subscription> = Vec::new();
         let mut drop = Vec::new();
         {
             let mut subs = self.lock_subs();
@@ -723,12 +1043,7 @@ impl Shared {
                     drop.push(s.token.clone());
                     continue;
                 }
-                let wanted = enabled(config)
-                    && s.callback == callback(&config.server.base_url, &s.token)
-                    && config
-                        .source(&s.source)
-                        .is_some_and(|c| c.websub && c.url.as_str() == s.source_url);
-                if wanted {
+                if wanted(config, s) {
                     continue;
                 }
                 self.push.set(&s.source, None);
@@ -745,6 +1060,9 @@ impl Shared {
             }
             for t in &drop {
                 subs.remove(t);
+            }
+            for s in &unsubscribe {
+                drop.extend(self.retire(&mut subs, &s.source, &s.token));
             }
         }
         for t in drop {
@@ -772,6 +1090,15 @@ impl Shared {
                 let waited = s.requested.is_some_and(|r| now - r > verify_within);
                 match (s.state, s.pending.as_deref()) {
                     (_, Some("unsubscribe")) if waited => gone.push(s.token.clone()),
+                    (
+                        SubscriptionState::Denied
+                        | SubscriptionState::Off
+                        | SubscriptionState::Lapsed,
+                        None,
+                    ) if !wanted(&config, s) => {
+                        // Denied or ended, and no longer configured: forgotten.
+                        gone.push(s.token.clone());
+                    }
                     (SubscriptionState::Active, _) if s.lease_end.is_some_and(|end| end <= now) => {
                         tracing::warn!(source = %s.source, hub = %s.hub, "websub: the lease ended unrenewed; polling as usual");
                         s.state = SubscriptionState::Lapsed;
@@ -807,6 +1134,12 @@ impl Shared {
                 subs.remove(t);
             }
         }
+        if !gone.is_empty() {
+            let mut unsent = self.unsent.lock().unwrap_or_else(|e| e.into_inner());
+            for t in &gone {
+                unsent.remove(t);
+            }
+        }
         for t in gone {
             self.delete(t).await;
         }
@@ -818,7 +1151,27 @@ impl Shared {
             self.request(s, "subscribe", config.websub.lease);
         }
         for source in polls {
-            self.poll_now(&source);
+            self.poll_soon(&source);
+        }
+        self.owed_polls();
+        self.resend(config.websub.lease);
+        self.save_dirty().await;
+    }
+}
+
+/// One of the [`HUB_CONCURRENCY`] senders of hub requests.
+async fn sender(jobs: Arc<tokio::sync::Mutex<mpsc::Receiver<HubJob>>>, shared: Arc<Shared>) {
+    loop {
+        let job = tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            job = async { jobs.lock().await.recv().await } => job,
+        };
+        let Some((sub, mode, lease)) = job else {
+            return;
+        };
+        tokio::select! {
+            () = shared.shutdown.cancelled() => return,
+            () = shared.send(sub, mode, lease) => {}
         }
     }
 }
@@ -834,7 +1187,10 @@ async fn run(mut rx: mpsc::Receiver<(String, Discovery)>, shared: Arc<Shared>) {
     loop {
         tokio::select! {
             biased;
-            () = shared.shutdown.cancelled() => return,
+            () = shared.shutdown.cancelled() => {
+                shared.save_dirty().await;
+                return;
+            }
             changed = live.changed() => {
                 if changed.is_err() {
                     return;
@@ -902,6 +1258,90 @@ mod tests {
         for bad in ["", "sha256", "sha256=", "md5=00", "sha256=zz", "sha256=0"] {
             assert!(!signature_ok(b"secret", bad, body), "{bad}");
         }
+    }
+
+    fn sub(token: &str, source: &str, hub: &str, state: SubscriptionState) -> Subscription {
+        Subscription {
+            token: token.into(),
+            source: source.into(),
+            source_url: format!("https://{source}.example/feed"),
+            callback: String::new(),
+            hub: hub.into(),
+            topic: format!("https://{source}.example/feed"),
+            secret: None,
+            state,
+            pending: None,
+            reason: None,
+            requested: None,
+            lease_end: None,
+            last_delivery: None,
+            deliveries: 0,
+            rejected: 0,
+            document_self: None,
+        }
+    }
+
+    #[test]
+    fn subscriptions_are_bounded_per_hub_host_and_in_all() {
+        let mut subs = HashMap::new();
+        for (t, source, hub, state) in [
+            ("1", "a", "https://Hub.example/x", SubscriptionState::Active),
+            (
+                "2",
+                "b",
+                "https://hub.example/y",
+                SubscriptionState::Pending,
+            ),
+            ("3", "c", "https://hub.example/z", SubscriptionState::Off),
+            (
+                "4",
+                "d",
+                "https://other.example/",
+                SubscriptionState::Active,
+            ),
+        ] {
+            subs.insert(t.to_string(), sub(t, source, hub, state));
+        }
+        // Two (not off) on hub.example, whatever the case and path.
+        assert!(admit(&subs, "e", "hub.example", 3, 100).is_ok());
+        let refused = admit(&subs, "e", "hub.example", 2, 100).unwrap_err();
+        assert!(
+            refused.contains("2 subscriptions to hub.example"),
+            "{refused}"
+        );
+        // The source's own records are about to be replaced: not counted.
+        assert!(admit(&subs, "a", "hub.example", 2, 100).is_ok());
+        assert!(admit(&subs, "e", "third.example", 2, 100).is_ok());
+        // Four records kept in all.
+        let refused = admit(&subs, "e", "third.example", 1000, 4).unwrap_err();
+        assert!(refused.contains("4 subscriptions kept"), "{refused}");
+        assert!(admit(&subs, "d", "third.example", 1000, 4).is_ok());
+    }
+
+    #[test]
+    fn a_delivered_document_must_be_of_the_topic() {
+        let s = sub("1", "a", "https://hub.example/", SubscriptionState::Active);
+        let doc = |self_link: &str| {
+            format!(
+                r#"<feed xmlns="http://www.w3.org/2005/Atom"><title>t</title>{self_link}<entry><id>1</id></entry></feed>"#
+            )
+        };
+        assert!(same_topic(&s, doc("").as_bytes()));
+        assert!(same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example/feed"/>"#).as_bytes()
+        ));
+        assert!(!same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://b.example/feed"/>"#).as_bytes()
+        ));
+        // The self the source's own document named at its last poll is its too.
+        let mut s = s;
+        s.document_self = Some("https://a.example/feed.xml?v=2".into());
+        assert!(same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example/feed.xml?v=2"/>"#).as_bytes()
+        ));
     }
 
     #[test]

@@ -14,18 +14,26 @@ pub const MAX_HUBS: usize = 4;
 pub struct Discovery {
     pub hubs: Vec<Url>,
     pub topic: Option<Url>,
+    /// The `self` the document itself names (set by [`Discovery::choose`]): a pushed
+    /// document may name it rather than the topic.
+    pub document_self: Option<Url>,
 }
 
 impl Discovery {
     /// Headers first: when they name a hub, they are the answer (with their `self`, else
     /// the document's); else the document's hubs and self.
     pub fn choose(headers: Discovery, document: Discovery) -> Discovery {
+        let document_self = document.topic.clone();
         if headers.hubs.is_empty() {
-            document
+            Discovery {
+                document_self,
+                ..document
+            }
         } else {
             Discovery {
                 hubs: headers.hubs,
                 topic: headers.topic.or(document.topic),
+                document_self,
             }
         }
     }
@@ -271,14 +279,18 @@ mod tests {
         let h = Discovery {
             hubs: vec![Url::parse("https://a.example/").unwrap()],
             topic: None,
+            document_self: None,
         };
         let d = Discovery {
             hubs: vec![Url::parse("https://b.example/").unwrap()],
             topic: Some(Url::parse("https://example.org/self").unwrap()),
+            document_self: None,
         };
         let chosen = Discovery::choose(h.clone(), d.clone());
         assert_eq!(chosen.hubs, h.hubs);
         assert_eq!(chosen.topic, d.topic);
-        assert_eq!(Discovery::choose(Discovery::default(), d.clone()), d);
+        assert_eq!(chosen.document_self, d.topic);
+        let alone = Discovery::choose(Discovery::default(), d.clone());
+        assert_eq!((&alone.hubs, &alone.topic), (&d.hubs, &d.topic));
     }
 }

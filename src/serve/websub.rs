@@ -99,6 +99,14 @@ pub(super) async fn deliver(
     {
         Delivered::Unknown => StatusCode::GONE.into_response(),
         Delivered::Accepted | Delivered::Rejected => StatusCode::ACCEPTED.into_response(),
+        Delivered::Busy => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(
+                header::RETRY_AFTER,
+                crate::daemon::websub::BUSY_RETRY_AFTER.to_string(),
+            )],
+        )
+            .into_response(),
     }
 }
 

@@ -61,6 +61,7 @@ mod tests {
             last_delivery: None,
             deliveries: 0,
             rejected: 0,
+            document_self: None,
         };
         store.save_websub(&sub).unwrap();
         assert_eq!(store.websub_subscriptions().unwrap(), vec![sub]);
