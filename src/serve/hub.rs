@@ -978,12 +978,7 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
                 Ok(_) => {
                     inner.metrics.hub.record_delivery("delivered");
                     if sub.failures > 0 {
-                        let healed = HubSubscription {
-                            failures: 0,
-                            failing_since: None,
-                            ..sub
-                        };
-                        let _ = inner.store.call(move |s| s.hub_put(&healed)).await;
+                        record_outcome(inner, &topic, &callback, true).await;
                     }
                     return;
                 }
@@ -992,13 +987,16 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             let host = url.host_str().unwrap_or("").to_string();
             if let FetchError::Status { status: 410, .. } = error {
                 tracing::info!(%topic, callback_host = %host, "hub: the subscriber answered 410 Gone; subscription dropped");
+                let _held = inner.activating.lock().await;
                 let (t, c) = (sub.topic.clone(), sub.callback.clone());
-                let _ = inner
+                let removed = inner
                     .store
                     .call(move |s| s.hub_remove(&sub.topic, &sub.callback))
                     .await;
-                inner.metrics.hub.record_dropped("gone");
-                inner.removed(&t, &c);
+                if matches!(removed, Ok(true)) {
+                    inner.metrics.hub.record_dropped("gone");
+                    inner.removed(&t, &c);
+                }
                 return;
             }
             if let Some(wait) = retry_wait(&error, attempts) {
@@ -1020,27 +1018,50 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             }
             tracing::warn!(%topic, callback_host = %host, %error, attempts, "hub: delivery failed; given up");
             inner.metrics.hub.record_delivery("failed");
-            let now = Utc::now();
-            let since = sub.failing_since.unwrap_or(now);
-            let failures = sub.failures.saturating_add(1);
-            let updated = HubSubscription {
-                failures,
-                failing_since: Some(since),
-                ..sub
-            };
-            if worn_out(failures, since, now) {
-                tracing::warn!(%topic, callback_host = %host, failures, "hub: subscription dropped after repeated failed deliveries");
-                let (t, c) = (updated.topic.clone(), updated.callback.clone());
-                let _ = inner
-                    .store
-                    .call(move |s| s.hub_remove(&updated.topic, &updated.callback))
-                    .await;
-                inner.metrics.hub.record_dropped("failures");
-                inner.removed(&t, &c);
-            } else {
-                let _ = inner.store.call(move |s| s.hub_put(&updated)).await;
-            }
+            record_outcome(inner, &topic, &callback, false).await;
         }
+    }
+}
+
+/// Records a delivery's outcome on the subscription as it is in the store now (it may
+/// have been renewed, unsubscribed or dropped while the delivery was under way: a
+/// subscription gone meanwhile is not written back). A failure counts towards
+/// [`DROP_AFTER`]; a success clears the count. Under the `activating` lock, as every other
+/// change of a subscription is.
+async fn record_outcome(inner: &Arc<Inner>, topic: &str, callback: &str, delivered: bool) {
+    let _held = inner.activating.lock().await;
+    let (t, c) = (topic.to_string(), callback.to_string());
+    let Ok(Some(sub)) = inner.store.call(move |s| s.hub_get(&t, &c)).await else {
+        return;
+    };
+    if delivered {
+        let healed = HubSubscription {
+            failures: 0,
+            failing_since: None,
+            ..sub
+        };
+        let _ = inner.store.call(move |s| s.hub_put(&healed)).await;
+        return;
+    }
+    let now = Utc::now();
+    let since = sub.failing_since.unwrap_or(now);
+    let failures = sub.failures.saturating_add(1);
+    if worn_out(failures, since, now) {
+        let host = host_of(callback);
+        tracing::warn!(%topic, callback_host = %host, failures, "hub: subscription dropped after repeated failed deliveries");
+        let (t, c) = (topic.to_string(), callback.to_string());
+        let removed = inner.store.call(move |s| s.hub_remove(&t, &c)).await;
+        if matches!(removed, Ok(true)) {
+            inner.metrics.hub.record_dropped("failures");
+            inner.removed(topic, callback);
+        }
+    } else {
+        let updated = HubSubscription {
+            failures,
+            failing_since: Some(since),
+            ..sub
+        };
+        let _ = inner.store.call(move |s| s.hub_put(&updated)).await;
     }
 }
 
