@@ -54,6 +54,11 @@ pub struct Settings {
 /// 8 KiB, its default about 400 KB).
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
+/// The address a request's client is counted under (an IPv6 /64 as one), in every
+/// request's extensions; `None` for a trusted proxy (whose clients cannot be told apart).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<IpAddr>);
+
 /// How long a stop waits for responses in flight before closing their connections: short,
 /// so that an open connection never holds the process up (systemd, and the 2 s a stop may
 /// take in all).
@@ -484,9 +489,11 @@ impl Connection {
             stream,
             track: track.clone(),
         });
+        let client = ClientAddress(shared.settings.address_key(peer.ip()));
         let service = {
             let (track, shared) = (track.clone(), shared.clone());
-            hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(client);
                 let busy = Busy::begin(id, &track, &shared);
                 let mut router = router.clone();
                 async move {

@@ -8,7 +8,7 @@
 //! them) and `pages` (`/status`, `/healthz`,
 //! `/metrics`, `/opml`), the render cache in `cache`, the connections in `listener`, the
 //! WebSub hub (`POST /hub` and its deliveries) in `hub`, the subscriber's callbacks in
-//! `websub` (both with places of their own, [`MAX_WEBSUB_REQUESTS`]).
+//! `websub` (each with places of its own, [`MAX_WEBSUB_REQUESTS`]).
 
 mod cache;
 mod error;
@@ -65,43 +65,138 @@ pub fn router(state: AppState, hub: hub::Hub) -> Router {
 
 /// Requests served at the same time, at most.
 pub const MAX_CONCURRENT_REQUESTS: usize = 256;
-/// WebSub requests (`/hub`, the subscriber's callbacks) served at the same time, at most;
-/// past it they are answered 503 at once. They have places of their own, so uploads that
-/// drip their bodies never hold the places readers' requests need.
-pub const MAX_WEBSUB_REQUESTS: usize = 64;
+/// Places of each WebSub route (`POST /hub`, the subscriber's callbacks): requests served
+/// at the same time, at most; past it they are answered 503 at once. They are apart from
+/// the feed requests' places, so uploads that drip their bodies never hold a place a
+/// reader needs, and apart from each other, so a flood of `/hub` requests never refuses a
+/// hub's delivery to us (a callback with a token we do not hold is answered before its
+/// body is read, so only a hub we subscribed to can hold a callback place).
+pub const MAX_WEBSUB_REQUESTS: usize = 32;
+/// `POST /hub` places one client address (an IPv6 /64) holds at most; trusted proxies
+/// (`[server] trusted_proxies`, loopback) are not counted: their clients cannot be told
+/// apart, and the proxy applies its own limits.
+pub const MAX_HUB_REQUESTS_PER_CLIENT: usize = 4;
+/// A `POST /hub` request (an 8 KiB form at most) is answered within this, or 408.
+pub const HUB_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// `POST /hub` and `/websub/callback/{token}`: requests that carry a body from anyone, with
-/// their own [`MAX_WEBSUB_REQUESTS`] places.
+/// `POST /hub` and `/websub/callback/{token}`: requests that carry a body from anyone, each
+/// route with [`MAX_WEBSUB_REQUESTS`] places of its own.
 fn websub_routes(state: AppState, hub: hub::Hub) -> Router {
-    let places = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_WEBSUB_REQUESTS));
-    Router::new()
-        .route(
-            "/hub",
-            axum::routing::post(hub::endpoint)
-                .layer(axum::extract::DefaultBodyLimit::max(hub::BODY_LIMIT)),
-        )
+    let hub_places = Places::new(MAX_WEBSUB_REQUESTS, Some(MAX_HUB_REQUESTS_PER_CLIENT));
+    let callback_places = Places::new(MAX_WEBSUB_REQUESTS, None);
+    let hub_route = Router::new()
+        .route("/hub", axum::routing::post(hub::endpoint))
+        .layer(axum::extract::DefaultBodyLimit::max(hub::BODY_LIMIT))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            HUB_REQUEST_TIMEOUT,
+        ))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                hub_places.clone().serve(request, next)
+            },
+        ));
+    let callback_route = Router::new()
         .route(
             "/websub/callback/{token}",
             get(websub::verify).post(websub::deliver),
         )
-        .with_state(state)
-        .layer(axum::Extension(hub))
         .layer(axum::middleware::from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let places = places.clone();
-                async move {
-                    let Ok(_place) = places.try_acquire_owned() else {
-                        return (
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            [(axum::http::header::RETRY_AFTER, "10")],
-                            "too many WebSub requests at once; try again shortly\n",
-                        )
-                            .into_response();
-                    };
-                    next.run(request).await
-                }
+                callback_places.clone().serve(request, next)
             },
-        ))
+        ));
+    hub_route
+        .merge(callback_route)
+        .with_state(state)
+        .layer(axum::Extension(hub))
+}
+
+/// A route's places: at most so many requests at once, and at most so many per client
+/// address; a request finding none is answered 503 at once.
+#[derive(Clone)]
+struct Places {
+    all: std::sync::Arc<tokio::sync::Semaphore>,
+    per_client: Option<(usize, std::sync::Arc<std::sync::Mutex<ClientCounts>>)>,
+}
+
+type ClientCounts = std::collections::HashMap<std::net::IpAddr, usize>;
+
+impl Places {
+    fn new(all: usize, per_client: Option<usize>) -> Places {
+        Places {
+            all: std::sync::Arc::new(tokio::sync::Semaphore::new(all)),
+            per_client: per_client.map(|n| (n, std::sync::Arc::default())),
+        }
+    }
+
+    async fn serve(
+        self,
+        request: axum::extract::Request,
+        next: axum::middleware::Next,
+    ) -> Response {
+        let client = request
+            .extensions()
+            .get::<listener::ClientAddress>()
+            .and_then(|c| c.0);
+        let _client_place = match (&self.per_client, client) {
+            (Some((max, counts)), Some(ip)) => match ClientPlace::take(counts, ip, *max) {
+                Some(place) => Some(place),
+                None => return busy("too many WebSub requests from your address at once"),
+            },
+            _ => None,
+        };
+        let Ok(_place) = self.all.clone().try_acquire_owned() else {
+            return busy("too many WebSub requests at once");
+        };
+        next.run(request).await
+    }
+}
+
+/// One client's place among its [`MAX_HUB_REQUESTS_PER_CLIENT`]; given back when dropped.
+struct ClientPlace {
+    counts: std::sync::Arc<std::sync::Mutex<ClientCounts>>,
+    ip: std::net::IpAddr,
+}
+
+impl ClientPlace {
+    fn take(
+        counts: &std::sync::Arc<std::sync::Mutex<ClientCounts>>,
+        ip: std::net::IpAddr,
+        max: usize,
+    ) -> Option<ClientPlace> {
+        let mut held = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let n = held.entry(ip).or_insert(0);
+        if *n >= max {
+            return None;
+        }
+        *n += 1;
+        Some(ClientPlace {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for ClientPlace {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = held.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
+
+fn busy(reason: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(axum::http::header::RETRY_AFTER, "10")],
+        format!("{reason}; try again shortly\n"),
+    )
+        .into_response()
 }
 
 async fn not_found() -> Response {
