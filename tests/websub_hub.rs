@@ -55,6 +55,8 @@ enum Answer {
     Status(u16),
     /// Never answers.
     Hang,
+    /// Waits until the test releases it, then answers with the status.
+    Held(Arc<tokio::sync::Notify>, u16),
 }
 
 #[derive(Clone)]
@@ -165,6 +167,10 @@ async fn delivery(
     match answer {
         Answer::Status(code) => StatusCode::from_u16(code).expect("status").into_response(),
         Answer::Hang => std::future::pending().await,
+        Answer::Held(release, code) => {
+            release.notified().await;
+            StatusCode::from_u16(code).expect("status").into_response()
+        }
     }
 }
 
@@ -784,6 +790,66 @@ async fn a_500_is_retried_and_a_410_drops_the_subscription() {
     flaky.next_delivery().await;
     hub_status(&base, |h| h["delivered"] == 2).await;
     assert!(gone.posts.try_recv().is_err());
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_unsubscribe_during_a_failing_delivery_stays_unsubscribed() {
+    const JSON: &str = "http://feeds.test/feed.json";
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let release = Arc::new(tokio::sync::Notify::new());
+    let mut sub = Subscriber::start(Check::Echo, vec![Answer::Held(release.clone(), 400)]).await;
+    // On the same host: its deliveries wait for the held one's outcome to be recorded.
+    let mut control = Subscriber::start(Check::Echo, vec![]).await;
+    let cb = sub.callback("/cb");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, mut reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    subscribe(&base, JSON, &cb, &[]).await;
+    sub.next_verification().await;
+    subscribe(&base, TOPIC, &control.callback("/cb"), &[]).await;
+    control.next_verification().await;
+    hub_status(&base, |h| {
+        subscriptions(h, JSON) == 1 && subscriptions(h, TOPIC) == 1
+    })
+    .await;
+
+    // The delivery's POST is held by the subscriber while it unsubscribes.
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    sub.next_delivery().await;
+    let unsubscribe = [
+        ("hub.mode", "unsubscribe"),
+        ("hub.topic", JSON),
+        ("hub.callback", cb.as_str()),
+    ];
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(sub.next_verification().await["hub.mode"], "unsubscribe");
+    hub_status(&base, |h| subscriptions(h, JSON) == 0).await;
+
+    // The held POST now fails (400: not retried); its outcome must not bring it back.
+    release.notify_one();
+    hub_status(&base, |h| h["failed"] == 1).await;
+    // The next change reaches the control only once the held delivery's task is done.
+    origin_feed(&origin, 3);
+    new_entries_stored(&mut reports).await;
+    control.next_delivery().await;
+    control.next_delivery().await;
+    assert!(
+        sub.posts.try_recv().is_err(),
+        "nothing more to the unsubscribed"
+    );
+    assert_eq!(subscriptions(&health(&base).await["hub"], JSON), 0);
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 404, "{body}");
+    daemon.shutdown().await.expect("stops");
+
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    let h = health(&base).await["hub"].clone();
+    assert_eq!(subscriptions(&h, JSON), 0, "{h}");
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 404, "{body}");
     daemon.shutdown().await.expect("stops");
 }
 
