@@ -1252,7 +1252,7 @@ async fn one_callback_host_gets_a_few_verifications_and_places_per_topic() {
     let (status, retry_after, reason) = hub_raw(&base, form).await;
     assert_eq!(status, 429, "{reason}");
     assert_eq!(retry_after.as_deref(), Some("60"));
-    assert!(reason.contains("on this host are under way"), "{reason}");
+    assert!(reason.contains("on this site are under way"), "{reason}");
     // Other hosts are not held up; one host gets 5 subscriptions to a topic at most.
     for i in 0..5 {
         subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
@@ -1266,7 +1266,7 @@ async fn one_callback_host_gets_a_few_verifications_and_places_per_topic() {
     ];
     let (status, reason) = hub_request(&base, &fields).await;
     assert_eq!(status, 403, "{reason}");
-    assert!(reason.contains("on this host"), "{reason}");
+    assert!(reason.contains("on this site"), "{reason}");
     // Renewals are exempt; another topic is fine.
     subscribe(&base, TOPIC, &sub.callback("/cb0"), &[]).await;
     sub.next_verification().await;

@@ -13,7 +13,9 @@
 //!   the confirmation lock is released.
 //! - Subscriptions are bounded per topic, per callback host, per both, in all
 //!   ([`MAX_SUBSCRIPTIONS`]) and in distinct topics ([`MAX_TOPICS`]), counted in memory
-//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics.
+//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics. Every
+//!   per-host bound (and the delivery queue's fairness) counts a host by its *site*
+//!   (`hub_counts::site`: registrable domain, IPv4 address or IPv6 /64).
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
@@ -43,7 +45,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::feeds::{Topic, topics_of_source, websub_links};
-use super::hub_counts::{Busy, Counts, host_of};
+use super::hub_counts::{Busy, Counts, host_of, site, site_of};
 pub use super::hub_counts::{
     MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING_PER_HOST, RATE_PER_HOST,
 };
@@ -151,11 +153,12 @@ enum Delivery {
 }
 
 impl Delivery {
-    /// The host it goes to: at most one delivery per host is in flight.
+    /// The site it goes to (`hub_counts::site`): at most one delivery per site is in
+    /// flight.
     fn host(&self) -> String {
         match self {
-            Delivery::Content { callback, .. } => host_of(callback),
-            Delivery::Ping { hub, .. } => hub.host_str().unwrap_or("").to_ascii_lowercase(),
+            Delivery::Content { callback, .. } => site_of(callback),
+            Delivery::Ping { hub, .. } => site(hub.host_str().unwrap_or("")),
         }
     }
 
