@@ -854,6 +854,39 @@ async fn an_unsubscribe_during_a_failing_delivery_stays_unsubscribed() {
 }
 
 #[tokio::test]
+async fn a_hanging_delivery_is_given_up_sooner_than_the_fetch_timeout() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Echo, vec![Answer::Hang]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fetch = format!("{LOOPBACK}\ntimeout = \"60s\"");
+    let (daemon, mut reports, base) = daemon_with(dir.path(), &origin, &fetch, "").await;
+    subscribe(&base, TOPIC, &sub.callback("/cb"), &[]).await;
+    sub.next_verification().await;
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
+
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    let first = sub.next_delivery().await;
+    let hung = Instant::now();
+    // Given up after 10 s (not the 60 s of [fetch] timeout), retried 2 s later.
+    let again = sub.next_delivery().await;
+    let waited = hung.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    assert_eq!(first.body, again.body);
+    hub_status(&base, |h| h["delivered"] == 1).await;
+    let m = metrics(&base).await;
+    assert!(
+        m.contains("tributary_hub_deliveries_total{result=\"retry\"} 1"),
+        "{m}"
+    );
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
 async fn limits_per_topic_and_per_callback_host_are_kept() {
     let origin = Origin::start().await;
     origin_feed(&origin, 1);

@@ -23,10 +23,11 @@
 //!   selection takes the source and whose document is not the one last delivered),
 //!   renders each once and queues a delivery per subscriber in a bounded queue fair between
 //!   hosts (`hub_queue.rs`); at most `[hub] deliveries` are sent at once, one per host,
-//!   retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
+//!   each waiting at most [`DELIVERY_TIMEOUT`], retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
 //!   deliveries in a row over at least [`DROP_SPAN`] drop it too.
 //! - Every callback request (verification, denial, delivery) and `[publish] hubs` ping goes
-//!   through the fetcher's address guard, with `[fetch] timeout`, following no redirect.
+//!   through the fetcher's address guard, with `[fetch] timeout` (a delivery at most
+//!   [`DELIVERY_TIMEOUT`]), following no redirect.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +59,10 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::ingest::poll::PollReport;
 use crate::store::{HubSubscription, Store};
 
+/// A delivery to a subscriber waits this long at most for the answer (or `[fetch] timeout`
+/// if shorter): subscribers that hang hold a sending place for no longer, so others wait
+/// at most about (hanging sites / `[hub] deliveries`) x this.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A subscription request's body at most (a form of a few URLs).
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
@@ -976,7 +981,11 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             {
                 headers.insert("x-hub-signature", sig);
             }
-            let result = inner.fetcher().post(&url, headers, body.to_vec()).await;
+            let fetcher = inner.fetcher();
+            let post = fetcher.post(&url, headers, body.to_vec());
+            let result = tokio::time::timeout(DELIVERY_TIMEOUT, post)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(DELIVERY_TIMEOUT)));
             let error = match result {
                 Ok(_) => {
                     inner.metrics.hub.record_delivery("delivered");
