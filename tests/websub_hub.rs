@@ -55,6 +55,8 @@ enum Answer {
     Status(u16),
     /// Never answers.
     Hang,
+    /// Waits until the test releases it, then answers with the status.
+    Held(Arc<tokio::sync::Notify>, u16),
 }
 
 #[derive(Clone)]
@@ -165,6 +167,10 @@ async fn delivery(
     match answer {
         Answer::Status(code) => StatusCode::from_u16(code).expect("status").into_response(),
         Answer::Hang => std::future::pending().await,
+        Answer::Held(release, code) => {
+            release.notified().await;
+            StatusCode::from_u16(code).expect("status").into_response()
+        }
     }
 }
 
@@ -788,6 +794,99 @@ async fn a_500_is_retried_and_a_410_drops_the_subscription() {
 }
 
 #[tokio::test]
+async fn an_unsubscribe_during_a_failing_delivery_stays_unsubscribed() {
+    const JSON: &str = "http://feeds.test/feed.json";
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let release = Arc::new(tokio::sync::Notify::new());
+    let mut sub = Subscriber::start(Check::Echo, vec![Answer::Held(release.clone(), 400)]).await;
+    // On the same host: its deliveries wait for the held one's outcome to be recorded.
+    let mut control = Subscriber::start(Check::Echo, vec![]).await;
+    let cb = sub.callback("/cb");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (daemon, mut reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    subscribe(&base, JSON, &cb, &[]).await;
+    sub.next_verification().await;
+    subscribe(&base, TOPIC, &control.callback("/cb"), &[]).await;
+    control.next_verification().await;
+    hub_status(&base, |h| {
+        subscriptions(h, JSON) == 1 && subscriptions(h, TOPIC) == 1
+    })
+    .await;
+
+    // The delivery's POST is held by the subscriber while it unsubscribes.
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    sub.next_delivery().await;
+    let unsubscribe = [
+        ("hub.mode", "unsubscribe"),
+        ("hub.topic", JSON),
+        ("hub.callback", cb.as_str()),
+    ];
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(sub.next_verification().await["hub.mode"], "unsubscribe");
+    hub_status(&base, |h| subscriptions(h, JSON) == 0).await;
+
+    // The held POST now fails (400: not retried); its outcome must not bring it back.
+    release.notify_one();
+    hub_status(&base, |h| h["failed"] == 1).await;
+    // The next change reaches the control only once the held delivery's task is done.
+    origin_feed(&origin, 3);
+    new_entries_stored(&mut reports).await;
+    control.next_delivery().await;
+    control.next_delivery().await;
+    assert!(
+        sub.posts.try_recv().is_err(),
+        "nothing more to the unsubscribed"
+    );
+    assert_eq!(subscriptions(&health(&base).await["hub"], JSON), 0);
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 404, "{body}");
+    daemon.shutdown().await.expect("stops");
+
+    let (daemon, _reports, base) = daemon_with(dir.path(), &origin, LOOPBACK, "").await;
+    let h = health(&base).await["hub"].clone();
+    assert_eq!(subscriptions(&h, JSON), 0, "{h}");
+    let (status, body) = hub_request(&base, &unsubscribe).await;
+    assert_eq!(status, 404, "{body}");
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn a_hanging_delivery_is_given_up_sooner_than_the_fetch_timeout() {
+    let origin = Origin::start().await;
+    origin_feed(&origin, 1);
+    let mut sub = Subscriber::start(Check::Echo, vec![Answer::Hang]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fetch = format!("{LOOPBACK}\ntimeout = \"60s\"");
+    let (daemon, mut reports, base) = daemon_with(dir.path(), &origin, &fetch, "").await;
+    subscribe(&base, TOPIC, &sub.callback("/cb"), &[]).await;
+    sub.next_verification().await;
+    hub_status(&base, |h| subscriptions(h, TOPIC) == 1).await;
+
+    origin_feed(&origin, 2);
+    new_entries_stored(&mut reports).await;
+    let first = sub.next_delivery().await;
+    let hung = Instant::now();
+    // Given up after 10 s (not the 60 s of [fetch] timeout), retried 2 s later.
+    let again = sub.next_delivery().await;
+    let waited = hung.elapsed();
+    assert!(
+        waited >= Duration::from_secs(9) && waited < Duration::from_secs(20),
+        "{waited:?}"
+    );
+    assert_eq!(first.body, again.body);
+    hub_status(&base, |h| h["delivered"] == 1).await;
+    let m = metrics(&base).await;
+    assert!(
+        m.contains("tributary_hub_deliveries_total{result=\"retry\"} 1"),
+        "{m}"
+    );
+    daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
 async fn limits_per_topic_and_per_callback_host_are_kept() {
     let origin = Origin::start().await;
     origin_feed(&origin, 1);
@@ -1186,7 +1285,7 @@ async fn one_callback_host_gets_a_few_verifications_and_places_per_topic() {
     let (status, retry_after, reason) = hub_raw(&base, form).await;
     assert_eq!(status, 429, "{reason}");
     assert_eq!(retry_after.as_deref(), Some("60"));
-    assert!(reason.contains("on this host are under way"), "{reason}");
+    assert!(reason.contains("on this site are under way"), "{reason}");
     // Other hosts are not held up; one host gets 5 subscriptions to a topic at most.
     for i in 0..5 {
         subscribe(&base, TOPIC, &sub.callback(&format!("/cb{i}")), &[]).await;
@@ -1200,7 +1299,7 @@ async fn one_callback_host_gets_a_few_verifications_and_places_per_topic() {
     ];
     let (status, reason) = hub_request(&base, &fields).await;
     assert_eq!(status, 403, "{reason}");
-    assert!(reason.contains("on this host"), "{reason}");
+    assert!(reason.contains("on this site"), "{reason}");
     // Renewals are exempt; another topic is fine.
     subscribe(&base, TOPIC, &sub.callback("/cb0"), &[]).await;
     sub.next_verification().await;

@@ -13,7 +13,9 @@
 //!   the confirmation lock is released.
 //! - Subscriptions are bounded per topic, per callback host, per both, in all
 //!   ([`MAX_SUBSCRIPTIONS`]) and in distinct topics ([`MAX_TOPICS`]), counted in memory
-//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics.
+//!   (`hub_counts.rs`); the per-topic digests kept are those of subscribed topics. Every
+//!   per-host bound (and the delivery queue's fairness) counts a host by its *site*
+//!   (`hub_counts::site`: registrable domain, IPv4 address or IPv6 /64).
 //! - Leases are clamped into `[hub] lease_min..=lease_max` (`lease_default` when none is
 //!   asked for); expired subscriptions are dropped every [`SWEEP`].
 //! - Polls never wait: `on_poll` only hands the source's name to a bounded channel
@@ -21,10 +23,11 @@
 //!   selection takes the source and whose document is not the one last delivered),
 //!   renders each once and queues a delivery per subscriber in a bounded queue fair between
 //!   hosts (`hub_queue.rs`); at most `[hub] deliveries` are sent at once, one per host,
-//!   retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
+//!   each waiting at most [`DELIVERY_TIMEOUT`], retried with the webhooks' backoff ([`retry_wait`]); pings have their own queue. A 410 drops the subscription at once; [`DROP_AFTER`] failed
 //!   deliveries in a row over at least [`DROP_SPAN`] drop it too.
 //! - Every callback request (verification, denial, delivery) and `[publish] hubs` ping goes
-//!   through the fetcher's address guard, with `[fetch] timeout`, following no redirect.
+//!   through the fetcher's address guard, with `[fetch] timeout` (a delivery at most
+//!   [`DELIVERY_TIMEOUT`]), following no redirect.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -43,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::feeds::{Topic, topics_of_source, websub_links};
-use super::hub_counts::{Busy, Counts, host_of};
+use super::hub_counts::{Busy, Counts, host_of, site, site_of};
 pub use super::hub_counts::{
     MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING_PER_HOST, RATE_PER_HOST,
 };
@@ -56,6 +59,10 @@ use crate::fetch::{FetchError, Fetcher};
 use crate::ingest::poll::PollReport;
 use crate::store::{HubSubscription, Store};
 
+/// A delivery to a subscriber waits this long at most for the answer (or `[fetch] timeout`
+/// if shorter): subscribers that hang hold a sending place for no longer, so others wait
+/// at most about (hanging sites / `[hub] deliveries`) x this.
+pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 /// A subscription request's body at most (a form of a few URLs).
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
@@ -151,11 +158,12 @@ enum Delivery {
 }
 
 impl Delivery {
-    /// The host it goes to: at most one delivery per host is in flight.
+    /// The site it goes to (`hub_counts::site`): at most one delivery per site is in
+    /// flight.
     fn host(&self) -> String {
         match self {
-            Delivery::Content { callback, .. } => host_of(callback),
-            Delivery::Ping { hub, .. } => hub.host_str().unwrap_or("").to_ascii_lowercase(),
+            Delivery::Content { callback, .. } => site_of(callback),
+            Delivery::Ping { hub, .. } => site(hub.host_str().unwrap_or("")),
         }
     }
 
@@ -973,7 +981,11 @@ async fn attempt(inner: &Arc<Inner>, d: Delivery) {
             {
                 headers.insert("x-hub-signature", sig);
             }
-            let result = inner.fetcher().post(&url, headers, body.to_vec()).await;
+            let fetcher = inner.fetcher();
+            let post = fetcher.post(&url, headers, body.to_vec());
+            let result = tokio::time::timeout(DELIVERY_TIMEOUT, post)
+                .await
+                .unwrap_or(Err(FetchError::Timeout(DELIVERY_TIMEOUT)));
             let error = match result {
                 Ok(_) => {
                     inner.metrics.hub.record_delivery("delivered");

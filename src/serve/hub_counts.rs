@@ -2,7 +2,9 @@
 //! the subscriptions' counts per topic, per callback host, per both and in all (rebuilt
 //! from the store at start, updated whenever a subscription is added, renewed or removed),
 //! and, per callback host, the verifications under way and the verification requests of
-//! the current minute.
+//! the current minute. A "host" here is a callback's *site* ([`site`]: its registrable
+//! domain, IPv4 address or IPv6 /64), so that wildcard DNS names, a trailing dot or the
+//! addresses of one /64 count as one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -45,12 +47,42 @@ pub struct Counts {
     rate: HashMap<String, (Instant, u32)>,
 }
 
-/// The host of a callback URL, as counted (empty when it has none).
+/// The site of a callback URL: the key of every per-host bound (empty when it has none).
 pub fn host_of(callback: &str) -> String {
+    site_of(callback)
+}
+
+/// The site of a callback URL (see [`site`]; empty when it has none).
+pub fn site_of(callback: &str) -> String {
     url::Url::parse(callback)
         .ok()
-        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .and_then(|u| u.host_str().map(site))
         .unwrap_or_default()
+}
+
+/// The site of a URL's host, as the hub's bounds count it, so that one party's many
+/// names or addresses count once: for a domain name its registrable domain (one label
+/// more than its public suffix, from the Public Suffix List: `a.b.example.co.uk` ->
+/// `example.co.uk`), lowercased and without a trailing dot (a name that is itself a
+/// public suffix, or has no dot, is its own site); for an IPv4 address the address; for
+/// an IPv6 address its /64 (an IPv4-mapped one is the IPv4 address).
+pub fn site(host: &str) -> String {
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::Ipv4Addr>() {
+        return ip.to_string();
+    }
+    if let Ok(ip) = bare.parse::<std::net::Ipv6Addr>() {
+        if let Some(v4) = ip.to_ipv4_mapped() {
+            return v4.to_string();
+        }
+        let net = std::net::Ipv6Addr::from(ip.to_bits() & !u128::from(u64::MAX));
+        return format!("{net}/64");
+    }
+    let name = host.trim_end_matches('.').to_ascii_lowercase();
+    match psl::domain_str(&name) {
+        Some(domain) => domain.to_string(),
+        None => name,
+    }
 }
 
 fn dec<K: std::hash::Hash + Eq>(map: &mut HashMap<K, usize>, key: K) {
@@ -79,7 +111,7 @@ impl Counts {
             entry.1 = expires;
             return;
         }
-        let host = host_of(callback);
+        let host = site_of(callback);
         *self.per_topic.entry(topic.to_string()).or_default() += 1;
         *self.per_host.entry(host.clone()).or_default() += 1;
         *self
@@ -135,7 +167,7 @@ impl Counts {
                 "this topic has {per_topic} subscriptions, the most allowed ([hub] max_per_topic)"
             ));
         }
-        let host = host_of(callback);
+        let host = site_of(callback);
         let per_topic_host = self
             .per_topic_host
             .get(&(topic.to_string(), host.clone()))
@@ -143,13 +175,13 @@ impl Counts {
             .unwrap_or(0);
         if per_topic_host >= MAX_PER_TOPIC_HOST {
             return Err(format!(
-                "this topic has {per_topic_host} subscriptions with callbacks on this host, the most allowed"
+                "this topic has {per_topic_host} subscriptions with callbacks on this site, the most allowed"
             ));
         }
         let per_host = self.per_host.get(&host).copied().unwrap_or(0);
         if per_host >= max_per_callback_host {
             return Err(format!(
-                "the callback's host has {per_host} subscriptions, the most allowed ([hub] max_per_callback_host)"
+                "the callback's site has {per_host} subscriptions, the most allowed ([hub] max_per_callback_host)"
             ));
         }
         Ok(())
@@ -178,7 +210,7 @@ impl Counts {
         let pending = self.pending.get(host).copied().unwrap_or(0);
         if pending >= PENDING_PER_HOST {
             return Err(Busy::Host(format!(
-                "{pending} verifications for callbacks on this host are under way; try again later"
+                "{pending} verifications for callbacks on this site are under way; try again later"
             )));
         }
         if !self.rate.contains_key(host) && self.rate.len() >= RATE_HOSTS {
@@ -186,7 +218,7 @@ impl Counts {
                 .retain(|_, (since, _)| now.duration_since(*since) < RATE_WINDOW);
             if self.rate.len() >= RATE_HOSTS {
                 return Err(Busy::Hub(
-                    "too many callback hosts asked for verifications lately; try again later"
+                    "too many callback sites asked for verifications lately; try again later"
                         .into(),
                 ));
             }
@@ -197,7 +229,7 @@ impl Counts {
         }
         if *n >= RATE_PER_HOST {
             return Err(Busy::Host(format!(
-                "{RATE_PER_HOST} verifications a minute at most for callbacks on one host; try again later"
+                "{RATE_PER_HOST} verifications a minute at most for callbacks on one site; try again later"
             )));
         }
         *n += 1;
@@ -274,7 +306,7 @@ mod tests {
             c.add("t", &format!("http://a.test/{i}"), end);
         }
         let e = c.allows(100, 100, "t", "http://a.test/new").unwrap_err();
-        assert!(e.contains("on this host"), "{e}");
+        assert!(e.contains("on this site"), "{e}");
         assert!(
             c.allows(100, 100, "t", "http://a.test/0").is_ok(),
             "renewal"
@@ -322,5 +354,59 @@ mod tests {
         c.start_verification("late", t0 + RATE_WINDOW)
             .expect("old windows are forgotten");
         assert_eq!(c.rate.len(), 1);
+    }
+
+    #[test]
+    fn a_site_is_a_registrable_domain_an_ipv4_address_or_an_ipv6_64() {
+        for (host, want) in [
+            ("example.com", "example.com"),
+            ("a.example.com", "example.com"),
+            ("x1.wild.example.com", "example.com"),
+            ("a.b.example.co.uk", "example.co.uk"),
+            ("example.co.uk", "example.co.uk"),
+            ("Sub.Example.COM", "example.com"),
+            ("a.example.com.", "example.com"),
+            ("example.com.", "example.com"),
+            ("co.uk", "co.uk"),
+            ("localhost", "localhost"),
+            ("feeds.test", "feeds.test"),
+            ("203.0.113.7", "203.0.113.7"),
+            ("[2001:db8:1:2:3:4:5:6]", "2001:db8:1:2::/64"),
+            ("[2001:db8:1:2::ffff]", "2001:db8:1:2::/64"),
+            ("[2001:db8:1:3::1]", "2001:db8:1:3::/64"),
+            ("[::ffff:203.0.113.7]", "203.0.113.7"),
+        ] {
+            assert_eq!(site(host), want, "{host}");
+        }
+        // As callbacks: the URL parser's host, then its site.
+        assert_eq!(site_of("http://x.y.Example.org./cb?a=1"), "example.org");
+        assert_eq!(site_of("http://[::ffff:10.0.0.1]:8080/cb"), "10.0.0.1");
+        assert_eq!(site_of("http://[2001:db8::5]/cb"), "2001:db8::/64");
+        assert_eq!(site_of("not a url"), "");
+    }
+
+    #[test]
+    fn wildcard_subdomains_and_a_64_count_as_one_site() {
+        let t0 = Instant::now();
+        let mut c = Counts::default();
+        for i in 0..3 {
+            c.add("t", &format!("http://h{i}.example.com./cb"), Utc::now());
+        }
+        let e = c
+            .allows(100, 3, "t2", "http://other.example.com/cb")
+            .expect_err("the site has 3");
+        assert!(e.contains("site has 3"), "{e}");
+        assert!(c.allows(100, 3, "t2", "http://example.net/cb").is_ok());
+        // Verifications: every address of one /64 shares the site's places.
+        for i in 0..PENDING_PER_HOST {
+            c.start_verification(&site_of(&format!("http://[2001:db8::{i:x}]/cb")), t0)
+                .expect("a place");
+        }
+        let busy = c.start_verification(&site_of("http://[2001:db8::ffff:1]/cb"), t0);
+        assert!(matches!(busy, Err(Busy::Host(_))));
+        assert!(
+            c.start_verification(&site_of("http://[2001:db8:0:1::1]/cb"), t0)
+                .is_ok()
+        );
     }
 }
