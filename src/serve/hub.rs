@@ -46,7 +46,7 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use super::feeds::{Topic, topics_of_source, websub_links};
-use super::hub_counts::{Busy, Counts, host_of, site, site_of};
+use super::hub_counts::{Busy, Counts, site, site_of};
 pub use super::hub_counts::{
     MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING_PER_HOST, RATE_PER_HOST,
 };
@@ -370,7 +370,7 @@ async fn accept(
             format!("hub.callback is not reachable from this hub: {e}"),
         )
     })?;
-    let host = host_of(request.callback.as_str());
+    let host = site_of(request.callback.as_str());
     {
         let mut counts = inner.counts();
         if request.subscribe {
@@ -1059,7 +1059,7 @@ async fn record_outcome(inner: &Arc<Inner>, topic: &str, callback: &str, deliver
     let since = sub.failing_since.unwrap_or(now);
     let failures = sub.failures.saturating_add(1);
     if worn_out(failures, since, now) {
-        let host = host_of(callback);
+        let host = site_of(callback);
         tracing::warn!(%topic, callback_host = %host, failures, "hub: subscription dropped after repeated failed deliveries");
         let (t, c) = (topic.to_string(), callback.to_string());
         let removed = inner.store.call(move |s| s.hub_remove(&t, &c)).await;

@@ -47,11 +47,6 @@ pub struct Counts {
     rate: HashMap<String, (Instant, u32)>,
 }
 
-/// The site of a callback URL: the key of every per-host bound (empty when it has none).
-pub fn host_of(callback: &str) -> String {
-    site_of(callback)
-}
-
 /// The site of a callback URL (see [`site`]; empty when it has none).
 pub fn site_of(callback: &str) -> String {
     url::Url::parse(callback)
