@@ -1169,9 +1169,10 @@ async fn fat_pings_past_the_storing_places_are_answered_503_with_retry_after() {
     let mut s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
     s.stored("s").await;
     let form = active(&s, &mut hub).await;
-    // Documents large enough that storing one takes a while: 24 at once overrun the
-    // source's places (3), and stay within the callback route's own places
-    // (`MAX_WEBSUB_REQUESTS`), so every refusal is the subscriber's.
+    // Documents large enough that storing one takes a while: sent two at a time (a
+    // callback token's share of places, `MAX_CALLBACK_REQUESTS_PER_TOKEN`), each answered
+    // before it is stored, 24 of them overrun the source's storing places (3), so every
+    // refusal is the subscriber's.
     let items: Vec<(String, String)> = (0..1500)
         .map(|i| (format!("g{i}"), format!("Item {i}")))
         .collect();
@@ -1182,33 +1183,35 @@ async fn fat_pings_past_the_storing_places_are_answered_503_with_retry_after() {
     let body = rss(&hub.url, topic, &items).into_bytes();
     let sig = sign("sha256", &form["hub.secret"], &body);
     let client = reqwest::Client::new();
-    let mut sends = tokio::task::JoinSet::new();
-    const { assert!(24 < tributary::serve::MAX_WEBSUB_REQUESTS) };
-    for _ in 0..24 {
-        sends.spawn(
-            client
-                .post(&form["hub.callback"])
-                .header("Content-Type", "application/rss+xml")
-                .header("X-Hub-Signature", &sig)
-                .body(body.clone())
-                .send(),
-        );
-    }
+    const { assert!(tributary::serve::MAX_CALLBACK_REQUESTS_PER_TOKEN == 2) };
     let mut busy = 0;
-    while let Some(answer) = sends.join_next().await {
-        let answer = answer.expect("joined").expect("answered");
-        match answer.status().as_u16() {
-            202 => {}
-            503 => {
-                busy += 1;
-                assert_eq!(
-                    answer.headers()["retry-after"],
-                    tributary::daemon::websub::BUSY_RETRY_AFTER
-                        .to_string()
-                        .as_str()
-                );
+    for _ in 0..12 {
+        let mut sends = tokio::task::JoinSet::new();
+        for _ in 0..2 {
+            sends.spawn(
+                client
+                    .post(&form["hub.callback"])
+                    .header("Content-Type", "application/rss+xml")
+                    .header("X-Hub-Signature", &sig)
+                    .body(body.clone())
+                    .send(),
+            );
+        }
+        while let Some(answer) = sends.join_next().await {
+            let answer = answer.expect("joined").expect("answered");
+            match answer.status().as_u16() {
+                202 => {}
+                503 => {
+                    busy += 1;
+                    assert_eq!(
+                        answer.headers()["retry-after"],
+                        tributary::daemon::websub::BUSY_RETRY_AFTER
+                            .to_string()
+                            .as_str()
+                    );
+                }
+                other => panic!("{other}"),
             }
-            other => panic!("{other}"),
         }
     }
     assert!(busy > 0, "some were refused");
@@ -1345,5 +1348,67 @@ async fn an_unsubscribe_never_verified_is_sent_again_after_a_restart() {
     let again = hub.request().await;
     assert_eq!(again["hub.mode"], "unsubscribe");
     assert_eq!(again["hub.callback"], form["hub.callback"]);
+    s.daemon.shutdown().await.expect("stops");
+}
+
+#[tokio::test]
+async fn one_callback_holds_only_its_share_of_the_callback_places() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut hub = Hub::start(vec![Verify::Grant(3600)]).await;
+    let topic = "https://example.org/t.xml";
+    let origin = origin(&rss(&hub.url, topic, &[("a", "A")]), &[]).await;
+    let s = Setup::start("", &source("s", &origin.url("/feed.xml"), ""), "").await;
+    let form = active(&s, &mut hub).await;
+    let path = url::Url::parse(&form["hub.callback"])
+        .expect("callback")
+        .path()
+        .to_string();
+    let addr = s.daemon.local_addr();
+    let head = |length: usize| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/rss+xml\r\n\
+             X-Hub-Signature: sha256=00\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    // Whoever learns the callback URL drips its share of bodies...
+    let mut held = Vec::new();
+    for _ in 0..tributary::serve::MAX_CALLBACK_REQUESTS_PER_TOKEN {
+        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        c.write_all(format!("{}<", head(1000)).as_bytes())
+            .await
+            .expect("write");
+        held.push(c);
+    }
+    // ...and the next delivery to it is refused at once, once the server holds them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut c = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        c.write_all(head(0).as_bytes()).await.expect("write");
+        let mut buf = vec![0u8; 256];
+        let n = tokio::time::timeout(Duration::from_secs(10), c.read(&mut buf))
+            .await
+            .expect("answered")
+            .expect("read");
+        let line = String::from_utf8_lossy(&buf[..n]).to_string();
+        if line.starts_with("HTTP/1.1 503") {
+            assert!(line.contains("this callback"), "{line}");
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never refused: {line}"
+        );
+        tokio::task::yield_now().await;
+    }
+    // Other callbacks' places are untouched: a token we do not hold is answered (410).
+    let other = format!("{}/websub/callback/{}", s.base, "cd".repeat(32));
+    let answer = reqwest::Client::new()
+        .post(&other)
+        .body("x")
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(answer.status(), 410);
+    drop(held);
     s.daemon.shutdown().await.expect("stops");
 }

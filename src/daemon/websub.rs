@@ -412,8 +412,11 @@ impl Websub {
                 return Delivered::Rejected;
             }
             Some(false) => {
-                tracing::debug!(%source, hub = %sub.hub, "websub: a delivered document names another feed as its self; ignored");
+                // Signed by the hub, so news of a change all the same: the source's own
+                // document is fetched (folded with other asks into one poll per gap).
+                tracing::debug!(%source, hub = %sub.hub, "websub: a delivered document names another feed as its self; ignored, polling the source");
                 shared.metrics.record_websub(&source, "rejected");
+                shared.poll_soon(&source);
                 return Delivered::Rejected;
             }
             Some(true) => {}
@@ -433,10 +436,15 @@ impl Websub {
         (config.fetch.max_body_bytes, config.fetch.timeout)
     }
 
-    /// Whether `token` names a subscription we hold: a delivery to any other callback is
+    /// Whether `token` names a subscription taking deliveries now: a delivery to any other
+    /// callback (unknown, denied, lapsed, being unsubscribed, no longer configured) is
     /// answered 410 before its body is read.
-    pub fn knows(&self, token: &str) -> bool {
-        self.shared.lock_subs().contains_key(token)
+    pub fn takes(&self, token: &str) -> bool {
+        let config = self.shared.live.borrow().clone();
+        self.shared
+            .lock_subs()
+            .get(token)
+            .is_some_and(|sub| taking(&config, sub, Utc::now()))
     }
 
     /// A delivery too big to read: counted as rejected.
@@ -481,7 +489,8 @@ fn taking(config: &Config, sub: &Subscription, now: DateTime<Utc>) -> bool {
 }
 
 /// Whether a delivered document is of `sub`'s topic: it names no self link, or as its
-/// self the topic, the source's URL or the self its document named at the last poll.
+/// self the topic, the source's URL or the self its document named at the last poll, as
+/// [`loosely`] compares them (a feed moved to https, or a self with a query, is the same).
 fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
     let Ok(base) = Url::parse(&sub.topic) else {
         return true;
@@ -489,9 +498,29 @@ fn same_topic(sub: &Subscription, body: &[u8]) -> bool {
     let Some(named) = crate::feed::websub::from_document(body, &base).topic else {
         return true;
     };
-    named == base
-        || Url::parse(&sub.source_url).is_ok_and(|u| u == named)
-        || sub.document_self.as_deref() == Some(named.as_str())
+    let named = loosely(&named);
+    [
+        Some(sub.topic.as_str()),
+        Some(sub.source_url.as_str()),
+        sub.document_self.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+    .filter_map(|u| Url::parse(u).ok())
+    .any(|u| loosely(&u) == named)
+}
+
+/// A feed URL as far as telling feeds apart needs: the host (lowercase), a port other than
+/// 80 and 443, and the percent-decoded, lowercased path without a trailing `/`; the
+/// scheme, query and fragment left out.
+fn loosely(url: &Url) -> (String, Option<u16>, String) {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    let port = url.port().filter(|p| *p != 80 && *p != 443);
+    let path = percent_encoding::percent_decode_str(url.path())
+        .decode_utf8_lossy()
+        .trim_end_matches('/')
+        .to_lowercase();
+    (host, port, path)
 }
 
 /// Whether one more subscription to `hub_host` may be made for `source`: at most
@@ -1334,6 +1363,32 @@ mod tests {
         assert!(!same_topic(
             &s,
             doc(r#"<link rel="self" href="https://b.example/feed"/>"#).as_bytes()
+        ));
+        // The same feed however its self is spelt: https, a trailing slash, a query, a
+        // fragment, percent-encoding, case.
+        for spelt in [
+            "http://a.example/feed",
+            "https://A.example/feed/",
+            "https://a.example/feed?x=1#top",
+            "https://a.example/%66eed",
+            "https://a.example/FEED",
+            "https://a.example:443/feed",
+        ] {
+            assert!(
+                same_topic(
+                    &s,
+                    doc(&format!(r#"<link rel="self" href="{spelt}"/>"#)).as_bytes()
+                ),
+                "{spelt}"
+            );
+        }
+        assert!(!same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example/other"/>"#).as_bytes()
+        ));
+        assert!(!same_topic(
+            &s,
+            doc(r#"<link rel="self" href="https://a.example:8443/feed"/>"#).as_bytes()
         ));
         // The self the source's own document named at its last poll is its too.
         let mut s = s;

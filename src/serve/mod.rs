@@ -76,14 +76,27 @@ pub const MAX_WEBSUB_REQUESTS: usize = 32;
 /// (`[server] trusted_proxies`, loopback) are not counted: their clients cannot be told
 /// apart, and the proxy applies its own limits.
 pub const MAX_HUB_REQUESTS_PER_CLIENT: usize = 4;
+/// Callback places one callback token holds at most (a hub sends a topic's deliveries one
+/// after another), so whoever learns one callback URL cannot hold them all.
+pub const MAX_CALLBACK_REQUESTS_PER_TOKEN: usize = 2;
 /// A `POST /hub` request (an 8 KiB form at most) is answered within this, or 408.
 pub const HUB_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// `POST /hub` and `/websub/callback/{token}`: requests that carry a body from anyone, each
 /// route with [`MAX_WEBSUB_REQUESTS`] places of its own.
 fn websub_routes(state: AppState, hub: hub::Hub) -> Router {
-    let hub_places = Places::new(MAX_WEBSUB_REQUESTS, Some(MAX_HUB_REQUESTS_PER_CLIENT));
-    let callback_places = Places::new(MAX_WEBSUB_REQUESTS, None);
+    let hub_places = Places::new(
+        MAX_WEBSUB_REQUESTS,
+        MAX_HUB_REQUESTS_PER_CLIENT,
+        client_key,
+        "too many WebSub requests from your address at once",
+    );
+    let callback_places = Places::new(
+        MAX_WEBSUB_REQUESTS,
+        MAX_CALLBACK_REQUESTS_PER_TOKEN,
+        token_key,
+        "too many deliveries to this callback at once",
+    );
     let hub_route = Router::new()
         .route("/hub", axum::routing::post(hub::endpoint))
         .layer(axum::extract::DefaultBodyLimit::max(hub::BODY_LIMIT))
@@ -112,21 +125,51 @@ fn websub_routes(state: AppState, hub: hub::Hub) -> Router {
         .layer(axum::Extension(hub))
 }
 
-/// A route's places: at most so many requests at once, and at most so many per client
-/// address; a request finding none is answered 503 at once.
+/// A route's places: at most so many requests at once, and at most so many per key (a
+/// client address, a callback token); a request finding none is answered 503 at once.
 #[derive(Clone)]
 struct Places {
     all: std::sync::Arc<tokio::sync::Semaphore>,
-    per_client: Option<(usize, std::sync::Arc<std::sync::Mutex<ClientCounts>>)>,
+    per_key: usize,
+    key: fn(&axum::extract::Request) -> Option<String>,
+    held: std::sync::Arc<std::sync::Mutex<KeyCounts>>,
+    refusal: &'static str,
 }
 
-type ClientCounts = std::collections::HashMap<std::net::IpAddr, usize>;
+type KeyCounts = std::collections::HashMap<String, usize>;
+
+/// The client address a `/hub` request is counted under (`None`: a trusted proxy).
+fn client_key(request: &axum::extract::Request) -> Option<String> {
+    request
+        .extensions()
+        .get::<listener::ClientAddress>()
+        .and_then(|c| c.0)
+        .map(|ip| ip.to_string())
+}
+
+/// The callback token a delivery or verification is for.
+fn token_key(request: &axum::extract::Request) -> Option<String> {
+    request
+        .uri()
+        .path()
+        .rsplit('/')
+        .next()
+        .map(|t| t.chars().take(128).collect())
+}
 
 impl Places {
-    fn new(all: usize, per_client: Option<usize>) -> Places {
+    fn new(
+        all: usize,
+        per_key: usize,
+        key: fn(&axum::extract::Request) -> Option<String>,
+        refusal: &'static str,
+    ) -> Places {
         Places {
             all: std::sync::Arc::new(tokio::sync::Semaphore::new(all)),
-            per_client: per_client.map(|n| (n, std::sync::Arc::default())),
+            per_key,
+            key,
+            held: std::sync::Arc::default(),
+            refusal,
         }
     }
 
@@ -135,16 +178,12 @@ impl Places {
         request: axum::extract::Request,
         next: axum::middleware::Next,
     ) -> Response {
-        let client = request
-            .extensions()
-            .get::<listener::ClientAddress>()
-            .and_then(|c| c.0);
-        let _client_place = match (&self.per_client, client) {
-            (Some((max, counts)), Some(ip)) => match ClientPlace::take(counts, ip, *max) {
+        let _key_place = match (self.key)(&request) {
+            Some(key) => match KeyPlace::take(&self.held, key, self.per_key) {
                 Some(place) => Some(place),
-                None => return busy("too many WebSub requests from your address at once"),
+                None => return busy(self.refusal),
             },
-            _ => None,
+            None => None,
         };
         let Ok(_place) = self.all.clone().try_acquire_owned() else {
             return busy("too many WebSub requests at once");
@@ -153,38 +192,38 @@ impl Places {
     }
 }
 
-/// One client's place among its [`MAX_HUB_REQUESTS_PER_CLIENT`]; given back when dropped.
-struct ClientPlace {
-    counts: std::sync::Arc<std::sync::Mutex<ClientCounts>>,
-    ip: std::net::IpAddr,
+/// One key's place among its share; given back when dropped.
+struct KeyPlace {
+    held: std::sync::Arc<std::sync::Mutex<KeyCounts>>,
+    key: String,
 }
 
-impl ClientPlace {
+impl KeyPlace {
     fn take(
-        counts: &std::sync::Arc<std::sync::Mutex<ClientCounts>>,
-        ip: std::net::IpAddr,
+        held: &std::sync::Arc<std::sync::Mutex<KeyCounts>>,
+        key: String,
         max: usize,
-    ) -> Option<ClientPlace> {
-        let mut held = counts.lock().unwrap_or_else(|e| e.into_inner());
-        let n = held.entry(ip).or_insert(0);
+    ) -> Option<KeyPlace> {
+        let mut counts = held.lock().unwrap_or_else(|e| e.into_inner());
+        let n = counts.entry(key.clone()).or_insert(0);
         if *n >= max {
             return None;
         }
         *n += 1;
-        Some(ClientPlace {
-            counts: counts.clone(),
-            ip,
+        Some(KeyPlace {
+            held: held.clone(),
+            key,
         })
     }
 }
 
-impl Drop for ClientPlace {
+impl Drop for KeyPlace {
     fn drop(&mut self) {
-        let mut held = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(n) = held.get_mut(&self.ip) {
+        let mut counts = self.held.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = counts.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
-                held.remove(&self.ip);
+                counts.remove(&self.key);
             }
         }
     }

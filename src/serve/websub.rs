@@ -56,8 +56,8 @@ pub(super) async fn deliver(
     let Some(websub) = state.websub.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    // An unknown token costs no read of the body.
-    if !websub.knows(&token) {
+    // A token that takes no delivery costs no read of the body.
+    if !websub.takes(&token) {
         return StatusCode::GONE.into_response();
     }
     let headers = request.headers();
@@ -83,7 +83,7 @@ pub(super) async fn deliver(
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let read = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit));
     let body = match read.await {
-        Ok(Ok(body)) => body.to_vec(),
+        Ok(Ok(body)) => Vec::from(body),
         Ok(Err(_)) => {
             // Over the cap (or broken off): not read further.
             return match websub.too_big(&token).await {
@@ -111,13 +111,27 @@ pub(super) async fn deliver(
 }
 
 /// `text` cut to [`MAX_REASON`] characters, with control characters (terminal escapes,
-/// line breaks, NUL) replaced by spaces: what a hub writes must not forge lines or colours
-/// in logs and `tributary status`.
+/// line breaks, NUL) and invisible format characters (bidirectional overrides, zero-width
+/// characters, line and paragraph separators) replaced by spaces: what a hub writes must
+/// not forge lines, colours or reading order in logs and `tributary status`.
 fn printable(text: &str) -> String {
     text.chars()
         .take(MAX_REASON)
-        .map(|c| if c.is_control() { ' ' } else { c })
+        .map(|c| {
+            if c.is_control() || invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
         .collect()
+}
+
+/// Unicode format characters that change how text around them shows.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 #[cfg(test)]
@@ -130,6 +144,8 @@ mod tests {
         let clean = printable(hostile);
         assert!(!clean.chars().any(char::is_control), "{clean:?}");
         assert!(clean.contains("RED") && clean.contains("FAKE"));
+        let bidi = printable("ok\u{202E}txt.exe\u{200B}\u{2028}next");
+        assert_eq!(bidi, "ok txt.exe  next");
         assert_eq!(printable(&"é".repeat(1000)).chars().count(), MAX_REASON);
     }
 }
