@@ -546,6 +546,17 @@ async fn flask_websub_subscriber_gets_a_signed_delivery_from_tributary_within_a_
     assert_eq!(found["topic"], topic.as_str(), "{found}");
     sub.wait("requested", STEP, |_| true).await;
     sub.wait("subscribed", STEP, |_| true).await;
+    // flask-websub counts itself subscribed once it has answered the challenge; the hub
+    // takes the subscription on when it has read that answer. Entries stored before then
+    // are not the subscriber's (§7), so the test waits for the hub's own count.
+    let deadline = Instant::now() + STEP;
+    while support::health(&base).await["hub"]["subscriptions"][topic.as_str()].as_u64() != Some(1) {
+        assert!(
+            Instant::now() < deadline,
+            "the hub never took the subscription on"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // A new entry at the origin, polled now (as `tributary poll` asks).
     origin.set(
