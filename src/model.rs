@@ -30,8 +30,13 @@ impl EntryKey {
     }
 
     pub fn hex(&self) -> String {
-        self.0.iter().map(|x| format!("{x:02x}")).collect()
+        hex(&self.0)
     }
+}
+
+/// `bytes` in lowercase hexadecimal.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|x| format!("{x:02x}")).collect()
 }
 
 /// A person named by a feed (author or contributor).

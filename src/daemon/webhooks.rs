@@ -302,9 +302,8 @@ impl Shared {
 }
 
 /// A FIFO queue of at most `cap` items and `max_bytes` bytes (as each item's weight was
-/// given) that drops its oldest to take a new one; the newest always stays. The WebSub
-/// hub's delivery queue is one too.
-pub(crate) struct Bounded<T> {
+/// given) that drops its oldest to take a new one; the newest always stays.
+struct Bounded<T> {
     items: VecDeque<(T, usize)>,
     bytes: usize,
     cap: usize,
@@ -312,7 +311,7 @@ pub(crate) struct Bounded<T> {
 }
 
 impl<T> Bounded<T> {
-    pub(crate) fn new(cap: usize, max_bytes: usize) -> Bounded<T> {
+    fn new(cap: usize, max_bytes: usize) -> Bounded<T> {
         Bounded {
             items: VecDeque::new(),
             bytes: 0,
@@ -322,7 +321,7 @@ impl<T> Bounded<T> {
     }
 
     /// Adds `item` (of `bytes`) at the end; returns the oldest items that had to go.
-    pub(crate) fn push(&mut self, item: T, bytes: usize) -> Vec<T> {
+    fn push(&mut self, item: T, bytes: usize) -> Vec<T> {
         let mut dropped = Vec::new();
         while !self.items.is_empty()
             && (self.items.len() >= self.cap || self.bytes + bytes > self.max_bytes)
@@ -334,7 +333,7 @@ impl<T> Bounded<T> {
         dropped
     }
 
-    pub(crate) fn pop(&mut self) -> Option<T> {
+    fn pop(&mut self) -> Option<T> {
         let (item, bytes) = self.items.pop_front()?;
         self.bytes -= bytes;
         Some(item)

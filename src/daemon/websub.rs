@@ -338,7 +338,7 @@ impl Websub {
                 _ => {
                     let reason = query
                         .get("hub.reason")
-                        .map(|r| r.chars().take(500).collect::<String>())
+                        .map(|r| printable(r))
                         .unwrap_or_else(|| "no reason given".into());
                     tracing::warn!(source = %sub.source, hub = %sub.hub, %reason, "websub: the hub denied the subscription; polling as usual");
                     sub.state = SubscriptionState::Denied;
@@ -373,29 +373,35 @@ impl Websub {
     ) -> Delivered {
         let shared = &self.shared;
         let config = shared.live.borrow().clone();
-        let (sub, ok) = {
+        // The subscription as it is now; the signature and the document are checked
+        // outside the lock (an HMAC over up to `max_body_mb`, a scan of the document).
+        let Some(sub) = shared.lock_subs().get(token).cloned() else {
+            return Delivered::Unknown;
+        };
+        if !taking(&config, &sub, Utc::now()) {
+            tracing::debug!(source = %sub.source, hub = %sub.hub, state = ?sub.state, "websub: a delivery for a subscription not taking any was refused (410)");
+            return Delivered::Unknown;
+        }
+        let ok = sub
+            .secret
+            .as_deref()
+            .zip(signature)
+            .is_some_and(|(secret, sig)| signature_ok(secret.as_bytes(), sig, &body));
+        let fat = !body.iter().all(u8::is_ascii_whitespace);
+        let other_topic = ok && fat && !same_topic(&sub, &body);
+        let (sub, ok, fat) = {
             let mut subs = shared.lock_subs();
+            // Gone (unsubscribed, replaced) while the body was checked.
             let Some(sub) = subs.get_mut(token) else {
                 return Delivered::Unknown;
             };
-            if !taking(&config, sub, Utc::now()) {
-                tracing::debug!(source = %sub.source, hub = %sub.hub, state = ?sub.state, "websub: a delivery for a subscription not taking any was refused (410)");
-                return Delivered::Unknown;
-            }
-            let ok = sub
-                .secret
-                .as_deref()
-                .zip(signature)
-                .is_some_and(|(secret, sig)| signature_ok(secret.as_bytes(), sig, &body));
-            let fat = !body.iter().all(u8::is_ascii_whitespace);
-            let other_topic = ok && fat && !same_topic(sub, &body);
             if ok && !other_topic {
                 sub.deliveries += 1;
                 sub.last_delivery = Some(Utc::now());
             } else {
                 sub.rejected += 1;
             }
-            (sub.clone(), ok.then_some(!other_topic))
+            (sub.clone(), ok.then_some(!other_topic), fat)
         };
         let source = sub.source.clone();
         if ok == Some(true) {
@@ -421,7 +427,7 @@ impl Websub {
             }
             Some(true) => {}
         }
-        if body.iter().all(u8::is_ascii_whitespace) {
+        if !fat {
             tracing::debug!(%source, "websub: a delivery without a document; polling the source");
             shared.metrics.record_websub(&source, "thin");
             shared.poll_soon(&source);
@@ -563,7 +569,7 @@ fn callback(base: &str, token: &str) -> String {
 }
 
 /// 32 random bytes (the system's CSPRNG) in hex.
-fn random_hex() -> String {
+pub fn random_hex() -> String {
     let mut bytes = [0u8; 32];
     if getrandom::fill(&mut bytes).is_err() {
         // No system randomness at all: never expected on a supported system; fall back to
@@ -572,11 +578,38 @@ fn random_hex() -> String {
             *b = fastrand::u8(..);
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    crate::model::hex(&bytes)
+}
+
+/// A denial's `hub.reason` kept, in characters at most.
+pub const MAX_REASON: usize = 300;
+
+/// `text` cut to [`MAX_REASON`] characters, with control characters (terminal escapes,
+/// line breaks, NUL) and invisible format characters (bidirectional overrides, zero-width
+/// characters, line and paragraph separators) replaced by spaces: what a hub writes must
+/// not forge lines, colours or reading order in logs and `tributary status`.
+fn printable(text: &str) -> String {
+    text.chars()
+        .take(MAX_REASON)
+        .map(|c| {
+            if c.is_control() || invisible(c) {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect()
+}
+
+/// Unicode format characters that change how text around them shows.
+fn invisible(c: char) -> bool {
+    matches!(c,
+        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
+        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
 }
 
 /// Checks `X-Hub-Signature: method=hex` against the HMAC of `body` keyed by `secret`.
-pub fn signature_ok(secret: &[u8], header: &str, body: &[u8]) -> bool {
+fn signature_ok(secret: &[u8], header: &str, body: &[u8]) -> bool {
     let Some((method, hex)) = header.trim().split_once('=') else {
         return false;
     };
@@ -1397,6 +1430,17 @@ mod tests {
             &s,
             doc(r#"<link rel="self" href="https://a.example/feed.xml?v=2"/>"#).as_bytes()
         ));
+    }
+
+    #[test]
+    fn a_reason_loses_its_control_characters_and_its_excess() {
+        let hostile = "\u{1b}[31mRED\u{1b}[0m\u{1b}]0;PWNED\u{7}\r\n  reason: FAKE\u{0}nul";
+        let clean = printable(hostile);
+        assert!(!clean.chars().any(char::is_control), "{clean:?}");
+        assert!(clean.contains("RED") && clean.contains("FAKE"));
+        let bidi = printable("ok\u{202E}txt.exe\u{200B}\u{2028}next");
+        assert_eq!(bidi, "ok txt.exe  next");
+        assert_eq!(printable(&"é".repeat(1000)).chars().count(), MAX_REASON);
     }
 
     #[test]

@@ -330,16 +330,6 @@ impl Fetcher {
             .unwrap_or(Err(FetchError::Timeout(self.timeout)))
     }
 
-    /// A body's size at most (`[fetch] max_body_mb`), in bytes.
-    pub fn max_body(&self) -> u64 {
-        self.max_body
-    }
-
-    /// `[fetch] timeout`.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// Whether `url`'s host is loopback or in `[fetch] allow_networks` by its literal
     /// address (a trusted network for WebSub secrets over plain http). A name other than
     /// `localhost` is never trusted: it could resolve anywhere.

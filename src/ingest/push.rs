@@ -34,7 +34,7 @@ impl Push {
     }
 
     /// Whether `source` is pushed at `now`.
-    pub fn is_pushed(&self, source: &str, now: DateTime<Utc>) -> bool {
+    fn is_pushed(&self, source: &str, now: DateTime<Utc>) -> bool {
         self.active
             .read()
             .unwrap_or_else(|e| e.into_inner())

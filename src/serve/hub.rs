@@ -553,16 +553,9 @@ impl Inner {
     }
 }
 
-/// A random challenge (fastrand is seeded from the OS; blake3 mixes in the time).
+/// A random challenge: 160 bits of the system's CSPRNG, in hex.
 fn challenge() -> String {
-    let mut hasher = blake3::Hasher::new();
-    hasher.update(&fastrand::u128(..).to_le_bytes());
-    hasher.update(&fastrand::u128(..).to_le_bytes());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    hasher.update(&nanos.to_le_bytes());
-    hasher.finalize().to_hex()[..40].to_string()
+    crate::daemon::websub::random_hex()[..40].to_string()
 }
 
 /// `callback` with `pairs` added to its query.
@@ -891,8 +884,7 @@ fn signature(secret: &str, body: &[u8]) -> Option<String> {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).ok()?;
     mac.update(body);
     let bytes = mac.finalize().into_bytes();
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Some(format!("sha256={hex}"))
+    Some(format!("sha256={}", crate::model::hex(&bytes)))
 }
 
 /// Whether a subscription with `failures` failed deliveries in a row, the first at

@@ -5,8 +5,8 @@
 //! request). A delivery is answered at once: 202, or 410 for a subscription we do not have
 //! (before its body is read), or 413 when its `Content-Length` is over the cap.
 //!
-//! A denial's `hub.reason` is the hub's text: it is cut to [`MAX_REASON`] characters and
-//! its control characters are replaced before anything keeps or prints it.
+//! A denial's `hub.reason` is made printable by `daemon/websub.rs` before anything keeps
+//! or prints it.
 
 use std::collections::HashMap;
 
@@ -17,21 +17,15 @@ use axum::response::{IntoResponse, Response};
 use super::state::AppState;
 use crate::daemon::websub::Delivered;
 
-/// A denial's `hub.reason` kept, in characters at most.
-pub const MAX_REASON: usize = 300;
-
 /// GET: the hub verifies a subscribe or unsubscribe (or says it denied one).
 pub(super) async fn verify(
     State(state): State<AppState>,
     Path(token): Path<String>,
-    Query(mut query): Query<HashMap<String, String>>,
+    Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     let Some(websub) = state.websub.as_ref() else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if let Some(reason) = query.get_mut("hub.reason") {
-        *reason = printable(reason);
-    }
     match websub.verify(&token, &query).await {
         Some(challenge) => (
             StatusCode::OK,
@@ -75,10 +69,7 @@ pub(super) async fn deliver(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     if declared.is_some_and(|n| n > max) {
-        return match websub.too_big(&token).await {
-            Delivered::Unknown => StatusCode::GONE.into_response(),
-            _ => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        };
+        return too_big(websub, &token).await;
     }
     let limit = usize::try_from(max).unwrap_or(usize::MAX);
     let read = tokio::time::timeout(timeout, axum::body::to_bytes(request.into_body(), limit));
@@ -86,10 +77,7 @@ pub(super) async fn deliver(
         Ok(Ok(body)) => Vec::from(body),
         Ok(Err(_)) => {
             // Over the cap (or broken off): not read further.
-            return match websub.too_big(&token).await {
-                Delivered::Unknown => StatusCode::GONE.into_response(),
-                _ => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-            };
+            return too_big(websub, &token).await;
         }
         Err(_) => return StatusCode::REQUEST_TIMEOUT.into_response(),
     };
@@ -110,42 +98,11 @@ pub(super) async fn deliver(
     }
 }
 
-/// `text` cut to [`MAX_REASON`] characters, with control characters (terminal escapes,
-/// line breaks, NUL) and invisible format characters (bidirectional overrides, zero-width
-/// characters, line and paragraph separators) replaced by spaces: what a hub writes must
-/// not forge lines, colours or reading order in logs and `tributary status`.
-fn printable(text: &str) -> String {
-    text.chars()
-        .take(MAX_REASON)
-        .map(|c| {
-            if c.is_control() || invisible(c) {
-                ' '
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
-/// Unicode format characters that change how text around them shows.
-fn invisible(c: char) -> bool {
-    matches!(c,
-        '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}'
-        | '\u{2060}'..='\u{2069}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_reason_loses_its_control_characters_and_its_excess() {
-        let hostile = "\u{1b}[31mRED\u{1b}[0m\u{1b}]0;PWNED\u{7}\r\n  reason: FAKE\u{0}nul";
-        let clean = printable(hostile);
-        assert!(!clean.chars().any(char::is_control), "{clean:?}");
-        assert!(clean.contains("RED") && clean.contains("FAKE"));
-        let bidi = printable("ok\u{202E}txt.exe\u{200B}\u{2028}next");
-        assert_eq!(bidi, "ok txt.exe  next");
-        assert_eq!(printable(&"é".repeat(1000)).chars().count(), MAX_REASON);
+/// A delivery over the body cap: counted, and answered 413 (410 if the subscription went
+/// meanwhile).
+async fn too_big(websub: &crate::daemon::websub::Websub, token: &str) -> Response {
+    match websub.too_big(token).await {
+        Delivered::Unknown => StatusCode::GONE.into_response(),
+        _ => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
     }
 }

@@ -272,9 +272,7 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 }
 
 /// Bytes as lowercase hex (keys in logs and reports, cursors in URLs).
-pub(super) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub(super) use crate::model::hex;
 
 #[cfg(test)]
 mod tests {
