@@ -30,7 +30,6 @@
 //!   [`DELIVERY_TIMEOUT`]), following no redirect.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,7 +47,7 @@ use url::Url;
 use super::feeds::{Topic, topics_of_source, websub_links};
 use super::hub_counts::{Busy, Counts, site, site_of};
 pub use super::hub_counts::{
-    MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING_PER_HOST, RATE_PER_HOST,
+    MAX_PER_TOPIC_HOST, MAX_SUBSCRIPTIONS, MAX_TOPICS, PENDING, PENDING_PER_HOST, RATE_PER_HOST,
 };
 use super::hub_queue::Fair;
 use super::state::AppState;
@@ -67,8 +66,6 @@ pub const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 pub const BODY_LIMIT: usize = 8 * 1024;
 /// `hub.secret` must be shorter than 200 bytes (§5.1).
 pub const MAX_SECRET: usize = 199;
-/// Intent verifications under way at most; more requests are answered 503.
-pub const PENDING: usize = 64;
 /// Deliveries queued at most (past it the host with the most queued loses its oldest), and
 /// their bytes; `[publish] hubs` pings have a queue of their own as large.
 pub const QUEUE: usize = 1000;
@@ -104,7 +101,6 @@ struct Inner {
     fetcher: Mutex<Fetcher>,
     polls: mpsc::Sender<String>,
     polls_rx: Mutex<Option<mpsc::Receiver<String>>>,
-    pending: AtomicUsize,
     /// The limits' counts (see `hub_counts.rs`).
     counts: Arc<Mutex<Counts>>,
     /// Deliveries to subscribers, and pings to `[publish] hubs`, each with its own queue
@@ -227,7 +223,6 @@ impl Hub {
                 fetcher: Mutex::new(fetcher),
                 polls,
                 polls_rx: Mutex::new(Some(rx)),
-                pending: AtomicUsize::new(0),
                 counts: Arc::new(Mutex::new(counts)),
                 deliveries: Lane::new(deliveries),
                 pings: Lane::new(PING_PLACES),
@@ -397,19 +392,6 @@ async fn accept(
                 Busy::Hub(reason) => refused(StatusCode::SERVICE_UNAVAILABLE, reason),
             })?;
     }
-    // One place among all the verifications under way, or a 503.
-    let taken = inner
-        .pending
-        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-            (n < PENDING).then_some(n + 1)
-        });
-    if taken.is_err() {
-        inner.counts().end_verification(&host);
-        return Err(refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{PENDING} verifications are under way; try again later"),
-        ));
-    }
     inner.metrics.hub.pending.inc();
     let inner = inner.clone();
     tokio::spawn(async move {
@@ -419,7 +401,6 @@ async fn accept(
             () = verify(&inner, request) => {}
         }
         inner.counts().end_verification(&host);
-        inner.pending.fetch_sub(1, Ordering::AcqRel);
         inner.metrics.hub.pending.dec();
     });
     Ok(())
@@ -789,9 +770,14 @@ async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: Ap
             }
         };
         let now = Utc::now();
-        let mut by_topic: BTreeMap<String, (Topic, Vec<HubSubscription>)> = BTreeMap::new();
+        // Each topic is parsed once, however many subscribe to it.
+        let mut grouped: BTreeMap<String, Vec<HubSubscription>> = BTreeMap::new();
         for sub in subs.into_iter().filter(|s| s.expires > now) {
-            let Some(topic) = Topic::parse(&config, &sub.topic) else {
+            grouped.entry(sub.topic.clone()).or_default().push(sub);
+        }
+        let mut by_topic: BTreeMap<String, (Topic, Vec<HubSubscription>)> = BTreeMap::new();
+        for (text, subs) in grouped {
+            let Some(topic) = Topic::parse(&config, &text) else {
                 continue;
             };
             if topic.takes_source(&config, &source) {
@@ -799,7 +785,7 @@ async fn prepare(inner: Arc<Inner>, mut polls: mpsc::Receiver<String>, state: Ap
                     .entry(topic.url.clone())
                     .or_insert_with(|| (topic, Vec::new()))
                     .1
-                    .push(sub);
+                    .extend(subs);
             }
         }
         for (url, (topic, subs)) in by_topic {

@@ -19,6 +19,9 @@ pub const MAX_SUBSCRIPTIONS: usize = 10_000;
 pub const MAX_TOPICS: usize = 500;
 /// Subscriptions to one topic whose callbacks are on one host at most.
 pub const MAX_PER_TOPIC_HOST: usize = 5;
+/// Intent verifications under way at most, over every site; more requests are answered
+/// 503.
+pub const PENDING: usize = 64;
 /// Verifications under way at most for callbacks on one host.
 pub const PENDING_PER_HOST: usize = 4;
 /// Verification requests (subscribe and unsubscribe) at most per callback host per
@@ -227,6 +230,11 @@ impl Counts {
                 "{RATE_PER_HOST} verifications a minute at most for callbacks on one site; try again later"
             )));
         }
+        if self.pending.values().sum::<usize>() >= PENDING {
+            return Err(Busy::Hub(format!(
+                "{PENDING} verifications are under way; try again later"
+            )));
+        }
         *n += 1;
         *self.pending.entry(host.to_string()).or_default() += 1;
         Ok(())
@@ -335,11 +343,29 @@ mod tests {
     }
 
     #[test]
+    fn verifications_under_way_are_bounded_over_every_site() {
+        let mut c = Counts::default();
+        let t0 = Instant::now();
+        for i in 0..PENDING {
+            c.start_verification(&format!("h{}", i / PENDING_PER_HOST), t0)
+                .expect("room");
+        }
+        assert!(matches!(
+            c.start_verification("another", t0),
+            Err(Busy::Hub(_))
+        ));
+        c.end_verification("h0");
+        c.start_verification("another", t0).expect("a place freed");
+    }
+
+    #[test]
     fn the_rate_map_is_bounded() {
         let mut c = Counts::default();
         let t0 = Instant::now();
         for i in 0..RATE_HOSTS {
             c.start_verification(&format!("h{i}"), t0).expect("room");
+            // Ended, so only the rate map fills (not the verifications under way).
+            c.end_verification(&format!("h{i}"));
         }
         assert!(matches!(
             c.start_verification("late", t0),
