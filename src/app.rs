@@ -329,7 +329,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         cache: Arc::default(),
         metrics: metrics.clone(),
         hub_counts: hub.counts(),
-        websub: Some(websub),
+        websub,
     };
     hub.run(app_state.clone());
     let app = serve::router(app_state, hub);

@@ -22,8 +22,8 @@ pub struct AppState {
     /// The WebSub hub's subscription counts, for `/healthz` (the hub itself is the `/hub`
     /// route's extension: it renders with this state).
     pub hub_counts: Arc<std::sync::Mutex<super::hub_counts::Counts>>,
-    /// The WebSub subscriber, which answers its callbacks (`None`: callbacks are 404).
-    pub websub: Option<crate::daemon::websub::Websub>,
+    /// The WebSub subscriber, which answers its callbacks.
+    pub websub: crate::daemon::websub::Websub,
 }
 
 impl AppState {

@@ -29,12 +29,7 @@ pub struct HubSubscription {
 impl Store {
     /// Every stored subscription (expired ones included: the hub drops them).
     pub fn hub_subscriptions(&self) -> Result<Vec<HubSubscription>, StoreError> {
-        let mut all = Vec::new();
-        for item in self.db()?.scan_prefix(keys::HUB) {
-            let (k, v) = item?;
-            all.push(decode(&k, &v)?);
-        }
-        Ok(all)
+        self.reading(|| self.scan_decoded(keys::HUB))
     }
 
     /// The subscription of `callback` to `topic`, if there is one.
@@ -44,28 +39,31 @@ impl Store {
         callback: &str,
     ) -> Result<Option<HubSubscription>, StoreError> {
         let key = keys::hub(topic, callback);
-        match self.db()?.get(&key)? {
+        self.reading(|| match self.db()?.get(&key)? {
             Some(v) => Ok(Some(decode(&key, &v)?)),
             None => Ok(None),
-        }
+        })
     }
 
-    /// Adds or replaces the subscription of `sub.callback` to `sub.topic`.
+    /// Adds or replaces the subscription of `sub.callback` to `sub.topic` (flushed: a
+    /// confirmed subscription outlives a crash).
     pub fn hub_put(&self, sub: &HubSubscription) -> Result<(), StoreError> {
-        let _guard = self.lock();
-        let db = self.db()?;
-        db.insert(keys::hub(&sub.topic, &sub.callback), encode(sub))?;
-        db.flush()?;
-        Ok(())
+        self.writing(|| {
+            let db = self.db()?;
+            db.insert(keys::hub(&sub.topic, &sub.callback), encode(sub))?;
+            db.flush()?;
+            Ok(())
+        })
     }
 
     /// Removes the subscription of `callback` to `topic`; whether there was one.
     pub fn hub_remove(&self, topic: &str, callback: &str) -> Result<bool, StoreError> {
-        let _guard = self.lock();
-        let db = self.db()?;
-        let had = db.remove(keys::hub(topic, callback))?.is_some();
-        db.flush()?;
-        Ok(had)
+        self.writing(|| {
+            let db = self.db()?;
+            let had = db.remove(keys::hub(topic, callback))?.is_some();
+            db.flush()?;
+            Ok(had)
+        })
     }
 }
 

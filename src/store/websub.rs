@@ -1,21 +1,27 @@
 //! WebSub subscriptions (`daemon/websub.rs`): one key per subscription, `wsub/{token}`, its
 //! [`Subscription`] as JSON. Small writes, flushed with the store's own flushes.
 
-use super::keys::{self, decode, encode};
+use super::keys::{self, encode};
 use super::{Store, StoreError};
 use crate::model::Subscription;
 
 impl Store {
+    /// Every value under `prefix`, decoded (the WebSub records, both sides).
+    pub(super) fn scan_decoded<T: serde::de::DeserializeOwned>(
+        &self,
+        prefix: &[u8],
+    ) -> Result<Vec<T>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db()?.scan_prefix(prefix) {
+            let (k, v) = item?;
+            out.push(keys::decode(&k, &v)?);
+        }
+        Ok(out)
+    }
+
     /// Every stored subscription.
     pub fn websub_subscriptions(&self) -> Result<Vec<Subscription>, StoreError> {
-        self.reading(|| {
-            let mut out = Vec::new();
-            for item in self.db()?.scan_prefix(keys::WEBSUB) {
-                let (k, v) = item?;
-                out.push(decode(&k, &v)?);
-            }
-            Ok(out)
-        })
+        self.reading(|| self.scan_decoded(keys::WEBSUB))
     }
 
     /// Writes (or replaces) a subscription.
