@@ -241,6 +241,25 @@ pub struct SourceState {
     /// The last article page that could not be fetched or held no article, and why.
     #[serde(default)]
     pub full_text_last_failure: Option<String>,
+    /// The last document read in full and stored: what a later 200 is compared with, so
+    /// the same document again is not read a second time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub document: Option<SeenDocument>,
+}
+
+/// A document a poll read in full: its digest ([`crate::ingest::page::digest`]: its bytes
+/// and everything that shaped how it was read), the `<ttl>` it gave and its entries.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeenDocument {
+    pub digest: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_secs: Option<u64>,
+    /// Its entries that the rules kept, and those they kept out: what reading it again
+    /// would count as unchanged and filtered.
+    #[serde(default)]
+    pub entries: usize,
+    #[serde(default)]
+    pub filtered: usize,
 }
 
 impl SourceState {

@@ -53,7 +53,9 @@ pub struct PollReport {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum PollOutcome {
-    /// A body was fetched, parsed and merged into the store.
+    /// A body was fetched, parsed and merged into the store; or it was the very document
+    /// read last time (see [`crate::ingest::page::digest`]), whose entries are all
+    /// unchanged and were not read again.
     Stored { status: u16, counts: PollCounts },
     /// 304 Not Modified (or an unchanged local file).
     NotModified { status: u16 },
@@ -322,6 +324,28 @@ impl Poll<'_> {
             };
         };
 
+        // The document read last time, again: nothing in it can differ from what is stored.
+        let digest = crate::ingest::page::digest(source, &body, self.poller.fetcher.max_entries());
+        if state.read_as == reader
+            && let Some(seen) = state.document.as_ref().filter(|d| d.digest == digest)
+        {
+            tracing::debug!("the same document as last time: not read again");
+            let counts = PollCounts {
+                unchanged: seen.entries,
+                filtered: seen.filtered,
+                ..PollCounts::default()
+            };
+            let ttl = seen.ttl_secs.map(Duration::from_secs);
+            let at = self.succeeded(&mut state, status, fresh_for.max(ttl), now);
+            state.etag = body.validators.etag;
+            state.last_modified = body.validators.last_modified;
+            state.filtered += counts.filtered as u64;
+            return match self.save(state).await {
+                Ok(()) => (PollOutcome::Stored { status, counts }, Some(at)),
+                Err(error) => failed(error, Some(at)),
+            };
+        }
+
         tracing::debug!(bytes = body.bytes.len(), "fetched; reading the feed");
         let parsed = tokio::select! {
             p = Box::pin(self.read(body, now)) => p,
@@ -352,6 +376,14 @@ impl Poll<'_> {
         state.read_as = reader;
         state.feed_title = normalised.feed_title.or(state.feed_title);
         state.feed_link = normalised.feed_link.or(state.feed_link);
+        // Written with the entries, in the same batch: a document counts as read only
+        // once what it gave is stored.
+        state.document = Some(crate::model::SeenDocument {
+            digest,
+            ttl_secs: normalised.ttl.map(|t| t.as_secs()),
+            entries: normalised.entries.len(),
+            filtered,
+        });
         let next_page = normalised.next_page.clone();
         // The last point where a stop drops the poll; past it, the write completes.
         if self.cancel.is_cancelled() {
