@@ -157,6 +157,7 @@ both() { # both CYCLE STATUS: each tool once, the first alternating by round
 }
 
 : > "$T/results.tsv"
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for N in "${SIZES[@]}"; do
     rm -rf "$T/www" "$T/www-d"
     "$PY" "$MAKE" "$T/www" "$N" 0
@@ -194,6 +195,7 @@ wait "$NPID" 2>/dev/null || true
 NPID=""
 
 # The table: the median over rounds of each figure.
+echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)."
 "$PY" - "$T/results.tsv" "$ROUNDS" "$IN_FLIGHT" <<'PY'
 import sys
 from collections import defaultdict

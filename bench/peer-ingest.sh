@@ -86,6 +86,7 @@ once_run() {
         printf "%.6f %s %d\n", wall / 1e6, t, n}' "$T/once/out"
 }
 
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= ROUNDS; round++)); do
     run_fp() { "$PY" bench/peer/feedparser_parse.py "$FEED" "$RUNS" > "$T/fp.$round.json"; }
     run_tr() {
@@ -96,6 +97,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
     echo "    round $round: feedparser $(cut -c1-40 "$T/fp.$round.json")..., tributary $(grep -c '^| ' "$T/tr.$round.md") rows" >&2
 done
 
+echo "Load average (1, 5, 15 min) at the start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)."
 "$PY" - "$T" "$ROUNDS" "$RUNS" "$FEED" <<'PY'
 import json, os, sys
 from statistics import median
