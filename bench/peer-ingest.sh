@@ -70,7 +70,8 @@ URL="http://127.0.0.1:$PORT/feed.xml"
 for _ in $(seq 100); do curl -fs -o /dev/null "$URL" && break; sleep 0.05; done
 cmp -s <(curl -fs "$URL") "$FEED" || { cat "$T/nginx-error.log" >&2; fail "nginx does not serve the feed"; }
 
-# One `tributary once` of the file into a fresh store: prints "whole-process-seconds poll-seconds".
+# One `tributary once` of the file into a fresh store: prints "whole-process-seconds
+# poll-seconds new-entries".
 once_run() {
     rm -rf "$T/once"
     mkdir "$T/once"
@@ -86,13 +87,13 @@ once_run() {
         printf "%.6f %s %d\n", wall / 1e6, t, n}' "$T/once/out"
 }
 
+run_fp() { "$PY" bench/peer/feedparser_parse.py "$FEED" "$RUNS" > "$T/fp.$round.json"; }
+run_tr() {
+    "$BENCH_INGEST_BIN" --file "$FEED" --runs "$RUNS" > "$T/tr.$round.md"
+    for ((run = 0; run < RUNS; run++)); do once_run; done > "$T/once.$round.txt"
+}
 LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for ((round = 1; round <= ROUNDS; round++)); do
-    run_fp() { "$PY" bench/peer/feedparser_parse.py "$FEED" "$RUNS" > "$T/fp.$round.json"; }
-    run_tr() {
-        "$BENCH_INGEST_BIN" --file "$FEED" --runs "$RUNS" > "$T/tr.$round.md"
-        for ((run = 0; run < RUNS; run++)); do once_run; done > "$T/once.$round.txt"
-    }
     if ((round % 2)); then run_fp; run_tr; else run_tr; run_fp; fi
     echo "    round $round: feedparser $(cut -c1-40 "$T/fp.$round.json")..., tributary $(grep -c '^| ' "$T/tr.$round.md") rows" >&2
 done
