@@ -4,11 +4,15 @@
 //!
 //! ```text
 //! cargo run --release --example bench_ingest -- ../shared/corpus
+//! cargo run --release --example bench_ingest -- --file FEED [--runs N]
 //! ```
 //!
 //! Two inputs: every file of the corpus (each its own source), and one synthetic feed of
 //! 5,000 entries (~5 MB). Each measurement is the median of 5 runs; the store runs write
 //! into a fresh temporary store each time (every entry new: the full write path).
+//!
+//! With `--file`, only that one feed (one source), median of `--runs` runs (default 9):
+//! `bench/peer-ingest.sh` compares it with Python feedparser on the same bytes.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ use tributary::store::Store;
 use url::Url;
 
 const RUNS: usize = 5;
+const FILE_RUNS: usize = 9;
 
 fn files(dir: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -77,19 +82,19 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn measure(label: &str, inputs: &[(Url, Vec<u8>)]) {
+fn measure(label: &str, inputs: &[(Url, Vec<u8>)], runs: usize) {
     let bytes: usize = inputs.iter().map(|(_, b)| b.len()).sum();
     let mb = bytes as f64 / 1e6;
     let mut parse_times = Vec::new();
     let mut parsed = 0;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let t = Instant::now();
         parsed = parse_all(inputs);
         parse_times.push(t.elapsed());
     }
     let mut ingest_times = Vec::new();
     let mut stored = 0;
-    for _ in 0..RUNS {
+    for _ in 0..runs {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = Store::open(dir.path(), 32 << 20).expect("store");
         let t = Instant::now();
@@ -133,9 +138,49 @@ fn synthetic(n: usize) -> String {
     s
 }
 
-fn main() {
-    let dir = std::env::args()
-        .nth(1)
+/// `--file PATH [--runs N]`: that one feed only.
+fn one_file(args: &[String]) -> Result<(), String> {
+    let mut path = None;
+    let mut runs = FILE_RUNS;
+    let mut i = 0;
+    while i < args.len() {
+        let value = args
+            .get(i + 1)
+            .ok_or(format!("{} needs a value", args[i]))?;
+        match args[i].as_str() {
+            "--file" => path = Some(PathBuf::from(value)),
+            "--runs" => {
+                runs = value
+                    .parse()
+                    .ok()
+                    .filter(|&n| n > 0)
+                    .ok_or(format!("--runs: not a positive number: {value}"))?
+            }
+            other => return Err(format!("unknown option {other}")),
+        }
+        i += 2;
+    }
+    let path = path.ok_or("--file needs a path")?;
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let url = Url::parse(&format!("http://bench.test/{name}")).map_err(|e| e.to_string())?;
+    println!("| input | stage | size | time (median of {runs}) | entries/s | MB/s |");
+    println!("|---|---|---|---|---|---|");
+    measure(&name, &[(url, bytes)], runs);
+    Ok(())
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a.starts_with("--")) {
+        return one_file(&args);
+    }
+    let dir = args
+        .first()
+        .cloned()
         .unwrap_or_else(|| "../shared/corpus".into());
     let mut paths = Vec::new();
     files(Path::new(&dir), &mut paths);
@@ -158,9 +203,10 @@ fn main() {
     if corpus.is_empty() {
         eprintln!("no corpus at {dir}; only the synthetic feed");
     } else {
-        measure("corpus", &corpus);
+        measure("corpus", &corpus, RUNS);
     }
     let big = synthetic(5000);
-    let url = Url::parse("https://big.example/feed.xml").expect("url");
-    measure("synthetic", &[(url, big.into_bytes())]);
+    let url = Url::parse("https://big.example/feed.xml").map_err(|e| e.to_string())?;
+    measure("synthetic", &[(url, big.into_bytes())], RUNS);
+    Ok(())
 }
