@@ -185,8 +185,9 @@ async fn all_ids(d: &app::Daemon, doc: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_publish_the_same_bytes_and_a_switched_reader_sees_each_entry_once() {
     let origin = Origin::start().await;
-    // alpha carries a wire story that beta brings later (cross-source dedup); gamma has an entry
-    // without a date of its own (it takes the feed's `lastBuildDate`, not the poll's time).
+    // alpha carries a wire story that beta brings later (cross-source dedup); gamma has an
+    // entry without a date of its own and one dated in the future (both take the feed's
+    // `lastBuildDate`, not the poll's time).
     let wire = || {
         Item::new("https://wire.example/story/1")
             .title("wire story")
@@ -200,6 +201,11 @@ async fn two_instances_publish_the_same_bytes_and_a_switched_reader_sees_each_en
     origin.set("/beta", rss("beta", beta.clone()));
     let mut gamma = items("gamma", 0..5);
     gamma.push(Item::new("https://gamma.example/undated").title("gamma undated"));
+    gamma.push(
+        Item::new("https://gamma.example/future")
+            .title("gamma from the future")
+            .pub_date("Fri, 01 Jan 2100 00:00:00 GMT"),
+    );
     let gamma = rss("gamma", gamma);
     let dated_channel = String::from_utf8(gamma.body.clone())
         .expect("utf-8")
@@ -263,8 +269,8 @@ async fn two_instances_publish_the_same_bytes_and_a_switched_reader_sees_each_en
             assert_eq!(ids, whole, "{doc}: every entry, in order");
         }
     }
-    // 10 alpha + 7 beta + 5 gamma + the undated one, and the wire story once.
-    assert_eq!(all_ids(&a, "/feed.json").await.len(), 10 + 7 + 5 + 1 + 1);
+    // 10 alpha + 7 beta + 5 gamma + the undated and the future one, and the wire story once.
+    assert_eq!(all_ids(&a, "/feed.json").await.len(), 10 + 7 + 5 + 2 + 1);
 
     a.shutdown().await.expect("shutdown");
     b.shutdown().await.expect("shutdown");

@@ -6,9 +6,9 @@
 //! # Content
 //! Titles become plain text (tags stripped, entities decoded, white space folded). Summaries
 //! and content become sanitised HTML (ammonia's allow-list), with relative URLs resolved
-//! against the entry's link, else the feed's URL. Dates in the future are clamped to the
-//! poll time so no entry sticks to the top. An entry with no date of its own is dated by its
-//! feed's date (Atom `<updated>`, RSS `lastBuildDate` or `pubDate`) when the feed has one,
+//! against the entry's link, else the feed's URL. An entry with no date of its own, or one
+//! in the future (so that it does not stick to the top), is dated by its feed's date (Atom
+//! `<updated>`, RSS `lastBuildDate` or `pubDate`) when the feed has one not in the future,
 //! else by the poll: two instances that fetch the same document at different moments then
 //! date, order and page it alike (README, "Two instances behind nginx").
 
@@ -72,8 +72,8 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
             .collect();
         feed_authors = people(&editors, feed_url);
     }
-    // When an undated entry is taken to be from: the feed's own date (the same in every
-    // copy of this document), else the time of this poll.
+    // When an undated or future-dated entry is taken to be from: the feed's own date (the
+    // same in every copy of this document), else the time of this poll.
     let undated_at = feed
         .updated
         .or(feed.published)
@@ -321,9 +321,9 @@ fn normalise_entry(
         }
     }
 
-    // Dates in the future are clamped to now; a year outside what RFC 3339 and RFC 2822
-    // write (a page's "9999999 days ago") is no date at all.
-    let clamp = |d: DateTime<Utc>| d.min(now);
+    // Dates in the future are clamped (to the feed's date, else now); a year outside what
+    // RFC 3339 and RFC 2822 write (a page's "9999999 days ago") is no date at all.
+    let clamp = |d: DateTime<Utc>| if d > now { undated_at } else { d };
     let (published, updated) = (e.published.filter(writable), e.updated.filter(writable));
     let published = published.or(updated).map(clamp);
     let updated = updated.or(published).map(clamp);
@@ -659,7 +659,7 @@ mod tests {
     }
 
     #[test]
-    fn an_undated_entry_takes_its_feeds_date_else_the_poll() {
+    fn an_undated_or_future_entry_takes_its_feeds_date_else_the_poll() {
         let dated = run(r#"<rss version="2.0"><channel><title>T</title>
             <lastBuildDate>Mon, 01 Jan 2024 10:00:00 GMT</lastBuildDate>
             <item><guid>a</guid><title>A</title></item>
@@ -671,6 +671,12 @@ mod tests {
         assert_eq!(Some(a.sort_time()), feed_date, "the same in every copy");
         // A dated entry keeps its own date and is first seen now.
         assert_eq!(dated.entries[1].first_seen, now());
+        // An entry dated in the future: the feed's date too.
+        let future = run(r#"<rss version="2.0"><channel><title>T</title>
+            <lastBuildDate>Mon, 01 Jan 2024 10:00:00 GMT</lastBuildDate>
+            <item><guid>a</guid><title>A</title><pubDate>Mon, 01 Jan 2100 00:00:00 GMT</pubDate></item>
+            </channel></rss>"#);
+        assert_eq!(future.entries[0].published, feed_date);
         // A feed without a date (or one in the future): the poll's time.
         for channel in ["", "<pubDate>Mon, 01 Jan 2100 00:00:00 GMT</pubDate>"] {
             let n = run(&format!(
