@@ -6,8 +6,11 @@
 //! # Content
 //! Titles become plain text (tags stripped, entities decoded, white space folded). Summaries
 //! and content become sanitised HTML (ammonia's allow-list), with relative URLs resolved
-//! against the entry's link, else the feed's URL. Dates in the future are clamped to the
-//! poll time so no entry sticks to the top.
+//! against the entry's link, else the feed's URL. An entry with no date of its own, or one
+//! in the future (so that it does not stick to the top), is dated by its feed's date (Atom
+//! `<updated>`, RSS `lastBuildDate` or `pubDate`) when the feed has one not in the future,
+//! else by the poll: two instances that fetch the same document at different moments then
+//! date, order and page it alike (README, "Two instances behind nginx").
 
 use std::collections::{HashMap, HashSet};
 
@@ -69,10 +72,21 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
             .collect();
         feed_authors = people(&editors, feed_url);
     }
+    // When an undated or future-dated entry is taken to be from: the feed's own date (the
+    // same in every copy of this document) when it is recent, else the time of this poll.
+    // A stale feed date (a `lastBuildDate` nobody updates) would bury a new entry among
+    // old ones, or hand it to retention at once.
+    let undated_at = feed
+        .updated
+        .or(feed.published)
+        .filter(writable)
+        .map(|d| d.min(now))
+        .filter(|d| now - *d <= FRESH_FEED_DATE)
+        .unwrap_or(now);
     let (mut entries, bare_links): (Vec<Entry>, Vec<Option<Url>>) = feed
         .entries
         .into_iter()
-        .map(|e| normalise_entry(e, source, feed_url, now, &feed_authors))
+        .map(|e| normalise_entry(e, source, feed_url, now, undated_at, &feed_authors))
         .unzip();
 
     // Fragments: a link keeps its fragment wherever it is published. Whether the fragment
@@ -153,6 +167,15 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     }
 }
 
+/// How old a feed's own date may be to date its undated entries (see [`normalise`]).
+const FRESH_FEED_DATE: chrono::TimeDelta = chrono::TimeDelta::days(2);
+
+/// Whether a date has a year that RFC 3339 and RFC 2822 can write (a page's "9999999 days
+/// ago" is no date at all).
+fn writable(d: &DateTime<Utc>) -> bool {
+    (0..=9999).contains(&chrono::Datelike::year(d))
+}
+
 /// One entry in our model, and its link without the fragment (what identifies it unless its
 /// source tells entries apart by fragment; see [`normalise`]).
 fn normalise_entry(
@@ -160,6 +183,7 @@ fn normalise_entry(
     source: &str,
     feed_url: &Url,
     now: DateTime<Utc>,
+    undated_at: DateTime<Utc>,
     feed_authors: &[Person],
 ) -> (Entry, Option<Url>) {
     let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
@@ -304,13 +328,15 @@ fn normalise_entry(
         }
     }
 
-    // Dates in the future are clamped to now; a year outside what RFC 3339 and RFC 2822
-    // write (a page's "9999999 days ago") is no date at all.
-    let clamp = |d: DateTime<Utc>| d.min(now);
-    let writable = |d: &DateTime<Utc>| (0..=9999).contains(&chrono::Datelike::year(d));
+    // Dates in the future are clamped (to the feed's date, else now); a year outside what
+    // RFC 3339 and RFC 2822 write (a page's "9999999 days ago") is no date at all.
+    let clamp = |d: DateTime<Utc>| if d > now { undated_at } else { d };
     let (published, updated) = (e.published.filter(writable), e.updated.filter(writable));
     let published = published.or(updated).map(clamp);
-    let updated = updated.or(published).map(clamp).unwrap_or(now);
+    let updated = updated.or(published).map(clamp);
+    // An undated entry: its feed's date, as first seen and updated (see `undated_at`).
+    let first_seen = if updated.is_some() { now } else { undated_at };
+    let updated = updated.unwrap_or(undated_at);
 
     let mut entry = Entry {
         key,
@@ -327,7 +353,7 @@ fn normalise_entry(
         thumbnail,
         published,
         updated,
-        first_seen: now,
+        first_seen,
         fingerprint: [0; 16],
         article,
         duplicate_of: None,
@@ -637,6 +663,43 @@ mod tests {
             <item><guid>a</guid><title>A</title><pubDate>Mon, 01 Jan 2100 00:00:00 GMT</pubDate></item>
             </channel></rss>"#);
         assert_eq!(n.entries[0].published, Some(now()));
+    }
+
+    #[test]
+    fn an_undated_or_future_entry_takes_its_feeds_date_else_the_poll() {
+        let dated = run(r#"<rss version="2.0"><channel><title>T</title>
+            <lastBuildDate>Thu, 01 Jan 2026 10:00:00 GMT</lastBuildDate>
+            <item><guid>a</guid><title>A</title></item>
+            <item><guid>b</guid><title>B</title><pubDate>Sun, 31 Dec 2023 00:00:00 GMT</pubDate></item>
+            </channel></rss>"#);
+        let feed_date = "2026-01-01T10:00:00Z".parse::<DateTime<Utc>>().ok();
+        let a = &dated.entries[0];
+        assert_eq!((a.published, Some(a.updated)), (None, feed_date));
+        assert_eq!(Some(a.sort_time()), feed_date, "the same in every copy");
+        // A dated entry keeps its own date and is first seen now.
+        assert_eq!(dated.entries[1].first_seen, now());
+        // An entry dated in the future: the feed's date too.
+        let future = run(r#"<rss version="2.0"><channel><title>T</title>
+            <lastBuildDate>Thu, 01 Jan 2026 10:00:00 GMT</lastBuildDate>
+            <item><guid>a</guid><title>A</title><pubDate>Mon, 01 Jan 2100 00:00:00 GMT</pubDate></item>
+            </channel></rss>"#);
+        assert_eq!(future.entries[0].published, feed_date);
+        // A feed without a date, one in the future or one older than two days (a stale
+        // lastBuildDate would bury the entry): the poll's time.
+        for channel in [
+            "",
+            "<pubDate>Mon, 01 Jan 2100 00:00:00 GMT</pubDate>",
+            "<lastBuildDate>Mon, 01 Jan 2024 10:00:00 GMT</lastBuildDate>",
+        ] {
+            let n = run(&format!(
+                r#"<rss version="2.0"><channel><title>T</title>{channel}
+                <item><guid>a</guid><title>A</title></item></channel></rss>"#
+            ));
+            assert_eq!(
+                (n.entries[0].updated, n.entries[0].sort_time()),
+                (now(), now())
+            );
+        }
     }
 
     #[test]
