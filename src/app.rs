@@ -322,7 +322,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         "tributary started"
     );
 
-    let app_state = AppState {
+    let app_state = AppState::new(crate::serve::Shared {
         store: store.clone(),
         live_config: live.clone(),
         started: Utc::now(),
@@ -330,7 +330,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics: metrics.clone(),
         hub_counts: hub.counts(),
         websub,
-    };
+    });
     hub.run(app_state.clone());
     let app = serve::router(app_state, hub);
     let server_shutdown = shutdown.clone();

@@ -30,7 +30,7 @@ pub use cache::RenderCache;
 pub use error::ServeError;
 pub use feeds::{ATOM_TYPE, CONTENT_SECURITY_POLICY, HTML_TYPE, JSON_TYPE, MAX_LIMIT, RSS_TYPE};
 pub use listener::REQUEST_TIMEOUT;
-pub use state::AppState;
+pub use state::{AppState, Shared};
 
 pub fn router(state: AppState, hub: hub::Hub) -> Router {
     // Cheap reads that must answer while feeds queue: outside the limit on feed requests.
