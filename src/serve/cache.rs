@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 
@@ -93,7 +93,7 @@ impl RenderCache {
         const OVERHEAD: usize = 256;
         let variants = r.gzip.as_ref().map_or(0, bytes::Bytes::len)
             + r.br.as_ref().map_or(0, bytes::Bytes::len);
-        (r.body.len() + variants + 2 * key.len() + r.etag.len() + OVERHEAD) as u64
+        (r.body.len() + variants + 2 * key.len() + r.head.etag.len() + OVERHEAD) as u64
     }
 
     /// The document for `key`, now the most recently used.
@@ -181,11 +181,102 @@ pub(super) struct Rendered {
     /// The body gzipped and brotli-compressed, once a reader has asked for them.
     pub(super) gzip: Option<bytes::Bytes>,
     pub(super) br: Option<bytes::Bytes>,
-    /// A strong ETag over the bytes (the documents carry no build time, so equal entries
-    /// give equal bytes).
-    pub(super) etag: String,
     pub(super) content_type: &'static str,
-    pub(super) last_modified: DateTime<Utc>,
+    /// Its response headers, made once with it.
+    pub(super) head: Arc<Head>,
+}
+
+/// A rendered document's response headers, made when it is rendered rather than at every
+/// request: a warm feed's response is then a lookup and a few reference counts.
+pub(super) struct Head {
+    /// A strong ETag over the bytes (the documents carry no build time, so equal entries
+    /// give equal bytes), and the same for each compressed variant (`"…-gzip"`, `"…-br"`).
+    pub(super) etag: String,
+    etags: [HeaderValue; 3],
+    last_modified: HeaderValue,
+    /// What `last_modified` says (whole seconds), for If-Modified-Since.
+    modified: std::time::SystemTime,
+    cache_control: HeaderValue,
+    content_type: HeaderValue,
+    /// Headers of this document alone: WebSub's `Link`s on a feed, the content security
+    /// policy on a page.
+    extra: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Head {
+    /// The headers of a document with this strong `etag` (quoted hex), type and newest
+    /// entry, rendered under `config`, with `extra` headers of its own.
+    pub(super) fn new(
+        config: &Config,
+        etag: String,
+        content_type: &'static str,
+        last_modified: DateTime<Utc>,
+        extra: Vec<(header::HeaderName, HeaderValue)>,
+    ) -> Head {
+        let modified = std::time::SystemTime::from(last_modified);
+        let text = httpdate::fmt_http_date(modified);
+        let modified = httpdate::parse_http_date(&text).unwrap_or(modified);
+        // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
+        let shortest = config
+            .sources
+            .iter()
+            .map(|s| s.interval)
+            .min()
+            .unwrap_or(config.fetch.default_interval);
+        let max_age = (shortest / 2).clamp(
+            std::time::Duration::from_secs(10),
+            std::time::Duration::from_secs(900),
+        );
+        let variant = |coding: &str| format!("{}-{coding}\"", etag.trim_end_matches('"'));
+        // Hex digests, dates, numbers and static text: always valid header values.
+        let value = |v: String| HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""));
+        Head {
+            etags: [
+                value(etag.clone()),
+                value(variant("gzip")),
+                value(variant("br")),
+            ],
+            etag,
+            last_modified: value(text),
+            modified,
+            cache_control: value(format!("public, max-age={}", max_age.as_secs())),
+            content_type: HeaderValue::from_static(content_type),
+            extra,
+        }
+    }
+
+    /// The ETag of the document in `coding`.
+    fn etag_in(&self, coding: Coding) -> &HeaderValue {
+        &self.etags[match coding {
+            Coding::Identity => 0,
+            Coding::Gzip => 1,
+            Coding::Br => 2,
+        }]
+    }
+
+    /// The validator a 304 echoes when the reader's request names this document (in any
+    /// coding: `"…"`, `"…-gzip"`, `"…-br"`, or `*`), by If-None-Match, else by
+    /// If-Modified-Since.
+    fn still_valid(&self, headers: &HeaderMap) -> Option<&HeaderValue> {
+        if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+            let inm = inm.to_str().ok()?;
+            return inm
+                .split(',')
+                .map(|t| t.trim().trim_start_matches("W/"))
+                .find_map(|t| {
+                    if t == "*" {
+                        return Some(&self.etags[0]);
+                    }
+                    self.etags.iter().find(|e| e.as_bytes() == t.as_bytes())
+                });
+        }
+        let since = headers
+            .get(header::IF_MODIFIED_SINCE)?
+            .to_str()
+            .ok()
+            .and_then(|v| httpdate::parse_http_date(v).ok())?;
+        (self.modified <= since).then_some(&self.etags[0])
+    }
 }
 
 /// A content coding a feed is served in.
@@ -433,101 +524,39 @@ pub(super) fn variant(r: &Rendered, coding: Coding) -> Option<&bytes::Bytes> {
 }
 /// The rendered document in `coding` (which it carries), with its ETag (a strong one per
 /// coding: `"…-gzip"`, `"…-br"`), Last-Modified (the newest entry), a max-age from the poll
-/// intervals, or 304 when the reader already has it (in any coding).
-pub(super) fn cached_response(
-    config: &Config,
-    headers: &HeaderMap,
-    rendered: Rendered,
-    coding: Coding,
-) -> Response {
-    let body = variant(&rendered, coding)
-        .cloned()
-        .unwrap_or_else(|| rendered.body.clone());
-    let coded = !matches!(coding, Coding::Identity) && variant(&rendered, coding).is_some();
-    let Rendered {
-        etag,
-        content_type,
-        last_modified,
-        ..
-    } = rendered;
-    let vary = (header::VARY, "Accept-Encoding".to_string());
-    let last_modified = httpdate::fmt_http_date(std::time::SystemTime::from(last_modified));
-    // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
-    let shortest = config
-        .sources
-        .iter()
-        .map(|s| s.interval)
-        .min()
-        .unwrap_or(config.fetch.default_interval);
-    let max_age = (shortest / 2).clamp(
-        std::time::Duration::from_secs(10),
-        std::time::Duration::from_secs(900),
-    );
-    let cache_control = format!("public, max-age={}", max_age.as_secs());
-    // The validator the reader already has, when it names this document (any coding of it;
-    // `"…-gzip"`, `"…-br"`): a 304 echoes it back.
-    let still_valid: Option<String> = match headers.get(header::IF_NONE_MATCH) {
-        Some(inm) => inm.to_str().ok().and_then(|v| {
-            v.split(',')
-                .map(|t| t.trim().trim_start_matches("W/"))
-                .find(|t| {
-                    let base = ["-gzip\"", "-br\""]
-                        .iter()
-                        .find_map(|s| t.strip_suffix(s).map(|b| format!("{b}\"")))
-                        .unwrap_or_else(|| t.to_string());
-                    base == etag || *t == "*"
-                })
-                .map(|t| {
-                    if t == "*" {
-                        etag.clone()
-                    } else {
-                        t.to_string()
-                    }
-                })
-        }),
-        None => headers
-            .get(header::IF_MODIFIED_SINCE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| httpdate::parse_http_date(v).ok())
-            .zip(httpdate::parse_http_date(&last_modified).ok())
-            .is_some_and(|(since, modified)| modified <= since)
-            .then(|| etag.clone()),
+/// intervals and its own headers, or 304 when the reader already has it (in any coding).
+pub(super) fn cached_response(headers: &HeaderMap, rendered: Rendered, coding: Coding) -> Response {
+    let head = &rendered.head;
+    let vary = HeaderValue::from_static("Accept-Encoding");
+    let mut response = if let Some(validator) = head.still_valid(headers) {
+        let mut r = StatusCode::NOT_MODIFIED.into_response();
+        let h = r.headers_mut();
+        h.insert(header::ETAG, validator.clone());
+        r
+    } else {
+        let coded = variant(&rendered, coding).filter(|_| coding != Coding::Identity);
+        let (body, coding) = match coded {
+            Some(b) => (b.clone(), coding),
+            None => (rendered.body.clone(), Coding::Identity),
+        };
+        let mut r = Response::new(axum::body::Body::from(body));
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_TYPE, head.content_type.clone());
+        h.insert(header::ETAG, head.etag_in(coding).clone());
+        if coding != Coding::Identity {
+            h.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.name()),
+            );
+        }
+        r
     };
-    if let Some(validator) = still_valid {
-        return (
-            StatusCode::NOT_MODIFIED,
-            [
-                (header::ETAG, validator),
-                (header::LAST_MODIFIED, last_modified),
-                (header::CACHE_CONTROL, cache_control),
-                vary,
-            ],
-        )
-            .into_response();
-    }
-    let (etag, encoding) = match coded {
-        true => (
-            format!("{}-{}\"", etag.trim_end_matches('"'), coding.name()),
-            Some((header::CONTENT_ENCODING, coding.name().to_string())),
-        ),
-        false => (etag, None),
-    };
-    let common = [
-        (header::ETAG, etag),
-        (header::LAST_MODIFIED, last_modified),
-        (header::CACHE_CONTROL, cache_control),
-        vary,
-    ];
-    let mut response = (
-        [(header::CONTENT_TYPE, content_type.to_string())],
-        common,
-        body,
-    )
-        .into_response();
-    if let Some((name, value)) = encoding
-        && let Ok(value) = axum::http::HeaderValue::from_str(&value)
-    {
-        response.headers_mut().insert(name, value);
+    let h = response.headers_mut();
+    h.insert(header::LAST_MODIFIED, head.last_modified.clone());
+    h.insert(header::CACHE_CONTROL, head.cache_control.clone());
+    h.insert(header::VARY, vary);
+    for (name, value) in &head.extra {
+        h.append(name, value.clone());
     }
     response
 }

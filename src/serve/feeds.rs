@@ -311,7 +311,7 @@ async fn published(
     let key = uri.to_string();
     let generation = state.store.generation();
     // Flights are per store generation and config: a miss never joins a stale render.
-    let flight_key = format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
+    let flight_key = || format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));
     let slot = cache::Slot {
         cache: &state.cache,
         metrics: &state.metrics,
@@ -324,7 +324,7 @@ async fn published(
         None => {
             let render = cache::single_flight(
                 &state.cache,
-                flight_key.clone(),
+                flight_key(),
                 |c| &mut c.renders,
                 || async {
                     // Another flight may have finished since the lookup.
@@ -376,7 +376,7 @@ async fn published(
         _ => {
             let compressed = cache::single_flight(
                 &state.cache,
-                format!("{flight_key}#{}", coding.name()),
+                format!("{}#{}", flight_key(), coding.name()),
                 |c| &mut c.compressions,
                 || async {
                     if let Some(r) = slot.get()
@@ -410,23 +410,7 @@ async fn published(
             r
         }
     };
-    let mut response = cache::cached_response(&config, headers, rendered, coding);
-    match format {
-        Format::Html => {
-            response.headers_mut().insert(
-                axum::http::header::CONTENT_SECURITY_POLICY,
-                axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
-            );
-        }
-        _ => {
-            let self_url = format!("{}{uri}", config.server.base_url);
-            for link in websub_links(&config, &self_url) {
-                response
-                    .headers_mut()
-                    .append(axum::http::header::LINK, link);
-            }
-        }
-    }
+    let response = cache::cached_response(headers, rendered, coding);
     state
         .metrics
         .record_request(format.extension(), response.status().as_u16());
@@ -650,13 +634,31 @@ fn render_selection(
         .max()
         .unwrap_or(state.started);
     let etag = format!("\"{}\"", &blake3::hash(body.as_bytes()).to_hex()[..32]);
+    let extra = match format {
+        Format::Html => vec![(
+            axum::http::header::CONTENT_SECURITY_POLICY,
+            axum::http::HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        )],
+        _ => {
+            let self_url = format!("{}{uri}", config.server.base_url);
+            websub_links(config, &self_url)
+                .into_iter()
+                .map(|link| (axum::http::header::LINK, link))
+                .collect()
+        }
+    };
     Ok(Rendered {
         body: bytes::Bytes::from(body),
         gzip: None,
         br: None,
-        etag,
         content_type,
-        last_modified,
+        head: Arc::new(cache::Head::new(
+            config,
+            etag,
+            content_type,
+            last_modified,
+            extra,
+        )),
     })
 }
 
