@@ -260,6 +260,11 @@ pub struct SeenDocument {
     pub entries: usize,
     #[serde(default)]
     pub filtered: usize,
+    /// When it was read in full. It is read again after a while even if unchanged, as a
+    /// read refreshes the tombstones of pruned entries it still lists
+    /// ([`crate::store::Store::tombstone_refresh`]).
+    #[serde(default)]
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 impl SourceState {

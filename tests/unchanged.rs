@@ -139,3 +139,37 @@ async fn a_recognised_document_keeps_its_ttl_and_takes_new_validators() {
     let (table, _) = once(&config);
     assert!(table.contains("not modified"), "{table}");
 }
+
+/// A recognised document is still read once its last full read is older than the
+/// tombstone refresh (a day by default): reading refreshes the tombstones of pruned entries
+/// it still lists, which retention would otherwise expire, letting those entries back in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recognised_document_is_read_again_after_a_day() {
+    let origin = Origin::start().await;
+    let body = rss("Mon, 01 Jan 2024 12:00:00 GMT", "");
+    origin.set("/f.xml", Route::feed(body, "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &origin.url("/f.xml"), None);
+    once(&config);
+    let (_, log) = once(&config);
+    assert!(log.contains(SAME), "{log}");
+
+    // The last full read, made 25 hours ago.
+    {
+        let store =
+            tributary::store::Store::open(&dir.path().join("store"), 1 << 20).expect("store");
+        let mut state = store.source_state("same").expect("read").expect("state");
+        let seen = state.document.as_mut().expect("document");
+        seen.read_at = Some(chrono::Utc::now() - chrono::Duration::hours(25));
+        store.save_state("same", &state).expect("save");
+        store.flush().expect("flush");
+    }
+    let before = chrono::Utc::now();
+    let (table, log) = once(&config);
+    assert!(!log.contains(SAME), "read in full: {log}");
+    assert!(table.contains("unchanged    3"), "{table}");
+    let read_at = state(dir.path()).document.and_then(|d| d.read_at);
+    assert!(read_at.is_some_and(|t| t >= before), "{read_at:?}");
+    let (_, log) = once(&config);
+    assert!(log.contains(SAME), "recognised again: {log}");
+}

@@ -325,9 +325,14 @@ impl Poll<'_> {
         };
 
         // The document read last time, again: nothing in it can differ from what is stored.
+        // (Read anyway once a day or so: reading refreshes the tombstones it lists.)
         let digest = crate::ingest::page::digest(source, &body, self.poller.fetcher.max_entries());
+        let refresh = self.poller.store.tombstone_refresh();
         if state.read_as == reader
-            && let Some(seen) = state.document.as_ref().filter(|d| d.digest == digest)
+            && let Some(seen) = state
+                .document
+                .as_ref()
+                .filter(|d| d.digest == digest && d.read_at.is_some_and(|t| now - t < refresh))
         {
             tracing::debug!("the same document as last time: not read again");
             let counts = PollCounts {
@@ -383,6 +388,7 @@ impl Poll<'_> {
             ttl_secs: normalised.ttl.map(|t| t.as_secs()),
             entries: normalised.entries.len(),
             filtered,
+            read_at: Some(now),
         });
         let next_page = normalised.next_page.clone();
         // The last point where a stop drops the poll; past it, the write completes.

@@ -309,11 +309,7 @@ impl Store {
         // Refreshed often enough that retention (which drops tombstones unseen for
         // `tombstones_for`) never drops one its feed still lists: daily, or at a quarter of
         // a shorter `tombstones_for`.
-        let ttl_ms = self
-            .tombstone_ttl_ms
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let every =
-            chrono::Duration::milliseconds((ttl_ms / 4) as i64).min(chrono::Duration::days(1));
+        let every = self.tombstone_refresh();
         if seen.is_none_or(|t| now - t >= every) {
             batch.insert(tkey, keys::tomb_value(now, keys::tomb_article(&value)));
         }
@@ -357,6 +353,18 @@ impl Store {
 
     /// Sets how long tombstones live unseen (`[retention] tombstones_for`); polls refresh
     /// them well within that.
+    /// How often a poll that reads a document refreshes the tombstones of the entries it
+    /// still lists: daily, or at a quarter of a shorter `tombstones_for`. A document
+    /// recognised unread ([`crate::ingest::page::digest`]) is read again at least this
+    /// often, so that its tombstones are refreshed too.
+    pub fn tombstone_refresh(&self) -> chrono::Duration {
+        let ttl_ms = self
+            .tombstone_ttl_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        chrono::Duration::milliseconds(i64::try_from(ttl_ms / 4).unwrap_or(i64::MAX))
+            .min(chrono::Duration::days(1))
+    }
+
     pub fn set_tombstone_ttl(&self, ttl: std::time::Duration) {
         self.tombstone_ttl_ms.store(
             u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX),
