@@ -254,17 +254,28 @@ pub struct SeenDocument {
     pub digest: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
-    /// Its entries that the rules kept, and those they kept out: what reading it again
-    /// would count as unchanged and filtered.
+    /// What reading it again would count: its entries stored (unchanged), those retention
+    /// pruned or the new-entry cap kept out (pruned), and those the rules kept out
+    /// (filtered). Set by the store with the entries.
     #[serde(default)]
     pub entries: usize,
     #[serde(default)]
+    pub buried: usize,
+    #[serde(default)]
     pub filtered: usize,
+    /// The source's stored entries after that read: when retention has pruned some since,
+    /// the next document is read in full (and counted afresh).
+    #[serde(default)]
+    pub entry_count: u64,
     /// When it was read in full. It is read again after a while even if unchanged, as a
     /// read refreshes the tombstones of pruned entries it still lists
     /// ([`crate::store::Store::tombstone_refresh`]).
     #[serde(default)]
     pub read_at: Option<DateTime<Utc>>,
+    /// Its entries as parsed ([`crate::ingest::page::entries_digest`]): another document
+    /// with the same entries is not normalised again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries_digest: Option<String>,
 }
 
 impl SourceState {

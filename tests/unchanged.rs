@@ -1,6 +1,6 @@
 //! A 200 that brings the very document a poll read last time is not read again (its digest
-//! is kept in the source's state); another document, other rules or another title template
-//! are read in full. Through the real binary (its debug log says which) and the store.
+//! is kept in the source's state), and one that brings the very entries is not normalised
+//! again; other entries, other rules or another title template are read in full. Through the real binary (its debug log says which) and the store.
 
 mod support;
 
@@ -10,6 +10,8 @@ use support::{Origin, Route, tributary_command};
 
 /// The line a poll logs (at debug level) when it recognises the document.
 const SAME: &str = "the same document as last time";
+/// The line when another document brings the very entries read last time.
+const SAME_ENTRIES: &str = "the same entries as last time";
 
 fn rss(build: &str, ttl: &str) -> String {
     let mut s = format!(
@@ -86,8 +88,8 @@ async fn the_same_document_is_not_read_twice_but_any_change_is_read() {
     assert!(log.contains(SAME), "{log}");
     assert_eq!(origin.requests("/f.xml").len(), 2, "it was fetched");
 
-    // Only the channel's date differs: another document, read in full (its entries are the
-    // same, so nothing is stored).
+    // Only the channel's date differs: another document, parsed, but its entries are the
+    // very ones read last time: not normalised again, nothing stored.
     origin.set(
         "/f.xml",
         Route::feed(
@@ -96,18 +98,30 @@ async fn the_same_document_is_not_read_twice_but_any_change_is_read() {
         ),
     );
     let (table, log) = once(&config);
-    assert!(table.contains("unchanged    3"), "{table}");
+    assert!(
+        table.contains("new    0  updated    0  unchanged    3"),
+        "{table}"
+    );
     assert!(!log.contains(SAME), "{log}");
+    assert!(log.contains(SAME_ENTRIES), "{log}");
     let (_, log) = once(&config);
     assert!(
         log.contains(SAME),
         "the new document is the one remembered: {log}"
     );
 
+    // One entry edited: read in full, the edit stored.
+    let edited = rss("Tue, 02 Jan 2024 12:00:00 GMT", "").replace("Item 1<", "Item one<");
+    origin.set("/f.xml", Route::feed(edited, "application/rss+xml"));
+    let (table, log) = once(&config);
+    assert!(!log.contains(SAME_ENTRIES), "{log}");
+    assert!(table.contains("updated    1  unchanged    2"), "{table}");
+
     // The same bytes under another title template: read again, every title rewritten.
     let config = write_config(dir.path(), &origin.url("/f.xml"), Some("[x] {title}"));
     let (table, log) = once(&config);
     assert!(!log.contains(SAME), "{log}");
+    assert!(!log.contains(SAME_ENTRIES), "{log}");
     assert!(table.contains("updated    3"), "{table}");
 }
 

@@ -18,6 +18,11 @@ pub struct ReadPage {
     pub warnings: Vec<String>,
     /// Entries the source's rules kept out.
     pub filtered: usize,
+    /// A digest of the entries as parsed, with what shapes normalising them ([`entries_digest`]).
+    pub entries_digest: String,
+    /// The entries are the very ones whose digest the caller knew: they were not
+    /// normalised, and `normalised.entries` is empty (its feed-level fields are read).
+    pub entries_known: bool,
 }
 
 /// A fetched body parsed (at most `max_entries` entries), normalised and run through the
@@ -27,6 +32,19 @@ pub fn read_page(
     body: Body,
     max_entries: usize,
     now: DateTime<Utc>,
+) -> Result<ReadPage, PollError> {
+    read_page_knowing(source, body, max_entries, now, None)
+}
+
+/// [`read_page`], where `known` is the [`entries_digest`] of the entries last read: when
+/// this page's entries have the same, they are not normalised again (see
+/// [`ReadPage::entries_known`]).
+pub fn read_page_knowing(
+    source: &SourceConfig,
+    body: Body,
+    max_entries: usize,
+    now: DateTime<Utc>,
+    known: Option<&str>,
 ) -> Result<ReadPage, PollError> {
     let Body {
         bytes,
@@ -49,7 +67,21 @@ pub fn read_page(
     };
     // The raw body can be large (up to max_body_mb): gone before the next copy is made.
     drop(bytes);
-    let mut normalised = normalise::normalise(parsed.feed, &source.name, &final_url, now);
+    let mut feed = parsed.feed;
+    let entries_digest = entries_digest(source, max_entries, &final_url, &feed);
+    if known == Some(entries_digest.as_str()) {
+        // The feed-level fields only (title, link, ttl, next page).
+        feed.entries.clear();
+        return Ok(ReadPage {
+            normalised: normalise::normalise(feed, &source.name, &final_url, now),
+            validators,
+            warnings: parsed.warnings,
+            filtered: 0,
+            entries_digest,
+            entries_known: true,
+        });
+    }
+    let mut normalised = normalise::normalise(feed, &source.name, &final_url, now);
     let title = source
         .title
         .clone()
@@ -84,6 +116,8 @@ pub fn read_page(
         validators,
         warnings: parsed.warnings,
         filtered,
+        entries_digest,
+        entries_known: false,
     })
 }
 
@@ -98,7 +132,64 @@ const READING: &str = "tributary document reading 2026-11-29";
 /// kind (selectors), new-entry cap and full-text flag, the entry limit, and the version of
 /// the reading code. Two equal digests read to the same entries.
 pub fn digest(source: &SourceConfig, body: &Body, max_entries: usize) -> String {
-    let how = format!(
+    let how = how_read(
+        source,
+        max_entries,
+        body.content_type.as_deref(),
+        &body.final_url,
+    );
+    let mut h = blake3::Hasher::new_derive_key("tributary 2026-11 document digest v1");
+    h.update(&(how.len() as u64).to_le_bytes());
+    h.update(how.as_bytes());
+    h.update(&body.bytes);
+    h.finalize().to_hex()[..32].to_string()
+}
+
+/// A digest of a document's entries as parsed, in order, with everything else that shapes
+/// what normalising them gives an entry already stored: the source's config as in
+/// [`digest`], the document's URL and the feed's own authors (who stand for an entry's).
+/// The feed's date and the poll's time change only the dates of entries not yet stored
+/// (and an entry is "updated" only by what it shows, not by its dates), so a document whose
+/// envelope alone changed (a new `lastBuildDate`) has the same entries digest.
+pub fn entries_digest(
+    source: &SourceConfig,
+    max_entries: usize,
+    final_url: &url::Url,
+    feed: &parse::ParsedFeed,
+) -> String {
+    use std::fmt::Write;
+    /// `Debug` output straight into the hasher, with no string in between.
+    struct Hashing(blake3::Hasher);
+    impl Write for Hashing {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            self.0.update(s.as_bytes());
+            Ok(())
+        }
+    }
+    let how = how_read(source, max_entries, None, final_url);
+    let mut h = Hashing(blake3::Hasher::new_derive_key(
+        "tributary 2026-11 entries digest v1",
+    ));
+    h.0.update(&(how.len() as u64).to_le_bytes());
+    h.0.update(how.as_bytes());
+    // feed-rs's model is plain data (no maps): its Debug text is the same for the same
+    // entries, in every process. Writing to the hasher cannot fail.
+    let _ = write!(h, "{:?}\u{0}{:?}", feed.authors, feed.contributors);
+    for e in &feed.entries {
+        let _ = write!(h, "\u{0}{e:?}");
+    }
+    h.0.finalize().to_hex()[..32].to_string()
+}
+
+/// The part of a digest that says how a document is read: [`READING`], the version, and
+/// the source's config that shapes it.
+fn how_read(
+    source: &SourceConfig,
+    max_entries: usize,
+    content_type: Option<&str>,
+    final_url: &url::Url,
+) -> String {
+    format!(
         "{READING}\0{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}\0{max_entries}\0{:?}\0{}",
         crate::VERSION,
         source.name,
@@ -108,14 +199,9 @@ pub fn digest(source: &SourceConfig, body: &Body, max_entries: usize) -> String 
         source.kind,
         source.max_new_per_poll,
         source.full_text,
-        body.content_type,
-        body.final_url,
-    );
-    let mut h = blake3::Hasher::new_derive_key("tributary 2026-11 document digest v1");
-    h.update(&(how.len() as u64).to_le_bytes());
-    h.update(how.as_bytes());
-    h.update(&body.bytes);
-    h.finalize().to_hex()[..32].to_string()
+        content_type,
+        final_url,
+    )
 }
 
 /// [`read_page`] on a blocking thread (parsing is CPU work), for async callers: a poll and
@@ -125,9 +211,11 @@ pub async fn read_page_blocking(
     body: Body,
     max_entries: usize,
     now: DateTime<Utc>,
+    known: Option<String>,
 ) -> Result<ReadPage, PollError> {
     let source = source.clone();
-    match tokio::task::spawn_blocking(move || read_page(&source, body, max_entries, now)).await {
+    let read = move || read_page_knowing(&source, body, max_entries, now, known.as_deref());
+    match tokio::task::spawn_blocking(read).await {
         Ok(read) => read,
         Err(join) => Err(PollError::Task(std::sync::Arc::new(join))),
     }

@@ -324,36 +324,30 @@ impl Poll<'_> {
             };
         };
 
-        // The document read last time, again: nothing in it can differ from what is stored.
-        // (Read anyway once a day or so: reading refreshes the tombstones it lists.)
-        let digest = crate::ingest::page::digest(source, &body, self.poller.fetcher.max_entries());
+        // What the last full read of the source was, if it is recent: a read refreshes the
+        // tombstones of pruned entries the document still lists, so one is made at least
+        // once a day or so even when nothing changed.
         let refresh = self.poller.store.tombstone_refresh();
-        if state.read_as == reader
-            && let Some(seen) = state
-                .document
-                .as_ref()
-                .filter(|d| d.digest == digest && d.read_at.is_some_and(|t| now - t < refresh))
-        {
+        let seen = (state.read_as == reader)
+            .then(|| state.document.clone())
+            .flatten()
+            .filter(|d| d.read_at.is_some_and(|t| now - t < refresh))
+            .filter(|d| d.entry_count == state.entry_count);
+        // The document read last time, again: nothing in it can differ from what is stored.
+        let digest = crate::ingest::page::digest(source, &body, self.poller.fetcher.max_entries());
+        if let Some(seen) = seen.as_ref().filter(|d| d.digest == digest) {
             tracing::debug!("the same document as last time: not read again");
-            let counts = PollCounts {
-                unchanged: seen.entries,
-                filtered: seen.filtered,
-                ..PollCounts::default()
-            };
             let ttl = seen.ttl_secs.map(Duration::from_secs);
             let at = self.succeeded(&mut state, status, fresh_for.max(ttl), now);
             state.etag = body.validators.etag;
             state.last_modified = body.validators.last_modified;
-            state.filtered += counts.filtered as u64;
-            return match self.save(state).await {
-                Ok(()) => (PollOutcome::Stored { status, counts }, Some(at)),
-                Err(error) => failed(error, Some(at)),
-            };
+            return self.known_entries(state, seen, status, at).await;
         }
 
         tracing::debug!(bytes = body.bytes.len(), "fetched; reading the feed");
+        let known = seen.as_ref().and_then(|d| d.entries_digest.clone());
         let parsed = tokio::select! {
-            p = Box::pin(self.read(body, now)) => p,
+            p = Box::pin(self.read(body, now, known)) => p,
             () = self.cancel.cancelled() => return (PollOutcome::Cancelled, None),
         };
         let ReadPage {
@@ -361,6 +355,8 @@ impl Poll<'_> {
             validators: new_validators,
             warnings,
             filtered,
+            entries_digest,
+            entries_known,
         } = match parsed {
             Ok(p) => p,
             Err(error) => {
@@ -381,14 +377,27 @@ impl Poll<'_> {
         state.read_as = reader;
         state.feed_title = normalised.feed_title.or(state.feed_title);
         state.feed_link = normalised.feed_link.or(state.feed_link);
-        // Written with the entries, in the same batch: a document counts as read only
-        // once what it gave is stored.
+        let ttl_secs = normalised.ttl.map(|t| t.as_secs());
+        if entries_known && let Some(seen) = seen {
+            // Another document (a new lastBuildDate, say) with the very entries read last
+            // time: they were not normalised again, and nothing about them is stored.
+            tracing::debug!("the same entries as last time: not read again");
+            let seen = crate::model::SeenDocument {
+                digest,
+                ttl_secs,
+                ..seen
+            };
+            return self.known_entries(state, &seen, status, at).await;
+        }
+        // Written with the entries, in the same batch (the store adds what it counted): a
+        // document counts as read only once what it gave is stored.
         state.document = Some(crate::model::SeenDocument {
             digest,
-            ttl_secs: normalised.ttl.map(|t| t.as_secs()),
-            entries: normalised.entries.len(),
+            ttl_secs,
             filtered,
             read_at: Some(now),
+            entries_digest: Some(entries_digest),
+            ..crate::model::SeenDocument::default()
         });
         let next_page = normalised.next_page.clone();
         // The last point where a stop drops the poll; past it, the write completes.
@@ -408,6 +417,29 @@ impl Poll<'_> {
                 }
                 (PollOutcome::Stored { status, counts }, Some(at))
             }
+            Err(error) => failed(error, Some(at)),
+        }
+    }
+
+    /// A poll whose document (`seen`, as it is to be remembered) holds the very entries
+    /// read last time: counted as unchanged, and only the source's state is written.
+    async fn known_entries(
+        &self,
+        mut state: SourceState,
+        seen: &crate::model::SeenDocument,
+        status: u16,
+        at: DateTime<Utc>,
+    ) -> Ended {
+        let counts = PollCounts {
+            unchanged: seen.entries,
+            pruned: seen.buried,
+            filtered: seen.filtered,
+            ..PollCounts::default()
+        };
+        state.filtered += counts.filtered as u64;
+        state.document = Some(seen.clone());
+        match self.save(state).await {
+            Ok(()) => (PollOutcome::Stored { status, counts }, Some(at)),
             Err(error) => failed(error, Some(at)),
         }
     }
@@ -439,7 +471,7 @@ impl Poll<'_> {
         let _ = self.fetch_began.set((now, Instant::now()));
         let next = state.next_poll;
         let parsed = tokio::select! {
-            p = Box::pin(self.read(body, now)) => p,
+            p = Box::pin(self.read(body, now, None)) => p,
             () = self.cancel.cancelled() => return (PollOutcome::Cancelled, None),
         };
         let ReadPage {
@@ -549,8 +581,15 @@ impl Poll<'_> {
     }
 
     /// [`read_page`] on a blocking thread (parsing is CPU work).
-    async fn read(&self, body: Body, now: DateTime<Utc>) -> Result<ReadPage, PollError> {
-        read_page_blocking(self.source, body, self.poller.fetcher.max_entries(), now).await
+    /// `known`: the entries digest of the last full read ([`ReadPage::entries_known`]).
+    async fn read(
+        &self,
+        body: Body,
+        now: DateTime<Utc>,
+        known: Option<String>,
+    ) -> Result<ReadPage, PollError> {
+        let max = self.poller.fetcher.max_entries();
+        read_page_blocking(self.source, body, max, now, known).await
     }
 
     /// Catching up through a paged feed (RFC 5005, as tributary's own feeds are): while a
@@ -584,7 +623,7 @@ impl Poll<'_> {
                 }
             };
             let page = tokio::select! {
-                p = self.read(body, now) => p,
+                p = self.read(body, now, None) => p,
                 () = self.cancel.cancelled() => break,
             };
             let ReadPage {

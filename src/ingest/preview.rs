@@ -62,7 +62,7 @@ pub async fn preview(
         warnings,
         filtered,
         ..
-    } = read_page_blocking(source, body, fetcher.max_entries(), now).await?;
+    } = read_page_blocking(source, body, fetcher.max_entries(), now, None).await?;
     let entries = normalised
         .entries
         .into_iter()

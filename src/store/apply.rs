@@ -121,6 +121,14 @@ impl Store {
                 state.entry_count = previous.entry_count + added;
                 state.capped = previous.capped + counts.capped as u64;
                 state.keep_store_fields(&previous);
+                if let Some(seen) = state.document.as_mut() {
+                    // What reading this document again would count, while the source's
+                    // stored entries stay as this write leaves them.
+                    seen.entries =
+                        counts.new + counts.updated + counts.unchanged + counts.guid_changes;
+                    seen.buried = counts.pruned + counts.capped;
+                    seen.entry_count = state.entry_count;
+                }
                 batch.insert(state_key(source), encode(&state));
                 self.db()?.apply_batch(batch)?;
                 break;
