@@ -40,6 +40,63 @@ pub(super) fn bound_json(text: &str, max_entries: usize) -> Option<(String, Stri
     Some((serde_json::to_string(&doc).ok()?, what))
 }
 
+/// What one cheap look at a document's tags says about its bounds, before any XML pass:
+/// an upper bound on how many entries it has and on how many elements of any one name.
+///
+/// It reads the text after every `<` that may open an element (not `</`, `<!`, `<?`), up
+/// to the first whitespace, `/`, `>` or `<`: a key that every real element's name begins
+/// with, so the counts can only be too high (a `<` in a comment or CDATA section counts
+/// too), never too low, and a bound that holds here holds for the XML reader.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct TagCounts {
+    /// `<item...` and `<entry...` openings: what `truncate_entries` counts first.
+    pub(super) entries: usize,
+    /// The most openings of any one key.
+    pub(super) most_of_one_name: usize,
+}
+
+impl TagCounts {
+    pub(super) fn of(text: &str) -> TagCounts {
+        use std::collections::HashMap;
+        let bytes = text.as_bytes();
+        let mut per_key: HashMap<&[u8], usize> = HashMap::new();
+        let (mut entries, mut most) = (0usize, 0usize);
+        for at in memchr::memchr_iter(b'<', bytes) {
+            let rest = &bytes[at + 1..];
+            if matches!(rest.first(), Some(b'/' | b'!' | b'?')) {
+                continue;
+            }
+            // Stopping at `<` too: each byte is read by one key at most.
+            let len = rest
+                .iter()
+                .position(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n' | b'/' | b'>' | b'<'))
+                .unwrap_or(rest.len());
+            let key = &rest[..len];
+            if key.starts_with(b"item") || key.starts_with(b"entry") {
+                entries += 1;
+            }
+            let n = per_key.entry(key).or_default();
+            *n += 1;
+            most = most.max(*n);
+        }
+        TagCounts {
+            entries,
+            most_of_one_name: most,
+        }
+    }
+}
+
+/// How many times `<item` and `<entry` occur in `text`.
+fn entry_openings(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    memchr::memchr_iter(b'<', bytes)
+        .filter(|&at| {
+            let rest = &bytes[at + 1..];
+            rest.starts_with(b"item") || rest.starts_with(b"entry")
+        })
+        .count()
+}
+
 /// The document without the children of an entry (or of the channel or feed; entries
 /// themselves excepted) past the first `max` of the same name: 600,000 `<category>`s in one item would otherwise become
 /// 600,000 feed-rs values (tens of megabytes) that normalise reads no further than `max`.
@@ -48,27 +105,40 @@ pub(super) fn bound_json(text: &str, max_entries: usize) -> Option<(String, Stri
 ///
 /// Counted for elements up to the depth where entries' children are (`rss > channel > item
 /// > category`); the document is copied once, in ranges, when something is cut.
+#[cfg(test)]
 pub(super) fn cut_long_lists(text: &str, max: usize) -> Option<(String, usize)> {
+    cut_long_lists_counted(text, max, &TagCounts::of(text))
+}
+
+/// [`cut_long_lists`] with the document's [`TagCounts`] already taken: when no name occurs
+/// more than `max` times in the whole document, no element can have more than `max`
+/// children of one name, and the XML pass is skipped.
+pub(super) fn cut_long_lists_counted(
+    text: &str,
+    max: usize,
+    tags: &TagCounts,
+) -> Option<(String, usize)> {
     use quick_xml::events::Event;
+    use std::borrow::Cow;
     use std::collections::HashMap;
     /// The deepest parent whose children are counted (`item` in `rss > channel > item`).
     const DEEPEST_PARENT: usize = 3;
-    // Cheap test first: a document with so few tags has no such list.
-    if text.bytes().filter(|b| *b == b'<').count() <= max {
+    if tags.most_of_one_name <= max {
         return None;
     }
     let mut reader = quick_xml::Reader::from_str(text);
-    // For each open element up to DEEPEST_PARENT: how many children of each name.
-    let mut counts: Vec<HashMap<String, usize>> = vec![HashMap::new()];
+    // For each open element up to DEEPEST_PARENT: how many children of each name. Names
+    // are borrowed from the text where the event starts (always, but checked).
+    let mut counts: Vec<HashMap<Cow<'_, str>, usize>> = vec![HashMap::new()];
     let mut depth = 0usize;
     let mut out = String::new();
     let mut copied = 0usize;
     let mut dropped = 0usize;
     loop {
         let before = reader.buffer_position() as usize;
-        let (name, empty) = match reader.read_event() {
-            Ok(Event::Start(e)) => (e.name().into_inner().to_string(), false),
-            Ok(Event::Empty(e)) => (e.name().into_inner().to_string(), true),
+        let (e, empty) = match reader.read_event() {
+            Ok(Event::Start(e)) => (e, false),
+            Ok(Event::Empty(e)) => (e, true),
             Ok(Event::End(_)) => {
                 if depth <= DEEPEST_PARENT {
                     counts.pop();
@@ -78,6 +148,12 @@ pub(super) fn cut_long_lists(text: &str, max: usize) -> Option<(String, usize)> 
             }
             Ok(Event::Eof) | Err(_) => break,
             Ok(_) => continue,
+        };
+        let qname = e.name();
+        let owned = qname.into_inner();
+        let name: Cow<'_, str> = match text.get(before + 1..before + 1 + owned.len()) {
+            Some(s) if s == owned => Cow::Borrowed(s),
+            _ => Cow::Owned(owned.to_string()),
         };
         // Entries are not a list of this kind: `max_entries` bounds them.
         let local = name.rsplit(':').next().unwrap_or(&name);
@@ -121,7 +197,7 @@ pub(super) fn cut_long_lists(text: &str, max: usize) -> Option<(String, usize)> 
 pub(super) fn truncate_entries(text: &str, max: usize) -> Option<(String, usize)> {
     use quick_xml::events::Event;
     // Cheap test first: most feeds are far below any limit.
-    if text.matches("<item").count() + text.matches("<entry").count() <= max {
+    if entry_openings(text) <= max {
         return None;
     }
     let mut reader = quick_xml::Reader::from_str(text);

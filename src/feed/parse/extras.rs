@@ -71,7 +71,13 @@ pub(super) fn add_channel_creator(feed: &mut ParsedFeed, text: &str) {
 /// - Dublin Core terms dates (`dcterms:issued`, `dcterms:created`, `dcterms:modified`).
 pub(super) fn add_item_extras(feed: &mut ParsedFeed, text: &str, base: &Url) {
     use quick_xml::events::Event;
-    if !text.contains(":thumbnail") && !text.contains("dcterms") {
+    // A thumbnail found here is given only to an entry that has none: with every entry
+    // holding one already and no Dublin Core terms, the pass would change nothing.
+    let all_have_thumbnails = feed
+        .entries
+        .iter()
+        .all(|e| e.media.iter().any(|m| !m.thumbnails.is_empty()));
+    if !text.contains("dcterms") && (all_have_thumbnails || !text.contains(":thumbnail")) {
         return;
     }
     #[derive(Default)]

@@ -21,7 +21,7 @@ pub use discover::advertised_feeds;
 pub(crate) use extras::thumbnail;
 pub use feed_rs::model::Feed as ParsedFeed;
 
-use bounds::{bound_json, cut_long_lists, truncate_entries};
+use bounds::{TagCounts, bound_json, cut_long_lists_counted, truncate_entries};
 use discover::looks_like_html;
 use extras::{add_channel_creator, add_item_extras};
 use repair::repair;
@@ -148,14 +148,21 @@ pub fn parse_document_limited(
         warnings.push(what);
         text = std::borrow::Cow::Owned(bounded);
     }
-    if !json && let Some((cut, dropped)) = cut_long_lists(&text, MAX_LIST_SCAN) {
+    // One cheap look at the tags decides whether either XML pass below can cut anything
+    // (cutting long lists only removes elements: the count stays an upper bound).
+    let tags = (!json).then(|| TagCounts::of(&text));
+    if let Some(tags) = &tags
+        && let Some((cut, dropped)) = cut_long_lists_counted(&text, MAX_LIST_SCAN, tags)
+    {
         warnings.push(format!(
             "{dropped} repeated elements past the first {} of their kind in one entry were not read",
             MAX_LIST_SCAN
         ));
         text = std::borrow::Cow::Owned(cut);
     }
-    if !json && let Some((cut, found)) = truncate_entries(&text, max_entries) {
+    if tags.is_some_and(|t| t.entries > max_entries)
+        && let Some((cut, found)) = truncate_entries(&text, max_entries)
+    {
         warnings.push(format!(
             "the feed has more than {max_entries} entries ({found} or more): only the first {max_entries} were read"
         ));
@@ -365,6 +372,93 @@ mod tests {
             .collect();
         let xml = format!(r#"<rss version="2.0"><channel><title>t</title>{items}</channel></rss>"#);
         assert!(bounds::cut_long_lists(&xml, max).is_none());
+    }
+
+    #[test]
+    fn tag_counts_are_an_upper_bound() {
+        let xml = r#"<?xml version="1.0"?><rss version="2.0"><channel><!-- <item> --><title>t</title>
+            <item><title>a</title><category>x</category><category/><media:thumbnail url="u"/></item>
+            <item ><title>b</title><![CDATA[<category>]]><entry/></item><items/></channel></rss>"#;
+        let tags = bounds::TagCounts::of(xml);
+        // The comment, the two items, `<entry/>` and `<items/>` all open with "item"/"entry".
+        assert_eq!(tags.entries, 5);
+        // `category` three times (two elements and the CDATA's text), as `title` and `item`.
+        assert_eq!(tags.most_of_one_name, 3);
+        assert!(bounds::TagCounts::of("<<<<<<<<").most_of_one_name == 8);
+    }
+
+    #[test]
+    fn long_lists_of_the_channel_between_entries_are_still_cut() {
+        // No item has a long list, and no stretch between items holds more than `max` of one
+        // name: only the channel, counted across the items, has too many.
+        let max = MAX_LIST_SCAN;
+        let before: String = (0..max)
+            .map(|i| format!("<category>b{i}</category>"))
+            .collect();
+        let after: String = (0..3)
+            .map(|i| format!("<category>a{i}</category>"))
+            .collect();
+        let xml = format!(
+            r#"<rss version="2.0"><channel><title>t</title>{before}<item><title>x</title></item>{after}<item><title>y</title></item></channel></rss>"#
+        );
+        let parsed = parse_document(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(parsed.feed.categories.len(), max);
+        assert_eq!(parsed.feed.entries.len(), 2);
+        assert!(
+            parsed
+                .warnings
+                .iter()
+                .any(|w| w.contains("3 repeated elements")),
+            "{:?}",
+            parsed.warnings
+        );
+        // One fewer: nothing is cut.
+        let before: String = (0..max - 3)
+            .map(|i| format!("<category>b{i}</category>"))
+            .collect();
+        let xml = format!(
+            r#"<rss version="2.0"><channel><title>t</title>{before}<item><title>x</title></item>{after}</channel></rss>"#
+        );
+        let parsed = parse_document(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(parsed.feed.categories.len(), max);
+        assert!(parsed.warnings.is_empty(), "{:?}", parsed.warnings);
+    }
+
+    #[test]
+    fn extras_are_read_when_every_entry_has_a_thumbnail() {
+        // Each item has a thumbnail (itunes:image, read with its summary into the media it
+        // illustrates) and the channel a lone media:thumbnail:
+        // no thumbnail is wanted, but the Dublin Core terms date still is.
+        let xml = r#"<rss version="2.0" xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd" xmlns:media="http://search.yahoo.com/mrss/" xmlns:dcterms="http://purl.org/dc/terms/"><channel><title>t</title><media:thumbnail url="http://example.org/channel.jpg"/>
+            <item><title>a</title><media:content url="http://example.org/a.mp3" type="audio/mpeg"/><itunes:image href="http://example.org/a.jpg"/><itunes:summary>s</itunes:summary><dcterms:issued>2024-03-05T10:00:00Z</dcterms:issued></item>
+            <item><title>b</title><media:content url="http://example.org/b.mp3" type="audio/mpeg"/><itunes:image href="http://example.org/b.jpg"/><itunes:summary>s</itunes:summary></item></channel></rss>"#;
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        let thumbs = |e: &feed_rs::model::Entry| -> Vec<String> {
+            e.media
+                .iter()
+                .flat_map(|m| m.thumbnails.iter().map(|t| t.image.uri.clone()))
+                .collect()
+        };
+        assert_eq!(thumbs(&feed.entries[0]), ["http://example.org/a.jpg"]);
+        assert_eq!(thumbs(&feed.entries[1]), ["http://example.org/b.jpg"]);
+        assert_eq!(
+            feed.entries[0].published.map(|d| d.to_rfc3339()).as_deref(),
+            Some("2024-03-05T10:00:00+00:00")
+        );
+        // Without the date, and an item with no thumbnail but a lone media:thumbnail of its
+        // own: that item gets it.
+        let xml = xml
+            .replace(
+                "<dcterms:issued>2024-03-05T10:00:00Z</dcterms:issued>",
+                "",
+            )
+            .replace(
+                r#"<media:content url="http://example.org/a.mp3" type="audio/mpeg"/><itunes:image href="http://example.org/a.jpg"/>"#,
+                r#"<media:thumbnail url="http://example.org/own.jpg"/>"#,
+            );
+        let feed = parse(xml.as_bytes(), None, &base()).expect("parses");
+        assert_eq!(thumbs(&feed.entries[0]), ["http://example.org/own.jpg"]);
+        assert_eq!(thumbs(&feed.entries[1]), ["http://example.org/b.jpg"]);
     }
 
     #[test]
