@@ -4,13 +4,25 @@
 # in the same run, with and without If-None-Match. wrk and nginx from Debian
 # (apt-get install wrk nginx-light).
 #
-#   bash bench/serve.sh            # DURATION=10s CONNECTIONS=64 THREADS=2 by default
+#   bash bench/serve.sh            # DURATION=10s CONNECTIONS=64 THREADS=2 ROUNDS=3 by default
+#
+# Each round measures nginx and tributary one after the other, the first alternating by
+# round (interleaved), and prints their ratio; the last line gives the median ratios.
+# TRIBUTARY_BIN and BENCH_ORIGIN_BIN use those binaries instead of building release ones.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -q wrk nginx-light >/dev/null
-cargo build --release --locked --quiet
-cargo build --release --locked --quiet --example bench_origin
-BIN="$PWD/target/release/tributary"
+TARGET=${CARGO_TARGET_DIR:-$PWD/target}
+if [ -z "${TRIBUTARY_BIN:-}" ]; then
+    cargo build --release --locked --quiet --bin tributary
+    TRIBUTARY_BIN="$TARGET/release/tributary"
+fi
+if [ -z "${BENCH_ORIGIN_BIN:-}" ]; then
+    cargo build --release --locked --quiet --example bench_origin
+    BENCH_ORIGIN_BIN="$TARGET/release/examples/bench_origin"
+fi
+BIN=$TRIBUTARY_BIN
+ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-2}
@@ -21,7 +33,7 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 # A store with 100 sources x 20 entries, from the benchmark origin.
 OPORT=$(free_port)
-target/release/examples/bench_origin --hosts 4 --port "$OPORT" > "$T/origin.log" 2>&1 &
+"$BENCH_ORIGIN_BIN" --hosts 4 --port "$OPORT" > "$T/origin.log" 2>&1 &
 PIDS+=($!)
 for _ in $(seq 100); do grep -q ready "$T/origin.log" && break; sleep 0.1; done
 TPORT=$(free_port)
@@ -85,12 +97,29 @@ run() { # run LABEL URL [HEADER]: one wrk run; prints requests/s and p99
 BYTES=$(stat -c %s "$T/www/feed.atom")
 echo "feed.atom: $BYTES bytes, 50 entries; wrk -t$THREADS -c$CONNECTIONS -d$DURATION (wrk, nginx and tributary share the machine's cores)"
 echo
-echo "| server, request | requests/s | p99 latency | errors |"
-echo "|---|---|---|---|"
-run "nginx, 200" "$NURL"; N200=$(cat "$T/last")
-run "tributary, 200" "$URL"; T200=$(cat "$T/last")
-run "nginx, If-None-Match (304)" "$NURL" "If-None-Match: $NETAG"; N304=$(cat "$T/last")
-run "tributary, If-None-Match (304)" "$URL" "If-None-Match: $ETAG"; T304=$(cat "$T/last")
+echo "| round | server, request | requests/s | p99 latency | errors |"
+echo "|---|---|---|---|---|"
+: > "$T/ratios"
+for round in $(seq "$ROUNDS"); do
+    for kind in 200 304; do
+        if [ "$kind" = 200 ]; then nh=""; th=""; else nh="If-None-Match: $NETAG"; th="If-None-Match: $ETAG"; fi
+        label=$([ "$kind" = 200 ] && echo "200" || echo "If-None-Match (304)")
+        if [ $((round % 2)) = 1 ]; then
+            run "$round | nginx, $label" "$NURL" "$nh"; n=$(cat "$T/last")
+            run "$round | tributary, $label" "$URL" "$th"; t=$(cat "$T/last")
+        else
+            run "$round | tributary, $label" "$URL" "$th"; t=$(cat "$T/last")
+            run "$round | nginx, $label" "$NURL" "$nh"; n=$(cat "$T/last")
+        fi
+        echo "$kind $t $n" >> "$T/ratios"
+    done
+done
 echo
-python3 -c "print(f'tributary/nginx, 200: {$T200/$N200:.0%}; 304: {$T304/$N304:.0%}; tributary 304 vs its own 200: {$T304/$T200:.2f}x')"
+python3 - "$T/ratios" <<'PY'
+import statistics, sys
+rows = [line.split() for line in open(sys.argv[1])]
+for kind in ("200", "304"):
+    r = [float(t) / float(n) for k, t, n in rows if k == kind]
+    print(f"tributary/nginx, {kind}: rounds " + ", ".join(f"{x:.0%}" for x in r) + f"; median {statistics.median(r):.0%}")
+PY
 nginx -c "$T/nginx.conf" -p "$T" -s stop 2>/dev/null || true
