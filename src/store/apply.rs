@@ -121,9 +121,10 @@ impl Store {
                 state.entry_count = previous.entry_count + added;
                 state.capped = previous.capped + counts.capped as u64;
                 state.keep_store_fields(&previous);
-                if let Some(seen) = state.document.as_mut() {
-                    // What reading this document again would count, while the source's
-                    // stored entries stay as this write leaves them.
+                // The document this poll read (not one a hub pushed, which leaves the
+                // source's last read as it was): what reading it again would count, while
+                // the source's stored entries stay as this write leaves them.
+                if let Some(seen) = state.document.as_mut().filter(|d| d.read_at == Some(now)) {
                     seen.entries =
                         counts.new + counts.updated + counts.unchanged + counts.guid_changes;
                     seen.buried = counts.pruned + counts.capped;
