@@ -2,7 +2,10 @@
 //! from HTML, sanitised HTML, bounds that keep html5ever linear, mojibake repair, the
 //! characters XML can carry, and URLs without credentials. Pure functions, no I/O.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::sync::LazyLock;
 
 use url::Url;
 
@@ -49,7 +52,10 @@ pub(crate) fn without_credentials(mut url: Url) -> Url {
 ///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
 fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
     let mapped = map_c1(text);
-    if mapped.is_ascii() {
+    // Without a character U+00C2..U+00F4 (windows-1252 bytes 0xC2..0xF4, the only UTF-8
+    // lead bytes) the encoded bytes are ASCII or invalid UTF-8: nothing to repair, and no
+    // need to encode.
+    if mapped.is_ascii() || !mapped.chars().any(|c| ('\u{C2}'..='\u{F4}').contains(&c)) {
         return mapped;
     }
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&mapped);
@@ -64,7 +70,12 @@ fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+    // U+0080..U+009F is encoded 0xC2 0x80..0x9F: text without such a pair has none.
+    if !text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]))
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     text.chars()
@@ -129,16 +140,102 @@ pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
     if !html {
         return html_escape::encode_text(text.trim()).into_owned();
     }
-    let mut builder = ammonia::Builder::default();
-    builder
-        .url_relative(match base {
-            Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
-            None => ammonia::UrlRelative::Deny,
-        })
-        .link_rel(Some("noopener noreferrer"));
-    let clean = builder.clean(&bound_html(text)).to_string();
+    let clean = match as_parsed_text(text) {
+        Some(serialised) => serialised,
+        None => sanitise_html(text, base),
+    };
     // An entity such as `&#1;` becomes the character itself in the parsed HTML.
     xml_text(&fix_mojibake(clean.trim())).into_owned()
+}
+
+/// The sanitiser (ammonia's default allow-list, `rel="noopener noreferrer"` on links),
+/// built once: building it fills a dozen hash sets, which cost more than cleaning a short
+/// summary. Relative URLs are dropped.
+static SANITISER_DENY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_relative(ammonia::UrlRelative::Deny)
+        .link_rel(Some("noopener noreferrer"));
+    builder
+});
+
+/// [`SANITISER_DENY`]'s allow-list, with relative URLs resolved against this thread's
+/// [`BASE`], as `UrlRelative::RewriteWithBase` does (ammonia asks only about relative URLs;
+/// one that does not resolve is dropped).
+static SANITISER_BASE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_relative(ammonia::UrlRelative::Custom(Box::new(ThreadBase)))
+        .link_rel(Some("noopener noreferrer"));
+    builder
+});
+
+thread_local! {
+    /// The base URL of the document [`SANITISER_BASE`] is cleaning on this thread: set by
+    /// [`sanitise_html`] around one `clean` call (which runs on the calling thread).
+    static BASE: RefCell<Option<Url>> = const { RefCell::new(None) };
+}
+
+/// Resolves a relative URL against [`BASE`].
+struct ThreadBase;
+
+impl<'a> ammonia::UrlRelativeEvaluate<'a> for ThreadBase {
+    fn evaluate<'url>(&self, url: &'url str) -> Option<Cow<'url, str>> {
+        BASE.with_borrow(|base| {
+            let joined = base.as_ref()?.join(url).ok()?;
+            Some(Cow::Owned(String::from(joined)))
+        })
+    }
+}
+
+/// ammonia's clean, serialised: relative URLs resolved against `base`, else dropped.
+fn sanitise_html(text: &str, base: Option<&Url>) -> String {
+    let bounded = bound_html(text);
+    match base {
+        None => SANITISER_DENY.clean(&bounded).to_string(),
+        Some(base) => {
+            BASE.set(Some(base.clone()));
+            let clean = SANITISER_BASE.clean(&bounded).to_string();
+            BASE.set(None);
+            clean
+        }
+    }
+}
+
+/// Strips every tag (scripts and styles with their contents), built once.
+static STRIPPER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::empty();
+    builder.clean_content_tags(HashSet::from(["script", "style"]));
+    builder
+});
+
+/// What html5ever parses and serialises `text` to, when `text` has no markup and no
+/// character references (no `<`, no `&`) and needs no splitting ([`bound_html`] leaves it
+/// alone): one text node, so the sanitiser would give exactly this. The parser drops a
+/// leading byte order mark and turns CR LF and lone CRs into LF; the serialiser escapes
+/// `>` and no-break spaces (`&` and `<` are absent). `None` for any other text.
+fn as_parsed_text(text: &str) -> Option<String> {
+    if text.contains(['<', '&']) || needs_split(text) {
+        return None;
+    }
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut rest = text;
+    while let Some(at) = rest.find(['\r', '>', '\u{A0}']) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or('\r');
+        rest = &rest[at + c.len_utf8()..];
+        match c {
+            '\r' => {
+                out.push('\n');
+                rest = rest.strip_prefix('\n').unwrap_or(rest);
+            }
+            '>' => out.push_str("&gt;"),
+            _ => out.push_str("&nbsp;"),
+        }
+    }
+    out.push_str(rest);
+    Some(out)
 }
 
 /// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
@@ -147,14 +244,15 @@ pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
 pub fn plain_text(text: &str, html: bool) -> String {
     let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
     let text = &*fix_mojibake(&text);
-    let decoded = if html || text.contains('<') || text.contains('&') {
-        let stripped = ammonia::Builder::empty()
-            .clean_content_tags(HashSet::from(["script", "style"]))
-            .clean(&bound_html(text))
-            .to_string();
-        html_escape::decode_html_entities(&stripped).into_owned()
+    let decoded = if text.contains(['<', '&']) {
+        let stripped = STRIPPER.clean(&bound_html(text)).to_string();
+        Cow::Owned(html_escape::decode_html_entities(&stripped).into_owned())
+    } else if html {
+        // What the stripper gives for text without markup or references, decoded
+        // ([`as_parsed_text`]; the line breaks are folded below anyway).
+        Cow::Borrowed(text.strip_prefix('\u{FEFF}').unwrap_or(text))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     };
     let mut out = String::with_capacity(decoded.len());
     for word in xml_text(&fix_mojibake(&decoded)).split_whitespace() {
@@ -550,5 +648,232 @@ mod stray_lt_tests {
         let doc = dom_query::Document::from(&*bounded);
         assert_eq!(doc.select("p").length(), 2);
         assert_eq!(doc.select("p").last().text().to_string(), "x");
+    }
+}
+
+#[cfg(test)]
+mod same_output_tests {
+    //! The built-once sanitisers and the fast paths give what a sanitiser built per call
+    //! (as [`to_html`] and [`plain_text`] once did) gives, on random feed text.
+    use super::*;
+
+    /// [`to_html`] with an ammonia `Builder` built for the call.
+    fn to_html_fresh(text: &str, html: bool, base: Option<&Url>) -> String {
+        let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
+        let text = &*fix_mojibake(&text);
+        if !html {
+            return html_escape::encode_text(text.trim()).into_owned();
+        }
+        let mut builder = ammonia::Builder::default();
+        builder
+            .url_relative(match base {
+                Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
+                None => ammonia::UrlRelative::Deny,
+            })
+            .link_rel(Some("noopener noreferrer"));
+        let clean = builder.clean(&bound_html(text)).to_string();
+        xml_text(&fix_mojibake(clean.trim())).into_owned()
+    }
+
+    /// [`plain_text`] with an ammonia `Builder` built for the call, for every text with
+    /// markup or `html`.
+    fn plain_text_fresh(text: &str, html: bool) -> String {
+        let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
+        let text = &*fix_mojibake(&text);
+        let decoded = if html || text.contains('<') || text.contains('&') {
+            let stripped = ammonia::Builder::empty()
+                .clean_content_tags(HashSet::from(["script", "style"]))
+                .clean(&bound_html(text))
+                .to_string();
+            html_escape::decode_html_entities(&stripped).into_owned()
+        } else {
+            text.to_string()
+        };
+        let mut out = String::with_capacity(decoded.len());
+        for word in xml_text(&fix_mojibake(&decoded)).split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        out
+    }
+
+    /// Pieces random texts are made of: characters the parser or serialiser treat apart
+    /// (line breaks, `>`, quotes, no-break space, byte order mark, C0 and C1 controls,
+    /// mojibake), and markup with relative, absolute and broken URLs.
+    const PIECES: &[&str] = &[
+        "a",
+        "word",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u{c}",
+        ">",
+        "\"",
+        "'",
+        "=",
+        "/",
+        "\u{a0}",
+        "\u{feff}",
+        "\u{1}",
+        "\u{0}",
+        "\u{85}",
+        "\u{92}",
+        "\u{81}",
+        "\u{9d}",
+        "é",
+        "Ã©",
+        "â€™",
+        "Ã",
+        "Â",
+        "\u{c2}\u{a0}",
+        "€",
+        "\u{2028}",
+        "\u{fffd}",
+        "\u{fffe}",
+        "😀",
+        "\u{10ffff}",
+        "#",
+        ";",
+        "&",
+        "&amp;",
+        "&lt;",
+        "&#1;",
+        "&nbsp;",
+        "&#146;",
+        "<",
+        "< ",
+        "<p>",
+        "</p>",
+        "<b>",
+        "</b>",
+        "<br/>",
+        "<li>",
+        "<script>x</script>",
+        "<style>s</style>",
+        "<!-- c -->",
+        "<a href=\"rel/x?a=1&amp;b=2\" title=t>",
+        "<a title=\"t\" href=\"/abs\" rel=nofollow>",
+        "</a>",
+        "<img alt='i' src=\"pic.png\" width=1>",
+        "<img src=\"https://e.org/i.png\">",
+        "<a href=\"http://[bad\">",
+        "<a href=\"javascript:alert(1)\">",
+        "<a href=\"//other.example/p\">",
+        "<img src=\"\" alt=x>",
+        "<svg><animate attributeName=href values=\"a;/b\"/></svg>",
+        "<div id=d>",
+        "<table><tr><td>c",
+        "<q cite=\"q.html\">",
+        "<object data=x>",
+    ];
+
+    /// A deterministic stream of texts made of [`PIECES`].
+    fn texts(seed: u64, count: usize, markup: bool) -> Vec<String> {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let plain = PIECES
+            .iter()
+            .position(|p| p.contains(['&', '<']))
+            .unwrap_or(PIECES.len());
+        let pieces = if markup { PIECES } else { &PIECES[..plain] };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len)
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn text_without_markup_is_what_the_sanitiser_gives() {
+        let base = Url::parse("https://example.org/dir/page.html").expect("url");
+        let mut inputs = texts(0x9E37_79B9_7F4A_7C15, 3000, false);
+        // Long texts: one the parser keeps whole, one that must be split (many U+0080..).
+        inputs.push("plain words > and\u{a0}more\r\n".repeat(400));
+        inputs.push("é ® ".repeat(2000));
+        for text in &inputs {
+            let prepared = xml_text(text);
+            let prepared = fix_mojibake(&prepared);
+            if let Some(fast) = as_parsed_text(&prepared) {
+                assert_eq!(
+                    fast,
+                    SANITISER_DENY.clean(&prepared).to_string(),
+                    "{text:?}"
+                );
+            }
+            for b in [None, Some(&base)] {
+                assert_eq!(
+                    to_html(text, true, b),
+                    to_html_fresh(text, true, b),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(to_html(text, false, None), to_html_fresh(text, false, None));
+            for html in [true, false] {
+                assert_eq!(
+                    plain_text(text, html),
+                    plain_text_fresh(text, html),
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(as_parsed_text(&"é ® ".repeat(2000)).is_none());
+        assert_eq!(
+            as_parsed_text("\u{feff}a > b\r\nc\rd\u{a0}\"e'").as_deref(),
+            Some("a &gt; b\nc\nd&nbsp;\"e'")
+        );
+    }
+
+    #[test]
+    fn html_is_sanitised_as_by_a_builder_made_for_it() {
+        let bases = [
+            Url::parse("https://example.org/dir/page.html").expect("url"),
+            Url::parse("http://other.example:8080/a/b/?q=1#f").expect("url"),
+        ];
+        for text in texts(0xD1B5_4A32_D192_ED03, 3000, true) {
+            assert_eq!(to_html(&text, true, None), to_html_fresh(&text, true, None));
+            for base in &bases {
+                assert_eq!(
+                    to_html(&text, true, Some(base)),
+                    to_html_fresh(&text, true, Some(base)),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(plain_text(&text, true), plain_text_fresh(&text, true));
+            assert_eq!(plain_text(&text, false), plain_text_fresh(&text, false));
+        }
+    }
+
+    #[test]
+    fn the_base_is_the_callers_on_every_thread() {
+        let text = r#"<a href="x">x</a><img src="/i.png">"#;
+        std::thread::scope(|s| {
+            for n in 0..4 {
+                s.spawn(move || {
+                    let base = Url::parse(&format!("https://h{n}.example/d/")).expect("url");
+                    for _ in 0..200 {
+                        assert_eq!(
+                            to_html(text, true, Some(&base)),
+                            format!(
+                                r#"<a href="https://h{n}.example/d/x" rel="noopener noreferrer">x</a><img src="https://h{n}.example/i.png">"#
+                            )
+                        );
+                        assert_eq!(to_html(text, true, None), "<a rel=\"noopener noreferrer\">x</a><img>");
+                    }
+                });
+            }
+        });
     }
 }
