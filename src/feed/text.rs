@@ -51,6 +51,9 @@ pub(crate) fn without_credentials(mut url: Url) -> Url {
 ///   windows-1252 and those bytes are valid UTF-8 with at least one multi-byte character, the
 ///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
 fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
     let mapped = map_c1(text);
     // Without a character U+00C2..U+00F4 (windows-1252 bytes 0xC2..0xF4, the only UTF-8
     // lead bytes) the encoded bytes are ASCII or invalid UTF-8: nothing to repair, and no
@@ -106,16 +109,38 @@ pub fn is_xml_char(c: char) -> bool {
 /// and carriage return; U+FFFE, U+FFFF): one of them anywhere in a published document makes
 /// it not well-formed, and a reader rejects the whole feed. Borrowed when there are none.
 pub fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().all(is_xml_char) {
+    if all_xml_chars(text) {
         std::borrow::Cow::Borrowed(text)
     } else {
         std::borrow::Cow::Owned(text.chars().filter(|c| is_xml_char(*c)).collect())
     }
 }
 
+/// Whether XML can carry every character of `text`. The characters it cannot are C0
+/// controls (one byte below 0x20) and U+FFFE, U+FFFF (0xEF 0xBF 0xBE/0xBF): text with no
+/// such byte, as nearly all is, needs no look at its characters.
+fn all_xml_chars(text: &str) -> bool {
+    !any_byte(text.as_bytes(), |b| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF
+    }) || text.chars().all(is_xml_char)
+}
+
+/// Whether any byte satisfies `test`: in blocks without an early exit inside one, which
+/// the compiler turns into vector instructions.
+fn any_byte(bytes: &[u8], test: impl Fn(u8) -> bool) -> bool {
+    bytes
+        .chunks(32)
+        .any(|block| block.iter().fold(false, |found, &b| found | test(b)))
+}
+
+/// Whether `text` has a `<` or a `&`: markup or character references.
+fn has_markup(text: &str) -> bool {
+    any_byte(text.as_bytes(), |b| b == b'<' || b == b'&')
+}
+
 /// [`xml_text`] in place.
 pub fn clean_xml_text(text: &mut String) {
-    if !text.chars().all(is_xml_char) {
+    if !all_xml_chars(text) {
         text.retain(is_xml_char);
     }
 }
@@ -145,7 +170,15 @@ pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
         None => sanitise_html(text, base),
     };
     // An entity such as `&#1;` becomes the character itself in the parsed HTML.
-    xml_text(&fix_mojibake(clean.trim())).into_owned()
+    let trimmed = clean.trim();
+    match fix_mojibake(trimmed) {
+        Cow::Borrowed(fixed) => match xml_text(fixed) {
+            // Nothing to trim, repair or remove: `clean` itself, without a copy.
+            Cow::Borrowed(same) if same.len() == clean.len() => clean,
+            other => other.into_owned(),
+        },
+        Cow::Owned(fixed) => xml_text(&fixed).into_owned(),
+    }
 }
 
 /// The sanitiser (ammonia's default allow-list, `rel="noopener noreferrer"` on links),
@@ -215,26 +248,33 @@ static STRIPPER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
 /// leading byte order mark and turns CR LF and lone CRs into LF; the serialiser escapes
 /// `>` and no-break spaces (`&` and `<` are absent). `None` for any other text.
 fn as_parsed_text(text: &str) -> Option<String> {
-    if text.contains(['<', '&']) || needs_split(text) {
+    if has_markup(text) || needs_split(text) {
         return None;
     }
     let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let bytes = text.as_bytes();
     let mut out = String::with_capacity(text.len() + 8);
-    let mut rest = text;
-    while let Some(at) = rest.find(['\r', '>', '\u{A0}']) {
-        out.push_str(&rest[..at]);
-        let c = rest[at..].chars().next().unwrap_or('\r');
-        rest = &rest[at + c.len_utf8()..];
-        match c {
-            '\r' => {
-                out.push('\n');
-                rest = rest.strip_prefix('\n').unwrap_or(rest);
+    let mut copied = 0; // bytes of `text` before this are in `out`
+    let mut at = 0;
+    while at < bytes.len() {
+        // Each of `\r`, `>` and the no-break space's 0xC2 0xA0 starts at a character
+        // boundary: the slices below are on boundaries.
+        let (skip, with) = match (bytes[at], bytes.get(at + 1)) {
+            (b'\r', Some(b'\n')) => (2, "\n"),
+            (b'\r', _) => (1, "\n"),
+            (b'>', _) => (1, "&gt;"),
+            (0xC2, Some(0xA0)) => (2, "&nbsp;"),
+            _ => {
+                at += 1;
+                continue;
             }
-            '>' => out.push_str("&gt;"),
-            _ => out.push_str("&nbsp;"),
-        }
+        };
+        out.push_str(&text[copied..at]);
+        out.push_str(with);
+        at += skip;
+        copied = at;
     }
-    out.push_str(rest);
+    out.push_str(&text[copied..]);
     Some(out)
 }
 
@@ -244,7 +284,7 @@ fn as_parsed_text(text: &str) -> Option<String> {
 pub fn plain_text(text: &str, html: bool) -> String {
     let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
     let text = &*fix_mojibake(&text);
-    let decoded = if text.contains(['<', '&']) {
+    let decoded = if has_markup(text) {
         let stripped = STRIPPER.clean(&bound_html(text)).to_string();
         Cow::Owned(html_escape::decode_html_entities(&stripped).into_owned())
     } else if html {
