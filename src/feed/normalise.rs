@@ -12,9 +12,8 @@
 //! else by the poll: two instances that fetch the same document at different moments then
 //! date, order and page it alike (README, "Two instances behind nginx").
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use url::Url;
 
 use crate::feed::identity::{article_key, fingerprint, identity, normalised_link};

@@ -4,9 +4,10 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::LazyLock;
 
+use foldhash::{HashMap, HashMapExt};
 use url::Url;
 
 /// A summary or content longer than this (in bytes, before sanitising) is cut; ammonia closes
