@@ -183,8 +183,10 @@ fn normalise_entries<T: Send>(
     entries: Vec<feed_rs::model::Entry>,
     normalise: &(dyn Fn(feed_rs::model::Entry) -> T + Sync),
 ) -> Vec<T> {
-    let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if entries.len() < PARALLEL_FROM || cores < 2 {
+    // Asked once: the answer reads the process's CPU quota from files.
+    static CORES: std::sync::LazyLock<usize> =
+        std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, usize::from));
+    if entries.len() < PARALLEL_FROM || *CORES < 2 {
         return entries.into_iter().map(normalise).collect();
     }
     let mut first = entries;
