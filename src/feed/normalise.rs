@@ -82,11 +82,10 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         .map(|d| d.min(now))
         .filter(|d| now - *d <= FRESH_FEED_DATE)
         .unwrap_or(now);
-    let (mut entries, bare_links): (Vec<Entry>, Vec<Option<String>>) =
-        normalise_entries(feed.entries, &|e| {
-            normalise_entry(e, source, feed_url, now, undated_at, &feed_authors)
-        })
+    let (mut entries, bare_links): (Vec<Entry>, Vec<Option<String>>) = feed
+        .entries
         .into_iter()
+        .map(|e| normalise_entry(e, source, feed_url, now, undated_at, &feed_authors))
         .unzip();
 
     // Fragments: a link keeps its fragment wherever it is published. Whether the fragment
@@ -170,45 +169,6 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         next_page,
         entries,
     }
-}
-
-/// A feed with at least this many entries is normalised on two threads (where there are
-/// two cores): a big podcast feed takes a few milliseconds, a thread a few microseconds.
-const PARALLEL_FROM: usize = 256;
-
-/// `normalise` applied to every entry, in order: the second half on a thread of its own for
-/// a big feed, where the machine has another core (else, or when no thread can be made,
-/// all here). Each entry's parsed form is dropped once it is normalised.
-fn normalise_entries<T: Send>(
-    entries: Vec<feed_rs::model::Entry>,
-    normalise: &(dyn Fn(feed_rs::model::Entry) -> T + Sync),
-) -> Vec<T> {
-    // Asked once: the answer reads the process's CPU quota from files.
-    static CORES: std::sync::LazyLock<usize> =
-        std::sync::LazyLock::new(|| std::thread::available_parallelism().map_or(1, usize::from));
-    if entries.len() < PARALLEL_FROM || *CORES < 2 {
-        return entries.into_iter().map(normalise).collect();
-    }
-    let mut first = entries;
-    let second = std::sync::Mutex::new(Some(first.split_off(first.len() / 2)));
-    let take = || second.lock().map(|mut s| s.take()).ok().flatten();
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new()
-            .name("normalise".into())
-            .spawn_scoped(scope, || -> Vec<T> {
-                take().into_iter().flatten().map(normalise).collect()
-            });
-        let mut out: Vec<T> = first.into_iter().map(normalise).collect();
-        match helper {
-            Ok(handle) => match handle.join() {
-                Ok(rest) => out.extend(rest),
-                Err(panic) => std::panic::resume_unwind(panic),
-            },
-            // No thread: the second half here.
-            Err(_) => out.extend(take().into_iter().flatten().map(normalise)),
-        }
-        out
-    })
 }
 
 /// How old a feed's own date may be to date its undated entries (see [`normalise`]).
@@ -680,46 +640,6 @@ mod tests {
         assert_eq!(n.entries[0].authors[0].name, "Feed Author");
         assert_eq!(n.entries[1].authors.len(), 1);
         assert_eq!(n.entries[1].authors[0].name, "Own");
-    }
-
-    #[test]
-    fn a_big_feed_is_normalised_as_one_entry_at_a_time_in_order() {
-        let items: String = (0..PARALLEL_FROM * 2 + 1)
-            .map(|i| {
-                format!(
-                    "<item><guid>g{i}</guid><link>/p/{}#s</link><title>T{i}</title>\
-                     <description>&lt;a href=\"r{i}\"&gt;x&lt;/a&gt;</description></item>",
-                    i % 7
-                )
-            })
-            .collect();
-        let xml = format!(r#"<rss version="2.0"><channel><title>T</title>{items}</channel></rss>"#);
-        let url = Url::parse("https://example.org/blog/feed.xml").expect("static url");
-        let feed = parse(xml.as_bytes(), None, &url).expect("parses");
-        let one = |e| normalise_entry(e, "src", &url, now(), now(), &[]);
-        let serial: Vec<_> = feed.entries.clone().into_iter().map(one).collect();
-        let (entries, _): (Vec<Entry>, Vec<_>) =
-            normalise_entries(feed.entries, &one).into_iter().unzip();
-        assert_eq!(
-            entries,
-            serial.into_iter().map(|(e, _)| e).collect::<Vec<_>>()
-        );
-        let guids: Vec<_> = entries.iter().filter_map(|e| e.guid.clone()).collect();
-        let expected: Vec<_> = (0..PARALLEL_FROM * 2 + 1)
-            .map(|i| format!("g{i}"))
-            .collect();
-        assert_eq!(guids, expected);
-        // Relative URLs resolve against each entry's own link on either thread.
-        let last = PARALLEL_FROM * 2;
-        assert_eq!(
-            entries[last].summary.as_deref(),
-            Some(
-                format!(
-                    r#"<a href="https://example.org/p/r{last}" rel="noopener noreferrer">x</a>"#
-                )
-                .as_str()
-            )
-        );
     }
 
     #[test]
