@@ -12,12 +12,11 @@
 //! else by the poll: two instances that fetch the same document at different moments then
 //! date, order and page it alike (README, "Two instances behind nginx").
 
-use std::collections::{HashMap, HashSet};
-
 use chrono::{DateTime, Utc};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use url::Url;
 
-use crate::feed::identity::{article_key, fingerprint, identity, normalise_link};
+use crate::feed::identity::{article_key, fingerprint, identity, normalised_link};
 use crate::feed::parse::{MAX_LIST_SCAN, ParsedFeed};
 use crate::feed::text::{plain_text, to_html, without_credentials, xml_text};
 use crate::model::{Enclosure, Entry, Person};
@@ -83,7 +82,7 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
         .map(|d| d.min(now))
         .filter(|d| now - *d <= FRESH_FEED_DATE)
         .unwrap_or(now);
-    let (mut entries, bare_links): (Vec<Entry>, Vec<Option<Url>>) = feed
+    let (mut entries, bare_links): (Vec<Entry>, Vec<Option<String>>) = feed
         .entries
         .into_iter()
         .map(|e| normalise_entry(e, source, feed_url, now, undated_at, &feed_authors))
@@ -93,40 +92,45 @@ pub fn normalise(feed: ParsedFeed, source: &str, feed_url: &Url, now: DateTime<U
     // is part of the article's identity depends on the source: when it tells several of its
     // own entries apart by fragment alone (`day.html#a1`, `day.html#a2`: posts on one page),
     // it is; otherwise it is a section anchor, and `page#details` is the article `page`.
-    let mut fragments_by_page: HashMap<&str, HashSet<&str>> = HashMap::new();
+    // Per page: the first link seen on it, and whether another one was.
+    let mut fragments_by_page: HashMap<&str, (&str, bool)> = HashMap::new();
     for (e, bare) in entries.iter().zip(&bare_links) {
-        if let (Some(bare), Some(link)) = (bare, &e.link) {
-            fragments_by_page
-                .entry(bare.as_str())
-                .or_default()
-                .insert(link.as_str());
+        if let Some(link) = &e.link {
+            let page = bare.as_deref().unwrap_or(link);
+            let (first, several) = fragments_by_page.entry(page).or_insert((link, false));
+            *several |= *first != link.as_str();
         }
     }
     let by_fragment: HashSet<String> = fragments_by_page
         .into_iter()
-        .filter(|(_, links)| links.len() > 1)
+        .filter(|(_, (_, several))| *several)
         .map(|(page, _)| page.to_string())
         .collect();
     // On such a source the whole link names the article.
-    for e in &mut entries {
-        if let Some(full) = e.link.as_deref().and_then(|l| Url::parse(l).ok())
-            && by_fragment.contains(without_fragment(&full).as_str())
-        {
-            e.article = Some(article_key(&full));
+    if !by_fragment.is_empty() {
+        for e in &mut entries {
+            if let Some(full) = e.link.as_deref().and_then(|l| Url::parse(l).ok())
+                && by_fragment.contains(without_fragment(&full).as_str())
+            {
+                e.article = Some(article_key(&full));
+            }
         }
     }
 
     // A guid shared by entries with different links is no identity: those entries are
-    // identified by their links instead.
-    let mut guid_links: HashMap<&str, HashSet<Option<&str>>> = HashMap::new();
+    // identified by their links instead. Per guid: the first link, and whether another
+    // one was seen.
+    let mut guid_links: HashMap<&str, (Option<&str>, bool)> = HashMap::new();
     for e in &entries {
         if let Some(g) = &e.guid {
-            guid_links.entry(g).or_default().insert(e.link.as_deref());
+            let link = e.link.as_deref();
+            let (first, several) = guid_links.entry(g).or_insert((link, false));
+            *several |= *first != link;
         }
     }
     let unusable: HashSet<String> = guid_links
         .into_iter()
-        .filter(|(_, links)| links.len() > 1)
+        .filter(|(_, (_, several))| *several)
         .map(|(g, _)| g.to_string())
         .collect();
     // A link shared by several entries (a home page, say) says nothing about which article
@@ -177,7 +181,8 @@ fn writable(d: &DateTime<Utc>) -> bool {
 }
 
 /// One entry in our model, and its link without the fragment (what identifies it unless its
-/// source tells entries apart by fragment; see [`normalise`]).
+/// source tells entries apart by fragment; see [`normalise`]) when the link has one (else
+/// that is the link itself).
 fn normalise_entry(
     e: feed_rs::model::Entry,
     source: &str,
@@ -185,19 +190,22 @@ fn normalise_entry(
     now: DateTime<Utc>,
     undated_at: DateTime<Utc>,
     feed_authors: &[Person],
-) -> (Entry, Option<Url>) {
+) -> (Entry, Option<String>) {
     let guid = Some(e.id.trim().to_string()).filter(|g| !g.is_empty());
     // An RSS guid is a permalink unless marked otherwise (feed-rs does not keep the mark):
     // with no <link>, an absolute http(s) guid is where the entry lives.
-    let guid_url = guid
-        .as_deref()
-        .and_then(|g| Url::parse(g).ok())
-        .filter(|u| matches!(u.scheme(), "http" | "https"))
-        .map(|u| normalise_link(&u));
     let link = pick_link(&e.links, feed_url)
-        .map(|l| normalise_link(&l))
-        .or_else(|| guid_url.clone());
-    let bare_link = link.as_ref().map(without_fragment);
+        .map(normalised_link)
+        .or_else(|| {
+            guid.as_deref()
+                .and_then(|g| Url::parse(g).ok())
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .map(normalised_link)
+        });
+    let fragment_less = link
+        .as_ref()
+        .filter(|l| l.fragment().is_some())
+        .map(without_fragment);
     let comments = e
         .links
         .iter()
@@ -216,36 +224,28 @@ fn normalise_entry(
     // scheme a relative URL would become a path on some machine (or `file://host/`), so
     // there relative URLs are dropped instead.
     let web = |u: &Url| matches!(u.scheme(), "http" | "https");
-    let content_base = e
+    let xml_base = e
         .base
         .as_deref()
         .and_then(|b| feed_url.join(b).ok())
-        .filter(web)
-        .or_else(|| link.clone())
-        .or_else(|| Some(feed_url.clone()).filter(web));
+        .filter(web);
+    let content_base = xml_base
+        .as_ref()
+        .or(link.as_ref())
+        .or(Some(feed_url).filter(|u| web(u)));
 
     let summary = e
         .summary
         .as_ref()
-        .map(|t| {
-            to_html(
-                &t.content,
-                is_html(t.content_type.as_ref()),
-                content_base.as_ref(),
-            )
-        })
+        .map(|t| to_html(&t.content, is_html(t.content_type.as_ref()), content_base))
         .filter(|s| !s.trim().is_empty());
     let content = e
         .content
         .as_ref()
         .and_then(|c| {
-            c.body.as_ref().map(|body| {
-                to_html(
-                    body,
-                    is_html(c.content_type.as_ref()),
-                    content_base.as_ref(),
-                )
-            })
+            c.body
+                .as_ref()
+                .map(|body| to_html(body, is_html(c.content_type.as_ref()), content_base))
         })
         .filter(|s| !s.trim().is_empty());
 
@@ -271,12 +271,10 @@ fn normalise_entry(
         &summary,
         &content,
     );
-    // What names the article across sources: its link, else a permalink guid (the page:
-    // `normalise` puts the fragment back for sources whose entries differ by it).
-    let article = bare_link
-        .as_ref()
-        .or(guid_url.as_ref())
-        .map(|l| article_key(&without_fragment(l)));
+    // What names the article across sources: its link (else a permalink guid, which is
+    // then the link), without the fragment (`normalise` puts the fragment back for sources
+    // whose entries differ by it).
+    let article = fragment_less.as_ref().or(link.as_ref()).map(article_key);
 
     let mut authors = people(&e.authors, feed_url);
     if authors.is_empty() {
@@ -300,31 +298,44 @@ fn normalise_entry(
         }
     }
 
+    // The first MAX_ENCLOSURES distinct URLs (a linear search: there are at most that many).
+    // An address just read is not resolved again: it would give the same URL (a podcast's
+    // <enclosure> and <media:content> usually name the same file).
     let mut enclosures: Vec<Enclosure> = Vec::new();
-    let mut seen_enclosures = HashSet::new();
-    let mut add_enclosure = |url: Option<Url>, mime_type: Option<String>, length: Option<u64>| {
-        if let Some(url) = url
-            && enclosures.len() < MAX_ENCLOSURES
-            && seen_enclosures.insert(url.to_string())
+    let mut last_href: Option<&str> = None;
+    let from_links = e
+        .links
+        .iter()
+        .take(MAX_LIST_SCAN)
+        .filter(|l| l.rel.as_deref() == Some("enclosure"))
+        .map(|l| (l.href.as_str(), l.media_type.clone(), l.length));
+    let from_media = e
+        .media
+        .iter()
+        .take(MAX_LIST_SCAN)
+        .flat_map(|m| m.content.iter().take(MAX_LIST_SCAN))
+        .filter_map(|c| {
+            let href = c.url.as_ref()?.as_str();
+            Some((href, c.content_type.as_ref().map(|t| t.to_string()), c.size))
+        });
+    for (href, mime_type, length) in from_links.chain(from_media) {
+        if enclosures.len() >= MAX_ENCLOSURES {
+            break;
+        }
+        if last_href == Some(href) {
+            continue;
+        }
+        last_href = Some(href);
+        if let Some(url) = absolute(href, feed_url).map(String::from)
+            && !enclosures.iter().any(|e| e.url == url)
         {
             enclosures.push(Enclosure {
-                url: url.to_string(),
+                url,
                 mime_type: mime_type
                     .map(|m| shorten(xml_text(m.trim()).into_owned(), MAX_LABEL_CHARS))
                     .filter(|m| !m.is_empty()),
                 length: length.filter(|l| *l > 0),
             });
-        }
-    };
-    for l in e.links.iter().take(MAX_LIST_SCAN) {
-        if l.rel.as_deref() == Some("enclosure") {
-            add_enclosure(absolute(&l.href, feed_url), l.media_type.clone(), l.length);
-        }
-    }
-    for m in e.media.iter().take(MAX_LIST_SCAN) {
-        for c in m.content.iter().take(MAX_LIST_SCAN) {
-            let url = c.url.as_ref().and_then(|u| absolute(u.as_str(), feed_url));
-            add_enclosure(url, c.content_type.as_ref().map(|t| t.to_string()), c.size);
         }
     }
 
@@ -362,7 +373,7 @@ fn normalise_entry(
         full_content: None,
     };
     entry.fingerprint = fingerprint(&entry);
-    (entry, bare_link)
+    (entry, fragment_less.map(String::from))
 }
 
 /// How many categories an entry keeps (the first distinct ones).
@@ -396,7 +407,6 @@ fn without_fragment(url: &Url) -> Url {
 /// `email (Name)` read as the name, an address alone used as the name.
 fn people(persons: &[feed_rs::model::Person], feed_url: &Url) -> Vec<Person> {
     let mut out: Vec<Person> = Vec::new();
-    let mut seen = HashSet::new();
     for p in persons.iter().take(MAX_LIST_SCAN) {
         if out.len() >= MAX_AUTHORS {
             break;
@@ -420,7 +430,8 @@ fn people(persons: &[feed_rs::model::Person], feed_url: &Url) -> Vec<Person> {
         } else {
             shorten(name, MAX_LABEL_CHARS)
         };
-        if !seen.insert((name.clone(), email.clone())) {
+        // Distinct names and addresses (a linear search: at most MAX_AUTHORS).
+        if out.iter().any(|o| o.name == name && o.email == email) {
             continue;
         }
         out.push(Person {
@@ -462,9 +473,11 @@ pub fn merge(existing: Option<&Entry>, mut incoming: Entry, now: DateTime<Utc>) 
     Merge::Updated(incoming)
 }
 
+/// Whether a media type names HTML or XML (in any case).
 fn is_html(media_type: &str) -> bool {
-    let m = media_type.to_ascii_lowercase();
-    m.contains("html") || m.contains("xml")
+    let m = media_type.as_bytes();
+    m.windows(4).any(|w| w.eq_ignore_ascii_case(b"html"))
+        || m.windows(3).any(|w| w.eq_ignore_ascii_case(b"xml"))
 }
 
 /// The entry's (or feed's) web page: the first `alternate` link (or one with no rel),

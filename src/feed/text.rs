@@ -2,8 +2,12 @@
 //! from HTML, sanitised HTML, bounds that keep html5ever linear, mojibake repair, the
 //! characters XML can carry, and URLs without credentials. Pure functions, no I/O.
 
-use std::collections::{HashMap, HashSet};
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::LazyLock;
 
+use foldhash::{HashMap, HashMapExt};
 use url::Url;
 
 /// A summary or content longer than this (in bytes, before sanitising) is cut; ammonia closes
@@ -48,8 +52,28 @@ pub(crate) fn without_credentials(mut url: Url) -> Url {
 ///   windows-1252 and those bytes are valid UTF-8 with at least one multi-byte character, the
 ///   UTF-8 reading is the text. Genuine windows-1252 text practically never forms valid UTF-8.
 fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.is_ascii() {
+        return Cow::Borrowed(text);
+    }
     let mapped = map_c1(text);
-    if mapped.is_ascii() {
+    // The encoded bytes can be UTF-8 only if the first UTF-8 lead byte among them (0xC2..
+    // 0xF4: a character U+00C2..U+00F4) is followed by a continuation byte (0x80..0xBF:
+    // U+0080..U+00BF, or a character above U+00FF that windows-1252 encodes in 0x80..0x9F).
+    // Otherwise (no lead byte, or "é " as in most accented text) there is nothing to repair,
+    // and no need to encode.
+    let mut chars = mapped.chars();
+    let may_be_utf8 = loop {
+        match chars.next() {
+            None => break false,
+            Some('\u{C2}'..='\u{F4}') => {
+                break chars
+                    .next()
+                    .is_some_and(|c| matches!(c, '\u{80}'..='\u{BF}' | '\u{100}'..));
+            }
+            Some(_) => {}
+        }
+    };
+    if !may_be_utf8 {
         return mapped;
     }
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&mapped);
@@ -64,7 +88,12 @@ fn fix_mojibake(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn map_c1(text: &str) -> std::borrow::Cow<'_, str> {
-    if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+    // U+0080..U+009F is encoded 0xC2 0x80..0x9F: text without such a pair has none.
+    if !text
+        .as_bytes()
+        .windows(2)
+        .any(|w| w[0] == 0xC2 && (0x80..=0x9F).contains(&w[1]))
+    {
         return std::borrow::Cow::Borrowed(text);
     }
     text.chars()
@@ -95,16 +124,38 @@ pub fn is_xml_char(c: char) -> bool {
 /// and carriage return; U+FFFE, U+FFFF): one of them anywhere in a published document makes
 /// it not well-formed, and a reader rejects the whole feed. Borrowed when there are none.
 pub fn xml_text(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.chars().all(is_xml_char) {
+    if all_xml_chars(text) {
         std::borrow::Cow::Borrowed(text)
     } else {
         std::borrow::Cow::Owned(text.chars().filter(|c| is_xml_char(*c)).collect())
     }
 }
 
+/// Whether XML can carry every character of `text`. The characters it cannot are C0
+/// controls (one byte below 0x20) and U+FFFE, U+FFFF (0xEF 0xBF 0xBE/0xBF): text with no
+/// such byte, as nearly all is, needs no look at its characters.
+fn all_xml_chars(text: &str) -> bool {
+    !any_byte(text.as_bytes(), |b| {
+        (b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r')) || b == 0xEF
+    }) || text.chars().all(is_xml_char)
+}
+
+/// Whether any byte satisfies `test`: in blocks without an early exit inside one, which
+/// the compiler turns into vector instructions.
+fn any_byte(bytes: &[u8], test: impl Fn(u8) -> bool) -> bool {
+    bytes
+        .chunks(32)
+        .any(|block| block.iter().fold(false, |found, &b| found | test(b)))
+}
+
+/// Whether `text` has a `<` or a `&`: markup or character references.
+fn has_markup(text: &str) -> bool {
+    any_byte(text.as_bytes(), |b| b == b'<' || b == b'&')
+}
+
 /// [`xml_text`] in place.
 pub fn clean_xml_text(text: &mut String) {
-    if !text.chars().all(is_xml_char) {
+    if !all_xml_chars(text) {
         text.retain(is_xml_char);
     }
 }
@@ -129,16 +180,117 @@ pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
     if !html {
         return html_escape::encode_text(text.trim()).into_owned();
     }
+    let clean = match as_parsed_text(text) {
+        Some(serialised) => serialised,
+        None => sanitise_html(text, base),
+    };
+    // An entity such as `&#1;` becomes the character itself in the parsed HTML.
+    let trimmed = clean.trim();
+    match fix_mojibake(trimmed) {
+        Cow::Borrowed(fixed) => match xml_text(fixed) {
+            // Nothing to trim, repair or remove: `clean` itself, without a copy.
+            Cow::Borrowed(same) if same.len() == clean.len() => clean,
+            other => other.into_owned(),
+        },
+        Cow::Owned(fixed) => xml_text(&fixed).into_owned(),
+    }
+}
+
+/// The sanitiser (ammonia's default allow-list, `rel="noopener noreferrer"` on links),
+/// built once: building it fills a dozen hash sets, which cost more than cleaning a short
+/// summary. Relative URLs are dropped.
+static SANITISER_DENY: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
     let mut builder = ammonia::Builder::default();
     builder
-        .url_relative(match base {
-            Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
-            None => ammonia::UrlRelative::Deny,
-        })
+        .url_relative(ammonia::UrlRelative::Deny)
         .link_rel(Some("noopener noreferrer"));
-    let clean = builder.clean(&bound_html(text)).to_string();
-    // An entity such as `&#1;` becomes the character itself in the parsed HTML.
-    xml_text(&fix_mojibake(clean.trim())).into_owned()
+    builder
+});
+
+/// [`SANITISER_DENY`]'s allow-list, with relative URLs resolved against this thread's
+/// [`BASE`], as `UrlRelative::RewriteWithBase` does (ammonia asks only about relative URLs;
+/// one that does not resolve is dropped).
+static SANITISER_BASE: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::default();
+    builder
+        .url_relative(ammonia::UrlRelative::Custom(Box::new(ThreadBase)))
+        .link_rel(Some("noopener noreferrer"));
+    builder
+});
+
+thread_local! {
+    /// The base URL of the document [`SANITISER_BASE`] is cleaning on this thread: set by
+    /// [`sanitise_html`] around one `clean` call (which runs on the calling thread).
+    static BASE: RefCell<Option<Url>> = const { RefCell::new(None) };
+}
+
+/// Resolves a relative URL against [`BASE`].
+struct ThreadBase;
+
+impl<'a> ammonia::UrlRelativeEvaluate<'a> for ThreadBase {
+    fn evaluate<'url>(&self, url: &'url str) -> Option<Cow<'url, str>> {
+        BASE.with_borrow(|base| {
+            let joined = base.as_ref()?.join(url).ok()?;
+            Some(Cow::Owned(String::from(joined)))
+        })
+    }
+}
+
+/// ammonia's clean, serialised: relative URLs resolved against `base`, else dropped.
+fn sanitise_html(text: &str, base: Option<&Url>) -> String {
+    let bounded = bound_html(text);
+    match base {
+        None => SANITISER_DENY.clean(&bounded).to_string(),
+        Some(base) => {
+            BASE.set(Some(base.clone()));
+            let clean = SANITISER_BASE.clean(&bounded).to_string();
+            BASE.set(None);
+            clean
+        }
+    }
+}
+
+/// Strips every tag (scripts and styles with their contents), built once.
+static STRIPPER: LazyLock<ammonia::Builder<'static>> = LazyLock::new(|| {
+    let mut builder = ammonia::Builder::empty();
+    builder.clean_content_tags(HashSet::from(["script", "style"]));
+    builder
+});
+
+/// What html5ever parses and serialises `text` to, when `text` has no markup and no
+/// character references (no `<`, no `&`) and needs no splitting ([`bound_html`] leaves it
+/// alone): one text node, so the sanitiser would give exactly this. The parser drops a
+/// leading byte order mark and turns CR LF and lone CRs into LF; the serialiser escapes
+/// `>` and no-break spaces (`&` and `<` are absent). `None` for any other text.
+fn as_parsed_text(text: &str) -> Option<String> {
+    if has_markup(text) || needs_split(text) {
+        return None;
+    }
+    let text = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut copied = 0; // bytes of `text` before this are in `out`
+    let mut at = 0;
+    while at < bytes.len() {
+        // Each of `\r`, `>` and the no-break space's 0xC2 0xA0 starts at a character
+        // boundary: the slices below are on boundaries.
+        let (skip, with) = match (bytes[at], bytes.get(at + 1)) {
+            (b'\r', Some(b'\n')) => (2, "\n"),
+            (b'\r', _) => (1, "\n"),
+            (b'>', _) => (1, "&gt;"),
+            (0xC2, Some(0xA0)) => (2, "&nbsp;"),
+            _ => {
+                at += 1;
+                continue;
+            }
+        };
+        out.push_str(&text[copied..at]);
+        out.push_str(with);
+        at += skip;
+        copied = at;
+    }
+    out.push_str(&text[copied..]);
+    Some(out)
 }
 
 /// Plain text: tags stripped (scripts and styles with their contents), entities decoded,
@@ -147,14 +299,15 @@ pub(crate) fn to_html(text: &str, html: bool, base: Option<&Url>) -> String {
 pub fn plain_text(text: &str, html: bool) -> String {
     let text = xml_text(cut_bytes(text, MAX_HTML_BYTES));
     let text = &*fix_mojibake(&text);
-    let decoded = if html || text.contains('<') || text.contains('&') {
-        let stripped = ammonia::Builder::empty()
-            .clean_content_tags(HashSet::from(["script", "style"]))
-            .clean(&bound_html(text))
-            .to_string();
-        html_escape::decode_html_entities(&stripped).into_owned()
+    let decoded = if has_markup(text) {
+        let stripped = STRIPPER.clean(&bound_html(text)).to_string();
+        Cow::Owned(html_escape::decode_html_entities(&stripped).into_owned())
+    } else if html {
+        // What the stripper gives for text without markup or references, decoded
+        // ([`as_parsed_text`]; the line breaks are folded below anyway).
+        Cow::Borrowed(text.strip_prefix('\u{FEFF}').unwrap_or(text))
     } else {
-        text.to_string()
+        Cow::Borrowed(text)
     };
     let mut out = String::with_capacity(decoded.len());
     for word in xml_text(&fix_mojibake(&decoded)).split_whitespace() {
@@ -550,5 +703,302 @@ mod stray_lt_tests {
         let doc = dom_query::Document::from(&*bounded);
         assert_eq!(doc.select("p").length(), 2);
         assert_eq!(doc.select("p").last().text().to_string(), "x");
+    }
+}
+
+#[cfg(test)]
+mod same_output_tests {
+    //! The built-once sanitisers and the fast paths give what a sanitiser built per call
+    //! (as [`to_html`] and [`plain_text`] once did) gives, on random feed text.
+    use super::*;
+
+    /// [`xml_text`] as first written: a look at every character.
+    fn xml_text_reference(text: &str) -> Cow<'_, str> {
+        if text.chars().all(is_xml_char) {
+            Cow::Borrowed(text)
+        } else {
+            Cow::Owned(text.chars().filter(|c| is_xml_char(*c)).collect())
+        }
+    }
+
+    /// [`fix_mojibake`] as first written: every non-ASCII text encoded.
+    fn fix_mojibake_reference(text: &str) -> Cow<'_, str> {
+        let mapped: Cow<'_, str> = if !text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+            Cow::Borrowed(text)
+        } else {
+            text.chars()
+                .map(|c| {
+                    if ('\u{80}'..='\u{9f}').contains(&c) {
+                        let byte = [c as u32 as u8];
+                        encoding_rs::WINDOWS_1252
+                            .decode_without_bom_handling(&byte)
+                            .0
+                            .chars()
+                            .next()
+                            .unwrap_or(c)
+                    } else {
+                        c
+                    }
+                })
+                .collect::<String>()
+                .into()
+        };
+        if mapped.is_ascii() {
+            return mapped;
+        }
+        let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&mapped);
+        if !unmappable
+            && !bytes.is_ascii()
+            && let Ok(utf8) = std::str::from_utf8(&bytes)
+            && utf8 != mapped
+        {
+            return Cow::Owned(utf8.to_string());
+        }
+        mapped
+    }
+
+    /// [`to_html`] with an ammonia `Builder` built for the call.
+    fn to_html_fresh(text: &str, html: bool, base: Option<&Url>) -> String {
+        let text = xml_text_reference(cut_bytes(text, MAX_HTML_BYTES));
+        let text = &*fix_mojibake_reference(&text);
+        if !html {
+            return html_escape::encode_text(text.trim()).into_owned();
+        }
+        let mut builder = ammonia::Builder::default();
+        builder
+            .url_relative(match base {
+                Some(base) => ammonia::UrlRelative::RewriteWithBase(base.clone()),
+                None => ammonia::UrlRelative::Deny,
+            })
+            .link_rel(Some("noopener noreferrer"));
+        let clean = builder.clean(&bound_html(text)).to_string();
+        xml_text_reference(&fix_mojibake_reference(clean.trim())).into_owned()
+    }
+
+    /// [`plain_text`] with an ammonia `Builder` built for the call, for every text with
+    /// markup or `html`.
+    fn plain_text_fresh(text: &str, html: bool) -> String {
+        let text = xml_text_reference(cut_bytes(text, MAX_HTML_BYTES));
+        let text = &*fix_mojibake_reference(&text);
+        let decoded = if html || text.contains('<') || text.contains('&') {
+            let stripped = ammonia::Builder::empty()
+                .clean_content_tags(HashSet::from(["script", "style"]))
+                .clean(&bound_html(text))
+                .to_string();
+            html_escape::decode_html_entities(&stripped).into_owned()
+        } else {
+            text.to_string()
+        };
+        let mut out = String::with_capacity(decoded.len());
+        for word in xml_text_reference(&fix_mojibake_reference(&decoded)).split_whitespace() {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+        out
+    }
+
+    /// Pieces random texts are made of: characters the parser or serialiser treat apart
+    /// (line breaks, `>`, quotes, no-break space, byte order mark, C0 and C1 controls,
+    /// mojibake), and markup with relative, absolute and broken URLs.
+    const PIECES: &[&str] = &[
+        "a",
+        "word",
+        "â",
+        "™",
+        "Ã¢â‚¬â„¢",
+        "ð",
+        "Ÿ",
+        "˜",
+        "ô",
+        "¿",
+        "\u{80}",
+        "\u{bf}",
+        "\u{ffff}",
+        "\u{ef}",
+        " ",
+        "  ",
+        "\t",
+        "\n",
+        "\r",
+        "\r\n",
+        "\u{c}",
+        ">",
+        "\"",
+        "'",
+        "=",
+        "/",
+        "\u{a0}",
+        "\u{feff}",
+        "\u{1}",
+        "\u{0}",
+        "\u{85}",
+        "\u{92}",
+        "\u{81}",
+        "\u{9d}",
+        "é",
+        "Ã©",
+        "â€™",
+        "Ã",
+        "Â",
+        "\u{c2}\u{a0}",
+        "€",
+        "\u{2028}",
+        "\u{fffd}",
+        "\u{fffe}",
+        "😀",
+        "\u{10ffff}",
+        "#",
+        ";",
+        "&",
+        "&amp;",
+        "&lt;",
+        "&#1;",
+        "&nbsp;",
+        "&#146;",
+        "<",
+        "< ",
+        "<p>",
+        "</p>",
+        "<b>",
+        "</b>",
+        "<br/>",
+        "<li>",
+        "<script>x</script>",
+        "<style>s</style>",
+        "<!-- c -->",
+        "<a href=\"rel/x?a=1&amp;b=2\" title=t>",
+        "<a title=\"t\" href=\"/abs\" rel=nofollow>",
+        "</a>",
+        "<img alt='i' src=\"pic.png\" width=1>",
+        "<img src=\"https://e.org/i.png\">",
+        "<a href=\"http://[bad\">",
+        "<a href=\"javascript:alert(1)\">",
+        "<a href=\"//other.example/p\">",
+        "<img src=\"\" alt=x>",
+        "<svg><animate attributeName=href values=\"a;/b\"/></svg>",
+        "<div id=d>",
+        "<table><tr><td>c",
+        "<q cite=\"q.html\">",
+        "<object data=x>",
+    ];
+
+    /// A deterministic stream of texts made of [`PIECES`].
+    fn texts(seed: u64, count: usize, markup: bool) -> Vec<String> {
+        let mut state = seed;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let plain = PIECES
+            .iter()
+            .position(|p| p.contains(['&', '<']))
+            .unwrap_or(PIECES.len());
+        let pieces = if markup { PIECES } else { &PIECES[..plain] };
+        (0..count)
+            .map(|_| {
+                let len = (next() % 24) as usize;
+                (0..len)
+                    .map(|_| pieces[(next() % pieces.len() as u64) as usize])
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn checks_that_skip_work_change_nothing() {
+        for text in texts(0x2545_F491_4F6C_DD1D, 20_000, false) {
+            assert_eq!(xml_text(&text), xml_text_reference(&text), "{text:?}");
+            let clean = xml_text_reference(&text);
+            assert_eq!(
+                fix_mojibake(&clean),
+                fix_mojibake_reference(&clean),
+                "{text:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_without_markup_is_what_the_sanitiser_gives() {
+        let base = Url::parse("https://example.org/dir/page.html").expect("url");
+        let mut inputs = texts(0x9E37_79B9_7F4A_7C15, 3000, false);
+        // Long texts: one the parser keeps whole, one that must be split (many U+0080..).
+        inputs.push("plain words > and\u{a0}more\r\n".repeat(400));
+        inputs.push("é ® ".repeat(2000));
+        for text in &inputs {
+            let prepared = xml_text(text);
+            let prepared = fix_mojibake(&prepared);
+            if let Some(fast) = as_parsed_text(&prepared) {
+                assert_eq!(
+                    fast,
+                    SANITISER_DENY.clean(&prepared).to_string(),
+                    "{text:?}"
+                );
+            }
+            for b in [None, Some(&base)] {
+                assert_eq!(
+                    to_html(text, true, b),
+                    to_html_fresh(text, true, b),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(to_html(text, false, None), to_html_fresh(text, false, None));
+            for html in [true, false] {
+                assert_eq!(
+                    plain_text(text, html),
+                    plain_text_fresh(text, html),
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(as_parsed_text(&"é ® ".repeat(2000)).is_none());
+        assert_eq!(
+            as_parsed_text("\u{feff}a > b\r\nc\rd\u{a0}\"e'").as_deref(),
+            Some("a &gt; b\nc\nd&nbsp;\"e'")
+        );
+    }
+
+    #[test]
+    fn html_is_sanitised_as_by_a_builder_made_for_it() {
+        let bases = [
+            Url::parse("https://example.org/dir/page.html").expect("url"),
+            Url::parse("http://other.example:8080/a/b/?q=1#f").expect("url"),
+        ];
+        for text in texts(0xD1B5_4A32_D192_ED03, 3000, true) {
+            assert_eq!(to_html(&text, true, None), to_html_fresh(&text, true, None));
+            for base in &bases {
+                assert_eq!(
+                    to_html(&text, true, Some(base)),
+                    to_html_fresh(&text, true, Some(base)),
+                    "{text:?}"
+                );
+            }
+            assert_eq!(plain_text(&text, true), plain_text_fresh(&text, true));
+            assert_eq!(plain_text(&text, false), plain_text_fresh(&text, false));
+        }
+    }
+
+    #[test]
+    fn the_base_is_the_callers_on_every_thread() {
+        let text = r#"<a href="x">x</a><img src="/i.png">"#;
+        std::thread::scope(|s| {
+            for n in 0..4 {
+                s.spawn(move || {
+                    let base = Url::parse(&format!("https://h{n}.example/d/")).expect("url");
+                    for _ in 0..200 {
+                        assert_eq!(
+                            to_html(text, true, Some(&base)),
+                            format!(
+                                r#"<a href="https://h{n}.example/d/x" rel="noopener noreferrer">x</a><img src="https://h{n}.example/i.png">"#
+                            )
+                        );
+                        assert_eq!(to_html(text, true, None), "<a rel=\"noopener noreferrer\">x</a><img>");
+                    }
+                });
+            }
+        });
     }
 }
