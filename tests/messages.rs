@@ -187,19 +187,22 @@ async fn paths_are_printed_absolute() {
 async fn rust_log_debug_is_tributarys_debug() {
     let origin = Origin::start().await;
     // HTML content: sanitised through html5ever, which logs a lot at debug.
-    let items = (0..4).map(|i| {
-        Item::new(format!("http://a.example/{i}"))
-            .title(if i == 0 {
-                "Sponsored: buy".to_string()
-            } else {
-                format!("Post {i}")
-            })
-            .description(format!(
-                "&lt;p&gt;Some &lt;b&gt;bold&lt;/b&gt; text and &lt;a href=\"/x{i}\"&gt;a link&lt;/a&gt;&lt;/p&gt;&lt;table&gt;&lt;tr&gt;&lt;td&gt;cell&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;"
-            ))
-            .pub_date(format!("Mon, 01 Sep 2025 10:0{i}:00 GMT"))
-    });
-    let feed = Rss::new("A", "http://a.example/").items(items).xml();
+    let feed_of = |n: usize| {
+        let items = (0..n).map(|i| {
+            Item::new(format!("http://a.example/{i}"))
+                .title(if i == 0 {
+                    "Sponsored: buy".to_string()
+                } else {
+                    format!("Post {i}")
+                })
+                .description(format!(
+                    "&lt;p&gt;Some &lt;b&gt;bold&lt;/b&gt; text and &lt;a href=\"/x{i}\"&gt;a link&lt;/a&gt;&lt;/p&gt;&lt;table&gt;&lt;tr&gt;&lt;td&gt;cell&lt;/td&gt;&lt;/tr&gt;&lt;/table&gt;"
+                ))
+                .pub_date(format!("Mon, 01 Sep 2025 10:0{i}:00 GMT"))
+        });
+        Rss::new("A", "http://a.example/").items(items).xml()
+    };
+    let feed = feed_of(4);
     origin.set(
         "/cached",
         Route::feed(feed.clone(), "application/rss+xml").with_etag("\"v1\""),
@@ -221,6 +224,9 @@ async fn rust_log_debug_is_tributarys_debug() {
     );
     let first = run(&config, "debug", &["once"]).await;
     assert_eq!(first.status.code(), Some(0), "{}", text(&first.stderr));
+    // One entry more: the document differs, so it is read in full (the very same bytes
+    // would be recognised and not read again).
+    origin.set("/plain", Route::feed(feed_of(5), "application/rss+xml"));
     let second = run(&config, "debug", &["once"]).await;
     assert!(
         text(&second.stdout).contains("not modified"),
