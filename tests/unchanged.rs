@@ -187,3 +187,25 @@ async fn a_recognised_document_is_read_again_after_a_day() {
     let (_, log) = once(&config);
     assert!(log.contains(SAME), "recognised again: {log}");
 }
+
+/// A title template's `{source}` is the feed's own title when the config names none: a
+/// feed renamed with its entries unchanged is read in full, and every title rewritten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_feed_rewrites_titles_made_with_its_name() {
+    let origin = Origin::start().await;
+    let body = rss("Mon, 01 Jan 2024 12:00:00 GMT", "");
+    origin.set("/f.xml", Route::feed(body.clone(), "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(
+        dir.path(),
+        &origin.url("/f.xml"),
+        Some("[{source}] {title}"),
+    );
+    let (table, _) = once(&config);
+    assert!(table.contains("new    3"), "{table}");
+    let renamed = body.replace("<title>Same</title>", "<title>Renamed</title>");
+    origin.set("/f.xml", Route::feed(renamed, "application/rss+xml"));
+    let (table, log) = once(&config);
+    assert!(!log.contains(SAME_ENTRIES), "{log}");
+    assert!(table.contains("updated    3"), "{table}");
+}

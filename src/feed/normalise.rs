@@ -345,9 +345,12 @@ fn normalise_entry(
     let (published, updated) = (e.published.filter(writable), e.updated.filter(writable));
     let published = published.or(updated).map(clamp);
     let updated = updated.or(published).map(clamp);
-    // An undated entry: its feed's date, as first seen and updated (see `undated_at`).
-    let first_seen = if updated.is_some() { now } else { undated_at };
+    // An undated entry takes its feed's recent date as its own (see `undated_at`), so every
+    // instance dates it alike; it is still first seen now, which is what keeps a new entry
+    // from retention for `keep_for` (a feed date a day old must not make it a day old).
+    let published = published.or((undated_at != now).then_some(undated_at));
     let updated = updated.unwrap_or(undated_at);
+    let first_seen = now;
 
     let mut entry = Entry {
         key,
@@ -687,8 +690,9 @@ mod tests {
             </channel></rss>"#);
         let feed_date = "2026-01-01T10:00:00Z".parse::<DateTime<Utc>>().ok();
         let a = &dated.entries[0];
-        assert_eq!((a.published, Some(a.updated)), (None, feed_date));
+        assert_eq!((a.published, Some(a.updated)), (feed_date, feed_date));
         assert_eq!(Some(a.sort_time()), feed_date, "the same in every copy");
+        assert_eq!(a.first_seen, now(), "found now: retention counts from here");
         // A dated entry keeps its own date and is first seen now.
         assert_eq!(dated.entries[1].first_seen, now());
         // An entry dated in the future: the feed's date too.

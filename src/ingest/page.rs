@@ -147,7 +147,8 @@ pub fn digest(source: &SourceConfig, body: &Body, max_entries: usize) -> String 
 
 /// A digest of a document's entries as parsed, in order, with everything else that shapes
 /// what normalising them gives an entry already stored: the source's config as in
-/// [`digest`], the document's URL and the feed's own authors (who stand for an entry's).
+/// [`digest`], the document's URL, the feed's title (a title template's `{source}` when
+/// the config names none) and the feed's own authors (who stand for an entry's).
 /// The feed's date and the poll's time change only the dates of entries not yet stored
 /// (and an entry is "updated" only by what it shows, not by its dates), so a document whose
 /// envelope alone changed (a new `lastBuildDate`) has the same entries digest.
@@ -174,7 +175,11 @@ pub fn entries_digest(
     h.0.update(how.as_bytes());
     // feed-rs's model is plain data (no maps): its Debug text is the same for the same
     // entries, in every process. Writing to the hasher cannot fail.
-    let _ = write!(h, "{:?}\u{0}{:?}", feed.authors, feed.contributors);
+    let _ = write!(
+        h,
+        "{:?}\u{0}{:?}\u{0}{:?}",
+        feed.title, feed.authors, feed.contributors
+    );
     for e in &feed.entries {
         let _ = write!(h, "\u{0}{e:?}");
     }

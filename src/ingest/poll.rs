@@ -397,6 +397,7 @@ impl Poll<'_> {
             filtered,
             read_at: Some(now),
             entries_digest: Some(entries_digest),
+            fresh: true,
             ..crate::model::SeenDocument::default()
         });
         let next_page = normalised.next_page.clone();
@@ -405,7 +406,7 @@ impl Poll<'_> {
             return (PollOutcome::Cancelled, None);
         }
         match self
-            .apply(normalised.entries, Some(state), filtered, now)
+            .apply(normalised.entries, Some(state), false, filtered, now)
             .await
         {
             Ok(mut counts) => {
@@ -491,7 +492,10 @@ impl Poll<'_> {
         if self.cancel.is_cancelled() {
             return (PollOutcome::Cancelled, None);
         }
-        match self.apply(normalised.entries, None, filtered, now).await {
+        match self
+            .apply(normalised.entries, None, true, filtered, now)
+            .await
+        {
             Ok(mut counts) => {
                 counts.filtered = filtered;
                 (
@@ -642,7 +646,10 @@ impl Poll<'_> {
                 break;
             }
             // An older page changes only the source's entries (and its filtered count).
-            let mut counts = match self.apply(normalised.entries, None, filtered, now).await {
+            let mut counts = match self
+                .apply(normalised.entries, None, false, filtered, now)
+                .await
+            {
                 Ok(c) => c,
                 Err(error) => {
                     tracing::warn!(url = %next, %error, "cannot store an older page of the feed");
@@ -722,11 +729,13 @@ impl Poll<'_> {
 
     /// Stores one page's entries with the source's merge rule and `max_new_per_poll`, in
     /// one store call, adding `filtered` to the source's count of filtered entries. `state`
-    /// is the state the poll leaves; `None` keeps the stored one.
+    /// is the state the poll leaves; `None` keeps the stored one (`pushed`: but for the
+    /// last document read, which a hub's document makes stale).
     async fn apply(
         &self,
         entries: Vec<Entry>,
         state: Option<SourceState>,
+        pushed: bool,
         filtered: usize,
         now: DateTime<Utc>,
     ) -> Result<PollCounts, StoreError> {
@@ -741,6 +750,11 @@ impl Poll<'_> {
                     Some(state) => state,
                     None => store.source_state(&name)?.unwrap_or_default(),
                 };
+                if pushed {
+                    // A hub's document may change entries the last read document also
+                    // lists: that document, served again, must be read in full.
+                    state.document = None;
+                }
                 state.filtered += filtered as u64;
                 store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
                     // A page entry keeps the date it was first stored with: one the page

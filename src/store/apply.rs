@@ -124,7 +124,7 @@ impl Store {
                 // The document this poll read (not one a hub pushed, which leaves the
                 // source's last read as it was): what reading it again would count, while
                 // the source's stored entries stay as this write leaves them.
-                if let Some(seen) = state.document.as_mut().filter(|d| d.read_at == Some(now)) {
+                if let Some(seen) = state.document.as_mut().filter(|d| d.fresh) {
                     seen.entries =
                         counts.new + counts.updated + counts.unchanged + counts.guid_changes;
                     seen.buried = counts.pruned + counts.capped;
