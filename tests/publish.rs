@@ -360,3 +360,36 @@ async fn named_feeds_filter_by_pattern() {
     assert_eq!(status, 404);
     daemon.shutdown().await.expect("shutdown");
 }
+
+/// A feed whose newest entry is dated before 1970 is served (an HTTP date cannot say such a
+/// time: Last-Modified says 1970), not a 500, and revalidates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_feed_older_than_1970_is_served() {
+    let origin = Origin::start().await;
+    let rss = "<?xml version=\"1.0\"?><rss version=\"2.0\"><channel><title>Old</title>\
+               <link>https://old.example/</link><description>d</description>\
+               <item><guid>moon</guid><title>Moon landing</title>\
+               <link>https://old.example/moon</link>\
+               <pubDate>Sun, 20 Jul 1969 20:17:00 GMT</pubDate></item></channel></rss>";
+    origin.set("/old.xml", Route::feed(rss, "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}[[source]]\nname = \"old\"\nurl = \"{}\"\ninterval = \"1h\"\n",
+        config_prelude(""),
+        origin.url("/old.xml")
+    );
+    let cfg = config_raw(dir.path(), &text);
+    app::once(cfg.clone()).await.expect("polled");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let daemon = app::start(cfg, listener).await.expect("start");
+    let url = format!("http://{}/sources/old.atom", daemon.local_addr());
+    let (status, _, body) = get(&url).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("Moon landing"), "{body}");
+    let response = reqwest::get(&url).await.expect("get");
+    assert_eq!(
+        response.headers()["last-modified"],
+        "Thu, 01 Jan 1970 00:00:00 GMT"
+    );
+    daemon.shutdown().await.expect("shutdown");
+}

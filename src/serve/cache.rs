@@ -213,7 +213,9 @@ impl Head {
         last_modified: DateTime<Utc>,
         extra: Vec<(header::HeaderName, HeaderValue)>,
     ) -> Head {
-        let modified = std::time::SystemTime::from(last_modified);
+        // An HTTP date cannot say a time before 1970 (httpdate panics on one): a feed whose
+        // newest entry is older says 1970.
+        let modified = std::time::SystemTime::from(last_modified).max(std::time::UNIX_EPOCH);
         let text = httpdate::fmt_http_date(modified);
         let modified = httpdate::parse_http_date(&text).unwrap_or(modified);
         // Readers may keep a copy for half the shortest poll interval, within [10 s, 15 min].
