@@ -26,20 +26,10 @@ pub struct ReadPage {
 }
 
 /// A fetched body parsed (at most `max_entries` entries), normalised and run through the
-/// source's rules.
-pub fn read_page(
-    source: &SourceConfig,
-    body: Body,
-    max_entries: usize,
-    now: DateTime<Utc>,
-) -> Result<ReadPage, PollError> {
-    read_page_knowing(source, body, max_entries, now, None)
-}
-
-/// [`read_page`], where `known` is the [`entries_digest`] of the entries last read: when
-/// this page's entries have the same, they are not normalised again (see
+/// source's rules. `known` is the [`entries_digest`] of the entries last read: when this
+/// page's entries have the same, they are not normalised again (see
 /// [`ReadPage::entries_known`]).
-pub fn read_page_knowing(
+pub fn read_page(
     source: &SourceConfig,
     body: Body,
     max_entries: usize,
@@ -219,7 +209,7 @@ pub async fn read_page_blocking(
     known: Option<String>,
 ) -> Result<ReadPage, PollError> {
     let source = source.clone();
-    let read = move || read_page_knowing(&source, body, max_entries, now, known.as_deref());
+    let read = move || read_page(&source, body, max_entries, now, known.as_deref());
     match tokio::task::spawn_blocking(read).await {
         Ok(read) => read,
         Err(join) => Err(PollError::Task(std::sync::Arc::new(join))),

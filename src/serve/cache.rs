@@ -93,7 +93,7 @@ impl RenderCache {
         const OVERHEAD: usize = 256;
         let variants = r.gzip.as_ref().map_or(0, bytes::Bytes::len)
             + r.br.as_ref().map_or(0, bytes::Bytes::len);
-        (r.body.len() + variants + 2 * key.len() + r.head.etag.len() + OVERHEAD) as u64
+        (r.body.len() + variants + 2 * key.len() + r.head.etags[0].len() + OVERHEAD) as u64
     }
 
     /// The document for `key`, now the most recently used.
@@ -190,8 +190,7 @@ pub(super) struct Rendered {
 /// request: a warm feed's response is then a lookup and a few reference counts.
 pub(super) struct Head {
     /// A strong ETag over the bytes (the documents carry no build time, so equal entries
-    /// give equal bytes), and the same for each compressed variant (`"…-gzip"`, `"…-br"`).
-    pub(super) etag: String,
+    /// give equal bytes), then the same for each compressed variant (`"…-gzip"`, `"…-br"`).
     etags: [HeaderValue; 3],
     last_modified: HeaderValue,
     /// What `last_modified` says (whole seconds), for If-Modified-Since.
@@ -232,13 +231,9 @@ impl Head {
         let variant = |coding: &str| format!("{}-{coding}\"", etag.trim_end_matches('"'));
         // Hex digests, dates, numbers and static text: always valid header values.
         let value = |v: String| HeaderValue::from_str(&v).unwrap_or(HeaderValue::from_static(""));
+        let (gzip, br) = (variant("gzip"), variant("br"));
         Head {
-            etags: [
-                value(etag.clone()),
-                value(variant("gzip")),
-                value(variant("br")),
-            ],
-            etag,
+            etags: [value(etag), value(gzip), value(br)],
             last_modified: value(text),
             modified,
             cache_control: value(format!("public, max-age={}", max_age.as_secs())),
