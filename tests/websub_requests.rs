@@ -149,13 +149,18 @@ async fn slow_websub_uploads_are_shed_and_hold_no_place_readers_need() {
     daemon.shutdown().await.expect("stops");
 }
 
-/// A POST /hub from `local` that sends its head and one byte of a 100-byte body, and holds.
-async fn drip_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpStream {
+/// A connection to `addr` from the loopback address `local`.
+async fn connect_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpStream {
     let socket = tokio::net::TcpSocket::new_v4().expect("socket");
     socket
         .bind(std::net::SocketAddr::new(local, 0))
         .expect("bind");
-    let mut s = socket.connect(addr).await.expect("connect");
+    socket.connect(addr).await.expect("connect")
+}
+
+/// A POST /hub from `local` that sends its head and one byte of a 100-byte body, and holds.
+async fn drip_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpStream {
+    let mut s = connect_from(local, addr).await;
     s.write_all(
         b"POST /hub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
           Content-Length: 100\r\n\r\nh",
@@ -167,11 +172,7 @@ async fn drip_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> TcpSt
 
 /// A whole (empty) POST /hub from `local`: its status line.
 async fn probe_from(local: std::net::IpAddr, addr: std::net::SocketAddr) -> String {
-    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
-    socket
-        .bind(std::net::SocketAddr::new(local, 0))
-        .expect("bind");
-    let mut s = socket.connect(addr).await.expect("connect");
+    let mut s = connect_from(local, addr).await;
     s.write_all(
         b"POST /hub HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n\
           Content-Length: 0\r\nConnection: close\r\n\r\n",
