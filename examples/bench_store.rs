@@ -43,7 +43,42 @@ fn main() -> Result<(), String> {
         .with_ymd_and_hms(2025, 1, 1, 0, 0, 0)
         .single()
         .ok_or("date")?;
-    let text = "Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor incididunt ut labore et dolore magna aliqua. ".repeat(7);
+    // Content that compresses like prose, not like one sentence repeated (the store
+    // compresses entries): words drawn from a 2,000-word vocabulary of made-up words,
+    // common ones far more often (roughly Zipf), about 1 KB per entry.
+    let syllables = [
+        "ka", "lo", "mi", "ten", "ra", "sol", "ve", "dun", "pri", "ast", "el", "or", "qui", "ba",
+        "ner", "tu", "gal", "em", "ost", "ri",
+    ];
+    let vocabulary: Vec<String> = (0..2000usize)
+        .map(|w| {
+            let n = 1 + w % 3;
+            (0..n)
+                .map(|j| syllables[(w / 3 + j * 7 + w * j) % syllables.len()])
+                .collect()
+        })
+        .collect();
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut text = move || {
+        let mut out = String::with_capacity(1100);
+        while out.len() < 1000 {
+            let r = next();
+            let word = ((r % 2000) * ((r >> 20) % 2000) / 2000) as usize;
+            if !out.is_empty() {
+                out.push(if r >> 60 == 0 { '.' } else { ' ' });
+                out.push(' ');
+            }
+            out.push_str(&vocabulary[word]);
+        }
+        out
+    };
+    let mut content_bytes = 0usize;
     let started = Instant::now();
     for s in 0..sources {
         let name = format!("s{s}");
@@ -58,7 +93,7 @@ fn main() -> Result<(), String> {
                     title: format!("Post {i} of source {s}"),
                     link: Some(link.clone()),
                     summary: None,
-                    content: Some(format!("<p>{text}</p>")),
+                    content: Some(format!("<p>{}</p>", text())),
                     authors: vec![],
                     categories: vec![format!("topic{}", i % 10)],
                     enclosures: vec![],
@@ -80,6 +115,7 @@ fn main() -> Result<(), String> {
                     full_content: None,
                 };
                 e.fingerprint = tributary::feed::identity::fingerprint(&e);
+                content_bytes += e.content.as_ref().map_or(0, String::len);
                 Ok(e)
             })
             .collect::<Result<_, String>>()?;
@@ -104,9 +140,10 @@ fn main() -> Result<(), String> {
     }
     store.flush().map_err(|e| e.to_string())?;
     println!(
-        "filled {} entries across {sources} sources in {:.1} s",
+        "filled {} entries across {sources} sources in {:.1} s ({} bytes of content per entry)",
         sources * per_source,
-        started.elapsed().as_secs_f64()
+        started.elapsed().as_secs_f64(),
+        content_bytes / (sources * per_source).max(1)
     );
     Ok(())
 }

@@ -204,6 +204,11 @@ pub struct SourceState {
     /// How many entries of this source are stored.
     #[serde(default)]
     pub entry_count: u64,
+    /// The sort time of its oldest stored entry, kept by the store with `entry_count`, so a
+    /// retention pass tells a source with nothing to prune without reading its entries.
+    /// `None` when it has none (or a store written before it was kept: then it is read).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oldest_entry: Option<DateTime<Utc>>,
     /// When the next poll is due: from the interval, the server's hints and backoff.
     #[serde(default)]
     pub next_poll: Option<DateTime<Utc>>,
@@ -287,6 +292,7 @@ impl SourceState {
     /// stored state: a poll's copy may be older than a write made since it was read.
     pub fn keep_store_fields(&mut self, stored: &SourceState) {
         self.removed_at = stored.removed_at;
+        self.oldest_entry = stored.oldest_entry;
         self.full_text_fetched = stored.full_text_fetched;
         self.full_text_failed = stored.full_text_failed;
         self.full_text_refused = stored.full_text_refused;

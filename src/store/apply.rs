@@ -5,10 +5,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::keys::{
-    self, article_key, decode, encode, entry_key, insert_indexes, link_key, source_time_key,
-    state_key, time_key, tomb_key,
-};
+use super::keys::{self, encode, entry_key, link_key, state_key, tomb_key};
+use super::shared::Shared;
 use super::{CHUNK, Store, StoreError};
 use crate::feed::normalise::Merge;
 use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
@@ -100,6 +98,7 @@ impl Store {
             let _guard = self.lock();
             let mut previous = self.source_state_inner(source)?.unwrap_or_default();
             let mut batch = sled::Batch::default();
+            let mut shared = Shared::default();
             let new_before = counts.new;
             for entry in incoming.by_ref().take(CHUNK) {
                 self.merge_one(
@@ -109,18 +108,21 @@ impl Store {
                     &merge,
                     max_new,
                     now,
-                    &mut batch,
+                    (&mut batch, &mut shared),
                     &mut counts,
                     new_keys,
                 )?;
                 done += 1;
             }
+            let oldest = shared.oldest(self, source)?;
+            shared.write(&mut batch);
             let added = (counts.new - new_before) as u64;
             if done >= total {
                 // As in `save_state`: the store's own fields come from the stored state.
                 state.entry_count = previous.entry_count + added;
                 state.capped = previous.capped + counts.capped as u64;
                 state.keep_store_fields(&previous);
+                state.oldest_entry = oldest;
                 // The document this poll read (not one a hub pushed, which leaves the
                 // source's last read as it was): what reading it again would count, while
                 // the source's stored entries stay as this write leaves them.
@@ -135,6 +137,7 @@ impl Store {
                 break;
             }
             previous.entry_count += added;
+            previous.oldest_entry = oldest;
             batch.insert(state_key(source), encode(&previous));
             self.db()?.apply_batch(batch)?;
         }
@@ -182,7 +185,7 @@ impl Store {
             }
             e.full_text = Some(outcome);
             e.full_content = article;
-            batch.insert(entry_key(source, key), encode(&e));
+            batch.insert(entry_key(&e), super::codec::pack_entry(&e));
             self.db()?.apply_batch(batch)?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);
@@ -199,7 +202,7 @@ impl Store {
         merge: &impl Fn(Option<&Entry>, Entry) -> Merge,
         max_new: Option<usize>,
         now: DateTime<Utc>,
-        batch: &mut sled::Batch,
+        (batch, shared): (&mut sled::Batch, &mut Shared),
         counts: &mut PollCounts,
         new_keys: &mut Vec<EntryKey>,
     ) -> Result<(), StoreError> {
@@ -208,7 +211,7 @@ impl Store {
         if entry.source != source {
             entry.source = source.to_string();
         }
-        let mut existing = self.entry(source, &entry.key)?;
+        let mut existing = shared.entry(self, source, &entry.key)?;
         if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
             counts.pruned += 1;
             tracing::debug!(
@@ -218,21 +221,26 @@ impl Store {
             );
             return Ok(());
         }
-        // A new guid on a link this source already has: the publisher changed its guids
-        // (some do on every fetch). It is the same entry (or the same pruned entry).
+        // A new guid on a link this source already has (stored, or pruned): the publisher
+        // changed its guids (some do on every fetch). It is the same entry (or the same
+        // pruned entry).
         if existing.is_none()
             && let Some(article) = entry.article
-            && let Some(k) = self.db()?.get(link_key(source, &article))?
-            && let Ok(old_key) = <[u8; 16]>::try_from(k.as_ref())
-            && !present.contains(&EntryKey(old_key))
         {
-            match self.entry(source, &EntryKey(old_key))? {
-                Some(old) => {
-                    counts.guid_changes += 1;
-                    entry.key = old.key;
-                    existing = Some(old);
-                }
-                None if self.buried(source, &EntryKey(old_key), now, batch)? => {
+            let linked = match shared.with_article(self, source, &article)? {
+                Some(key) => Some((key, true)),
+                None => self.buried_link(source, &article)?.map(|key| (key, false)),
+            };
+            if let Some((old_key, stored)) = linked
+                && !present.contains(&old_key)
+            {
+                if stored {
+                    if let Some(old) = shared.entry(self, source, &old_key)? {
+                        counts.guid_changes += 1;
+                        entry.key = old.key;
+                        existing = Some(old);
+                    }
+                } else if self.buried(source, &old_key, now, batch)? {
                     counts.pruned += 1;
                     tracing::debug!(
                         source,
@@ -241,10 +249,8 @@ impl Store {
                     );
                     return Ok(());
                 }
-                None => {}
             }
         }
-        let ekey = entry_key(source, &entry.key);
         let label = tracing::enabled!(tracing::Level::DEBUG).then(|| entry.label().to_string());
         let label = label.as_deref().unwrap_or_default();
         match merge(existing.as_ref(), entry) {
@@ -269,36 +275,35 @@ impl Store {
                 counts.new += 1;
                 new_keys.push(e.key);
                 if let Some(article) = e.article {
-                    batch.insert(link_key(source, &article), &e.key.0);
-                    self.credit(&mut e, article, batch, counts)?;
+                    self.credit(&mut e, article, batch, shared, counts)?;
                 }
-                insert_indexes(&e, batch);
                 self.index_in_feeds(&e, batch);
-                batch.insert(ekey, encode(&e));
+                shared.put_entry(self, &e, None, batch)?;
             }
             Merge::Updated(e) => {
                 counts.updated += 1;
-                if let Some(article) = e.article
-                    && existing.as_ref().is_none_or(|o| o.article != e.article)
-                {
-                    batch.insert(link_key(source, &article), &e.key.0);
-                }
-                if let Some(old) = &existing
-                    && old.sort_time() != e.sort_time()
-                {
-                    batch.remove(time_key(old));
-                    batch.remove(source_time_key(old));
-                    insert_indexes(&e, batch);
-                }
                 // Its texts may have changed, and with them the named feeds that take it.
                 if let Some(old) = &existing {
                     self.unindex_in_feeds(old, batch);
                 }
                 self.index_in_feeds(&e, batch);
-                batch.insert(ekey, encode(&e));
+                shared.put_entry(self, &e, existing.as_ref(), batch)?;
             }
         }
         Ok(())
+    }
+
+    /// The key of this source's pruned (or capped) entry with `article`, if any.
+    fn buried_link(
+        &self,
+        source: &str,
+        article: &[u8; 16],
+    ) -> Result<Option<EntryKey>, StoreError> {
+        Ok(self
+            .db()?
+            .get(link_key(source, article))?
+            .and_then(|k| <[u8; 16]>::try_from(k.as_ref()).ok())
+            .map(EntryKey))
     }
 
     /// Whether retention pruned this entry (it has a tombstone); a tombstone last seen
@@ -333,29 +338,25 @@ impl Store {
         e: &mut Entry,
         article: [u8; 16],
         batch: &mut sled::Batch,
+        shared: &mut Shared,
         counts: &mut PollCounts,
     ) -> Result<(), StoreError> {
-        let akey = article_key(&article);
-        let credited = match self.db()?.get(&akey)? {
-            Some(v) => Some(decode::<Credit>(&akey, &v)?),
-            None => None,
-        };
-        match credited {
+        match shared.credit(self, &article)? {
             Some(c) if c.source != e.source => {
-                if let Some(mut first) = self.entry(&c.source, &c.key)? {
+                if let Some(mut first) = shared.entry(self, &c.source, &c.key)? {
                     if !first.also_in.contains(&e.source) {
                         first.also_in.push(e.source.clone());
-                        batch.insert(entry_key(&first.source, &first.key), encode(&first));
+                        batch.insert(entry_key(&first), super::codec::pack_entry(&first));
                     }
                     counts.duplicates += 1;
                     e.duplicate_of = Some(c);
                 } else {
                     // The credited entry is gone: this one takes over.
-                    batch.insert(akey, encode(&credit_of(e)));
+                    shared.set_credit(self, article, credit_of(e))?;
                 }
             }
             Some(_) => {}
-            None => batch.insert(akey, encode(&credit_of(e))),
+            None => shared.set_credit(self, article, credit_of(e))?,
         }
         Ok(())
     }

@@ -206,7 +206,7 @@ impl Store {
         sources.sort();
         let mut indexed = 0usize;
         for source in sources {
-            let prefix = keys::source_prefix(keys::SOURCE_TIME, source);
+            let prefix = keys::source_prefix(keys::DATED, source);
             let mut after: Option<Vec<u8>> = None;
             loop {
                 if stop() || !self.is_registered(index) {
@@ -226,19 +226,21 @@ impl Store {
                 };
                 let mut batch = sled::Batch::default();
                 let mut seen = 0;
-                for k in range.keys().take(CHUNK) {
-                    let k = k?;
+                for item in range.take(CHUNK) {
+                    let (k, v) = item?;
                     seen += 1;
-                    let Some(key) = keys::key_at_end(&k) else {
-                        continue;
+                    after = Some(k.to_vec());
+                    let e = match keys::unpack(source, &k, &v) {
+                        Ok(e) => e,
+                        Err(err) => {
+                            tracing::warn!(%err, "skipped an unreadable entry");
+                            continue;
+                        }
                     };
-                    if let Some(e) = self.indexed_entry(source, &key)?
-                        && (index.def.admits)(&e)
-                    {
+                    if (index.def.admits)(&e) {
                         batch.insert(feed_index_key(&index.instance, &e), e.source.as_bytes());
                         indexed += 1;
                     }
-                    after = Some(k.to_vec());
                 }
                 db.apply_batch(batch)?;
                 if seen < CHUNK {
@@ -380,7 +382,7 @@ impl Store {
                     problems.push(format!("feed index key {} names no source", hex(&k)));
                     continue;
                 };
-                match self.indexed_entry(source, &keys::tail_key(&tail))? {
+                match self.indexed_entry(source, &tail)? {
                     Some(e) if time_bytes(e.sort_time()) == tail[..8] && (r.def.admits)(&e) => {}
                     _ => problems.push(format!(
                         "feed index key {} points at no matching entry",

@@ -7,13 +7,13 @@
 //! | `meta/converting`                     | empty                                   | a conversion under way |
 //! | `meta/prune_held`                     | a [`super::HeldPass`] as JSON           | a retention pass held for confirmation |
 //! | `meta/prune_limits`                   | the limits of the last pass, as JSON    | tell tightened limits from steady pruning |
-//! | `e/{source}\0{key:16}`                | an [`Entry`] as JSON                    | a source's entries side by side |
+//! | `d/{source}\0{time:8}{key:16}`        | an [`Entry`], packed ([`super::codec`])  | a source's entries, oldest first |
 //! | `t/{time:8}{key:16}`                  | the entry's source                      | every entry by [`Entry::sort_time`] |
-//! | `s/{source}\0{time:8}{key:16}`        | empty                                   | the same, per source |
+//! | `m/{source}`                          | a manifest, packed ([`super::codec`])   | a source's entries by key: time and article |
 //! | `st/{source}`                         | a [`SourceState`] as JSON               | a source's state |
-//! | `l/{source}\0{article:16}`            | an entry key                            | a source's entries by normalised link (guid changes) |
-//! | `a/{article:16}`                      | a [`Credit`] as JSON                    | who brought an article first (cross-source dedup) |
-//! | `x/{source}\0{key:16}`                | `{last seen:8}{article:16}?`            | a tombstone: an entry retention pruned |
+//! | `c/{article:2}`                       | credits, packed ([`super::codec`])      | who brought an article first (cross-source dedup) |
+//! | `x/{source}\0{key:16}`                | `{last seen:8}{article:16}?`            | a tombstone: an entry retention pruned or capped |
+//! | `l/{source}\0{article:16}`            | a tombstone's entry key                 | a pruned entry by normalised link (guid changes) |
 //! | `fm/{feed:8}`                         | `{instance:8}{ready:1}`                 | a named feed's index (see [`super::feeds`]) |
 //! | `f/{instance:8}{time:8}{key:16}`      | the entry's source                      | the entries a named feed takes |
 //! | `fg/{instance:8}`                     | empty                                   | an index instance to delete |
@@ -22,8 +22,14 @@
 //!
 //! `{time:8}` is milliseconds since the epoch, big-endian with the sign bit flipped
 //! ([`time_bytes`]), so keys sort in time order and the newest N are read from the end. A
-//! source name holds no NUL (it ends at `\0`). Every index key ends in `{time:8}{key:16}`
-//! ([`index_tail`]), which is what a [`super::Cursor`] holds.
+//! source name holds no NUL (it ends at `\0`). An entry's key and every index key end in
+//! `{time:8}{key:16}` ([`index_tail`]), which is what a [`super::Cursor`] holds: a source's
+//! feed is read straight from its entries, newest last.
+//!
+//! Two keys per stored entry (`d/`, `t/`), and the rest per source or per bucket: sled's
+//! memory and disk grow with keys (a leaf page holds at most 16), so schema 5 packed what
+//! schema 4 kept in five keys per entry (`e/`, `t/`, `s/`, `l/`, `a/`). The schema-4
+//! prefixes below are read only to convert an older store ([`super::schema`]).
 //!
 //! [`Credit`]: crate::model::Credit
 //! [`SourceState`]: crate::model::SourceState
@@ -44,18 +50,25 @@ pub(super) const PRUNE_HELD: &[u8] = b"meta/prune_held";
 /// Where the limits of the last retention pass that ran are recorded.
 pub(super) const PRUNE_LIMITS: &[u8] = b"meta/prune_limits";
 
-/// Entries: `e/{source}\0{key:16}`.
-pub(super) const ENTRY: &[u8] = b"e/";
+/// Entries: `d/{source}\0{time:8}{key:16}`.
+pub(super) const DATED: &[u8] = b"d/";
 /// The time index: `t/{time:8}{key:16}` → source.
 pub(super) const TIME: &[u8] = b"t/";
-/// The per-source time index: `s/{source}\0{time:8}{key:16}`.
-pub(super) const SOURCE_TIME: &[u8] = b"s/";
+/// Manifests: `m/{source}`.
+pub(super) const MANIFEST: &[u8] = b"m/";
 /// Source states: `st/{source}`.
 pub(super) const STATE: &[u8] = b"st/";
-/// Links: `l/{source}\0{article:16}` → entry key.
+/// Buried links: `l/{source}\0{article:16}` → a tombstoned entry's key.
 pub(super) const LINK: &[u8] = b"l/";
-/// Credits: `a/{article:16}`.
-pub(super) const ARTICLE: &[u8] = b"a/";
+/// Credit buckets: `c/{article:2}`.
+pub(super) const CREDITS: &[u8] = b"c/";
+
+/// Schema 4's entries, `e/{source}\0{key:16}` → JSON (read only to convert).
+pub(super) const OLD_ENTRY: &[u8] = b"e/";
+/// Schema 4's per-source time index, `s/{source}\0{time:8}{key:16}` (likewise).
+pub(super) const OLD_SOURCE_TIME: &[u8] = b"s/";
+/// Schema 4's credits, `a/{article:16}` → JSON (likewise).
+pub(super) const OLD_ARTICLE: &[u8] = b"a/";
 /// Tombstones: `x/{source}\0{key:16}`.
 pub(super) const TOMB: &[u8] = b"x/";
 /// Named-feed index keys: `f/{instance:8}{time:8}{key:16}` → source.
@@ -102,12 +115,42 @@ pub(super) fn source_prefix(prefix: &[u8], source: &str) -> Vec<u8> {
     sourced(prefix, source, &[])
 }
 
-/// `e/{source}\0{key:16}`: a source's entries side by side.
-pub(super) fn entry_key(source: &str, key: &EntryKey) -> Vec<u8> {
-    sourced(ENTRY, source, &[&key.0])
+/// Schema 4's `e/{source}\0{key:16}` (to convert an older store).
+pub(super) fn old_entry_key(source: &str, key: &EntryKey) -> Vec<u8> {
+    sourced(OLD_ENTRY, source, &[&key.0])
 }
 
-/// `l/{source}\0{article:16}` → the entry key: a source's entries by link.
+/// `d/{source}\0{time:8}{key:16}`: an entry, among its source's in time order.
+pub(super) fn dated_key(source: &str, time: &[u8; 8], key: &EntryKey) -> Vec<u8> {
+    sourced(DATED, source, &[time, &key.0])
+}
+
+/// [`dated_key`] of an entry, at its sort time.
+pub(super) fn entry_key(e: &Entry) -> Vec<u8> {
+    dated_key(&e.source, &time_bytes(e.sort_time()), &e.key)
+}
+
+/// `d/{source}\0{tail}`: the entry an index key's tail points at.
+pub(super) fn tail_entry_key(source: &str, tail: &[u8; TAIL]) -> Vec<u8> {
+    sourced(DATED, source, &[tail])
+}
+
+/// `m/{source}`: a source's manifest.
+pub(super) fn manifest_key(source: &str) -> Vec<u8> {
+    [MANIFEST, source.as_bytes()].concat()
+}
+
+/// The source name of a manifest key (`m/{source}`).
+pub(super) fn manifest_source(k: &[u8]) -> &[u8] {
+    k.get(MANIFEST.len()..).unwrap_or_default()
+}
+
+/// `c/{article:2}`: the credit bucket an article belongs to.
+pub(super) fn credits_key(article: &[u8; 16]) -> [u8; 4] {
+    [CREDITS[0], CREDITS[1], article[0], article[1]]
+}
+
+/// `l/{source}\0{article:16}` → a tombstoned entry's key: pruned entries by link.
 pub(super) fn link_key(source: &str, article: &[u8; 16]) -> Vec<u8> {
     sourced(LINK, source, &[article])
 }
@@ -115,11 +158,6 @@ pub(super) fn link_key(source: &str, article: &[u8; 16]) -> Vec<u8> {
 /// `x/{source}\0{key:16}`: a pruned entry's tombstone.
 pub(super) fn tomb_key(source: &str, key: &EntryKey) -> Vec<u8> {
     sourced(TOMB, source, &[&key.0])
-}
-
-/// `a/{article:16}` → the [`crate::model::Credit`]: who had an article first.
-pub(super) fn article_key(article: &[u8; 16]) -> Vec<u8> {
-    [ARTICLE, article].concat()
 }
 
 /// `st/{source}`: a source's state.
@@ -143,19 +181,13 @@ pub(super) fn time_key(e: &Entry) -> Vec<u8> {
     [TIME, &time_bytes(e.sort_time()), &e.key.0].concat()
 }
 
-/// `s/{source}\0{time:8}{key:16}`.
-pub(super) fn source_time_key(e: &Entry) -> Vec<u8> {
+/// Schema 4's `s/{source}\0{time:8}{key:16}` (to convert an older store).
+pub(super) fn old_source_time_key(e: &Entry) -> Vec<u8> {
     sourced(
-        SOURCE_TIME,
+        OLD_SOURCE_TIME,
         &e.source,
         &[&time_bytes(e.sort_time()), &e.key.0],
     )
-}
-
-/// Both index keys of an entry: the time index records its source.
-pub(super) fn insert_indexes(e: &Entry, batch: &mut sled::Batch) {
-    batch.insert(time_key(e), e.source.as_bytes());
-    batch.insert(source_time_key(e), &[]);
 }
 
 /// `fm/{feed:8}`: the marker of a named feed's index.
@@ -222,8 +254,12 @@ pub(super) fn key_at_end(k: &[u8]) -> Option<EntryKey> {
 /// The time in an index key.
 pub(super) fn index_time(k: &[u8]) -> Option<DateTime<Utc>> {
     let tail = index_tail(k)?;
-    let bytes = <[u8; 8]>::try_from(&tail[..8]).ok()?;
-    let millis = (u64::from_be_bytes(bytes) ^ (1 << 63)) as i64;
+    time_from_bytes(<&[u8; 8]>::try_from(&tail[..8]).ok()?)
+}
+
+/// The time [`time_bytes`] made these bytes from.
+pub(super) fn time_from_bytes(bytes: &[u8; 8]) -> Option<DateTime<Utc>> {
+    let millis = (u64::from_be_bytes(*bytes) ^ (1 << 63)) as i64;
     DateTime::from_timestamp_millis(millis)
 }
 
@@ -271,6 +307,15 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// An entry's value read back (see [`super::codec`]); [`StoreError::Damaged`] names the
+/// key.
+pub(super) fn unpack(source: &str, key: &[u8], value: &[u8]) -> Result<Entry, StoreError> {
+    super::codec::unpack_entry(source, value).map_err(|error| StoreError::Damaged {
+        key: String::from_utf8_lossy(key).to_string(),
+        error,
+    })
+}
+
 /// Bytes as lowercase hex (keys in logs and reports, cursors in URLs).
 pub(super) use crate::model::hex;
 
@@ -281,14 +326,20 @@ mod tests {
     #[test]
     fn per_source_keys_take_apart_as_they_are_built() {
         let key = EntryKey([7; 16]);
-        let k = entry_key("src", &key);
-        assert_eq!(&k[..6], b"e/src\0");
-        assert_eq!(key_source(&k, ENTRY, 16), Some(&b"src"[..]));
+        let k = dated_key("src", &[1; 8], &key);
+        assert_eq!(&k[..6], b"d/src\0");
+        assert_eq!(key_source(&k, DATED, TAIL), Some(&b"src"[..]));
         assert_eq!(key_at_end(&k), Some(key));
+        let mut tail = [1u8; TAIL];
+        tail[8..].copy_from_slice(&key.0);
+        assert_eq!(index_tail(&k), Some(tail));
+        assert_eq!(tail_entry_key("src", &tail), k);
         let t = tomb_key("src", &key);
         assert_eq!(key_source(&t, TOMB, 16), Some(&b"src"[..]));
         assert_eq!(state_source(&state_key("src")), b"src");
-        assert!(entry_key("src", &key).starts_with(&source_prefix(ENTRY, "src")));
+        assert!(k.starts_with(&source_prefix(DATED, "src")));
+        assert_eq!(manifest_source(&manifest_key("src")), b"src");
+        assert_eq!(&credits_key(&[5; 16]), b"c/\x05\x05");
     }
 
     #[test]

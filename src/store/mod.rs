@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 mod apply;
+mod codec;
 mod face;
 mod feeds;
 mod hub;
@@ -27,6 +28,7 @@ mod keys;
 mod read;
 mod retention;
 mod schema;
+mod shared;
 mod space;
 mod verify;
 mod websub;
@@ -68,6 +70,12 @@ pub enum StoreError {
         key: String,
         #[source]
         error: serde_json::Error,
+    },
+    #[error("store record {key} is unreadable: {error}")]
+    Damaged {
+        key: String,
+        #[source]
+        error: codec::PackError,
     },
     #[error(
         "the disk holding the store at {path} is full ({free} MB free, [store] min_free_mb is {min} MB): nothing is stored until space is freed; the feeds are still served"
@@ -154,6 +162,7 @@ impl Store {
         };
         schema::check(&db, path)?;
         space::make_reserve(path);
+        release_freed_memory();
         Ok(Store {
             db: Arc::new(std::sync::RwLock::new(Some(db))),
             cache_bytes,
@@ -286,6 +295,18 @@ fn now_millis() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_millis() as u64)
         .max(1)
+}
+
+/// Gives the heap pages freed so far back to the system. Opening sled reads its page-table
+/// snapshot into tens of megabytes freed at once, among the small allocations that stay;
+/// glibc keeps such holes in its heap (and counts them in the resident set) until asked.
+pub fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only returns whole free pages of the heap to the kernel; it
+    // touches no allocated memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 /// Opens sled at `path`, waiting up to half a second for a lock this process is releasing.

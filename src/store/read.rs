@@ -3,9 +3,14 @@
 //! index), with the [`Cursor`] that continues a page. Every entry read through an index is
 //! counted ([`Store::entries_read`]).
 
-use super::keys::{self, decode, entry_key, hex, state_key};
+use super::codec::{Credits, Manifest};
+use super::keys::{self, dated_key, decode, hex, state_key};
 use super::{Store, StoreError};
 use crate::model::{Entry, EntryKey, SourceState};
+
+/// Index tails (`{time:8}{key:16}`, newest first) with the entries they point at (`None`:
+/// dangling or unreadable, logged and skipped).
+type Found = Result<([u8; 24], Option<Entry>), StoreError>;
 
 impl Store {
     /// The saved state of a source, if it was ever polled.
@@ -47,14 +52,9 @@ impl Store {
         window: usize,
     ) -> Result<Vec<(EntryKey, Option<String>)>, StoreError> {
         self.reading(|| {
-            let prefix = keys::source_prefix(keys::SOURCE_TIME, source);
             let mut out = Vec::new();
-            for k in self.db()?.scan_prefix(&prefix).keys().rev().take(window) {
-                let k = k?;
-                let Some(key) = keys::key_at_end(&k) else {
-                    continue;
-                };
-                if let Some(e) = self.indexed_entry(source, &key)?
+            for found in self.source_scan(source, None)?.take(window) {
+                if let (_, Some(e)) = found?
                     && e.full_text.is_none()
                 {
                     out.push((e.key, e.link));
@@ -66,8 +66,8 @@ impl Store {
 
     /// Whether an entry is stored (a failed read counts as yes: nothing is hidden by it).
     pub fn has_entry(&self, source: &str, key: &EntryKey) -> bool {
-        self.db()
-            .and_then(|db| Ok(db.contains_key(entry_key(source, key))?))
+        self.manifest(source)
+            .map(|m| m.get(key).is_some())
             .unwrap_or(true)
     }
 
@@ -78,19 +78,58 @@ impl Store {
         source: &str,
         keys: &[EntryKey],
     ) -> Result<Vec<Entry>, StoreError> {
+        let manifest = self.manifest(source)?;
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(e) = self.entry(source, key)? {
+            if let Some(p) = manifest.get(key)
+                && let Some(e) = self.entry_at(source, &p.time, key)?
+            {
                 out.push(e);
             }
         }
         Ok(out)
     }
 
+    /// A source's manifest (empty when it has no entries).
+    pub(super) fn manifest(&self, source: &str) -> Result<Manifest, StoreError> {
+        let k = keys::manifest_key(source);
+        match self.db()?.get(&k)? {
+            Some(v) => Manifest::unpack(&v).map_err(|error| StoreError::Damaged {
+                key: String::from_utf8_lossy(&k).to_string(),
+                error,
+            }),
+            None => Ok(Manifest::default()),
+        }
+    }
+
+    /// A credit bucket (`c/{article:2}`).
+    pub(super) fn credits(&self, k: &[u8; 4]) -> Result<Credits, StoreError> {
+        match self.db()?.get(k)? {
+            Some(v) => {
+                Credits::unpack(&v).map_err(|error| StoreError::Damaged { key: hex(k), error })
+            }
+            None => Ok(Credits::default()),
+        }
+    }
+
+    /// A stored entry, by key (through its source's manifest).
     pub(super) fn entry(&self, source: &str, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
-        let ekey = entry_key(source, key);
-        match self.db()?.get(&ekey)? {
-            Some(v) => Ok(Some(decode(&ekey, &v)?)),
+        match self.manifest(source)?.get(key) {
+            Some(p) => self.entry_at(source, &p.time, key),
+            None => Ok(None),
+        }
+    }
+
+    /// The entry stored under `d/{source}\0{time}{key}`.
+    pub(super) fn entry_at(
+        &self,
+        source: &str,
+        time: &[u8; 8],
+        key: &EntryKey,
+    ) -> Result<Option<Entry>, StoreError> {
+        let k = dated_key(source, time, key);
+        match self.db()?.get(&k)? {
+            Some(v) => Ok(Some(keys::unpack(source, &k, &v)?)),
             None => Ok(None),
         }
     }
@@ -117,13 +156,8 @@ impl Store {
     ) -> Result<Page, StoreError> {
         match source {
             // The time index records each entry's source.
-            None => self.collect_page(self.index_scan(keys::TIME.to_vec(), before)?, limit, accept),
-            Some(name) => {
-                let items = self
-                    .index_scan(keys::source_prefix(keys::SOURCE_TIME, name), before)?
-                    .map(|item| item.map(|(tail, _)| (tail, name.to_string())));
-                self.collect_page(items, limit, accept)
-            }
+            None => self.collect_page(self.time_scan(keys::TIME.to_vec(), before)?, limit, accept),
+            Some(name) => self.collect_page(self.source_scan(name, before)?, limit, accept),
         }
     }
 
@@ -144,29 +178,84 @@ impl Store {
         self.reading(|| {
             if let Some(instance) = index.and_then(|id| self.ready_instance(&id)) {
                 let prefix = keys::feed_index_prefix(&instance);
-                return self.collect_page(self.index_scan(prefix, before)?, limit, &accept);
+                return self.collect_page(self.time_scan(prefix, before)?, limit, &accept);
             }
+            // Each source's scan yields raw values; an entry is decoded (and counted) only
+            // when the merge takes it, so a source's head costs a key, not an entry.
             let mut heads = std::collections::BinaryHeap::new();
             let mut scans = Vec::with_capacity(sources.len());
+            let mut held = Vec::with_capacity(sources.len());
             for (i, name) in sources.iter().enumerate() {
-                let mut scan =
-                    self.index_scan(keys::source_prefix(keys::SOURCE_TIME, name), before)?;
-                if let Some(item) = scan.next() {
-                    heads.push((item?.0, i));
+                let mut scan = self.index_scan(keys::source_prefix(keys::DATED, name), before)?;
+                let first = scan.next().transpose()?;
+                if let Some((tail, _)) = &first {
+                    heads.push((*tail, i));
                 }
+                held.push(first.map(|(_, v)| v));
                 scans.push(scan);
             }
             let merged = std::iter::from_fn(|| {
                 let (tail, i) = heads.pop()?;
+                let value = held.get_mut(i).and_then(Option::take);
                 match scans[i].next() {
-                    Some(Ok((next, _))) => heads.push((next, i)),
+                    Some(Ok((next, v))) => {
+                        heads.push((next, i));
+                        held[i] = Some(v);
+                    }
                     Some(Err(e)) => return Some(Err(e)),
                     None => {}
                 }
-                Some(Ok((tail, sources[i].to_string())))
+                let entry = value.and_then(|v| self.read_value(sources[i], &tail, &v));
+                Some(Ok((tail, entry)))
             });
             self.collect_page(merged, limit, &accept)
         })
+    }
+
+    /// A source's entries, newest first, older than `before`.
+    pub(super) fn source_scan(
+        &self,
+        source: &str,
+        before: Option<&Cursor>,
+    ) -> Result<impl Iterator<Item = Found> + use<'_>, StoreError> {
+        let source = source.to_string();
+        Ok(self
+            .index_scan(keys::source_prefix(keys::DATED, &source), before)?
+            .map(move |item| {
+                let (tail, v) = item?;
+                Ok((tail, self.read_value(&source, &tail, &v)))
+            }))
+    }
+
+    /// An entry's value as read (counted); an unreadable one is logged and skipped.
+    fn read_value(&self, source: &str, tail: &[u8; 24], v: &[u8]) -> Option<Entry> {
+        self.entries_read
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let k = keys::tail_entry_key(source, tail);
+        match keys::unpack(source, &k, v) {
+            Ok(e) => Some(e),
+            Err(err) => {
+                tracing::warn!(%err, "skipped an unreadable entry");
+                None
+            }
+        }
+    }
+
+    /// An index whose values name the source (`t/`, a named feed's `f/`), newest first,
+    /// older than `before`, with the entries it points at.
+    pub(super) fn time_scan(
+        &self,
+        prefix: Vec<u8>,
+        before: Option<&Cursor>,
+    ) -> Result<impl Iterator<Item = Found> + use<'_>, StoreError> {
+        Ok(self.index_scan(prefix, before)?.map(move |item| {
+            let (tail, owner) = item?;
+            let Ok(owner) = std::str::from_utf8(&owner) else {
+                tracing::warn!(key = %hex(&tail), "index key without a source; skipped");
+                return Ok((tail, None));
+            };
+            Ok((tail, self.indexed_entry(owner, &tail)?))
+        }))
     }
 
     /// The keys under an index `prefix`, newest first, older than `before`: each key's
@@ -195,9 +284,9 @@ impl Store {
 
     /// The entries `items` (index tails with their sources, newest first) point at, up to
     /// `limit` that `accept` takes; `next` is set when more follow.
-    pub(super) fn collect_page<O: AsRef<[u8]>>(
+    pub(super) fn collect_page(
         &self,
-        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        items: impl Iterator<Item = Found>,
         limit: usize,
         accept: &impl Fn(&Entry) -> bool,
     ) -> Result<Page, StoreError> {
@@ -208,9 +297,9 @@ impl Store {
 
     /// [`Store::collect_page`], giving up (`None`) once more than `max_rejected` entries
     /// were read and not accepted.
-    pub(super) fn collect_page_within<O: AsRef<[u8]>>(
+    pub(super) fn collect_page_within(
         &self,
-        items: impl Iterator<Item = Result<([u8; 24], O), StoreError>>,
+        items: impl Iterator<Item = Found>,
         limit: usize,
         accept: &impl Fn(&Entry) -> bool,
         max_rejected: usize,
@@ -220,12 +309,7 @@ impl Store {
         let mut more = false;
         let mut rejected = 0usize;
         for item in items {
-            let (tail, owner) = item?;
-            let Ok(owner) = std::str::from_utf8(owner.as_ref()) else {
-                tracing::warn!(key = %hex(&tail), "index key without a source; skipped");
-                continue;
-            };
-            let Some(e) = self.indexed_entry(owner, &keys::tail_key(&tail))? else {
+            let (tail, Some(e)) = item? else {
                 continue;
             };
             if !accept(&e) {
@@ -260,7 +344,7 @@ impl Store {
     ) -> Result<Option<Page>, StoreError> {
         self.reading(|| {
             self.collect_page_within(
-                self.index_scan(keys::TIME.to_vec(), before)?,
+                self.time_scan(keys::TIME.to_vec(), before)?,
                 limit,
                 &accept,
                 max_rejected,
@@ -268,26 +352,18 @@ impl Store {
         })
     }
 
-    /// The entry an index key points at; a dangling or unreadable one is logged and skipped.
+    /// The entry an index key's tail points at; a dangling or unreadable one is logged
+    /// and skipped.
     pub(super) fn indexed_entry(
         &self,
         source: &str,
-        key: &EntryKey,
+        tail: &[u8; 24],
     ) -> Result<Option<Entry>, StoreError> {
-        let ekey = entry_key(source, key);
-        self.entries_read
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Some(v) = self.db()?.get(&ekey)? else {
-            tracing::warn!(key = %hex(&key.0), "index points at a missing entry; skipped");
+        let Some(v) = self.db()?.get(keys::tail_entry_key(source, tail))? else {
+            tracing::warn!(key = %hex(&tail[8..]), "index points at a missing entry; skipped");
             return Ok(None);
         };
-        match decode::<Entry>(&ekey, &v) {
-            Ok(e) => Ok(Some(e)),
-            Err(err) => {
-                tracing::warn!(%err, "skipped an unreadable entry");
-                Ok(None)
-            }
-        }
+        Ok(self.read_value(source, tail, &v))
     }
 }
 

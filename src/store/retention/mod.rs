@@ -26,11 +26,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::keys::{
-    self, article_key, decode, encode, entry_key, index_time, key_at_end, link_key, source_prefix,
-    source_time_key, state_key, time_key, tomb_article, tomb_key, tomb_seen, tomb_value,
+    self, TAIL, encode, index_tail, index_time, key_at_end, link_key, source_prefix, state_key,
+    tail_key, tomb_article, tomb_key, tomb_seen, tomb_value,
 };
+use super::shared::Shared;
 use super::{Store, StoreError};
-use crate::model::{Credit, Entry, EntryKey, SourceState};
+use crate::model::{Entry, SourceState};
+
+/// An entry to prune: its source and its keys' tail (`{time:8}{key:16}`).
+type Doomed = (String, [u8; TAIL]);
 
 mod hold;
 
@@ -106,7 +110,10 @@ impl PruneReport {
 impl Store {
     /// One retention pass (see the module docs).
     pub fn prune(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
-        self.writing(|| self.prune_guarded(plan))
+        let report = self.writing(|| self.prune_guarded(plan));
+        // A pass reads every source's state and some entries, all freed by now.
+        super::release_freed_memory();
+        report
     }
 
     fn prune_inner(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
@@ -195,17 +202,17 @@ impl Store {
 
     /// Deletes everything a source has; returns how many entries it had.
     fn delete_source(&self, name: &str, plan: &PrunePlan) -> Result<usize, StoreError> {
-        let prefix = source_prefix(keys::SOURCE_TIME, name);
-        let keys: Vec<EntryKey> = self
+        let prefix = source_prefix(keys::DATED, name);
+        let tails: Vec<[u8; TAIL]> = self
             .db()?
             .scan_prefix(&prefix)
             .keys()
-            .filter_map(|k| k.ok().and_then(|k| key_at_end(&k)))
+            .filter_map(|k| k.ok().and_then(|k| index_tail(&k)))
             .collect();
         if plan.dry_run {
-            return Ok(keys.len());
+            return Ok(tails.len());
         }
-        for chunk in keys.chunks(DELETE_CHUNK) {
+        for chunk in tails.chunks(DELETE_CHUNK) {
             // A stop between batches leaves a consistent store (each batch keeps the
             // count); the next pass deletes the rest.
             if plan.stopped() {
@@ -217,13 +224,16 @@ impl Store {
                 return Ok(0);
             }
             let mut batch = sled::Batch::default();
+            let mut shared = Shared::default();
             let mut gone = 0u64;
-            for key in chunk {
-                if let Some(e) = self.entry(name, key)? {
-                    self.unlink(&e, &mut batch)?;
+            for tail in chunk {
+                if let Some(e) = self.indexed_entry(name, tail)? {
+                    self.unindex_in_feeds(&e, &mut batch);
+                    shared.remove_entry(self, &e, &mut batch)?;
                     gone += 1;
                 }
             }
+            shared.write(&mut batch);
             // The count stays exact batch by batch (the store-wide limit sums the counts).
             if let Some(mut state) = state {
                 state.entry_count = state.entry_count.saturating_sub(gone);
@@ -237,10 +247,12 @@ impl Store {
             .source_state_inner(name)?
             .is_some_and(|s| s.removed_at.is_none())
         {
-            return Ok(keys.len());
+            return Ok(tails.len());
         }
         let mut batch = sled::Batch::default();
+        // Entries that could not be read (and their manifest) go with the rest.
         for p in [
+            prefix,
             source_prefix(keys::LINK, name),
             source_prefix(keys::TOMB, name),
         ] {
@@ -248,18 +260,15 @@ impl Store {
                 batch.remove(k?);
             }
         }
-        // Index keys whose entry was already missing.
-        for k in self.db()?.scan_prefix(&prefix).keys() {
-            batch.remove(k?);
-        }
+        batch.remove(keys::manifest_key(name));
         batch.remove(state_key(name));
         self.db()?.apply_batch(batch)?;
         tracing::info!(
             source = name,
-            entries = keys.len(),
+            entries = tails.len(),
             "deleted a source removed from the config"
         );
-        Ok(keys.len())
+        Ok(tails.len())
     }
 
     /// A source's entries past its limits, newest first.
@@ -268,50 +277,55 @@ impl Store {
         name: &str,
         limits: &Limits,
         now: DateTime<Utc>,
-    ) -> Result<Vec<(String, EntryKey)>, StoreError> {
+    ) -> Result<Vec<Doomed>, StoreError> {
         let cutoff = limits
             .keep_for
             .and_then(|d| chrono::Duration::from_std(d).ok())
             .and_then(|d| now.checked_sub_signed(d));
         let mut doomed = Vec::new();
-        let prefix = source_prefix(keys::SOURCE_TIME, name);
+        let prefix = source_prefix(keys::DATED, name);
         // Nothing to prune unless the source has more than `keep` entries or its oldest is
-        // past the cutoff: the usual case, told from its count and one index key, so a pass
-        // costs a few reads per source rather than one per entry.
-        let stored = self
-            .source_state(name)?
+        // past the cutoff: the usual case, told from its state alone, so a pass costs one
+        // read per source rather than one per entry.
+        let state = self.source_state(name)?;
+        let stored = state
+            .as_ref()
             .map_or(0, |s| usize::try_from(s.entry_count).unwrap_or(usize::MAX));
         if stored <= limits.keep {
-            let oldest = match self.db()?.scan_prefix(&prefix).keys().next() {
-                Some(k) => index_time(&k?),
-                None => None,
+            // The state keeps the oldest entry's time; a store that predates it is read.
+            let oldest = match state.and_then(|s| s.oldest_entry) {
+                Some(t) => Some(t),
+                None => match self.db()?.scan_prefix(&prefix).keys().next() {
+                    Some(k) => index_time(&k?),
+                    None => None,
+                },
             };
             let aged = cutoff.is_some_and(|c| oldest.is_some_and(|t| t < c));
             if stored <= limits.keep_min || !aged {
                 return Ok(doomed);
             }
         }
-        for (i, k) in self.db()?.scan_prefix(&prefix).keys().rev().enumerate() {
-            let k = k?;
-            let (Some(time), Some(key)) = (index_time(&k), key_at_end(&k)) else {
+        for (i, item) in self.db()?.scan_prefix(&prefix).rev().enumerate() {
+            let (k, v) = item?;
+            let (Some(time), Some(tail)) = (index_time(&k), index_tail(&k)) else {
                 continue;
             };
             if i >= limits.keep {
-                doomed.push((name.to_string(), key));
+                doomed.push((name.to_string(), tail));
             } else if i >= limits.keep_min
                 && let Some(cutoff) = cutoff
                 && time < cutoff
                 // The date is old; a recently found entry (a backlog) still stays its time.
-                && self.entry(name, &key)?.is_some_and(|e| e.first_seen < cutoff)
+                && keys::unpack(name, &k, &v).is_ok_and(|e| e.first_seen < cutoff)
             {
-                doomed.push((name.to_string(), key));
+                doomed.push((name.to_string(), tail));
             }
         }
         Ok(doomed)
     }
 
     /// The oldest entries past the store-wide limit.
-    fn doomed_overall(&self, keep_total: usize) -> Result<Vec<(String, EntryKey)>, StoreError> {
+    fn doomed_overall(&self, keep_total: usize) -> Result<Vec<Doomed>, StoreError> {
         let excess = self.stored_total()?.saturating_sub(keep_total);
         if excess == 0 {
             return Ok(Vec::new());
@@ -320,8 +334,8 @@ impl Store {
         for item in self.db()?.scan_prefix(keys::TIME).take(excess) {
             let (k, v) = item?;
             // The time index records each entry's source.
-            if let (Some(key), Ok(source)) = (key_at_end(&k), std::str::from_utf8(&v)) {
-                doomed.push((source.to_string(), key));
+            if let (Some(tail), Ok(source)) = (index_tail(&k), std::str::from_utf8(&v)) {
+                doomed.push((source.to_string(), tail));
             }
         }
         Ok(doomed)
@@ -340,7 +354,7 @@ impl Store {
     /// Deletes entries, leaving tombstones, in batches; counts them in the report.
     fn bury_all(
         &self,
-        doomed: Vec<(String, EntryKey)>,
+        doomed: Vec<Doomed>,
         plan: &PrunePlan,
         report: &mut PruneReport,
     ) -> Result<(), StoreError> {
@@ -350,10 +364,12 @@ impl Store {
             }
             let _guard = self.lock();
             let mut batch = sled::Batch::default();
+            let mut shared = Shared::default();
             let mut per_source: HashMap<String, u64> = HashMap::new();
-            for (source, key) in chunk {
-                // Read again under the lock: a poll may have changed it since.
-                let Some(e) = self.entry(source, key)? else {
+            for (source, tail) in chunk {
+                // Read again under the lock: a poll may have changed it since (an entry
+                // whose time changed is pruned by a later pass, if it still should be).
+                let Some(e) = self.entry_at(source, &time_of(tail), &tail_key(tail))? else {
                     continue;
                 };
                 *per_source.entry(e.source.clone()).or_default() += 1;
@@ -361,8 +377,7 @@ impl Store {
                 if plan.dry_run {
                     continue;
                 }
-                self.unlink(&e, &mut batch)?;
-                batch.insert(tomb_key(&e.source, &e.key), tomb_value(plan.now, e.article));
+                self.bury(&e, plan.now, &mut batch, &mut shared)?;
             }
             if plan.dry_run {
                 continue;
@@ -370,27 +385,30 @@ impl Store {
             for (source, n) in per_source {
                 if let Some(mut state) = self.source_state(&source)? {
                     state.entry_count = state.entry_count.saturating_sub(n);
+                    state.oldest_entry = shared.oldest(self, &source)?;
                     batch.insert(state_key(&source), encode(&state));
                 }
             }
+            shared.write(&mut batch);
             self.db()?.apply_batch(batch)?;
         }
         Ok(())
     }
 
-    /// Removes an entry and its index keys (and its credit, when it holds one).
-    fn unlink(&self, e: &Entry, batch: &mut sled::Batch) -> Result<(), StoreError> {
-        batch.remove(entry_key(&e.source, &e.key));
-        batch.remove(time_key(e));
-        batch.remove(source_time_key(e));
+    /// Removes an entry, leaving its tombstone (and its link, so the same article under
+    /// a new guid stays pruned too).
+    fn bury(
+        &self,
+        e: &Entry,
+        now: DateTime<Utc>,
+        batch: &mut sled::Batch,
+        shared: &mut Shared,
+    ) -> Result<(), StoreError> {
         self.unindex_in_feeds(e, batch);
+        shared.remove_entry(self, e, batch)?;
+        batch.insert(tomb_key(&e.source, &e.key), tomb_value(now, e.article));
         if let Some(article) = e.article {
-            let akey = article_key(&article);
-            if let Some(v) = self.db()?.get(&akey)?
-                && decode::<Credit>(&akey, &v).is_ok_and(|c| c.key == e.key)
-            {
-                batch.remove(akey);
-            }
+            batch.insert(link_key(&e.source, &article), &e.key.0);
         }
         Ok(())
     }
@@ -446,6 +464,13 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// The `{time:8}` of an index tail.
+fn time_of(tail: &[u8; TAIL]) -> [u8; 8] {
+    let mut t = [0u8; 8];
+    t.copy_from_slice(&tail[..8]);
+    t
 }
 
 #[cfg(test)]
@@ -546,14 +571,11 @@ mod tests {
         assert_eq!(report.pruned["s"], 15);
         assert_eq!((report.entries, report.tombstones), (5, 15));
         assert_eq!(titles(&store), ["T19", "T18", "T17", "T16", "T15"]);
-        assert_eq!(
-            store
-                .source_state("s")
-                .expect("state")
-                .expect("some")
-                .entry_count,
-            5
-        );
+        let state = store.source_state("s").expect("state").expect("some");
+        assert_eq!(state.entry_count, 5);
+        // The state knows the oldest left, so the next pass reads no entry to skip it.
+        let t15 = entries(15..16)[0].sort_time();
+        assert_eq!(state.oldest_entry, Some(t15));
 
         // The feed still lists all 20: the pruned 15 are not stored again.
         let c = poll(&store, entries(0..20), now);
@@ -651,6 +673,12 @@ mod tests {
                 },
             ))
             .expect("prunes");
+        let links = || store.db().expect("open").scan_prefix(b"l/").count();
+        assert_eq!(
+            links(),
+            8,
+            "a pruned entry's link is kept with its tombstone"
+        );
         let later = now + chrono::Duration::days(91);
         let report = store
             .prune(&plan(
@@ -662,10 +690,7 @@ mod tests {
             ))
             .expect("prunes");
         assert_eq!((report.tombstones_expired, report.tombstones), (8, 0));
-        assert!(
-            store.db().expect("open").scan_prefix(b"l/").count() == 2,
-            "their link keys went too"
-        );
+        assert_eq!(links(), 0, "their link keys went too");
     }
 
     #[test]

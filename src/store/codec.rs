@@ -1,0 +1,510 @@
+//! How the store packs its per-entry values (schema 5): an entry, a source's manifest, a
+//! bucket of credits. JSON stays for the few, small, often-changed values (source states,
+//! subscriptions); what there is one of per entry is binary, because a million entries'
+//! field names, hex-free byte arrays and sled's per-key costs were most of the store.
+//!
+//! - **An entry** (`d/…`): a version byte, then the entry as postcard (serde's compact
+//!   binary format, field order instead of names) compressed with LZ4 (size prepended).
+//!   The source is not stored: it is in the key. Only this file's [`Stored`] mirror is
+//!   encoded, never `model::Entry` itself, so a field added to `Entry` fails to compile
+//!   here until it is given a place; a new place needs a new [`ENTRY_V1`] (readers of the
+//!   old one stay).
+//! - **A manifest** (`m/{source}`): every entry a source has, sorted by key, in records of
+//!   [`RECORD`] bytes: `{key:16}{time:8}{has article:1}{article:16}`. It answers "is this
+//!   key stored, at which time" and "which entry has this link" in one read per poll.
+//! - **Credits** (`c/{article:2}`): who brought each article first, bucketed by the
+//!   article's first two bytes (at most 65,536 keys, a few dozen credits each at a
+//!   million articles), as postcard.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Credit, Enclosure, Entry, EntryKey, FullText, Person};
+
+/// The first byte of an entry value: postcard of [`Stored`], LZ4-compressed.
+const ENTRY_V1: u8 = 1;
+/// The first byte of a manifest value.
+const MANIFEST_V1: u8 = 1;
+/// The first byte of a credit bucket.
+const CREDITS_V1: u8 = 1;
+/// Bytes per manifest record.
+pub(super) const RECORD: usize = 16 + 8 + 1 + 16;
+
+/// Why a packed value could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PackError {
+    #[error("unknown value version {0}")]
+    Version(u8),
+    #[error("empty value")]
+    Empty,
+    #[error("compressed value does not decompress: {0}")]
+    Lz4(#[from] lz4_flex::block::DecompressError),
+    #[error("packed value does not decode: {0}")]
+    Postcard(#[from] postcard::Error),
+    #[error("a compressed value claims {0} bytes")]
+    Size(usize),
+    #[error("a manifest of {0} bytes is not whole records")]
+    Records(usize),
+}
+
+/// A date as stored: seconds and nanoseconds (any date chrono holds, before 1970 too).
+type Date = (i64, u32);
+
+fn date(t: &DateTime<Utc>) -> Date {
+    (t.timestamp(), t.timestamp_subsec_nanos())
+}
+
+fn undate((secs, nanos): Date) -> DateTime<Utc> {
+    DateTime::from_timestamp(secs, nanos).unwrap_or_default()
+}
+
+#[derive(Serialize, Deserialize)]
+enum StoredFullText {
+    Fetched,
+    Failed(String),
+    Refused(String),
+}
+
+/// An entry as packed: `model::Entry` in field order, without its source.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    key: [u8; 16],
+    guid: Option<String>,
+    title: String,
+    link: Option<String>,
+    summary: Option<String>,
+    content: Option<String>,
+    authors: Vec<(String, Option<String>, Option<String>)>,
+    categories: Vec<String>,
+    enclosures: Vec<(String, Option<String>, Option<u64>)>,
+    comments: Option<String>,
+    thumbnail: Option<String>,
+    published: Option<Date>,
+    updated: Date,
+    first_seen: Date,
+    fingerprint: [u8; 16],
+    article: Option<[u8; 16]>,
+    duplicate_of: Option<([u8; 16], String)>,
+    also_in: Vec<String>,
+    full_text: Option<StoredFullText>,
+    full_content: Option<String>,
+}
+
+/// An entry's value (see the module docs).
+pub(super) fn pack_entry(e: &Entry) -> Vec<u8> {
+    // Every field is listed, so a new one on `Entry` is a compile error here.
+    let Entry {
+        key,
+        source: _,
+        guid,
+        title,
+        link,
+        summary,
+        content,
+        authors,
+        categories,
+        enclosures,
+        comments,
+        thumbnail,
+        published,
+        updated,
+        first_seen,
+        fingerprint,
+        article,
+        duplicate_of,
+        also_in,
+        full_text,
+        full_content,
+    } = e;
+    let stored = Stored {
+        key: key.0,
+        guid: guid.clone(),
+        title: title.clone(),
+        link: link.clone(),
+        summary: summary.clone(),
+        content: content.clone(),
+        authors: authors
+            .iter()
+            .map(|p| (p.name.clone(), p.email.clone(), p.uri.clone()))
+            .collect(),
+        categories: categories.clone(),
+        enclosures: enclosures
+            .iter()
+            .map(|x| (x.url.clone(), x.mime_type.clone(), x.length))
+            .collect(),
+        comments: comments.clone(),
+        thumbnail: thumbnail.clone(),
+        published: published.as_ref().map(date),
+        updated: date(updated),
+        first_seen: date(first_seen),
+        fingerprint: *fingerprint,
+        article: *article,
+        duplicate_of: duplicate_of.as_ref().map(|c| (c.key.0, c.source.clone())),
+        also_in: also_in.clone(),
+        full_text: full_text.as_ref().map(|f| match f {
+            FullText::Fetched => StoredFullText::Fetched,
+            FullText::Failed { reason } => StoredFullText::Failed(reason.clone()),
+            FullText::Refused { reason } => StoredFullText::Refused(reason.clone()),
+        }),
+        full_content: full_content.clone(),
+    };
+    // Our types serialise infallibly into a Vec (no maps, no custom impls).
+    let plain = postcard::to_allocvec(&stored).unwrap_or_default();
+    let mut out = Vec::with_capacity(1 + 4 + plain.len() / 2);
+    out.push(ENTRY_V1);
+    out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&plain));
+    out
+}
+
+/// An entry's value read back, for `source` (from its key).
+pub(super) fn unpack_entry(source: &str, v: &[u8]) -> Result<Entry, PackError> {
+    let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
+    if version != ENTRY_V1 {
+        return Err(PackError::Version(version));
+    }
+    // The size is read here, not by lz4_flex, to bound it by what LZ4 can expand to
+    // (under 255 times), so a damaged value cannot ask for gigabytes.
+    let (size, packed) = body.split_at_checked(4).ok_or(PackError::Empty)?;
+    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    if size > packed.len().saturating_mul(255).saturating_add(16) {
+        return Err(PackError::Size(size));
+    }
+    let plain = lz4_flex::block::decompress(packed, size)?;
+    let s: Stored = postcard::from_bytes(&plain)?;
+    Ok(Entry {
+        key: EntryKey(s.key),
+        source: source.to_string(),
+        guid: s.guid,
+        title: s.title,
+        link: s.link,
+        summary: s.summary,
+        content: s.content,
+        authors: s
+            .authors
+            .into_iter()
+            .map(|(name, email, uri)| Person { name, email, uri })
+            .collect(),
+        categories: s.categories,
+        enclosures: s
+            .enclosures
+            .into_iter()
+            .map(|(url, mime_type, length)| Enclosure {
+                url,
+                mime_type,
+                length,
+            })
+            .collect(),
+        comments: s.comments,
+        thumbnail: s.thumbnail,
+        published: s.published.map(undate),
+        updated: undate(s.updated),
+        first_seen: undate(s.first_seen),
+        fingerprint: s.fingerprint,
+        article: s.article,
+        duplicate_of: s.duplicate_of.map(|(key, source)| Credit {
+            key: EntryKey(key),
+            source,
+        }),
+        also_in: s.also_in,
+        full_text: s.full_text.map(|f| match f {
+            StoredFullText::Fetched => FullText::Fetched,
+            StoredFullText::Failed(reason) => FullText::Failed { reason },
+            StoredFullText::Refused(reason) => FullText::Refused { reason },
+        }),
+        full_content: s.full_content,
+    })
+}
+
+/// One manifest record: where an entry sits in its source's keys, and its article.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Placed {
+    /// `{time:8}` of its keys ([`super::keys::time_bytes`] of its sort time).
+    pub time: [u8; 8],
+    pub article: Option<[u8; 16]>,
+}
+
+/// A source's manifest: every entry it has, by key (see the module docs).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Manifest {
+    entries: HashMap<EntryKey, Placed, foldhash::fast::RandomState>,
+    /// Built when first asked, dropped on every change.
+    by_article: Option<HashMap<[u8; 16], EntryKey, foldhash::fast::RandomState>>,
+}
+
+impl Manifest {
+    pub fn unpack(v: &[u8]) -> Result<Manifest, PackError> {
+        let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
+        if version != MANIFEST_V1 {
+            return Err(PackError::Version(version));
+        }
+        if body.len() % RECORD != 0 {
+            return Err(PackError::Records(body.len()));
+        }
+        let mut entries = HashMap::with_capacity_and_hasher(
+            body.len() / RECORD,
+            foldhash::fast::RandomState::default(),
+        );
+        for r in body.chunks_exact(RECORD) {
+            let mut key = [0u8; 16];
+            key.copy_from_slice(&r[..16]);
+            let mut time = [0u8; 8];
+            time.copy_from_slice(&r[16..24]);
+            let article = (r[24] == 1).then(|| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(&r[25..41]);
+                a
+            });
+            entries.insert(EntryKey(key), Placed { time, article });
+        }
+        Ok(Manifest {
+            entries,
+            by_article: None,
+        })
+    }
+
+    /// The value, records sorted by key (so equal manifests pack alike).
+    pub fn pack(&self) -> Vec<u8> {
+        let mut sorted: Vec<(&EntryKey, &Placed)> = self.entries.iter().collect();
+        sorted.sort_unstable_by_key(|(k, _)| k.0);
+        let mut out = Vec::with_capacity(1 + sorted.len() * RECORD);
+        out.push(MANIFEST_V1);
+        for (key, placed) in sorted {
+            out.extend_from_slice(&key.0);
+            out.extend_from_slice(&placed.time);
+            out.push(u8::from(placed.article.is_some()));
+            out.extend_from_slice(&placed.article.unwrap_or_default());
+        }
+        out
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn get(&self, key: &EntryKey) -> Option<Placed> {
+        self.entries.get(key).copied()
+    }
+
+    /// The stored entry with this article (the last one placed, when several were).
+    pub fn with_article(&mut self, article: &[u8; 16]) -> Option<EntryKey> {
+        let index = self.by_article.get_or_insert_with(|| {
+            self.entries
+                .iter()
+                .filter_map(|(k, p)| Some((p.article?, *k)))
+                .collect()
+        });
+        index.get(article).copied()
+    }
+
+    pub fn place(&mut self, key: EntryKey, placed: Placed) {
+        self.entries.insert(key, placed);
+        self.by_article = None;
+    }
+
+    pub fn remove(&mut self, key: &EntryKey) -> Option<Placed> {
+        self.by_article = None;
+        self.entries.remove(key)
+    }
+
+    /// Every entry, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&EntryKey, &Placed)> {
+        self.entries.iter()
+    }
+}
+
+/// A bucket of credits: articles whose first two bytes agree, each with who had it first.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Credits(Vec<([u8; 16], Credit)>);
+
+impl Credits {
+    pub fn unpack(v: &[u8]) -> Result<Credits, PackError> {
+        let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
+        if version != CREDITS_V1 {
+            return Err(PackError::Version(version));
+        }
+        let raw: Vec<([u8; 16], [u8; 16], String)> = postcard::from_bytes(body)?;
+        Ok(Credits(
+            raw.into_iter()
+                .map(|(a, key, source)| {
+                    (
+                        a,
+                        Credit {
+                            key: EntryKey(key),
+                            source,
+                        },
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    pub fn pack(&self) -> Vec<u8> {
+        let raw: Vec<(&[u8; 16], &[u8; 16], &str)> = self
+            .0
+            .iter()
+            .map(|(a, c)| (a, &c.key.0, c.source.as_str()))
+            .collect();
+        let mut out = vec![CREDITS_V1];
+        out.extend_from_slice(&postcard::to_allocvec(&raw).unwrap_or_default());
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    #[cfg(test)]
+    pub fn iter(&self) -> impl Iterator<Item = &([u8; 16], Credit)> {
+        self.0.iter()
+    }
+
+    fn find(&self, article: &[u8; 16]) -> Result<usize, usize> {
+        self.0.binary_search_by(|(a, _)| a.cmp(article))
+    }
+
+    pub fn get(&self, article: &[u8; 16]) -> Option<&Credit> {
+        self.find(article).ok().map(|i| &self.0[i].1)
+    }
+
+    pub fn set(&mut self, article: [u8; 16], credit: Credit) {
+        match self.find(&article) {
+            Ok(i) => self.0[i].1 = credit,
+            Err(i) => self.0.insert(i, (article, credit)),
+        }
+    }
+
+    pub fn remove(&mut self, article: &[u8; 16]) {
+        if let Ok(i) = self.find(article) {
+            self.0.remove(i);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn full_entry() -> Entry {
+        let mut e = crate::store::tests::entry("g", 3, "Title – ünïcode");
+        e.source = "src".into();
+        e.link = Some("https://example.com/a".into());
+        e.summary = Some("<p>sum</p>".into());
+        e.content = Some("<p>content</p>".repeat(40));
+        e.authors = vec![Person {
+            name: "A".into(),
+            email: Some("a@example.com".into()),
+            uri: None,
+        }];
+        e.categories = vec!["x".into(), "y".into()];
+        e.enclosures = vec![Enclosure {
+            url: "https://example.com/a.mp3".into(),
+            mime_type: Some("audio/mpeg".into()),
+            length: Some(12345),
+        }];
+        e.comments = Some("https://example.com/c".into());
+        e.thumbnail = Some("https://example.com/t.png".into());
+        e.published = DateTime::from_timestamp(-86_400 * 400, 123_456_789);
+        e.article = Some([9; 16]);
+        e.duplicate_of = Some(Credit {
+            key: EntryKey([4; 16]),
+            source: "other".into(),
+        });
+        e.also_in = vec!["third".into()];
+        e.full_text = Some(FullText::Failed {
+            reason: "gone".into(),
+        });
+        e.full_content = Some("<p>full</p>".into());
+        e
+    }
+
+    #[test]
+    fn an_entry_packs_and_unpacks_to_itself() {
+        let e = full_entry();
+        let v = pack_entry(&e);
+        assert_eq!(v[0], ENTRY_V1);
+        assert_eq!(unpack_entry("src", &v).expect("unpacks"), e);
+        let bare = crate::store::tests::entry("h", 1, "");
+        assert_eq!(
+            unpack_entry("s", &pack_entry(&bare)).expect("unpacks"),
+            bare
+        );
+        for f in [FullText::Fetched, FullText::Refused { reason: "r".into() }] {
+            let mut e = full_entry();
+            e.full_text = Some(f);
+            assert_eq!(unpack_entry("src", &pack_entry(&e)).expect("unpacks"), e);
+        }
+    }
+
+    #[test]
+    fn damaged_values_are_errors_not_panics() {
+        let v = pack_entry(&full_entry());
+        assert!(matches!(unpack_entry("s", &[]), Err(PackError::Empty)));
+        assert!(matches!(
+            unpack_entry("s", &[7, 1, 2]),
+            Err(PackError::Version(7))
+        ));
+        for cut in [1, 2, 5, v.len() / 2, v.len() - 1] {
+            assert!(unpack_entry("s", &v[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut flipped = v.clone();
+        let at = flipped.len() - 3;
+        flipped[at] ^= 0xff;
+        let _ = unpack_entry("s", &flipped);
+        assert!(Manifest::unpack(&[MANIFEST_V1, 1, 2]).is_err());
+        assert!(Credits::unpack(&[CREDITS_V1, 200]).is_err());
+    }
+
+    #[test]
+    fn manifests_and_credits_round_trip() {
+        let mut m = Manifest::default();
+        let a = EntryKey([1; 16]);
+        let b = EntryKey([2; 16]);
+        m.place(
+            a,
+            Placed {
+                time: [3; 8],
+                article: Some([5; 16]),
+            },
+        );
+        m.place(
+            b,
+            Placed {
+                time: [4; 8],
+                article: None,
+            },
+        );
+        assert_eq!(m.with_article(&[5; 16]), Some(a));
+        let back = Manifest::unpack(&m.pack()).expect("unpacks");
+        assert_eq!(back.get(&a), m.get(&a));
+        assert_eq!(back.get(&b), m.get(&b));
+        assert_eq!(back.pack(), m.pack());
+        m.remove(&a);
+        assert_eq!(m.with_article(&[5; 16]), None);
+
+        let mut c = Credits::default();
+        let credit = |s: &str| Credit {
+            key: EntryKey([7; 16]),
+            source: s.into(),
+        };
+        c.set([2; 16], credit("two"));
+        c.set([1; 16], credit("one"));
+        c.set([2; 16], credit("again"));
+        let back = Credits::unpack(&c.pack()).expect("unpacks");
+        assert_eq!(back.get(&[2; 16]), Some(&credit("again")));
+        assert_eq!(back.get(&[1; 16]), Some(&credit("one")));
+        assert_eq!(back.len(), 2);
+        c.remove(&[1; 16]);
+        assert_eq!(c.get(&[1; 16]), None);
+    }
+}

@@ -1,0 +1,207 @@
+//! The values a batch shares between entries: sources' manifests and credit buckets. A
+//! write reads each one once, changes it for every entry it touches, and puts it in its
+//! batch once ([`Shared::write`]); the write lock is held throughout, so nothing else
+//! changes them meanwhile.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
+use super::codec::{Credits, Manifest, Placed};
+use super::keys::{credits_key, dated_key, manifest_key, time_bytes, time_key};
+use super::{Store, StoreError};
+use crate::model::{self, Credit, EntryKey};
+
+/// Manifests and credit buckets read for one batch, with what it changed.
+#[derive(Default)]
+pub(super) struct Shared {
+    manifests: HashMap<String, (Manifest, bool)>,
+    credits: HashMap<[u8; 4], (Credits, bool)>,
+}
+
+impl Shared {
+    /// `source`'s manifest as this batch leaves it.
+    pub fn manifest(&mut self, store: &Store, source: &str) -> Result<&Manifest, StoreError> {
+        Ok(&self.slot(store, source)?.0)
+    }
+
+    /// The same, to change: it is written with the batch.
+    pub fn manifest_mut(
+        &mut self,
+        store: &Store,
+        source: &str,
+    ) -> Result<&mut Manifest, StoreError> {
+        let slot = self.slot(store, source)?;
+        slot.1 = true;
+        Ok(&mut slot.0)
+    }
+
+    /// The stored entry of `source` with this key, as of the batch's start (a manifest
+    /// changed by this batch may place it elsewhere: callers read an entry before they
+    /// change it).
+    pub fn entry(
+        &mut self,
+        store: &Store,
+        source: &str,
+        key: &EntryKey,
+    ) -> Result<Option<model::Entry>, StoreError> {
+        match self.manifest(store, source)?.get(key) {
+            Some(p) => store.entry_at(source, &p.time, key),
+            None => Ok(None),
+        }
+    }
+
+    /// The key of `source`'s stored entry with `article`, if any.
+    pub fn with_article(
+        &mut self,
+        store: &Store,
+        source: &str,
+        article: &[u8; 16],
+    ) -> Result<Option<EntryKey>, StoreError> {
+        Ok(self.slot(store, source)?.0.with_article(article))
+    }
+
+    fn slot(&mut self, store: &Store, source: &str) -> Result<&mut (Manifest, bool), StoreError> {
+        Ok(match self.manifests.entry(source.to_owned()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert((store.manifest(source)?, false)),
+        })
+    }
+
+    /// Who has `article`, as this batch leaves it.
+    pub fn credit(
+        &mut self,
+        store: &Store,
+        article: &[u8; 16],
+    ) -> Result<Option<Credit>, StoreError> {
+        Ok(self.bucket(store, article)?.0.get(article).cloned())
+    }
+
+    pub fn set_credit(
+        &mut self,
+        store: &Store,
+        article: [u8; 16],
+        credit: Credit,
+    ) -> Result<(), StoreError> {
+        let slot = self.bucket(store, &article)?;
+        slot.0.set(article, credit);
+        slot.1 = true;
+        Ok(())
+    }
+
+    /// Removes `article`'s credit if `key` holds it.
+    pub fn drop_credit(
+        &mut self,
+        store: &Store,
+        article: &[u8; 16],
+        key: &EntryKey,
+    ) -> Result<(), StoreError> {
+        let slot = self.bucket(store, article)?;
+        if slot.0.get(article).is_some_and(|c| c.key == *key) {
+            slot.0.remove(article);
+            slot.1 = true;
+        }
+        Ok(())
+    }
+
+    fn bucket(
+        &mut self,
+        store: &Store,
+        article: &[u8; 16],
+    ) -> Result<&mut (Credits, bool), StoreError> {
+        Ok(match self.credits.entry(credits_key(article)) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                let c = store.credits(v.key())?;
+                v.insert((c, false))
+            }
+        })
+    }
+
+    /// Stores `e` (new, or moved from `old` when its time changed): its value, its time
+    /// index key and its manifest record.
+    pub fn put_entry(
+        &mut self,
+        store: &Store,
+        e: &model::Entry,
+        old: Option<&model::Entry>,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        let time = time_bytes(e.sort_time());
+        if let Some(old) = old
+            && time_bytes(old.sort_time()) != time
+        {
+            batch.remove(super::keys::entry_key(old));
+            batch.remove(time_key(old));
+        }
+        if old.is_none_or(|o| time_bytes(o.sort_time()) != time) {
+            batch.insert(time_key(e), e.source.as_bytes());
+        }
+        batch.insert(
+            dated_key(&e.source, &time, &e.key),
+            super::codec::pack_entry(e),
+        );
+        let placed = Placed {
+            time,
+            article: e.article,
+        };
+        if self.manifest(store, &e.source)?.get(&e.key) != Some(placed) {
+            self.manifest_mut(store, &e.source)?.place(e.key, placed);
+        }
+        Ok(())
+    }
+
+    /// Removes `e`, its time index key, its manifest record and its credit (if it holds
+    /// one). Named-feed indexes are the caller's.
+    pub fn remove_entry(
+        &mut self,
+        store: &Store,
+        e: &model::Entry,
+        batch: &mut sled::Batch,
+    ) -> Result<(), StoreError> {
+        batch.remove(super::keys::entry_key(e));
+        batch.remove(time_key(e));
+        self.manifest_mut(store, &e.source)?.remove(&e.key);
+        if let Some(article) = e.article {
+            self.drop_credit(store, &article, &e.key)?;
+        }
+        Ok(())
+    }
+
+    /// The sort time of `source`'s oldest entry as this batch leaves it (`None`: none).
+    pub fn oldest(
+        &mut self,
+        store: &Store,
+        source: &str,
+    ) -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError> {
+        Ok(self
+            .manifest(store, source)?
+            .iter()
+            .map(|(_, p)| p.time)
+            .min()
+            .and_then(|t| super::keys::time_from_bytes(&t)))
+    }
+
+    /// Puts every changed manifest and bucket in `batch` (an empty one is removed).
+    pub fn write(self, batch: &mut sled::Batch) {
+        for (source, (m, changed)) in self.manifests {
+            if !changed {
+                continue;
+            }
+            if m.is_empty() {
+                batch.remove(manifest_key(&source));
+            } else {
+                batch.insert(manifest_key(&source), m.pack());
+            }
+        }
+        for (k, (c, changed)) in self.credits {
+            if !changed {
+                continue;
+            }
+            if c.is_empty() {
+                batch.remove(&k[..]);
+            } else {
+                batch.insert(&k[..], c.pack());
+            }
+        }
+    }
+}
