@@ -43,7 +43,8 @@ pub struct Sources {
 }
 
 struct Running {
-    config: SourceConfig,
+    /// Shared with the task: a source's config is about a kilobyte, kept once.
+    config: Arc<SourceConfig>,
     stop: CancellationToken,
     /// Wakes the task to poll now (a wake during a poll makes it poll once more after).
     poll_now: Arc<Notify>,
@@ -64,6 +65,7 @@ impl Sources {
         let stop = scheduler.shutdown.child_token();
         let this = scheduler.clone();
         let task_stop = stop.clone();
+        let source = Arc::new(source);
         let task_source = source.clone();
         let poll_now = Arc::new(Notify::new());
         // The loop's future itself, not an `async move` around it, which would hold the
@@ -115,7 +117,7 @@ impl Sources {
 
     /// The config a running source was started with.
     pub fn config(&self, name: &str) -> Option<&SourceConfig> {
-        self.running.get(name).map(|r| &r.config)
+        self.running.get(name).map(|r| &*r.config)
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -134,7 +136,7 @@ impl Sources {
 impl Scheduler {
     async fn source_loop(
         self,
-        source: SourceConfig,
+        source: Arc<SourceConfig>,
         stop: CancellationToken,
         start: Start,
         poll_now: Arc<Notify>,
