@@ -512,9 +512,14 @@ impl Validator<'_> {
         default_interval: Option<Duration>,
     ) -> Vec<SourceConfig> {
         let mut seen = SeenSources::default();
-        raw.iter()
-            .filter_map(|s| self.source(s.get_ref(), &mut seen, default_interval))
-            .collect()
+        // Sized once: grown by doubling, 10,000 sources of about 800 bytes each would take
+        // up to twice the memory they need for as long as the config lives.
+        let mut sources = Vec::with_capacity(raw.len());
+        sources.extend(
+            raw.iter()
+                .filter_map(|s| self.source(s.get_ref(), &mut seen, default_interval)),
+        );
+        sources
     }
 
     /// One `[[source]]` table.

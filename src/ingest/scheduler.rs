@@ -141,7 +141,9 @@ impl Scheduler {
         start: Start,
         poll_now: Arc<Notify>,
     ) {
-        let Some(mut delay) = self.first_wait(&source, start).await else {
+        // Boxed, like a poll: what the first wait reads (the source's state) would otherwise
+        // stay part of every idle task's size.
+        let Some(mut delay) = Box::pin(self.first_wait(&source, start)).await else {
             return;
         };
         // Whether the source has failed since its task started (see `timing::FIRST_RETRY`).

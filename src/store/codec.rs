@@ -13,8 +13,11 @@
 //!   [`RECORD`] bytes: `{key:16}{time:8}{has article:1}{article:16}`. It answers "is this
 //!   key stored, at which time" and "which entry has this link" in one read per poll.
 //! - **Credits** (`c/{article:2}`): who brought each article first, bucketed by the
-//!   article's first two bytes (at most 65,536 keys, a few dozen credits each at a
-//!   million articles), as postcard.
+//!   article's first two bytes (at most 65,536 keys, about 15 credits each at a million
+//!   articles), as postcard. The bucket count trades memory for disk: each new entry
+//!   rewrites its bucket whole (about 580 bytes at a million articles), while each key
+//!   costs sled page-table memory. At a million entries, 262,144 buckets took 11% less
+//!   disk and about 14 MB more memory; 65,536 keep the memory.
 
 use std::collections::HashMap;
 
