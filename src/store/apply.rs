@@ -396,6 +396,41 @@ mod tests {
     use crate::store::tests::{entry, poll_as, temp_store};
 
     #[test]
+    fn a_damaged_manifest_or_credit_bucket_is_made_good_by_the_next_poll() {
+        let (_dir, store) = temp_store();
+        let now = Utc::now();
+        let polled: Vec<Entry> = (0..30)
+            .map(|i| {
+                let mut e = entry(&format!("g{i}"), i, &format!("T{i}"));
+                e.article = Some([i as u8; 16]);
+                e
+            })
+            .collect();
+        assert_eq!(poll_as(&store, "s", polled.clone(), now).new, 30);
+        let db = store.db().expect("open");
+        db.insert(keys::manifest_key("s"), &b"\x01garbage"[..])
+            .expect("writes");
+        db.insert(keys::credits_key(&[3; 16]), &b"\x01\xff"[..])
+            .expect("writes");
+        assert!(!store.verify().expect("verifies").problems.is_empty());
+        // Every entry is still known: nothing new, nothing lost; the manifest is whole again.
+        let c = poll_as(&store, "s", polled.clone(), now);
+        assert_eq!((c.new, c.unchanged), (0, 30));
+        let report = store.verify().expect("verifies");
+        assert_eq!(report.entries, 30);
+        assert_eq!(report.problems.len(), 1, "{:?}", report.problems);
+        assert!(report.problems[0].contains("credit bucket"));
+        // The bucket is written whole again by the next entry it takes.
+        let mut next = entry("g-new", 59, "new");
+        next.article = Some([3; 16]);
+        let mut polled = polled;
+        polled.push(next);
+        assert_eq!(poll_as(&store, "s", polled, now).new, 1);
+        let report = store.verify().expect("verifies");
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+
+    #[test]
     fn newest_first_and_no_duplicates() {
         let (_dir, store) = temp_store();
         let now = Utc::now();

@@ -232,7 +232,7 @@ pub(super) struct Placed {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Manifest {
     entries: HashMap<EntryKey, Placed, foldhash::fast::RandomState>,
-    /// Built when first asked, dropped on every change.
+    /// Built when first asked, then kept up to date by [`Manifest::place`].
     by_article: Option<HashMap<[u8; 16], EntryKey, foldhash::fast::RandomState>>,
 }
 
@@ -305,14 +305,32 @@ impl Manifest {
         index.get(article).copied()
     }
 
+    /// Places an entry; the article index, once built, follows (a poll storing n entries
+    /// would otherwise rebuild it n times).
     pub fn place(&mut self, key: EntryKey, placed: Placed) {
-        self.entries.insert(key, placed);
-        self.by_article = None;
+        let old = self.entries.insert(key, placed);
+        if let Some(index) = &mut self.by_article {
+            if let Some(a) = old.and_then(|o| o.article)
+                && index.get(&a) == Some(&key)
+            {
+                index.remove(&a);
+            }
+            if let Some(a) = placed.article {
+                index.insert(a, key);
+            }
+        }
     }
 
     pub fn remove(&mut self, key: &EntryKey) -> Option<Placed> {
-        self.by_article = None;
-        self.entries.remove(key)
+        let old = self.entries.remove(key);
+        // Another entry may share the article: the index is built again when next asked.
+        if let Some(index) = &self.by_article
+            && let Some(a) = old.and_then(|o| o.article)
+            && index.get(&a) == Some(key)
+        {
+            self.by_article = None;
+        }
+        old
     }
 
     /// Every entry, in no particular order.
@@ -487,6 +505,24 @@ mod tests {
                 article: None,
             },
         );
+        assert_eq!(m.with_article(&[5; 16]), Some(a));
+        // The index follows placing once built: a moved article, a new one.
+        m.place(
+            b,
+            Placed {
+                time: [4; 8],
+                article: Some([6; 16]),
+            },
+        );
+        assert_eq!(m.with_article(&[6; 16]), Some(b));
+        m.place(
+            b,
+            Placed {
+                time: [4; 8],
+                article: None,
+            },
+        );
+        assert_eq!(m.with_article(&[6; 16]), None);
         assert_eq!(m.with_article(&[5; 16]), Some(a));
         let back = Manifest::unpack(&m.pack()).expect("unpacks");
         assert_eq!(back.get(&a), m.get(&a));

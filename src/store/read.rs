@@ -90,25 +90,65 @@ impl Store {
         Ok(out)
     }
 
-    /// A source's manifest (empty when it has no entries).
+    /// A source's manifest (empty when it has no entries). An unreadable one (a damaged
+    /// disk) is made again from the source's entries, which it only indexes: the next
+    /// write stores it whole again.
     pub(super) fn manifest(&self, source: &str) -> Result<Manifest, StoreError> {
+        Ok(self.manifest_or_remade(source)?.0)
+    }
+
+    /// [`Store::manifest`], and whether it was made again (so a write stores it).
+    pub(super) fn manifest_or_remade(&self, source: &str) -> Result<(Manifest, bool), StoreError> {
         let k = keys::manifest_key(source);
-        match self.db()?.get(&k)? {
-            Some(v) => Manifest::unpack(&v).map_err(|error| StoreError::Damaged {
-                key: String::from_utf8_lossy(&k).to_string(),
-                error,
-            }),
-            None => Ok(Manifest::default()),
+        let Some(v) = self.db()?.get(&k)? else {
+            return Ok((Manifest::default(), false));
+        };
+        match Manifest::unpack(&v) {
+            Ok(m) => Ok((m, false)),
+            Err(error) => {
+                tracing::warn!(source, %error, "a damaged manifest is made again from the source's entries");
+                Ok((self.manifest_from_entries(source)?, true))
+            }
         }
     }
 
-    /// A credit bucket (`c/{article:2}`).
-    pub(super) fn credits(&self, k: &[u8; 4]) -> Result<Credits, StoreError> {
+    /// A source's manifest as its entries say: their keys' times and keys, their articles.
+    pub(super) fn manifest_from_entries(&self, source: &str) -> Result<Manifest, StoreError> {
+        let mut m = Manifest::default();
+        for item in self
+            .db()?
+            .scan_prefix(keys::source_prefix(keys::DATED, source))
+        {
+            let (k, v) = item?;
+            let Some(tail) = keys::index_tail(&k) else {
+                continue;
+            };
+            let mut time = [0u8; 8];
+            time.copy_from_slice(&tail[..8]);
+            // An unreadable entry is still placed (so it is found, and replaced by the next
+            // poll that has it), without an article.
+            let article = keys::unpack(source, &k, &v).ok().and_then(|e| e.article);
+            m.place(
+                keys::tail_key(&tail),
+                super::codec::Placed { time, article },
+            );
+        }
+        Ok(m)
+    }
+
+    /// A credit bucket (`c/{article:2}`). An unreadable one (a damaged disk) counts as
+    /// empty: its articles' next entries are credited afresh.
+    /// Also whether it was damaged (so a write stores it again).
+    pub(super) fn credits(&self, k: &[u8; 4]) -> Result<(Credits, bool), StoreError> {
         match self.db()?.get(k)? {
-            Some(v) => {
-                Credits::unpack(&v).map_err(|error| StoreError::Damaged { key: hex(k), error })
-            }
-            None => Ok(Credits::default()),
+            Some(v) => Ok(match Credits::unpack(&v) {
+                Ok(c) => (c, false),
+                Err(error) => {
+                    tracing::warn!(bucket = %hex(k), %error, "a damaged credit bucket is dropped");
+                    (Credits::default(), true)
+                }
+            }),
+            None => Ok((Credits::default(), false)),
         }
     }
 

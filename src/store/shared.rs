@@ -63,7 +63,8 @@ impl Shared {
     fn slot(&mut self, store: &Store, source: &str) -> Result<&mut (Manifest, bool), StoreError> {
         Ok(match self.manifests.entry(source.to_owned()) {
             Entry::Occupied(o) => o.into_mut(),
-            Entry::Vacant(v) => v.insert((store.manifest(source)?, false)),
+            // One made again from the entries (it was damaged) is written back.
+            Entry::Vacant(v) => v.insert(store.manifest_or_remade(source)?),
         })
     }
 
@@ -112,7 +113,7 @@ impl Shared {
             Entry::Occupied(o) => o.into_mut(),
             Entry::Vacant(v) => {
                 let c = store.credits(v.key())?;
-                v.insert((c, false))
+                v.insert(c)
             }
         })
     }
