@@ -8,7 +8,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{
-    KillOnDrop, Origin, RawOrigin, RawRoute, Route, free_port, get, small_rss, wait_for_line,
+    KillOnDrop, Origin, RawOrigin, RawRoute, Route, exits_within, free_port, get, small_rss,
+    wait_for_line,
 };
 
 fn tributary() -> Command {
@@ -21,32 +22,6 @@ fn sigterm(pid: u32) {
 
 fn hup(pid: u32) {
     support::signal(pid, "-HUP");
-}
-
-/// Waits for the child to exit; panics if it is still alive after `within`.
-fn exits_within(child: &mut KillOnDrop, within: Duration) -> std::process::ExitStatus {
-    let pid = child.id();
-    let mut process = child.0.take().expect("running");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = process.wait();
-        let _ = tx.send(());
-        (process, status)
-    });
-    let exited = rx.recv_timeout(within).is_ok();
-    if !exited {
-        // Kill it so the waiter ends, then fail.
-        let _ = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
-            .status();
-    }
-    let (process, status) = waiter.join().expect("waiter");
-    drop(process);
-    assert!(
-        exited,
-        "the daemon was still running {within:?} after SIGTERM"
-    );
-    status.expect("wait")
 }
 
 /// `tributary verify` exits 0, and `tributary status --json` (from the store) as JSON.

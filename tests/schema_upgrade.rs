@@ -219,22 +219,9 @@ async fn serves_as_the_old_build_did(config: &Path, port: u16) {
         assert_eq!(last_modified, want_last_modified, "{path}: Last-Modified");
     }
 
-    let pid = child.id();
-    support::signal(pid, "-TERM");
-    let mut process = child.0.take().expect("running");
-    let (tx, rx) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let status = process.wait();
-        let _ = tx.send(());
-        (process, status)
-    });
-    let exited = rx.recv_timeout(Duration::from_secs(10)).is_ok();
-    if !exited {
-        support::signal(pid, "-KILL");
-    }
-    let (_, status) = waiter.join().expect("waiter");
-    assert!(exited, "the daemon still ran 10 s after SIGTERM");
-    assert_eq!(status.expect("wait").code(), Some(0));
+    support::signal(child.id(), "-TERM");
+    let status = support::exits_within(&mut child, Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -685,6 +685,35 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Waits for the child to exit; panics if it is still alive after `within`.
+pub fn exits_within(
+    child: &mut KillOnDrop,
+    within: std::time::Duration,
+) -> std::process::ExitStatus {
+    let pid = child.id();
+    let mut process = child.0.take().expect("running");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let status = process.wait();
+        let _ = tx.send(());
+        (process, status)
+    });
+    let exited = rx.recv_timeout(within).is_ok();
+    if !exited {
+        // Kill it so the waiter ends, then fail.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .status();
+    }
+    let (process, status) = waiter.join().expect("waiter");
+    drop(process);
+    assert!(
+        exited,
+        "the daemon was still running {within:?} after SIGTERM"
+    );
+    status.expect("wait")
+}
+
 /// Sends `sig` (`-TERM`, `-HUP`, ...) to `pid`.
 pub fn signal(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
