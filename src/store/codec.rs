@@ -11,7 +11,8 @@
 //!   old one stay).
 //! - **A manifest** (`m/{source}`): every entry a source has, sorted by key, in records of
 //!   [`RECORD`] bytes: `{key:16}{time:8}{has article:1}{article:16}`. It answers "is this
-//!   key stored, at which time" and "which entry has this link" in one read per poll.
+//!   key stored, at which time" and "which entry has this link" in one read per batch of a
+//!   poll (100 entries); a lookup of one key binary-searches the packed value instead.
 //! - **Credits** (`c/{article:2}`): who brought each article first, bucketed by the
 //!   article's first two bytes (at most 65,536 keys, about 15 credits each at a million
 //!   articles), as postcard. The bucket count trades memory for disk: each new entry
@@ -48,6 +49,8 @@ pub enum PackError {
     Postcard(#[from] postcard::Error),
     #[error("a compressed value claims {0} bytes")]
     Size(usize),
+    #[error("the entry is not the one its key names")]
+    Elsewhere,
     #[error("a manifest of {0} bytes is not whole records")]
     Records(usize),
 }
@@ -294,13 +297,26 @@ impl Manifest {
         self.entries.get(key).copied()
     }
 
-    /// The stored entry with this article (the last one placed, when several were).
+    /// The stored entry with this article: when several have it, the newest (then the
+    /// greatest key), so the answer never depends on the order of a hash map.
     pub fn with_article(&mut self, article: &[u8; 16]) -> Option<EntryKey> {
+        let entries = &self.entries;
         let index = self.by_article.get_or_insert_with(|| {
-            self.entries
-                .iter()
-                .filter_map(|(k, p)| Some((p.article?, *k)))
-                .collect()
+            let mut index: HashMap<[u8; 16], EntryKey, foldhash::fast::RandomState> =
+                HashMap::default();
+            for (k, p) in entries {
+                let Some(a) = p.article else {
+                    continue;
+                };
+                let newer = index
+                    .get(&a)
+                    .and_then(|other| entries.get(other).map(|o| (o.time, other.0)))
+                    .is_none_or(|held| (p.time, k.0) > held);
+                if newer {
+                    index.insert(a, *k);
+                }
+            }
+            index
         });
         index.get(article).copied()
     }
@@ -337,6 +353,38 @@ impl Manifest {
     pub fn iter(&self) -> impl Iterator<Item = (&EntryKey, &Placed)> {
         self.entries.iter()
     }
+}
+
+/// Where a packed manifest places `key`, found by binary search in the value itself (its
+/// records are sorted by key): a lookup decodes nothing.
+pub(super) fn find_in_packed(v: &[u8], key: &EntryKey) -> Result<Option<Placed>, PackError> {
+    let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
+    if version != MANIFEST_V1 {
+        return Err(PackError::Version(version));
+    }
+    if body.len() % RECORD != 0 {
+        return Err(PackError::Records(body.len()));
+    }
+    let (mut lo, mut hi) = (0, body.len() / RECORD);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let r = &body[mid * RECORD..(mid + 1) * RECORD];
+        match r[..16].cmp(&key.0[..]) {
+            std::cmp::Ordering::Less => lo = mid + 1,
+            std::cmp::Ordering::Greater => hi = mid,
+            std::cmp::Ordering::Equal => {
+                let mut time = [0u8; 8];
+                time.copy_from_slice(&r[16..24]);
+                let article = (r[24] == 1).then(|| {
+                    let mut a = [0u8; 16];
+                    a.copy_from_slice(&r[25..41]);
+                    a
+                });
+                return Ok(Some(Placed { time, article }));
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// A bucket of credits: articles whose first two bytes agree, each with who had it first.
@@ -524,12 +572,33 @@ mod tests {
         );
         assert_eq!(m.with_article(&[6; 16]), None);
         assert_eq!(m.with_article(&[5; 16]), Some(a));
+        let packed = m.pack();
+        for k in [a, b, EntryKey([0; 16]), EntryKey([9; 16])] {
+            assert_eq!(find_in_packed(&packed, &k).expect("finds"), m.get(&k));
+        }
+        assert!(find_in_packed(&packed[..packed.len() - 1], &a).is_err());
         let back = Manifest::unpack(&m.pack()).expect("unpacks");
         assert_eq!(back.get(&a), m.get(&a));
         assert_eq!(back.get(&b), m.get(&b));
         assert_eq!(back.pack(), m.pack());
         m.remove(&a);
         assert_eq!(m.with_article(&[5; 16]), None);
+        // Two entries with one article: the newer answers, however the map iterates.
+        for _ in 0..8 {
+            let mut m = Manifest::default();
+            for (k, t) in [([1; 16], 5u8), ([2; 16], 9), ([3; 16], 7)] {
+                let time = [t; 8];
+                m.place(
+                    EntryKey(k),
+                    Placed {
+                        time,
+                        article: Some([8; 16]),
+                    },
+                );
+            }
+            let m = Manifest::unpack(&m.pack()).expect("unpacks");
+            assert_eq!(m.clone().with_article(&[8; 16]), Some(EntryKey([2; 16])));
+        }
 
         let mut c = Credits::default();
         let credit = |s: &str| Credit {

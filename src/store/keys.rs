@@ -309,11 +309,20 @@ pub(super) fn decode<T: serde::de::DeserializeOwned>(
 
 /// An entry's value read back (see [`super::codec`]); [`StoreError::Damaged`] names the
 /// key.
+///
+/// The entry must be the one its key names (its key and its time end the key): a damaged
+/// value that still decodes is not taken for another entry, so nothing is written back
+/// under a key computed from damaged bytes.
 pub(super) fn unpack(source: &str, key: &[u8], value: &[u8]) -> Result<Entry, StoreError> {
-    super::codec::unpack_entry(source, value).map_err(|error| StoreError::Damaged {
+    let damaged = |error| StoreError::Damaged {
         key: String::from_utf8_lossy(key).to_string(),
         error,
-    })
+    };
+    let e = super::codec::unpack_entry(source, value).map_err(damaged)?;
+    match index_tail(key) {
+        Some(tail) if tail[..8] == time_bytes(e.sort_time()) && tail[8..] == e.key.0 => Ok(e),
+        _ => Err(damaged(super::codec::PackError::Elsewhere)),
+    }
 }
 
 /// Bytes as lowercase hex (keys in logs and reports, cursors in URLs).

@@ -66,9 +66,23 @@ impl Store {
 
     /// Whether an entry is stored (a failed read counts as yes: nothing is hidden by it).
     pub fn has_entry(&self, source: &str, key: &EntryKey) -> bool {
-        self.manifest(source)
-            .map(|m| m.get(key).is_some())
-            .unwrap_or(true)
+        !matches!(self.placed(source, key), Ok(None))
+    }
+
+    /// Where `source`'s manifest places `key`, without decoding the manifest (renders ask
+    /// this per duplicate entry).
+    pub(super) fn placed(
+        &self,
+        source: &str,
+        key: &EntryKey,
+    ) -> Result<Option<super::codec::Placed>, StoreError> {
+        let Some(v) = self.db()?.get(keys::manifest_key(source))? else {
+            return Ok(None);
+        };
+        match super::codec::find_in_packed(&v, key) {
+            Ok(p) => Ok(p),
+            Err(_) => Ok(self.manifest(source)?.get(key)),
+        }
     }
 
     /// The entries of `source` with these keys that are still stored, in the keys' order
@@ -154,7 +168,7 @@ impl Store {
 
     /// A stored entry, by key (through its source's manifest).
     pub(super) fn entry(&self, source: &str, key: &EntryKey) -> Result<Option<Entry>, StoreError> {
-        match self.manifest(source)?.get(key) {
+        match self.placed(source, key)? {
             Some(p) => self.entry_at(source, &p.time, key),
             None => Ok(None),
         }

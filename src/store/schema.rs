@@ -172,7 +172,7 @@ fn migrate_entries(db: &sled::Db) -> Result<(), StoreError> {
 }
 
 /// Converts schema-3 and -4 entries (`e/{source}\0{key}` as JSON, with `s/` and `l/`
-/// keys) to schema 5 (`d/{source}\0{time}{key}` packed, in their source's manifest). A
+/// keys) to schema 5 (`d/{source}\0{time}{key}` packed), then writes the manifests. A
 /// batch per [`CHUNK`] entries removes their old keys and writes the new ones, so a crash
 /// midway leaves each entry in one layout or the other. An entry it cannot read stays,
 /// logged, and `tributary verify` does not count it.
@@ -182,7 +182,6 @@ fn pack_entries(db: &sled::Db) -> Result<(), StoreError> {
     let mut items = db.scan_prefix(keys::OLD_ENTRY);
     loop {
         let mut batch = sled::Batch::default();
-        let mut manifests: HashMap<String, Manifest> = HashMap::new();
         let mut in_batch = 0;
         for item in items.by_ref() {
             let (k, v) = item?;
@@ -199,28 +198,6 @@ fn pack_entries(db: &sled::Db) -> Result<(), StoreError> {
                     continue;
                 }
             };
-            let manifest = match manifests.entry(e.source.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let mk = keys::manifest_key(&e.source);
-                    let m = match db.get(&mk)? {
-                        Some(m) => Manifest::unpack(&m).map_err(|error| StoreError::Damaged {
-                            key: keys::hex(&mk),
-                            error,
-                        })?,
-                        None => Manifest::default(),
-                    };
-                    v.insert(m)
-                }
-            };
-            let time = keys::time_bytes(e.sort_time());
-            manifest.place(
-                e.key,
-                Placed {
-                    time,
-                    article: e.article,
-                },
-            );
             // A stored entry's link is in its manifest now; `l/` keeps pruned ones'.
             if let Some(article) = e.article {
                 let lkey = keys::link_key(&e.source, &article);
@@ -238,9 +215,6 @@ fn pack_entries(db: &sled::Db) -> Result<(), StoreError> {
                 break;
             }
         }
-        for (source, m) in manifests {
-            batch.insert(keys::manifest_key(&source), m.pack());
-        }
         db.apply_batch(batch)?;
         if in_batch < CHUNK {
             break;
@@ -255,12 +229,60 @@ fn pack_entries(db: &sled::Db) -> Result<(), StoreError> {
         batch.remove(k?);
     }
     db.apply_batch(batch)?;
+    write_manifests(db)?;
     db.flush()?;
     tracing::info!(
         moved,
         secs = started.elapsed().as_secs_f64(),
         "entries packed (schema 5)"
     );
+    Ok(())
+}
+
+/// Writes every source's manifest from its packed entries, one source after the other
+/// (a source's entries are side by side): once each, whatever the source's size, after
+/// every entry has moved. An interrupted conversion writes them all again, so they never
+/// miss an entry moved before the interruption.
+fn write_manifests(db: &sled::Db) -> Result<(), StoreError> {
+    let mut current: Option<(Vec<u8>, Manifest)> = None;
+    let mut batch = sled::Batch::default();
+    let mut in_batch = 0;
+    let flush = |source: &[u8], m: &Manifest, batch: &mut sled::Batch| {
+        batch.insert([keys::MANIFEST, source].concat(), m.pack());
+    };
+    for item in db.scan_prefix(keys::DATED) {
+        let (k, v) = item?;
+        let (Some(source), Some(tail)) = (
+            keys::key_source(&k, keys::DATED, keys::TAIL),
+            keys::index_tail(&k),
+        ) else {
+            continue;
+        };
+        if current.as_ref().is_none_or(|(s, _)| s != source) {
+            if let Some((s, m)) = current.take() {
+                flush(&s, &m, &mut batch);
+                in_batch += 1;
+                if in_batch == CHUNK {
+                    db.apply_batch(std::mem::take(&mut batch))?;
+                    in_batch = 0;
+                }
+            }
+            current = Some((source.to_vec(), Manifest::default()));
+        }
+        let article = std::str::from_utf8(source)
+            .ok()
+            .and_then(|s| keys::unpack(s, &k, &v).ok())
+            .and_then(|e| e.article);
+        let mut time = [0u8; 8];
+        time.copy_from_slice(&tail[..8]);
+        if let Some((_, m)) = current.as_mut() {
+            m.place(keys::tail_key(&tail), Placed { time, article });
+        }
+    }
+    if let Some((s, m)) = current.take() {
+        flush(&s, &m, &mut batch);
+    }
+    db.apply_batch(batch)?;
     Ok(())
 }
 
@@ -286,11 +308,12 @@ fn pack_credits(db: &sled::Db) -> Result<(), StoreError> {
             let bk = keys::credits_key(&article);
             let bucket = match buckets.entry(bk) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                // A damaged bucket (derived data) starts again empty.
                 std::collections::hash_map::Entry::Vacant(v) => v.insert(match db.get(bk)? {
-                    Some(b) => Credits::unpack(&b).map_err(|error| StoreError::Damaged {
-                        key: keys::hex(&bk),
-                        error,
-                    })?,
+                    Some(b) => Credits::unpack(&b).unwrap_or_else(|error| {
+                        tracing::warn!(bucket = %keys::hex(&bk), %error, "a damaged credit bucket is dropped");
+                        Credits::default()
+                    }),
                     None => Credits::default(),
                 }),
             };

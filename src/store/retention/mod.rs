@@ -233,12 +233,13 @@ impl Store {
                     gone += 1;
                 }
             }
-            shared.write(&mut batch);
             // The count stays exact batch by batch (the store-wide limit sums the counts).
             if let Some(mut state) = state {
                 state.entry_count = state.entry_count.saturating_sub(gone);
+                state.oldest_entry = shared.oldest(self, name)?;
                 batch.insert(state_key(name), encode(&state));
             }
+            shared.write(&mut batch);
             self.db()?.apply_batch(batch)?;
         }
         let _guard = self.lock();
@@ -250,9 +251,15 @@ impl Store {
             return Ok(tails.len());
         }
         let mut batch = sled::Batch::default();
-        // Entries that could not be read (and their manifest) go with the rest.
+        // Entries that could not be read go with their time index keys, and the rest.
+        for k in self.db()?.scan_prefix(&prefix).keys() {
+            let k = k?;
+            if let Some(tail) = index_tail(&k) {
+                batch.remove([keys::TIME, &tail[..]].concat());
+            }
+            batch.remove(k);
+        }
         for p in [
-            prefix,
             source_prefix(keys::LINK, name),
             source_prefix(keys::TOMB, name),
         ] {
@@ -369,8 +376,25 @@ impl Store {
             for (source, tail) in chunk {
                 // Read again under the lock: a poll may have changed it since (an entry
                 // whose time changed is pruned by a later pass, if it still should be).
-                let Some(e) = self.entry_at(source, &time_of(tail), &tail_key(tail))? else {
-                    continue;
+                let e = match self.entry_at(source, &time_of(tail), &tail_key(tail)) {
+                    Ok(Some(e)) => e,
+                    Ok(None) => continue,
+                    // Unreadable (a damaged disk): it goes by its keys, or every pass
+                    // would stop on it.
+                    Err(StoreError::Damaged { key, error }) => {
+                        tracing::warn!(%key, %error, "an unreadable entry is pruned by its keys");
+                        *per_source.entry(source.clone()).or_default() += 1;
+                        *report.pruned.entry(source.clone()).or_default() += 1;
+                        if !plan.dry_run {
+                            let key = tail_key(tail);
+                            batch.remove(keys::tail_entry_key(source, tail));
+                            batch.remove([keys::TIME, &tail[..]].concat());
+                            shared.manifest_mut(self, source)?.remove(&key);
+                            batch.insert(tomb_key(source, &key), tomb_value(plan.now, None));
+                        }
+                        continue;
+                    }
+                    Err(other) => return Err(other),
                 };
                 *per_source.entry(e.source.clone()).or_default() += 1;
                 *report.pruned.entry(e.source.clone()).or_default() += 1;
@@ -657,6 +681,29 @@ mod tests {
         assert_eq!((report.pruned_total(), report.entries), (18, 12));
         assert_eq!(titles(&store).first().map(String::as_str), Some("T29"));
         assert_eq!(titles(&store).last().map(String::as_str), Some("T18"));
+    }
+
+    #[test]
+    fn an_unreadable_entry_is_pruned_by_its_keys() {
+        let (_dir, store) = temp_store();
+        let now = Utc::now();
+        poll(&store, entries(0..10), now);
+        // The oldest entry's bytes damaged on disk.
+        let oldest = keys::entry_key(&entries(0..1)[0]);
+        let db = store.db().expect("open");
+        db.insert(&oldest, &b"\x01damaged"[..]).expect("writes");
+        let limits = Limits {
+            keep: 2,
+            ..KEEP_ALL
+        };
+        let report = store
+            .prune(&plan(now, limits))
+            .expect("a pass is not stopped by it");
+        assert_eq!(report.pruned["s"], 8);
+        assert!(!db.contains_key(&oldest).expect("reads"));
+        let v = store.verify().expect("verifies");
+        assert!(v.problems.is_empty(), "{:?}", v.problems);
+        assert_eq!(v.entries, 2);
     }
 
     #[test]
