@@ -241,28 +241,14 @@ pub(super) struct Manifest {
 
 impl Manifest {
     pub fn unpack(v: &[u8]) -> Result<Manifest, PackError> {
-        let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
-        if version != MANIFEST_V1 {
-            return Err(PackError::Version(version));
-        }
-        if body.len() % RECORD != 0 {
-            return Err(PackError::Records(body.len()));
-        }
+        let body = records(v)?;
         let mut entries = HashMap::with_capacity_and_hasher(
             body.len() / RECORD,
             foldhash::fast::RandomState::default(),
         );
         for r in body.chunks_exact(RECORD) {
-            let mut key = [0u8; 16];
-            key.copy_from_slice(&r[..16]);
-            let mut time = [0u8; 8];
-            time.copy_from_slice(&r[16..24]);
-            let article = (r[24] == 1).then(|| {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(&r[25..41]);
-                a
-            });
-            entries.insert(EntryKey(key), Placed { time, article });
+            let (key, placed) = record(r);
+            entries.insert(key, placed);
         }
         Ok(Manifest {
             entries,
@@ -358,13 +344,7 @@ impl Manifest {
 /// Where a packed manifest places `key`, found by binary search in the value itself (its
 /// records are sorted by key): a lookup decodes nothing.
 pub(super) fn find_in_packed(v: &[u8], key: &EntryKey) -> Result<Option<Placed>, PackError> {
-    let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
-    if version != MANIFEST_V1 {
-        return Err(PackError::Version(version));
-    }
-    if body.len() % RECORD != 0 {
-        return Err(PackError::Records(body.len()));
-    }
+    let body = records(v)?;
     let (mut lo, mut hi) = (0, body.len() / RECORD);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
@@ -372,19 +352,36 @@ pub(super) fn find_in_packed(v: &[u8], key: &EntryKey) -> Result<Option<Placed>,
         match r[..16].cmp(&key.0[..]) {
             std::cmp::Ordering::Less => lo = mid + 1,
             std::cmp::Ordering::Greater => hi = mid,
-            std::cmp::Ordering::Equal => {
-                let mut time = [0u8; 8];
-                time.copy_from_slice(&r[16..24]);
-                let article = (r[24] == 1).then(|| {
-                    let mut a = [0u8; 16];
-                    a.copy_from_slice(&r[25..41]);
-                    a
-                });
-                return Ok(Some(Placed { time, article }));
-            }
+            std::cmp::Ordering::Equal => return Ok(Some(record(r).1)),
         }
     }
     Ok(None)
+}
+
+/// A packed manifest's records (checked: its version, whole records).
+fn records(v: &[u8]) -> Result<&[u8], PackError> {
+    let (&version, body) = v.split_first().ok_or(PackError::Empty)?;
+    if version != MANIFEST_V1 {
+        return Err(PackError::Version(version));
+    }
+    if body.len() % RECORD != 0 {
+        return Err(PackError::Records(body.len()));
+    }
+    Ok(body)
+}
+
+/// One record of [`RECORD`] bytes: `{key:16}{time:8}{has article:1}{article:16}`.
+fn record(r: &[u8]) -> (EntryKey, Placed) {
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&r[..16]);
+    let mut time = [0u8; 8];
+    time.copy_from_slice(&r[16..24]);
+    let article = (r[24] == 1).then(|| {
+        let mut a = [0u8; 16];
+        a.copy_from_slice(&r[25..41]);
+        a
+    });
+    (EntryKey(key), Placed { time, article })
 }
 
 /// A bucket of credits: articles whose first two bytes agree, each with who had it first.

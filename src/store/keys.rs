@@ -245,6 +245,27 @@ pub(super) fn tail_key(tail: &[u8; TAIL]) -> EntryKey {
     EntryKey(key)
 }
 
+/// The `{time:8}` in an index key's tail.
+pub(super) fn tail_time(tail: &[u8; TAIL]) -> [u8; 8] {
+    let mut time = [0u8; 8];
+    time.copy_from_slice(&tail[..8]);
+    time
+}
+
+/// A `d/` key and its value as a manifest records them: the entry's key, its time and its
+/// article. An unreadable entry is still placed (so it is found, and replaced by the next
+/// poll that has it), without an article.
+pub(super) fn dated_record(
+    source: &str,
+    k: &[u8],
+    v: &[u8],
+) -> Option<(EntryKey, super::codec::Placed)> {
+    let tail = index_tail(k)?;
+    let article = unpack(source, k, v).ok().and_then(|e| e.article);
+    let time = tail_time(&tail);
+    Some((tail_key(&tail), super::codec::Placed { time, article }))
+}
+
 /// The entry key at the end of a key (`…{key:16}`: index keys, entry keys, tombstones).
 pub(super) fn key_at_end(k: &[u8]) -> Option<EntryKey> {
     let at = k.len().checked_sub(16)?;

@@ -134,36 +134,16 @@ impl Store {
             .scan_prefix(keys::source_prefix(keys::DATED, source))
         {
             let (k, v) = item?;
-            let Some(tail) = keys::index_tail(&k) else {
-                continue;
-            };
-            let mut time = [0u8; 8];
-            time.copy_from_slice(&tail[..8]);
-            // An unreadable entry is still placed (so it is found, and replaced by the next
-            // poll that has it), without an article.
-            let article = keys::unpack(source, &k, &v).ok().and_then(|e| e.article);
-            m.place(
-                keys::tail_key(&tail),
-                super::codec::Placed { time, article },
-            );
+            if let Some((key, placed)) = keys::dated_record(source, &k, &v) {
+                m.place(key, placed);
+            }
         }
         Ok(m)
     }
 
-    /// A credit bucket (`c/{article:2}`). An unreadable one (a damaged disk) counts as
-    /// empty: its articles' next entries are credited afresh.
-    /// Also whether it was damaged (so a write stores it again).
+    /// A credit bucket (`c/{article:2}`), and whether it was damaged (see [`credits_at`]).
     pub(super) fn credits(&self, k: &[u8; 4]) -> Result<(Credits, bool), StoreError> {
-        match self.db()?.get(k)? {
-            Some(v) => Ok(match Credits::unpack(&v) {
-                Ok(c) => (c, false),
-                Err(error) => {
-                    tracing::warn!(bucket = %hex(k), %error, "a damaged credit bucket is dropped");
-                    (Credits::default(), true)
-                }
-            }),
-            None => Ok((Credits::default(), false)),
-        }
+        credits_at(&self.db()?, k)
     }
 
     /// A stored entry, by key (through its source's manifest).
@@ -418,6 +398,21 @@ impl Store {
             return Ok(None);
         };
         Ok(self.read_value(source, tail, &v))
+    }
+}
+
+/// A credit bucket (`c/{article:2}`). An unreadable one (a damaged disk) counts as empty,
+/// with `true` so a write stores it again: its articles' next entries are credited afresh.
+pub(super) fn credits_at(db: &sled::Db, k: &[u8; 4]) -> Result<(Credits, bool), StoreError> {
+    match db.get(k)? {
+        Some(v) => Ok(match Credits::unpack(&v) {
+            Ok(c) => (c, false),
+            Err(error) => {
+                tracing::warn!(bucket = %hex(k), %error, "a damaged credit bucket is dropped");
+                (Credits::default(), true)
+            }
+        }),
+        None => Ok((Credits::default(), false)),
     }
 }
 

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use std::collections::HashMap;
 
-use super::codec::{Credits, Manifest, Placed};
+use super::codec::{Credits, Manifest};
 use super::{CHUNK, StoreError, keys};
 use crate::model::{Credit, Entry, SourceState};
 
@@ -252,10 +252,7 @@ fn write_manifests(db: &sled::Db) -> Result<(), StoreError> {
     };
     for item in db.scan_prefix(keys::DATED) {
         let (k, v) = item?;
-        let (Some(source), Some(tail)) = (
-            keys::key_source(&k, keys::DATED, keys::TAIL),
-            keys::index_tail(&k),
-        ) else {
+        let Some(source) = keys::key_source(&k, keys::DATED, keys::TAIL) else {
             continue;
         };
         if current.as_ref().is_none_or(|(s, _)| s != source) {
@@ -269,14 +266,11 @@ fn write_manifests(db: &sled::Db) -> Result<(), StoreError> {
             }
             current = Some((source.to_vec(), Manifest::default()));
         }
-        let article = std::str::from_utf8(source)
-            .ok()
-            .and_then(|s| keys::unpack(s, &k, &v).ok())
-            .and_then(|e| e.article);
-        let mut time = [0u8; 8];
-        time.copy_from_slice(&tail[..8]);
-        if let Some((_, m)) = current.as_mut() {
-            m.place(keys::tail_key(&tail), Placed { time, article });
+        let name = String::from_utf8_lossy(source);
+        if let Some((_, m)) = current.as_mut()
+            && let Some((key, placed)) = keys::dated_record(&name, &k, &v)
+        {
+            m.place(key, placed);
         }
     }
     if let Some((s, m)) = current.take() {
@@ -309,13 +303,9 @@ fn pack_credits(db: &sled::Db) -> Result<(), StoreError> {
             let bucket = match buckets.entry(bk) {
                 std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
                 // A damaged bucket (derived data) starts again empty.
-                std::collections::hash_map::Entry::Vacant(v) => v.insert(match db.get(bk)? {
-                    Some(b) => Credits::unpack(&b).unwrap_or_else(|error| {
-                        tracing::warn!(bucket = %keys::hex(&bk), %error, "a damaged credit bucket is dropped");
-                        Credits::default()
-                    }),
-                    None => Credits::default(),
-                }),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(super::read::credits_at(db, &bk)?.0)
+                }
             };
             bucket.set(article, credit);
             if in_batch == CHUNK {
@@ -334,6 +324,7 @@ fn pack_credits(db: &sled::Db) -> Result<(), StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::Placed;
     use super::*;
     use crate::feed::identity::entry_key as make_key;
     use crate::model::PollCounts;

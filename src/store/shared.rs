@@ -61,11 +61,17 @@ impl Shared {
     }
 
     fn slot(&mut self, store: &Store, source: &str) -> Result<&mut (Manifest, bool), StoreError> {
-        Ok(match self.manifests.entry(source.to_owned()) {
-            Entry::Occupied(o) => o.into_mut(),
+        // Looked up by `&str` first: this runs several times per entry of a poll, and the
+        // owned name is made only the first time.
+        if !self.manifests.contains_key(source) {
             // One made again from the entries (it was damaged) is written back.
-            Entry::Vacant(v) => v.insert(store.manifest_or_remade(source)?),
-        })
+            let loaded = store.manifest_or_remade(source)?;
+            self.manifests.insert(source.to_owned(), loaded);
+        }
+        Ok(self
+            .manifests
+            .get_mut(source)
+            .expect("the manifest was inserted just above"))
     }
 
     /// Who has `article`, as this batch leaves it.

@@ -376,7 +376,7 @@ impl Store {
             for (source, tail) in chunk {
                 // Read again under the lock: a poll may have changed it since (an entry
                 // whose time changed is pruned by a later pass, if it still should be).
-                let e = match self.entry_at(source, &time_of(tail), &tail_key(tail)) {
+                let e = match self.entry_at(source, &keys::tail_time(tail), &tail_key(tail)) {
                     Ok(Some(e)) => e,
                     Ok(None) => continue,
                     // Unreadable (a damaged disk): it goes by its keys, or every pass
@@ -488,13 +488,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-/// The `{time:8}` of an index tail.
-fn time_of(tail: &[u8; TAIL]) -> [u8; 8] {
-    let mut t = [0u8; 8];
-    t.copy_from_slice(&tail[..8]);
-    t
 }
 
 #[cfg(test)]
