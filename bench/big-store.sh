@@ -12,12 +12,10 @@ cd "$(dirname "$0")/.."
 SOURCES=${1:-10000}
 PER_SOURCE=${2:-100}
 # TRIBUTARY_BIN and BENCH_STORE_BIN use those binaries instead of building release ones.
-if [ -z "${TRIBUTARY_BIN:-}" ] || [ -z "${BENCH_STORE_BIN:-}" ]; then
-    cargo build --release --locked --quiet
-    cargo build --release --locked --quiet --example bench_store
-fi
-BIN=${TRIBUTARY_BIN:-$PWD/target/release/tributary}
-BENCH_STORE_BIN=${BENCH_STORE_BIN:-$PWD/target/release/examples/bench_store}
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
+release_bin BENCH_STORE_BIN example bench_store
+BIN=$TRIBUTARY_BIN
 T=${BENCH_DIR:-$(mktemp -d)}
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if [ ! -e "$T/store/db" ]; then

@@ -36,11 +36,8 @@ HOSTS=${HOSTS:-16}
 IN_FLIGHT=16
 command -v nginx >/dev/null || { apt-get install -y -q nginx-light >/dev/null; }
 [ -x /usr/bin/time ] || { apt-get install -y -q time >/dev/null; }
-if [ -z "${TRIBUTARY_BIN:-}" ]; then
-    cargo build --release --locked --quiet --bin tributary
-    TRIBUTARY_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tributary"
-fi
-[ -x "$TRIBUTARY_BIN" ] || { echo "no tributary binary at $TRIBUTARY_BIN" >&2; exit 1; }
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
 PY=$(bash bench/peer/venv.sh)
 DRIVER="$ROOT/bench/peer/reader_cycle.py"
 MAKE="$ROOT/bench/peer/make_feeds.py"

@@ -26,13 +26,9 @@ RUNS=${RUNS:-9}
 ROUNDS=${ROUNDS:-3}
 [ -f "$FEED" ] || { echo "peer-ingest: no feed at $FEED" >&2; exit 1; }
 command -v nginx >/dev/null || { apt-get install -y -q nginx-light >/dev/null; }
-if [ -z "${BENCH_INGEST_BIN:-}" ] || [ -z "${TRIBUTARY_BIN:-}" ]; then
-    cargo build --release --locked --quiet --bin tributary --example bench_ingest
-fi
-BENCH_INGEST_BIN=${BENCH_INGEST_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/bench_ingest}
-TRIBUTARY_BIN=${TRIBUTARY_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release/tributary}
-[ -x "$BENCH_INGEST_BIN" ] || { echo "peer-ingest: no bench_ingest at $BENCH_INGEST_BIN" >&2; exit 1; }
-[ -x "$TRIBUTARY_BIN" ] || { echo "peer-ingest: no tributary at $TRIBUTARY_BIN" >&2; exit 1; }
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
+release_bin BENCH_INGEST_BIN example bench_ingest
 PY=$(bash bench/peer/venv.sh)
 T=$(mktemp -d /tmp/peer-ingest.XXXXXX)
 NPID=""

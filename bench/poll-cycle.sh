@@ -15,15 +15,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -gt 0 ] || { echo "usage: bash bench/poll-cycle.sh N [N...]" >&2; exit 1; }
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -z "${TRIBUTARY_BIN:-}" ]; then
-    cargo build --release --locked --quiet --bin tributary
-    TRIBUTARY_BIN="$TARGET/release/tributary"
-fi
-if [ -z "${BENCH_ORIGIN_BIN:-}" ]; then
-    cargo build --release --locked --quiet --example bench_origin
-    BENCH_ORIGIN_BIN="$TARGET/release/examples/bench_origin"
-fi
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
+release_bin BENCH_ORIGIN_BIN example bench_origin
 BIN=$TRIBUTARY_BIN
 ORIGIN=$BENCH_ORIGIN_BIN
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.2", 0)); print(s.getsockname()[1])')}

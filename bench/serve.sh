@@ -12,15 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v wrk >/dev/null && command -v nginx >/dev/null || apt-get install -y -q wrk nginx-light >/dev/null
-TARGET=${CARGO_TARGET_DIR:-$PWD/target}
-if [ -z "${TRIBUTARY_BIN:-}" ]; then
-    cargo build --release --locked --quiet --bin tributary
-    TRIBUTARY_BIN="$TARGET/release/tributary"
-fi
-if [ -z "${BENCH_ORIGIN_BIN:-}" ]; then
-    cargo build --release --locked --quiet --example bench_origin
-    BENCH_ORIGIN_BIN="$TARGET/release/examples/bench_origin"
-fi
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
+release_bin BENCH_ORIGIN_BIN example bench_origin
 BIN=$TRIBUTARY_BIN
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
