@@ -67,6 +67,7 @@ fn ingest_all(inputs: &[(Url, Vec<u8>)], store: &Store) -> usize {
             &name,
             normalised.entries,
             SourceState::default(),
+            false,
             None,
             now,
             |old, new| tributary::feed::normalise::merge(old, new, now),

@@ -132,6 +132,7 @@ fn main() -> Result<(), String> {
                     next_poll: Some(now + Duration::days(1)),
                     ..SourceState::default()
                 },
+                false,
                 None,
                 now,
                 |old, new| tributary::feed::normalise::merge(old, new, now),

@@ -281,10 +281,6 @@ pub struct SeenDocument {
     /// with the same entries is not normalised again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entries_digest: Option<String>,
-    /// Set by the poll that has just read it, never stored: the store fills in the counts
-    /// above for this read only (not for an older page or a push stored after it).
-    #[serde(skip)]
-    pub fresh: bool,
 }
 
 impl SourceState {

@@ -397,7 +397,6 @@ impl Poll<'_> {
             filtered,
             read_at: Some(now),
             entries_digest: Some(entries_digest),
-            fresh: true,
             ..crate::model::SeenDocument::default()
         });
         let next_page = normalised.next_page.clone();
@@ -742,6 +741,8 @@ impl Poll<'_> {
         let name = self.source.name.clone();
         let max_new = self.source.max_new_per_poll;
         let page_source = self.source.kind != crate::config::SourceKind::Feed;
+        // Only the poll's own document comes with its state: older pages and pushes read it.
+        let read = state.is_some() && !pushed;
         let (counts, keys) = self
             .poller
             .store
@@ -756,7 +757,7 @@ impl Poll<'_> {
                     state.document = None;
                 }
                 state.filtered += filtered as u64;
-                store.apply_poll(&name, entries, state, max_new, now, |old, mut new| {
+                store.apply_poll(&name, entries, state, read, max_new, now, |old, mut new| {
                     // A page entry keeps the date it was first stored with: one the page
                     // writes relatively ("2 hours ago") moves at every poll, and one it does
                     // not write at all is the time it was first seen.

@@ -48,11 +48,17 @@ impl Store {
     /// With `max_new`, at most that many new entries are stored (the newest); the other
     /// new ones get a tombstone, so they are skipped for good (counted as `capped`). Also
     /// returns the keys of the entries stored as new, in the order stored (for webhooks).
+    ///
+    /// `read`: the entries are the whole of the document in `state.document`, read just
+    /// now (not an older page, not a hub's push): the store writes into it what reading it
+    /// again would count.
+    #[allow(clippy::too_many_arguments)]
     pub fn apply_poll(
         &self,
         source: &str,
         incoming: Vec<Entry>,
         state: SourceState,
+        read: bool,
         max_new: Option<usize>,
         now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
@@ -60,7 +66,16 @@ impl Store {
         self.ensure_space()?;
         let mut new_keys = Vec::new();
         let counts = self.writing(|| {
-            self.apply_poll_inner(source, incoming, state, max_new, now, merge, &mut new_keys)
+            self.apply_poll_inner(
+                source,
+                incoming,
+                state,
+                read,
+                max_new,
+                now,
+                merge,
+                &mut new_keys,
+            )
         })?;
         Ok((counts, new_keys))
     }
@@ -71,6 +86,7 @@ impl Store {
         source: &str,
         mut incoming: Vec<Entry>,
         mut state: SourceState,
+        read: bool,
         max_new: Option<usize>,
         now: DateTime<Utc>,
         merge: impl Fn(Option<&Entry>, Entry) -> Merge,
@@ -126,7 +142,7 @@ impl Store {
                 // The document this poll read (not one a hub pushed, which leaves the
                 // source's last read as it was): what reading it again would count, while
                 // the source's stored entries stay as this write leaves them.
-                if let Some(seen) = state.document.as_mut().filter(|d| d.fresh) {
+                if let Some(seen) = state.document.as_mut().filter(|_| read) {
                     seen.entries =
                         counts.new + counts.updated + counts.unchanged + counts.guid_changes;
                     seen.buried = counts.pruned + counts.capped;

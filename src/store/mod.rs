@@ -371,9 +371,15 @@ pub(crate) mod tests {
         now: DateTime<Utc>,
     ) -> PollCounts {
         store
-            .apply_poll(source, polled, SourceState::default(), None, now, |o, n| {
-                merge(o, n, now)
-            })
+            .apply_poll(
+                source,
+                polled,
+                SourceState::default(),
+                false,
+                None,
+                now,
+                |o, n| merge(o, n, now),
+            )
             .expect("applies")
             .0
     }
