@@ -73,8 +73,10 @@ enum StoredFullText {
     Refused(String),
 }
 
-/// An entry as packed: `model::Entry` in field order, without its source.
-#[derive(Serialize, Deserialize)]
+/// An entry as packed: `model::Entry` in field order, without its source. Read back
+/// owned; written through [`StoredRef`], which borrows the entry's strings instead.
+#[derive(Deserialize)]
+#[cfg_attr(test, derive(Serialize))]
 struct Stored {
     key: [u8; 16],
     guid: Option<String>,
@@ -96,6 +98,41 @@ struct Stored {
     also_in: Vec<String>,
     full_text: Option<StoredFullText>,
     full_content: Option<String>,
+}
+
+/// [`StoredFullText`], borrowed: the same variants in the same order.
+#[derive(Serialize)]
+enum StoredFullTextRef<'a> {
+    Fetched,
+    Failed(&'a str),
+    Refused(&'a str),
+}
+
+/// [`Stored`] as written: the same fields in the same order and the same postcard bytes
+/// (a `&str` encodes as a `String` does), borrowing from the entry instead of copying
+/// its texts (`tests::borrowed_and_owned_forms_pack_alike`).
+#[derive(Serialize)]
+struct StoredRef<'a> {
+    key: &'a [u8; 16],
+    guid: Option<&'a str>,
+    title: &'a str,
+    link: Option<&'a str>,
+    summary: Option<&'a str>,
+    content: Option<&'a str>,
+    authors: Vec<(&'a str, Option<&'a str>, Option<&'a str>)>,
+    categories: &'a [String],
+    enclosures: Vec<(&'a str, Option<&'a str>, Option<u64>)>,
+    comments: Option<&'a str>,
+    thumbnail: Option<&'a str>,
+    published: Option<Date>,
+    updated: Date,
+    first_seen: Date,
+    fingerprint: &'a [u8; 16],
+    article: Option<&'a [u8; 16]>,
+    duplicate_of: Option<(&'a [u8; 16], &'a str)>,
+    also_in: &'a [String],
+    full_text: Option<StoredFullTextRef<'a>>,
+    full_content: Option<&'a str>,
 }
 
 /// An entry's value (see the module docs).
@@ -124,43 +161,64 @@ pub(super) fn pack_entry(e: &Entry) -> Vec<u8> {
         full_text,
         full_content,
     } = e;
-    let stored = Stored {
-        key: key.0,
-        guid: guid.clone(),
-        title: title.clone(),
-        link: link.clone(),
-        summary: summary.clone(),
-        content: content.clone(),
+    let stored = StoredRef {
+        key: &key.0,
+        guid: guid.as_deref(),
+        title,
+        link: link.as_deref(),
+        summary: summary.as_deref(),
+        content: content.as_deref(),
         authors: authors
             .iter()
-            .map(|p| (p.name.clone(), p.email.clone(), p.uri.clone()))
+            .map(|p| (p.name.as_str(), p.email.as_deref(), p.uri.as_deref()))
             .collect(),
-        categories: categories.clone(),
+        categories,
         enclosures: enclosures
             .iter()
-            .map(|x| (x.url.clone(), x.mime_type.clone(), x.length))
+            .map(|x| (x.url.as_str(), x.mime_type.as_deref(), x.length))
             .collect(),
-        comments: comments.clone(),
-        thumbnail: thumbnail.clone(),
+        comments: comments.as_deref(),
+        thumbnail: thumbnail.as_deref(),
         published: published.as_ref().map(date),
         updated: date(updated),
         first_seen: date(first_seen),
-        fingerprint: *fingerprint,
-        article: *article,
-        duplicate_of: duplicate_of.as_ref().map(|c| (c.key.0, c.source.clone())),
-        also_in: also_in.clone(),
+        fingerprint,
+        article: article.as_ref(),
+        duplicate_of: duplicate_of.as_ref().map(|c| (&c.key.0, c.source.as_str())),
+        also_in,
         full_text: full_text.as_ref().map(|f| match f {
-            FullText::Fetched => StoredFullText::Fetched,
-            FullText::Failed { reason } => StoredFullText::Failed(reason.clone()),
-            FullText::Refused { reason } => StoredFullText::Refused(reason.clone()),
+            FullText::Fetched => StoredFullTextRef::Fetched,
+            FullText::Failed { reason } => StoredFullTextRef::Failed(reason),
+            FullText::Refused { reason } => StoredFullTextRef::Refused(reason),
         }),
-        full_content: full_content.clone(),
+        full_content: full_content.as_deref(),
     };
+    // Sized once for the texts that make up nearly all of it (no doubling as it grows).
+    let texts = [summary, content, full_content]
+        .iter()
+        .map(|t| t.as_ref().map_or(0, String::len))
+        .sum::<usize>()
+        + title.len()
+        + 256;
     // Our types serialise infallibly into a Vec (no maps, no custom impls).
-    let plain = postcard::to_allocvec(&stored).unwrap_or_default();
-    let mut out = Vec::with_capacity(1 + 4 + plain.len() / 2);
-    out.push(ENTRY_V1);
-    out.extend_from_slice(&lz4_flex::block::compress_prepend_size(&plain));
+    let plain = postcard::to_extend(&stored, Vec::with_capacity(texts)).unwrap_or_default();
+    compress(&plain)
+}
+
+/// `{ENTRY_V1}{size:4, little-endian}{LZ4 block}`, compressed straight into the value.
+fn compress(plain: &[u8]) -> Vec<u8> {
+    let mut out = vec![0; 1 + 4 + lz4_flex::block::get_maximum_output_size(plain.len())];
+    out[0] = ENTRY_V1;
+    out[1..5].copy_from_slice(&(plain.len() as u32).to_le_bytes());
+    match lz4_flex::block::compress_into(plain, &mut out[5..]) {
+        Ok(n) => out.truncate(5 + n),
+        // Cannot happen (the output has the room LZ4 can need); as lz4_flex's own
+        // allocating form, if it did.
+        Err(_) => {
+            out.truncate(1);
+            out.extend_from_slice(&lz4_flex::block::compress_prepend_size(plain));
+        }
+    }
     out
 }
 
@@ -509,6 +567,58 @@ mod tests {
             let mut e = full_entry();
             e.full_text = Some(f);
             assert_eq!(unpack_entry("src", &pack_entry(&e)).expect("unpacks"), e);
+        }
+    }
+
+    /// The borrowed form writes exactly what the owned form reads (and what schema 5
+    /// wrote, when it serialised the owned form through lz4_flex's own framing).
+    #[test]
+    fn borrowed_and_owned_forms_pack_alike() {
+        let owned = |e: &Entry| Stored {
+            key: e.key.0,
+            guid: e.guid.clone(),
+            title: e.title.clone(),
+            link: e.link.clone(),
+            summary: e.summary.clone(),
+            content: e.content.clone(),
+            authors: e
+                .authors
+                .iter()
+                .map(|p| (p.name.clone(), p.email.clone(), p.uri.clone()))
+                .collect(),
+            categories: e.categories.clone(),
+            enclosures: e
+                .enclosures
+                .iter()
+                .map(|x| (x.url.clone(), x.mime_type.clone(), x.length))
+                .collect(),
+            comments: e.comments.clone(),
+            thumbnail: e.thumbnail.clone(),
+            published: e.published.as_ref().map(date),
+            updated: date(&e.updated),
+            first_seen: date(&e.first_seen),
+            fingerprint: e.fingerprint,
+            article: e.article,
+            duplicate_of: e.duplicate_of.as_ref().map(|c| (c.key.0, c.source.clone())),
+            also_in: e.also_in.clone(),
+            full_text: e.full_text.as_ref().map(|f| match f {
+                FullText::Fetched => StoredFullText::Fetched,
+                FullText::Failed { reason } => StoredFullText::Failed(reason.clone()),
+                FullText::Refused { reason } => StoredFullText::Refused(reason.clone()),
+            }),
+            full_content: e.full_content.clone(),
+        };
+        let mut entries = vec![full_entry(), crate::store::tests::entry("h", 1, "")];
+        for f in [FullText::Fetched, FullText::Refused { reason: "r".into() }] {
+            let mut e = full_entry();
+            e.full_text = Some(f);
+            entries.push(e);
+        }
+        for e in &entries {
+            let plain = postcard::to_allocvec(&owned(e)).expect("serialises");
+            let mut schema5 = vec![ENTRY_V1];
+            schema5.extend_from_slice(&lz4_flex::block::compress_prepend_size(&plain));
+            assert_eq!(pack_entry(e), schema5, "{}", e.title);
         }
     }
 
