@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 
 use super::keys::{self, encode, entry_key, link_key, state_key, tomb_key};
-use super::shared::Shared;
+use super::shared::{Buried, Shared};
 use super::{CHUNK, Store, StoreError};
 use crate::feed::normalise::Merge;
 use crate::model::{Credit, Entry, EntryKey, PollCounts, SourceState};
@@ -228,7 +228,10 @@ impl Store {
             entry.source = source.to_string();
         }
         let mut existing = shared.entry(self, source, &entry.key)?;
-        if existing.is_none() && self.buried(source, &entry.key, now, batch)? {
+        if existing.is_none()
+            && shared.any_buried(self, Buried::Tombstones, source)?
+            && self.buried(source, &entry.key, now, batch)?
+        {
             counts.pruned += 1;
             tracing::debug!(
                 source,
@@ -245,7 +248,10 @@ impl Store {
         {
             let linked = match shared.with_article(self, source, &article)? {
                 Some(key) => Some((key, true)),
-                None => self.buried_link(source, &article)?.map(|key| (key, false)),
+                None if shared.any_buried(self, Buried::Links, source)? => {
+                    self.buried_link(source, &article)?.map(|key| (key, false))
+                }
+                None => None,
             };
             if let Some((old_key, stored)) = linked
                 && !present.contains(&old_key)

@@ -111,6 +111,17 @@ impl Store {
         Ok(self.manifest_or_remade(source)?.0)
     }
 
+    /// Whether any key begins with `prefix` (one seek).
+    pub(super) fn any_under(&self, prefix: &[u8]) -> Result<bool, StoreError> {
+        Ok(self
+            .db()?
+            .scan_prefix(prefix)
+            .keys()
+            .next()
+            .transpose()?
+            .is_some())
+    }
+
     /// [`Store::manifest`], and whether it was made again (so a write stores it).
     pub(super) fn manifest_or_remade(&self, source: &str) -> Result<(Manifest, bool), StoreError> {
         let k = keys::manifest_key(source);

@@ -16,6 +16,17 @@ use crate::model::{self, Credit, EntryKey};
 pub(super) struct Shared {
     manifests: HashMap<String, (Manifest, bool)>,
     credits: HashMap<[u8; 4], (Credits, bool)>,
+    /// Per source, whether it had any keys of each [`Buried`] kind when the batch began.
+    buried: HashMap<String, [Option<bool>; 2]>,
+}
+
+/// The keys a source keeps for its pruned (and capped) entries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Buried {
+    /// `x/`: tombstones, by entry key.
+    Tombstones,
+    /// `l/`: their keys, by article.
+    Links,
 }
 
 impl Shared {
@@ -58,6 +69,27 @@ impl Shared {
         article: &[u8; 16],
     ) -> Result<Option<EntryKey>, StoreError> {
         Ok(self.slot(store, source)?.0.with_article(article))
+    }
+
+    /// Whether `source` had any keys of this kind when the batch began: one look per
+    /// batch, so that a source that never lost an entry (nearly all) costs no lookup per
+    /// new entry. The batch's own tombstones are not in sled yet either way.
+    pub fn any_buried(
+        &mut self,
+        store: &Store,
+        kind: Buried,
+        source: &str,
+    ) -> Result<bool, StoreError> {
+        let (at, prefix) = match kind {
+            Buried::Tombstones => (0, super::keys::TOMB),
+            Buried::Links => (1, super::keys::LINK),
+        };
+        if let Some(any) = self.buried.get(source).and_then(|known| known[at]) {
+            return Ok(any);
+        }
+        let any = store.any_under(&super::keys::source_prefix(prefix, source))?;
+        self.buried.entry(source.to_owned()).or_default()[at] = Some(any);
+        Ok(any)
     }
 
     fn slot(&mut self, store: &Store, source: &str) -> Result<&mut (Manifest, bool), StoreError> {
