@@ -113,6 +113,8 @@ pub struct Store {
     cache_bytes: u64,
     path: Arc<PathBuf>,
     min_free: Arc<std::sync::atomic::AtomicU64>,
+    /// The last look at the free space ([`Store::ensure_space`]).
+    space_seen: Arc<space::SpaceSeen>,
     /// `[retention] tombstones_for`, in ms: how fresh polls keep tombstones.
     tombstone_ttl_ms: Arc<std::sync::atomic::AtomicU64>,
     /// Counts reopenings after a full disk, so two threads that saw the same failure
@@ -168,6 +170,7 @@ impl Store {
             cache_bytes,
             path: Arc::new(path.to_path_buf()),
             min_free: Arc::default(),
+            space_seen: Arc::default(),
             tombstone_ttl_ms: Arc::new(std::sync::atomic::AtomicU64::new(90 * 24 * 3600 * 1000)),
             epoch: Arc::default(),
             generation: Arc::default(),

@@ -26,19 +26,37 @@ impl Store {
     /// Blocking (`statvfs`, and it may write the reserve file): the store's writes call it
     /// on the thread they run on; async code calls it through [`Store::call`].
     pub fn ensure_space(&self) -> Result<(), StoreError> {
-        let min = self.min_free.load(std::sync::atomic::Ordering::Relaxed);
+        use std::sync::atomic::Ordering;
+        let min = self.min_free.load(Ordering::Relaxed);
         if min == 0 {
+            return Ok(());
+        }
+        // Plenty of room at a look under a second ago (and the reserve in place): no
+        // second look. Polls call this thousands of times a cycle; no second of writes
+        // comes near the margin, and a disk that fills anyway is met by the write itself.
+        let now = super::now_millis();
+        if self.space_seen.free.load(Ordering::Acquire) >= min.saturating_add(ROOM_MARGIN)
+            && now.saturating_sub(self.space_seen.at.load(Ordering::Acquire)) < ROOM_FOR_MS
+        {
             return Ok(());
         }
         let free = self.free_bytes();
         // Space is back: put the reserve back too (it is what lets a store on a full disk
         // be reopened).
+        let mut reserve = self.path.join(RESERVE_FILE).exists();
         if let Ok(f) = free
             && f >= min.saturating_add(RESERVE_BYTES)
-            && !self.path.join(RESERVE_FILE).exists()
+            && !reserve
         {
             make_reserve(&self.path);
+            reserve = self.path.join(RESERVE_FILE).exists();
         }
+        let seen = match free {
+            Ok(f) if reserve && f >= min => f,
+            _ => 0,
+        };
+        self.space_seen.free.store(seen, Ordering::Release);
+        self.space_seen.at.store(now, Ordering::Release);
         match free {
             Ok(free) if free < min => Err(StoreError::DiskFull {
                 path: self.path.to_path_buf(),
@@ -151,6 +169,7 @@ impl Store {
         self.epoch.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         if slot.take().is_some() {
             let released = release_reserve(&self.path);
+            self.forget_space_look();
             tracing::error!(
                 path = %self.path.display(),
                 reserve_released = released,
@@ -163,6 +182,13 @@ impl Store {
         }
         self.generation
             .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// The reserve was released: the next write looks at the disk again (and makes it).
+    fn forget_space_look(&self) {
+        self.space_seen
+            .free
+            .store(0, std::sync::atomic::Ordering::Release);
     }
 
     /// Whether the store is closed (a reopening after a full disk failed).
@@ -184,6 +210,7 @@ impl Store {
             return Ok(db.clone());
         }
         release_reserve(&self.path);
+        self.forget_space_look();
         let db = open_db(&self.path, self.cache_bytes)?;
         *slot = Some(db.clone());
         Ok(db)
@@ -194,6 +221,18 @@ impl Store {
 /// up so that sled has room to open and recover.
 pub(super) const RESERVE_FILE: &str = "tributary.reserve";
 const RESERVE_BYTES: u64 = 8 * 1024 * 1024;
+/// Free space beyond `min_free_mb` that lets [`Store::ensure_space`] trust its last look.
+const ROOM_MARGIN: u64 = 256 * 1024 * 1024;
+/// How long it trusts it, in ms.
+const ROOM_FOR_MS: u64 = 1000;
+
+/// The last look at the free space: bytes (0 when short, unknown, or the reserve file
+/// was missing) and when, in ms since the epoch.
+#[derive(Debug, Default)]
+pub(super) struct SpaceSeen {
+    free: std::sync::atomic::AtomicU64,
+    at: std::sync::atomic::AtomicU64,
+}
 
 /// Writes the reserve file if it is missing and there is room for it (twice its size).
 pub(super) fn make_reserve(dir: &Path) {
@@ -270,6 +309,48 @@ mod tests {
 
     fn is_open(store: &Store) -> bool {
         store.db.read().expect("not poisoned").is_some()
+    }
+
+    /// A look that found plenty of room is trusted for a moment (polls skip `statvfs`),
+    /// but never past a `min_free` that asks for more than it saw, nor a missing reserve.
+    #[test]
+    fn a_recent_look_at_the_free_space_spares_no_write_it_should_stop() {
+        let (dir, store) = temp_store();
+        let free = store.free_bytes().expect("statvfs");
+        if free < 2 * ROOM_MARGIN {
+            return; // Too little room here to tell a trusted look from a fresh one.
+        }
+        store.set_min_free(1);
+        store.ensure_space().expect("room");
+        let seen = store.space_seen.at.load(Ordering::Acquire);
+        assert!(seen > 0, "the look is kept");
+        store.ensure_space().expect("room");
+        assert_eq!(
+            store.space_seen.at.load(Ordering::Acquire),
+            seen,
+            "and trusted"
+        );
+
+        // More than the disk has: refused at once, recent look or not.
+        store.set_min_free(free.saturating_mul(2));
+        assert!(matches!(
+            store.ensure_space(),
+            Err(StoreError::DiskFull { .. })
+        ));
+        // A look that found too little is not trusted once the limit is lower again.
+        store.set_min_free(1);
+        store.ensure_space().expect("room");
+        assert!(store.space_seen.at.load(Ordering::Acquire) >= seen);
+        assert!(
+            store.space_seen.free.load(Ordering::Acquire) > 0,
+            "looked again"
+        );
+        // A full disk's recovery releases the reserve: the next write looks again and
+        // puts it back.
+        store.recover();
+        assert!(!dir.path().join(RESERVE_FILE).exists(), "released");
+        store.ensure_space().expect("room");
+        assert!(dir.path().join(RESERVE_FILE).exists(), "reserve made again");
     }
 
     #[test]
