@@ -58,7 +58,7 @@ fn page(head: &str) -> Route {
 }
 
 /// The sources in the config file at `path`, which must load.
-fn sources(path: &Path) -> Vec<tributary::config::SourceConfig> {
+fn sources(path: &Path) -> Vec<std::sync::Arc<tributary::config::SourceConfig>> {
     tributary::config::load(path)
         .expect("the config still loads")
         .sources

@@ -41,7 +41,8 @@ pub struct Config {
     pub store: StoreConfig,
     pub publish: PublishConfig,
     pub fetch: FetchConfig,
-    pub sources: Vec<SourceConfig>,
+    /// Shared with the tasks that poll them (a config is cloned, the sources are not).
+    pub sources: Vec<std::sync::Arc<SourceConfig>>,
     /// Named feeds (`[[feed]]`), published at `/feeds/{name}.{fmt}`.
     pub feeds: Vec<FeedConfig>,
     pub retention: RetentionConfig,
@@ -70,7 +71,10 @@ impl Config {
 
     /// The source with this name.
     pub fn source(&self, name: &str) -> Option<&SourceConfig> {
-        self.index.get(name).and_then(|&i| self.sources.get(i))
+        self.index
+            .get(name)
+            .and_then(|&i| self.sources.get(i))
+            .map(|s| &**s)
     }
 }
 

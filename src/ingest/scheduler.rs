@@ -60,12 +60,11 @@ impl Sources {
     }
 
     /// Starts a task for `source` (stopping the one it replaces).
-    pub fn start(&mut self, scheduler: &Scheduler, source: SourceConfig, start: Start) {
+    pub fn start(&mut self, scheduler: &Scheduler, source: Arc<SourceConfig>, start: Start) {
         self.stop(&source.name);
         let stop = scheduler.shutdown.child_token();
         let this = scheduler.clone();
         let task_stop = stop.clone();
-        let source = Arc::new(source);
         let task_source = source.clone();
         let poll_now = Arc::new(Notify::new());
         // The loop's future itself, not an `async move` around it, which would hold the
