@@ -524,7 +524,7 @@ async fn import_opml_names_are_readable_slugs() {
         .expect("loads")
         .sources
         .into_iter()
-        .map(|s| s.name)
+        .map(|s| s.name.clone())
         .collect();
     assert_eq!(names, ["cafe-resume-blog", "ellenika"]);
 }
@@ -661,4 +661,69 @@ async fn check_judges_base_url_and_publish_hubs() {
     .await;
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stderr), "");
+}
+
+/// `once` over 600 sources, every poll beginning at once with a store read: the binary's
+/// blocking pool is bounded (four threads per core, at least eight), so the process keeps
+/// a few dozen threads, not one per poll (tokio's default allows 512).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_over_many_sources_keeps_its_threads_bounded() {
+    const SOURCES: usize = 600;
+    let origin = Origin::start().await;
+    let mut config = String::from("[fetch]\nconcurrency = 16\nper_host = 16\n");
+    for i in 0..SOURCES {
+        let path = format!("/f{i}.xml");
+        origin.set(
+            &path,
+            Route::feed(
+                support::small_rss(&format!("s{i}"), 1),
+                "application/rss+xml",
+            )
+            .with_etag(&format!("\"e{i}\"")),
+        );
+        config.push_str(&format!(
+            "[[source]]\nname = \"s{i}\"\nurl = \"{}\"\n",
+            origin.url(&path)
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_config(dir.path(), &config);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    // The blocking pool, the runtime's workers, and sled's own threads (it keeps a
+    // handful waiting, and its flusher): generous, and far below one per poll.
+    let bound = (4 * cores).max(8) + cores + 40;
+    for cycle in ["200s", "304s"] {
+        // Into a file: 600 lines could fill a pipe nobody reads until the end.
+        let printed = dir.path().join(format!("once-{cycle}.txt"));
+        let mut child = tributary()
+            .arg("once")
+            .arg("--config")
+            .arg(&path)
+            .stdout(std::fs::File::create(&printed).expect("creates"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        let tasks = format!("/proc/{}/task", child.id());
+        let most = tokio::task::spawn_blocking(move || {
+            let mut most = 0;
+            while child.try_wait().expect("waits").is_none() {
+                if let Ok(threads) = std::fs::read_dir(&tasks) {
+                    most = most.max(threads.count());
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (most, std::fs::read_to_string(&printed).expect("reads"))
+        });
+        let (most, out) = most.await.expect("joined");
+        assert!(
+            out.contains(&format!("{SOURCES} sources polled, 0 failed")),
+            "{cycle}: {}",
+            out.lines().last().unwrap_or_default()
+        );
+        assert!(most > 0, "{cycle}: the process was never seen");
+        assert!(
+            most <= bound,
+            "{cycle}: {most} threads at once (at most {bound} expected)"
+        );
+    }
 }
