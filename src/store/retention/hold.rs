@@ -168,9 +168,8 @@ impl Store {
     /// confirmed (see the module docs).
     pub(super) fn prune_guarded(&self, plan: &PrunePlan) -> Result<PruneReport, StoreError> {
         let counts: BTreeMap<String, usize> = self
-            .source_states()?
+            .source_states_with(|_, s| Some(usize::try_from(s.entry_count).unwrap_or(usize::MAX)))?
             .into_iter()
-            .map(|(n, s)| (n, usize::try_from(s.entry_count).unwrap_or(usize::MAX)))
             .collect();
         let before = match self.db()?.get(keys::PRUNE_LIMITS)? {
             Some(v) => decode::<RanWith>(keys::PRUNE_LIMITS, &v).ok(),

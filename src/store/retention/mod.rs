@@ -153,9 +153,9 @@ impl Store {
         let configured: HashSet<&str> = plan.sources.iter().map(|(n, _)| n.as_str()).collect();
         let grace =
             chrono::Duration::from_std(plan.removed_after).unwrap_or(chrono::TimeDelta::MAX);
-        for (name, state) in self.source_states()? {
+        for (name, removed_at) in self.source_states_with(|_, s| Some(s.removed_at))? {
             let listed = configured.contains(name.as_str());
-            match state.removed_at {
+            match removed_at {
                 None if listed => {}
                 Some(_) if listed => {
                     if !plan.dry_run {
@@ -352,9 +352,9 @@ impl Store {
     /// keeps exact (`verify` checks them against the entries), so no index is scanned.
     fn stored_total(&self) -> Result<usize, StoreError> {
         Ok(self
-            .source_states()?
-            .iter()
-            .map(|(_, s)| usize::try_from(s.entry_count).unwrap_or(usize::MAX))
+            .source_states_with(|_, s| Some(usize::try_from(s.entry_count).unwrap_or(usize::MAX)))?
+            .into_iter()
+            .map(|(_, n)| n)
             .fold(0, usize::saturating_add))
     }
 
