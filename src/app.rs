@@ -280,7 +280,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
             let _ = events.send(report);
         })
     };
-    let scheduler = Scheduler {
+    let scheduler = Arc::new(Scheduler {
         poller: Poller {
             fetcher,
             store: store.clone(),
@@ -291,7 +291,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         },
         on_poll,
         shutdown: shutdown.clone(),
-    };
+    });
     websub.attach(
         crate::daemon::websub::poller(
             store.clone(),

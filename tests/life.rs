@@ -176,6 +176,64 @@ async fn edits_of_the_config_are_applied_live_and_broken_ones_refused() {
     daemon.shutdown().await.expect("shutdown");
 }
 
+/// An edit of `[fetch]` reaches the polls after it: every source's task restarts with the
+/// new fetcher (and keeps its schedule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_edit_reaches_the_polls_after_it() {
+    let origin = Origin::start().await;
+    origin.set("/a", Route::feed(rss("a", 0..3), "application/rss+xml"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("feeds.toml");
+    let text = |agent: &str| {
+        format!(
+            "{}{}",
+            config_prelude(&format!("user_agent = \"{agent}\"")),
+            source_toml("a", &origin.url("/a"), "1s", "")
+        )
+    };
+    let agents = || -> Vec<String> {
+        origin
+            .requests("/a")
+            .iter()
+            .filter_map(|r| {
+                r.headers
+                    .get("user-agent")?
+                    .to_str()
+                    .ok()
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let mut daemon = start(support::config_raw(dir.path(), &text("first-agent/1"))).await;
+    let mut events = daemon.subscribe_changes();
+    let mut reports = daemon.take_reports();
+    next(&mut reports, |r| r.source == "a").await;
+    assert_eq!(agents(), ["first-agent/1"]);
+
+    write(&path, &text("second-agent/2"));
+    let Event::Reloaded(report) = next(&mut events, |e| matches!(e, Event::Reloaded(_))).await
+    else {
+        unreachable!()
+    };
+    assert!(report.fetch_changed, "{report:?}");
+    // A poll already under way when the edit landed may finish with the old agent; the
+    // ones after it carry the new one.
+    let mut reports = daemon.subscribe();
+    for _ in 0..3 {
+        next(&mut reports, |r| r.source == "a").await;
+        if agents().last().map(String::as_str) == Some("second-agent/2") {
+            break;
+        }
+    }
+    assert_eq!(
+        agents().last().map(String::as_str),
+        Some("second-agent/2"),
+        "{:?}",
+        agents()
+    );
+    daemon.shutdown().await.expect("shutdown");
+}
+
 /// A source's `keep` applies on the daemon's retention pass; what was pruned does not come
 /// back on the next poll while the feed still lists it; status and metrics count it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -139,7 +139,7 @@ impl Heartbeat {
 pub struct Supervisor {
     pub config: Arc<Config>,
     pub live: watch::Sender<Arc<Config>>,
-    pub scheduler: Scheduler,
+    pub scheduler: Arc<Scheduler>,
     pub metrics: crate::daemon::metrics::Metrics,
     pub sources: Sources,
     pub store: Store,
@@ -373,9 +373,13 @@ impl Supervisor {
         if report.fetch_changed {
             match Fetcher::new(&new.fetch) {
                 Ok(fetcher) => {
-                    self.scheduler.poller.fetcher = fetcher;
-                    self.scheduler.poller.bounds = Bounds::from(&new.fetch);
-                    self.scheduler.poller.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
+                    // The tasks restarted below take the new one; running polls finish
+                    // with the old.
+                    let mut next = Scheduler::clone(&self.scheduler);
+                    next.poller.fetcher = fetcher;
+                    next.poller.bounds = Bounds::from(&new.fetch);
+                    next.poller.permits = Arc::new(Semaphore::new(new.fetch.concurrency));
+                    self.scheduler = Arc::new(next);
                 }
                 Err(e) => {
                     let error = ReloadError::from(e);
