@@ -68,7 +68,7 @@ print("| uncached render | requests | p50 | p99 | max |")
 print("|---|---|---|---|---|")
 # The render cache is off (above), so every request renders.
 report("/feed.atom (the newest 50 of all)", timed([f"/feed.atom?nocache={i}" for i in range(500)]))
-report("/sources/sK.atom (a different source each)", timed([f"/sources/s{(i * 37) % sources}.atom" for i in range(500)]))
+report("/sources/sK.atom (a different source each)", timed([f"/sources/s{(i * 37) % sources}.atom" for i in range(800)]))
 report("/feed.json (the newest 50 of all)", timed([f"/feed.json?nocache={i}" for i in range(500)]))
 report("/feed.atom?limit=200 (the newest 200)", timed([f"/feed.atom?limit=200&nocache={i}" for i in range(200)]))
 PY
