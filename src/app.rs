@@ -222,6 +222,17 @@ impl Daemon {
 
 /// Opens the store and starts the supervisor (which starts the sources) and the HTTP server
 /// on `listener`.
+/// The runtime's blocking threads (the binary builds its runtime with this many at most),
+/// where store calls, parsing and extraction run: four per core, at least eight. tokio's
+/// default (512) let a thousand polls beginning at once start a thread each for their
+/// first store read; sled did no more work for it (writes take turns on one lock, the rest
+/// is CPU) and the threads cost memory and switches: a cycle of 1,000 polls took a fifth
+/// longer and twice the memory (BENCHMARKS.md). Renders take at most one per core
+/// (`serve/cache.rs`), so renders stalled on a slow disk never hold them all.
+pub fn blocking_threads() -> usize {
+    std::thread::available_parallelism().map_or(8, |n| (4 * n.get()).max(8))
+}
+
 pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;

@@ -175,15 +175,6 @@ enum Command {
 /// parse) before the process ends without them.
 const ABANDON_AFTER: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// The runtime's blocking threads, where store calls, parsing and extraction run: four
-/// per core, at least eight. tokio's default (512) let a thousand polls beginning at once
-/// start a thread each for their first store read; sled did no more work for it (writes
-/// take turns on one lock, the rest is CPU) and the threads cost memory and switches: a
-/// cycle of 1,000 polls took a fifth longer and half again the memory (BENCHMARKS.md).
-fn blocking_threads() -> usize {
-    std::thread::available_parallelism().map_or(8, |n| (4 * n.get()).max(8))
-}
-
 fn main() -> ExitCode {
     limit_malloc_arenas();
     let cli = Cli::parse();
@@ -241,7 +232,7 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(blocking_threads())
+        .max_blocking_threads(tributary::app::blocking_threads())
         .build()
     {
         Ok(r) => r,

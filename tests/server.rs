@@ -970,9 +970,21 @@ impl Drop for SlowPageReads {
 
 /// While every page read of the store stalls and more uncached feeds are asked for than
 /// the runtime has workers, `/healthz` and the cached `/feed.atom` still answer promptly:
-/// handlers read the store off the runtime (through `Store::call`), never on a worker.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
+/// handlers read the store off the runtime (through `Store::call`), never on a worker, and
+/// the stalled renders hold only some of the blocking threads (the runtime is bounded as
+/// the binary's is).
+#[test]
+fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(tributary::app::blocking_threads())
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(slow_store_holds_up_neither_healthz_nor_cached_feeds());
+}
+
+async fn slow_store_holds_up_neither_healthz_nor_cached_feeds() {
     use tributary::store::Store;
     let (_origin, rest) = one_source().await;
     let (daemon, _dir) = daemon("", &rest).await;
@@ -983,7 +995,8 @@ async fn a_slow_store_holds_up_neither_healthz_nor_cached_feeds() {
 
     Store::slow_page_reads_for_tests(&store, Duration::from_secs(60));
     let slow = SlowPageReads(store.clone());
-    let uncached: Vec<_> = (1..=8)
+    // More than the runtime has blocking threads.
+    let uncached: Vec<_> = (1..=tributary::app::blocking_threads() + 4)
         .map(|n| probe(format!("http://{addr}/feed.atom?limit={n}")))
         .collect();
     // Wait until the renders hang in the store.
