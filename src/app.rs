@@ -341,6 +341,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         metrics: metrics.clone(),
         hub_counts: hub.counts(),
         websub,
+        pages: Default::default(),
     });
     hub.run(app_state.clone());
     let app = serve::router(app_state, hub);

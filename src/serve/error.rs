@@ -19,6 +19,8 @@ pub enum ServeError {
     Closed(#[from] tokio::sync::AcquireError),
     #[error("rendering the page failed")]
     Template(#[from] crate::render::river::TemplateError),
+    #[error("writing the status as JSON failed")]
+    Json(#[from] serde_json::Error),
 }
 
 /// A 500 for the reader; the error with its causes for the log.

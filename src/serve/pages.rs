@@ -9,13 +9,13 @@ use std::collections::HashMap;
 
 use axum::extract::State;
 use axum::http::header;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 
 use super::error::{ServeError, internal_error};
 use super::state::AppState;
 use crate::config::Config;
 use crate::daemon::status::Health;
-use crate::model::SourceState;
 use crate::render::{self, page::PageSource};
 
 /// Every source's status, read off the runtime.
@@ -90,58 +90,96 @@ fn hide_local_paths(config: &Config, health: &mut Health) {
 }
 
 pub(super) async fn healthz(State(state): State<AppState>) -> Response {
-    match public_health(&state).await {
-        Ok(health) => axum::Json(health).into_response(),
+    let answer = state
+        .pages
+        .healthz
+        .get(|| async {
+            let health = public_health(&state).await?;
+            Ok::<_, ServeError>(Bytes::from(serde_json::to_vec(&health)?))
+        })
+        .await;
+    match answer {
+        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => internal_error(&e),
     }
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
-    let stored = match health(&state).await {
-        Ok(h) => {
+    let answer = state
+        .pages
+        .metrics
+        .get(|| async {
+            let h = health(&state).await?;
             state.metrics.set_websub(&h.websub);
-            h.entries
-        }
-        Err(e) => return internal_error(&e),
-    };
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(stored, state.store.entries_read()),
-    )
-        .into_response()
+            Ok::<_, ServeError>(Bytes::from(
+                state.metrics.render(h.entries, state.store.entries_read()),
+            ))
+        })
+        .await;
+    match answer {
+        Ok(body) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => internal_error(&e),
+    }
+}
+
+/// Each source's own feed title, where it gave one.
+async fn feed_titles(state: &AppState) -> Result<HashMap<String, String>, ServeError> {
+    Ok(state
+        .store
+        .call(|store| store.source_states_with(|_, st| st.feed_title))
+        .await?
+        .into_iter()
+        .collect())
 }
 
 /// The sources as an OPML subscription list.
 pub(super) async fn opml(State(state): State<AppState>) -> Response {
-    let states: HashMap<String, SourceState> =
-        match state.store.call(|store| store.source_states()).await {
-            Ok(s) => s.into_iter().collect(),
-            Err(e) => return internal_error(&e.into()),
-        };
-    let body = render::opml::export_public(&state.config(), &|name| {
-        states.get(name).and_then(|s| s.feed_title.clone())
-    });
-    ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response()
+    let answer = state
+        .pages
+        .opml
+        .get(|| async {
+            let titles = feed_titles(&state).await?;
+            let body =
+                render::opml::export_public(&state.config(), &|name| titles.get(name).cloned());
+            Ok::<_, ServeError>(Bytes::from(body))
+        })
+        .await;
+    match answer {
+        Ok(body) => ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response(),
+        Err(e) => internal_error(&e),
+    }
 }
 
 /// A plain page listing the feeds and the sources' health, with autodiscovery links.
 pub(super) async fn status(State(state): State<AppState>) -> Response {
+    let answer = state.pages.status.get(|| status_page(&state)).await;
+    match answer {
+        Ok(body) => (
+            [
+                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                (
+                    header::CONTENT_SECURITY_POLICY,
+                    super::feeds::CONTENT_SECURITY_POLICY,
+                ),
+            ],
+            body,
+        )
+            .into_response(),
+        Err(e) => internal_error(&e),
+    }
+}
+
+async fn status_page(state: &AppState) -> Result<Bytes, ServeError> {
     let config = state.config();
-    let health = match public_health(&state).await {
-        Ok(h) => h,
-        Err(err) => return internal_error(&err),
-    };
-    let feed_titles: HashMap<String, String> =
-        match state.store.call(|store| store.source_states()).await {
-            Ok(s) => s
-                .into_iter()
-                .filter_map(|(name, st)| Some((name, st.feed_title?)))
-                .collect(),
-            Err(e) => return internal_error(&e.into()),
-        };
+    let health = public_health(state).await?;
+    let feed_titles = feed_titles(state).await?;
     let subs: Vec<render::page::PageSubscription> = health
         .websub
         .iter()
@@ -174,12 +212,7 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
             entries: s.entries,
         })
         .collect();
-    (
-        [(
-            header::CONTENT_SECURITY_POLICY,
-            super::feeds::CONTENT_SECURITY_POLICY,
-        )],
-        Html(render::page::status_page_with(&config, &sources, &subs)),
-    )
-        .into_response()
+    Ok(Bytes::from(render::page::status_page_with(
+        &config, &sources, &subs,
+    )))
 }
