@@ -220,19 +220,22 @@ impl Daemon {
     }
 }
 
-/// Opens the store and starts the supervisor (which starts the sources) and the HTTP server
-/// on `listener`.
 /// The runtime's blocking threads (the binary builds its runtime with this many at most),
-/// where store calls, parsing and extraction run: four per core, at least eight. tokio's
-/// default (512) let a thousand polls beginning at once start a thread each for their
-/// first store read; sled did no more work for it (writes take turns on one lock, the rest
-/// is CPU) and the threads cost memory and switches: a cycle of 1,000 polls took a fifth
-/// longer and twice the memory (BENCHMARKS.md). Renders take at most one per core
-/// (`serve/cache.rs`), so renders stalled on a slow disk never hold them all.
+/// where store calls, parsing, extraction and DNS lookups run: eight per core, at least
+/// sixteen. tokio's default (512) let a thousand polls beginning at once start a thread
+/// each for their first store read; sled did no more work for it (writes take turns on one
+/// lock, the rest is CPU) and the threads cost memory and switches (BENCHMARKS.md). Sixteen
+/// is twice the default `[fetch] concurrency`, so lookups stuck on a dead resolver leave
+/// room; renders take at most one per core (`serve/cache.rs`); the watchdog's heartbeat
+/// reads the store on a thread of its own ([`Store::call_apart`]).
+///
+/// [`Store::call_apart`]: crate::store::Store::call_apart
 pub fn blocking_threads() -> usize {
-    std::thread::available_parallelism().map_or(8, |n| (4 * n.get()).max(8))
+    std::thread::available_parallelism().map_or(16, |n| (8 * n.get()).max(16))
 }
 
+/// Opens the store and starts the supervisor (which starts the sources) and the HTTP server
+/// on `listener`.
 pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Error> {
     let store = open_store(&config).await?;
     let fetcher = Fetcher::new(&config.fetch)?;

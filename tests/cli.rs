@@ -664,7 +664,7 @@ async fn check_judges_base_url_and_publish_hubs() {
 }
 
 /// `once` over 600 sources, every poll beginning at once with a store read: the binary's
-/// blocking pool is bounded (four threads per core, at least eight), so the process keeps
+/// blocking pool is bounded (`app::blocking_threads`), so the process keeps
 /// a few dozen threads, not one per poll (tokio's default allows 512).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_over_many_sources_keeps_its_threads_bounded() {
@@ -691,7 +691,7 @@ async fn once_over_many_sources_keeps_its_threads_bounded() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     // The blocking pool, the runtime's workers, and sled's own threads (it keeps a
     // handful waiting, and its flusher): generous, and far below one per poll.
-    let bound = (4 * cores).max(8) + cores + 40;
+    let bound = tributary::app::blocking_threads() + cores + 40;
     for cycle in ["200s", "304s"] {
         // Into a file: 600 lines could fill a pipe nobody reads until the end.
         let printed = dir.path().join(format!("once-{cycle}.txt"));

@@ -304,16 +304,18 @@ impl Supervisor {
         Ok(names)
     }
 
-    /// A heartbeat's one trip to the blocking pool: takes a prune confirmation left in the
+    /// A heartbeat's one trip off the runtime: takes a prune confirmation left in the
     /// store's folder (looked for at `confirm`, when given) and reads the store, so neither
-    /// the file system nor the store is touched on a runtime worker.
+    /// the file system nor the store is touched on a runtime worker. On a thread of its own,
+    /// not the blocking pool: a heartbeat waiting behind polls (a slow flush, lookups on a
+    /// dead resolver) would stop the watchdog's keep-alive for what is not a stuck store.
     async fn beat_trip(
         &self,
         confirm: Option<std::path::PathBuf>,
     ) -> (Confirmation, Result<(), StoreError>) {
         let trip = self
             .store
-            .call(move |store| {
+            .call_apart(move |store| {
                 let confirmation = confirm
                     .as_deref()
                     .map_or(Confirmation::Absent, take_confirmation);

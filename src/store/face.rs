@@ -30,6 +30,35 @@ impl Store {
     }
 }
 
+impl Store {
+    /// [`Store::call`] on a thread of its own instead of the blocking pool: for the one
+    /// call that must not queue behind the others (the watchdog's heartbeat, once a second).
+    pub async fn call_apart<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = self.clone();
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let spawned = std::thread::Builder::new()
+            .name("tributary-beat".into())
+            .spawn(move || {
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)));
+                let _ = tx.send(result.map_err(|_| ()));
+            });
+        if let Err(e) = spawned {
+            return Err(StoreError::Apart(e.to_string()));
+        }
+        match rx.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(())) => Err(StoreError::Apart("it panicked".into())),
+            Err(_) => Err(StoreError::Apart(
+                "its thread ended without an answer".into(),
+            )),
+        }
+    }
+}
+
 /// Page reads made slow on purpose, by store path, with how many wait now: for the test
 /// that the runtime stays free while the disk is slow. Empty unless a test fills it.
 static SLOW_PAGE_READS: std::sync::Mutex<Vec<(std::path::PathBuf, Duration, usize)>> =

@@ -91,6 +91,8 @@ pub enum StoreError {
     Stopped { path: PathBuf },
     #[error("a store call stopped unfinished: {0}")]
     Task(#[from] tokio::task::JoinError),
+    #[error("a store call on its own thread stopped unfinished: {0}")]
+    Apart(String),
 }
 
 /// Why the store could not be opened (shown as the cause itself).
