@@ -60,12 +60,25 @@ pub struct PageAnswers {
 /// before it began. At 10,000 sources `/healthz` is 4 MB of JSON: made once per request,
 /// 64 slow readers held 430 MB; now they share one copy, and no answer is older than its
 /// request (a request arriving while one is being made waits for the next).
+/// An answer is kept only while requests wait for it: no later request could be given it.
 #[derive(Default)]
 pub struct PageAnswer {
     /// Answers begun so far.
     begun: std::sync::atomic::AtomicU64,
+    /// Requests between arriving and having their answer.
+    waiting: std::sync::atomic::AtomicUsize,
     /// The last answer made, and its number; held while one is being made.
     last: tokio::sync::Mutex<Option<(u64, bytes::Bytes)>>,
+}
+
+/// One request counted in [`PageAnswer::waiting`] until it is dropped (answered, failed or
+/// given up).
+struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
 }
 
 impl PageAnswer {
@@ -76,16 +89,26 @@ impl PageAnswer {
         F: std::future::Future<Output = Result<bytes::Bytes, E>>,
     {
         use std::sync::atomic::Ordering;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        let waiting = Waiting(&self.waiting);
         let wanted = self.begun.load(Ordering::Acquire) + 1;
         let mut last = self.last.lock().await;
-        if let Some((n, body)) = &*last
-            && *n >= wanted
-        {
-            return Ok(body.clone());
+        let body = match &*last {
+            Some((n, body)) if *n >= wanted => body.clone(),
+            _ => {
+                let n = self.begun.fetch_add(1, Ordering::AcqRel) + 1;
+                *last = None;
+                let body = make().await?;
+                *last = Some((n, body.clone()));
+                body
+            }
+        };
+        // The last one waiting lets it go (a request arriving from now on wants a newer
+        // one anyway).
+        drop(waiting);
+        if self.waiting.load(Ordering::Acquire) == 0 {
+            *last = None;
         }
-        let n = self.begun.fetch_add(1, Ordering::AcqRel) + 1;
-        let body = make().await?;
-        *last = Some((n, body.clone()));
         Ok(body)
     }
 }
@@ -140,6 +163,10 @@ mod tests {
             assert_eq!(w.await.expect("joins"), Ok(bytes::Bytes::from("2")));
         }
         assert_eq!(made.load(Ordering::SeqCst), 2, "the waiting shared one");
+        assert!(
+            page.last.lock().await.is_none(),
+            "kept only while requests wait"
+        );
         // A later request gets a new answer, not the last one.
         assert_eq!(
             make(page.clone(), made.clone()).await,
