@@ -295,11 +295,15 @@ impl Drop for WriteGuard<'_> {
     }
 }
 
+/// Milliseconds on a clock that never steps back, from 1 (0 means "not held"): for how long
+/// a write or flush has held on ([`Store::write_stall`]) and how old a look at the free
+/// space is. A wall clock set back an hour would make both wrong for that hour.
 fn now_millis() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_millis() as u64)
-        .max(1)
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let start = START.get_or_init(std::time::Instant::now);
+    u64::try_from(start.elapsed().as_millis())
+        .unwrap_or(u64::MAX)
+        .saturating_add(1)
 }
 
 /// Gives the heap pages freed so far back to the system. Opening sled reads its page-table

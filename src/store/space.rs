@@ -34,7 +34,7 @@ impl Store {
         // Plenty of room at a look under a second ago (and the reserve in place): no
         // second look. Polls call this thousands of times a cycle; no second of writes
         // comes near the margin, and a disk that fills anyway is met by the write itself.
-        let now = monotonic_ms();
+        let now = super::now_millis();
         if self.space_seen.free.load(Ordering::Acquire) >= min.saturating_add(ROOM_MARGIN)
             && now.saturating_sub(self.space_seen.at.load(Ordering::Acquire)) < ROOM_FOR_MS
         {
@@ -231,18 +231,8 @@ const ROOM_MARGIN: u64 = 256 * 1024 * 1024;
 /// How long it trusts it, in ms.
 const ROOM_FOR_MS: u64 = 1000;
 
-/// Milliseconds on a clock that never steps back (a wall clock set back an hour would
-/// otherwise make an old look trusted for that hour), from 1.
-fn monotonic_ms() -> u64 {
-    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
-    let start = START.get_or_init(std::time::Instant::now);
-    u64::try_from(start.elapsed().as_millis())
-        .unwrap_or(u64::MAX)
-        .saturating_add(1)
-}
-
 /// The last look at the free space: bytes (0 when short, unknown, or the reserve file
-/// was missing) and when ([`monotonic_ms`]).
+/// was missing) and when (`now_millis`).
 #[derive(Debug, Default)]
 pub(super) struct SpaceSeen {
     free: std::sync::atomic::AtomicU64,
