@@ -31,7 +31,7 @@ impl Store {
 
     /// Every source with saved state, by name.
     pub fn source_states(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
-        self.reading(|| self.source_states_inner())
+        self.source_states_with(|_, s| Some(s))
     }
 
     /// Every source's state, each reduced by `keep` as it is read (`None`: left out): what
@@ -52,16 +52,6 @@ impl Store {
             }
             Ok(out)
         })
-    }
-
-    pub(super) fn source_states_inner(&self) -> Result<Vec<(String, SourceState)>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.db()?.scan_prefix(keys::STATE) {
-            let (k, v) = item?;
-            let name = String::from_utf8_lossy(keys::state_source(&k)).to_string();
-            out.push((name, decode(&k, &v)?));
-        }
-        Ok(out)
     }
 
     /// A source's newest `window` entries whose article page was never tried (full text):
