@@ -25,6 +25,12 @@ pub use crate::feed::rules::{Field, Rule, Rules};
 pub use crate::feed::scrape::{Pick, Selectors, SourceKind};
 pub use crate::feed::template::Template;
 
+/// Default `[store] cache_mb`: sled's page cache, in MiB. sled keeps pages it has just read
+/// beyond this for a while, and a million entries already hold about 125 MB at rest, so the
+/// cache is kept small; feeds read often are served from the render cache anyway
+/// (BENCHMARKS.md, "Round two, third pass").
+pub const DEFAULT_CACHE_MB: u64 = 16;
+
 /// Default poll interval for sources that do not set one.
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30 * 60);
 /// The shortest interval accepted in `feeds.toml`.

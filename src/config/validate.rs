@@ -16,10 +16,10 @@ use super::raw::{
     RawStore, RawWebhook, RawWebsub,
 };
 use super::{
-    Config, ConfigError, DEFAULT_INTERVAL, DEFAULT_MAX_ENTRIES, FeedConfig, FetchConfig,
-    MAX_DURATION, MAX_RETENTION, MIN_INTERVAL, Problem, PublishConfig, RetentionConfig,
-    ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat, WebsubConfig,
-    first_directory, is_slug,
+    Config, ConfigError, DEFAULT_CACHE_MB, DEFAULT_INTERVAL, DEFAULT_MAX_ENTRIES, FeedConfig,
+    FetchConfig, MAX_DURATION, MAX_RETENTION, MIN_INTERVAL, Problem, PublishConfig,
+    RetentionConfig, ServerConfig, SourceConfig, StoreConfig, WebhookConfig, WebhookFormat,
+    WebsubConfig, first_directory, is_slug,
 };
 use crate::feed::rules::{Field, Rule, Rules};
 use crate::feed::scrape::{Pick, Selectors, SourceKind};
@@ -293,7 +293,7 @@ impl Validator<'_> {
         let store_path = std::path::absolute(&store_path).unwrap_or(store_path);
         let min_free_mb = self.count_or_zero(&raw.min_free_mb, "min_free_mb", 1 << 30, 64);
         let cache_mb = match &raw.cache_mb {
-            None => 32,
+            None => DEFAULT_CACHE_MB,
             Some(c) => {
                 let n = *c.get_ref();
                 if n == 0 || n > 65_536 {
