@@ -137,3 +137,29 @@ impl Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// While a `call_apart` is under way on its thread, a paused clock does not run ahead:
+    /// a timer longer than the call fires after it, as with `call`. (Without the witness
+    /// the idle runtime jumps to the timer at once, and the stop's grace fired during a
+    /// heartbeat in the paused-clock tests.)
+    #[tokio::test(start_paused = true)]
+    async fn a_paused_clock_waits_for_a_call_apart() {
+        let (_dir, store) = super::super::tests::temp_store();
+        let call = store.call_apart(|_| {
+            // Real time, on the call's own thread.
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        });
+        tokio::select! {
+            biased;
+            done = call => done.expect("the call"),
+            () = tokio::time::sleep(Duration::from_secs(30)) => {
+                panic!("the paused clock reached 30 s while the call was under way")
+            }
+        }
+    }
+}
