@@ -4,7 +4,8 @@
 # serving (/healthz answers, which follows READY), memory then and after the start-up
 # retention pass, uncached render latency of the combined
 # feed and of per-source feeds (every request a new query, so none is served from the
-# render cache), disk size, and the daemon's peak memory.
+# render cache), disk size, and the daemon's peak memory; then, with wrk installed, 15 s
+# of 64 connections rendering uncached feeds at once (throughput and peak memory).
 #
 #   bash bench/big-store.sh [SOURCES PER_SOURCE]
 set -euo pipefail
@@ -73,3 +74,20 @@ report("/feed.json (the newest 50 of all)", timed([f"/feed.json?nocache={i}" for
 report("/feed.atom?limit=200 (the newest 200)", timed([f"/feed.atom?limit=200&nocache={i}" for i in range(200)]))
 PY
 echo "daemon memory after the renders: $(awk '/VmHWM|VmRSS/ {printf "%s %d MB  ", $1, $2/1024}' /proc/$PID/status)"
+# Then 64 connections of uncached renders at once for 15 s (wrk, when installed): four in
+# five a different source's feed, one in five the combined feed. Throughput and the
+# daemon's peak memory under concurrent reads of the store.
+if command -v wrk > /dev/null; then
+    cat > "$T/uncached.lua" <<LUA
+local n = 0
+request = function()
+  n = n + 1
+  local s = (n * 7919) % $SOURCES
+  if n % 5 == 0 then return wrk.format("GET", "/feed.atom?n=" .. n) end
+  return wrk.format("GET", "/sources/s" .. s .. ".atom")
+end
+LUA
+    echo "64 connections of uncached renders for 15 s (wrk -t2 -c64):"
+    wrk -t2 -c64 -d15s -s "$T/uncached.lua" "http://127.0.0.1:$PORT/" | grep -E "Latency|Requests/sec|Non-2xx|errors" | sed 's/^/    /'
+    echo "daemon memory after them: $(awk '/VmHWM|VmRSS/ {printf "%s %d MB  ", $1, $2/1024}' /proc/$PID/status)"
+fi
