@@ -56,7 +56,9 @@ impl Store {
         // for it: its one use is that tokio's clock knows a call is under way, as for
         // `call`, so a paused clock (the tests') does not jump ahead while the thread works
         // and fire timers (the stop's grace) that no real time has reached. A full pool
-        // queues it, and then it finds the call over and ends at once.
+        // queues it, and then it finds the call over and ends at once; a call that never
+        // ends (a hung store) holds one pool thread with it, and no further heartbeat
+        // begins while it hangs.
         drop(tokio::task::spawn_blocking(move || {
             let _ = over_rx.recv();
         }));
