@@ -61,7 +61,9 @@ where
         // or the current value on failure. We want to keep
         // looping as long as it returns true, so we don't need
         // any explicit conversion here.
-        while self.init_mu.compare_and_swap(false, true, SeqCst) {}
+        while self.init_mu.compare_and_swap(false, true, SeqCst) {
+            std::thread::yield_now();
+        }
 
         {
             let value_ptr = self.value.load(Acquire);
