@@ -16,7 +16,7 @@
 #      If-Modified-Since ignored; every response 200 with the same bytes (all entries known);
 #   d. as c, but the files are rewritten before each run with another channel lastBuildDate,
 #      so each response differs from the last only there (entries unchanged).
-# Each run is one process under /usr/bin/time (wall, user+sys CPU, peak RSS): `tributary
+# Each run is one process under /usr/bin/time (user+sys CPU, peak RSS; wall in ms around it): `tributary
 # once` with `concurrency = 16`, `per_host = 16`; for reader, bench/peer/reader_cycle.py,
 # which opens its SQLite DB and runs update_feeds_iter(workers=16) (the loop update_feeds()
 # runs); its in-process time of that call is shown too. The feeds are added to reader's DB
@@ -103,12 +103,18 @@ check_log() { # check_log STATUS WHO
     : > "$T/access.log"
 }
 timed() { # timed OUT CMD...: runs CMD under /usr/bin/time; prints "wall cpu rss_kb"
+    # Wall time in ms from the clock around it (/usr/bin/time's own is in steps of 10 ms,
+    # a tenth of a 304 cycle); CPU and peak RSS from /usr/bin/time.
     local out=$1
     shift
+    local t0 t1
+    t0=$(date +%s.%N)
     /usr/bin/time -f "%e %U %S %M" -o "$T/time" "$@" > "$out" 2> "$out.err" ||
         { cat "$out.err" >&2; fail "$* failed"; }
+    t1=$(date +%s.%N)
     local wall user sys rss
     read -r wall user sys rss < <(tail -1 "$T/time")
+    wall=$(printf '%.3f' "$(echo "$t1 - $t0" | bc)")
     echo "$wall $(echo "$user + $sys" | bc) $rss"
 }
 run_reader() { # run_reader CYCLE STATUS
@@ -220,6 +226,6 @@ for n, cycle in sorted({(n, c) for n, c, _ in rows}):
     rc, tc = median(x[1] for x in r), median(x[1] for x in t)
     rr, tr = median(x[2] for x in r), median(x[2] for x in t)
     inproc = median(float(x[3]) for x in r)
-    print(f"| {n:,} | {names[cycle]} | {rw:.2f} s ({inproc:.2f} s) | {tw:.2f} s | {rw / tw:.1f}x "
+    print(f"| {n:,} | {names[cycle]} | {rw:.2f} s ({inproc:.2f} s) | {tw:.3f} s | {rw / tw:.1f}x "
           f"| {rc:.2f} s | {tc:.2f} s | {rc / tc:.1f}x | {rr / 1024:.0f} MB | {tr / 1024:.0f} MB |")
 PY
