@@ -40,28 +40,32 @@ impl Store {
     {
         let store = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        // Dropped by the thread when the call is over, which ends the witness below.
+        // Dropped by the thread once its answer is sent, which ends the witness below.
         let (over_tx, over_rx) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("tributary-beat".into())
             .spawn(move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)));
-                drop(over_tx);
+                // The answer first: the clock may move on only once its waiter is woken.
                 let _ = tx.send(result.map_err(|_| ()));
+                drop(over_tx);
             });
         if let Err(e) = spawned {
             return Err(StoreError::Apart(e.to_string()));
         }
-        // A witness on the blocking pool that waits for the call to be over. Nothing waits
-        // for it: its one use is that tokio's clock knows a call is under way, as for
-        // `call`, so a paused clock (the tests') does not jump ahead while the thread works
-        // and fire timers (the stop's grace) that no real time has reached. A full pool
-        // queues it, and then it finds the call over and ends at once; a call that never
-        // ends (a hung store) holds one pool thread with it, and no further heartbeat
-        // begins while it hangs.
-        drop(tokio::task::spawn_blocking(move || {
-            let _ = over_rx.recv();
-        }));
+        // On a single-threaded runtime (the tests', whose clock may be paused), a witness
+        // on the blocking pool waits for the call to be over. Nothing waits for it: its one
+        // use is that tokio's clock knows a call is under way, as for `call`, so a paused
+        // clock does not jump ahead while the thread works and fire timers (the stop's
+        // grace) that no real time has reached. tokio holds its clock only for that kind
+        // of runtime; the daemon's is multi-threaded and needs no witness.
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread
+        {
+            drop(tokio::task::spawn_blocking(move || {
+                let _ = over_rx.recv();
+            }));
+        }
         match rx.await {
             Ok(Ok(result)) => result,
             Ok(Err(())) => Err(StoreError::Apart("it panicked".into())),
