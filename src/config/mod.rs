@@ -638,6 +638,8 @@ mod tests {
         let d = parse("", Path::new("/etc/tributary/feeds.toml")).expect("valid");
         assert_eq!(d.server.max_connections_per_ip, 32);
         assert_eq!(d.server.render_cache_bytes, 32 << 20);
+        // The documented default (README, feeds.toml).
+        assert_eq!(d.store.cache_bytes, 16 << 20);
         assert!(
             d.server
                 .trusted_proxies
