@@ -33,38 +33,30 @@ impl Store {
 impl Store {
     /// [`Store::call`] on a thread of its own instead of the blocking pool: for the one
     /// call that must not queue behind the others (the watchdog's heartbeat, once a second).
+    /// On a single-threaded runtime (the tests', whose clock may be paused) it is `call`:
+    /// tokio holds a paused clock while a blocking-pool task runs, not while a thread of
+    /// our own does, and a clock run ahead fires timers (the stop's grace) no real time
+    /// has reached. The daemon's runtime is multi-threaded.
     pub async fn call_apart<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
     {
+        if tokio::runtime::Handle::current().runtime_flavor()
+            == tokio::runtime::RuntimeFlavor::CurrentThread
+        {
+            return self.call(f).await;
+        }
         let store = self.clone();
         let (tx, rx) = tokio::sync::oneshot::channel();
-        // Dropped by the thread once its answer is sent, which ends the witness below.
-        let (over_tx, over_rx) = std::sync::mpsc::channel::<()>();
         let spawned = std::thread::Builder::new()
             .name("tributary-beat".into())
             .spawn(move || {
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&store)));
-                // The answer first: the clock may move on only once its waiter is woken.
                 let _ = tx.send(result.map_err(|_| ()));
-                drop(over_tx);
             });
         if let Err(e) = spawned {
             return Err(StoreError::Apart(e.to_string()));
-        }
-        // On a single-threaded runtime (the tests', whose clock may be paused), a witness
-        // on the blocking pool waits for the call to be over. Nothing waits for it: its one
-        // use is that tokio's clock knows a call is under way, as for `call`, so a paused
-        // clock does not jump ahead while the thread works and fire timers (the stop's
-        // grace) that no real time has reached. tokio holds its clock only for that kind
-        // of runtime; the daemon's is multi-threaded and needs no witness.
-        if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::CurrentThread
-        {
-            drop(tokio::task::spawn_blocking(move || {
-                let _ = over_rx.recv();
-            }));
         }
         match rx.await {
             Ok(Ok(result)) => result,
@@ -148,9 +140,9 @@ impl Store {
 mod tests {
     use std::time::Duration;
 
-    /// While a `call_apart` is under way on its thread, a paused clock does not run ahead:
-    /// a timer longer than the call fires after it, as with `call`. (Without the witness
-    /// the idle runtime jumps to the timer at once, and the stop's grace fired during a
+    /// While a `call_apart` is under way, a paused clock does not run ahead: a timer
+    /// longer than the call fires after it, as with `call`. (On a thread of its own the
+    /// idle runtime jumps to the timer at once, and the stop's grace fired during a
     /// heartbeat in the paused-clock tests.)
     #[tokio::test(start_paused = true)]
     async fn a_paused_clock_waits_for_a_call_apart() {
