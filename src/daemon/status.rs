@@ -178,6 +178,9 @@ pub struct SourceStatus {
     /// For `full_text` sources: article pages extracted, failed and refused, in all.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub full_text: Option<FullTextStatus>,
+    /// The source's own feed title, for the status page; not part of `/healthz`.
+    #[serde(skip)]
+    pub feed_title: Option<String>,
 }
 
 /// Full-text counters of one source.
@@ -256,6 +259,7 @@ fn status(s: &SourceConfig, st: SourceState) -> SourceStatus {
             last_refusal: st.last_refusal,
             last_failure: st.full_text_last_failure,
         }),
+        feed_title: st.feed_title,
     }
 }
 

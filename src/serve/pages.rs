@@ -179,7 +179,6 @@ pub(super) async fn status(State(state): State<AppState>) -> Response {
 async fn status_page(state: &AppState) -> Result<Bytes, ServeError> {
     let config = state.config();
     let health = public_health(state).await?;
-    let feed_titles = feed_titles(state).await?;
     let subs: Vec<render::page::PageSubscription> = health
         .websub
         .iter()
@@ -201,7 +200,7 @@ async fn status_page(state: &AppState) -> Result<Bytes, ServeError> {
             title: config
                 .source(&s.name)
                 .and_then(|c| c.title.clone())
-                .or_else(|| feed_titles.get(&s.name).cloned()),
+                .or(s.feed_title),
             name: s.name,
             current_url: s.current_url,
             state: s.state,
