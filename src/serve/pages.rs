@@ -98,10 +98,7 @@ pub(super) async fn healthz(State(state): State<AppState>) -> Response {
             Ok::<_, ServeError>(Bytes::from(serde_json::to_vec(&health)?))
         })
         .await;
-    match answer {
-        Ok(body) => ([(header::CONTENT_TYPE, "application/json")], body).into_response(),
-        Err(e) => internal_error(&e),
-    }
+    answered(answer, [(header::CONTENT_TYPE, "application/json")])
 }
 
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
@@ -116,17 +113,13 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             ))
         })
         .await;
-    match answer {
-        Ok(body) => (
-            [(
-                header::CONTENT_TYPE,
-                "application/openmetrics-text; version=1.0.0; charset=utf-8",
-            )],
-            body,
-        )
-            .into_response(),
-        Err(e) => internal_error(&e),
-    }
+    answered(
+        answer,
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+    )
 }
 
 /// Each source's own feed title, where it gave one.
@@ -151,27 +144,34 @@ pub(super) async fn opml(State(state): State<AppState>) -> Response {
             Ok::<_, ServeError>(Bytes::from(body))
         })
         .await;
-    match answer {
-        Ok(body) => ([(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")], body).into_response(),
-        Err(e) => internal_error(&e),
-    }
+    answered(
+        answer,
+        [(header::CONTENT_TYPE, "text/x-opml; charset=utf-8")],
+    )
 }
 
 /// A plain page listing the feeds and the sources' health, with autodiscovery links.
 pub(super) async fn status(State(state): State<AppState>) -> Response {
     let answer = state.pages.status.get(|| status_page(&state)).await;
+    answered(
+        answer,
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                super::feeds::CONTENT_SECURITY_POLICY,
+            ),
+        ],
+    )
+}
+
+/// A status page's answer with its headers, or a 500 (the error in the log).
+fn answered(
+    answer: Result<Bytes, ServeError>,
+    headers: impl axum::response::IntoResponseParts,
+) -> Response {
     match answer {
-        Ok(body) => (
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (
-                    header::CONTENT_SECURITY_POLICY,
-                    super::feeds::CONTENT_SECURITY_POLICY,
-                ),
-            ],
-            body,
-        )
-            .into_response(),
+        Ok(body) => (headers, body).into_response(),
         Err(e) => internal_error(&e),
     }
 }
