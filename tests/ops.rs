@@ -120,6 +120,67 @@ async fn sigterm_during_a_slow_parse_exits_at_once_and_stores_nothing() {
     );
 }
 
+/// A clean stop after a big ingest checkpoints the store (sled's snapshot written at the
+/// stop, so the next start reads no log), and loses nothing; a stop after a little writing
+/// does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clean_stop_after_a_big_ingest_checkpoints_the_store_and_loses_nothing() {
+    let entries = tributary::store::CHECKPOINT_AFTER as usize + 100;
+    let origin = Origin::start().await;
+    origin.set(
+        "/big",
+        Route::feed(heavy_rss(entries, 1), "application/rss+xml"),
+    );
+    origin.set(
+        "/small",
+        Route::feed(small_rss("s", 3), "application/rss+xml"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let run = |config: &Path, source: &str| {
+        let mut child = KillOnDrop::spawn(tributary().args(["run", "--config"]).arg(config));
+        let lines = child.stderr_lines();
+        wait_for_line(
+            &lines,
+            &["polled", &format!("source={source}")],
+            Duration::from_secs(60),
+        );
+        sigterm(child.id());
+        let status = exits_within(&mut child, Duration::from_secs(20));
+        assert_eq!(status.code(), Some(0), "exit status {status:?}");
+        // The rest of the log, to its end (the process is gone: the pipe closes).
+        lines.iter().collect::<Vec<_>>()
+    };
+
+    let big = write_config(
+        dir.path(),
+        free_port(),
+        "[fetch]\nmax_entries = 5000\n",
+        &[("big", origin.url("/big"))],
+    );
+    let log = run(&big, "big");
+    assert!(
+        log.iter().any(|l| l.contains("store checkpointed")),
+        "checkpointed at the stop: {log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("store flushed")), "{log:?}");
+    let health = verify_and_status(&big);
+    assert_eq!(health["entries"].as_u64(), Some(entries as u64), "{health}");
+
+    let small_dir = tempfile::tempdir().expect("tempdir");
+    let small = write_config(
+        small_dir.path(),
+        free_port(),
+        "",
+        &[("small", origin.url("/small"))],
+    );
+    let log = run(&small, "small");
+    assert!(
+        !log.iter().any(|l| l.contains("checkpoint")),
+        "three entries: no checkpoint: {log:?}"
+    );
+    assert!(log.iter().any(|l| l.contains("store flushed")), "{log:?}");
+}
+
 /// SIGTERM while the origin stalls mid-body: the fetch is dropped, the process is gone
 /// within 2 s, nothing is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,7 @@ impl Store {
         }
         // What a poll reports as stored is on disk. A poll that changed no entry (all
         // unchanged) wrote only the source's state: like `save_state`, no need to wait.
+        self.wrote((counts.new + counts.updated) as u64);
         if counts.new + counts.updated + counts.capped > 0 {
             self.flush_tracked()?;
             self.generation

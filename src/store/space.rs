@@ -142,6 +142,7 @@ impl Store {
             self.reopen()?;
         }
         let epoch = self.epoch.load(std::sync::atomic::Ordering::Acquire);
+        self.wrote(1);
         match write() {
             Err(e) if stopped_by_full_disk(&e) => {
                 self.recover_from(epoch);
