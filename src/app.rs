@@ -31,6 +31,10 @@ pub enum Error {
     Store(#[from] StoreError),
     #[error(transparent)]
     Fetch(#[from] FetchError),
+    #[error("{0}")]
+    Query(crate::query::QueryError),
+    #[error("search: {0}")]
+    Search(String),
     #[error("cannot listen on {addr}: {error}")]
     Bind {
         addr: SocketAddr,
@@ -128,11 +132,18 @@ pub enum AskError {
     /// The answer is not a status.
     #[error(transparent)]
     Json(serde_json::Error),
+    /// The daemon refused the request (a 400), with its reason.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// How long a stop waits for the source tasks (a store write in progress finishes in well
 /// under a second; systemd's TimeoutStopSec is 30 s).
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// How long `once` spends on the search index after its polls (the journal of one run
+/// takes far less; a whole rebuild of a big store is left to the daemon).
+const ONCE_INDEXING: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// How long a stop waits for the store's checkpoint ([`Store::checkpoint`]): a million
 /// entries take about a second; systemd's `TimeoutStopSec` is 30 s, of which
@@ -355,6 +366,7 @@ pub async fn start(config: Config, listener: TcpListener) -> Result<Daemon, Erro
         shutdown: shutdown.clone(),
     };
     tracker.spawn(supervisor.run());
+    crate::daemon::indexing::start(store.clone(), changes.clone(), &shutdown, &tracker);
     start_control(&config, &control_tx, &events, &shutdown, &tracker);
     tracing::info!(
         %addr,
@@ -560,6 +572,29 @@ pub async fn once_each(
         reports[i] = Some(report);
     }
     store.call(|s| s.flush()).await?;
+    // What was stored is made searchable; a whole rebuild is left to the daemon past
+    // ONCE_INDEXING.
+    let indexed = store
+        .call(|s| {
+            let started = std::time::Instant::now();
+            let mut outcome = Ok(());
+            while started.elapsed() < ONCE_INDEXING {
+                match s.index_pending(1_000) {
+                    Ok(round) if round.more => {}
+                    Ok(_) => break,
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+            }
+            s.close_search();
+            Ok(outcome)
+        })
+        .await?;
+    if let Err(error) = indexed {
+        tracing::warn!(%error, "the search index could not take in this run's entries; the daemon will");
+    }
     Ok(reports.into_iter().flatten().collect())
 }
 
@@ -772,10 +807,199 @@ pub async fn verify(config: Config) -> Result<crate::store::VerifyReport, Error>
     let report = store
         .call(move |s| {
             s.register_feed_indexes(indexes)?;
-            s.verify()
+            let mut report = s.verify()?;
+            match s.verify_search() {
+                Ok(search) => {
+                    if search.complete && !search.agrees() {
+                        report.problems.push(format!(
+                            "the search index disagrees with the store: {} entries not indexed, {} documents of entries not stored, {} indexed twice (`tributary reindex` rebuilds it)",
+                            search.missing, search.stale, search.duplicated
+                        ));
+                    }
+                    report.search = Some(search);
+                }
+                Err(error) => report.problems.push(format!(
+                    "the search index cannot be read: {error} (`tributary reindex` rebuilds it)"
+                )),
+            }
+            Ok(report)
         })
         .await?;
     Ok(report)
+}
+
+/// One entry a search found, as `tributary search` prints it.
+#[derive(Clone, Debug, serde::Serialize, PartialEq)]
+pub struct SearchLine {
+    pub title: String,
+    /// The source's name (as in feeds.toml).
+    pub source: String,
+    pub date: Option<chrono::DateTime<Utc>>,
+    pub link: Option<String>,
+}
+
+/// Who answered a search.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchedBy {
+    Daemon,
+    Store,
+}
+
+/// The entries matching `text`, newest first (or by relevance), at most `limit`: from the
+/// running daemon's `/search.json` when one answers, else from the store's index.
+pub async fn search(
+    config: Config,
+    text: String,
+    limit: usize,
+    relevance: bool,
+) -> Result<(Vec<SearchLine>, SearchedBy), Error> {
+    let query = crate::query::parse(&text).map_err(Error::Query)?;
+    let mut params = url::form_urlencoded::Serializer::new(String::new());
+    params.append_pair("q", &text);
+    params.append_pair("limit", &limit.to_string());
+    if relevance {
+        params.append_pair("sort", "relevance");
+    }
+    let url = daemon_url(&config, &format!("/search.json?{}", params.finish()));
+    match search_daemon(&config, &url).await {
+        Ok(lines) => return Ok((lines, SearchedBy::Daemon)),
+        Err(AskError::Refused(message)) => return Err(Error::Search(message)),
+        Err(error) => {
+            tracing::debug!(%url, error = %crate::with_causes(&error, ": "), "no daemon answered; searching the store");
+        }
+    }
+    let store = match open_existing_store(&config).await {
+        Ok(store) => store,
+        Err(Error::Store(StoreError::Locked { .. })) => {
+            return Err(Error::Search(format!(
+                "a daemon holds the store, but {url} did not answer"
+            )));
+        }
+        Err(e) => return Err(e),
+    };
+    let lines = store
+        .call(move |s| {
+            if !s.search_built() {
+                return Ok(Err(crate::store::search::SearchError::NotBuilt));
+            }
+            let names: std::collections::HashSet<&str> =
+                config.sources.iter().map(|c| c.name.as_str()).collect();
+            let publishes = |n: &str| names.contains(n);
+            let tagged = |tag: &str| {
+                config
+                    .sources
+                    .iter()
+                    .filter(|c| c.tags.iter().any(|t| t == tag))
+                    .map(|c| c.name.clone())
+                    .collect()
+            };
+            let scope = crate::store::search::Scope {
+                publishes: &publishes,
+                tagged: &tagged,
+            };
+            let sort = if relevance {
+                crate::store::search::Sort::Relevance
+            } else {
+                crate::store::search::Sort::Newest
+            };
+            let found = s.search_page(&query, &scope, sort, None, limit, |_| true);
+            Ok(found.map(|(entries, _)| {
+                entries
+                    .into_iter()
+                    .map(|e| SearchLine {
+                        date: Some(e.sort_time()),
+                        title: e.title,
+                        source: e.source,
+                        link: e.link,
+                    })
+                    .collect::<Vec<_>>()
+            }))
+        })
+        .await?
+        .map_err(|e| Error::Search(e.to_string()))?;
+    Ok((lines, SearchedBy::Store))
+}
+
+/// A search asked of the running daemon: its JSON Feed's items, each source named by its
+/// feed URL there.
+async fn search_daemon(config: &Config, url: &str) -> Result<Vec<SearchLine>, AskError> {
+    let response = reqwest::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .map_err(AskError::Request)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(AskError::Body)?;
+    if status == reqwest::StatusCode::BAD_REQUEST {
+        return Err(AskError::Refused(
+            String::from_utf8_lossy(&body).trim().to_string(),
+        ));
+    }
+    let feed: serde_json::Value = serde_json::from_slice(&body).map_err(AskError::Json)?;
+    let by_url: std::collections::HashMap<String, &str> = config
+        .sources
+        .iter()
+        .map(|s| {
+            (
+                crate::render::source_feed_url(&config.server.base_url, s),
+                s.name.as_str(),
+            )
+        })
+        .collect();
+    let text = |v: &serde_json::Value, k: &str| v.get(k).and_then(|t| t.as_str()).map(String::from);
+    Ok(feed
+        .get("items")
+        .and_then(|i| i.as_array())
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|item| {
+            let source = item.get("_source");
+            SearchLine {
+                title: text(item, "title").unwrap_or_default(),
+                source: source
+                    .and_then(|s| text(s, "feed_url"))
+                    .and_then(|u| by_url.get(&u).map(|n| n.to_string()))
+                    .or_else(|| source.and_then(|s| text(s, "title")))
+                    .unwrap_or_default(),
+                date: text(item, "date_published")
+                    .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
+                    .map(|d| d.with_timezone(&Utc)),
+                link: text(item, "url"),
+            }
+        })
+        .collect())
+}
+
+/// Rebuilds the search index: the running daemon does (asked through the store's folder,
+/// [`crate::store::search::REINDEX_FILE`]); with none running, this process does, and
+/// returns once it is done. Returns whether a daemon was asked.
+pub async fn reindex(config: Config) -> Result<bool, Error> {
+    match open_existing_store(&config).await {
+        Ok(store) => {
+            store
+                .call(|s| {
+                    Ok(s.reindex()
+                        .and_then(|()| s.index_all_pending())
+                        .map(|()| s.close_search()))
+                })
+                .await?
+                .map_err(|e| Error::Search(e.to_string()))?;
+            Ok(false)
+        }
+        Err(Error::Store(StoreError::Locked { .. })) => {
+            let asked = config.store.path.join(crate::store::search::REINDEX_FILE);
+            std::fs::write(&asked, b"").map_err(|error| {
+                Error::Search(format!(
+                    "cannot ask the daemon ({}): {error}",
+                    asked.display()
+                ))
+            })?;
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Every source's status: from the running daemon (asked over HTTP at `server.listen`) when

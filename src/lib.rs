@@ -33,6 +33,7 @@ pub mod feed;
 pub mod fetch;
 pub mod ingest;
 pub mod model;
+pub mod query;
 pub mod render;
 pub mod serve;
 pub mod store;

@@ -102,8 +102,32 @@ enum Command {
         json: bool,
     },
     /// Check the store's consistency (every index key has its entry and the reverse, the
-    /// counts agree); exits 1 if anything is wrong. Changes nothing.
+    /// counts agree) and that the search index has every stored entry once and nothing
+    /// else; exits 1 if anything is wrong. Changes nothing.
     Verify,
+    /// Search the stored entries: print the matching entries' date, source, title and
+    /// link, newest first.
+    ///
+    /// QUERY is in the search syntax (README, "Search"): words, "phrases", -exclusions,
+    /// OR, title: author: category: source: tag: host:, after:DATE before:DATE. Asks the
+    /// running daemon when there is one (its /search.json), else reads the store.
+    Search {
+        /// What to search for (quote it for the shell).
+        query: String,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: u16,
+        /// Best match first instead of newest first.
+        #[arg(long)]
+        relevance: bool,
+        /// Print JSON (an array of {title, source, date, link}).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild the search index from the store. A running daemon rebuilds it in the
+    /// background (searches meanwhile find what is indexed so far; /healthz shows how far);
+    /// with none running, this rebuilds it and exits when done.
+    Reindex,
     /// Print the sources as an OPML subscription list (tags as categories).
     ExportOpml,
     /// Add the subscriptions of an OPML file to the config as [[source]] tables, keeping
@@ -282,10 +306,65 @@ fn main() -> ExitCode {
                     _ => Ok(()),
                 }
             }
+            Command::Search {
+                query,
+                limit,
+                relevance,
+                json,
+            } => {
+                let (lines, by) = app::search(config, query, limit.into(), relevance).await?;
+                if json {
+                    out!("{}", serde_json::to_string_pretty(&lines)?);
+                } else {
+                    for l in &lines {
+                        let date = l
+                            .date
+                            .map(|d| d.format("%Y-%m-%d %H:%M").to_string())
+                            .unwrap_or_else(|| "-".repeat(16));
+                        out!("{date}  {}  {}", l.source, l.title);
+                        if let Some(link) = &l.link {
+                            out!("                  {link}");
+                        }
+                    }
+                    let from = match by {
+                        app::SearchedBy::Daemon => "from the running daemon",
+                        app::SearchedBy::Store => "from the store (no daemon is running)",
+                    };
+                    out!("{} entries {from}", lines.len());
+                }
+                Ok(())
+            }
+            Command::Reindex => {
+                if app::reindex(config).await? {
+                    out!(
+                        "the running daemon is rebuilding the search index; /healthz shows how far (search.complete)"
+                    );
+                } else {
+                    out!("search index rebuilt");
+                }
+                Ok(())
+            }
             Command::Verify => {
                 let report = app::verify(config).await?;
                 for p in &report.problems {
                     out!("problem: {p}");
+                }
+                if let Some(search) = report.search.as_ref().filter(|s| !s.complete && s.documents == 0) {
+                    let _ = search;
+                    out!("search index: not built yet (the daemon builds it; `tributary reindex` builds it now)");
+                } else if let Some(search) = &report.search {
+                    out!(
+                        "search index: {} documents for {} entries{}",
+                        search.documents,
+                        search.entries,
+                        if !search.complete {
+                            " (not built yet, or rebuilding: the daemon builds it)".to_string()
+                        } else if search.backlog > 0 {
+                            format!(" ({} changes not yet taken in)", search.backlog)
+                        } else {
+                            String::new()
+                        }
+                    );
                 }
                 out!(
                     "{} entries, {} sources, {} tombstones: {}",

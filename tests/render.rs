@@ -336,6 +336,8 @@ fn river_page_matches_its_golden_file() {
             }],
             older: Some("http://feeds.test/?before=abc".into()),
             newest: Some("http://feeds.test/".into()),
+            search: "http://feeds.test/search".into(),
+            query: "sled \"write ahead\" <b>".into(),
         },
         entries,
     };

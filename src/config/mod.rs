@@ -212,6 +212,9 @@ pub struct FeedConfig {
     /// Its patterns, on each entry's title, summary, content and categories
     /// ([`Field::TEXT`]).
     pub rules: Rules,
+    /// A saved search (`query = "..."`): the feed takes the entries of its sources that
+    /// match it (and its patterns), found through the search index.
+    pub query: Option<std::sync::Arc<crate::query::Query>>,
 }
 
 impl FeedConfig {

@@ -96,6 +96,7 @@ pub(super) struct RawFeed {
     pub(super) include: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) exclude: Vec<Spanned<String>>,
+    pub(super) query: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]

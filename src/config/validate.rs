@@ -913,6 +913,17 @@ impl Validator<'_> {
         }
         let include = self.patterns(&f.include, "include");
         let exclude = self.patterns(&f.exclude, "exclude");
+        let query = match &f.query {
+            None => None,
+            Some(q) => match crate::query::parse(q.get_ref()) {
+                Ok(parsed) => Some(std::sync::Arc::new(parsed)),
+                Err(e) => {
+                    self.problem(Some(q.span()), format!("feed \"{name}\": query: {e}"));
+                    ok = false;
+                    None
+                }
+            },
+        };
         if !ok {
             return None;
         }
@@ -925,6 +936,7 @@ impl Validator<'_> {
                 include: include?,
                 exclude: exclude?,
             },
+            query,
         })
     }
 

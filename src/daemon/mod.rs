@@ -1,6 +1,7 @@
 //! The daemon's life: the supervisor of source tasks, reloads, shutdown, systemd, health.
 
 pub mod control;
+pub mod indexing;
 pub mod metrics;
 pub mod reload;
 pub mod retention;

@@ -32,6 +32,9 @@ pub struct Health {
     /// Each WebSub subscription of ours (`daemon/websub.rs`), as stored.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub websub: Vec<WebsubStatus>,
+    /// The search index (filled in by the running daemon's `/healthz`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::store::search::SearchStatus>,
 }
 
 /// The WebSub hub since the daemon started (subscriptions: as stored now).
@@ -221,6 +224,7 @@ pub fn collect(config: &Config, store: &Store) -> Result<Health, StoreError> {
         webhooks: Vec::new(),
         hub: None,
         websub: websub_statuses(store)?,
+        search: None,
     })
 }
 
@@ -368,6 +372,21 @@ pub fn render_text(health: &Health, now: DateTime<Utc>, answered: &Answered) -> 
         let _ = writeln!(out, "  last delivery:  {}", when(w.last_delivery));
         if let Some(e) = &w.last_error {
             let _ = writeln!(out, "  last error:     {e} at {}", when(w.last_error_at));
+        }
+    }
+    if let Some(search) = &health.search {
+        let _ = writeln!(
+            out,
+            "search index: {} entries{}{}",
+            search.indexed,
+            if search.complete { "" } else { ", being built" },
+            match search.backlog {
+                0 => String::new(),
+                n => format!(", {n} changes to take in"),
+            }
+        );
+        if let Some(e) = &search.error {
+            let _ = writeln!(out, "  last error:     {e}");
         }
     }
     // The hub's lines only once it has had something to do.
@@ -523,6 +542,7 @@ mod tests {
                 last_error_at: Some(now),
             }],
             websub: vec![],
+            search: None,
             hub: Some(HubStatus {
                 subscriptions: [("http://feeds.test/feed.atom".to_string(), 2)].into(),
                 delivered: 5,

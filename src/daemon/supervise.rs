@@ -63,6 +63,13 @@ pub enum Event {
     PruneFailed(RetentionError),
     /// Every named feed's index is built (see `model::FeedIndex`): each is read from it.
     FeedIndexesBuilt,
+    /// The search index committed a round (`daemon/indexing.rs`): searches now see
+    /// `documents` entries, and `pending` says more work was waiting.
+    SearchIndexed {
+        documents: u64,
+        complete: bool,
+        pending: bool,
+    },
 }
 
 /// Requests to the supervisor.

@@ -188,6 +188,8 @@ fn sample_pages() -> Vec<RiverPage> {
         }],
         older: Some("http://sample.invalid/?before=x".into()),
         newest: None,
+        search: "http://sample.invalid/search".into(),
+        query: "sample \"a phrase\"".into(),
     };
     let source = RiverSource {
         name: "sample".into(),
@@ -276,6 +278,10 @@ pub struct View {
     pub older: Option<String>,
     /// The first page, when this is not it.
     pub newest: Option<String>,
+    /// `{base_url}/search`: where the search box sends its `q`.
+    pub search: String,
+    /// What was searched for, on a search's page (else empty).
+    pub query: String,
 }
 
 #[derive(Clone, Debug, Serialize)]

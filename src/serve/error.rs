@@ -21,6 +21,8 @@ pub enum ServeError {
     Template(#[from] crate::render::river::TemplateError),
     #[error("writing the status as JSON failed")]
     Json(#[from] serde_json::Error),
+    #[error(transparent)]
+    Search(#[from] crate::store::search::SearchError),
 }
 
 /// A 500 for the reader; the error with its causes for the log.
@@ -29,6 +31,7 @@ pub(super) fn internal_error(e: &ServeError) -> Response {
     tracing::error!(error = %chain, "request failed");
     let text = match e {
         ServeError::Template(_) => "internal error: the page's template failed\n",
+        ServeError::Search(_) => "internal error: the search index could not be read\n",
         _ => "internal error: the store could not be read\n",
     };
     (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()

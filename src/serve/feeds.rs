@@ -15,7 +15,8 @@ use super::error::{ServeError, internal_error};
 use super::state::AppState;
 use crate::config::Config;
 use crate::render::{self, FeedMeta, SourceInfo};
-use crate::store::{Cursor, Store, StoreError};
+use crate::store::search::{MAX_SKIP, Scope, Sort, Start};
+use crate::store::{Cursor, Page, Store, StoreError};
 
 pub const ATOM_TYPE: &str = "application/atom+xml; charset=utf-8";
 pub const RSS_TYPE: &str = "application/rss+xml; charset=utf-8";
@@ -23,9 +24,10 @@ pub const JSON_TYPE: &str = "application/feed+json; charset=utf-8";
 pub const HTML_TYPE: &str = "text/html; charset=utf-8";
 
 /// What the HTML pages may load and do: styles inline, images and media from anywhere,
-/// nothing else (no script at all, no frames, no forms, no `<base>`).
+/// forms only to this site (the search box), nothing else (no script at all, no frames,
+/// no `<base>`).
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src * data:; media-src *; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+     img-src * data:; media-src *; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 /// The most entries `?limit=` may ask for.
 pub const MAX_LIMIT: usize = 1000;
@@ -69,6 +71,91 @@ enum Selection {
     Tag(String),
     /// A `[[feed]]` from the config, by index.
     Named(usize),
+    /// A search (`/search`).
+    Search(Arc<SearchView>),
+}
+
+/// A search as `/search` takes it: `?q=` parsed, `?sort=`, and (by relevance) `?skip=`.
+#[derive(Debug)]
+pub(super) struct SearchView {
+    query: crate::query::Query,
+    /// The query in its canonical form: the cache key and the URLs' `q`.
+    text: String,
+    sort: Sort,
+    skip: usize,
+}
+
+/// The route of `/search` (the river page of the results) and `/search.{fmt}`.
+pub(super) fn search(format: Format) -> MethodRouter<AppState> {
+    get(
+        move |State(state): State<AppState>, uri: Uri, headers: HeaderMap| async move {
+            match search_view(&uri) {
+                Ok(view) => {
+                    let selection = Selection::Search(Arc::new(view));
+                    published(&state, selection, format, &uri, &headers).await
+                }
+                Err(message) => (StatusCode::BAD_REQUEST, message).into_response(),
+            }
+        },
+    )
+}
+
+/// The search a request asks for, or what is wrong with it (a 400's text).
+fn search_view(uri: &Uri) -> Result<SearchView, String> {
+    let (mut q, mut sort, mut skip, mut before) = (None, Sort::Newest, 0, false);
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match &*k {
+            "q" => q = Some(v.into_owned()),
+            "sort" => {
+                sort = match &*v {
+                    "newest" => Sort::Newest,
+                    "relevance" => Sort::Relevance,
+                    _ => return Err("sort must be newest or relevance\n".into()),
+                }
+            }
+            "skip" => {
+                skip = v
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| *n <= MAX_SKIP)
+                    .ok_or_else(|| format!("skip must be a whole number from 0 to {MAX_SKIP}\n"))?
+            }
+            "before" => before = true,
+            _ => {}
+        }
+    }
+    let q = q
+        .filter(|q| !q.trim().is_empty())
+        .ok_or("q is required: what to search for, as in /search?q=sled\n")?;
+    let query = crate::query::parse(&q).map_err(|e| format!("q: {e}\n"))?;
+    match sort {
+        Sort::Newest if skip > 0 => {
+            return Err("skip is for sort=relevance; newest first continues with before\n".into());
+        }
+        Sort::Relevance if before => {
+            return Err("before is for newest first; sort=relevance continues with skip\n".into());
+        }
+        _ => {}
+    }
+    Ok(SearchView {
+        text: query.canonical(),
+        query,
+        sort,
+        skip,
+    })
+}
+
+/// A search's own parameters, URL-encoded: `q`, and `sort` and `skip` when not the default.
+fn search_params(view: &SearchView) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    query.append_pair("q", &view.text);
+    if view.sort == Sort::Relevance {
+        query.append_pair("sort", "relevance");
+    }
+    if view.skip > 0 {
+        query.append_pair("skip", &view.skip.to_string());
+    }
+    query.finish()
 }
 
 /// The route of `/feed.{fmt}`: every configured source, in `format`.
@@ -244,6 +331,7 @@ impl Topic {
                 .feeds
                 .get(*i)
                 .is_some_and(|f| f.sources.iter().any(|s| s == source)),
+            Selection::Search(_) => false,
         }
     }
 
@@ -447,6 +535,15 @@ fn canonical_uri(
         _ => feed_path(config, selection, format)?,
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
+    if let Selection::Search(view) = selection {
+        query.append_pair("q", &view.text);
+        if view.sort == Sort::Relevance {
+            query.append_pair("sort", "relevance");
+        }
+        if view.skip > 0 {
+            query.append_pair("skip", &view.skip.to_string());
+        }
+    }
     if limit != config.publish.max_items {
         query.append_pair("limit", &limit.to_string());
     }
@@ -470,6 +567,7 @@ fn feed_path(config: &Config, selection: &Selection, format: Format) -> Option<S
         Selection::Source(name) => format!("/sources/{name}.{ext}"),
         Selection::Tag(tag) => format!("/tags/{tag}.{ext}"),
         Selection::Named(i) => format!("/feeds/{}.{ext}", config.feeds.get(*i)?.name),
+        Selection::Search(_) => format!("/search.{ext}"),
     })
 }
 
@@ -481,6 +579,7 @@ fn view_path(config: &Config, selection: &Selection) -> Option<String> {
         Selection::Source(name) => format!("/sources/{name}"),
         Selection::Tag(tag) => format!("/tags/{tag}"),
         Selection::Named(i) => format!("/feeds/{}", config.feeds.get(*i)?.name),
+        Selection::Search(_) => "/search".to_string(),
     })
 }
 
@@ -495,10 +594,33 @@ fn render_selection(
     before: Option<Cursor>,
 ) -> Result<Rendered, ServeError> {
     let config = &state.config();
-    let page = match selection {
+    let searched = match selection {
+        Selection::Search(view) => Some((&view.query, view.sort, view.skip, None)),
+        Selection::Named(i) => config.feeds[*i]
+            .query
+            .as_ref()
+            .map(|q| (&**q, Sort::Newest, 0, Some(&config.feeds[*i]))),
+        _ => None,
+    };
+    let mut next_skip = None;
+    let page = match (searched, selection) {
+        (Some((query, sort, skip, feed)), _) => {
+            let (page, skip) = search_page(
+                config,
+                store,
+                query,
+                sort,
+                skip,
+                feed,
+                before.as_ref(),
+                limit,
+            )?;
+            next_skip = skip;
+            Ok(page)
+        }
         // A source's own feed shows all its entries, duplicates of other sources' included.
-        Selection::Source(name) => store.page(Some(name), before.as_ref(), limit, |_| true),
-        _ => {
+        (None, Selection::Source(name)) => store.page(Some(name), before.as_ref(), limit, |_| true),
+        (None, _) => {
             // The sources the feed takes, and the named feed (for its patterns).
             let (sources, feed): (Option<Vec<&str>>, _) = match selection {
                 Selection::Tag(tag) => (
@@ -575,6 +697,7 @@ fn render_selection(
                 .clone()
                 .unwrap_or_else(|| format!("{}: {}", config.publish.title, feed.name))
         }
+        Selection::Search(view) => format!("{}: search for {}", config.publish.title, view.text),
     };
     let entries: Vec<crate::model::Entry> = page
         .entries
@@ -597,18 +720,27 @@ fn render_selection(
                 .map(|p| p.as_str())
                 .unwrap_or(uri.path())
         ),
-        id: format!("{base}{}", uri.path()),
+        // A search's feed is its query's: the first page's URL.
+        id: match selection {
+            Selection::Search(view) => {
+                let first = SearchView {
+                    query: view.query.clone(),
+                    text: view.text.clone(),
+                    sort: view.sort,
+                    skip: 0,
+                };
+                format!("{base}{}?{}", uri.path(), search_params(&first))
+            }
+            _ => format!("{base}{}", uri.path()),
+        },
         home_url: format!("{base}/"),
         empty_updated: state.started,
         // RFC 5005 paging: the same feed, from where this page ends.
-        next_url: page.next.map(|c| {
-            let mut next = url::form_urlencoded::Serializer::new(String::new());
-            if limit != config.publish.max_items {
-                next.append_pair("limit", &limit.to_string());
-            }
-            next.append_pair("before", &c.to_param());
-            format!("{base}{}?{}", uri.path(), next.finish())
-        }),
+        next_url: match (next_skip, page.next) {
+            (Some(n), _) => Some(format!("{base}{}", continued(uri, "skip", &n.to_string()))),
+            (None, Some(c)) => Some(format!("{base}{}", continued(uri, "before", &c.to_param()))),
+            (None, None) => None,
+        },
         hubs: config.advertised_hubs(),
     };
     let (body, content_type) = match format {
@@ -662,6 +794,73 @@ fn render_selection(
     })
 }
 
+/// `uri` continued from another place: its `before` and `skip` replaced by `param`.
+fn continued(uri: &Uri, param: &str, value: &str) -> String {
+    let mut query = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        if k != "before" && k != "skip" {
+            query.append_pair(&k, &v);
+        }
+    }
+    query.append_pair(param, value);
+    format!("{}?{}", uri.path(), query.finish())
+}
+
+/// A page of a search (`/search`, or a `[[feed]]` with a `query`): the entries of the
+/// sources the view takes that match, each article once, those a named feed's patterns
+/// admit; and, by relevance, how many results the next page skips.
+#[allow(clippy::too_many_arguments)]
+fn search_page(
+    config: &Config,
+    store: &Store,
+    query: &crate::query::Query,
+    sort: Sort,
+    skip: usize,
+    feed: Option<&crate::config::FeedConfig>,
+    before: Option<&Cursor>,
+    limit: usize,
+) -> Result<(Page, Option<usize>), ServeError> {
+    let chosen: HashSet<&str> = match feed {
+        Some(f) => f.sources.iter().map(String::as_str).collect(),
+        None => config.sources.iter().map(|s| s.name.as_str()).collect(),
+    };
+    let publishes = |name: &str| chosen.contains(name);
+    let tagged = |tag: &str| {
+        config
+            .sources
+            .iter()
+            .filter(|s| s.tags.iter().any(|t| t == tag) && chosen.contains(s.name.as_str()))
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    let scope = Scope {
+        publishes: &publishes,
+        tagged: &tagged,
+    };
+    let accept = |e: &crate::model::Entry| {
+        e.duplicate_of
+            .as_ref()
+            .is_none_or(|c| !publishes(&c.source) || !store.has_entry(&c.source, &c.key))
+            && feed.is_none_or(|f| f.admits_entry(e))
+    };
+    let start = match sort {
+        Sort::Newest => before.map(|c| Start::Below(c.order())),
+        Sort::Relevance => (skip > 0).then_some(Start::Skip(skip)),
+    };
+    let (entries, next) = store.search_page(query, &scope, sort, start, limit, accept)?;
+    let mut page = Page {
+        entries,
+        next: None,
+    };
+    let mut next_skip = None;
+    match next {
+        Some(Start::Below(order)) => page.next = Some(Cursor::from_order(order)),
+        Some(Start::Skip(n)) => next_skip = Some(n),
+        None => {}
+    }
+    Ok((page, next_skip))
+}
+
 /// The river page of a view: its entries with their sources' titles, links to its feeds
 /// and the older page, in the config's templates.
 fn river_page(
@@ -689,6 +888,7 @@ fn river_page(
             None => (name.clone(), String::new(), None),
         },
         Selection::Tag(tag) => (format!("#{tag}"), String::new(), None),
+        Selection::Search(view) => (format!("Search: {}", view.text), String::new(), None),
         Selection::Named(i) => {
             let feed = &config.feeds[*i];
             (
@@ -705,11 +905,15 @@ fn river_page(
     ]
     .into_iter()
     .filter_map(|(format, mime_type, label)| {
+        let params = match selection {
+            Selection::Search(view) => format!("?{}", search_params(view)),
+            _ => String::new(),
+        };
         Some(Alternate {
             mime_type: mime_type.into(),
             title: format!("{title} ({label})"),
             label: label.into(),
-            href: format!("{base}{}", feed_path(config, selection, format)?),
+            href: format!("{base}{}{params}", feed_path(config, selection, format)?),
         })
     })
     .collect();
@@ -744,6 +948,11 @@ fn river_page(
             nav,
             older: meta.next_url.clone(),
             newest: paged.then(|| meta.id.clone()),
+            search: format!("{base}/search"),
+            query: match selection {
+                Selection::Search(view) => view.text.clone(),
+                _ => String::new(),
+            },
         },
         entries,
     };

@@ -44,6 +44,10 @@ pub fn router(state: AppState, hub: hub::Hub) -> Router {
         .route("/feed.atom", feeds::everything(feeds::Format::Atom))
         .route("/feed.rss", feeds::everything(feeds::Format::Rss))
         .route("/feed.json", feeds::everything(feeds::Format::Json))
+        .route("/search", feeds::search(feeds::Format::Html))
+        .route("/search.atom", feeds::search(feeds::Format::Atom))
+        .route("/search.rss", feeds::search(feeds::Format::Rss))
+        .route("/search.json", feeds::search(feeds::Format::Json))
         // /sources/{name}.{fmt}, /tags/{tag}.{fmt}, /feeds/{name}.{fmt}
         .route("/{folder}/{file}", get(feeds::folder_feed))
         .route("/opml", get(pages::opml))

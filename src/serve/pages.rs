@@ -27,6 +27,7 @@ async fn health(state: &AppState) -> Result<Health, ServeError> {
         .await?;
     health.webhooks = state.metrics.webhooks.snapshot();
     health.hub = super::hub::status(&state.config(), &state.metrics, &state.hub_counts);
+    health.search = Some(state.store.search_status());
     Ok(health)
 }
 

@@ -203,6 +203,7 @@ impl Store {
             e.full_text = Some(outcome);
             e.full_content = article;
             batch.insert(entry_key(&e), super::codec::pack_entry(&e));
+            super::search::journal_note(self, source, key, &mut batch)?;
             self.db()?.apply_batch(batch)?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);

@@ -10,7 +10,8 @@
 //! - `retention`: what the store forgets, and the tombstones;
 //! - `verify`: checking the layout's invariants;
 //! - `space`: free space, the reserve file, recovering from a full disk;
-//! - `face`: the async face ([`Store::call`]).
+//! - `face`: the async face ([`Store::call`]);
+//! - `search`: the full-text index beside the store, and its journal.
 //!
 //! One poll's writes go in one `apply_batch`, which sled applies atomically, followed by a
 //! flush: what a poll reports as stored is on disk. Writers hold a mutex across read and
@@ -28,6 +29,7 @@ mod keys;
 mod read;
 mod retention;
 mod schema;
+pub mod search;
 mod shared;
 mod space;
 mod verify;
@@ -142,6 +144,8 @@ pub struct Store {
     /// Writes, plus entries stored, since the store was opened: how much of sled's log the
     /// next open would read again ([`Store::checkpoint`]).
     written: Arc<std::sync::atomic::AtomicU64>,
+    /// The full-text index beside the store (see [`search`]).
+    search: Arc<search::Searching>,
 }
 
 impl Store {
@@ -189,6 +193,7 @@ impl Store {
             feeds: Arc::default(),
             entries_read: Arc::default(),
             written: Arc::default(),
+            search: Arc::default(),
         })
     }
 

@@ -457,6 +457,21 @@ impl Cursor {
         }
         Some(Cursor(out))
     }
+
+    /// A search's place (an `order` of the search index, see `search::order_of`) as a
+    /// cursor, so that search pages are continued with the same `before=` as every feed.
+    pub fn from_order(order: i64) -> Cursor {
+        let mut out = [0u8; 24];
+        out[..8].copy_from_slice(&(order as u64 ^ (1 << 63)).to_be_bytes());
+        Cursor(out)
+    }
+
+    /// The search place [`Cursor::from_order`] made this cursor from.
+    pub fn order(&self) -> i64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[..8]);
+        (u64::from_be_bytes(b) ^ (1 << 63)) as i64
+    }
 }
 
 /// One page of a feed.

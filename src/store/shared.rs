@@ -157,7 +157,7 @@ impl Shared {
     }
 
     /// Stores `e` (new, or moved from `old` when its time changed): its value, its time
-    /// index key and its manifest record.
+    /// index key and its manifest record, and notes it in the search index's journal.
     pub fn put_entry(
         &mut self,
         store: &Store,
@@ -186,11 +186,11 @@ impl Shared {
         if self.manifest(store, &e.source)?.get(&e.key) != Some(placed) {
             self.manifest_mut(store, &e.source)?.place(e.key, placed);
         }
-        Ok(())
+        super::search::journal_note(store, &e.source, &e.key, batch)
     }
 
     /// Removes `e`, its time index key, its manifest record and its credit (if it holds
-    /// one). Named-feed indexes are the caller's.
+    /// one), noting it in the search index's journal. Named-feed indexes are the caller's.
     pub fn remove_entry(
         &mut self,
         store: &Store,
@@ -203,7 +203,7 @@ impl Shared {
         if let Some(article) = e.article {
             self.drop_credit(store, &article, &e.key)?;
         }
-        Ok(())
+        super::search::journal_note(store, &e.source, &e.key, batch)
     }
 
     /// The sort time of `source`'s oldest entry as this batch leaves it (`None`: none).

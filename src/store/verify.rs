@@ -16,6 +16,8 @@ pub struct VerifyReport {
     pub tombstones: usize,
     /// Every broken invariant, as a sentence.
     pub problems: Vec<String>,
+    /// How the search index compares with the store (`None`: it could not be read).
+    pub search: Option<super::search::SearchReport>,
 }
 
 impl Store {

@@ -256,6 +256,8 @@ impl Store {
             let k = k?;
             if let Some(tail) = index_tail(&k) {
                 batch.remove([keys::TIME, &tail[..]].concat());
+                let key = tail_key(&tail);
+                crate::store::search::journal_note(self, name, &key, &mut batch)?;
             }
             batch.remove(k);
         }
@@ -390,6 +392,7 @@ impl Store {
                             batch.remove(keys::tail_entry_key(source, tail));
                             batch.remove([keys::TIME, &tail[..]].concat());
                             shared.manifest_mut(self, source)?.remove(&key);
+                            crate::store::search::journal_note(self, source, &key, &mut batch)?;
                             batch.insert(tomb_key(source, &key), tomb_value(plan.now, None));
                         }
                         continue;
@@ -795,6 +798,8 @@ mod tests {
             poll(&store, polled, now);
             p.now = now + chrono::Duration::seconds(round as i64);
             store.prune(&p).expect("prunes");
+            // The search index takes its journal in, as the daemon's indexer does.
+            store.index_all_pending().expect("indexes");
             if round % 50 == 49 {
                 store.flush().expect("flushes");
                 sizes.push(store.db().expect("open").size_on_disk().expect("size"));

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Search benchmark (BENCHMARKS.md, "Search"): a store of SOURCES x PER_SOURCE entries
+# (default 10,000 x 100 = 1,000,000) filled by bench_store, then the daemon over it:
+#   1. the search index built from the store (a store that had none: the rebuild), its
+#      time, and the daemon's memory before, during and after (RssAnon is the heap, what
+#      the daemon holds; VmHWM the peak resident set, mapped index files included);
+#   2. the index's size on disk against the store's (after a clean stop);
+#   3. uncached query latency (the render cache is off) of /search.json, per kind of
+#      query and overall, each request a different query.
+# With BASE_BIN (a build without search), the same daemon memory is first measured with
+# it over the same store, for the difference.
+#
+#   bash bench/search.sh [SOURCES PER_SOURCE]
+#
+# TRIBUTARY_BIN and BENCH_STORE_BIN use those binaries instead of building release ones;
+# BENCH_DIR keeps the filled store there (and reuses it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SOURCES=${1:-10000}
+PER_SOURCE=${2:-100}
+source bench/lib.sh
+release_bin TRIBUTARY_BIN bin tributary
+release_bin BENCH_STORE_BIN example bench_store
+BIN=$TRIBUTARY_BIN
+T=${BENCH_DIR:-$(mktemp -d)}
+PID=""
+cleanup() {
+    if [ -n "$PID" ]; then kill "$PID" 2>/dev/null || true; wait "$PID" 2>/dev/null || true; fi
+    if [ -z "${BENCH_DIR:-}" ]; then rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+if [ ! -e "$T/store/db" ]; then
+    "$BENCH_STORE_BIN" "$T" "$SOURCES" "$PER_SOURCE" "$PORT"
+else
+    sed -i "s/^listen = .*/listen = \"127.0.0.1:$PORT\"/" "$T/feeds.toml"
+fi
+grep -q '^render_cache_mb = 0' "$T/feeds.toml" || sed -i 's/^\[server\]$/[server]\nrender_cache_mb = 0/' "$T/feeds.toml"
+mem() { awk '/VmHWM|RssAnon|VmRSS/ {printf "%s %d MB  ", $1, $2/1024}' "/proc/$1/status"; }
+anon() { awk '/RssAnon/ {print int($2/1024)}' "/proc/$1/status"; }
+serve() { # serve BIN: starts the daemon, waits until it answers
+    RUST_LOG=info "$1" run --config "$T/feeds.toml" 2>> "$T/run.log" &
+    PID=$!
+    until curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 0.01; done
+    until grep -q "retention pass" "$T/run.log"; do sleep 0.1; done
+}
+stop() {
+    kill -TERM "$PID"; wait "$PID" || true; PID=""
+    : > "$T/run.log"
+}
+if [ -n "${BASE_BIN:-}" ]; then
+    serve "$BASE_BIN"
+    sleep 5
+    echo "without search ($BASE_BIN), at ready: $(mem "$PID")"
+    stop
+fi
+rm -rf "$T/store/search"
+start=$(date +%s.%N)
+serve "$BIN"
+echo "at ready: $(mem "$PID")"
+peak=0
+until curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; s=json.load(sys.stdin)["search"]; sys.exit(0 if s["complete"] and s["backlog"] == 0 else 1)'; do
+    a=$(anon "$PID"); [ "$a" -gt "$peak" ] && peak=$a
+    sleep 0.5
+done
+built=$(date +%s.%N)
+echo "index built from the store in $(python3 -c "print(f'{$built - $start:.1f} s')"): $(curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["search"])')"
+echo "RssAnon peak while indexing (sampled every 0.5 s): $peak MB"
+sleep 5
+echo "after indexing: $(mem "$PID")"
+python3 - 127.0.0.1 "$PORT" "$SOURCES" <<'PY'
+import sys, time, http.client, json, re, random, urllib.parse
+host, port, sources = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+conn = http.client.HTTPConnection(host, port)
+def get(path):
+    conn.request("GET", path)
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status == 200, (path, r.status, body[:200])
+    return body
+# The words of some entries, as the queries' material.
+texts = []
+for s in range(0, sources, max(1, sources // 40)):
+    for item in json.loads(get(f"/sources/s{s}.json?limit=5"))["items"]:
+        texts.append(re.sub(r"<[^>]+>", " ", item.get("content_html", "")).replace(".", " ").split())
+counts = {}
+for t in texts:
+    for w in t:
+        counts[w] = counts.get(w, 0) + 1
+ranked = sorted(counts, key=lambda w: -counts[w])
+common, rare = ranked[:30], [w for w in ranked if counts[w] == 1] or ranked[-30:]
+rnd = random.Random(7)
+def phrase(n):
+    t = rnd.choice(texts)
+    i = rnd.randrange(0, max(1, len(t) - n))
+    return '"' + " ".join(t[i:i + n]) + '"'
+kinds = {
+    "one common word": lambda: rnd.choice(common),
+    "one rare word": lambda: rnd.choice(rare),
+    "two words": lambda: f"{rnd.choice(common)} {rnd.choice(rare)}",
+    "phrase of two": lambda: phrase(2),
+    "phrase of three": lambda: phrase(3),
+    "a OR b": lambda: f"{rnd.choice(rare)} OR {rnd.choice(rare)}",
+    "exclusion": lambda: f"{rnd.choice(common)} -{rnd.choice(common)}",
+    "title: phrase": lambda: f'title:"post {rnd.randrange(100)}"',
+    "tag: and word": lambda: f"tag:t{rnd.randrange(10)} {rnd.choice(common)}",
+    "source: and word": lambda: f"source:s{rnd.randrange(sources)} {rnd.choice(common)}",
+    "date range and word": lambda: f"{rnd.choice(common)} after:2025-01-0{rnd.randrange(1, 9)}",
+    "relevance, two words": lambda: (f"{rnd.choice(common)} {rnd.choice(rare)}", "relevance"),
+    "relevance, phrase": lambda: (phrase(2), "relevance"),
+}
+everything = []
+print("| query (uncached) | requests | p50 | p99 | max |")
+print("|---|---|---|---|---|")
+for name, make in kinds.items():
+    ms = []
+    for i in range(60):
+        q = make()
+        sort = None
+        if isinstance(q, tuple):
+            q, sort = q
+        params = {"q": q}
+        if sort:
+            params["sort"] = sort
+        path = "/search.json?" + urllib.parse.urlencode(params)
+        t = time.perf_counter()
+        get(path)
+        ms.append((time.perf_counter() - t) * 1000)
+    ms.sort()
+    everything += ms
+    p = lambda q: ms[min(len(ms) - 1, int(q * len(ms)))]
+    print(f"| {name} | {len(ms)} | {p(0.5):.1f} ms | {p(0.99):.1f} ms | {ms[-1]:.1f} ms |")
+everything.sort()
+p = lambda q: everything[min(len(everything) - 1, int(q * len(everything)))]
+print(f"| **all** | {len(everything)} | {p(0.5):.1f} ms | {p(0.99):.1f} ms | {everything[-1]:.1f} ms |")
+PY
+echo "after the queries: $(mem "$PID")"
+stop
+python3 - "$T/store" <<'PY'
+import os, sys
+store = sys.argv[1]
+def size(root, skip=()):
+    return sum(os.stat(os.path.join(d, f)).st_blocks * 512 for d, _, fs in os.walk(root)
+               if not any(os.path.join(d, "").startswith(os.path.join(store, s, "")) for s in skip)
+               for f in fs if f != "tributary.reserve")
+index, whole = size(os.path.join(store, "search")), size(store)
+print(f"on disk: store {(whole - index) / 1e9:.2f} GB, index {index / 1e9:.2f} GB ({100 * index / (whole - index):.0f}% of the store)")
+PY
