@@ -40,7 +40,7 @@ grep -q '^render_cache_mb = 0' "$T/feeds.toml" || sed -i 's/^\[server\]$/[server
 mem() { awk '/VmHWM|RssAnon|VmRSS/ {printf "%s %d MB  ", $1, $2/1024}' "/proc/$1/status"; }
 anon() { awk '/RssAnon/ {print int($2/1024)}' "/proc/$1/status"; }
 serve() { # serve BIN: starts the daemon, waits until it answers
-    RUST_LOG=info "$1" run --config "$T/feeds.toml" 2>> "$T/run.log" &
+    RUST_LOG=info,tributary::daemon::supervise=debug "$1" run --config "$T/feeds.toml" 2>> "$T/run.log" &
     PID=$!
     until curl -fs "http://127.0.0.1:$PORT/healthz" > /dev/null; do sleep 0.01; done
     until grep -q "retention pass" "$T/run.log"; do sleep 0.1; done

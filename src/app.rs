@@ -963,7 +963,9 @@ async fn search_daemon(config: &Config, url: &str) -> Result<Vec<SearchLine>, As
                     .and_then(|u| by_url.get(&u).map(|n| n.to_string()))
                     .or_else(|| source.and_then(|s| text(s, "title")))
                     .unwrap_or_default(),
+                // An undated entry is dated by when it was first seen (as the store says).
                 date: text(item, "date_published")
+                    .or_else(|| text(item, "date_modified"))
                     .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d).ok())
                     .map(|d| d.with_timezone(&Utc)),
                 link: text(item, "url"),

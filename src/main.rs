@@ -330,7 +330,8 @@ fn main() -> ExitCode {
                         app::SearchedBy::Daemon => "from the running daemon",
                         app::SearchedBy::Store => "from the store (no daemon is running)",
                     };
-                    out!("{} entries {from}", lines.len());
+                    let n = lines.len();
+                    out!("{n} {} {from}", if n == 1 { "entry" } else { "entries" });
                 }
                 Ok(())
             }

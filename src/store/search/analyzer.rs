@@ -15,7 +15,7 @@ use tantivy::tokenizer::{
 /// The name the analyzer is registered under in the index.
 pub const NAME: &str = "words";
 
-/// Terms longer than this (in bytes, before folding) are not indexed.
+/// Terms of this many bytes or more (before folding) are not indexed.
 pub const MAX_TERM_BYTES: usize = 64;
 
 /// The analyzer of every text field, and of query words.

@@ -125,8 +125,6 @@ pub struct Scope<'a> {
 pub enum SearchError {
     #[error("{0}")]
     Query(#[from] QueryError),
-    #[error("`{0}` has no letters or digits to search for")]
-    NoWords(String),
     #[error("a search cannot skip more than {MAX_SKIP} results")]
     TooDeep,
     #[error(
@@ -509,14 +507,21 @@ impl SearchIndex {
                     IndexRecordOption::Basic,
                 )));
             }
-            F::Any => &[(f.title, TITLE_BOOST), (f.body, 1.0), (f.category, 1.0)],
+            F::Any => &[
+                (f.title, TITLE_BOOST),
+                (f.body, 1.0),
+                (f.author, 1.0),
+                (f.category, 1.0),
+            ],
             F::Title => &[(f.title, 1.0)],
             F::Author => &[(f.author, 1.0)],
             F::Category => &[(f.category, 1.0)],
         };
         let words = analyzer::terms(analyzer, &term.text);
         if words.is_empty() {
-            return Err(SearchError::NoWords(term.text.clone()));
+            // Only words too long to be indexed (the parser made sure it has letters or
+            // digits): nothing has them.
+            return Ok(Box::new(EmptyQuery));
         }
         let per_field = fields
             .iter()
