@@ -141,10 +141,6 @@ pub enum AskError {
 /// under a second; systemd's TimeoutStopSec is 30 s).
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// How long `once` spends on the search index after its polls (the journal of one run
-/// takes far less; a whole rebuild of a big store is left to the daemon).
-const ONCE_INDEXING: std::time::Duration = std::time::Duration::from_secs(20);
-
 /// How long a stop waits for the store's checkpoint ([`Store::checkpoint`]): a million
 /// entries take about a second; systemd's `TimeoutStopSec` is 30 s, of which
 /// [`SHUTDOWN_GRACE`] is for the writes in flight.
@@ -572,29 +568,6 @@ pub async fn once_each(
         reports[i] = Some(report);
     }
     store.call(|s| s.flush()).await?;
-    // What was stored is made searchable; a whole rebuild is left to the daemon past
-    // ONCE_INDEXING.
-    let indexed = store
-        .call(|s| {
-            let started = std::time::Instant::now();
-            let mut outcome = Ok(());
-            while started.elapsed() < ONCE_INDEXING {
-                match s.index_pending(1_000) {
-                    Ok(round) if round.more => {}
-                    Ok(_) => break,
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-            }
-            s.close_search();
-            Ok(outcome)
-        })
-        .await?;
-    if let Err(error) = indexed {
-        tracing::warn!(%error, "the search index could not take in this run's entries; the daemon will");
-    }
     Ok(reports.into_iter().flatten().collect())
 }
 
@@ -879,9 +852,15 @@ pub async fn search(
     };
     let lines = store
         .call(move |s| {
+            // What was stored since the index was last kept (by `once`, say) is taken in
+            // first, as the daemon would have; an index never built is built.
             if !s.search_built() {
-                return Ok(Err(crate::store::search::SearchError::NotBuilt));
+                tracing::info!("building the search index from the store first");
             }
+            if let Err(e) = s.index_all_pending() {
+                return Ok(Err(e));
+            }
+            s.close_search();
             let names: std::collections::HashSet<&str> =
                 config.sources.iter().map(|c| c.name.as_str()).collect();
             let publishes = |n: &str| names.contains(n);

@@ -174,6 +174,15 @@ impl Store {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = Some((writer, progress));
     }
 
+    /// Whether the writer is open (between rounds of a rebuild or a long journal).
+    fn writer_open(&self) -> bool {
+        self.search
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .is_some()
+    }
+
     /// Clears the index's folder (it could not be opened) and forgets the open index.
     fn remake_index(&self) -> Result<(), SearchError> {
         self.search
@@ -202,6 +211,14 @@ impl Store {
     }
 
     fn index_round(&self, max: usize) -> Result<Round, SearchError> {
+        // Nothing to do, the usual case between polls: no writer is opened.
+        if self.search.complete.load(Ordering::Relaxed)
+            && !self.writer_open()
+            && self.journal_len(1).map_err(store_error)? == 0
+        {
+            self.search.backlog.store(0, Ordering::Relaxed);
+            return Ok(Round::default());
+        }
         let (mut writer, mut progress) = self.take_writer()?;
         let index = self.search_index()?;
         let round = if progress.complete {
@@ -219,7 +236,16 @@ impl Store {
                     .store(index.num_docs(), Ordering::Relaxed);
                 let backlog = self.journal_len(10_000).unwrap_or(0) as u64;
                 self.search.backlog.store(backlog, Ordering::Relaxed);
-                self.put_writer(writer, progress);
+                if round.more || !progress.complete {
+                    self.put_writer(writer, progress);
+                } else {
+                    // Caught up: the writer goes (its memory, about 15 MB, and threads)
+                    // until there is work again, once its merges are done.
+                    self.search.complete.store(true, Ordering::Relaxed);
+                    if let Err(error) = writer.wait_merging_threads() {
+                        tracing::warn!(%error, "the search index's merges did not finish");
+                    }
+                }
                 if round.changed > 0 {
                     // Searches are rendered (and cached) by the store's generation.
                     self.bump_generation();

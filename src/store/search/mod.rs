@@ -127,10 +127,6 @@ pub enum SearchError {
     Query(#[from] QueryError),
     #[error("a search cannot skip more than {MAX_SKIP} results")]
     TooDeep,
-    #[error(
-        "the search index is not built yet (or was removed): start the daemon, or run `tributary reindex`"
-    )]
-    NotBuilt,
     #[error("the search index failed: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error("{0}")]
@@ -217,9 +213,12 @@ impl SearchIndex {
         index
             .tokenizers()
             .register(analyzer::PAIRS, analyzer::pairs());
+        // No cache of decompressed document blocks: a page reads 50 documents of two
+        // short fields, and 100 blocks per segment would be megabytes kept for nothing.
         let reader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::Manual)
+            .doc_store_cache_num_blocks(0)
             .try_into()?;
         Ok(SearchIndex {
             index,
