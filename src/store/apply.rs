@@ -131,7 +131,7 @@ impl Store {
                 done += 1;
             }
             let oldest = shared.oldest(self, source)?;
-            shared.write(&mut batch);
+            shared.write(self, &mut batch)?;
             let added = (counts.new - new_before) as u64;
             if done >= total {
                 // As in `save_state`: the store's own fields come from the stored state.
@@ -203,7 +203,9 @@ impl Store {
             e.full_text = Some(outcome);
             e.full_content = article;
             batch.insert(entry_key(&e), super::codec::pack_entry(&e));
-            super::search::journal_note(self, source, key, &mut batch)?;
+            let mut notes = super::search::Notes::default();
+            notes.note(source, key);
+            notes.write(self, &mut batch)?;
             self.db()?.apply_batch(batch)?;
             self.generation
                 .fetch_add(1, std::sync::atomic::Ordering::Release);

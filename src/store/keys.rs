@@ -19,7 +19,7 @@
 //! | `fg/{instance:8}`                     | empty                                   | an index instance to delete |
 //! | `hs/{topic}\0{callback}`              | a [`HubSubscription`] as JSON           | the WebSub hub's subscribers (see [`super::hub`]) |
 //! | `wsub/{token}`                        | a [`Subscription`] as JSON              | a WebSub subscription of ours ([`super::websub`]) |
-//! | `j/{source}\0{key:16}`                | a sequence number, 8 bytes              | an entry changed since the search index took it in ([`super::search`]) |
+//! | `j/{seq:8}`                           | the entries one write changed           | the search index's journal ([`super::search`]) |
 //!
 //! `{time:8}` is milliseconds since the epoch, big-endian with the sign bit flipped
 //! ([`time_bytes`]), so keys sort in time order and the newest N are read from the end. A
@@ -72,7 +72,7 @@ pub(super) const OLD_SOURCE_TIME: &[u8] = b"s/";
 pub(super) const OLD_ARTICLE: &[u8] = b"a/";
 /// Tombstones: `x/{source}\0{key:16}`.
 pub(super) const TOMB: &[u8] = b"x/";
-/// The search index's journal: `j/{source}\0{key:16}` → a sequence number.
+/// The search index's journal: `j/{seq:8}` → the entries one write changed.
 pub(super) const JOURNAL: &[u8] = b"j/";
 /// Named-feed index keys: `f/{instance:8}{time:8}{key:16}` → source.
 pub(super) const FEED_INDEX: &[u8] = b"f/";
@@ -163,16 +163,14 @@ pub(super) fn tomb_key(source: &str, key: &EntryKey) -> Vec<u8> {
     sourced(TOMB, source, &[&key.0])
 }
 
-/// `j/{source}\0{key:16}`: the search index's journal record of an entry.
-pub(super) fn journal_key(source: &str, key: &EntryKey) -> Vec<u8> {
-    sourced(JOURNAL, source, &[&key.0])
+/// `j/{seq:8}`: a record of the search index's journal (big-endian: in order).
+pub(super) fn journal_key(seq: u64) -> Vec<u8> {
+    [JOURNAL, &seq.to_be_bytes()[..]].concat()
 }
 
-/// The source and entry key of a journal record's key.
-pub(super) fn journal_entry(k: &[u8]) -> Option<(String, EntryKey)> {
-    let source = key_source(k, JOURNAL, 16)?;
-    let key = <[u8; 16]>::try_from(k.get(k.len().checked_sub(16)?..)?).ok()?;
-    Some((std::str::from_utf8(source).ok()?.to_string(), EntryKey(key)))
+/// The number of a journal record's key.
+pub(super) fn journal_seq(k: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(k.get(JOURNAL.len()..)?.try_into().ok()?))
 }
 
 /// `st/{source}`: a source's state.

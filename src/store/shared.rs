@@ -18,6 +18,8 @@ pub(super) struct Shared {
     credits: HashMap<[u8; 4], (Credits, bool)>,
     /// Per source, whether it had any keys of each [`Buried`] kind when the batch began.
     buried: HashMap<String, [Option<bool>; 2]>,
+    /// The entries this batch changed, for the search index's journal.
+    notes: super::search::Notes,
 }
 
 /// The keys a source keeps for its pruned (and capped) entries.
@@ -186,7 +188,8 @@ impl Shared {
         if self.manifest(store, &e.source)?.get(&e.key) != Some(placed) {
             self.manifest_mut(store, &e.source)?.place(e.key, placed);
         }
-        super::search::journal_note(store, &e.source, &e.key, batch)
+        self.notes.note(&e.source, &e.key);
+        Ok(())
     }
 
     /// Removes `e`, its time index key, its manifest record and its credit (if it holds
@@ -203,7 +206,8 @@ impl Shared {
         if let Some(article) = e.article {
             self.drop_credit(store, &article, &e.key)?;
         }
-        super::search::journal_note(store, &e.source, &e.key, batch)
+        self.notes.note(&e.source, &e.key);
+        Ok(())
     }
 
     /// The sort time of `source`'s oldest entry as this batch leaves it (`None`: none).
@@ -220,8 +224,14 @@ impl Shared {
             .and_then(|t| super::keys::time_from_bytes(&t)))
     }
 
-    /// Puts every changed manifest and bucket in `batch` (an empty one is removed).
-    pub fn write(self, batch: &mut sled::Batch) {
+    /// Notes an entry removed by its keys alone (unreadable) for the search index.
+    pub fn note(&mut self, source: &str, key: &EntryKey) {
+        self.notes.note(source, key);
+    }
+
+    /// Puts every changed manifest and bucket in `batch` (an empty one is removed), and
+    /// the search journal's record of the entries changed.
+    pub fn write(self, store: &Store, batch: &mut sled::Batch) -> Result<(), StoreError> {
         for (source, (m, changed)) in self.manifests {
             if !changed {
                 continue;
@@ -242,5 +252,6 @@ impl Shared {
                 batch.insert(&k[..], c.pack());
             }
         }
+        self.notes.write(store, batch)
     }
 }

@@ -239,7 +239,7 @@ impl Store {
                 state.oldest_entry = shared.oldest(self, name)?;
                 batch.insert(state_key(name), encode(&state));
             }
-            shared.write(&mut batch);
+            shared.write(self, &mut batch)?;
             self.db()?.apply_batch(batch)?;
         }
         let _guard = self.lock();
@@ -251,16 +251,17 @@ impl Store {
             return Ok(tails.len());
         }
         let mut batch = sled::Batch::default();
+        let mut notes = crate::store::search::Notes::default();
         // Entries that could not be read go with their time index keys, and the rest.
         for k in self.db()?.scan_prefix(&prefix).keys() {
             let k = k?;
             if let Some(tail) = index_tail(&k) {
                 batch.remove([keys::TIME, &tail[..]].concat());
-                let key = tail_key(&tail);
-                crate::store::search::journal_note(self, name, &key, &mut batch)?;
+                notes.note(name, &tail_key(&tail));
             }
             batch.remove(k);
         }
+        notes.write(self, &mut batch)?;
         for p in [
             source_prefix(keys::LINK, name),
             source_prefix(keys::TOMB, name),
@@ -392,7 +393,7 @@ impl Store {
                             batch.remove(keys::tail_entry_key(source, tail));
                             batch.remove([keys::TIME, &tail[..]].concat());
                             shared.manifest_mut(self, source)?.remove(&key);
-                            crate::store::search::journal_note(self, source, &key, &mut batch)?;
+                            shared.note(source, &key);
                             batch.insert(tomb_key(source, &key), tomb_value(plan.now, None));
                         }
                         continue;
@@ -416,7 +417,7 @@ impl Store {
                     batch.insert(state_key(&source), encode(&state));
                 }
             }
-            shared.write(&mut batch);
+            shared.write(self, &mut batch)?;
             self.db()?.apply_batch(batch)?;
         }
         Ok(())

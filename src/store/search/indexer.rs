@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::journal;
 use super::{Found, INDEX_VERSION, Query, Scope, SearchError, SearchIndex, Sort, Start};
 use crate::model::Entry;
 use crate::store::keys::{self, TIME};
@@ -57,7 +56,8 @@ pub struct SearchStatus {
     pub indexed: u64,
     /// Every stored entry was indexed (false while rebuilding).
     pub complete: bool,
-    /// Changes waiting in the journal (counted up to 10,000).
+    /// Records waiting in the journal (each the entries one write changed, at most a
+    /// hundred for a poll), counted up to 10,000.
     pub backlog: u64,
     /// The last round's failure, if it failed.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -318,25 +318,33 @@ impl Store {
             return Ok(Round::default());
         }
         let mut changed = 0;
+        let mut seen = std::collections::HashSet::new();
         for r in &records {
-            if journal::seq(&r.seq) < progress.since {
+            // Noted before the rebuild began: the rebuild read those entries as they are.
+            if r.seq < progress.since {
                 continue;
             }
-            changed += 1;
-            writer.delete_term(index.id_term(&r.entry));
-            // An unreadable entry is left out of the index until it is stored again.
-            if let Ok(Some(e)) = self.entry(&r.source, &r.entry) {
-                let tail = tail_of(&e);
-                writer.add_document(index.document(&e, &tail))?;
+            for (source, key) in &r.entries {
+                if !seen.insert((source, key)) {
+                    continue;
+                }
+                changed += 1;
+                writer.delete_term(index.id_term(key));
+                // An unreadable entry is left out of the index until it is stored again.
+                if let Ok(Some(e)) = self.entry(source, key) {
+                    let tail = tail_of(&e);
+                    writer.add_document(index.document(&e, &tail))?;
+                }
             }
         }
         if changed > 0 {
             commit(writer, progress)?;
         }
         self.journal_clear(&records).map_err(store_error)?;
+        let entries: usize = records.iter().map(|r| r.entries.len().max(1)).sum();
         Ok(Round {
             changed,
-            more: records.len() == max,
+            more: entries >= max,
         })
     }
 
@@ -487,7 +495,12 @@ impl Store {
             complete: progress
                 .as_ref()
                 .is_some_and(|p| p.complete && p.version == INDEX_VERSION),
-            backlog: self.journal_len(usize::MAX).map_err(store_error)?,
+            backlog: self
+                .journal_take(usize::MAX)
+                .map_err(store_error)?
+                .iter()
+                .map(|r| r.entries.len())
+                .sum(),
             ..SearchReport::default()
         };
         let mut indexed: std::collections::HashMap<[u8; 24], usize> =
@@ -513,7 +526,7 @@ impl Store {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SearchReport {
     pub complete: bool,
-    /// Changes not yet taken in.
+    /// Entries changed and not yet taken in (counted once per change).
     pub backlog: usize,
     pub entries: usize,
     pub documents: usize,

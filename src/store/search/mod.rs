@@ -44,7 +44,7 @@ use crate::model::{Entry, EntryKey};
 use crate::query;
 pub use crate::query::{Query, QueryError};
 pub use indexer::{Progress, REINDEX_FILE, Round, SearchReport, SearchStatus, Searching};
-pub(super) use journal::note as journal_note;
+pub(super) use journal::Notes;
 
 /// A clause of a boolean query.
 type Clause = (Occur, Box<dyn TantivyQuery>);
