@@ -245,6 +245,9 @@ impl Store {
                     if let Err(error) = writer.wait_merging_threads() {
                         tracing::warn!(%error, "the search index's merges did not finish");
                     }
+                    // What the writer and its merges freed goes back to the system (a
+                    // rebuild's arenas are otherwise kept: 100 MB after a million).
+                    crate::store::release_freed_memory();
                 }
                 if round.changed > 0 {
                     // Searches are rendered (and cached) by the store's generation.
