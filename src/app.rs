@@ -902,14 +902,7 @@ pub async fn search(
 /// A search asked of the running daemon: its JSON Feed's items, each source named by its
 /// feed URL there.
 async fn search_daemon(config: &Config, url: &str) -> Result<Vec<SearchLine>, AskError> {
-    let response = reqwest::Client::new()
-        .get(url)
-        .timeout(std::time::Duration::from_secs(10))
-        .send()
-        .await
-        .map_err(AskError::Request)?;
-    let status = response.status();
-    let body = response.bytes().await.map_err(AskError::Body)?;
+    let (status, body) = get_daemon(url).await?;
     if status == reqwest::StatusCode::BAD_REQUEST {
         return Err(AskError::Refused(
             String::from_utf8_lossy(&body).trim().to_string(),
@@ -1025,14 +1018,20 @@ pub async fn status(
 }
 
 async fn ask_daemon(url: &str) -> Result<crate::daemon::status::Health, AskError> {
+    let (_, body) = get_daemon(url).await?;
+    serde_json::from_slice(&body).map_err(AskError::Json)
+}
+
+/// A GET of the running daemon (10 s at most): the status and the whole body.
+async fn get_daemon(url: &str) -> Result<(reqwest::StatusCode, bytes::Bytes), AskError> {
     let response = reqwest::Client::new()
         .get(url)
         .timeout(std::time::Duration::from_secs(10))
         .send()
         .await
         .map_err(AskError::Request)?;
-    let body = response.bytes().await.map_err(AskError::Body)?;
-    serde_json::from_slice(&body).map_err(AskError::Json)
+    let status = response.status();
+    Ok((status, response.bytes().await.map_err(AskError::Body)?))
 }
 
 /// The sources as OPML, each titled by its config `title`, else its feed's own title (from

@@ -390,17 +390,7 @@ impl SearchIndex {
         let mut last_order = None;
         for (order, address) in addresses.into_iter().take(limit) {
             let doc: TantivyDocument = searcher.doc(address)?;
-            let source = doc.get_first(self.fields.source).and_then(|v| v.as_str());
-            let tail = doc
-                .get_first(self.fields.tail)
-                .and_then(|v| v.as_bytes())
-                .and_then(|b| <[u8; 24]>::try_from(b).ok());
-            if let (Some(source), Some(tail)) = (source, tail) {
-                found.hits.push(Hit {
-                    source: source.to_string(),
-                    tail,
-                });
-            }
+            found.hits.extend(self.hit(&doc));
             last_order = order.or(last_order);
         }
         if let Some(below) = cut_short.filter(|_| !more) {
@@ -650,12 +640,22 @@ impl SearchIndex {
         Ok(known.list.clone().unwrap_or_default())
     }
 
-    /// Every document's entry key (hex) and source, for `verify` (a whole read of the
+    /// Where a document's entry is stored (`None`: a document without, never written).
+    fn hit(&self, doc: &TantivyDocument) -> Option<Hit> {
+        let source = doc.get_first(self.fields.source)?.as_str()?;
+        let tail = doc.get_first(self.fields.tail)?.as_bytes()?;
+        Some(Hit {
+            source: source.to_string(),
+            tail: <[u8; 24]>::try_from(tail).ok()?,
+        })
+    }
+
+    /// Every document's source and place in the store, for `verify` (a whole read of the
     /// index).
     pub fn all_documents(&self) -> Result<Vec<(String, [u8; 24])>, SearchError> {
         let searcher = self.reader.searcher();
         let mut out = Vec::with_capacity(searcher.num_docs() as usize);
-        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+        for segment in searcher.segment_readers() {
             let store = segment
                 .get_store_reader(64)
                 .map_err(tantivy::TantivyError::from)?;
@@ -664,16 +664,8 @@ impl SearchIndex {
                 if alive.is_some_and(|a| a.is_deleted(doc)) {
                     continue;
                 }
-                let _ = ord;
                 let d: TantivyDocument = store.get(doc)?;
-                let source = d.get_first(self.fields.source).and_then(|v| v.as_str());
-                let tail = d
-                    .get_first(self.fields.tail)
-                    .and_then(|v| v.as_bytes())
-                    .and_then(|b| <[u8; 24]>::try_from(b).ok());
-                if let (Some(source), Some(tail)) = (source, tail) {
-                    out.push((source.to_string(), tail));
-                }
+                out.extend(self.hit(&d).map(|h| (h.source, h.tail)));
             }
         }
         Ok(out)
