@@ -396,7 +396,18 @@ async fn published(
         Some(u) => u,
         None => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
     };
-    let key = uri.to_string();
+    // A search's render is also keyed by the index's generation: a round of the indexer
+    // makes it stale, without making every feed's render stale with it.
+    let searches = match &selection {
+        Selection::Search(_) => true,
+        Selection::Named(i) => config.feeds.get(*i).is_some_and(|f| f.query.is_some()),
+        _ => false,
+    };
+    let key = if searches {
+        format!("{uri}#search{}", state.store.search_generation())
+    } else {
+        uri.to_string()
+    };
     let generation = state.store.generation();
     // Flights are per store generation and config: a miss never joins a stale render.
     let flight_key = || format!("{generation}:{:p}:{key}", Arc::as_ptr(&config));

@@ -71,6 +71,8 @@ pub struct Searching {
     /// The writer, between rounds (a round takes it out).
     writer: Mutex<Option<(tantivy::IndexWriter, Progress)>>,
     indexed: AtomicU64,
+    /// Bumped by every round that changed the index.
+    generation: AtomicU64,
     complete: std::sync::atomic::AtomicBool,
     backlog: AtomicU64,
     error: Mutex<Option<String>>,
@@ -250,8 +252,8 @@ impl Store {
                     crate::store::release_freed_memory();
                 }
                 if round.changed > 0 {
-                    // Searches are rendered (and cached) by the store's generation.
-                    self.bump_generation();
+                    // Searches are cached by this too (the feeds' renders are not touched).
+                    self.search.generation.fetch_add(1, Ordering::Release);
                     crate::store::release_freed_memory();
                 }
                 Ok(round)
@@ -380,6 +382,12 @@ impl Store {
             .flatten()
             .and_then(|p| serde_json::from_str::<Progress>(&p).ok())
             .is_some_and(|p| p.complete && p.version == INDEX_VERSION)
+    }
+
+    /// A number that changes whenever what searches find may have changed: rendered
+    /// searches are cached under it (as feeds are under [`Store::generation`]).
+    pub fn search_generation(&self) -> u64 {
+        self.search.generation.load(Ordering::Acquire)
     }
 
     /// How the index stands (from the last round; nothing is read).
