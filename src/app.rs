@@ -861,9 +861,7 @@ pub async fn search(
                 return Ok(Err(e));
             }
             s.close_search();
-            let names: std::collections::HashSet<&str> =
-                config.sources.iter().map(|c| c.name.as_str()).collect();
-            let publishes = |n: &str| names.contains(n);
+            let publishes = |n: &str| config.source(n).is_some();
             let tagged = |tag: &str| {
                 config
                     .sources

@@ -145,17 +145,27 @@ fn search_view(uri: &Uri) -> Result<SearchView, String> {
     })
 }
 
-/// A search's own parameters, URL-encoded: `q`, and `sort` and `skip` when not the default.
-fn search_params(view: &SearchView) -> String {
+/// A search's own parameters, URL-encoded: `q`, and `sort` and `skip` (as given) when
+/// not the default.
+fn search_params(view: &SearchView, skip: usize) -> String {
     let mut query = url::form_urlencoded::Serializer::new(String::new());
+    append_search(&mut query, view, skip);
+    query.finish()
+}
+
+/// Appends a search's own parameters to `query` (see [`search_params`]).
+fn append_search(
+    query: &mut url::form_urlencoded::Serializer<'_, String>,
+    view: &SearchView,
+    skip: usize,
+) {
     query.append_pair("q", &view.text);
     if view.sort == Sort::Relevance {
         query.append_pair("sort", "relevance");
     }
-    if view.skip > 0 {
-        query.append_pair("skip", &view.skip.to_string());
+    if skip > 0 {
+        query.append_pair("skip", &skip.to_string());
     }
-    query.finish()
 }
 
 /// The route of `/feed.{fmt}`: every configured source, in `format`.
@@ -547,13 +557,7 @@ fn canonical_uri(
     };
     let mut query = url::form_urlencoded::Serializer::new(String::new());
     if let Selection::Search(view) = selection {
-        query.append_pair("q", &view.text);
-        if view.sort == Sort::Relevance {
-            query.append_pair("sort", "relevance");
-        }
-        if view.skip > 0 {
-            query.append_pair("skip", &view.skip.to_string());
-        }
+        append_search(&mut query, view, view.skip);
     }
     if limit != config.publish.max_items {
         query.append_pair("limit", &limit.to_string());
@@ -733,15 +737,7 @@ fn render_selection(
         ),
         // A search's feed is its query's: the first page's URL.
         id: match selection {
-            Selection::Search(view) => {
-                let first = SearchView {
-                    query: view.query.clone(),
-                    text: view.text.clone(),
-                    sort: view.sort,
-                    skip: 0,
-                };
-                format!("{base}{}?{}", uri.path(), search_params(&first))
-            }
+            Selection::Search(view) => format!("{base}{}?{}", uri.path(), search_params(view, 0)),
             _ => format!("{base}{}", uri.path()),
         },
         home_url: format!("{base}/"),
@@ -831,16 +827,18 @@ fn search_page(
     before: Option<&Cursor>,
     limit: usize,
 ) -> Result<(Page, Option<usize>), ServeError> {
-    let chosen: HashSet<&str> = match feed {
-        Some(f) => f.sources.iter().map(String::as_str).collect(),
-        None => config.sources.iter().map(|s| s.name.as_str()).collect(),
+    // The combined view asks the config's own index of names; a named feed its sources.
+    let chosen: Option<HashSet<&str>> =
+        feed.map(|f| f.sources.iter().map(String::as_str).collect());
+    let publishes = |name: &str| match &chosen {
+        Some(set) => set.contains(name),
+        None => config.source(name).is_some(),
     };
-    let publishes = |name: &str| chosen.contains(name);
     let tagged = |tag: &str| {
         config
             .sources
             .iter()
-            .filter(|s| s.tags.iter().any(|t| t == tag) && chosen.contains(s.name.as_str()))
+            .filter(|s| s.tags.iter().any(|t| t == tag) && publishes(&s.name))
             .map(|s| s.name.clone())
             .collect()
     };
@@ -917,7 +915,7 @@ fn river_page(
     .into_iter()
     .filter_map(|(format, mime_type, label)| {
         let params = match selection {
-            Selection::Search(view) => format!("?{}", search_params(view)),
+            Selection::Search(view) => format!("?{}", search_params(view, view.skip)),
             _ => String::new(),
         };
         Some(Alternate {

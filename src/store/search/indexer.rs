@@ -423,7 +423,7 @@ impl Store {
 
     /// A page of entries matching `query`, with where the next page starts. Hits whose
     /// entry is gone (the journal has not caught up) are left out.
-    pub fn search(
+    fn search(
         &self,
         query: &Query,
         scope: &Scope<'_>,
