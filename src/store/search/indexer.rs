@@ -122,20 +122,17 @@ impl Store {
         }
         let opened = self
             .search_index()
-            .and_then(|index| Ok((index.writer()?, index.payload()?)));
-        let (writer, payload) = match opened {
+            .and_then(|index| Ok((index.writer()?, committed(&index)?)));
+        let (writer, committed_progress) = match opened {
             Ok(ok) => ok,
             Err(error) => {
                 tracing::warn!(%error, "the search index cannot be opened; it is rebuilt");
                 self.remake_index()?;
                 let index = self.search_index()?;
-                (index.writer()?, index.payload()?)
+                (index.writer()?, committed(&index)?)
             }
         };
-        let progress = payload
-            .and_then(|p| serde_json::from_str::<Progress>(&p).ok())
-            .filter(|p| p.version == INDEX_VERSION);
-        let progress = match progress {
+        let progress = match committed_progress {
             Some(p) => p,
             None => {
                 let mut writer = writer;
@@ -377,11 +374,10 @@ impl Store {
             return false;
         }
         self.search_index()
-            .and_then(|index| Ok(index.payload()?))
+            .and_then(|index| committed(&index))
             .ok()
             .flatten()
-            .and_then(|p| serde_json::from_str::<Progress>(&p).ok())
-            .is_some_and(|p| p.complete && p.version == INDEX_VERSION)
+            .is_some_and(|p| p.complete)
     }
 
     /// A number that changes whenever what searches find may have changed: rendered
@@ -499,13 +495,8 @@ impl Store {
             return Ok(SearchReport::default());
         }
         let index = self.search_index()?;
-        let progress = index
-            .payload()?
-            .and_then(|p| serde_json::from_str::<Progress>(&p).ok());
         let mut report = SearchReport {
-            complete: progress
-                .as_ref()
-                .is_some_and(|p| p.complete && p.version == INDEX_VERSION),
+            complete: committed(&index)?.is_some_and(|p| p.complete),
             backlog: self
                 .journal_take(usize::MAX)
                 .map_err(store_error)?
@@ -562,6 +553,15 @@ fn tail_of(e: &Entry) -> [u8; 24] {
     tail[..8].copy_from_slice(&keys::time_bytes(e.sort_time()));
     tail[8..].copy_from_slice(&e.key.0);
     tail
+}
+
+/// What the index's last commit recorded, if it was written with this [`INDEX_VERSION`]
+/// (else `None`: the index is to be rebuilt).
+fn committed(index: &SearchIndex) -> Result<Option<Progress>, SearchError> {
+    Ok(index
+        .payload()?
+        .and_then(|p| serde_json::from_str::<Progress>(&p).ok())
+        .filter(|p| p.version == INDEX_VERSION))
 }
 
 /// Commits with `progress` as the payload.
