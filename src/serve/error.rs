@@ -1,12 +1,13 @@
-//! Why a request could not be answered, and the 500 the reader gets for it.
+//! Why a request could not be answered, and what the reader gets for it.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::store::StoreError;
+use crate::store::search::SearchError;
 
-/// Why a request could not be answered (the reader sees a 500 without the details; the log
-/// has them).
+/// Why a request could not be answered (the reader sees a 500 without the details, the log
+/// has them; or a 503 for a search that took too long).
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
@@ -25,8 +26,19 @@ pub enum ServeError {
     Search(#[from] crate::store::search::SearchError),
 }
 
-/// A 500 for the reader; the error with its causes for the log.
-pub(super) fn internal_error(e: &ServeError) -> Response {
+/// The reader's answer to a failed request: a 503 for a search that ran out of time (it
+/// says how to narrow the search; the daemon is fine), else a 500 without the details (the
+/// error, with its causes, goes to the log).
+pub(super) fn error_response(e: &ServeError) -> Response {
+    if let ServeError::Search(slow @ SearchError::TooSlow) = e {
+        tracing::info!(error = %slow, "search refused");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(axum::http::header::RETRY_AFTER, "60")],
+            format!("{slow}\n"),
+        )
+            .into_response();
+    }
     let chain = crate::with_causes(e, ": ");
     tracing::error!(error = %chain, "request failed");
     let text = match e {
@@ -35,4 +47,26 @@ pub(super) fn internal_error(e: &ServeError) -> Response {
         _ => "internal error: the store could not be read\n",
     };
     (StatusCode::INTERNAL_SERVER_ERROR, text).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ServeError, error_response};
+    use crate::store::search::SearchError;
+    use axum::http::StatusCode;
+
+    #[tokio::test]
+    async fn a_search_out_of_time_is_a_503_that_says_how_to_narrow_it() {
+        let r = error_response(&ServeError::Search(SearchError::TooSlow));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(r.headers()[axum::http::header::RETRY_AFTER], "60");
+        let body = axum::body::to_bytes(r.into_body(), 1 << 16)
+            .await
+            .expect("reads");
+        let text = String::from_utf8_lossy(&body);
+        assert!(
+            text.contains("longer than 250 ms") && text.contains("after:"),
+            "{text}"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get};
 
 use super::cache::{self, Coding, Rendered};
-use super::error::{ServeError, internal_error};
+use super::error::{ServeError, error_response};
 use super::state::AppState;
 use crate::config::Config;
 use crate::render::{self, FeedMeta, SourceInfo};
@@ -473,7 +473,7 @@ async fn published(
             .await;
             match render {
                 Ok(r) => r,
-                Err(e) => return internal_error(&e),
+                Err(e) => return error_response(&e),
             }
         }
     };
@@ -514,7 +514,7 @@ async fn published(
                 (Coding::Gzip, Ok(b)) => r.gzip = Some(b),
                 (Coding::Br, Ok(b)) => r.br = Some(b),
                 (_, Ok(_)) => {}
-                (_, Err(e)) => return internal_error(&e),
+                (_, Err(e)) => return error_response(&e),
             }
             r
         }

@@ -12,7 +12,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::error::{ServeError, internal_error};
+use super::error::{ServeError, error_response};
 use super::state::AppState;
 use crate::config::Config;
 use crate::daemon::status::Health;
@@ -173,7 +173,7 @@ fn answered(
 ) -> Response {
     match answer {
         Ok(body) => (headers, body).into_response(),
-        Err(e) => internal_error(&e),
+        Err(e) => error_response(&e),
     }
 }
 

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Found, INDEX_VERSION, Query, Scope, SearchError, SearchIndex, Sort, Start};
+use super::{Found, Hit, INDEX_VERSION, Query, Scope, SearchError, SearchIndex, Sort, Start};
 use crate::model::Entry;
 use crate::store::keys::{self, TIME};
 use crate::store::{Cursor, Store, StoreError};
@@ -417,18 +417,9 @@ impl Store {
         }
     }
 
-    /// A page of entries matching `query`, with where the next page starts. Hits whose
-    /// entry is gone (the journal has not caught up) are left out.
-    fn search(
-        &self,
-        query: &Query,
-        scope: &Scope<'_>,
-        sort: Sort,
-        start: Option<Start>,
-        limit: usize,
-    ) -> Result<(Vec<Entry>, Option<Start>), SearchError> {
-        let index = self.search_index()?;
-        let Found { hits, next } = index.search(query, scope, sort, start, limit)?;
+    /// The entries of a search's hits. Hits whose entry is gone (the journal has not
+    /// caught up) are left out.
+    fn entries_of(&self, hits: Vec<Hit>, scope: &Scope<'_>) -> Vec<Entry> {
         let mut entries = Vec::with_capacity(hits.len());
         for hit in hits {
             if !(scope.publishes)(&hit.source) {
@@ -443,12 +434,14 @@ impl Store {
         }
         self.entries_read
             .fetch_add(entries.len() as u64, Ordering::Relaxed);
-        Ok((entries, next))
+        entries
     }
 
-    /// A page of [`Store::search`] whose entries `accept` takes: newest first, further
-    /// results are read (in rounds, at most [`SEARCH_ROUNDS`]) until the page is full;
-    /// by relevance, one round (a page may hold fewer than `limit`).
+    /// A page of the entries matching `query` that `accept` takes, with where the next
+    /// page starts: newest first, further
+    /// results are read (in rounds, at most [`SEARCH_ROUNDS`], all in one search's time)
+    /// until the page is full; by relevance, one round (a page may hold fewer than
+    /// `limit`).
     pub fn search_page(
         &self,
         query: &Query,
@@ -458,11 +451,18 @@ impl Store {
         limit: usize,
         accept: impl Fn(&Entry) -> bool,
     ) -> Result<(Vec<Entry>, Option<Start>), SearchError> {
+        let index = self.search_index()?;
+        let clock = index.clock();
         let mut out: Vec<Entry> = Vec::with_capacity(limit);
         let mut start = start;
         for round in 0..SEARCH_ROUNDS {
+            if round > 0 && (clock.ran_out() || clock.over_budget()) {
+                // The search's time is spent: the page ends with what it has.
+                break;
+            }
             let want = if round == 0 { limit } else { limit.max(200) };
-            let (entries, next) = self.search(query, scope, sort, start, want)?;
+            let Found { hits, next } = index.search(query, scope, sort, start, want, &clock)?;
+            let entries = self.entries_of(hits, scope);
             if sort == Sort::Relevance {
                 out.extend(entries.into_iter().filter(|e| accept(e)));
                 return Ok((out, next));
@@ -579,8 +579,9 @@ fn store_error(e: StoreError) -> SearchError {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Scope, Sort};
+    use super::super::{Scope, SearchError, Sort};
     use crate::store::Store;
+    use crate::store::keys;
     use crate::store::tests::{entry, poll_as, temp_store};
 
     fn titles(store: &Store, q: &str) -> Vec<String> {
@@ -631,6 +632,87 @@ mod tests {
         assert_eq!(store.journal_len(10).expect("reads"), 0);
         let report = store.verify_search().expect("verifies");
         assert!(report.agrees() && report.documents == 3, "{report:?}");
+    }
+
+    #[test]
+    fn a_search_ends_when_its_time_runs_out() {
+        use super::super::{Clock, Start};
+        use std::time::Duration;
+        let (_dir, store) = temp_store();
+        // 400 entries a day apart, the newest first in `titles`.
+        let day0 = chrono::Utc::now() - chrono::Duration::days(400);
+        let entries: Vec<_> = (0..400)
+            .map(|i| {
+                let mut e = entry(&format!("g{i}"), 0, &format!("Sled note {i}"));
+                e.published = Some(day0 + chrono::Duration::days(i));
+                e
+            })
+            .collect();
+        let all: Vec<String> = entries.iter().rev().map(|e| e.title.clone()).collect();
+        poll_as(&store, "s", entries, chrono::Utc::now());
+        store.index_all_pending().expect("indexes");
+        let index = store.search_index().expect("opens");
+        let query = crate::query::parse("sled").expect("a valid query");
+        let (yes, none) = (|_: &str| true, |_: &str| Vec::new());
+        let scope = Scope {
+            publishes: &yes,
+            tagged: &none,
+        };
+        let hour = Duration::from_secs(3600);
+        let search = |sort, start, clock: &std::sync::Arc<Clock>| {
+            index.search(&query, &scope, sort, start, 1000, clock)
+        };
+
+        // No time at all: the first window (or the whole search, by relevance) runs out.
+        for sort in [Sort::Newest, Sort::Relevance] {
+            let out = search(sort, None, &Clock::start(None, Duration::ZERO));
+            assert!(
+                matches!(out, Err(SearchError::TooSlow)),
+                "{sort:?}: {out:?}"
+            );
+        }
+
+        // The first window has the hard limit, the next ones no budget: the page holds
+        // the first window's matches, newest first, and the next page starts where it ended.
+        let page = search(
+            Sort::Newest,
+            None,
+            &Clock::start(Some(Duration::ZERO), hour),
+        )
+        .expect("the first window is searched whole");
+        let Some(Start::Below(below)) = page.next else {
+            panic!("the page ends early: {:?}", page.next);
+        };
+        assert!(
+            !page.hits.is_empty() && page.hits.len() < 400,
+            "{}",
+            page.hits.len()
+        );
+        let rest = search(
+            Sort::Newest,
+            Some(Start::Below(below)),
+            &Clock::start(None, hour),
+        )
+        .expect("searches");
+        assert!(rest.next.is_none());
+        let title = |h: &super::super::Hit| {
+            let tail = &h.tail;
+            store
+                .entry_at(&h.source, &keys::tail_time(tail), &keys::tail_key(tail))
+                .expect("reads")
+                .expect("stored")
+                .title
+        };
+        let seen: Vec<String> = page.hits.iter().chain(&rest.hits).map(title).collect();
+        assert_eq!(seen, all, "no match lost or repeated across the cut");
+
+        // A window that runs out after one was searched whole (a later round of the same
+        // search) is left whole for the next page: here, all of it.
+        let clock = Clock::start(Some(Duration::ZERO), hour);
+        clock.window_done();
+        let later = search(Sort::Newest, Some(Start::Below(below)), &clock).expect("searches");
+        assert!(later.hits.is_empty());
+        assert_eq!(later.next, Some(Start::Below(below)));
     }
 
     #[test]

@@ -21,13 +21,15 @@
 //! Words are made by `analyzer` (CJK as character pairs, accents folded).
 
 mod analyzer;
+mod bounded;
 mod indexer;
 mod journal;
 
 use std::collections::HashSet;
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tantivy::collector::TopDocs;
 use tantivy::query::{
@@ -43,6 +45,8 @@ use tantivy::{DocAddress, Index, IndexReader, Order, ReloadPolicy, TantivyDocume
 use crate::model::{Entry, EntryKey};
 use crate::query;
 pub use crate::query::{Query, QueryError};
+pub use bounded::Clock;
+use bounded::bounded;
 pub use indexer::{Progress, REINDEX_FILE, Round, SearchReport, SearchStatus, Searching};
 pub(super) use journal::Notes;
 
@@ -68,8 +72,14 @@ const WRITER_MEMORY: usize = 15_000_000;
 /// How long a newest-first search over a big index ([`BUDGET_FROM_DOCS`] documents or
 /// more) may take before it ends its page early (with a next link from where it stopped)
 /// instead of looking further back. A smaller index is searched whole in less.
-const SEARCH_BUDGET: std::time::Duration = std::time::Duration::from_millis(40);
+const SEARCH_BUDGET: Duration = Duration::from_millis(40);
 const BUDGET_FROM_DOCS: u64 = 100_000;
+
+/// The most time a search may take, however costly its terms: past it, every part of its
+/// query ends (see `bounded`). A newest-first page that searched at least one window of
+/// time whole ends there (with a next link); else the search fails
+/// ([`SearchError::TooSlow`]).
+pub const TIME_LIMIT: Duration = Duration::from_millis(250);
 
 /// The first window of time a newest-first search looks in: at least a day (in `order`
 /// units), at least 1/64 of the time the index spans; each next one is
@@ -127,10 +137,22 @@ pub enum SearchError {
     Query(#[from] QueryError),
     #[error("a search cannot skip more than {MAX_SKIP} results")]
     TooDeep,
+    #[error(
+        "the search took longer than {} ms: narrow it (more words, source:, tag:, after: or before:)",
+        TIME_LIMIT.as_millis()
+    )]
+    TooSlow,
     #[error("the search index failed: {0}")]
     Index(#[from] tantivy::TantivyError),
     #[error("{0}")]
     Store(Box<crate::store::StoreError>),
+}
+
+/// What the terms of one search are made with.
+struct Terms<'a, 's> {
+    scope: &'a Scope<'s>,
+    analyzer: &'a mut tantivy::tokenizer::TextAnalyzer,
+    clock: &'a Arc<Clock>,
 }
 
 /// The index's fields.
@@ -324,7 +346,17 @@ impl SearchIndex {
         doc
     }
 
-    /// Finds a page of entries for `query` among the sources `scope` allows.
+    /// The clock of a search (of one or more calls of [`SearchIndex::search`]): its
+    /// budget when the index is big, and the [`TIME_LIMIT`].
+    pub fn clock(&self) -> Arc<Clock> {
+        Clock::start(
+            (self.num_docs() >= BUDGET_FROM_DOCS).then_some(SEARCH_BUDGET),
+            TIME_LIMIT,
+        )
+    }
+
+    /// Finds a page of entries for `query` among the sources `scope` allows, in the time
+    /// `clock` leaves.
     pub fn search(
         &self,
         query: &Query,
@@ -332,19 +364,25 @@ impl SearchIndex {
         sort: Sort,
         start: Option<Start>,
         limit: usize,
+        clock: &Arc<Clock>,
     ) -> Result<Found, SearchError> {
         let searcher = self.reader.searcher();
         let mut clauses: Vec<(Occur, Box<dyn TantivyQuery>)> = Vec::new();
         let mut analyzer = analyzer::analyzer();
+        let mut terms = Terms {
+            scope,
+            analyzer: &mut analyzer,
+            clock,
+        };
         for group in &query.groups {
             let mut alternatives = Vec::with_capacity(group.len());
             for term in group {
-                alternatives.push((Occur::Should, self.term_query(term, scope, &mut analyzer)?));
+                alternatives.push((Occur::Should, self.term_query(term, &mut terms)?));
             }
             clauses.push((Occur::Must, one_of(alternatives)));
         }
         for term in &query.exclude {
-            clauses.push((Occur::MustNot, self.term_query(term, scope, &mut analyzer)?));
+            clauses.push((Occur::MustNot, self.term_query(term, &mut terms)?));
         }
         let floor = query.after.map(order_at);
         let mut ceiling = query.before.map(order_at);
@@ -356,9 +394,9 @@ impl SearchIndex {
             None => {}
         }
         if query.groups.is_empty() {
-            clauses.push((Occur::Must, Box::new(AllQuery)));
+            clauses.push((Occur::Must, bounded(Box::new(AllQuery), clock)));
         }
-        if let Some((occur, filter)) = self.scope_filter(&searcher, scope)? {
+        if let Some((occur, filter)) = self.scope_filter(&searcher, scope, clock)? {
             clauses.push((occur, filter));
         }
         let fetch = limit.saturating_add(1);
@@ -366,23 +404,24 @@ impl SearchIndex {
         let addresses: Vec<(Option<i64>, DocAddress)> = match sort {
             Sort::Newest => {
                 let (found, stopped) =
-                    self.newest(&searcher, &clauses, floor, ceiling, fetch, SEARCH_BUDGET)?;
+                    self.newest(&searcher, &clauses, floor, ceiling, fetch, clock)?;
                 cut_short = stopped;
                 found
             }
             Sort::Relevance => {
                 let mut clauses = clauses;
                 if floor.is_some() || ceiling.is_some() {
-                    clauses.push((Occur::Must, self.order_range(floor, ceiling)));
+                    clauses.push((Occur::Must, self.order_range(floor, ceiling, clock)));
                 }
-                searcher
-                    .search(
-                        &BooleanQuery::new(clauses),
-                        &TopDocs::with_limit(fetch).and_offset(skip).order_by_score(),
-                    )?
-                    .into_iter()
-                    .map(|(_, a)| (None, a))
-                    .collect()
+                clock.limit(clock.hard());
+                let found = searcher.search(
+                    &BooleanQuery::new(clauses),
+                    &TopDocs::with_limit(fetch).and_offset(skip).order_by_score(),
+                )?;
+                if clock.ran_out() {
+                    return Err(SearchError::TooSlow);
+                }
+                found.into_iter().map(|(_, a)| (None, a)).collect()
             }
         };
         let more = addresses.len() > limit;
@@ -412,9 +451,13 @@ impl SearchIndex {
     /// The newest `fetch` matches of `clauses` in `[floor, ceiling)`, by windows of time
     /// from the newest back, each [`WINDOW_GROWTH`] times the one before, until enough were
     /// found or the range is done: a query that matches often is answered from the newest
-    /// entries alone, without reading (or checking the phrases of) all its matches. When
-    /// `budget` is spent with the range not done, the page ends there: the second value is
-    /// where the unsearched part begins (the next page starts below it).
+    /// entries alone, without reading (or checking the phrases of) all its matches.
+    ///
+    /// The page ends early, the second value saying where the unsearched part begins (the
+    /// next page starts below it), when the clock's budget is spent after a window, or
+    /// when a window runs out of time (its part of the page is left for the next). The
+    /// search's first window has the whole hard limit ([`TIME_LIMIT`]): when even it runs
+    /// out, the search fails.
     fn newest(
         &self,
         searcher: &tantivy::Searcher,
@@ -422,9 +465,8 @@ impl SearchIndex {
         floor: Option<i64>,
         ceiling: Option<i64>,
         fetch: usize,
-        budget: std::time::Duration,
+        clock: &Arc<Clock>,
     ) -> Result<(Vec<Ranked>, Option<i64>), SearchError> {
-        let started = std::time::Instant::now();
         let Some((oldest, newest)) = self.order_bounds(searcher)? else {
             return Ok((Vec::new(), None));
         };
@@ -433,21 +475,34 @@ impl SearchIndex {
             c.min(newest.saturating_add(1))
         });
         let mut width = FIRST_WINDOW.max(high.saturating_sub(floor) / 64);
-        let budget = (searcher.num_docs() >= BUDGET_FROM_DOCS).then_some(budget);
         let mut found = Vec::new();
         while high > floor {
             let low = high.saturating_sub(width).max(floor);
             let mut window: Vec<(Occur, Box<dyn TantivyQuery>)> =
                 clauses.iter().map(|(o, q)| (*o, q.box_clone())).collect();
-            window.push((Occur::Must, self.order_range(Some(low), Some(high))));
+            window.push((Occur::Must, self.order_range(Some(low), Some(high), clock)));
             let collector = TopDocs::with_limit(fetch - found.len())
                 .order_by_fast_field::<i64>("order", Order::Desc);
-            found.extend(searcher.search(&BooleanQuery::new(window), &collector)?);
+            let first = !clock.any_window_done();
+            clock.limit(match clock.budget() {
+                Some(budget) if !first => budget.min(clock.hard()),
+                _ => clock.hard(),
+            });
+            let matches = searcher.search(&BooleanQuery::new(window), &collector)?;
+            if clock.ran_out() {
+                return if first {
+                    Err(SearchError::TooSlow)
+                } else {
+                    Ok((found, Some(high)))
+                };
+            }
+            clock.window_done();
+            found.extend(matches);
             high = low;
             if found.len() >= fetch || high <= floor {
                 return Ok((found, None));
             }
-            if budget.is_some_and(|b| started.elapsed() >= b) {
+            if clock.over_budget() {
                 return Ok((found, Some(high)));
             }
             width = width.saturating_mul(WINDOW_GROWTH);
@@ -456,12 +511,20 @@ impl SearchIndex {
     }
 
     /// `order` in `[low, high)` (either side open when `None`).
-    fn order_range(&self, low: Option<i64>, high: Option<i64>) -> Box<dyn TantivyQuery> {
+    fn order_range(
+        &self,
+        low: Option<i64>,
+        high: Option<i64>,
+        clock: &Arc<Clock>,
+    ) -> Box<dyn TantivyQuery> {
         let term = |o: i64| Term::from_field_i64(self.fields.order, o);
-        Box::new(RangeQuery::new(
-            low.map_or(Bound::Unbounded, |o| Bound::Included(term(o))),
-            high.map_or(Bound::Unbounded, |o| Bound::Excluded(term(o))),
-        ))
+        bounded(
+            Box::new(RangeQuery::new(
+                low.map_or(Bound::Unbounded, |o| Bound::Included(term(o))),
+                high.map_or(Bound::Unbounded, |o| Bound::Excluded(term(o))),
+            )),
+            clock,
+        )
     }
 
     /// The smallest and largest `order` in the index (`None`: it is empty).
@@ -481,39 +544,45 @@ impl SearchIndex {
         Ok(bounds)
     }
 
-    /// One term of a query as a tantivy query.
+    /// One term of a query as a tantivy query, bounded by the clock.
     fn term_query(
         &self,
         term: &query::Term,
-        scope: &Scope<'_>,
-        analyzer: &mut tantivy::tokenizer::TextAnalyzer,
+        with: &mut Terms<'_, '_>,
     ) -> Result<Box<dyn TantivyQuery>, SearchError> {
         use query::Field as F;
         let f = self.fields;
+        let clock = with.clock;
         let fields: &[(Field, f32)] = match term.field {
             F::Source => {
-                return Ok(Box::new(TermQuery::new(
-                    Term::from_field_text(f.source, &term.text),
-                    IndexRecordOption::Basic,
-                )));
+                return Ok(bounded(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.source, &term.text),
+                        IndexRecordOption::Basic,
+                    )),
+                    clock,
+                ));
             }
             F::Tag => {
-                let terms = (scope.tagged)(&term.text)
+                let terms = (with.scope.tagged)(&term.text)
                     .into_iter()
                     .map(|s| Term::from_field_text(f.source, &s))
                     .collect::<Vec<_>>();
                 return Ok(if terms.is_empty() {
                     Box::new(EmptyQuery)
                 } else {
-                    Box::new(TermSetQuery::new(terms))
+                    bounded(Box::new(TermSetQuery::new(terms)), clock)
                 });
             }
             F::Host => {
                 let host = term.text.trim().trim_end_matches('.').to_ascii_lowercase();
-                return Ok(Box::new(TermQuery::new(
-                    Term::from_field_text(f.host, &host),
-                    IndexRecordOption::Basic,
-                )));
+                return Ok(bounded(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(f.host, &host),
+                        IndexRecordOption::Basic,
+                    )),
+                    clock,
+                ));
             }
             F::Any => &[
                 (f.title, TITLE_BOOST),
@@ -525,7 +594,7 @@ impl SearchIndex {
             F::Author => &[(f.author, 1.0)],
             F::Category => &[(f.category, 1.0)],
         };
-        let words = analyzer::terms(analyzer, &term.text);
+        let words = analyzer::terms(with.analyzer, &term.text);
         if words.is_empty() {
             // Only words too long to be indexed (the parser made sure it has letters or
             // digits): nothing has them.
@@ -569,7 +638,9 @@ impl SearchIndex {
                 (Occur::Should, q)
             })
             .collect();
-        Ok(one_of(per_field))
+        // Bounded as a whole: inside, tantivy's own unions of terms stay as fast as they
+        // are (a bound on each term made unions twice as slow).
+        Ok(bounded(one_of(per_field), clock))
     }
 
     /// What keeps a search within its scope: nothing when every indexed source is in it,
@@ -578,16 +649,20 @@ impl SearchIndex {
         &self,
         searcher: &tantivy::Searcher,
         scope: &Scope<'_>,
+        clock: &Arc<Clock>,
     ) -> Result<Option<Clause>, SearchError> {
         let indexed = self.indexed_sources(searcher)?;
         let (inside, outside): (Vec<&String>, Vec<&String>) =
             indexed.iter().partition(|s| (scope.publishes)(s));
         let terms = |names: Vec<&String>| -> Box<dyn TantivyQuery> {
-            Box::new(TermSetQuery::new(
-                names
-                    .into_iter()
-                    .map(|s| Term::from_field_text(self.fields.source, s)),
-            ))
+            bounded(
+                Box::new(TermSetQuery::new(
+                    names
+                        .into_iter()
+                        .map(|s| Term::from_field_text(self.fields.source, s)),
+                )),
+                clock,
+            )
         };
         Ok(if outside.is_empty() {
             None
