@@ -3,12 +3,15 @@
 # (default 10,000 x 100 = 1,000,000) filled by bench_store, then the daemon over it:
 #   1. the search index built from the store (a store that had none: the rebuild), its
 #      time, and the daemon's memory before, during and after (RssAnon is the heap, what
-#      the daemon holds; VmHWM the peak resident set, mapped index files included);
+#      the daemon holds; VmHWM the peak resident set, mapped index files included); then,
+#      once every source's feed was read (the store's cache in use), the memory at rest and
+#      during and after a `tributary reindex` under the daemon;
 #   2. the index's size on disk against the store's (after a clean stop);
 #   3. uncached query latency (the render cache is off) of /search.json, per kind of
 #      query and overall, each request a different query.
-# With BASE_BIN (a build without search), the same daemon memory is first measured with
-# it over the same store, for the difference.
+# With BASE_BIN (a build without search), the same daemon memory (at ready, and after
+# reading every source's feed) is first measured with it over the same store, for the
+# difference.
 #
 #   bash bench/search.sh [SOURCES PER_SOURCE]
 #
@@ -50,26 +53,56 @@ stop() {
     kill -TERM "$PID"; wait "$PID" || true; PID=""
     : > "$T/run.log"
 }
+warm() { # reads every source's feed once (the store's page cache as a daemon's in use)
+    python3 - "$PORT" "$SOURCES" <<'PY'
+import sys, http.client
+port, sources = int(sys.argv[1]), int(sys.argv[2])
+conn = http.client.HTTPConnection("127.0.0.1", port)
+for s in range(sources):
+    conn.request("GET", f"/sources/s{s}.json?limit=100")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200, r.status
+PY
+    sleep 3
+}
+built() { # waits until the index is complete, sampling RssAnon every 0.25 s into $peak
+    peak=0
+    until curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; s=json.load(sys.stdin)["search"]; sys.exit(0 if s["complete"] and s["backlog"] == 0 else 1)'; do
+        a=$(anon "$PID"); [ "$a" -gt "$peak" ] && peak=$a
+        sleep 0.25
+    done
+}
 if [ -n "${BASE_BIN:-}" ]; then
     serve "$BASE_BIN"
     sleep 5
     echo "without search ($BASE_BIN), at ready: $(mem "$PID")"
+    warm
+    echo "without search, after reading every source's feed: $(mem "$PID")"
     stop
 fi
 [ -n "${KEEP_INDEX:-}" ] || rm -rf "$T/store/search"
 start=$(date +%s.%N)
 serve "$BIN"
 echo "at ready: $(mem "$PID")"
-peak=0
-until curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; s=json.load(sys.stdin)["search"]; sys.exit(0 if s["complete"] and s["backlog"] == 0 else 1)'; do
-    a=$(anon "$PID"); [ "$a" -gt "$peak" ] && peak=$a
-    sleep 0.5
-done
-built=$(date +%s.%N)
-echo "index built from the store in $(python3 -c "print(f'{$built - $start:.1f} s')"): $(curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["search"])')"
-echo "RssAnon peak while indexing (sampled every 0.5 s): $peak MB"
+built
+done_at=$(date +%s.%N)
+echo "index built from the store in $(python3 -c "print(f'{$done_at - $start:.1f} s')"): $(curl -fs "http://127.0.0.1:$PORT/healthz" | python3 -c 'import json,sys; print(json.load(sys.stdin)["search"])')"
+echo "RssAnon peak while indexing (sampled every 0.25 s): $peak MB"
 sleep 5
 echo "after indexing: $(mem "$PID")"
+warm
+echo "after reading every source's feed: $(mem "$PID")"
+if [ -z "${KEEP_INDEX:-}" ]; then
+    start=$(date +%s.%N)
+    "$BIN" reindex --config "$T/feeds.toml"
+    until grep -q "rebuild asked for" "$T/run.log"; do sleep 0.1; done
+    built
+    done_at=$(date +%s.%N)
+    echo "tributary reindex under the daemon: $(python3 -c "print(f'{$done_at - $start:.1f} s')"), RssAnon peak $peak MB"
+    sleep 5
+    echo "after the reindex: $(mem "$PID")"
+fi
 python3 - 127.0.0.1 "$PORT" "$SOURCES" <<'PY'
 import sys, time, http.client, json, re, random, urllib.parse
 host, port, sources = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])

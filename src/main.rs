@@ -608,12 +608,20 @@ where
 /// per core, and keeps what was freed in each. A large feed parsed on one blocking thread,
 /// then on another, then another, leaves its peak behind in every arena. Two arenas keep the
 /// daemon's resident memory close to what it actually uses.
+///
+/// And blocks of 128 KiB or more are always mapped on their own, so they go back to the
+/// system as soon as they are freed. (glibc's default starts there but raises the bar to
+/// the largest block freed, up to 32 MiB: after the search index's writer freed its
+/// megabyte pages once, the next ones came from the arenas and stayed there, fragmented.
+/// A rebuild of a million entries held 60 to 90 MB more with the default; BENCHMARKS.md,
+/// "Search".)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
-    // SAFETY: mallopt only sets an allocator parameter; called before any other thread
+    // SAFETY: mallopt only sets allocator parameters; called before any other thread
     // exists.
     unsafe {
         libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
     }
 }
 

@@ -23,8 +23,9 @@ use crate::model::Entry;
 use crate::store::keys::{self, TIME};
 use crate::store::{Cursor, Store, StoreError};
 
-/// Entries a rebuild round reads from the store.
-const REBUILD_CHUNK: usize = 5_000;
+/// Entries a rebuild round reads from the store (and the writer holds before it commits:
+/// 5,000 held up to 8 MB of documents queued in the writer, and larger segments to build).
+const REBUILD_CHUNK: usize = 2_000;
 
 /// Rounds of results a page of a search may read when its view turns many down (a saved
 /// search's patterns, duplicates): past them the page is shorter, and its next link goes on.
