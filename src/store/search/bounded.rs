@@ -1,10 +1,10 @@
 //! A search's time bound inside tantivy: each part of a search's query (a term of the
 //! query with its fields, a phrase, the scope's set of sources, a range of time) is wrapped
 //! so that once the search's [`Clock`] has run out, it ends (reports no more documents) at
-//! its next step. Every intersection and exclusion above them then ends too, within a few
-//! steps: a search stops within a millisecond of its limit, however many documents its
-//! terms match. (Wrapping each field's term instead made tantivy's unions of terms twice as
-//! slow.)
+//! its next step (a step is one document it matches or skips to). Every intersection and
+//! exclusion above them then ends too, within a few steps: a search stops shortly after its
+//! limit, however many documents its terms match. (Wrapping each field's term instead made
+//! tantivy's unions of terms twice as slow.)
 //!
 //! What a search found once its clock ran out is incomplete (a part stopped early, an
 //! exclusion stopped excluding): the caller asks [`Clock::ran_out`] and throws it away.

@@ -439,10 +439,9 @@ impl Store {
     }
 
     /// A page of the entries matching `query` that `accept` takes, with where the next
-    /// page starts: newest first, further
-    /// results are read (in rounds, at most [`SEARCH_ROUNDS`], all in one search's time)
-    /// until the page is full; by relevance, one round (a page may hold fewer than
-    /// `limit`).
+    /// page starts. Newest first, further results are read (in rounds, at most
+    /// [`SEARCH_ROUNDS`], all in one search's time) until the page is full; by relevance,
+    /// one round (a page may hold fewer than `limit`).
     pub fn search_page(
         &self,
         query: &Query,
@@ -673,8 +672,9 @@ mod tests {
             );
         }
 
-        // The first window has the hard limit, the next ones no budget: the page holds
-        // the first window's matches, newest first, and the next page starts where it ended.
+        // The first window has the hard limit, the next ones a spent budget: the page
+        // holds the first window's matches, newest first, and the next page starts where
+        // it ended.
         let page = search(
             Sort::Newest,
             None,
