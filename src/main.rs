@@ -613,8 +613,8 @@ where
 /// system as soon as they are freed. (glibc's default starts there but raises the bar to
 /// the largest block freed, up to 32 MiB: after the search index's writer freed its
 /// megabyte pages once, the next ones came from the arenas and stayed there, fragmented.
-/// A rebuild of a million entries held 60 to 90 MB more with the default; BENCHMARKS.md,
-/// "Search".)
+/// A rebuild of a million entries peaked at 221 and 255 MB with glibc's default, at 196
+/// and 208 MB with the threshold pinned; BENCHMARKS.md, "Search".)
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn limit_malloc_arenas() {
     // SAFETY: mallopt only sets allocator parameters; called before any other thread
