@@ -2,7 +2,7 @@
 # Checks that real feed readers read tributary's published feeds correctly: tributary polls
 # every fixture in tests/fixtures (served over local HTTP, as real sources would be), then
 # Python feedparser, xmllint and newsboat read every kind of feed `tributary run` publishes
-# (combined, per tag, named, per source; Atom and RSS).
+# (combined, per tag, named, per source, a search; Atom and RSS).
 # Run from CI after `cargo test`: bash scripts/check-readers.sh (installs what it needs).
 # Also opens the river (/) and the status page (/status) in headless Chromium: every link of
 # ours on the rendered pages works; and checks every HTML view with scripts/check-pages.sh
@@ -163,6 +163,15 @@ TOTAL=$(curl -fsS "$BASE/healthz" | python3 -c 'import json, sys; print(json.loa
   die "cannot read \"entries\" from $BASE/healthz"
 echo "    /healthz: $TOTAL entries stored"
 check "store holds entries" test "$TOTAL" -gt 0
+# The search feeds below need the index to hold what `once` stored: the daemon's indexer
+# takes it in within a second or two of the start.
+indexed() {
+  curl -fsS "$BASE/healthz" | python3 -c 'import json, sys
+h = json.load(sys.stdin); s = h["search"]
+sys.exit(0 if s["complete"] and s["backlog"] == 0 and s["indexed"] == h["entries"] else 1)'
+}
+for _ in $(seq 150); do indexed && break; sleep 0.2; done
+check "the search index holds every entry" indexed
 
 echo "== feedparser $(python3 -c 'import feedparser; print(feedparser.__version__)')"
 # The Python side prints one "ok ..." or "FAIL ..." line per check; tallied below.
@@ -172,7 +181,7 @@ base, total = sys.argv[1], int(sys.argv[2])
 def check(ok, what, detail=""):
     print(("ok   " if ok else "FAIL ") + what + ("" if ok or not detail else f": {detail}"))
 # Every kind of published feed: combined, per tag, named, per source (large_rss: 25 entries;
-# the page sources: as many as their pages hold).
+# the page sources: as many as their pages hold), a search (large_rss's entries).
 for path, version, ctype, want in [
         ("/feed.atom", "atom10", "application/atom+xml", total),
         ("/feed.rss", "rss20", "application/rss+xml", total),
@@ -182,7 +191,9 @@ for path, version, ctype, want in [
         ("/sources/page-news.atom", "atom10", "application/atom+xml", 20),
         ("/sources/page-hn.rss", "rss20", "application/rss+xml", 30),
         ("/sources/page-lwn.atom", "atom10", "application/atom+xml", 3),
-        ("/sources/api-algolia.rss", "rss20", "application/rss+xml", 4)]:
+        ("/sources/api-algolia.rss", "rss20", "application/rss+xml", 4),
+        ("/search.atom?q=source%3Alarge_rss", "atom10", "application/atom+xml", 25),
+        ("/search.rss?q=source%3Alarge_rss", "rss20", "application/rss+xml", 25)]:
     url = base + path
     d = feedparser.parse(url)
     n = len(d.entries)
@@ -210,7 +221,7 @@ while read -r status what; do
 done <"$TMP/feedparser.out"
 
 echo "== xmllint"
-for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-news.atom /sources/page-hn.rss; do
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-news.atom /sources/page-hn.rss '/search.atom?q=source%3Alarge_rss'; do
   body="$TMP/body${path//\//_}"
   curl -fsS -o "$body" "$BASE$path" || { fail "$path: fetch for xmllint"; continue; }
   check "$path: xmllint --noout (well-formed)" xmllint --noout "$body"
@@ -224,11 +235,11 @@ echo "== newsboat $(newsboat -v 2>/dev/null | head -1 | cut -d' ' -f2 || true)"
 # merged into the other's and it would look empty.
 NB="$TMP/newsboat"
 mkdir -p "$NB/home/.newsboat"
-for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-hn.rss; do
-  name=$(tr '/.' '__' <<<"${path#/}")
+for path in /feed.atom /feed.rss /tags/all.atom /feeds/everything.rss /sources/large_rss.atom /sources/page-hn.rss '/search.rss?q=source%3Alarge_rss'; do
+  name=$(tr '/.?%' '____' <<<"${path#/}")
   want=$TOTAL
   case $path in
-    /sources/large_rss.atom) want=25 ;;
+    /sources/large_rss.atom | /search.rss*) want=25 ;;
     /sources/page-hn.rss) want=30 ;;
   esac
   echo "$BASE$path" >"$NB/urls.$name"
