@@ -75,6 +75,28 @@ enum Selection {
     Search(Arc<SearchView>),
 }
 
+/// The search a selection makes, if any: `/search`'s, or a `[[feed]]`'s `query` (newest
+/// first, from the start, with the feed for its sources and patterns).
+type Searched<'a> = (
+    &'a crate::query::Query,
+    Sort,
+    usize,
+    Option<&'a crate::config::FeedConfig>,
+);
+
+impl Selection {
+    fn searched<'a>(&'a self, config: &'a Config) -> Option<Searched<'a>> {
+        match self {
+            Selection::Search(view) => Some((&view.query, view.sort, view.skip, None)),
+            Selection::Named(i) => config
+                .feeds
+                .get(*i)
+                .and_then(|f| f.query.as_ref().map(|q| (&**q, Sort::Newest, 0, Some(f)))),
+            _ => None,
+        }
+    }
+}
+
 /// A search as `/search` takes it: `?q=` parsed, `?sort=`, and (by relevance) `?skip=`.
 #[derive(Debug)]
 pub(super) struct SearchView {
@@ -408,12 +430,7 @@ async fn published(
     };
     // A search's render is also keyed by the index's generation: a round of the indexer
     // makes it stale, without making every feed's render stale with it.
-    let searches = match &selection {
-        Selection::Search(_) => true,
-        Selection::Named(i) => config.feeds.get(*i).is_some_and(|f| f.query.is_some()),
-        _ => false,
-    };
-    let key = if searches {
+    let key = if selection.searched(&config).is_some() {
         format!("{uri}#search{}", state.store.search_generation())
     } else {
         uri.to_string()
@@ -609,14 +626,7 @@ fn render_selection(
     before: Option<Cursor>,
 ) -> Result<Rendered, ServeError> {
     let config = &state.config();
-    let searched = match selection {
-        Selection::Search(view) => Some((&view.query, view.sort, view.skip, None)),
-        Selection::Named(i) => config.feeds[*i]
-            .query
-            .as_ref()
-            .map(|q| (&**q, Sort::Newest, 0, Some(&config.feeds[*i]))),
-        _ => None,
-    };
+    let searched = selection.searched(config);
     let mut next_skip = None;
     let page = match (searched, selection) {
         (Some((query, sort, skip, feed)), _) => {
